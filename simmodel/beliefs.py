@@ -1,0 +1,51 @@
+"""Learning about gains (docs/ODD.md submodel "Beliefs and learning").
+
+A firm's belief is a normal distribution over the ratio of the gain it would realise to the
+nominal gain it hears of. Updating is conjugate-normal with the spread of realised gains
+(technology.gain_sd) as observation sd, so it is additive in precision and in precision-weighted
+evidence. A belief is therefore held in two parts:
+  private: the prior, the firm's own project (``own_learning`` observations), conferences and
+           expert diagnoses, per firm;
+  public:  the projects completed in its city x sector cell (each ``peer_learning`` observations,
+           blended with the sector province-wide by ``cross_cell_weight``), per cell.
+mean = (private evidence + cell evidence) / (private precision + cell precision), var = 1 / precision.
+Every firm of a cell sees the same public evidence, so peer learning costs one update per cell,
+not per firm, and beliefs still move toward what adopters actually got as evidence accumulates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def posterior(precision: np.ndarray, weighted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, variance) from total precision and precision-weighted evidence."""
+    return weighted / precision, 1.0 / precision
+
+
+def observe(precision: np.ndarray, weighted: np.ndarray, idx, obs_mean, obs_count, obs_var: float) -> None:
+    """Add ``obs_count`` observations averaging ``obs_mean`` to entries ``idx`` (in place)."""
+    precision[idx] += obs_count / obs_var
+    weighted[idx] += obs_count * obs_mean / obs_var
+
+
+def cell_evidence(cell: np.ndarray, sector: np.ndarray, weight: np.ndarray, ratio: np.ndarray,
+                  n_cells: int, n_sectors: int, cross_weight: float) -> tuple[np.ndarray, np.ndarray]:
+    """(observation count, mean ratio) per cell from projects completed this month.
+
+    Counts are real projects (weights), blended between the cell and its sector province-wide.
+    """
+    n_c = np.bincount(cell, weights=weight, minlength=n_cells)
+    s_c = np.bincount(cell, weights=weight * ratio, minlength=n_cells)
+    n_s = np.bincount(sector, weights=weight, minlength=n_sectors)
+    s_s = np.bincount(sector, weights=weight * ratio, minlength=n_sectors)
+    cell_sector = np.arange(n_cells) % n_sectors
+    count = (1 - cross_weight) * n_c + cross_weight * n_s[cell_sector]
+    total = (1 - cross_weight) * s_c + cross_weight * s_s[cell_sector]
+    mean = np.divide(total, count, out=np.zeros(n_cells), where=count > 0)
+    return count, mean
+
+
+def decay_exposure(exposure: np.ndarray, half_life_months: float) -> None:
+    """Conference / pilot / expert exposure fades with the given half-life."""
+    exposure *= 0.5 ** (1.0 / half_life_months)

@@ -1,0 +1,96 @@
+"""Input tables: the 11 cities, the sector groups and the yearly exogenous series.
+
+Each CSV row carries a ``source`` column (a citation or "assumption"); see docs/ODD.md section
+"Input data". Tables are read once, when a model is built, never while it steps.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+DATA_DIR = Path(__file__).parent
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The input tables as numpy arrays, indexed by city / sector / year position."""
+
+    cities: tuple[str, ...]
+    city_output_share: np.ndarray  # share of 2020 above-size output
+    city_firm_share: np.ndarray  # share of all manufacturers (assumption)
+    city_it_tier: np.ndarray  # 1 (leading) .. 3
+    sectors: tuple[str, ...]
+    sector_labels: tuple[str, ...]
+    sector_firm_share: np.ndarray
+    sector_equipment: np.ndarray  # bool
+    sector_hightech_prob: np.ndarray
+    sector_emerging_prob: np.ndarray
+    sector_relative_productivity: np.ndarray
+    sector_labour_saving: np.ndarray  # share of a gain taken as labour saving (exponent lambda)
+    sector_gain_multiplier: np.ndarray
+    sector_cost_multiplier: np.ndarray
+    sector_pilot_industries: np.ndarray  # of the 30 pilot industries (int)
+    years: np.ndarray  # int
+    wage: np.ndarray  # yuan/worker/yr
+    va_growth: np.ndarray  # real growth of above-size value added, 1/yr
+
+    @property
+    def n_cities(self) -> int:
+        return len(self.cities)
+
+    @property
+    def n_sectors(self) -> int:
+        return len(self.sectors)
+
+    def year_row(self, year: int) -> int:
+        """Index of ``year`` in the series, clamped to the table's range."""
+        return int(np.clip(year - self.years[0], 0, len(self.years) - 1))
+
+
+def _read(name: str) -> list[dict[str, str]]:
+    with open(DATA_DIR / name, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    for r in rows:
+        if not r.get("source"):
+            raise ValueError(f"{name}: row {r} has no source")
+    return rows
+
+
+def _col(rows: list[dict[str, str]], key: str, dtype: type = float) -> np.ndarray:
+    return np.array([dtype(r[key]) for r in rows])
+
+
+@cache
+def load_tables() -> Tables:
+    """Read the three CSV tables (cached: they never change during a process)."""
+    c, s, y = _read("cities.csv"), _read("sectors.csv"), _read("series.csv")
+    t = Tables(
+        cities=tuple(r["city"] for r in c),
+        city_output_share=_col(c, "output_share"),
+        city_firm_share=_col(c, "firm_share"),
+        city_it_tier=_col(c, "it_tier", int),
+        sectors=tuple(r["sector"] for r in s),
+        sector_labels=tuple(r["label"] for r in s),
+        sector_firm_share=_col(s, "firm_share"),
+        sector_equipment=_col(s, "equipment", int).astype(bool),
+        sector_hightech_prob=_col(s, "hightech_prob"),
+        sector_emerging_prob=_col(s, "emerging_prob"),
+        sector_relative_productivity=_col(s, "relative_productivity"),
+        sector_labour_saving=_col(s, "labour_saving"),
+        sector_gain_multiplier=_col(s, "gain_multiplier"),
+        sector_cost_multiplier=_col(s, "cost_multiplier"),
+        sector_pilot_industries=_col(s, "pilot_industries", int),
+        years=_col(y, "year", int),
+        wage=_col(y, "wage"),
+        va_growth=_col(y, "va_growth"),
+    )
+    for name in ("city_output_share", "city_firm_share", "sector_firm_share"):
+        total = getattr(t, name).sum()
+        if abs(total - 1) > 1e-6:
+            raise ValueError(f"input table column {name} sums to {total}, not 1")
+    return t

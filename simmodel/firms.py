@@ -1,0 +1,217 @@
+"""The firm population: one numpy array per state variable, and the production submodel.
+
+Firms are not Python objects (ARCHITECTURE.md: a province is ~560,000 manufacturers). Every
+state variable is an array indexed by firm; :meth:`Firms.view` returns one firm as a
+read-only object for inspection. Each agent stands for ``weight`` real firms.
+
+Production (docs/ODD.md, submodel "Production, labour and accounts"):
+  capacity output Y (value added at full staffing, yuan/yr) grows with demand;
+  labour productivity p (yuan/worker/yr) grows with the exogenous trend and each project;
+  labour needs N = Y / p; employees E = min(N, E_max), E_max being what the firm can recruit;
+  value added = p * E; profit = (1 - other_cost_share) * p * E - wage * E - interest.
+A project with gain g raises p by (1 + g), Y by (1 + g)^(1 - lambda) and so cuts needs by
+(1 + g)^(-lambda), lambda being the sector's labour-saving share of gains.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+# project phases
+NONE, APPROVAL, QUEUED, IMPLEMENTING = 0, 1, 2, 3
+PHASES = ("none", "approval", "queued", "implementing")
+# finance routes (leasing models arrive with the bank submodel)
+CASH, LOAN, LEASE_FUNDS, LEASE_MATERIALS, LEASE_ENGINEERING = 0, 1, 2, 3, 4
+ROUTES = ("cash", "loan", "lease_funds", "lease_materials", "lease_engineering")
+N_STAGES = 5  # 0 mechanized/manual .. 4 intelligent
+
+
+@dataclass
+class Firms:
+    """State of all firm agents (arrays of length n)."""
+
+    # fixed attributes
+    city: np.ndarray  # int, index into Tables.cities
+    sector: np.ndarray  # int, index into Tables.sectors
+    cell: np.ndarray  # int, city * n_sectors + sector
+    above: np.ndarray  # bool, above designated size (fixed membership)
+    weight: np.ndarray  # real firms this agent stands for
+    hightech: np.ndarray  # bool, counted in the high-tech aggregate
+    emerging: np.ndarray  # bool, counted in the strategic-emerging aggregate
+    staff_quality: np.ndarray  # 0-1
+    priority: np.ndarray  # uniform 0-1, tie-break in queues (common random numbers)
+    gain_z: np.ndarray  # (n, 4) standard normal draw of the realised gain of each stage
+    # production
+    output: np.ndarray  # Y, value added at full staffing, yuan/yr
+    productivity: np.ndarray  # p, yuan/worker/yr
+    workforce_cap: np.ndarray  # E_max, workers the firm can recruit
+    # accounts
+    cash: np.ndarray  # yuan
+    debt: np.ndarray  # yuan, bank loans outstanding
+    lease_liability: np.ndarray  # yuan, leases outstanding
+    employed: np.ndarray  # workers, this month
+    has_gap: np.ndarray  # bool: labour needs not filled this month
+    value_added: np.ndarray  # yuan/yr, this month's rate
+    profit: np.ndarray  # yuan/yr, this month's rate
+    # technology
+    stage: np.ndarray  # int 0-4
+    combo: np.ndarray  # cell x 5 + stage: key of the decision's per-(cell, stage) tables
+    stock_key: np.ndarray  # key of the recorder's cube (see Firms.update_keys)
+    robots: np.ndarray  # robots installed
+    workers_saved: np.ndarray  # workers substituted by projects (labour cost saved = x wage)
+    on_cloud: np.ndarray  # bool
+    pilot: np.ndarray  # bool
+    # beliefs about the gain of a stage, as a multiple of its nominal gain (beliefs.py): private
+    # precision and precision-weighted evidence per firm, public ones per city x sector cell
+    belief_precision: np.ndarray
+    belief_weighted: np.ndarray
+    cell_precision: np.ndarray  # (n_cells,)
+    cell_weighted: np.ndarray  # (n_cells,)
+    informed: np.ndarray  # bool: has private evidence beyond the prior
+    exposure: np.ndarray  # 0-1, conference / pilot / expert exposure, decaying
+    margin: np.ndarray  # profit / value added, this month
+    # the current project
+    proj_phase: np.ndarray  # NONE / APPROVAL / QUEUED / IMPLEMENTING
+    proj_target: np.ndarray  # target stage
+    proj_months: np.ndarray  # months left in the current phase
+    proj_provider: np.ndarray  # provider index, -1 if none
+    proj_capex: np.ndarray  # capital cost, yuan (after scaling)
+    proj_fee: np.ndarray  # provider fee, yuan
+    proj_scale: np.ndarray  # share of the full project carried out (finance)
+    proj_route: np.ndarray  # finance route
+    proj_borrowed: np.ndarray  # yuan financed by a loan or lease
+    proj_since: np.ndarray  # month the current phase began
+    cooldown_until: np.ndarray  # month before which no new project is considered
+
+    @property
+    def n(self) -> int:
+        return len(self.city)
+
+
+    @property
+    def belief_mean(self) -> np.ndarray:
+        return (self.belief_weighted + self.cell_weighted[self.cell]) / (
+            self.belief_precision + self.cell_precision[self.cell])
+
+    @property
+    def belief_var(self) -> np.ndarray:
+        return 1.0 / (self.belief_precision + self.cell_precision[self.cell])
+
+    @property
+    def needs(self) -> np.ndarray:
+        """Labour needs N = Y / p (workers)."""
+        return self.output / self.productivity
+
+    @property
+    def employees(self) -> np.ndarray:
+        """Workers employed: needs, unless recruitment caps them."""
+        return np.minimum(self.output / self.productivity, self.workforce_cap)
+
+    @property
+    def labour_gap(self) -> np.ndarray:
+        """Unfilled share of labour needs, 0-1."""
+        return np.maximum(0.0, 1.0 - self.workforce_cap * self.productivity / self.output)
+
+    def update_keys(self, idx=slice(None)) -> None:
+        """Refresh the keys that depend on stage and cloud status (after either changes).
+
+        stock_key = city x sector x size x stage x cloud x high-tech x emerging (indicators.Recorder).
+        """
+        self.combo[idx] = self.cell[idx] * 5 + self.stage[idx]
+        key = ((self.cell[idx] * 2 + self.above[idx]) * 5 + self.stage[idx]) * 2 + self.on_cloud[idx]
+        self.stock_key[idx] = (key * 2 + self.hightech[idx]) * 2 + self.emerging[idx]
+
+    def view(self, i: int) -> FirmView:
+        """Firm ``i`` as a read-only object (values copied out of the arrays)."""
+        vals = {"index": int(i)}
+        for f in fields(FirmView)[1:]:
+            vals[f.name] = getattr(self, f.name)[i].item()
+        return FirmView(**vals)
+
+
+@dataclass(frozen=True)
+class FirmView:
+    """One firm, read-only. Units as in :class:`Firms`."""
+
+    index: int
+    city: int
+    sector: int
+    above: bool
+    weight: float
+    stage: int
+    employees: float
+    needs: float
+    labour_gap: float
+    productivity: float
+    value_added: float
+    profit: float
+    cash: float
+    debt: float
+    lease_liability: float
+    robots: float
+    on_cloud: bool
+    pilot: bool
+    belief_mean: float
+    belief_var: float
+    exposure: float
+    proj_phase: int
+    proj_target: int
+    proj_months: int
+    proj_provider: int
+
+
+# --- submodel: production, labour and accounts ---------------------------------------------------
+
+
+def annual_profit(
+    output: np.ndarray,
+    productivity: np.ndarray,
+    workforce_cap: np.ndarray,
+    wage: float | np.ndarray,
+    other_cost_share: float,
+) -> np.ndarray:
+    """Operating profit, yuan/yr, before interest: (1 - tau) p E - w E with E = min(Y/p, E_max)."""
+    employees = np.minimum(output / productivity, workforce_cap)
+    return ((1.0 - other_cost_share) * productivity - wage) * employees
+
+
+def grow(firms: Firms, demand_growth: float, productivity_trend: float, labour_supply_growth: float) -> None:
+    """Exogenous monthly growth of capacity output, productivity and recruitable workforce."""
+    firms.output *= (1.0 + demand_growth) ** (1 / 12)
+    firms.productivity *= (1.0 + productivity_trend) ** (1 / 12)
+    firms.workforce_cap *= (1.0 + labour_supply_growth) ** (1 / 12)
+
+
+def produce(firms: Firms, wage: float, other_cost_share: float, interest: np.ndarray | float = 0.0) -> None:
+    """This month's employment, value added, profit (yuan/yr rates) and margin (in place)."""
+    emp, va, profit, margin = firms.employed, firms.value_added, firms.profit, firms.margin
+    np.divide(firms.output, firms.productivity, out=emp)  # labour needs
+    np.less(firms.workforce_cap, emp, out=firms.has_gap)
+    np.minimum(emp, firms.workforce_cap, out=emp)
+    np.multiply(firms.productivity, emp, out=va)
+    np.multiply(firms.productivity, 1.0 - other_cost_share, out=profit)
+    profit -= wage
+    profit *= emp
+    profit -= interest
+    np.divide(profit, va, out=margin)  # va > 0: productivity and employment are positive
+    np.clip(margin, -1.0, 1.0, out=margin)
+
+
+def book_cash(firms: Firms, retained_share: float) -> None:
+    """A month of profit into cash: losses in full, a share of gains retained (rest paid out)."""
+    payout = np.maximum(firms.profit, 0.0)
+    payout *= (1.0 - retained_share) / 12.0
+    firms.cash += firms.profit / 12.0
+    firms.cash -= payout
+
+
+def apply_gain(firms: Firms, idx: np.ndarray, gain: np.ndarray, labour_saving: np.ndarray) -> np.ndarray:
+    """Raise productivity of firms ``idx`` by ``gain``; returns workers no longer needed (>= 0)."""
+    needs_before = firms.output[idx] / firms.productivity[idx]
+    factor = 1.0 + gain
+    firms.productivity[idx] *= factor
+    firms.output[idx] *= factor ** (1.0 - labour_saving)
+    needs_after = firms.output[idx] / firms.productivity[idx]
+    return np.maximum(needs_before - needs_after, 0.0)

@@ -1,0 +1,505 @@
+"""Typed, validated parameters: the one definition every front door derives from.
+
+Every number the model uses that is not an input table lives here, with its unit, default,
+allowed range and source (a citation, or "assumption"). The CLI's ``--set``, the scenario
+TOML files, the visual server's controls and the parameter table of docs/ODD.md are all
+generated from :data:`PARAMS`; nothing else lists parameters.
+
+Keys are dotted, ``group.name`` (``government.purchase_subsidy_rate``); the leaf ``name`` is
+unique too, so the model also accepts it as a plain keyword argument (as SolaraViz needs).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+START_MONTH = "2013-01"  # step 0 of every run (MODEL.md section 2)
+LAST_MONTH = "2025-12"  # the furthest horizon a scenario may ask for
+
+
+class ParamError(ValueError):
+    """A user-caused parameter problem, reported in one line: key, value, what is allowed."""
+
+    def __init__(self, key: str, value: Any, allowed: str, where: str = ""):
+        self.key, self.value, self.allowed, self.where = key, value, allowed, where
+        prefix = f"{where}: " if where else ""
+        super().__init__(f"{prefix}{key} = {value!r}: {allowed}")
+
+
+_MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+def month_index(month: str) -> int:
+    """Months since January 2013 of a 'YYYY-MM' string (2013-01 -> 0)."""
+    m = _MONTH_RE.match(month)
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        raise ValueError(f"not a YYYY-MM month: {month!r}")
+    return (int(m.group(1)) - 2013) * 12 + int(m.group(2)) - 1
+
+
+def month_label(index: int) -> str:
+    """The 'YYYY-MM' label of a month index (0 -> '2013-01')."""
+    return f"{2013 + index // 12}-{index % 12 + 1:02d}"
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter: its key, type, default, unit, allowed values and source."""
+
+    key: str
+    default: Any
+    kind: str  # float | int | bool | choice | month | shares
+    unit: str
+    doc: str
+    source: str
+    lo: float | str | None = None
+    hi: float | str | None = None
+    choices: tuple = ()
+    length: int = 0  # for kind == "shares"
+    lever: bool = False  # offered as a control in the visual server
+
+    @property
+    def group(self) -> str:
+        return self.key.split(".")[0]
+
+    @property
+    def name(self) -> str:
+        return self.key.split(".")[1]
+
+    def allowed(self) -> str:
+        """Human description of the allowed values, used in error messages and docs."""
+        if self.kind == "bool":
+            return "must be true or false"
+        if self.kind == "choice":
+            return "must be one of " + ", ".join(map(str, self.choices))
+        if self.kind == "month":
+            return f"must be a month YYYY-MM between {self.lo} and {self.hi}"
+        if self.kind == "shares":
+            return f"must be a list of {self.length} shares in [0, 1] summing to 1"
+        what = "an integer" if self.kind == "int" else "a number"
+        return f"must be {what} in [{_fmt(self.lo)}, {_fmt(self.hi)}]"
+
+    def validate(self, value: Any, where: str = "") -> Any:
+        """Return ``value`` coerced to this parameter's type, or raise ParamError."""
+        bad = ParamError(self.key, value, self.allowed(), where)
+        if self.kind == "bool":
+            if isinstance(value, bool):
+                return value
+            raise bad
+        if self.kind == "choice":
+            if value in self.choices:
+                return value
+            raise bad
+        if self.kind == "month":
+            if not isinstance(value, str):
+                raise bad
+            try:
+                i = month_index(value)
+            except ValueError:
+                raise bad from None
+            if not month_index(self.lo) <= i <= month_index(self.hi):
+                raise bad
+            return value
+        if self.kind == "shares":
+            if not isinstance(value, (list, tuple)) or len(value) != self.length:
+                raise bad
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+                raise bad
+            vals = [float(v) for v in value]
+            if any(v < 0 or v > 1 for v in vals) or abs(sum(vals) - 1.0) > 1e-6:
+                raise bad
+            return tuple(vals)
+        # numbers
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad
+        if self.kind == "int":
+            if float(value) != int(value):
+                raise bad
+            value = int(value)
+        else:
+            value = float(value)
+            if value != value:  # NaN
+                raise bad
+        if (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi):
+            raise bad
+        return value
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, float) and x.is_integer() and abs(x) >= 1e5:
+        return f"{x:.0f}"
+    return str(x)
+
+
+A = "assumption"
+SURVEY = (
+    "derived: EIC survey of 500+ firms (72 % raised productivity >= 10 %, 27 % > 30 %) "
+    "fitted by a normal distribution, mean 0.20, sd 0.17 (DATA.md B)"
+)
+
+# fmt: off
+PARAMS: tuple[Param, ...] = (
+    # --- run: the population drawn and the horizon -------------------------------------------
+    Param("run.scale", 0.05, "float", "share", "fraction of the real firm population simulated "
+          "(1.0 is about 562,000 firms); weights keep totals province-level", "design choice",
+          lo=0.0005, hi=1.0, lever=True),
+    Param("run.end", "2020-12", "month", "month", "last simulated month", "MODEL.md section 2",
+          lo=START_MONTH, hi=LAST_MONTH),
+    Param("run.above_size_oversample", 4.0, "float", "ratio", "above-size firms are sampled this "
+          "many times more densely than small ones (their weights are smaller, totals unchanged)",
+          "design choice (precision of above-size indicators at small scale)", lo=1.0, hi=100.0),
+    Param("run.decision_rule", "logit", "choice", "-", "adoption rule: the logit rule of MODEL.md "
+          "section 5, or 'bass' (hazard p + q x cell adoption share; economics and policy off), "
+          "for docking against the analytic Bass curve", "MODEL.md section 5; Bass (1969)",
+          choices=("logit", "bass")),
+    Param("run.bass_p", 0.03, "float", "1/yr", "Bass innovation coefficient (decision_rule = bass)",
+          "Bass (1969); typical values 0.01-0.03", lo=0.0, hi=1.0),
+    Param("run.bass_q", 0.38, "float", "1/yr", "Bass imitation coefficient (decision_rule = bass)",
+          "Bass (1969); typical values 0.3-0.5", lo=0.0, hi=3.0),
+
+    # --- population: the synthetic firms of January 2013 ----------------------------------------
+    Param("population.n_firms", 562_000, "int", "firms", "manufacturers of all sizes represented "
+          "at scale 1", "en.hangzhou.com.cn 2021-08-23 (about 562,000 in 2020)", lo=1_000, hi=3_000_000),
+    Param("population.n_above_size", 38_235, "int", "firms", "of which above designated size "
+          "(revenue >= 20 m yuan)", "38,235 in May 2014, 10.7 % of national (DATA.md C)",
+          lo=100, hi=500_000),
+    Param("population.employees_above_median", 120.0, "float", "workers", "median employees of an "
+          "above-size firm (log-normal)", A, lo=20.0, hi=5_000.0),
+    Param("population.employees_above_sigma", 0.9, "float", "log sd", "log-sd of employees of "
+          "above-size firms", A, lo=0.05, hi=3.0),
+    Param("population.employees_small_median", 8.0, "float", "workers", "median employees of a "
+          "small firm (log-normal)", A, lo=1.0, hi=200.0),
+    Param("population.employees_small_sigma", 0.8, "float", "log sd", "log-sd of employees of "
+          "small firms", A, lo=0.05, hi=3.0),
+    Param("population.productivity_above_2013", 167_800.0, "float", "yuan/worker/yr",
+          "labour productivity of above-size firms in 2013 (initial level)",
+          "China Daily 2019-07-24 quoting the governor (DATA.md A)", lo=10_000.0, hi=1_000_000.0),
+    Param("population.productivity_small_ratio", 0.6, "float", "ratio", "labour productivity of "
+          "small firms relative to above-size firms of the same sector", A, lo=0.1, hi=1.5),
+    Param("population.productivity_sigma", 0.35, "float", "log sd", "firm-level log-sd of labour "
+          "productivity within a sector and size class", A, lo=0.0, hi=2.0),
+    Param("population.labour_gap_share_2012", 0.77, "float", "share", "share of firms with an "
+          "employment gap at the start", "seed 000 (77 % of manufacturing firms, ~2012)", lo=0.0, hi=1.0),
+    Param("population.labour_gap_mean", 0.12, "float", "share", "mean unfilled share of labour "
+          "needs among firms with a gap", A, lo=0.0, hi=0.9),
+    Param("population.cash_to_value_added", 0.25, "float", "yr", "initial cash holdings as a share "
+          "of a year's value added", A, lo=0.0, hi=5.0),
+    Param("population.stage_shares_above", (0.70, 0.20, 0.08, 0.02, 0.0), "shares", "shares",
+          "stages 0-4 of above-size firms in January 2013", A, length=5),
+    Param("population.stage_shares_small", (0.90, 0.08, 0.02, 0.0, 0.0), "shares", "shares",
+          "stages 0-4 of small firms in January 2013", A, length=5),
+
+    # --- economy: exogenous trends and accounting ------------------------------------------------
+    Param("economy.productivity_trend", 0.04, "float", "1/yr", "exogenous growth of labour "
+          "productivity without transformation", A + " (calibrated)", lo=-0.1, hi=0.2),
+    Param("economy.labour_supply_growth", 0.0, "float", "1/yr", "growth of the workforce a firm "
+          "can recruit (below the growth of labour needs, gaps widen)", A, lo=-0.2, hi=0.2),
+    Param("economy.other_cost_share", 0.45, "float", "share", "non-wage costs (depreciation, "
+          "taxes, rent) as a share of value added", A, lo=0.0, hi=0.9),
+    Param("economy.retained_share", 0.3, "float", "share", "share of positive profit kept as cash "
+          "(the rest is paid out)", A, lo=0.0, hi=1.0),
+    Param("economy.renewal_investment_share", 0.25, "float", "share/yr", "routine technological "
+          "renewal investment outside the stage ladder, as a share of value added",
+          A + " (calibrated)", lo=0.0, hi=2.0),
+    Param("economy.other_investment_share", 0.07, "float", "share/yr", "non-technological "
+          "industrial investment (new capacity) as a share of value added", A, lo=0.0, hi=2.0),
+    Param("economy.robot_price_decline", 0.05, "float", "1/yr", "yearly decline of the price of "
+          "robots and automation equipment", "global estimates 4-6 %/yr (DATA.md C)", lo=0.0, hi=0.3),
+    Param("economy.discount_rate", 0.08, "float", "1/yr", "firms' discount rate", A, lo=0.0, hi=0.5),
+
+    # --- technology: the stage ladder -------------------------------------------------------------
+    Param("technology.gain_stage1", 0.20, "float", "share", "nominal labour-productivity gain of "
+          "stage 1 (automation, machine substitution)", SURVEY, lo=0.0, hi=2.0),
+    Param("technology.gain_stage2", 0.10, "float", "share", "nominal gain of stage 2 (digitized)",
+          A, lo=0.0, hi=2.0),
+    Param("technology.gain_stage3", 0.08, "float", "share", "nominal gain of stage 3 (networked)",
+          A, lo=0.0, hi=2.0),
+    Param("technology.gain_stage4", 0.10, "float", "share", "nominal gain of stage 4 (intelligent)",
+          A, lo=0.0, hi=2.0),
+    Param("technology.gain_sd", 0.85, "float", "ratio", "sd of a realised gain relative to the "
+          "stage's true gain (for an average provider)", SURVEY + ": 0.17 / 0.20", lo=0.0, hi=3.0),
+    Param("technology.true_gain_multiplier", 1.0, "float", "ratio", "true gains relative to the "
+          "nominal gains firms hear of (a scenario lever, 1 = as nominal)", A, lo=0.0, hi=5.0),
+    Param("technology.cost_per_worker_stage1", 40_000.0, "float", "yuan/worker",
+          "capital cost of stage 1 per worker of the firm (2013 prices)", A, lo=0.0, hi=1e6),
+    Param("technology.cost_per_worker_stage2", 20_000.0, "float", "yuan/worker",
+          "capital cost of stage 2 per worker", A, lo=0.0, hi=1e6),
+    Param("technology.cost_per_worker_stage3", 30_000.0, "float", "yuan/worker",
+          "capital cost of stage 3 per worker", A, lo=0.0, hi=1e6),
+    Param("technology.cost_per_worker_stage4", 60_000.0, "float", "yuan/worker",
+          "capital cost of stage 4 per worker", A, lo=0.0, hi=1e6),
+    Param("technology.implementation_months_stage1", 6, "int", "months", "implementation time "
+          "of a stage-1 project", A, lo=1, hi=60),
+    Param("technology.implementation_months_stage2", 6, "int", "months", "implementation time "
+          "of a stage-2 project", A, lo=1, hi=60),
+    Param("technology.implementation_months_stage3", 9, "int", "months", "implementation time "
+          "of a stage-3 project", A, lo=1, hi=60),
+    Param("technology.implementation_months_stage4", 12, "int", "months", "implementation time "
+          "of a stage-4 project", A, lo=1, hi=60),
+    Param("technology.robots_per_worker_saved", 0.33, "float", "robots/worker", "robots installed "
+          "per worker substituted by a stage-1 project", A, lo=0.0, hi=5.0),
+    Param("technology.fixed_project_cost", 200_000.0, "float", "yuan", "fixed cost of any project "
+          "(diagnosis, design, integration)", A, lo=0.0, hi=1e8),
+
+    # --- decision: the firm's investment choice (MODEL.md section 5) ------------------------------
+    Param("decision.intercept", -7.0, "float", "logit", "intercept of the monthly adoption logit",
+          A + " (calibrated)", lo=-20.0, hi=5.0),
+    Param("decision.beta_value", 2.0, "float", "logit", "weight of the project's value "
+          "(NPV / cost, or payback margin)", A + " (calibrated)", lo=0.0, hi=20.0),
+    Param("decision.beta_peer", 3.0, "float", "logit", "weight of the adopted share of the "
+          "firm's city x sector cell", A + "; Wang et al. 2019: demonstration effects significant",
+          lo=0.0, hi=20.0),
+    Param("decision.beta_exposure", 1.5, "float", "logit", "weight of conference / pilot / expert "
+          "exposure (0-1, decaying)", A + "; Wang et al. 2019", lo=0.0, hi=20.0),
+    Param("decision.beta_profit", 1.0, "float", "logit", "weight of the profit margin",
+          A + "; Wang et al. 2019: profitability raises adoption", lo=0.0, hi=20.0),
+    Param("decision.beta_skill", 1.0, "float", "logit", "weight of staff quality (0-1)",
+          A + "; Wang et al. 2019: staff quality raises adoption", lo=0.0, hi=20.0),
+    Param("decision.risk_aversion", 0.5, "float", "sd", "belief sds subtracted from the belief "
+          "mean when valuing a gain", A, lo=0.0, hi=5.0),
+    Param("decision.horizon_years", 8, "int", "yr", "horizon of the NPV", A, lo=1, hi=30),
+    Param("decision.value_measure", "npv", "choice", "-", "value of a project: NPV over the "
+          "horizon, or payback against the target payback", "MODEL.md section 5",
+          choices=("npv", "payback")),
+    Param("decision.target_payback_years", 2.5, "float", "yr", "payback firms accept",
+          "surveys: firms accept 2-3 years (DATA.md B)", lo=0.1, hi=20.0),
+    Param("decision.skip_allowed", True, "bool", "-", "firms may jump two stages at once",
+          "MODEL.md section 5"),
+    Param("decision.skip_cost_premium", 0.25, "float", "share", "extra cost of skipping a stage",
+          A, lo=0.0, hi=5.0),
+    Param("decision.cooldown_months", 12, "int", "months", "months after a project before the "
+          "next is considered", A, lo=0, hi=120),
+    Param("decision.min_finance_fraction", 0.5, "float", "share", "smallest share of a project "
+          "a firm will carry out when finance falls short (below, it gives up)", A, lo=0.05, hi=1.0),
+
+    # --- beliefs: learning about gains ---------------------------------------------------------
+    Param("beliefs.prior_mean", 0.6, "float", "ratio", "firms' prior belief of the gain "
+          "relative to the nominal gain", A + " (calibrated)", lo=0.0, hi=3.0),
+    Param("beliefs.prior_sd", 0.5, "float", "ratio", "sd of that prior belief", A, lo=0.01, hi=5.0),
+    Param("beliefs.peer_learning", 0.5, "float", "obs/project", "observation weight a firm "
+          "gives each completed project in its city x sector cell", A, lo=0.0, hi=10.0),
+    Param("beliefs.cross_cell_weight", 0.1, "float", "share", "weight of the firm's sector "
+          "province-wide (vs. its own cell) in peer influence and learning", A, lo=0.0, hi=1.0),
+    Param("beliefs.own_learning", 5.0, "float", "obs", "observation weight of a firm's own "
+          "realised gain", A, lo=0.0, hi=100.0),
+    Param("beliefs.exposure_half_life_months", 12.0, "float", "months", "half-life of "
+          "conference / pilot / expert exposure", A, lo=0.5, hi=240.0),
+
+    # --- projects: approval -------------------------------------------------------------------
+    Param("projects.approval_months", 4, "int", "months", "approval lead time before the reform",
+          A, lo=0, hi=36),
+    Param("projects.approval_months_reformed", 1, "int", "months", "approval lead time under the "
+          "negative list + commitment acceptance reform", A, lo=0, hi=36),
+
+    # --- government: the provincial programme -----------------------------------------------
+    Param("government.special_fund_enabled", True, "bool", "-", "the provincial special fund "
+          "exists (it pays purchase and post-project subsidies)", "seed 000", lever=True),
+    Param("government.special_fund_budget", 200e6, "float", "yuan/yr", "yearly budget of the "
+          "special fund", "seed 000 (200 m yuan a year)", lo=0.0, hi=1e12, lever=True),
+    Param("government.fund_carryover", False, "bool", "-", "unspent fund carries over to the "
+          "next year", A),
+    Param("government.purchase_subsidy_enabled", True, "bool", "-", "purchase subsidies for "
+          "robots and equipment", "seed 000"),
+    Param("government.purchase_subsidy_rate", 0.15, "float", "share", "purchase subsidy as a "
+          "share of the equipment cost", "seed 000 (10-20 %)", lo=0.0, hi=0.6, lever=True),
+    Param("government.equipment_share", 0.6, "float", "share", "share of a project's capital "
+          "cost that is equipment eligible for the purchase subsidy", A, lo=0.0, hi=1.0),
+    Param("government.purchase_subsidy_cap", 1_000_000.0, "float", "yuan/project", "cap of the "
+          "purchase subsidy per project", A + " (cities cap per robot: Quzhou 50,000, Lishui 60,000)",
+          lo=0.0, hi=1e10),
+    Param("government.post_project_subsidy_enabled", True, "bool", "-", "post-project "
+          "(completion) subsidies", "seed 000"),
+    Param("government.post_project_subsidy_rate", 0.05, "float", "share", "post-project subsidy "
+          "as a share of the project's capital cost", A, lo=0.0, hi=0.6),
+    Param("government.approval_reform_enabled", True, "bool", "-", "negative list + commitment "
+          "acceptance shortens approval", "seed 000", lever=True),
+    Param("government.approval_reform_start", "2015-01", "month", "month", "start of the approval "
+          "reform", A, lo=START_MONTH, hi=LAST_MONTH),
+
+    # --- providers: engineering-service companies ----------------------------------------------
+    Param("providers.initial_count", 30, "int", "firms", "engineering-service providers in 2013",
+          A + " (54 by 2016, seed 000)", lo=1, hi=5_000),
+    Param("providers.capacity", 40.0, "float", "projects", "concurrent projects one provider can "
+          "implement", A, lo=0.1, hi=10_000.0),
+    Param("providers.fee_share", 0.15, "float", "share", "provider fee as a share of the capital "
+          "cost (before learning)", A, lo=0.0, hi=2.0),
+    Param("providers.progress_ratio", 0.9, "float", "ratio", "fee multiplier per doubling of a "
+          "provider's completed projects (learning by doing)", A, lo=0.5, hi=1.0),
+    Param("providers.quality_spread", 0.3, "float", "ratio", "providers' gain-sd multipliers are "
+          "drawn uniformly in [1 - spread, 1 + spread]", A, lo=0.0, hi=0.95),
+    Param("providers.entry_queue_ratio", 1.0, "float", "ratio", "a provider may enter a sector "
+          "when its queue exceeds this multiple of the sector's capacity", A, lo=0.0, hi=100.0),
+    Param("providers.entry_probability", 0.25, "float", "1/month", "monthly chance of an entry in "
+          "a sector whose queue is long", A, lo=0.0, hi=1.0),
+    Param("providers.max_count", 2_000, "int", "firms", "ceiling on providers", A, lo=1, hi=100_000),
+)
+# fmt: on
+
+BY_KEY: dict[str, Param] = {p.key: p for p in PARAMS}
+BY_NAME: dict[str, Param] = {p.name: p for p in PARAMS}
+GROUPS: tuple[str, ...] = tuple(dict.fromkeys(p.group for p in PARAMS))
+assert len(BY_NAME) == len(PARAMS), "parameter leaf names must be unique"
+
+
+def resolve_key(key: str, value: Any = None, where: str = "") -> Param:
+    """The Param for a dotted key or a unique leaf name; ParamError naming near misses."""
+    if key in BY_KEY:
+        return BY_KEY[key]
+    if "." not in key and key in BY_NAME:
+        return BY_NAME[key]
+    close = difflib.get_close_matches(key, list(BY_KEY) + list(BY_NAME), n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; see `simmodel params`"
+    raise ParamError(key, value, "unknown parameter" + hint, where)
+
+
+class Params(Mapping):
+    """An immutable, validated set of parameter values keyed by dotted key.
+
+    ``params["government.purchase_subsidy_rate"]`` or ``params.government.purchase_subsidy_rate``.
+    Build with :meth:`defaults`, then :meth:`replace` (dotted keys or leaf names).
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, Any] | None = None):
+        vals = {p.key: p.default for p in PARAMS}
+        for k, v in (values or {}).items():
+            p = resolve_key(k, v)
+            vals[p.key] = p.validate(v)
+        object.__setattr__(self, "_values", vals)
+
+    @classmethod
+    def defaults(cls) -> Params:
+        return cls()
+
+    def replace(self, updates: Mapping[str, Any] | None = None, where: str = "", **kw: Any) -> Params:
+        """A copy with ``updates`` applied (validated)."""
+        vals = dict(self._values)
+        for k, v in {**(updates or {}), **kw}.items():
+            p = resolve_key(k, v, where)
+            vals[p.key] = p.validate(v, where)
+        new = object.__new__(Params)
+        object.__setattr__(new, "_values", vals)
+        return new
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[resolve_key(key).key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __getattr__(self, group: str) -> SimpleNamespace:
+        if group.startswith("_") or group not in GROUPS:
+            raise AttributeError(group)
+        return SimpleNamespace(
+            **{k.split(".")[1]: v for k, v in self._values.items() if k.startswith(group + ".")}
+        )
+
+    def __setattr__(self, *_: Any) -> None:
+        raise AttributeError("Params is immutable; use replace()")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Params) and self._values == other._values
+
+    def __hash__(self) -> int:
+        return hash(self.digest())
+
+    def __repr__(self) -> str:
+        changed = self.changed()
+        return f"Params({changed!r})" if changed else "Params(defaults)"
+
+    def changed(self) -> dict[str, Any]:
+        """The values that differ from the defaults."""
+        return {k: v for k, v in self._values.items() if v != BY_KEY[k].default}
+
+    def nested(self) -> dict[str, dict[str, Any]]:
+        """{group: {name: value}}, JSON/TOML-ready (tuples become lists)."""
+        out: dict[str, dict[str, Any]] = {}
+        for k, v in self._values.items():
+            g, n = k.split(".")
+            out.setdefault(g, {})[n] = list(v) if isinstance(v, tuple) else v
+        return out
+
+    def digest(self) -> str:
+        """A short stable hash of all values (for run ids and caches)."""
+        blob = json.dumps(self.nested(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse one ``--set key=value``; the value is read as a TOML literal, else as a string."""
+    if "=" not in text:
+        raise ParamError(text, None, "expected key=value, e.g. government.purchase_subsidy_rate=0.15", "--set")
+    key, raw = (s.strip() for s in text.split("=", 1))
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key, value
+
+
+def flatten_table(table: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """{group: {name: v}} from a scenario file -> {"group.name": v}, rejecting stray shapes."""
+    flat: dict[str, Any] = {}
+    for group, body in table.items():
+        if not isinstance(body, Mapping):
+            raise ParamError(group, body, f"expected a [table] of parameters; groups are {', '.join(GROUPS)}", where)
+        if group not in GROUPS:
+            close = difflib.get_close_matches(group, GROUPS, n=1)
+            hint = f"; did you mean [{close[0]}]?" if close else f"; groups are {', '.join(GROUPS)}"
+            raise ParamError(f"[{group}]", None, "unknown parameter group" + hint, where)
+        for name, v in body.items():
+            flat[f"{group}.{name}"] = v
+    return flat
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML file; a missing or malformed file becomes a one-line ParamError."""
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ParamError("file", str(path), "no such file") from None
+    except IsADirectoryError:
+        raise ParamError("file", str(path), "is a directory, expected a TOML file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ParamError("file", str(path), f"not valid TOML ({e})") from None
+
+
+@dataclass
+class ParamTableRow:
+    key: str
+    default: str
+    unit: str
+    allowed: str
+    source: str
+    doc: str
+
+
+def table_rows() -> list[ParamTableRow]:
+    """Rows of the parameter table (docs/ODD.md and `simmodel params`)."""
+    rows = []
+    for p in PARAMS:
+        d = p.default
+        d = ", ".join(map(str, d)) if isinstance(d, tuple) else _fmt(d)
+        rows.append(ParamTableRow(p.key, str(d), p.unit, p.allowed().removeprefix("must be "), p.source, p.doc))
+    return rows
+
+
+__all__ = [
+    "PARAMS", "BY_KEY", "BY_NAME", "GROUPS", "Param", "Params", "ParamError", "month_index",
+    "month_label", "parse_override", "flatten_table", "read_toml", "resolve_key", "table_rows",
+    "START_MONTH", "LAST_MONTH",
+]

@@ -1,0 +1,165 @@
+"""Build the synthetic firm population of January 2013 from the input tables and a seed.
+
+Agents are allocated to (size class, city, sector) strata in exact proportion (largest-remainder
+rounding), so a small scale is not noisier than it must be; their attributes are then drawn.
+Above-size firms are sampled ``run.above_size_oversample`` times more densely than small firms and
+carry smaller weights, so province totals are unchanged while above-size indicators (most
+calibration targets) are estimated from more agents. See docs/ODD.md, "Initialisation".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .data import Tables
+from .firms import NONE, Firms
+from .params import Params
+
+_N_STAGES = 5
+
+
+def largest_remainder(expected: np.ndarray, total: int, rng: np.random.Generator) -> np.ndarray:
+    """Integers summing to ``total`` close to ``expected`` (ties broken at random)."""
+    expected = expected * (total / expected.sum())
+    base = np.floor(expected).astype(np.int64)
+    short = total - base.sum()
+    if short > 0:
+        rem = expected - base + rng.random(expected.shape) * 1e-9
+        base.flat[np.argsort(-rem, axis=None)[:short]] += 1
+    return base
+
+
+def nominal_gains(params: Params, tables: Tables) -> np.ndarray:
+    """Nominal gain of reaching stage k (k = 1..4) per sector: array (n_sectors, 5), column 0 = 0."""
+    t = params.technology
+    by_stage = np.array([0.0, t.gain_stage1, t.gain_stage2, t.gain_stage3, t.gain_stage4])
+    return tables.sector_gain_multiplier[:, None] * by_stage[None, :]
+
+
+def agent_counts(params: Params) -> tuple[int, int, float, float]:
+    """(above-size agents, small agents, weight of each) for the run's scale."""
+    p = params.population
+    scale = params["run.scale"]
+    n_small_real = p.n_firms - p.n_above_size
+    frac_above = min(1.0, scale * params["run.above_size_oversample"])
+    n_above = max(1, round(frac_above * p.n_above_size))
+    n_small = max(1, round(scale * n_small_real))
+    return n_above, n_small, p.n_above_size / n_above, n_small_real / n_small
+
+
+def build_population(params: Params, tables: Tables, rng: np.random.Generator) -> Firms:
+    """Draw the firm agents of January 2013."""
+    p = params.population
+    n_above, n_small, w_above, w_small = agent_counts(params)
+    n_c, n_s = tables.n_cities, tables.n_sectors
+
+    # cities: above-size firms follow output shares; the rest make up each city's firm share
+    real_above_c = p.n_above_size * tables.city_output_share
+    real_small_c = np.maximum(p.n_firms * tables.city_firm_share - real_above_c, 0.05 * real_above_c)
+    strata = []
+    for above, n_agents, by_city in ((True, n_above, real_above_c), (False, n_small, real_small_c)):
+        expected = np.outer(by_city / by_city.sum(), tables.sector_firm_share) * n_agents
+        counts = largest_remainder(expected, n_agents, rng)
+        for (c, s), k in np.ndenumerate(counts):
+            if k:
+                strata.append((above, c, s, k))
+    above = np.concatenate([np.full(k, a) for a, _, _, k in strata])
+    city = np.concatenate([np.full(k, c, np.int16) for _, c, _, k in strata])
+    sector = np.concatenate([np.full(k, s, np.int16) for _, _, s, k in strata])
+    n = len(city)
+    weight = np.where(above, w_above, w_small)
+
+    # size
+    med = np.where(above, p.employees_above_median, p.employees_small_median)
+    sig = np.where(above, p.employees_above_sigma, p.employees_small_sigma)
+    employees = np.maximum(1.0, med * np.exp(sig * rng.standard_normal(n)))
+
+    # stage of January 2013
+    shares = np.array([p.stage_shares_above, p.stage_shares_small])
+    cum = np.cumsum(shares, axis=1)[np.where(above, 0, 1)]
+    stage = (rng.random(n)[:, None] >= cum[:, :-1]).sum(axis=1).astype(np.int8)
+
+    # productivity: sector level, size ratio, firm noise, and the gains of stages already reached
+    gains = nominal_gains(params, tables) * params["technology.true_gain_multiplier"]
+    reached = np.cumprod(1.0 + gains, axis=1)[sector, stage]
+    lam = tables.sector_labour_saving[sector]
+    sig_p = p.productivity_sigma
+    prod = (
+        tables.sector_relative_productivity[sector]
+        * np.where(above, 1.0, p.productivity_small_ratio)
+        * np.exp(sig_p * rng.standard_normal(n) - sig_p**2 / 2)
+        * reached
+    )
+
+    # labour gap: a share of firms cannot fill their needs; the rest have some headroom
+    has_gap = rng.random(n) < p.labour_gap_share_2012
+    m = max(p.labour_gap_mean, 1e-6)
+    gap = np.where(has_gap, rng.beta(2.0, 2.0 * (1 - m) / m, n) if m < 1 else 0.0, 0.0)
+    needs = employees / (1.0 - gap)
+    workforce_cap = np.where(has_gap, employees, needs * (1.0 + 0.2 * rng.random(n)))
+
+    # level: employment-weighted productivity of above-size firms equals the 2013 figure
+    wa = weight * employees * above
+    prod *= p.productivity_above_2013 / (np.sum(wa * prod) / np.sum(wa))
+    output = prod * needs
+
+    # workers already substituted by earlier stages, and their robots (stage 1)
+    needs_manual = needs * reached ** lam
+    saved = needs_manual - needs
+    stage1_saved = np.where(stage >= 1, needs * ((1 + gains[sector, 1]) ** lam - 1), 0.0)
+    robots = stage1_saved * params["technology.robots_per_worker_saved"]
+
+    value_added = prod * employees
+    cash = p.cash_to_value_added * value_added * np.exp(0.5 * rng.standard_normal(n) - 0.125)
+
+    b = params.beliefs
+    zeros = np.zeros(n)
+    firms = Firms(
+        city=city,
+        sector=sector,
+        cell=city.astype(np.int64) * n_s + sector,
+        above=above,
+        weight=weight,
+        hightech=rng.random(n) < tables.sector_hightech_prob[sector],
+        emerging=rng.random(n) < tables.sector_emerging_prob[sector],
+        staff_quality=rng.beta(2.0, 2.0, n),
+        priority=rng.random(n),
+        gain_z=rng.standard_normal((n, 4)),
+        output=output,
+        productivity=prod,
+        workforce_cap=workforce_cap,
+        cash=cash,
+        debt=zeros.copy(),
+        lease_liability=zeros.copy(),
+        employed=employees.copy(),
+        has_gap=has_gap.copy(),
+        value_added=value_added,
+        profit=zeros.copy(),
+        stage=stage,
+        combo=np.zeros(n, np.int64),
+        stock_key=np.zeros(n, np.int64),
+        robots=robots,
+        workers_saved=saved,
+        on_cloud=np.zeros(n, bool),
+        pilot=np.zeros(n, bool),
+        belief_precision=np.full(n, 1.0 / b.prior_sd**2),
+        belief_weighted=np.full(n, b.prior_mean / b.prior_sd**2),
+        cell_precision=np.zeros(n_c * n_s),
+        cell_weighted=np.zeros(n_c * n_s),
+        informed=np.zeros(n, bool),
+        exposure=zeros.copy(),
+        margin=np.clip((1 - params["economy.other_cost_share"]) - tables.wage[0] / prod, -1.0, 1.0),
+        proj_phase=np.full(n, NONE, np.int8),
+        proj_target=np.zeros(n, np.int8),
+        proj_months=np.zeros(n, np.int16),
+        proj_provider=np.full(n, -1, np.int32),
+        proj_capex=zeros.copy(),
+        proj_fee=zeros.copy(),
+        proj_scale=zeros.copy(),
+        proj_route=np.zeros(n, np.int8),
+        proj_borrowed=zeros.copy(),
+        proj_since=np.zeros(n, np.int16),
+        cooldown_until=np.zeros(n, np.int16),
+    )
+    firms.update_keys()
+    return firms
