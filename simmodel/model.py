@@ -211,10 +211,13 @@ class TransformationModel(mesa.Model):
             beta_skill=d.beta_skill,
         )
 
-    def eligible(self) -> np.ndarray:
-        """Firms that may consider a project this month."""
+    def eligible_mask(self) -> np.ndarray:
+        """Firms that may consider a project this month: no project, below stage 4, cooled down."""
         f = self.firms
-        return np.flatnonzero((f.proj_phase == NONE) & (f.stage < 4) & (f.cooldown_until <= self.month))
+        return (f.proj_phase == NONE) & (f.stage < 4) & (f.cooldown_until <= max(self.month, 0))
+
+    def eligible(self) -> np.ndarray:
+        return np.flatnonzero(self.eligible_mask())
 
     def risk_adjusted_ratio(self) -> np.ndarray:
         """Each firm's belief mean minus risk aversion x sd: the gain ratio it plans with.
@@ -263,7 +266,7 @@ class TransformationModel(mesa.Model):
         """Eligible firms adopt with the logit probability; adopters seek finance and apply."""
         f = self.firms
         u = self.rngs["decisions"].random(f.n)  # one draw per firm per month: common random numbers
-        eligible = (f.proj_phase == NONE) & (f.stage < 4) & (f.cooldown_until <= self.month)
+        eligible = self.eligible_mask()
         if not eligible.any():
             return
         ctx = self.decision_context(wage, price_index)

@@ -201,7 +201,7 @@ PARAMS: tuple[Param, ...] = (
     # --- economy: exogenous trends and accounting ------------------------------------------------
     Param("economy.productivity_trend", 0.04, "float", "1/yr", "exogenous growth of labour "
           "productivity without transformation", A + " (calibrated)", lo=-0.1, hi=0.2),
-    Param("economy.labour_supply_growth", 0.0, "float", "1/yr", "growth of the workforce a firm "
+    Param("economy.labour_supply_growth", 0.03, "float", "1/yr", "growth of the workforce a firm "
           "can recruit (below the growth of labour needs, gaps widen)", A, lo=-0.2, hi=0.2),
     Param("economy.other_cost_share", 0.45, "float", "share", "non-wage costs (depreciation, "
           "taxes, rent) as a share of value added", A, lo=0.0, hi=0.9),
@@ -245,13 +245,15 @@ PARAMS: tuple[Param, ...] = (
           "of a stage-3 project", A, lo=1, hi=60),
     Param("technology.implementation_months_stage4", 12, "int", "months", "implementation time "
           "of a stage-4 project", A, lo=1, hi=60),
-    Param("technology.robots_per_worker_saved", 0.33, "float", "robots/worker", "robots installed "
-          "per worker substituted by a stage-1 project", A, lo=0.0, hi=5.0),
+    Param("technology.robots_per_worker_saved", 0.05, "float", "robots/worker", "industrial robots "
+          "installed per worker substituted by a stage-1 project (most automation is not robots)",
+          A + " (set so that the 2013 stock is near the ~31,000 implied for 2015 by DATA.md A)",
+          lo=0.0, hi=5.0),
     Param("technology.fixed_project_cost", 200_000.0, "float", "yuan", "fixed cost of any project "
           "(diagnosis, design, integration)", A, lo=0.0, hi=1e8),
 
     # --- decision: the firm's investment choice (MODEL.md section 5) ------------------------------
-    Param("decision.intercept", -7.0, "float", "logit", "intercept of the monthly adoption logit",
+    Param("decision.intercept", -8.0, "float", "logit", "intercept of the monthly adoption logit",
           A + " (calibrated)", lo=-20.0, hi=5.0),
     Param("decision.beta_value", 2.0, "float", "logit", "weight of the project's value "
           "(NPV / cost, or payback margin)", A + " (calibrated)", lo=0.0, hi=20.0),
@@ -328,7 +330,7 @@ PARAMS: tuple[Param, ...] = (
     # --- providers: engineering-service companies ----------------------------------------------
     Param("providers.initial_count", 30, "int", "firms", "engineering-service providers in 2013",
           A + " (54 by 2016, seed 000)", lo=1, hi=5_000),
-    Param("providers.capacity", 40.0, "float", "projects", "concurrent projects one provider can "
+    Param("providers.capacity", 60.0, "float", "projects", "concurrent projects one provider can "
           "implement", A, lo=0.1, hi=10_000.0),
     Param("providers.fee_share", 0.15, "float", "share", "provider fee as a share of the capital "
           "cost (before learning)", A, lo=0.0, hi=2.0),
@@ -338,7 +340,7 @@ PARAMS: tuple[Param, ...] = (
           "drawn uniformly in [1 - spread, 1 + spread]", A, lo=0.0, hi=0.95),
     Param("providers.entry_queue_ratio", 1.0, "float", "ratio", "a provider may enter a sector "
           "when its queue exceeds this multiple of the sector's capacity", A, lo=0.0, hi=100.0),
-    Param("providers.entry_probability", 0.25, "float", "1/month", "monthly chance of an entry in "
+    Param("providers.entry_probability", 0.4, "float", "1/month", "monthly chance of an entry in "
           "a sector whose queue is long", A, lo=0.0, hi=1.0),
     Param("providers.max_count", 2_000, "int", "firms", "ceiling on providers", A, lo=1, hi=100_000),
 )

@@ -107,11 +107,13 @@ class ProviderMarket:
     def match(self, queued: np.ndarray, sector: np.ndarray, weight: np.ndarray) -> np.ndarray:
         """Assign queued projects (indices, already in queue order) to providers with free capacity.
 
-        Returns the provider index per queued project (-1 = still waiting). A project is taken
-        while its sector's free capacity is not used up; the last one taken may overfill a
-        provider by less than one agent's weight (agents stand for several firms).
+        Returns the provider index per queued project (-1 = still waiting). Projects that fit in
+        their sector's free capacity are taken; the one that straddles the limit (an agent stands
+        for ``weight`` firms) is taken with probability equal to the share of it that fits, so the
+        load is unbiased and exceeds capacity by less than one agent per sector at most.
         """
         assigned = np.full(queued.size, -1, np.int64)
+        draws = self.rng.random(self.n_sectors)  # one per sector per month: stable streams
         if queued.size == 0:
             return assigned
         qsector = sector[queued]
@@ -124,12 +126,17 @@ class ProviderMarket:
                 continue
             members.sort(key=lambda i: self.providers[i].quality)
             free = np.array([self.providers[i].free for i in members])
-            total = free.sum()
+            # net of any provider's overfill, so an overfill is worked off before new projects start
+            total = sum(self.providers[i].capacity - self.providers[i].active for i in members)
             if total <= 0:
                 continue
             w = weight[queued[pos]]
-            start = np.cumsum(w) - w  # capacity already used when this project arrives
-            take = start < total
+            end = np.cumsum(w)
+            start = end - w  # capacity already used when this project arrives
+            take = end <= total
+            straddle = np.flatnonzero(~take)[:1]
+            if straddle.size and start[straddle[0]] < total:
+                take[straddle] = draws[s] < (total - start[straddle[0]]) / w[straddle[0]]
             slot = np.searchsorted(np.cumsum(free), start[take], side="right")
             chosen = np.asarray(members)[np.minimum(slot, len(members) - 1)]
             assigned[pos[take]] = chosen

@@ -1,0 +1,1 @@
+"""Speed and memory measurements (printed tables, never asserted in tests). `python -m benchmarks`."""

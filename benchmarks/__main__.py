@@ -1,0 +1,3 @@
+from .scaling import main
+
+raise SystemExit(main())

@@ -1,0 +1,91 @@
+"""Accounting identities and ranges."""
+
+import numpy as np
+import pytest
+
+from conftest import flow_total, run
+from simmodel.indicators import FLOWS
+from simmodel.runner import tidy
+
+
+def test_subsidies_paid_equal_government_spending_within_budget(baseline):
+    gov = baseline.government
+    paid = flow_total(baseline, "subsidy_spent")
+    assert paid == pytest.approx(gov.subsidy_paid_total, rel=1e-9)
+    assert paid <= gov.fund_budget_total + 1e-6
+    assert gov.fund_remaining >= -1e-6
+
+
+def test_the_fund_never_pays_more_in_a_year_than_its_budget():
+    m = run(government__special_fund_budget=5e7)
+    by_year = m.recorder.flows[:, FLOWS.index("subsidy_spent")].sum(axis=1).reshape(-1, 12).sum(axis=1)
+    assert np.all(by_year <= 5e7 * (1 + 1e-9))
+
+
+def test_no_fund_no_subsidies():
+    m = run(government__special_fund_enabled=False)
+    assert flow_total(m, "subsidy_spent") == 0.0
+
+
+def test_shares_are_in_unit_interval_and_counts_match_the_population(baseline):
+    rows = tidy(baseline, True)
+    for period, region, sector, name, v in rows:
+        if (name.startswith("share_") or name.startswith("maturity_")) and v == v:
+            assert -1e-12 <= v <= 1 + 1e-12, (period, region, sector, name, v)
+    firms = [v for _, r, s, n, v in rows if n == "firms" and r == "Zhejiang" and s == "all"]
+    assert firms == pytest.approx([562_000] * len(firms))
+
+
+def test_city_values_add_up_to_the_province(baseline):
+    rows = tidy(baseline, True)
+    additive = ("firms", "employment", "projects_completed", "robots_in_service", "tech_investment", "subsidy_spent",
+                "value_added", "labour_cost_saved")
+    for name in additive:
+        prov = {p: v for p, r, s, n, v in rows if n == name and r == "Zhejiang" and s == "all"}
+        cities = {}
+        sectors = {}
+        for p, r, s, n, v in rows:
+            if n == name and r != "Zhejiang":
+                cities[p] = cities.get(p, 0.0) + v
+            if n == name and r == "Zhejiang" and s != "all":
+                sectors[p] = sectors.get(p, 0.0) + v
+        for p in prov:
+            assert cities[p] == pytest.approx(prov[p], rel=1e-9, abs=1e-6), (name, p)
+            assert sectors[p] == pytest.approx(prov[p], rel=1e-9, abs=1e-6), (name, p)
+
+
+def test_stage_shares_sum_to_one_and_stages_never_fall(baseline):
+    rows = tidy(baseline, False)
+    by_month = {}
+    for p, r, s, n, v in rows:
+        if r == "Zhejiang" and n.startswith("share_stage_"):
+            by_month[p] = by_month.get(p, 0.0) + v
+    assert all(v == pytest.approx(1.0) for v in by_month.values())
+    adopted = [sum(v for p2, r, s, n, v in rows if p2 == p and r == "Zhejiang" and n in
+                   ("share_stage_1", "share_stage_2", "share_stage_3", "share_stage_4")) for p in sorted(by_month)]
+    assert np.all(np.diff(adopted) >= -1e-12)
+
+
+def test_tech_investment_includes_all_project_spending(baseline):
+    projects = flow_total(baseline, "project_investment")
+    rows = tidy(baseline, True)
+    tech = sum(v for _, r, s, n, v in rows if n == "tech_investment" and r == "Zhejiang" and s == "all")
+    assert tech >= projects > 0
+
+
+def test_firm_cash_changes_by_profit_retained_and_project_payments():
+    """Cash identity: cash_end = cash_start + retained profit - own project spending + subsidies."""
+    from simmodel.model import TransformationModel
+    m = TransformationModel(seed=8, scale=0.01, end="2014-12")
+    start = (m.firms.cash * m.firms.weight).sum()
+    retained = 0.0
+    r = m.params["economy.retained_share"]
+    while m.running:
+        m.step()
+        p = m.firms.profit / 12
+        retained += (m.firms.weight * np.where(p > 0, r * p, p)).sum()
+    f = m.firms
+    spent = flow_total(m, "project_investment")
+    subsidy = flow_total(m, "subsidy_spent")
+    end = (f.cash * f.weight).sum()
+    assert end == pytest.approx(start + retained - spent + subsidy, rel=1e-9)

@@ -1,0 +1,87 @@
+"""The command line: a run end to end, and one-line errors with exit code 2 for bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from simmodel.cli import main
+
+
+def test_run_end_to_end_in_a_subprocess(tmp_path):
+    out = tmp_path / "r"
+    cp = subprocess.run([sys.executable, "-m", "simmodel", "run", "--scale", "0.005", "--end", "2014-12",
+                         "--set", "government.purchase_subsidy_rate=0.2", "--out", str(out)],
+                        capture_output=True, text=True, cwd=tmp_path)
+    assert cp.returncode == 0, cp.stderr
+    assert "year" in cp.stdout and "2014" in cp.stdout
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["seed"] == 1 and man["params"]["government"]["purchase_subsidy_rate"] == 0.2
+    assert man["changed"]["government.purchase_subsidy_rate"] == 0.2
+    assert {"python", "mesa", "numpy"} <= set(man["versions"])
+    head = (out / "yearly.csv").read_text().splitlines()[0]
+    assert head == "period,region,sector,indicator,value"
+    months = {line.split(",")[0] for line in (out / "monthly.csv").read_text().splitlines()[1:]}
+    assert len(months) == 24
+
+
+BAD = [
+    (["--set", "government.purchase_subsidy_rat=0.1"], "government.purchase_subsidy_rat"),
+    (["--set", "government.purchase_subsidy_rate=2"], "must be a number in"),
+    (["--set", "government.purchase_subsidy_rate=lots"], "'lots'"),
+    (["--set", "nonsense"], "expected key=value"),
+    (["--scale", "0"], "run.scale"),
+    (["--end", "2031-01"], "run.end"),
+    (["--scenario", "no_such_scenario"], "unknown scenario"),
+    (["--scenario", "missing.toml"], "no such file"),
+    (["--bogus-flag"], "unrecognized arguments"),
+]
+
+
+@pytest.mark.parametrize("args,fragment", BAD)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, args, fragment):
+    out = tmp_path / "r"
+    code = main(["run", "--out", str(out), *args])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert fragment in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_malformed_scenario_file_is_rejected(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[government\npurchase_subsidy_rate = 0.1\n")
+    assert main(["run", "--scenario", str(bad), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "not valid TOML" in err and str(bad) in err and err.count("\n") == 1
+
+
+def test_unknown_key_in_a_scenario_file_names_file_and_key(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[government]\npurchase_subsidy_rat = 0.1\n")
+    assert main(["run", "--scenario", str(bad), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "government.purchase_subsidy_rat" in err and "bad.toml" in err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_out_is_rejected(tmp_path, capsys):
+    ro = tmp_path / "ro"
+    ro.mkdir(mode=0o500)
+    assert main(["run", "--out", str(ro / "r")]) == 2
+
+
+def test_out_that_is_a_file_is_rejected(tmp_path, capsys):
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert main(["run", "--out", str(f / "r"), "--end", "2013-03"]) == 2
+    assert "--out" in capsys.readouterr().err
+
+
+def test_params_lists_every_parameter(capsys):
+    from simmodel.params import PARAMS
+    assert main(["params"]) == 0
+    out = capsys.readouterr().out
+    assert all(p.key in out for p in PARAMS)

@@ -1,0 +1,72 @@
+"""Parameters: one typed definition, validated at the boundary, with a source for every number."""
+
+import pytest
+
+from simmodel.params import BY_NAME, PARAMS, ParamError, Params, month_index, month_label, parse_override
+
+
+def test_every_parameter_has_unit_source_and_valid_default():
+    for p in PARAMS:
+        assert p.unit and p.doc and p.source, p.key
+        assert p.validate(p.default) is not None or p.kind == "bool", p.key
+
+
+def test_leaf_names_are_unique_so_keywords_are_unambiguous():
+    assert len(BY_NAME) == len(PARAMS)
+
+
+def test_leaf_name_and_dotted_key_address_the_same_value():
+    p = Params().replace({"purchase_subsidy_rate": 0.2})
+    assert p["government.purchase_subsidy_rate"] == 0.2
+    assert p.government.purchase_subsidy_rate == 0.2
+    assert p.changed() == {"government.purchase_subsidy_rate": 0.2}
+
+
+@pytest.mark.parametrize("key,value,fragment", [
+    ("government.purchase_subsidy_rat", 0.1, "unknown parameter; did you mean government.purchase_subsidy_rate"),
+    ("government.purchase_subsidy_rate", 1.5, "must be a number in [0.0, 0.6]"),
+    ("government.purchase_subsidy_rate", "high", "must be a number"),
+    ("government.purchase_subsidy_rate", True, "must be a number"),
+    ("providers.initial_count", 2.5, "must be an integer"),
+    ("government.approval_reform_enabled", "yes", "must be true or false"),
+    ("government.approval_reform_start", "2015-13", "must be a month YYYY-MM"),
+    ("run.end", "2030-01", "between 2013-01 and 2025-12"),
+    ("run.decision_rule", "probit", "must be one of logit, bass"),
+    ("population.stage_shares_above", [0.5, 0.5, 0.5, 0, 0], "summing to 1"),
+])
+def test_bad_values_are_rejected_naming_key_value_and_what_is_allowed(key, value, fragment):
+    with pytest.raises(ParamError) as e:
+        Params().replace({key: value})
+    msg = str(e.value)
+    assert key in msg and repr(value) in msg and fragment in msg
+    assert "\n" not in msg
+
+
+def test_params_are_immutable():
+    p = Params()
+    with pytest.raises(AttributeError):
+        p.x = 1
+
+
+def test_override_values_are_read_as_toml_literals():
+    assert parse_override("government.purchase_subsidy_rate=0.15") == ("government.purchase_subsidy_rate", 0.15)
+    assert parse_override("government.approval_reform_enabled=false")[1] is False
+    assert parse_override("run.end=2018-06") == ("run.end", "2018-06")
+    with pytest.raises(ParamError):
+        parse_override("no_equals_sign")
+
+
+def test_month_labels_round_trip():
+    assert month_index("2013-01") == 0 and month_index("2020-12") == 95
+    assert all(month_index(month_label(i)) == i for i in range(0, 156))
+
+
+def test_digest_changes_with_any_value():
+    assert Params().digest() == Params().digest()
+    assert Params().digest() != Params().replace({"run.scale": 0.1}).digest()
+
+
+def test_odd_parameter_table_is_generated_from_the_definitions():
+    from simmodel.docgen import ODD, with_table
+    text = ODD.read_text(encoding="utf-8")
+    assert text == with_table(text), "run `python -m simmodel.docgen` to update docs/ODD.md"
