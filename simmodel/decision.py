@@ -33,7 +33,7 @@ from .firms import annual_profit
 class DecisionContext:
     """What firms know when they decide this month (arrays by sector unless said otherwise)."""
 
-    wage: float  # yuan/worker/yr
+    wage: float  # yuan/worker/yr, all units (firms' own wages are arrays)
     cost_per_worker: np.ndarray  # (n_sectors, 5) yuan/worker at this month's prices, column 0 = 0
     nominal_gain: np.ndarray  # (n_sectors, 5) nominal gain of reaching each stage
     labour_saving: np.ndarray  # (n_sectors,) lambda
@@ -80,6 +80,7 @@ class FirmInputs:
     output: np.ndarray  # yuan/yr
     productivity: np.ndarray  # yuan/worker/yr
     workforce_cap: np.ndarray  # workers
+    wage: np.ndarray  # yuan/worker/yr
     labour_saving: np.ndarray  # lambda of the firm's sector
     fee_share: np.ndarray  # expected provider fee share in the firm's sector
     subsidy_rate: np.ndarray  # purchase subsidy rate x equipment share in the firm's city
@@ -97,7 +98,7 @@ def value_option(cost_per_worker: np.ndarray, gain: np.ndarray, x: FirmInputs, c
     subsidy = np.minimum(x.subsidy_rate * capex, ctx.subsidy_cap)
     net_cost = np.maximum(capex + fee - subsidy - ctx.post_rate * capex, 1.0)
     after = annual_profit(x.output * np.exp((1.0 - x.labour_saving) * np.log1p(gain)),
-                          x.productivity * (1.0 + gain), x.workforce_cap, ctx.wage, ctx.other_cost_share)
+                          x.productivity * (1.0 + gain), x.workforce_cap, x.wage, ctx.other_cost_share)
     benefit = after - x.profit_now
     if ctx.value_measure == "npv":
         value = benefit * ctx.annuity / net_cost - 1.0
@@ -107,7 +108,7 @@ def value_option(cost_per_worker: np.ndarray, gain: np.ndarray, x: FirmInputs, c
     return capex, fee, subsidy, net_cost, benefit, value
 
 
-def choose(stage, sector, city, cell, output, productivity, workforce_cap, ratio,
+def choose(stage, sector, city, cell, output, productivity, workforce_cap, wage, ratio,
            exposure, margin, skill, ctx: DecisionContext) -> Options:
     """Value the next stage (and, where allowed, skipping to the one after); keep the better value.
 
@@ -116,9 +117,9 @@ def choose(stage, sector, city, cell, output, productivity, workforce_cap, ratio
     """
     x = FirmInputs(
         needs=output / productivity, output=output, productivity=productivity, workforce_cap=workforce_cap,
-        labour_saving=ctx.labour_saving[sector], fee_share=ctx.fee_share[sector],
+        wage=wage, labour_saving=ctx.labour_saving[sector], fee_share=ctx.fee_share[sector],
         subsidy_rate=ctx.subsidy_rate[city],
-        profit_now=annual_profit(output, productivity, workforce_cap, ctx.wage, ctx.other_cost_share),
+        profit_now=annual_profit(output, productivity, workforce_cap, wage, ctx.other_cost_share),
     )
     s1 = stage + 1
     g1 = ratio * ctx.nominal_gain[sector, s1]
@@ -162,7 +163,7 @@ class YearAhead:
     ratio_cap: float  # bound on every firm's risk-adjusted belief ratio (checked monthly)
 
 
-def bound_terms(stage, sector, city, output, productivity, workforce_cap, ctx: DecisionContext, ya: YearAhead):
+def bound_terms(stage, sector, city, output, productivity, workforce_cap, wage, ctx: DecisionContext, ya: YearAhead):
     """Per-firm terms (a, l, h) of the thinning bound, valid until December (given ya.ratio_cap).
 
     For a gain g >= 0 the yearly benefit is at most g x ((1 - tau) q + w lambda) x N, N the labour
@@ -196,7 +197,7 @@ def bound_terms(stage, sector, city, output, productivity, workforce_cap, ctx: D
         lam = ctx.labour_saving[sector]
         q_over_p = np.where(lo >= 1.0, 1.0 - lam, np.where(hi < 1.0, hi, 1.0))
         a = (1.0 - ctx.other_cost_share) * productivity * ya.productivity_factor * q_over_p * per_cost
-        l = ctx.wage * lam * per_cost
+        l = wage * lam * per_cost
         h = np.where(hi < 1.0, (1.0 - hi) / (lam * gain), -np.inf)
     return a, l, np.nan_to_num(h, nan=-np.inf)
 

@@ -8,7 +8,8 @@ Production (docs/ODD.md, submodel "Production, labour and accounts"):
   capacity output Y (value added at full staffing, yuan/yr) grows with demand;
   labour productivity p (yuan/worker/yr) grows with the exogenous trend and each project;
   labour needs N = Y / p; employees E = min(N, E_max), E_max being what the firm can recruit;
-  value added = p * E; profit = (1 - other_cost_share) * p * E - wage * E - interest.
+  value added = p * E; profit = (1 - other_cost_share) * p * E - wage * E - interest, the wage being
+  the all-units average for above-size firms and the private-unit average for the others.
 A project with gain g raises p by (1 + g), Y by (1 + g)^(1 - lambda) and so cuts needs by
 (1 + g)^(-lambda), lambda being the sector's labour-saving share of gains.
 """
@@ -47,10 +48,17 @@ class Firms:
     output: np.ndarray  # Y, value added at full staffing, yuan/yr
     productivity: np.ndarray  # p, yuan/worker/yr
     workforce_cap: np.ndarray  # E_max, workers the firm can recruit
+    wage: np.ndarray  # yuan/worker/yr: all-units wage above size, private-unit wage below
     # accounts
     cash: np.ndarray  # yuan
     debt: np.ndarray  # yuan, bank loans outstanding
+    debt_rate: np.ndarray  # 1/yr
+    debt_payment: np.ndarray  # yuan/month
     lease_liability: np.ndarray  # yuan, leases outstanding
+    lease_rate: np.ndarray  # 1/yr
+    lease_payment: np.ndarray  # yuan/month
+    lease_model: np.ndarray  # finance route of the lease (LEASE_*), 0 if none
+    excluded_until: np.ndarray  # month before which a defaulter gets no credit
     employed: np.ndarray  # workers, this month
     has_gap: np.ndarray  # bool: labour needs not filled this month
     value_added: np.ndarray  # yuan/yr, this month's rate
@@ -63,6 +71,7 @@ class Firms:
     workers_saved: np.ndarray  # workers substituted by projects (labour cost saved = x wage)
     on_cloud: np.ndarray  # bool
     pilot: np.ndarray  # bool
+    diagnosed: np.ndarray  # bool: had an expert diagnosis
     # beliefs about the gain of a stage, as a multiple of its nominal gain (beliefs.py): private
     # precision and precision-weighted evidence per firm, public ones per city x sector cell
     belief_precision: np.ndarray
@@ -82,6 +91,7 @@ class Firms:
     proj_scale: np.ndarray  # share of the full project carried out (finance)
     proj_route: np.ndarray  # finance route
     proj_borrowed: np.ndarray  # yuan financed by a loan or lease
+    proj_rate: np.ndarray  # 1/yr of that loan or lease
     proj_since: np.ndarray  # month the current phase began
     cooldown_until: np.ndarray  # month before which no new project is considered
 
@@ -184,7 +194,12 @@ def grow(firms: Firms, demand_growth: float, productivity_trend: float, labour_s
     firms.workforce_cap *= (1.0 + labour_supply_growth) ** (1 / 12)
 
 
-def produce(firms: Firms, wage: float, other_cost_share: float, interest: np.ndarray | float = 0.0) -> None:
+def set_wages(firms: Firms, wage_all: float, wage_private: float) -> None:
+    """The year's wages: all-units average above size, private-unit average below."""
+    firms.wage = np.where(firms.above, wage_all, wage_private)
+
+
+def produce(firms: Firms, other_cost_share: float, interest: np.ndarray | float = 0.0) -> None:
     """This month's employment, value added, profit (yuan/yr rates) and margin (in place)."""
     emp, va, profit, margin = firms.employed, firms.value_added, firms.profit, firms.margin
     np.divide(firms.output, firms.productivity, out=emp)  # labour needs
@@ -192,7 +207,7 @@ def produce(firms: Firms, wage: float, other_cost_share: float, interest: np.nda
     np.minimum(emp, firms.workforce_cap, out=emp)
     np.multiply(firms.productivity, emp, out=va)
     np.multiply(firms.productivity, 1.0 - other_cost_share, out=profit)
-    profit -= wage
+    profit -= firms.wage
     profit *= emp
     profit -= interest
     np.divide(profit, va, out=margin)  # va > 0: productivity and employment are positive

@@ -26,8 +26,8 @@ FLOWS = ("projects_started", "projects_completed", "iot_projects_completed", "pr
          "subsidy_spent", "labour_cost_saved", "projects_abandoned", "loans_issued", "loans_rejected",
          "leases_funds", "leases_materials", "leases_engineering", "defaults", "conference_attendees",
          "cloud_migrations")
-SCALARS = ("fund_remaining", "providers", "provider_capacity", "provider_active", "conferences_held",
-           "pilots", "wage")
+SCALARS = ("fund_remaining", "fund_spent", "providers", "provider_capacity", "provider_active", "conferences_held",
+           "pilots", "wage_all", "wage_private")
 N_STAGES, N_CLOUD, N_SIZE = 5, 2, 2
 
 
@@ -56,7 +56,8 @@ class Recorder:
 
     def collect(self, t: int, stock_key: np.ndarray, quantities: dict[str, np.ndarray],
                 scalars: dict[str, float]) -> None:
-        """Store month ``t``: stock quantities (unweighted, per agent) at ``stock_key``, flows, scalars.
+        """Store month ``t``: stock quantities (unweighted, per agent, or sparse as (indices, values)) at
+        ``stock_key``, flows and scalars.
 
         ``stock_key`` extends the stock cube's key by two flags (high-tech, emerging) in its last
         places; agent weights are applied per size class after summing.
@@ -65,10 +66,13 @@ class Recorder:
         w = np.repeat(self.size_weights, self.k_stock // self.k_flow * 4)  # size is the 3rd key dim
         w = np.tile(w, self.k_flow // N_SIZE)
         for i, name in enumerate(STOCKS):
+            q = quantities.get(name)
             if name == "firms":
                 cube = np.bincount(stock_key, minlength=k4) * w
-            elif name in quantities:
-                cube = np.bincount(stock_key, weights=quantities[name], minlength=k4) * w
+            elif isinstance(q, tuple):  # sparse: (firm indices, values)
+                cube = np.bincount(stock_key[q[0]], weights=q[1], minlength=k4) * w
+            elif q is not None:
+                cube = np.bincount(stock_key, weights=q, minlength=k4) * w
             else:
                 continue
             self.stocks[t, i] = cube.reshape(-1, 4).sum(axis=1)
@@ -76,9 +80,10 @@ class Recorder:
                 flags = cube.reshape(-1, 2, 2)  # (..., high-tech, emerging)
                 self.stocks[t, STOCKS.index("va_hightech")] = flags[:, 1, :].sum(axis=1)
                 self.stocks[t, STOCKS.index("va_emerging")] = flags[:, :, 1].sum(axis=1)
-        # labour cost saved this month: workers substituted x the month's wage
+        # labour cost saved this month: workers substituted x the month's wage of their size class
         saved = self.stocks[t, STOCKS.index("workers_saved")].reshape(self.k_flow, -1).sum(axis=1)
-        self.month_flows[FLOWS.index("labour_cost_saved")] += saved * scalars.get("wage", 0.0) / 12.0
+        wage = np.tile([scalars.get("wage_private", 0.0), scalars.get("wage_all", 0.0)], self.k_flow // N_SIZE)
+        self.month_flows[FLOWS.index("labour_cost_saved")] += saved * wage / 12.0
         self.flows[t] = self.month_flows
         self.month_flows = np.zeros_like(self.month_flows)
         self.scalars[t] = [scalars.get(k, 0.0) for k in SCALARS]
@@ -238,6 +243,8 @@ INDICATORS: tuple[Indicator, ...] = (
     Indicator("subsidy_spent", "yuan", "subsidies paid to firms (all governments)", lambda a: a.f("subsidy_spent")),
     Indicator("fund_remaining", "yuan", "special fund left at the end of the period",
               lambda a: a.z("fund_remaining"), PROVINCE),
+    Indicator("fund_spent", "yuan", "paid out of the provincial special fund in the period",
+              lambda a: a.z("fund_spent", True) * a.months[:, None], PROVINCE),
     Indicator("loans_issued", "loans", "bank loans granted for projects", lambda a: a.f("loans_issued")),
     Indicator("loans_rejected", "loans", "loan applications turned down", lambda a: a.f("loans_rejected")),
     Indicator("leases_funds", "leases", "'financing funds' leases signed", lambda a: a.f("leases_funds")),

@@ -1,9 +1,9 @@
 """TransformationModel: the monthly schedule of MODEL.md section 3, wiring firms and institutions.
 
-Firms are arrays (firms.py); the government, providers and (later) banks are mesa.Agent subclasses
-(institutions/). One seed drives everything: a SeedSequence spawns one numpy Generator per
-subsystem, so switching one channel off leaves the others' random streams (and the firms' fixed
-draws) untouched, which is what common-random-number comparisons need.
+Firms are arrays (firms.py); governments, banks, providers and expert groups are mesa.Agent
+subclasses (institutions/). One seed drives everything: a SeedSequence spawns one numpy Generator
+per subsystem, so switching one channel off leaves the others' random streams (and the firms'
+fixed draws) untouched, which is what common-random-number comparisons need.
 """
 
 from __future__ import annotations
@@ -11,12 +11,15 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
-from . import beliefs, decision, firms as firmlib, projects
+from . import beliefs, decision, finance, projects
+from . import firms as firmlib
+from .cloud import CloudMigration
 from .data import load_tables
-from .finance import scale_to_funds
-from .firms import CASH, NONE, QUEUED, FirmView
+from .demonstration import Demonstration
+from .firms import CASH, LOAN, NONE, QUEUED, FirmView
 from .indicators import Recorder, month_values
-from .institutions import ProvincialGovernment, ProviderMarket
+from .institutions import Bank, CityGovernment, LeasingPartner, ProviderMarket, ProvincialGovernment, expert_groups
+from .institutions.services import diagnose
 from .params import Params, month_index, month_label
 from .population import build_population, nominal_gains
 
@@ -25,7 +28,8 @@ STREAMS = ("population", "decisions", "providers", "government", "banks", "confe
 # Province-level indicators collected each month by Mesa's DataCollector (the visual server plots these).
 HEADLINE = ("share_transformed_above", "share_digitized_above", "labour_productivity_above", "cloud_firms",
             "projects_completed", "subsidy_spent", "fund_remaining", "queue_length", "robots_in_service",
-            "share_with_labour_gap", *(f"share_stage_{k}" for k in range(5)))
+            "share_with_labour_gap", "loans_issued", "loans_rejected", "provider_utilisation",
+            *(f"share_stage_{k}" for k in range(5)))
 
 
 class TransformationModel(mesa.Model):
@@ -36,8 +40,11 @@ class TransformationModel(mesa.Model):
         seed: the integer seed every random stream derives from
         month: index of the month last simulated (0 = 2013-01; -1 before the first step)
         firms: the firm population (arrays; ``firm(i)`` gives one as a read-only view)
-        government: the provincial government (special fund, subsidies, approval reform)
+        government: the provincial government; cities: the 11 city governments
+        bank, leasing: the conventional lender and the leasing partner
         providers: the engineering-service providers and the matching of projects to them
+        experts: the expert steering groups
+        demonstration: conferences and pilots; cloud: cloud migration
         recorder: monthly cubes from which every output indicator is derived
         datacollector: Mesa DataCollector of the HEADLINE indicators, province-wide, monthly
     """
@@ -54,6 +61,10 @@ class TransformationModel(mesa.Model):
         params = params or Params()
         if kwargs:
             params = params.replace(kwargs)
+        self.bass = params["run.decision_rule"] == "bass"
+        if self.bass:  # docking: everyone starts at stage 0, no economics, no policy
+            params = params.replace({"population.stage_shares_above": (1.0, 0, 0, 0, 0),
+                                     "population.stage_shares_small": (1.0, 0, 0, 0, 0)})
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**63))
         super().__init__(seed=seed)
@@ -62,9 +73,26 @@ class TransformationModel(mesa.Model):
         seqs = np.random.SeedSequence(self.seed).spawn(len(STREAMS))
         self.rngs = {name: np.random.default_rng(s) for name, s in zip(STREAMS, seqs)}
 
-        self.firms = build_population(params, t, self.rngs["population"])
+        self.firms = f = build_population(params, t, self.rngs["population"])
+        self.n_cells = t.n_cities * t.n_sectors
+        self.month = -1
+        self.end_month = month_index(params["run.end"])
+
         self.government = ProvincialGovernment(self, params)
+        self.cloud = CloudMigration(params, f, self.n_cells, t.n_sectors, t.city_it_tier, self.rngs["cloud"])
+        self.cities = [CityGovernment(self, params, c, name, t.city_output_share[c], t.city_firm_share[c])
+                       for c, name in enumerate(t.cities)]
+        self.bank = Bank(self, params)
+        self.leasing = LeasingPartner(self, params)
         self.providers = ProviderMarket(self, params, t.n_sectors, t.sector_firm_share, self.rngs["providers"])
+        ex = params.experts
+        self.experts = expert_groups(self, ex.groups if ex.enabled else 0, ex.diagnoses_per_group_month,
+                                     t.sector_firm_share)
+        self.demonstration = Demonstration(params, f, self.n_cells, t.n_sectors, t.sector_pilot_industries,
+                                           self.rngs["conferences"])
+        order = np.argsort(f.sector, kind="stable")
+        bounds = np.searchsorted(f.sector[order], np.arange(t.n_sectors + 1))
+        self.sector_members = [order[bounds[s]:bounds[s + 1]] for s in range(t.n_sectors)]
 
         tech = params.technology
         self.nominal_gain = nominal_gains(params, t)
@@ -75,19 +103,17 @@ class TransformationModel(mesa.Model):
         self.impl_months = np.array([0, tech.implementation_months_stage1, tech.implementation_months_stage2,
                                      tech.implementation_months_stage3, tech.implementation_months_stage4])
         self.annuity = decision.annuity_factor(params["economy.discount_rate"], params["decision.horizon_years"])
-        self.n_cells = t.n_cities * t.n_sectors
-        f = self.firms
-        self._flow_key = (f.cell.astype(np.int64) * 2 + f.above).astype(np.int64)
+        self.obs_var = max(tech.gain_sd, 1e-3) ** 2  # observation noise of a realised gain ratio
+        self._flow_key = f.cell * 2 + f.above
         self._evidence: tuple[np.ndarray, ...] | None = None
         self._latest: tuple[int, dict[str, float]] = (-1, {})
-        self.obs_var = max(tech.gain_sd, 1e-3) ** 2  # observation noise of a realised gain ratio
+        self._counts: tuple[int, np.ndarray] = (-2, np.zeros(0))
+        self._transformed_january = np.zeros(t.n_cities)
         self.thinning = True  # exact speed-up of the decision; tests switch it off to compare
         self._ya: decision.YearAhead | None = None  # year-ahead bounds behind the cached terms
-        self._bound = tuple(np.zeros(self.firms.n) for _ in range(3))  # cached (a, l, h) per firm
+        self._bound = tuple(np.zeros(f.n) for _ in range(3))  # cached (a, l, h) per firm
         self._last_ctx: decision.DecisionContext | None = None
 
-        self.month = -1
-        self.end_month = month_index(params["run.end"])
         self.recorder = Recorder(self.end_month + 1, t.n_cities, t.n_sectors, self._size_weights())
         self.datacollector = mesa.DataCollector(
             model_reporters={name: (lambda m, n=name: m.latest(n)) for name in HEADLINE}
@@ -119,17 +145,15 @@ class TransformationModel(mesa.Model):
         values = self._latest[1]
         if name not in values:  # the headline set is computed together, once a month
             names = HEADLINE if name in HEADLINE else (name,)
-            values.update(month_values(self.recorder, self.month, names, self._equipment, self._inv_shares))
+            e = self.params.economy
+            values.update(month_values(self.recorder, self.month, names, self.tables.sector_equipment,
+                                       (e.renewal_investment_share, e.other_investment_share)))
         return values[name]
 
-    @property
-    def _equipment(self) -> np.ndarray:
-        return self.tables.sector_equipment
-
-    @property
-    def _inv_shares(self) -> tuple[float, float]:
-        e = self.params.economy
-        return e.renewal_investment_share, e.other_investment_share
+    def flow(self, name: str, idx: np.ndarray, amounts: np.ndarray | None = None) -> None:
+        """Record a flow for firms ``idx``: real firms (weights) or yuan per firm x weight."""
+        w = self.firms.weight[idx]
+        self.recorder.add_flow(name, self._flow_key[idx], w if amounts is None else amounts * w)
 
     # --- the month ------------------------------------------------------------------------------
     def step(self) -> None:
@@ -137,13 +161,27 @@ class TransformationModel(mesa.Model):
         self.month = t = self.steps - 1
         yr = self.tables.year_row(2013 + t // 12)
         wage, demand_growth = self.tables.wage[yr], self.tables.va_growth[yr]
+        if t % 12 == 0:
+            firmlib.set_wages(self.firms, wage, self.tables.wage_private[yr])
         price_index = (1.0 - self.params["economy.robot_price_decline"]) ** (t / 12)
 
-        self.government.step()  # 2. budgets
-        self._learn()  # 3. information
-        self._decide(wage, price_index)  # 4. decisions, finance, approval
-        self._work_projects()  # 5. providers, projects, completions
-        self._produce(wage, demand_growth)  # 7. production and accounts
+        # 2. governments and lenders open the month; the province's programme
+        self.government.step()
+        for city in self.cities:
+            city.step()
+        self.bank.step()
+        self.leasing.step()
+        if self.bass:
+            self._bass_adoption()
+        else:
+            self._programme(wage, price_index)
+            self._learn()  # 3. information
+            self._decide(wage, price_index)  # 4. decisions, finance, approval
+            self._work_projects()  # 5. providers, projects, completions
+            self._migrate_to_cloud()  # 6. cloud
+        self._produce(demand_growth)  # 7. production and accounts
+        if t % 12 == 11:
+            self._reward_cities()
         self._collect(wage)  # 8. data
         if t >= self.end_month:
             self.running = False
@@ -152,6 +190,45 @@ class TransformationModel(mesa.Model):
         """Step to the end month."""
         while self.running:
             self.step()
+
+    # 2. the province's programme -------------------------------------------------------------------
+    def _programme(self, wage: float, price_index: float) -> None:
+        """Conferences, pilot batches and expert diagnoses."""
+        f, demo, t = self.firms, self.demonstration, self.month
+        demo.new_month(t)
+        att = demo.hold_conferences(f, t, self.obs_var, self.cell_stage_counts()[:, 0])
+        self.flow("conference_attendees", att)
+        pilots = demo.pick_pilots(f, t)
+        if pilots.size:
+            self._start_pilot_projects(pilots, wage, price_index)
+        if self.experts:
+            diagnose(f, self.experts, self.sector_members, self.prospects, self.rngs["experts"],
+                     self.params["experts.learning"], self.obs_var)
+
+    def prospects(self, idx: np.ndarray) -> np.ndarray:
+        """The gain ratio firms ``idx`` would realise on their next stage with an average provider."""
+        f = self.firms
+        nxt = np.minimum(f.stage[idx], 3)
+        return self.true_multiplier * (1.0 + self.params["technology.gain_sd"] * f.gain_z[idx, nxt])
+
+    def _start_pilot_projects(self, idx: np.ndarray, wage: float, price_index: float) -> None:
+        """Pilots start a project at once: own cash, the rest as a guaranteed loan (if loans exist)."""
+        f = self.firms
+        beliefs.observe(f.belief_precision, f.belief_weighted, idx, self.prospects(idx),
+                        self.params["experts.learning"], self.obs_var)
+        f.informed[idx] = f.diagnosed[idx] = True
+        f.exposure[idx] = 1.0
+        ctx = self.decision_context(wage, price_index)
+        opts = self._options(idx, ctx)
+        need = opts.capex + opts.fee - opts.subsidy
+        cash = np.maximum(f.cash[idx], 0.0)
+        loan = np.maximum(need - cash, 0.0) if self.bank.enabled else np.zeros(idx.size)
+        scale = finance.scale_to_funds(need, cash + loan, self.params["decision.min_finance_fraction"])
+        route = np.where(loan > 0, LOAN, CASH).astype(np.int8)
+        go = scale > 0
+        projects.begin(f, idx[go], opts.target[go], opts.capex[go], scale[go], route[go], (loan * scale)[go],
+                       np.full(go.sum(), self.bank.p.base_rate), self.government.approval_months(), self.month)
+        self.flow("loans_issued", idx[go & (loan > 0)])
 
     # 3. information ------------------------------------------------------------------------------
     def _learn(self) -> None:
@@ -167,11 +244,18 @@ class TransformationModel(mesa.Model):
         beliefs.decay_exposure(f.exposure, b.exposure_half_life_months)
 
     # 4. decisions ------------------------------------------------------------------------------
+    def cell_stage_counts(self) -> np.ndarray:
+        """(n_cells, 5) real firms by cell and stage (cached for the month until a stage changes)."""
+        if self._counts[0] != self.month:
+            f = self.firms
+            counts = np.bincount(f.combo, weights=f.weight, minlength=self.n_cells * 5).reshape(self.n_cells, 5)
+            self._counts = (self.month, counts)
+        return self._counts[1]
+
     def peer_share(self) -> np.ndarray:
         """(n_cells, 6): share of each cell's firms at stage >= k, blended with the sector province-wide."""
-        f, ns = self.firms, self.tables.n_sectors
-        counts = np.bincount(f.combo, weights=f.weight, minlength=self.n_cells * 5)
-        counts = counts.reshape(self.n_cells, 5)
+        ns = self.tables.n_sectors
+        counts = self.cell_stage_counts()
         at_least = np.zeros((self.n_cells, 6))
         at_least[:, :5] = np.cumsum(counts[:, ::-1], axis=1)[:, ::-1]
         sector_at_least = at_least.reshape(-1, ns, 6).sum(axis=0)
@@ -180,10 +264,18 @@ class TransformationModel(mesa.Model):
         w = self.params["beliefs.cross_cell_weight"]
         return (1 - w) * cell_share + w * sector_share[np.arange(self.n_cells) % ns]
 
+    def subsidy_rates(self, expected: bool = True) -> np.ndarray:
+        """Purchase subsidy rate x equipment share by city: the province's (while its fund has money)
+        plus the city's top-up (while its budget has money); ``expected=False``: the most possible."""
+        gov = self.government
+        prov = gov.purchase_rate * gov.equipment_share * (gov.fund_has_money or not expected)
+        city = np.array([c.topup_rate * c.equipment_share * (c.budget_remaining > 0 or not expected)
+                         for c in self.cities])
+        return prov + city
+
     def decision_context(self, wage: float, price_index: float) -> decision.DecisionContext:
-        """What firms know this month (subsidy expectations follow the fund's state)."""
-        p, gov, n_c = self.params, self.government, self.tables.n_cities
-        funded = gov.fund_has_money
+        """What firms know this month (subsidy expectations follow the budgets' state)."""
+        p, gov = self.params, self.government
         d = p.decision
         return decision.DecisionContext(
             wage=wage,
@@ -192,9 +284,9 @@ class TransformationModel(mesa.Model):
             labour_saving=self.tables.sector_labour_saving,
             fee_share=self.providers.expected_fee_share(),
             fixed_cost=p["technology.fixed_project_cost"],
-            subsidy_rate=np.full(n_c, gov.purchase_rate * gov.equipment_share if funded else 0.0),
+            subsidy_rate=self.subsidy_rates(),
             subsidy_cap=gov.purchase_cap,
-            post_rate=gov.post_rate if funded else 0.0,
+            post_rate=gov.post_rate if gov.fund_has_money else 0.0,
             peer_share=self.peer_share(),
             other_cost_share=p["economy.other_cost_share"],
             annuity=self.annuity,
@@ -225,7 +317,6 @@ class TransformationModel(mesa.Model):
         Firms with no private evidence share their cell's value; the informed are computed apart.
         """
         f, rho = self.firms, self.params["decision.risk_aversion"]
-        prior_p, prior_w = f.belief_precision, f.belief_weighted
         p0 = 1.0 / self.params["beliefs.prior_sd"] ** 2
         w0 = self.params["beliefs.prior_mean"] * p0
         cell_p = p0 + f.cell_precision
@@ -233,8 +324,9 @@ class TransformationModel(mesa.Model):
         inf = np.flatnonzero(f.informed)
         if inf.size:
             c = f.cell[inf]
-            prec = prior_p[inf] + f.cell_precision[c]
-            ratio[inf] = decision.risk_adjusted_ratio((prior_w[inf] + f.cell_weighted[c]) / prec, 1.0 / prec, rho)
+            prec = f.belief_precision[inf] + f.cell_precision[c]
+            ratio[inf] = decision.risk_adjusted_ratio((f.belief_weighted[inf] + f.cell_weighted[c]) / prec,
+                                                      1.0 / prec, rho)
         return ratio
 
     def year_ahead(self, ratio_cap: float) -> decision.YearAhead:
@@ -249,8 +341,7 @@ class TransformationModel(mesa.Model):
         return decision.YearAhead(
             productivity_factor=max(1.0, g_p), needs_factor=max(1.0, g_n),
             full_low=min(1.0, g_full), full_high=max(1.0, g_full),
-            cost_per_worker=self.base_cost * december,
-            subsidy_rate=np.full(self.tables.n_cities, gov.purchase_rate * gov.equipment_share),
+            cost_per_worker=self.base_cost * december, subsidy_rate=self.subsidy_rates(expected=False),
             post_rate=gov.post_rate, ratio_cap=ratio_cap,
         )
 
@@ -258,18 +349,26 @@ class TransformationModel(mesa.Model):
         """Recompute the cached thinning terms of firms ``idx`` (all firms: slice(None))."""
         f = self.firms
         terms = decision.bound_terms(f.stage[idx], f.sector[idx], f.city[idx], f.output[idx], f.productivity[idx],
-                                     f.workforce_cap[idx], ctx, self._ya)
+                                     f.workforce_cap[idx], f.wage[idx], ctx, self._ya)
         for cache, new in zip(self._bound, terms):
             cache[idx] = new
+
+    def _options(self, idx: np.ndarray, ctx: decision.DecisionContext, ratio: np.ndarray | None = None):
+        f = self.firms
+        r = self.risk_adjusted_ratio()[idx] if ratio is None else ratio
+        return decision.choose(f.stage[idx], f.sector[idx], f.city[idx], f.cell[idx], f.output[idx],
+                               f.productivity[idx], f.workforce_cap[idx], f.wage[idx], r, f.exposure[idx],
+                               f.margin[idx], f.staff_quality[idx], ctx)
 
     def _decide(self, wage: float, price_index: float) -> None:
         """Eligible firms adopt with the logit probability; adopters seek finance and apply."""
         f = self.firms
-        u = self.rngs["decisions"].random(f.n)  # one draw per firm per month: common random numbers
+        # one draw per firm per month whatever its state: common random numbers across scenarios
+        u = self.rngs["decisions"].random(f.n, dtype=np.float32)
         eligible = self.eligible_mask()
         if not eligible.any():
             return
-        ctx = self.decision_context(wage, price_index)
+        ctx = self._last_ctx = self.decision_context(wage, price_index)
         ratio = self.risk_adjusted_ratio()
         if self.thinning:  # exact: only firms whose draw is below an upper bound need valuing
             r_max = float(ratio[eligible].max())
@@ -281,26 +380,22 @@ class TransformationModel(mesa.Model):
             with np.errstate(over="ignore"):
                 eligible &= u < np.exp(z_max + 1e-9)  # exp(z) >= logistic(z); margin for rounding
         idx = np.flatnonzero(eligible)
-        self._last_ctx = ctx
-        opts = decision.choose(f.stage[idx], f.sector[idx], f.city[idx], f.cell[idx], f.output[idx],
-                               f.productivity[idx], f.workforce_cap[idx], ratio[idx], f.exposure[idx],
-                               f.margin[idx], f.staff_quality[idx], ctx)
+        opts = self._options(idx, ctx, ratio[idx])
         adopt = u[idx] < opts.prob
         a = idx[adopt]
         if a.size == 0:
             return
         need = (opts.capex + opts.fee - opts.subsidy)[adopt]
-        scale, route, borrowed = self.finance(a, need)
-        go = scale > 0
-        projects.begin(f, a[go], opts.target[adopt][go], opts.capex[adopt][go], scale[go], route[go],
-                       borrowed[go], self.government.approval_months(), self.month)
-        gave_up = a[~go]
-        self.recorder.add_flow("projects_abandoned", self._flow_key[gave_up], f.weight[gave_up])
-
-    def finance(self, idx: np.ndarray, need: np.ndarray):
-        """(scale, route, borrowed yuan) for firms ``idx`` needing ``need`` yuan up front: own cash."""
-        scale = scale_to_funds(need, self.firms.cash[idx], self.params["decision.min_finance_fraction"])
-        return scale, np.full(idx.size, CASH, np.int8), np.zeros(idx.size)
+        fin = finance.arrange(f, a, need, opts.benefit[adopt], self.month, self.bank, self.leasing,
+                              self.rngs["banks"].random(a.size), self.params["decision.min_finance_fraction"])
+        go = fin.scale > 0
+        projects.begin(f, a[go], opts.target[adopt][go], opts.capex[adopt][go], fin.scale[go], fin.route[go],
+                       fin.borrowed[go], fin.rate[go], self.government.approval_months(), self.month)
+        self.flow("projects_abandoned", a[~go])
+        self.flow("loans_rejected", a[fin.refused])
+        self.flow("loans_issued", a[go & (fin.route == LOAN)])
+        for m, name in finance.LEASE_FLOWS.items():
+            self.flow(name, a[go & (fin.route == m)])
 
     # 5. projects ------------------------------------------------------------------------------------
     def _work_projects(self) -> None:
@@ -319,58 +414,141 @@ class TransformationModel(mesa.Model):
         by_sector = np.bincount(f.sector[waiting], weights=f.weight[waiting], minlength=self.tables.n_sectors)
         self.providers.entry(by_sector)
 
+    def _pay_subsidies(self, idx: np.ndarray, claims_province: np.ndarray, claims_city: np.ndarray) -> np.ndarray:
+        """Pay per-firm claims (yuan) from the fund and the firms' city budgets; returns yuan per firm."""
+        f, w = self.firms, self.firms.weight[idx]
+        paid = self.government.pay(claims_province * w)
+        if claims_city.any():
+            city = f.city[idx]
+            for c in np.unique(city[claims_city > 0]):
+                k = city == c
+                paid[k] += self.cities[c].pay(claims_city[k] * w[k])
+        return paid / w
+
     def _start(self, idx: np.ndarray, provider: np.ndarray) -> None:
-        """Implementation begins: the firm pays, claims its purchase subsidy, investment is booked."""
-        f, gov, w = self.firms, self.government, self.firms.weight[idx]
+        """Implementation begins: the firm pays, subsidies are claimed, loans and leases paid out."""
+        f, gov = self.firms, self.government
         months = projects.implementation_months(f.stage[idx].astype(np.int64), f.proj_target[idx].astype(np.int64),
                                                 self.impl_months)
         fee = projects.start(f, idx, provider, self.providers.fee_share_of(provider),
                              self.params["technology.fixed_project_cost"], months, self.month)
         capex = f.proj_capex[idx]
-        subsidy = gov.pay(gov.purchase_subsidy_claim(capex) * w) / w
+        province = gov.purchase_subsidy_claim(capex) + np.where(f.pilot[idx], gov.pilot_rate * capex, 0.0)
+        topup = np.array([c.topup_rate * c.equipment_share for c in self.cities])
+        city = np.minimum(topup[f.city[idx]] * capex, gov.purchase_cap)
+        subsidy = self._pay_subsidies(idx, province, city)
         f.cash[idx] -= capex + fee - f.proj_borrowed[idx] - subsidy
-        key = self._flow_key[idx]
-        self.recorder.add_flow("projects_started", key, w)
-        self.recorder.add_flow("project_investment", key, (capex + fee) * w)
-        self.recorder.add_flow("subsidy_spent", key, subsidy * w)
+        finance.disburse(f, idx, self.bank, self.leasing)
+        self.flow("projects_started", idx)
+        self.flow("project_investment", idx, capex + fee)
+        self.flow("subsidy_spent", idx, subsidy)
 
     def _complete(self, idx: np.ndarray) -> None:
         """Projects complete: realised gain, new stage, robots, labour saved, post-project subsidy."""
         f, gov, w = self.firms, self.government, self.firms.weight[idx]
         provider = f.proj_provider[idx]
-        gain, ratio = projects.realised_gain(f, idx, self.nominal_gain, self.true_multiplier,
+        gain, ratio = projects.realised_gain(f, idx, self.nominal_gain, self.true_multiplier * self._wave(),
                                              self.params["technology.gain_sd"], self.providers.quality_of(provider))
         sector = f.sector[idx]
         saved = firmlib.apply_gain(f, idx, gain, self.tables.sector_labour_saving[sector])
         climbs1 = (f.stage[idx] < 1) & (f.proj_target[idx] >= 1)
         f.robots[idx] += np.where(climbs1, saved * self.params["technology.robots_per_worker_saved"], 0.0)
         f.workers_saved[idx] += saved
-        post = gov.pay(gov.post_project_claim(f.proj_capex[idx]) * w) / w
+        post = self._pay_subsidies(idx, gov.post_project_claim(f.proj_capex[idx]), np.zeros(idx.size))
         f.cash[idx] += post
+        finance.share_shortfall(f, idx, ratio, self.leasing)
         self.providers.finish(provider, w)
-        beliefs.observe(f.belief_precision, f.belief_weighted, idx, ratio,
-                        self.params["beliefs.own_learning"], self.obs_var)
+        beliefs.observe(f.belief_precision, f.belief_weighted, idx, ratio, self.params["beliefs.own_learning"],
+                        self.obs_var)
         f.informed[idx] = True
-        key = self._flow_key[idx]
         iot = (f.stage[idx] < 3) & (f.proj_target[idx] >= 3)
-        self.recorder.add_flow("projects_completed", key, w)
-        self.recorder.add_flow("iot_projects_completed", key[iot], w[iot])
-        self.recorder.add_flow("subsidy_spent", key, post * w)
+        self.flow("projects_completed", idx)
+        self.flow("iot_projects_completed", idx[iot])
+        self.flow("subsidy_spent", idx, post)
+        self.demonstration.record_cases(self.month, sector, w, ratio, f.pilot[idx])
         projects.finish(f, idx, self.month, self.params["decision.cooldown_months"])
+        self._counts = (-2, self._counts[1])  # stages changed
         self._evidence = (f.cell[idx], sector, w, ratio)
         if self._ya is not None and self._last_ctx is not None:  # new stage and productivity: new bound terms
             self._refresh_bound(idx, self._last_ctx)
 
+    def _wave(self) -> float:
+        """Multiplier of realised gains this month (below 1 during a 'bad wave' of projects)."""
+        t = self.params.technology
+        start = month_index(t.bad_wave_start)
+        return t.bad_wave_multiplier if start <= self.month < start + t.bad_wave_months else 1.0
+
+    # 6. cloud ---------------------------------------------------------------------------------------
+    def _migrate_to_cloud(self) -> None:
+        f, t = self.firms, self.month
+        push = np.array([c.behind_target() for c in self.cities], float)
+        movers = self.cloud.migrate(f, t, push)
+        if movers.size == 0:
+            return
+        firmlib.apply_gain(f, movers, np.full(movers.size, self.params["cloud.productivity_gain"]),
+                           self.tables.sector_labour_saving[f.sector[movers]])
+        voucher = np.zeros(movers.size)
+        if self.cloud.action_on(t):
+            voucher = self._pay_subsidies(movers, np.zeros(movers.size), np.full(movers.size, self.params["cloud.voucher"]))
+        f.cash[movers] += voucher
+        by_city = np.bincount(f.city[movers], weights=f.weight[movers], minlength=len(self.cities))
+        for c in self.cities:
+            c.cloud_done += by_city[c.city]
+        self.flow("cloud_migrations", movers)
+        self.flow("subsidy_spent", movers, voucher)
+
+    # docking: the Bass rule -------------------------------------------------------------------------
+    def _bass_adoption(self) -> None:
+        """decision_rule = bass: hazard p + q x (adopted share of the firm's cell), nothing else.
+
+        The cell's share is blended with the sector's as for the logit rule (beliefs.cross_cell_weight;
+        1 makes each sector province-wide one cell).
+
+        The share is taken at mid-month (a predictor step), so monthly steps track the continuous
+        Bass curve closely.
+        """
+        f, r = self.firms, self.params.run
+        u = self.rngs["decisions"].random(f.n, dtype=np.float32)
+        share = self.peer_share()[:, 1]  # the cell's adopted share (blended with its sector, as for the logit)
+        mid = share + (1 - share) * (r.bass_p + r.bass_q * share) / 24.0
+        hazard = 1.0 - np.exp(-(r.bass_p + r.bass_q * mid) / 12.0)
+        new = np.flatnonzero((f.stage == 0) & (u < hazard[f.cell]))
+        f.stage[new] = 1
+        f.update_keys(new)
+        self._counts = (-2, self._counts[1])
+        self.flow("projects_completed", new)
+
     # 7. production and accounts -----------------------------------------------------------------------
-    def _produce(self, wage: float, demand_growth: float) -> None:
+    def _produce(self, demand_growth: float) -> None:
         f, e = self.firms, self.params.economy
         firmlib.grow(f, demand_growth, e.productivity_trend, e.labour_supply_growth)
-        firmlib.produce(f, wage, e.other_cost_share)
+        firmlib.produce(f, e.other_cost_share)
+        owing = finance.service(f, self.bank, self.leasing)
         firmlib.book_cash(f, e.retained_share)
+        defaulted = finance.defaults(f, owing, self.month, self.bank, self.leasing)
+        self.flow("defaults", defaulted)
+        borrowers = float(f.weight[owing][f.debt[owing] > 0].sum()) if owing.size else 0.0
+        self.bank.record_month(float(f.weight[defaulted].sum()), borrowers)
+
+    def _reward_cities(self) -> None:
+        """December: rank cities by the rise of their transformed share this year; reward the best."""
+        share = self._transformed_share_by_city()
+        self.government.reward_cities(self.cities, share - self._transformed_january)
+        self._transformed_january = share
+
+    def _transformed_share_by_city(self) -> np.ndarray:
+        f = self.firms
+        n_c = len(self.cities)
+        done = np.bincount(f.city, weights=f.weight * ((f.stage >= 1) | f.on_cloud), minlength=n_c)
+        return done / np.bincount(f.city, weights=f.weight, minlength=n_c)
 
     # 8. data ---------------------------------------------------------------------------------
     def _collect(self, wage: float) -> None:
         f = self.firms
+        if self.month == 0:
+            self._transformed_january = self._transformed_share_by_city()
+        queued = np.flatnonzero(f.proj_phase == QUEUED)
+        owing = np.flatnonzero((f.debt > 0) | (f.lease_liability > 0))
         quantities = {  # unweighted: the recorder applies the (per size class) weights
             "employees": f.employed,
             "va": f.value_added,
@@ -378,16 +556,23 @@ class TransformationModel(mesa.Model):
             "robots": f.robots,
             "gap_firms": f.has_gap,
             "workers_saved": f.workers_saved,
-            "queued": f.proj_phase == QUEUED,
-            "debt": f.debt,
-            "lease_liability": f.lease_liability,
+            "queued": (queued, np.ones(queued.size)),  # sparse: (firms, values)
+            "debt": (owing, f.debt[owing]),
+            "lease_liability": (owing, f.lease_liability[owing]),
         }
         prov = self.providers
         self.recorder.collect(self.month, f.stock_key, quantities, {
             "fund_remaining": self.government.fund_remaining,
+            "fund_spent": self.government.paid_this_month,
             "providers": len(prov.providers),
             "provider_capacity": prov.total_capacity,
             "provider_active": prov.total_active,
-            "wage": wage,
+            "conferences_held": self.demonstration.held_this_month,
+            "pilots": self.demonstration.pilots_total,
+            "wage_all": wage,
+            "wage_private": self.tables.wage_private[self.tables.year_row(2013 + self.month // 12)],
         })
         self.datacollector.collect(self)
+
+
+__all__ = ["TransformationModel", "HEADLINE", "STREAMS"]

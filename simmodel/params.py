@@ -185,7 +185,7 @@ PARAMS: tuple[Param, ...] = (
           "China Daily 2019-07-24 quoting the governor (DATA.md A)", lo=10_000.0, hi=1_000_000.0),
     Param("population.productivity_small_ratio", 0.6, "float", "ratio", "labour productivity of "
           "small firms relative to above-size firms of the same sector", A, lo=0.1, hi=1.5),
-    Param("population.productivity_sigma", 0.35, "float", "log sd", "firm-level log-sd of labour "
+    Param("population.productivity_sigma", 0.25, "float", "log sd", "firm-level log-sd of labour "
           "productivity within a sector and size class", A, lo=0.0, hi=2.0),
     Param("population.labour_gap_share_2012", 0.77, "float", "share", "share of firms with an "
           "employment gap at the start", "seed 000 (77 % of manufacturing firms, ~2012)", lo=0.0, hi=1.0),
@@ -199,7 +199,7 @@ PARAMS: tuple[Param, ...] = (
           "stages 0-4 of small firms in January 2013", A, length=5),
 
     # --- economy: exogenous trends and accounting ------------------------------------------------
-    Param("economy.productivity_trend", 0.04, "float", "1/yr", "exogenous growth of labour "
+    Param("economy.productivity_trend", 0.055, "float", "1/yr", "exogenous growth of labour "
           "productivity without transformation", A + " (calibrated)", lo=-0.1, hi=0.2),
     Param("economy.labour_supply_growth", 0.03, "float", "1/yr", "growth of the workforce a firm "
           "can recruit (below the growth of labour needs, gaps widen)", A, lo=-0.2, hi=0.2),
@@ -229,6 +229,13 @@ PARAMS: tuple[Param, ...] = (
           "stage's true gain (for an average provider)", SURVEY + ": 0.17 / 0.20", lo=0.0, hi=3.0),
     Param("technology.true_gain_multiplier", 1.0, "float", "ratio", "true gains relative to the "
           "nominal gains firms hear of (a scenario lever, 1 = as nominal)", A, lo=0.0, hi=5.0),
+    Param("technology.bad_wave_start", "2015-01", "month", "month", "first month of a 'bad wave': "
+          "projects completing in it realise only bad_wave_multiplier of their gain", "scenario lever",
+          lo=START_MONTH, hi=LAST_MONTH),
+    Param("technology.bad_wave_months", 0, "int", "months", "length of the bad wave (0: none)",
+          "scenario lever", lo=0, hi=156),
+    Param("technology.bad_wave_multiplier", 0.3, "float", "ratio", "share of their gain that projects "
+          "completing in the bad wave realise", "scenario lever", lo=0.0, hi=1.0),
     Param("technology.cost_per_worker_stage1", 40_000.0, "float", "yuan/worker",
           "capital cost of stage 1 per worker of the firm (2013 prices)", A, lo=0.0, hi=1e6),
     Param("technology.cost_per_worker_stage2", 20_000.0, "float", "yuan/worker",
@@ -326,6 +333,135 @@ PARAMS: tuple[Param, ...] = (
           "acceptance shortens approval", "seed 000", lever=True),
     Param("government.approval_reform_start", "2015-01", "month", "month", "start of the approval "
           "reform", A, lo=START_MONTH, hi=LAST_MONTH),
+
+    # --- bank: the conventional lender (credit rationing) ----------------------------------------
+    Param("bank.loans_enabled", True, "bool", "-", "firms may borrow from the bank for projects", "MODEL.md"),
+    Param("bank.base_rate", 0.0435, "float", "1/yr", "lending rate to the best borrowers",
+          A + " (near the 1-year benchmark lending rate of 2015-2019)", lo=0.0, hi=0.3),
+    Param("bank.max_spread", 0.04, "float", "1/yr", "spread added for the riskiest approved borrower",
+          A, lo=0.0, hi=0.3),
+    Param("bank.loan_years", 3, "int", "yr", "maturity of a project loan (annuity)", A, lo=1, hi=20),
+    Param("bank.collateral_to_value_added", 0.6, "float", "yr", "pledgeable assets per yuan of yearly "
+          "value added", A, lo=0.0, hi=10.0),
+    Param("bank.loan_to_collateral", 0.7, "float", "share", "largest loan per yuan of collateral",
+          A, lo=0.0, hi=2.0),
+    Param("bank.approval_intercept", -1.0, "float", "logit", "intercept of the approval logit", A,
+          lo=-20.0, hi=20.0),
+    Param("bank.approval_collateral", 1.5, "float", "logit", "weight of log(collateral / loan)", A,
+          lo=0.0, hi=20.0),
+    Param("bank.approval_profit", 8.0, "float", "logit", "weight of the profit margin", A, lo=0.0, hi=50.0),
+    Param("bank.approval_size", 0.3, "float", "logit", "weight of log(employees)", A, lo=0.0, hi=10.0),
+    Param("bank.min_coverage", 1.2, "float", "ratio", "lenders (bank and lessors) require yearly profit "
+          "plus the project's expected benefit to cover this many times the yearly payments", A,
+          lo=0.0, hi=10.0),
+    Param("bank.tightening_per_default_rate", 30.0, "float", "logit", "how much the approval index "
+          "falls per unit of the past year's default rate (lending standards tighten)", A, lo=0.0, hi=1000.0),
+    Param("bank.default_months", 2.0, "float", "months", "a firm with loans or leases defaults when "
+          "its cash falls below minus this many months of value added", A, lo=0.0, hi=60.0),
+    Param("bank.exclusion_months", 36, "int", "months", "a defaulter gets no loan or lease for this "
+          "long", A, lo=0, hi=240),
+
+    # --- leasing: the three models of seed 000 Table 1 (Zheshang Bank and partners) ------------------
+    Param("leasing.funds_enabled", True, "bool", "-", "'financing funds': the lessor buys the "
+          "equipment, which is its collateral; the firm bears the risk of a shortfall", "seed 000 Table 1",
+          lever=True),
+    Param("leasing.funds_start", "2015-01", "month", "month", "start of 'financing funds' leases", A,
+          lo=START_MONTH, hi=LAST_MONTH),
+    Param("leasing.funds_down_payment", 0.2, "float", "share", "down payment of 'financing funds'", A,
+          lo=0.0, hi=1.0),
+    Param("leasing.funds_rate", 0.065, "float", "1/yr", "rate of 'financing funds'", A, lo=0.0, hi=0.5),
+    Param("leasing.materials_enabled", True, "bool", "-", "'financing materials': the equipment maker "
+          "supplies on lease and shares the risk of a shortfall", "seed 000 Table 1", lever=True),
+    Param("leasing.materials_start", "2015-01", "month", "month", "start of 'financing materials' "
+          "leases", A, lo=START_MONTH, hi=LAST_MONTH),
+    Param("leasing.materials_down_payment", 0.1, "float", "share", "down payment of 'financing "
+          "materials'", A, lo=0.0, hi=1.0),
+    Param("leasing.materials_rate", 0.08, "float", "1/yr", "rate of 'financing materials'", A, lo=0.0, hi=0.5),
+    Param("leasing.materials_risk_share", 0.5, "float", "share", "share of a gain shortfall the firm "
+          "still pays under 'financing materials' (the maker carries the rest)", A, lo=0.0, hi=1.0),
+    Param("leasing.engineering_enabled", True, "bool", "-", "'financing engineering': the service "
+          "provider delivers the project and is paid from the savings", "seed 000 Table 1", lever=True),
+    Param("leasing.engineering_start", "2016-01", "month", "month", "start of 'financing engineering' "
+          "leases", A, lo=START_MONTH, hi=LAST_MONTH),
+    Param("leasing.engineering_rate", 0.10, "float", "1/yr", "rate of 'financing engineering' (no "
+          "down payment; payments fall with a shortfall of the gain)", A, lo=0.0, hi=0.5),
+    Param("leasing.lease_years", 5, "int", "yr", "term of a lease (annuity)", A, lo=1, hi=20),
+    Param("leasing.min_margin", 0.0, "float", "share", "lessors lease only to firms with at least "
+          "this profit margin", A, lo=-1.0, hi=1.0),
+    Param("leasing.volume_per_year", 2e10, "float", "yuan/yr", "most the leasing partners finance in "
+          "a year (all three models)", A, lo=0.0, hi=1e13),
+
+    # --- demonstration: case-promotion conferences and pilot firms --------------------------------
+    Param("demonstration.conferences_enabled", True, "bool", "-", "case-promotion conferences",
+          "seed 000"),
+    Param("demonstration.conferences_per_year", 100, "int", "1/yr", "conferences a year, each for a "
+          "city x sector cell", "seed 000 (about 100 a year)", lo=0, hi=5_000, lever=True),
+    Param("demonstration.attendees_per_conference", 150.0, "float", "firms", "firms attending a "
+          "conference (non-adopters of its cell)", A, lo=0.0, hi=100_000.0),
+    Param("demonstration.conference_learning", 3.0, "float", "obs", "observation weight of the cases "
+          "shown at a conference", A, lo=0.0, hi=100.0),
+    Param("demonstration.case_window_months", 12, "int", "months", "conferences show the sector's "
+          "projects completed in this many past months", A, lo=1, hi=120),
+    Param("demonstration.pilots_enabled", True, "bool", "-", "pilot demonstration firms", "seed 000"),
+    Param("demonstration.pilot_batch1", "2014-01", "month", "month", "first pilot batch (10 of the 30 "
+          "industries)", A + " (seed 000: 30 industries in three batches, dates not given)",
+          lo=START_MONTH, hi=LAST_MONTH),
+    Param("demonstration.pilot_batch2", "2015-01", "month", "month", "second pilot batch", A,
+          lo=START_MONTH, hi=LAST_MONTH),
+    Param("demonstration.pilot_batch3", "2016-01", "month", "month", "third pilot batch", A,
+          lo=START_MONTH, hi=LAST_MONTH),
+    Param("demonstration.pilot_firms_per_industry", 10.0, "float", "firms", "pilot firms chosen per "
+          "industry", A, lo=0.0, hi=10_000.0),
+    Param("demonstration.pilot_subsidy_rate", 0.3, "float", "share", "extra subsidy of a pilot's "
+          "project (share of capital cost, from the special fund)", A, lo=0.0, hi=1.0),
+    Param("demonstration.pilot_showcase_weight", 3.0, "float", "ratio", "weight of a pilot's result "
+          "among the cases shown at conferences", A, lo=0.0, hi=100.0),
+
+    # --- experts: the 22 expert service steering groups ----------------------------------------
+    Param("experts.enabled", True, "bool", "-", "expert steering groups give free diagnoses", "seed 000"),
+    Param("experts.groups", 22, "int", "groups", "expert steering groups", "seed 000 (22 groups)",
+          lo=0, hi=1_000),
+    Param("experts.diagnoses_per_group_month", 10.0, "float", "firms/month", "diagnoses one group "
+          "can give a month", A, lo=0.0, hi=10_000.0),
+    Param("experts.learning", 5.0, "float", "obs", "observation weight of a diagnosis (of the firm's "
+          "own prospects)", A, lo=0.0, hi=100.0),
+
+    # --- cloud: the 'enterprises on the cloud' action ---------------------------------------------
+    Param("cloud.action_enabled", True, "bool", "-", "the 'enterprises on the cloud' action", "seed 000",
+          lever=True),
+    Param("cloud.action_start", "2017-01", "month", "month", "start of the action", "seed 000 (2017)",
+          lo=START_MONTH, hi=LAST_MONTH, lever=True),
+    Param("cloud.target_per_year", 100_000.0, "float", "firms/yr", "provincial target of firms newly on "
+          "the cloud a year, split across the cities by their share of firms",
+          "seed 000 / EIC: 100,000 in 2017 (later years: assumption, the same)", lo=0.0, hi=1e7),
+    Param("cloud.migration_intercept", -8.0, "float", "logit", "intercept of the monthly cloud-migration logit "
+          "(without the action)", A + " (calibrated)", lo=-20.0, hi=5.0),
+    Param("cloud.beta_action", 3.0, "float", "logit", "publicity and training of the action", A + " (calibrated)",
+          lo=0.0, hi=20.0),
+    Param("cloud.beta_push", 1.0, "float", "logit", "a city government pushing while behind its target",
+          A, lo=0.0, hi=20.0),
+    Param("cloud.beta_cloud_peers", 2.0, "float", "logit", "share of the cell already on the cloud", A,
+          lo=0.0, hi=20.0),
+    Param("cloud.beta_digital", 0.5, "float", "logit", "firm at stage >= 2 (digitized)", A, lo=0.0, hi=20.0),
+    Param("cloud.beta_tier", 0.3, "float", "logit", "per step up the city's IT-integration tier", A,
+          lo=0.0, hi=20.0),
+    Param("cloud.voucher", 3_000.0, "float", "yuan/firm", "cloud-service voucher paid by the city to a "
+          "migrating firm during the action", A, lo=0.0, hi=1e7),
+    Param("cloud.productivity_gain", 0.01, "float", "share", "productivity gain of moving onto the cloud",
+          A, lo=0.0, hi=1.0),
+
+    # --- cities: the 11 city governments ------------------------------------------------------
+    Param("cities.topup_enabled", True, "bool", "-", "cities add to the purchase subsidy from their own "
+          "budgets", "seed 000; DATA.md B (Quzhou, Lishui)"),
+    Param("cities.topup_rate", 0.05, "float", "share", "cities' purchase-subsidy top-up (share of "
+          "equipment cost)", A + " (city rates 15-20 %, DATA.md B, include the province's)", lo=0.0, hi=0.6),
+    Param("cities.budget_total", 1e9, "float", "yuan/yr", "yearly budget of all 11 cities for top-ups "
+          "and cloud vouchers, split by output share", A, lo=0.0, hi=1e12),
+    Param("cities.rewards_enabled", True, "bool", "-", "the province rewards the best-performing cities",
+          "seed 000"),
+    Param("cities.reward_pool", 30e6, "float", "yuan/yr", "yearly reward pool", "seed 000 (30 m yuan)",
+          lo=0.0, hi=1e11),
+    Param("cities.reward_winners", 3, "int", "cities", "cities sharing the pool each year", A, lo=1, hi=11),
 
     # --- providers: engineering-service companies ----------------------------------------------
     Param("providers.initial_count", 30, "int", "firms", "engineering-service providers in 2013",

@@ -18,7 +18,7 @@ MIN_GAIN = -0.5
 
 
 def begin(firms: Firms, idx: np.ndarray, target: np.ndarray, capex: np.ndarray, scale: np.ndarray,
-          route: np.ndarray, borrowed: np.ndarray, approval_months: int, month: int) -> None:
+          route: np.ndarray, borrowed: np.ndarray, rate: np.ndarray, approval_months: int, month: int) -> None:
     """Firms ``idx`` commit to a project: it enters approval (or the queue if approval is instant)."""
     firms.proj_phase[idx] = APPROVAL if approval_months > 0 else QUEUED
     firms.proj_months[idx] = approval_months
@@ -28,6 +28,7 @@ def begin(firms: Firms, idx: np.ndarray, target: np.ndarray, capex: np.ndarray, 
     firms.proj_scale[idx] = scale
     firms.proj_route[idx] = route
     firms.proj_borrowed[idx] = borrowed
+    firms.proj_rate[idx] = rate
     firms.proj_since[idx] = month
     firms.proj_provider[idx] = -1
 
@@ -42,9 +43,9 @@ def advance_approval(firms: Firms, active: np.ndarray, month: int) -> None:
 
 
 def queue_order(firms: Firms, active: np.ndarray) -> np.ndarray:
-    """Queued projects in order of arrival, ties broken by the firms' fixed random priority."""
+    """Queued projects: pilots first, then in order of arrival, ties broken by a fixed random priority."""
     q = active[firms.proj_phase[active] == QUEUED]
-    return q[np.lexsort((firms.priority[q], firms.proj_since[q]))]
+    return q[np.lexsort((firms.priority[q], firms.proj_since[q], ~firms.pilot[q]))]
 
 
 def start(firms: Firms, idx: np.ndarray, provider: np.ndarray, fee_share: np.ndarray, fixed_cost: float,

@@ -4,27 +4,53 @@ import numpy as np
 import pytest
 
 from conftest import flow_total, run
-from simmodel.indicators import FLOWS
 from simmodel.runner import tidy
 
 
 def test_subsidies_paid_equal_government_spending_within_budget(baseline):
-    gov = baseline.government
+    gov, cities = baseline.government, baseline.cities
     paid = flow_total(baseline, "subsidy_spent")
-    assert paid == pytest.approx(gov.subsidy_paid_total, rel=1e-9)
-    assert paid <= gov.fund_budget_total + 1e-6
+    spent = gov.subsidy_paid_total + sum(c.paid_total for c in cities)
+    assert paid == pytest.approx(spent, rel=1e-9)
+    assert gov.subsidy_paid_total <= gov.fund_budget_total + 1e-6
+    for c in cities:
+        assert c.paid_total <= c.budget_total + 1e-6 and c.budget_remaining >= -1e-6
     assert gov.fund_remaining >= -1e-6
+
+
+def test_city_budgets_are_their_share_plus_rewards_won(baseline):
+    gov, cities = baseline.government, baseline.cities
+    years = baseline.month // 12 + 1
+    base = sum(c.base_budget for c in cities) * years
+    rewarded = gov.rewards_paid_total - sum(c.reward_next for c in cities)  # last December's reward is unspent
+    assert sum(c.budget_total for c in cities) == pytest.approx(base + rewarded, rel=1e-9)
+
+
+def test_bank_loans_equal_firm_debt(baseline):
+    f, bank = baseline.firms, baseline.bank
+    assert bank.loans_outstanding == pytest.approx((f.debt * f.weight).sum(), rel=1e-9, abs=1.0)
+    assert bank.lent_total == pytest.approx(bank.loans_outstanding + bank.repaid_total + bank.written_off_total,
+                                            rel=1e-9)
+
+
+def test_leases_are_accounted_for(baseline):
+    f, lp = baseline.firms, baseline.leasing
+    outstanding = (f.lease_liability * f.weight).sum()
+    assert lp.financed_total == pytest.approx(outstanding + lp.repaid_total + lp.written_off_total
+                                              + lp.shortfall_total, rel=1e-9)
 
 
 def test_the_fund_never_pays_more_in_a_year_than_its_budget():
     m = run(government__special_fund_budget=5e7)
-    by_year = m.recorder.flows[:, FLOWS.index("subsidy_spent")].sum(axis=1).reshape(-1, 12).sum(axis=1)
-    assert np.all(by_year <= 5e7 * (1 + 1e-9))
+    rows = tidy(m, True)
+    spent = [v for _, r, s, n, v in rows if n == "fund_spent"]
+    assert len(spent) == 8 and max(spent) <= 5e7 * (1 + 1e-9) and max(spent) > 0.9 * 5e7
 
 
-def test_no_fund_no_subsidies():
-    m = run(government__special_fund_enabled=False)
+def test_no_fund_and_no_city_money_no_subsidies():
+    m = run(government__special_fund_enabled=False, cities__budget_total=0.0, cities__rewards_enabled=False)
     assert flow_total(m, "subsidy_spent") == 0.0
+    assert m.government.subsidy_paid_total == 0.0
 
 
 def test_shares_are_in_unit_interval_and_counts_match_the_population(baseline):
@@ -73,10 +99,11 @@ def test_tech_investment_includes_all_project_spending(baseline):
     assert tech >= projects > 0
 
 
-def test_firm_cash_changes_by_profit_retained_and_project_payments():
-    """Cash identity: cash_end = cash_start + retained profit - own project spending + subsidies."""
+def test_firm_cash_changes_by_profit_retained_project_payments_and_finance():
+    """Cash identity: cash_end = cash_start + retained profit (after interest) - project spending
+    + subsidies + money borrowed - principal repaid (no defaults in this window)."""
     from simmodel.model import TransformationModel
-    m = TransformationModel(seed=8, scale=0.01, end="2014-12")
+    m = TransformationModel(seed=8, scale=0.01, end="2015-12")
     start = (m.firms.cash * m.firms.weight).sum()
     retained = 0.0
     r = m.params["economy.retained_share"]
@@ -85,7 +112,10 @@ def test_firm_cash_changes_by_profit_retained_and_project_payments():
         p = m.firms.profit / 12
         retained += (m.firms.weight * np.where(p > 0, r * p, p)).sum()
     f = m.firms
+    assert flow_total(m, "defaults") == 0
     spent = flow_total(m, "project_investment")
     subsidy = flow_total(m, "subsidy_spent")
+    borrowed = m.bank.lent_total + m.leasing.financed_total
+    repaid = m.bank.repaid_total + m.leasing.repaid_total
     end = (f.cash * f.weight).sum()
-    assert end == pytest.approx(start + retained - spent + subsidy, rel=1e-9)
+    assert end == pytest.approx(start + retained - spent + subsidy + borrowed - repaid, rel=1e-9)

@@ -18,7 +18,8 @@ def _options(model, ctx, ratio=None):
     idx = model.eligible()
     r = model.risk_adjusted_ratio()[idx] if ratio is None else np.full(idx.size, ratio)
     return decision.choose(f.stage[idx], f.sector[idx], f.city[idx], f.cell[idx], f.output[idx], f.productivity[idx],
-                           f.workforce_cap[idx], r, f.exposure[idx], f.margin[idx], f.staff_quality[idx], ctx)
+                           f.workforce_cap[idx], f.wage[idx], r, f.exposure[idx], f.margin[idx], f.staff_quality[idx],
+                           ctx)
 
 
 @pytest.fixture(scope="module")
@@ -90,4 +91,4 @@ def test_a_larger_true_gain_makes_diffusion_faster():
 
     base, better = run(), run(technology__true_gain_multiplier=1.5)
     gain = share_adopted(better) - share_adopted(base)
-    assert gain[-1] > 0.01 and np.all(gain[24:] >= 0)
+    assert gain[-1] > 0.01 and np.all(gain >= -1e-4)  # never behind (common random numbers), ahead by 2020

@@ -36,7 +36,8 @@ class Tables:
     sector_cost_multiplier: np.ndarray
     sector_pilot_industries: np.ndarray  # of the 30 pilot industries (int)
     years: np.ndarray  # int
-    wage: np.ndarray  # yuan/worker/yr
+    wage: np.ndarray  # yuan/worker/yr, all units (above-size firms)
+    wage_private: np.ndarray  # yuan/worker/yr, private units (small firms)
     va_growth: np.ndarray  # real growth of above-size value added, 1/yr
 
     @property
@@ -87,6 +88,7 @@ def load_tables() -> Tables:
         sector_pilot_industries=_col(s, "pilot_industries", int),
         years=_col(y, "year", int),
         wage=_col(y, "wage"),
+        wage_private=_col(y, "wage_private"),
         va_growth=_col(y, "va_growth"),
     )
     for name in ("city_output_share", "city_firm_share", "sector_firm_share"):

@@ -173,3 +173,62 @@ class ProviderMarket:
                 entered += 1
         self.entries_total += entered
         return entered
+
+
+class ExpertGroup(mesa.Agent):
+    """One of the expert service steering groups: free diagnoses in its sector, limited capacity."""
+
+    def __init__(self, model: mesa.Model, sector: int, capacity: float):
+        super().__init__(model)
+        self.sector, self.capacity = sector, capacity
+        self.diagnosed_total = 0.0
+
+
+def expert_groups(model: mesa.Model, n_groups: int, capacity: float, sector_share: np.ndarray) -> list[ExpertGroup]:
+    """``n_groups`` groups spread over the sectors by their share of firms (largest remainder)."""
+    expected = sector_share / sector_share.sum() * n_groups
+    counts = np.floor(expected).astype(int)
+    counts[np.argsort(-(expected - counts))[: n_groups - counts.sum()]] += 1
+    return [ExpertGroup(model, s, capacity) for s, k in enumerate(counts) for _ in range(k)]
+
+
+def diagnose(firms, groups: list[ExpertGroup], sector_members: list[np.ndarray], prospects, rng: np.random.Generator,
+             learning: float, obs_var: float) -> np.ndarray:
+    """A month of free diagnoses; returns the firms diagnosed.
+
+    Each sector's groups see, first, firms recently exposed (conferences, pilots) in order of
+    exposure, then random firms of the sector, up to their capacity (real firms); a firm is
+    diagnosed once. A diagnosis shows the firm its own prospects: ``learning`` observations of the
+    gain ratio it would realise with an average provider (``prospects(idx)``).
+    """
+    from .. import beliefs
+    from ..firms import NONE
+
+    capacity = np.zeros(len(sector_members))
+    for g in groups:
+        capacity[g.sector] += g.capacity
+    exposed = np.flatnonzero(firms.exposure > 0.2)
+    exposed = exposed[(firms.proj_phase[exposed] == NONE) & (firms.stage[exposed] < 4) & ~firms.diagnosed[exposed]]
+    chosen = []
+    for s in np.flatnonzero(capacity > 0):
+        pool = exposed[firms.sector[exposed] == s]
+        pool = pool[np.lexsort((firms.priority[pool], -firms.exposure[pool]))]
+        if firms.weight[pool].sum() < capacity[s] and sector_members[s].size:  # too few asked: visit others
+            members = sector_members[s]
+            extra = np.unique(members[rng.integers(0, members.size, size=min(members.size, 64))])
+            extra = extra[(firms.proj_phase[extra] == NONE) & (firms.stage[extra] < 4) & ~firms.diagnosed[extra]
+                          & (firms.exposure[extra] <= 0.2)]
+            pool = np.concatenate([pool, extra])
+        cum = np.cumsum(firms.weight[pool])
+        chosen.append(pool[cum - firms.weight[pool] < capacity[s]])
+    out = np.concatenate(chosen) if chosen else np.zeros(0, np.int64)
+    if out.size:
+        firms.diagnosed[out] = True
+        firms.informed[out] = True
+        firms.exposure[out] = 1.0
+        beliefs.observe(firms.belief_precision, firms.belief_weighted, out, prospects(out), learning, obs_var)
+        done = np.bincount(firms.sector[out], weights=firms.weight[out], minlength=len(sector_members))
+        n_groups = np.bincount([g.sector for g in groups], minlength=len(sector_members))
+        for g in groups:
+            g.diagnosed_total += done[g.sector] / n_groups[g.sector]
+    return out

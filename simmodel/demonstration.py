@@ -1,0 +1,123 @@
+"""Demonstration: case-promotion conferences and pilot firms (docs/ODD.md submodel "Demonstration").
+
+Conferences: about ``conferences_per_year`` a year, spread evenly over the months. Each is held for
+one city x sector cell, chosen with probability proportional to the cell's firms still at stage 0,
+among sectors that have cases to show. Non-adopters of the cell (stage 0, no project) attend, about
+``attendees_per_conference`` of them; each attendee's exposure becomes 1 and it learns from the
+sector's cases of the last ``case_window_months`` (projects completed there, pilots counted
+``pilot_showcase_weight`` times) with weight ``conference_learning``: a bad wave of projects shown
+at conferences lowers the beliefs of the next wave's candidates.
+
+Pilots: the 30 pilot industries (sectors.csv) are shuffled into three batches; at each batch's month
+``pilot_firms_per_industry`` above-size firms of the industry's sector (not in a project, below
+stage 3) become pilots: exposure 1, an expert diagnosis, and a project started at once with an
+extra subsidy from the special fund and the first place in the providers' queue.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import beliefs
+from .firms import NONE, Firms
+from .params import Params, month_index
+
+
+def conferences_in_month(per_year: int, month: int) -> int:
+    """Conferences held in ``month`` so that each calendar year has exactly ``per_year``."""
+    m = month % 12
+    return round((m + 1) * per_year / 12) - round(m * per_year / 12)
+
+
+class Demonstration:
+    """The province's conference programme and pilot batches (run by the provincial government)."""
+
+    def __init__(self, params: Params, firms: Firms, n_cells: int, n_sectors: int,
+                 pilot_industries: np.ndarray, rng: np.random.Generator):
+        d = params.demonstration
+        self.p, self.rng, self.n_cells, self.n_sectors = d, rng, n_cells, n_sectors
+        self.window = d.case_window_months
+        self.case_sum = np.zeros((self.window, n_sectors))  # ring buffer: weighted ratio sums by month
+        self.case_n = np.zeros((self.window, n_sectors))
+        order = np.argsort(firms.cell, kind="stable")
+        bounds = np.searchsorted(firms.cell[order], np.arange(n_cells + 1))
+        self.cell_members = [order[bounds[c]:bounds[c + 1]] for c in range(n_cells)]
+        industries = rng.permutation(np.repeat(np.arange(n_sectors), pilot_industries))
+        self.batches = {}
+        if d.pilots_enabled:
+            months = [month_index(m) for m in (d.pilot_batch1, d.pilot_batch2, d.pilot_batch3)]
+            for b, chunk in enumerate(np.array_split(industries, 3)):
+                self.batches.setdefault(months[b], []).extend(chunk.tolist())
+        self.held_this_month = 0
+        self.held: list[tuple[int, int]] = []  # (month, cell) of every conference
+        self.pilots_total = 0.0  # real firms
+
+    # --- cases ------------------------------------------------------------------------------
+    def record_cases(self, month: int, sector: np.ndarray, weight: np.ndarray, ratio: np.ndarray,
+                     pilot: np.ndarray) -> None:
+        """Projects completed this month become cases of their sector (pilots count more)."""
+        w = weight * np.where(pilot, self.p.pilot_showcase_weight, 1.0)
+        slot = month % self.window
+        self.case_sum[slot] += np.bincount(sector, weights=w * ratio, minlength=self.n_sectors)
+        self.case_n[slot] += np.bincount(sector, weights=w, minlength=self.n_sectors)
+
+    def new_month(self, month: int) -> None:
+        """Forget the cases that leave the window."""
+        slot = month % self.window
+        self.case_sum[slot] = 0.0
+        self.case_n[slot] = 0.0
+
+    def case_mean(self) -> tuple[np.ndarray, np.ndarray]:
+        """(mean gain ratio, real projects) of each sector's cases in the window."""
+        n = self.case_n.sum(axis=0)
+        return np.divide(self.case_sum.sum(axis=0), n, out=np.zeros(self.n_sectors), where=n > 0), n
+
+    # --- conferences --------------------------------------------------------------------------
+    def hold_conferences(self, firms: Firms, month: int, obs_var: float, stage0: np.ndarray) -> np.ndarray:
+        """This month's conferences (``stage0``: real firms at stage 0 per cell); returns the attendees."""
+        self.held_this_month = 0
+        k = conferences_in_month(self.p.conferences_per_year, month) if self.p.conferences_enabled else 0
+        if k == 0:
+            return np.zeros(0, np.int64)
+        mean, n_cases = self.case_mean()
+        weight = stage0 * (n_cases[np.arange(self.n_cells) % self.n_sectors] > 0)
+        if weight.sum() <= 0:
+            return np.zeros(0, np.int64)
+        k = min(k, int(np.count_nonzero(weight)))
+        cells = self.rng.choice(self.n_cells, size=k, replace=False, p=weight / weight.sum())
+        self.held.extend((month, int(c)) for c in cells)
+        attendees = []
+        for c in cells:
+            members = self.cell_members[c]
+            pool = members[(firms.stage[members] == 0) & (firms.proj_phase[members] == NONE)]
+            if pool.size == 0:
+                continue
+            p_attend = min(1.0, self.p.attendees_per_conference / firms.weight[pool].sum())
+            attendees.append(pool[self.rng.random(pool.size) < p_attend])
+        self.held_this_month = k
+        att = np.concatenate(attendees) if attendees else np.zeros(0, np.int64)
+        if att.size:
+            firms.exposure[att] = 1.0
+            beliefs.observe(firms.belief_precision, firms.belief_weighted, att, mean[firms.sector[att]],
+                            self.p.conference_learning, obs_var)
+            firms.informed[att] = True
+        return att
+
+    # --- pilots ------------------------------------------------------------------------------
+    def pick_pilots(self, firms: Firms, month: int) -> np.ndarray:
+        """At a batch's month, choose the pilot firms of its industries; returns them."""
+        chosen = []
+        for sector in self.batches.get(month, []):
+            cand = np.flatnonzero((firms.sector == sector) & firms.above & (firms.proj_phase == NONE)
+                                  & (firms.stage <= 2) & ~firms.pilot)
+            if cand.size == 0:
+                continue
+            cand = self.rng.permutation(cand)
+            cum = np.cumsum(firms.weight[cand])
+            k = int(np.searchsorted(cum, self.p.pilot_firms_per_industry)) + 1  # at least one agent
+            pick = cand[: min(k, cand.size)]
+            firms.pilot[pick] = True
+            chosen.append(pick)
+        out = np.concatenate(chosen) if chosen else np.zeros(0, np.int64)
+        self.pilots_total += float(firms.weight[out].sum())
+        return out

@@ -1,0 +1,94 @@
+"""Banks and leasing: credit rationing, the three leasing models, defaults."""
+
+import numpy as np
+import pytest
+
+from conftest import flow_total, run
+from simmodel.firms import LEASE_ENGINEERING, LEASE_FUNDS, LEASE_MATERIALS
+from simmodel.indicators import FLOWS
+from simmodel.institutions.bank import annuity_payment
+from simmodel.model import TransformationModel
+
+NO_LEASING = dict(leasing__funds_enabled=False, leasing__materials_enabled=False, leasing__engineering_enabled=False)
+
+
+def _small_firm_projects(m):
+    flows = m.recorder.flows[:, FLOWS.index("projects_started")]
+    return flows.reshape(flows.shape[0], -1, 2)[:, :, 0].sum()  # size class 0: below designated size
+
+
+def test_without_leasing_firms_with_little_collateral_start_fewer_projects():
+    base, none = run(), run(**NO_LEASING)
+    assert flow_total(base, "leases_funds") > 0
+    assert _small_firm_projects(none) < 0.97 * _small_firm_projects(base)
+
+
+def test_each_leasing_model_can_be_switched_off_alone():
+    for flag, flow in (("funds", "leases_funds"), ("materials", "leases_materials"),
+                       ("engineering", "leases_engineering")):
+        m = run(**{f"leasing__{flag}_enabled": False})
+        assert flow_total(m, flow) == 0.0
+
+
+def test_no_lease_before_a_models_start_date():
+    m = run(leasing__engineering_start="2018-01", leasing__funds_start="2016-07")
+    assert flow_total(m, "leases_engineering", slice(0, 60)) == 0.0
+    assert flow_total(m, "leases_funds", slice(0, 42)) == 0.0 and flow_total(m, "leases_funds") > 0
+
+
+def test_the_bank_rations_credit_by_collateral_and_profitability():
+    m = TransformationModel(seed=1, scale=0.005)
+    b = m.bank
+    loan = np.full(3, 1e6)
+    assert np.all(np.diff(b.approval_probability(loan, np.array([5e5, 2e6, 8e6]), np.full(3, 0.1), np.full(3, 50))) > 0)
+    assert np.all(np.diff(b.approval_probability(loan, np.full(3, 2e6), np.array([-0.1, 0.1, 0.3]), np.full(3, 50))) > 0)
+
+
+def test_lending_standards_tighten_after_defaults():
+    m = TransformationModel(seed=1, scale=0.005)
+    b = m.bank
+    before = b.approval_probability(np.array([1e6]), np.array([2e6]), np.array([0.1]), np.array([50]))
+    for _ in range(6):
+        b.record_month(defaults=50.0, borrowers=1000.0)
+    b.step()
+    after = b.approval_probability(np.array([1e6]), np.array([2e6]), np.array([0.1]), np.array([50]))
+    assert b.tightening > 0 and after < before
+
+
+def test_existing_debt_lowers_what_the_bank_will_lend():
+    m = TransformationModel(seed=1, scale=0.005)
+    b = m.bank
+    args = dict(value_added=np.full(2, 1e7), margin=np.full(2, 0.2), employees=np.full(2, 50),
+                paying=np.zeros(2), income=np.full(2, 1e8), draws=np.zeros(2))
+    granted, _ = b.apply(np.full(2, 4e6), owed=np.array([0.0, 3e6]), **args)
+    assert granted[1] < granted[0]
+
+
+def test_who_bears_a_shortfall_differs_by_leasing_model():
+    from simmodel.finance import share_shortfall
+    m = TransformationModel(seed=1, scale=0.005)
+    f = m.firms
+    idx = np.arange(3)
+    f.lease_model[idx] = [LEASE_FUNDS, LEASE_MATERIALS, LEASE_ENGINEERING]
+    f.lease_liability[idx] = 1e6
+    f.lease_payment[idx] = annuity_payment(np.full(3, 1e6), 0.08, 5)
+    before = f.lease_payment[idx].copy()
+    share_shortfall(f, idx, np.full(3, 0.5), m.leasing)  # the gain came out at half the nominal
+    after = f.lease_payment[idx]
+    assert after[0] == pytest.approx(before[0])  # funds: the firm bears it all
+    assert after[1] == pytest.approx(before[1] * (1 - 0.5 * 0.5))  # materials: the maker carries half
+    assert after[2] == pytest.approx(before[2] * 0.5)  # engineering: paid from the savings
+
+
+def test_defaults_happen_and_wipe_the_defaulters_debts():
+    m = run()
+    assert flow_total(m, "defaults") > 0
+    f = m.firms
+    excluded = f.excluded_until > m.month
+    assert excluded.any() and np.all(f.debt[excluded] == 0) and np.all(f.lease_liability[excluded] == 0)
+    assert m.bank.written_off_total + m.leasing.written_off_total > 0
+
+
+def test_no_bank_loans_when_loans_are_switched_off():
+    m = run(bank__loans_enabled=False)
+    assert flow_total(m, "loans_issued") == 0 and m.bank.lent_total == 0

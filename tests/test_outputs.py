@@ -1,0 +1,37 @@
+"""Every output named in MODEL.md section 6 exists, yearly and monthly, province-wide and by city."""
+
+import pytest
+
+from simmodel.indicators import BY_NAME
+from simmodel.runner import tidy
+
+SECTION_6 = """firms above_size_firms share_stage_0 share_stage_1 share_stage_2 share_stage_3 share_stage_4
+maturity_level_1 maturity_level_2 maturity_level_3 maturity_level_4plus share_transformed_above
+share_digitized_above cloud_firms robots_in_service projects_completed iot_projects_completed
+labour_productivity_above profit_above profit_growth_above tech_investment tech_investment_share
+labour_cost_saved share_with_labour_gap employment subsidy_spent fund_remaining loans_issued
+loans_rejected leases_funds leases_materials leases_engineering defaults providers provider_utilisation
+queue_length conferences_held conference_attendees pilots labour_productivity_transformed_above
+labour_productivity_untransformed_above""".split()
+PROVINCE_ONLY = {"fund_remaining", "providers", "provider_utilisation", "conferences_held", "pilots"}
+
+
+def test_every_section_6_name_is_an_indicator():
+    assert not [n for n in SECTION_6 if n not in BY_NAME]
+
+
+@pytest.mark.parametrize("yearly", [True, False])
+def test_every_section_6_name_is_written_for_province_and_cities(baseline, yearly):
+    rows = tidy(baseline, yearly)
+    have = {(r, n) for _, r, s, n, _ in rows if s == "all"}
+    cities = baseline.tables.cities
+    for name in SECTION_6:
+        assert ("Zhejiang", name) in have, name
+        if name not in PROVINCE_ONLY:
+            assert all((c, name) in have for c in cities), name
+
+
+def test_sector_rows_exist_yearly(baseline):
+    rows = tidy(baseline, True)
+    sectors = {s for _, r, s, n, _ in rows if n == "share_transformed_above"}
+    assert sectors == {"all", *baseline.tables.sectors}
