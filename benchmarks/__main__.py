@@ -1,3 +1,3 @@
-from .scaling import main
+from .suite import main
 
 raise SystemExit(main())

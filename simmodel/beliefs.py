@@ -48,4 +48,4 @@ def cell_evidence(cell: np.ndarray, sector: np.ndarray, weight: np.ndarray, rati
 
 def decay_exposure(exposure: np.ndarray, half_life_months: float) -> None:
     """Conference / pilot / expert exposure fades with the given half-life."""
-    exposure *= 0.5 ** (1.0 / half_life_months)
+    exposure *= np.float32(0.5 ** (1.0 / half_life_months))

@@ -138,7 +138,9 @@ def choose(stage, sector, city, cell, output, productivity, workforce_cap, wage,
                 arr[win] = a[better]
             target[win] = s2[better]
     capex, fee, subsidy, net_cost, benefit, value = best
-    prob = adoption_probability(value, ctx.peer_share[cell, s1], exposure, margin, skill, ctx)
+    # exposure and margin are stored in float32 (they only enter logits); the exact index is float64
+    prob = adoption_probability(value, ctx.peer_share[cell, s1], exposure.astype(np.float64),
+                                margin.astype(np.float64), skill, ctx)
     return Options(target, capex, fee, subsidy, net_cost, benefit, value, prob)
 
 
@@ -158,6 +160,7 @@ class YearAhead:
     full_low: float  # smallest, and
     full_high: float  # largest growth of E_max / N before December
     cost_per_worker: np.ndarray  # (n_sectors, 5) at December's (lowest) prices
+    fee_share: np.ndarray  # (n_sectors,) lowest fee share a provider may charge before December
     subsidy_rate: np.ndarray  # (n_cities,) highest purchase subsidy rate x equipment share
     post_rate: float  # highest post-project subsidy rate
     ratio_cap: float  # bound on every firm's risk-adjusted belief ratio (checked monthly)
@@ -166,62 +169,88 @@ class YearAhead:
 def bound_terms(stage, sector, city, output, productivity, workforce_cap, wage, ctx: DecisionContext, ya: YearAhead):
     """Per-firm terms (a, l, h) of the thinning bound, valid until December (given ya.ratio_cap).
 
-    For a gain g >= 0 the yearly benefit is at most g x ((1 - tau) q + w lambda) x N, N the labour
-    needs, q = (1 - lambda) p without a labour gap (Bernoulli's inequality on (1+g)^(1-lambda) and
-    (1+g)^(-lambda)) and q = p E / N with one (output is held to p E); the w lambda term vanishes
-    while the gap is wider than lambda g (it stays open after the project). The net cost is at least
-    N x capital cost per worker x phi + the fixed cost F, phi = 1 - subsidy - post (fees >= 0,
-    subsidies capped). With g <= r x G (G = the larger of the options' gains per unit of belief r):
-        benefit / net cost <= r x (a + l x [r > h]),
-        a = (1 - tau) q x G / (c phi + F / N),  l = w lambda x G / (c phi + F / N),
-        h = (1 - E/N) / (lambda G),
-    maximised over the options and over the year's possible prices, growth and subsidies.
+    For a gain g >= 0 the yearly benefit is at most (1 - tau) g q N + w N max(0, lambda g - gap),
+    N the labour needs: value added rises by at most (1 - tau) g q N, q = (1 - lambda) p without a
+    labour gap (Bernoulli's inequality on (1+g)^(1-lambda)) and q = p E / N with one (output is held
+    to p E); wages fall by at most w N (lambda g - gap), since (1+g)^(-lambda) >= 1 - lambda g and a
+    gap absorbs the first part of any saving. The net cost is at least N x capital cost per worker x
+    phi + the fixed cost F, phi = 1 + least fee - subsidy - post (subsidies capped). With g <= r G_k
+    for option k and lambda r G_k - gap <= lambda G_k (r - gap / (lambda G_max)):
+        benefit / net cost <= a r + l max(0, r - h),
+        a = (1 - tau) q x P,  l = w lambda x P,  h = gap / (lambda G_max),
+        P = max over options of G_k / (c_k phi + F / N),
+    with q, the gap, prices, fees and subsidies at their most favourable values before December.
     """
-    needs = output / productivity
-    fixed = ctx.fixed_cost / (needs * ya.needs_factor)
-    phi = 1.0 - ya.subsidy_rate[city] - ya.post_rate
-    s1 = np.minimum(stage + 1, 4)  # stage-4 firms never decide; their terms are unused
-    n1, c1 = ctx.nominal_gain[sector, s1], ya.cost_per_worker[sector, s1]
+    n_s = ctx.nominal_gain.shape[0]
+    key = sector.astype(np.int64) * 5 + np.minimum(stage, 3)  # stage-4 firms never decide: terms unused
+    n_next, c_next, g_skip, c_skip = _stage_tables(ctx, ya)
+    phi = (1.0 + ya.fee_share[None, :] - ya.subsidy_rate[:, None] - ya.post_rate).ravel()[city.astype(np.int64) * n_s + sector]
+    fixed = ctx.fixed_cost * productivity / (output * ya.needs_factor)  # F / N at the year's largest needs
     with np.errstate(divide="ignore", invalid="ignore"):
-        per_cost = np.where(phi > 0, n1 / (c1 * phi + fixed), np.inf)
-        gain = n1
+        per_cost = n_next[key] / (c_next[key] * phi + fixed)
         if ctx.skip_allowed:
-            two = np.minimum(stage + 2, 4)
-            n2, c2 = ctx.nominal_gain[sector, two], ya.cost_per_worker[sector, two]
-            g2 = np.where(stage <= 2, n1 + n2 + ya.ratio_cap * n1 * n2, 0.0)
-            pc2 = np.where(phi > 0, g2 / ((c1 + c2) * (1.0 + ctx.skip_premium) * phi + fixed), np.inf)
-            per_cost, gain = np.maximum(per_cost, pc2), np.maximum(gain, g2)
-        per_cost = np.nan_to_num(per_cost, nan=np.inf)
-        full = workforce_cap / needs
-        lo, hi = full * ya.full_low, full * ya.full_high
+            np.maximum(per_cost, g_skip[key] / (c_skip[key] * phi + fixed), out=per_cost)
+        per_cost[~(phi > 0)] = np.inf  # subsidies above cost: no useful bound, value everyone
+        gain = np.maximum(n_next[key], g_skip[key]) if ctx.skip_allowed else n_next[key]
+        full = workforce_cap * productivity / output
+        hi = full * ya.full_high
         lam = ctx.labour_saving[sector]
-        q_over_p = np.where(lo >= 1.0, 1.0 - lam, np.where(hi < 1.0, hi, 1.0))
-        a = (1.0 - ctx.other_cost_share) * productivity * ya.productivity_factor * q_over_p * per_cost
+        q_over_p = np.where(full * ya.full_low >= 1.0, 1.0 - lam, np.minimum(hi, 1.0))
+        a = (1.0 - ctx.other_cost_share) * ya.productivity_factor * productivity * q_over_p * per_cost
         l = wage * lam * per_cost
-        h = np.where(hi < 1.0, (1.0 - hi) / (lam * gain), -np.inf)
-    return a, l, np.nan_to_num(h, nan=-np.inf)
+        h = np.maximum(1.0 - hi, 0.0) / (lam * gain)  # the smallest gap in the year, in units of r
+    h[np.isnan(h)] = np.inf  # no labour saving at all (lambda = 0)
+    return a, l, h
 
 
-def upper_bound_index(const, combo, ratio, a, l, h, exposure, margin, skill, ctx: DecisionContext):
-    """Upper bound of the logit index from the cached terms (bound_terms) and this month's data.
+def _stage_tables(ctx: DecisionContext, ya: YearAhead):
+    """Per (sector, stage) flattened: the next stage's gain and cost, and those of skipping one."""
+    n_s = ctx.nominal_gain.shape[0]
+    n_next, c_next = np.zeros((n_s, 5)), np.ones((n_s, 5))
+    g_skip, c_skip = np.zeros((n_s, 5)), np.ones((n_s, 5))
+    for s in range(4):
+        n1, c1 = ctx.nominal_gain[:, s + 1], ya.cost_per_worker[:, s + 1]
+        n_next[:, s], c_next[:, s] = n1, c1
+        if s <= 2:
+            n2, c2 = ctx.nominal_gain[:, s + 2], ya.cost_per_worker[:, s + 2]
+            g_skip[:, s] = n1 + n2 + ya.ratio_cap * n1 * n2  # (1 + r n1)(1 + r n2) - 1 <= r x this
+            c_skip[:, s] = (c1 + c2) * (1.0 + ctx.skip_premium)
+    return n_next.ravel(), c_next.ravel(), g_skip.ravel(), c_skip.ravel()
 
-    ``const`` is per (cell, stage): intercept + b_peer x peer share (:func:`index_constant`).
+
+def upper_bound_index(const, combo, ratio, a, l, h, exposure, margin, skill_term, ctx: DecisionContext,
+                      scaled: bool) -> np.ndarray:
+    """Upper bound of the logit index (float32) from the cached terms and this month's data.
+
+    ``a``, ``l``, ``h`` come from :func:`bound_terms` (float32; ``scaled``: a and l already times
+    beta_value x annuity, for the NPV measure); ``const`` from :func:`index_constant`; ``skill_term``
+    is beta_skill x staff quality. Rounding in float32 is far below the margin the caller adds.
     """
-    x = ratio * (a + l * (ratio > h))
-    if ctx.value_measure == "npv":
-        value = ctx.annuity * x - 1.0
+    x = ratio * a
+    t = ratio - h
+    np.maximum(t, 0.0, out=t)
+    t *= l
+    x += t
+    if scaled:  # NPV: beta_value x value = beta_value x annuity x (benefit / cost) - beta_value
+        z = x
     else:
         with np.errstate(divide="ignore"):
-            value = np.maximum(1.0 - 1.0 / (ctx.target_payback * x), -5.0)
-    return (const[combo] + ctx.beta_value * value + ctx.beta_exposure * exposure + ctx.beta_profit * margin
-            + ctx.beta_skill * skill)
+            z = np.maximum(1.0 - 1.0 / (np.float32(ctx.target_payback) * x), np.float32(-5.0))
+        z *= np.float32(ctx.beta_value)
+    z += const[combo]
+    z += np.float32(ctx.beta_exposure) * exposure
+    z += np.float32(ctx.beta_profit) * margin
+    z += skill_term
+    return z
 
 
-def index_constant(ctx: DecisionContext) -> np.ndarray:
-    """Per (cell, stage), flattened: the part of the logit index shared by a cell's firms at a stage."""
+def index_constant(ctx: DecisionContext, scaled: bool) -> np.ndarray:
+    """Per (cell, stage), flattened (float32): the part of the logit index a cell's firms at a stage share.
+
+    intercept + beta_peer x peer share (- beta_value when the value term is pre-scaled, NPV)."""
     const = np.full((ctx.peer_share.shape[0], 5), -np.inf)
-    const[:, :4] = ctx.intercept + ctx.beta_peer * ctx.peer_share[:, 1:5]
-    return const.ravel()
+    const[:, :4] = ctx.intercept + ctx.beta_peer * ctx.peer_share[:, 1:5] - (ctx.beta_value if scaled else 0.0)
+    return const.ravel().astype(np.float32)
 
 
 def risk_adjusted_ratio(belief_mean: np.ndarray, belief_var: np.ndarray, risk_aversion: float) -> np.ndarray:

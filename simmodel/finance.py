@@ -148,7 +148,7 @@ def service(firms: Firms, bank: Bank, leasing: LeasingPartner) -> np.ndarray:
         lender.repaid_total += float((principal * w).sum())
         if lender is bank:
             bank.loans_outstanding -= float((principal * w).sum())
-    firms.margin[idx] = np.clip(firms.profit[idx] / np.maximum(firms.value_added[idx], 1.0), -1.0, 1.0)
+    firms.margin[idx] = np.clip(firms.profit[idx] / np.maximum(firms.value_added[idx], 1.0), -1.0, 1.0)  # float32
     return idx
 
 

@@ -79,8 +79,8 @@ class Firms:
     cell_precision: np.ndarray  # (n_cells,)
     cell_weighted: np.ndarray  # (n_cells,)
     informed: np.ndarray  # bool: has private evidence beyond the prior
-    exposure: np.ndarray  # 0-1, conference / pilot / expert exposure, decaying
-    margin: np.ndarray  # profit / value added, this month
+    exposure: np.ndarray  # 0-1, conference / pilot / expert exposure, decaying (float32)
+    margin: np.ndarray  # profit / value added, this month (float32: it only enters the logits)
     # the current project
     proj_phase: np.ndarray  # NONE / APPROVAL / QUEUED / IMPLEMENTING
     proj_target: np.ndarray  # target stage
@@ -210,16 +210,17 @@ def produce(firms: Firms, other_cost_share: float, interest: np.ndarray | float 
     profit -= firms.wage
     profit *= emp
     profit -= interest
-    np.divide(profit, va, out=margin)  # va > 0: productivity and employment are positive
+    np.divide(profit, va, out=margin, casting="same_kind")  # va > 0: productivity, employment positive
     np.clip(margin, -1.0, 1.0, out=margin)
 
 
 def book_cash(firms: Firms, retained_share: float) -> None:
     """A month of profit into cash: losses in full, a share of gains retained (rest paid out)."""
-    payout = np.maximum(firms.profit, 0.0)
-    payout *= (1.0 - retained_share) / 12.0
-    firms.cash += firms.profit / 12.0
-    firms.cash -= payout
+    month = np.multiply(firms.profit, 1.0 / 12.0)
+    firms.cash += month
+    np.maximum(month, 0.0, out=month)
+    month *= 1.0 - retained_share
+    firms.cash -= month
 
 
 def apply_gain(firms: Firms, idx: np.ndarray, gain: np.ndarray, labour_saving: np.ndarray) -> np.ndarray:

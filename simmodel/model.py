@@ -49,12 +49,15 @@ class TransformationModel(mesa.Model):
         datacollector: Mesa DataCollector of the HEADLINE indicators, province-wide, monthly
     """
 
-    def __init__(self, seed: int | None = None, params: Params | None = None, **kwargs):
+    def __init__(self, seed: int | None = None, params: Params | None = None, collect_headline: bool = True,
+                 **kwargs):
         """Build the January-2013 province.
 
         Args:
             seed: integer seed (None draws one from the OS; it is kept in ``self.seed``)
             params: a Params; defaults when None
+            collect_headline: fill Mesa's DataCollector each month (batch runs, which read the
+                recorder, switch it off)
             **kwargs: parameter overrides by leaf name or dotted key, e.g. ``scale=0.01``,
                 ``purchase_subsidy_rate=0.2`` (validated; unknown names raise ParamError)
         """
@@ -111,10 +114,13 @@ class TransformationModel(mesa.Model):
         self._transformed_january = np.zeros(t.n_cities)
         self.thinning = True  # exact speed-up of the decision; tests switch it off to compare
         self._ya: decision.YearAhead | None = None  # year-ahead bounds behind the cached terms
-        self._bound = tuple(np.zeros(f.n) for _ in range(3))  # cached (a, l, h) per firm
+        self._bound = tuple(np.zeros(f.n, np.float32) for _ in range(3))  # cached (a, l, h) per firm
+        self._scaled = params["decision.value_measure"] == "npv"
+        self._skill_term = (params["decision.beta_skill"] * f.staff_quality).astype(np.float32)
         self._last_ctx: decision.DecisionContext | None = None
 
         self.recorder = Recorder(self.end_month + 1, t.n_cities, t.n_sectors, self._size_weights())
+        self.collect_headline = collect_headline
         self.datacollector = mesa.DataCollector(
             model_reporters={name: (lambda m, n=name: m.latest(n)) for name in HEADLINE}
         )
@@ -341,17 +347,24 @@ class TransformationModel(mesa.Model):
         return decision.YearAhead(
             productivity_factor=max(1.0, g_p), needs_factor=max(1.0, g_n),
             full_low=min(1.0, g_full), full_high=max(1.0, g_full),
-            cost_per_worker=self.base_cost * december, subsidy_rate=self.subsidy_rates(expected=False),
+            cost_per_worker=self.base_cost * december, fee_share=self.providers.lowest_fee_share(),
+            subsidy_rate=self.subsidy_rates(expected=False),
             post_rate=gov.post_rate, ratio_cap=ratio_cap,
         )
 
     def _refresh_bound(self, idx, ctx: decision.DecisionContext) -> None:
         """Recompute the cached thinning terms of firms ``idx`` (all firms: slice(None))."""
         f = self.firms
-        terms = decision.bound_terms(f.stage[idx], f.sector[idx], f.city[idx], f.output[idx], f.productivity[idx],
-                                     f.workforce_cap[idx], f.wage[idx], ctx, self._ya)
-        for cache, new in zip(self._bound, terms):
-            cache[idx] = new
+        a, l, h = decision.bound_terms(f.stage[idx], f.sector[idx], f.city[idx], f.output[idx], f.productivity[idx],
+                                       f.workforce_cap[idx], f.wage[idx], ctx, self._ya)
+        if self._scaled:  # fold beta_value x annuity into the terms (NPV measure)
+            k = ctx.beta_value * ctx.annuity
+            a *= k
+            l *= k
+        # float32 rounds down as often as up: nudge the terms up so the bound stays above
+        self._bound[0][idx] = a * (1 + 1e-6)
+        self._bound[1][idx] = l * (1 + 1e-6)
+        self._bound[2][idx] = h * (1 - 1e-6)
 
     def _options(self, idx: np.ndarray, ctx: decision.DecisionContext, ratio: np.ndarray | None = None):
         f = self.firms
@@ -371,26 +384,31 @@ class TransformationModel(mesa.Model):
         ctx = self._last_ctx = self.decision_context(wage, price_index)
         ratio = self.risk_adjusted_ratio()
         if self.thinning:  # exact: only firms whose draw is below an upper bound need valuing
-            r_max = float(ratio[eligible].max())
+            r_max = float(np.max(ratio, where=eligible, initial=0.0))
             if self._ya is None or self.month % 12 == 0 or r_max > self._ya.ratio_cap:
                 self._ya = self.year_ahead(max(r_max * 1.5, 1e-9))
                 self._refresh_bound(slice(None), ctx)
-            z_max = decision.upper_bound_index(decision.index_constant(ctx), f.combo, ratio, *self._bound,
-                                               f.exposure, f.margin, f.staff_quality, ctx)
+            z_max = decision.upper_bound_index(decision.index_constant(ctx, self._scaled), f.combo,
+                                               ratio.astype(np.float32), *self._bound, f.exposure, f.margin,
+                                               self._skill_term, ctx, self._scaled)
+            z_max += np.float32(1e-3)  # margin for float32 rounding
             with np.errstate(over="ignore"):
-                eligible &= u < np.exp(z_max + 1e-9)  # exp(z) >= logistic(z); margin for rounding
+                eligible &= u < np.exp(z_max)  # exp(z) >= logistic(z)
         idx = np.flatnonzero(eligible)
         opts = self._options(idx, ctx, ratio[idx])
         adopt = u[idx] < opts.prob
-        a = idx[adopt]
-        if a.size == 0:
-            return
-        need = (opts.capex + opts.fee - opts.subsidy)[adopt]
-        fin = finance.arrange(f, a, need, opts.benefit[adopt], self.month, self.bank, self.leasing,
+        if adopt.any():
+            need = (opts.capex + opts.fee - opts.subsidy)[adopt]
+            self._begin(idx[adopt], opts.target[adopt], opts.capex[adopt], need, opts.benefit[adopt])
+
+    def _begin(self, a: np.ndarray, target, capex, need, benefit) -> None:
+        """Adopters ``a`` look for finance (need: yuan up front) and, if they find enough, apply."""
+        f = self.firms
+        fin = finance.arrange(f, a, need, benefit, self.month, self.bank, self.leasing,
                               self.rngs["banks"].random(a.size), self.params["decision.min_finance_fraction"])
         go = fin.scale > 0
-        projects.begin(f, a[go], opts.target[adopt][go], opts.capex[adopt][go], fin.scale[go], fin.route[go],
-                       fin.borrowed[go], fin.rate[go], self.government.approval_months(), self.month)
+        projects.begin(f, a[go], target[go], capex[go], fin.scale[go], fin.route[go], fin.borrowed[go],
+                       fin.rate[go], self.government.approval_months(), self.month)
         self.flow("projects_abandoned", a[~go])
         self.flow("loans_rejected", a[fin.refused])
         self.flow("loans_issued", a[go & (fin.route == LOAN)])
@@ -405,7 +423,11 @@ class TransformationModel(mesa.Model):
         if done.size:
             self._complete(done)
         projects.advance_approval(f, active, t)
-        queue = projects.queue_order(f, active)
+        self._match_queue(projects.queue_order(f, active))
+
+    def _match_queue(self, queue: np.ndarray) -> None:
+        """Providers take queued projects (in queue order); long queues draw new providers in."""
+        f = self.firms
         assigned = self.providers.match(queue, f.sector, f.weight)
         took = assigned >= 0
         if took.any():
@@ -572,7 +594,8 @@ class TransformationModel(mesa.Model):
             "wage_all": wage,
             "wage_private": self.tables.wage_private[self.tables.year_row(2013 + self.month // 12)],
         })
-        self.datacollector.collect(self)
+        if self.collect_headline:
+            self.datacollector.collect(self)
 
 
 __all__ = ["TransformationModel", "HEADLINE", "STREAMS"]

@@ -506,7 +506,7 @@ class Params(Mapping):
     Build with :meth:`defaults`, then :meth:`replace` (dotted keys or leaf names).
     """
 
-    __slots__ = ("_values",)
+    __slots__ = ("_values", "_groups")
 
     def __init__(self, values: Mapping[str, Any] | None = None):
         vals = {p.key: p.default for p in PARAMS}
@@ -514,6 +514,7 @@ class Params(Mapping):
             p = resolve_key(k, v)
             vals[p.key] = p.validate(v)
         object.__setattr__(self, "_values", vals)
+        object.__setattr__(self, "_groups", {})
 
     @classmethod
     def defaults(cls) -> Params:
@@ -527,6 +528,7 @@ class Params(Mapping):
             vals[p.key] = p.validate(v, where)
         new = object.__new__(Params)
         object.__setattr__(new, "_values", vals)
+        object.__setattr__(new, "_groups", {})
         return new
 
     def __getitem__(self, key: str) -> Any:
@@ -541,9 +543,11 @@ class Params(Mapping):
     def __getattr__(self, group: str) -> SimpleNamespace:
         if group.startswith("_") or group not in GROUPS:
             raise AttributeError(group)
-        return SimpleNamespace(
-            **{k.split(".")[1]: v for k, v in self._values.items() if k.startswith(group + ".")}
-        )
+        cached = self._groups.get(group)
+        if cached is None:  # immutable values, so the namespace can be built once
+            cached = self._groups[group] = SimpleNamespace(
+                **{k.split(".")[1]: v for k, v in self._values.items() if k.startswith(group + ".")})
+        return cached
 
     def __setattr__(self, *_: Any) -> None:
         raise AttributeError("Params is immutable; use replace()")

@@ -47,6 +47,20 @@ def agent_counts(params: Params) -> tuple[int, int, float, float]:
     return n_above, n_small, p.n_above_size / n_above, n_small_real / n_small
 
 
+def scale_for_agents(n_agents: int, params: Params | None = None) -> float:
+    """The run.scale that gives about ``n_agents`` firm agents (above-size firms are oversampled)."""
+    p = params or Params()
+    small = p["population.n_firms"] - p["population.n_above_size"]
+    lo, hi = 1e-6, 1.0
+    for _ in range(60):  # the count is increasing in scale; bisect
+        mid = (lo + hi) / 2
+        if small * mid + min(1.0, mid * p["run.above_size_oversample"]) * p["population.n_above_size"] < n_agents:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
 def build_population(params: Params, tables: Tables, rng: np.random.Generator) -> Firms:
     """Draw the firm agents of January 2013."""
     p = params.population
@@ -155,9 +169,9 @@ def build_population(params: Params, tables: Tables, rng: np.random.Generator) -
         cell_precision=np.zeros(n_c * n_s),
         cell_weighted=np.zeros(n_c * n_s),
         informed=np.zeros(n, bool),
-        exposure=zeros.copy(),
+        exposure=np.zeros(n, np.float32),
         margin=np.clip((1 - params["economy.other_cost_share"])
-                       - np.where(above, tables.wage[0], tables.wage_private[0]) / prod, -1.0, 1.0),
+                       - np.where(above, tables.wage[0], tables.wage_private[0]) / prod, -1.0, 1.0).astype(np.float32),
         proj_phase=np.full(n, NONE, np.int8),
         proj_target=np.zeros(n, np.int8),
         proj_months=np.zeros(n, np.int16),

@@ -27,7 +27,7 @@ class RunResult:
 
 def simulate(params: Params, seed: int, progress: Progress | None = None) -> TransformationModel:
     """Build the model and step it to ``run.end``; ``progress`` is called after each month."""
-    model = TransformationModel(seed=seed, params=params)
+    model = TransformationModel(seed=seed, params=params, collect_headline=False)
     total = model.end_month + 1
     while model.running:
         model.step()

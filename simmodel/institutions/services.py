@@ -18,52 +18,43 @@ from ..params import Params
 
 
 class ServiceProvider(mesa.Agent):
-    """One engineering-service company.
+    """One engineering-service company (a Mesa agent whose state is a row of the market's arrays).
 
-    Attributes:
-        sector: sector group it serves (index)
-        capacity: concurrent projects (real firms)
-        fee_share: fee as a share of capital cost, before learning
-        quality: multiplier of the spread of realised gains (below 1 = better than average)
-        active: projects (real firms) being implemented now
-        completed: projects (real firms) completed so far
+    Attributes (read-only views): sector, capacity (concurrent projects, real firms), fee_share
+    (before learning), quality (multiplier of the spread of realised gains; below 1 is better),
+    active (projects being implemented), completed (projects completed so far).
     """
 
-    def __init__(self, model: mesa.Model, sector: int, capacity: float, fee_share: float,
-                 quality: float, progress_ratio: float):
+    def __init__(self, model: mesa.Model, market: ProviderMarket, index: int):
         super().__init__(model)
-        self.sector = sector
-        self.capacity = capacity
-        self.fee_share = fee_share
-        self.quality = quality
-        self.progress_exponent = math.log2(progress_ratio)
-        self.active = 0.0
-        self.completed = 0.0
+        self.market, self.index = market, index
 
-    @property
-    def learning_factor(self) -> float:
-        """Fee multiplier from learning by doing: progress_ratio per doubling of experience."""
-        return (1.0 + self.completed / self.capacity) ** self.progress_exponent
-
-    @property
-    def effective_fee_share(self) -> float:
-        return self.fee_share * self.learning_factor
-
-    @property
-    def free(self) -> float:
-        return max(self.capacity - self.active, 0.0)
+    sector = property(lambda self: int(self.market.sector[self.index]))
+    capacity = property(lambda self: float(self.market.capacity[self.index]))
+    fee_share = property(lambda self: float(self.market.base_fee[self.index]))
+    quality = property(lambda self: float(self.market.quality[self.index]))
+    active = property(lambda self: float(self.market.active[self.index]))
+    completed = property(lambda self: float(self.market.completed[self.index]))
+    effective_fee_share = property(lambda self: float(self.market.fee_shares()[self.index]))
 
 
 class ProviderMarket:
-    """The providers of the province and the monthly matching of queued projects to them."""
+    """The providers of the province (arrays, one row per provider) and the monthly matching."""
 
     def __init__(self, model: mesa.Model, params: Params, n_sectors: int, sector_share: np.ndarray,
                  rng: np.random.Generator):
         pr = params.providers
         self.model, self.rng, self.n_sectors = model, rng, n_sectors
-        self.capacity, self.fee_share = pr.capacity, pr.fee_share
-        self.progress_ratio, self.spread = pr.progress_ratio, pr.quality_spread
+        self.default_capacity, self.default_fee = pr.capacity, pr.fee_share
+        self.progress_exponent = math.log2(pr.progress_ratio)
+        self.spread = pr.quality_spread
         self.entry_ratio, self.entry_p, self.max_count = pr.entry_queue_ratio, pr.entry_probability, pr.max_count
+        self.sector = np.zeros(0, np.int64)
+        self.capacity = np.zeros(0)
+        self.base_fee = np.zeros(0)
+        self.quality = np.zeros(0)
+        self.active = np.zeros(0)
+        self.completed = np.zeros(0)
         self.providers: list[ServiceProvider] = []
         expected = sector_share / sector_share.sum() * pr.initial_count
         counts = np.floor(expected).astype(int)
@@ -75,33 +66,50 @@ class ProviderMarket:
 
     def _enter(self, sector: int) -> ServiceProvider:
         q = 1.0 + self.spread * (2.0 * self.rng.random() - 1.0)
-        p = ServiceProvider(self.model, sector, self.capacity, self.fee_share, q, self.progress_ratio)
+        self.sector = np.append(self.sector, sector)
+        self.capacity = np.append(self.capacity, self.default_capacity)
+        self.base_fee = np.append(self.base_fee, self.default_fee)
+        self.quality = np.append(self.quality, q)
+        self.active = np.append(self.active, 0.0)
+        self.completed = np.append(self.completed, 0.0)
+        p = ServiceProvider(self.model, self, len(self.providers))
         self.providers.append(p)
         return p
 
     # --- views used by firms and indicators -------------------------------------------------------
+    def fee_shares(self) -> np.ndarray:
+        """Each provider's fee share after learning: progress_ratio per doubling of experience."""
+        return self.base_fee * (1.0 + self.completed / self.capacity) ** self.progress_exponent
+
     def expected_fee_share(self) -> np.ndarray:
         """Capacity-weighted fee share (after learning) per sector: what a firm expects to pay."""
-        num = np.zeros(self.n_sectors)
-        den = np.zeros(self.n_sectors)
-        for p in self.providers:
-            num[p.sector] += p.capacity * p.effective_fee_share
-            den[p.sector] += p.capacity
-        return np.where(den > 0, num / np.maximum(den, 1e-12), self.fee_share)
+        num = np.bincount(self.sector, weights=self.capacity * self.fee_shares(), minlength=self.n_sectors)
+        den = self.sector_capacity()
+        return np.where(den > 0, num / np.maximum(den, 1e-12), self.default_fee)
+
+    def lowest_fee_share(self, horizon_months: int = 12) -> np.ndarray:
+        """Per sector, a fee share no provider will go below within ``horizon_months``.
+
+        A provider completes at most capacity x horizon projects, so its learning factor falls at
+        most by ((1 + c + horizon) / (1 + c))^log2(progress_ratio), c = completed / capacity; an
+        entrant starts unlearned and may learn as fast.
+        """
+        c = self.completed / self.capacity
+        floor = self.fee_shares() * ((1.0 + c + horizon_months) / (1.0 + c)) ** self.progress_exponent
+        low = np.full(self.n_sectors, self.default_fee * (1.0 + horizon_months) ** self.progress_exponent)
+        np.minimum.at(low, self.sector, floor)
+        return low
 
     def sector_capacity(self) -> np.ndarray:
-        cap = np.zeros(self.n_sectors)
-        for p in self.providers:
-            cap[p.sector] += p.capacity
-        return cap
+        return np.bincount(self.sector, weights=self.capacity, minlength=self.n_sectors)
 
     @property
     def total_capacity(self) -> float:
-        return sum(p.capacity for p in self.providers)
+        return float(self.capacity.sum())
 
     @property
     def total_active(self) -> float:
-        return sum(p.active for p in self.providers)
+        return float(self.active.sum())
 
     # --- the monthly matching ------------------------------------------------------------------------
     def match(self, queued: np.ndarray, sector: np.ndarray, weight: np.ndarray) -> np.ndarray:
@@ -117,19 +125,16 @@ class ProviderMarket:
         if queued.size == 0:
             return assigned
         qsector = sector[queued]
-        by_sector: dict[int, list[int]] = {}
-        for i, p in enumerate(self.providers):
-            by_sector.setdefault(p.sector, []).append(i)
-        for s, members in by_sector.items():
-            pos = np.flatnonzero(qsector == s)
-            if pos.size == 0:
-                continue
-            members.sort(key=lambda i: self.providers[i].quality)
-            free = np.array([self.providers[i].free for i in members])
-            # net of any provider's overfill, so an overfill is worked off before new projects start
-            total = sum(self.providers[i].capacity - self.providers[i].active for i in members)
+        free_all = np.maximum(self.capacity - self.active, 0.0)
+        # net of any provider's overfill, so an overfill is worked off before new projects start
+        net = np.bincount(self.sector, weights=self.capacity - self.active, minlength=self.n_sectors)
+        for s in np.unique(qsector):
+            total = net[s]
             if total <= 0:
                 continue
+            members = np.flatnonzero(self.sector == s)
+            members = members[np.argsort(self.quality[members], kind="stable")]  # best providers first
+            pos = np.flatnonzero(qsector == s)
             w = weight[queued[pos]]
             end = np.cumsum(w)
             start = end - w  # capacity already used when this project arrives
@@ -137,39 +142,34 @@ class ProviderMarket:
             straddle = np.flatnonzero(~take)[:1]
             if straddle.size and start[straddle[0]] < total:
                 take[straddle] = draws[s] < (total - start[straddle[0]]) / w[straddle[0]]
-            slot = np.searchsorted(np.cumsum(free), start[take], side="right")
-            chosen = np.asarray(members)[np.minimum(slot, len(members) - 1)]
-            assigned[pos[take]] = chosen
+            slot = np.searchsorted(np.cumsum(free_all[members]), start[take], side="right")
+            assigned[pos[take]] = members[np.minimum(slot, members.size - 1)]
         started = assigned >= 0
         if started.any():
-            load = np.bincount(assigned[started], weights=weight[queued[started]], minlength=len(self.providers))
-            for i in np.flatnonzero(load):
-                self.providers[i].active += load[i]
+            self.active += np.bincount(assigned[started], weights=weight[queued[started]], minlength=self.active.size)
         return assigned
 
     def finish(self, provider: np.ndarray, weight: np.ndarray) -> None:
         """Projects implemented by ``provider`` (indices) finished: free capacity, add experience."""
-        sums = np.bincount(provider, weights=weight, minlength=len(self.providers))
-        for i in np.flatnonzero(sums):
-            p = self.providers[i]
-            p.active = max(p.active - sums[i], 0.0)
-            p.completed += sums[i]
+        sums = np.bincount(provider, weights=weight, minlength=self.active.size)
+        self.active = np.maximum(self.active - sums, 0.0)
+        self.completed += sums
 
     def quality_of(self, provider: np.ndarray) -> np.ndarray:
-        return np.array([self.providers[i].quality for i in provider]) if provider.size else np.zeros(0)
+        return self.quality[provider]
 
     def fee_share_of(self, provider: np.ndarray) -> np.ndarray:
-        return np.array([self.providers[i].effective_fee_share for i in provider]) if provider.size else np.zeros(0)
+        return self.fee_shares()[provider]
 
     def entry(self, queue_by_sector: np.ndarray) -> int:
         """Providers enter sectors whose queue (real firms) exceeds entry_ratio x capacity."""
         cap = self.sector_capacity()
-        entered = 0
         draws = self.rng.random(self.n_sectors)  # one draw per sector per month (stable streams)
-        for s in range(self.n_sectors):
-            long_queue = queue_by_sector[s] > self.entry_ratio * max(cap[s], 1e-9)
-            if long_queue and draws[s] < self.entry_p and len(self.providers) < self.max_count:
-                self._enter(s)
+        long_queue = queue_by_sector > self.entry_ratio * np.maximum(cap, 1e-9)
+        entered = 0
+        for s in np.flatnonzero(long_queue & (draws < self.entry_p)):
+            if len(self.providers) < self.max_count:
+                self._enter(int(s))
                 entered += 1
         self.entries_total += entered
         return entered

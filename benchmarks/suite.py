@@ -1,0 +1,150 @@
+"""The benchmark suite: speed and memory of the model, measured on this machine in one run.
+
+    python -m benchmarks [--quick] [--plot docs/scaling.png]
+
+Prints, for a full 2013-2020 run at 5,000, 50,000 and 560,000 firm agents: build time, run time,
+time per model month and peak memory (each run in a fresh process); the speed-up of the vectorised
+model over the per-firm reference (simmodel/reference.py) at 5,000 and 50,000 firms, measured side
+by side over 2013-2014 for the decision and project submodels the reference implements and for
+the whole model; and model runs per second at the calibration scale. Writes a log-log plot of run
+time against firms. Times are the best of --repeat runs (the machine is shared and noisy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CHILD = r"""
+import json, resource, sys, time
+from simmodel.model import TransformationModel
+from simmodel.population import scale_for_agents
+n, repeat = int(sys.argv[1]), int(sys.argv[2])
+scale = 1.0 if n >= 562_000 else scale_for_agents(n)
+best = None
+for _ in range(repeat):
+    t0 = time.perf_counter()
+    m = TransformationModel(seed=1, scale=scale, collect_headline=False)
+    t1 = time.perf_counter()
+    m.run()
+    t2 = time.perf_counter()
+    r = {"agents": m.firms.n, "scale": scale, "months": m.month + 1, "build_s": t1 - t0, "run_s": t2 - t1}
+    best = r if best is None or r["run_s"] < best["run_s"] else best
+best["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps(best))
+"""
+
+SIDE_BY_SIDE = r"""
+import json, sys, time
+from simmodel.model import TransformationModel
+from simmodel.reference import ReferenceModel
+from simmodel.population import scale_for_agents
+n = int(sys.argv[1])
+out = {}
+for cls in (TransformationModel, ReferenceModel):
+    m = cls(seed=1, scale=scale_for_agents(n), end="2014-12", collect_headline=False)
+    spent = {"submodels": 0.0}
+    for name in ("_decide", "_work_projects"):
+        inner = getattr(m, name)
+        def timed(*a, _f=inner, **k):
+            t0 = time.perf_counter(); r = _f(*a, **k); spent["submodels"] += time.perf_counter() - t0; return r
+        setattr(m, name, timed)
+    t0 = time.perf_counter()
+    m.run()
+    firm_months = m.firms.n * (m.month + 1)
+    out[cls.__name__] = {"agents": m.firms.n, "whole_us": 1e6 * (time.perf_counter() - t0) / firm_months,
+                         "submodels_us": 1e6 * spent["submodels"] / firm_months}
+print(json.dumps(out))
+"""
+
+RUNS_PER_SECOND = r"""
+import json, sys, time
+from simmodel.params import Params
+from simmodel.runner import run
+scale, n = float(sys.argv[1]), int(sys.argv[2])
+p = Params().replace({"run.scale": scale})
+run(p, 0, monthly=False)  # warm up imports and caches
+t0 = time.perf_counter()
+for seed in range(1, n + 1):
+    run(p, seed, monthly=False)
+print(json.dumps({"runs_per_s": n / (time.perf_counter() - t0)}))
+"""
+
+
+def child(code: str, *args) -> dict:
+    out = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="smaller runs (checks the suite works)")
+    ap.add_argument("--repeat", type=int, default=2, help="runs per size; the fastest is reported")
+    ap.add_argument("--plot", default="docs/scaling.png", help="where to write the scaling plot")
+    ap.add_argument("--calibration-scale", type=float, default=0.02)
+    args = ap.parse_args(argv)
+
+    sizes = [2_000, 5_000, 20_000] if args.quick else [5_000, 15_000, 50_000, 150_000, 562_000]
+    print("Full runs, 2013-01 to 2020-12 (96 months), seed 1, each size in a fresh process:")
+    print(f"{'agents':>9} {'scale':>7} {'build s':>8} {'run s':>7} {'ms/month':>9} {'us/firm-month':>14} {'peak MB':>8}")
+    rows = []
+    for n in sizes:
+        r = child(CHILD, n, 1 if args.quick else args.repeat)
+        rows.append(r)
+        print(f"{r['agents']:>9,} {r['scale']:>7.4f} {r['build_s']:>8.2f} {r['run_s']:>7.2f} "
+              f"{1e3 * r['run_s'] / r['months']:>9.1f} {1e6 * r['run_s'] / r['months'] / r['agents']:>14.3f} "
+              f"{r['peak_mb']:>8.0f}")
+    import numpy as np
+    slope = np.polyfit(np.log([r["agents"] for r in rows]), np.log([r["run_s"] for r in rows]), 1)[0]
+    print(f"log-log slope of run time against firms: {slope:.2f} (1 = linear)")
+
+    print("\nVectorised model vs per-firm reference, side by side, 2013-01 to 2014-12 (24 months):")
+    print(f"{'agents':>9} {'submodels: vec us':>18} {'ref us':>9} {'speed-up':>9}   "
+          f"{'whole model: vec us':>20} {'ref us':>9} {'speed-up':>9}   (per firm-month)")
+    for n in ([2_000] if args.quick else [5_000, 50_000]):
+        r = child(SIDE_BY_SIDE, n)
+        v, ref = r["TransformationModel"], r["ReferenceModel"]
+        print(f"{v['agents']:>9,} {v['submodels_us']:>18.3f} {ref['submodels_us']:>9.2f} "
+              f"{ref['submodels_us'] / v['submodels_us']:>8.0f}x   {v['whole_us']:>20.3f} {ref['whole_us']:>9.2f} "
+              f"{ref['whole_us'] / v['whole_us']:>8.0f}x")
+
+    n_runs = 3 if args.quick else 10
+    r = child(RUNS_PER_SECOND, args.calibration_scale, n_runs)
+    print(f"\nCalibration scale {args.calibration_scale}: {r['runs_per_s']:.2f} runs per second on one core "
+          f"(yearly outputs, {n_runs} seeds)")
+
+    if args.plot:
+        plot(rows, Path(args.plot))
+        print(f"\nscaling plot: {args.plot}")
+    return 0
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    n = np.array([r["agents"] for r in rows], float)
+    t = np.array([r["run_s"] for r in rows])
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    ax.loglog(n, t, "o-", label="vectorised model, 2013-2020")
+    ax.loglog(n, t[-1] * n / n[-1], "--", color="grey", label="linear in firms")
+    ax.axhline(10, color="tab:red", lw=0.8, ls=":", label="10 s target (full province)")
+    ax.set_xlabel("firm agents")
+    ax.set_ylabel("run time, s")
+    ax.set_title(f"Scaling ({time.strftime('%Y-%m-%d')}, this machine)")
+    ax.legend(frameon=False)
+    ax.grid(True, which="both", alpha=0.3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
