@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -42,17 +43,8 @@ class Parser(argparse.ArgumentParser):
         raise UserError(f"{self.prog}: {message}")
 
 
-def _params_from(args: argparse.Namespace) -> tuple[Params, str]:
-    """Scenario (if any) + --scale/--end + --set overrides, validated; returns (params, name)."""
-    if getattr(args, "scenario", None):
-        sc = scenarios.load(args.scenario)
-        params, name = sc.params, sc.name
-    else:
-        params, name = Params(), "defaults"
-        found = scenarios.available()
-        if "baseline" in found:
-            sc = scenarios.load("baseline")
-            params, name = sc.params, sc.name
+def _overrides(args: argparse.Namespace) -> dict:
+    """--scale, --end and --set as dotted-key updates (validated when applied)."""
     updates = {}
     if getattr(args, "scale", None) is not None:
         updates["run.scale"] = args.scale
@@ -61,55 +53,140 @@ def _params_from(args: argparse.Namespace) -> tuple[Params, str]:
     for text in getattr(args, "set", None) or []:
         key, value = parse_override(text)
         updates[key] = value
+    return updates
+
+
+def _scenario(ref: str | None, args: argparse.Namespace) -> tuple[str, Params, str]:
+    """(name, params, question) of a scenario (default: baseline if present) with the overrides."""
+    if ref is None and "baseline" not in scenarios.available():
+        name, params, question = "defaults", Params(), "the model defaults"
+    else:
+        sc = scenarios.load(ref or "baseline")
+        name, params, question = sc.name, sc.params, sc.question
+    updates = _overrides(args)
     if updates:
         params = params.replace(updates, where="--set" if args.set else "")
-    return params, name
+    return name, params, question
 
 
-def _yearly_table(rows: list[tuple]) -> str:
-    """The headline indicators, province-wide, one line per year."""
-    prov = {(r[0], r[3]): r[4] for r in rows if r[1] == "Zhejiang" and r[2] == "all"}
-    years = sorted({r[0] for r in rows})
+def _seeds(args: argparse.Namespace) -> list[int]:
+    if args.seeds < 1:
+        raise ParamError("--seeds", args.seeds, "must be at least 1")
+    return list(range(args.seed, args.seed + args.seeds))
+
+
+def _executor(args: argparse.Namespace, n_tasks: int):
+    from .executor import executor_for
+
+    if args.workers is not None and args.workers < 1:
+        raise ParamError("--workers", args.workers, "must be at least 1")
+    workers = args.workers
+    if workers is None and not args.scheduler:
+        workers = 1 if n_tasks == 1 else min(n_tasks, os.cpu_count() or 1)
+    return executor_for(workers, args.scheduler)
+
+
+def _out_folder(args: argparse.Namespace, default_name: str) -> Path:
+    if args.out:
+        out = Path(args.out)
+        if out.exists():
+            raise ParamError("--out", str(out), "already exists; choose another folder")
+        store.check_writable(out.parent)
+        return out
+    base = Path("results")
+    store.check_writable(base)
+    return store.unique_dir(base, default_name)
+
+
+def _yearly_table(summary) -> str:
+    """The headline indicators, province-wide, one line per year (means over seeds)."""
+    prov = summary[(summary.region == "Zhejiang") & (summary.sector == "all")]
+    values = {(str(r.period), r.indicator): r.mean for r in prov.itertuples()}
+    years = sorted({str(p) for p in prov.period})
     head = "year " + " ".join(f"{t:>{len(f.format(0))}}" for _, t, _, f in HEADLINE_TABLE)
     lines = [head]
     for y in years:
         cells = []
         for name, _, div, f in HEADLINE_TABLE:
-            v = prov.get((y, name), math.nan)
+            v = values.get((y, name), math.nan)
             cells.append(f.format(v / div) if not math.isnan(v) else f"{'-':>{len(f.format(0))}}")
         lines.append(f"{y} " + " ".join(cells))
     return "\n".join(lines)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from . import runner
+    from . import experiments
     from .progress import ProgressLine
 
-    params, name = _params_from(args)
-    base = Path(args.out) if args.out else Path("results")
-    store.check_writable(base.parent if args.out else base)
-    out = Path(args.out) if args.out else store.unique_dir(base, store.run_id(name, args.seed))
-    if out.exists():
-        raise ParamError("--out", str(out), "already exists; choose another folder")
-
-    bar = ProgressLine(f"{name} seed {args.seed}", enabled=None if not args.quiet else False)
+    name, params, question = _scenario(args.scenario, args)
+    seeds = _seeds(args)
+    out = _out_folder(args, store.run_id(name, seeds[0] if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"))
     t0 = time.perf_counter()
-    result = runner.run(params, args.seed, monthly=True, progress=bar.update)
-    bar.close()
-    with store.atomic_dir(out) as tmp:
-        store.write_tidy_csv(tmp / "yearly.csv", result.yearly)
-        store.write_tidy_csv(tmp / "monthly.csv", result.monthly)
+    with _executor(args, len(seeds)) as ex, store.atomic_dir(out) as tmp:
+        bar = ProgressLine(f"{name}: {len(seeds)} run{'s' if len(seeds) > 1 else ''}",
+                           enabled=None if not args.quiet else False)
+        if len(seeds) == 1:  # one run: show its months
+            bar.label = f"{name} seed {seeds[0]}"
+        batch, summary = experiments.replicate(name, params, seeds, ex, tmp, progress=bar.update)
+        bar.close()
         store.write_json(tmp / "manifest.json", store.manifest(
-            "run", run_id=out.name, scenario=name, seed=args.seed, agents=result.n_agents,
-            changed=params.changed(), params=params.nested(),
-            timings={**result.timings, "total_s": round(time.perf_counter() - t0, 3)},
+            "run", run_id=out.name, scenario=name, question=question, seeds=seeds, executor=ex.describe(),
+            agents=_agents(params), changed=params.changed(), params=params.nested(),
+            failures=[{"run": k, "error": e} for k, e in batch.failures],
+            timings={"runs_s": round(batch.seconds, 3), "total_s": round(time.perf_counter() - t0, 3)},
         ))
     if not args.quiet:
-        print(f"{name}: seed {args.seed}, scale {params['run.scale']}, {result.n_agents:,} firm agents, "
-              f"{params['run.end']} ({result.timings['simulate_s']:.1f} s)")
-        print(_yearly_table(result.yearly))
+        band = "" if len(seeds) == 1 else f" (means over {len(seeds)} seeds)"
+        print(f"{name}: seeds {seeds[0]}..{seeds[-1]}, scale {params['run.scale']}, {_agents(params):,} firm agents, "
+              f"to {params['run.end']}, {batch.seconds:.1f} s{band}")
+        print(_yearly_table(summary))
+        if batch.failures:
+            print(f"{len(batch.failures)} runs failed: first: {batch.failures[0][1]}")
     print(f"results: {out}")
     return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from . import experiments
+    from .progress import ProgressLine
+
+    if len(args.scenarios) < 2:
+        raise ParamError("scenarios", args.scenarios, "name at least two scenarios (the first is the reference)")
+    if len(set(args.scenarios)) != len(args.scenarios):
+        raise ParamError("scenarios", args.scenarios, "each scenario may appear once")
+    loaded = [_scenario(ref, args) for ref in args.scenarios]
+    seeds = _seeds(args)
+    out = _out_folder(args, store.run_id("compare-" + "-".join(n for n, _, _ in loaded)[:60], f"{seeds[0]}-{seeds[-1]}"))
+    t0 = time.perf_counter()
+    n_tasks = len(loaded) * len(seeds)
+    with _executor(args, n_tasks) as ex, store.atomic_dir(out) as tmp:
+        bar = ProgressLine(f"compare {len(loaded)} scenarios x {len(seeds)} seeds", enabled=None if not args.quiet else False)
+        batch, tables = experiments.compare([(n, p) for n, p, _ in loaded], seeds, ex, tmp, progress=bar.update)
+        bar.close()
+        experiments.report(tmp, [(n, q) for n, _, q in loaded], seeds, tables, batch)
+        store.write_json(tmp / "manifest.json", store.manifest(
+            "compare", run_id=out.name, scenarios=[{"name": n, "question": q, "changed": p.changed()} for n, p, q in loaded],
+            seeds=seeds, executor=ex.describe(), failures=[{"run": k, "error": e} for k, e in batch.failures],
+            timings={"runs_s": round(batch.seconds, 3), "total_s": round(time.perf_counter() - t0, 3)},
+        ))
+    if not args.quiet:
+        print(f"{len(loaded)} scenarios x {len(seeds)} seeds in {batch.seconds:.1f} s; report: {out / 'report.md'}")
+        c = tables["contributions"]
+        print(f"contribution to {tables['year']} ({loaded[0][0]} minus scenario), mean [5 %, 95 %]:")
+        for name, *_ in loaded[1:]:
+            cells = [f"{m}: {experiments._fmt(r['mean'])} [{experiments._fmt(r.p05)}, {experiments._fmt(r.p95)}]"
+                     for m in experiments.CONTRIBUTION_METRICS
+                     for r in [c[(c.scenario == name) & (c.metric == m)].iloc[0]]]  # raw units: firms, yuan
+            print(f"  {name}: " + "; ".join(cells))
+    print(f"results: {out}")
+    return 0
+
+
+def _agents(params: Params) -> int:
+    from .population import agent_counts
+
+    a, s, _, _ = agent_counts(params)
+    return a + s
 
 
 def cmd_params(args: argparse.Namespace) -> int:
@@ -139,16 +216,27 @@ def build_parser() -> Parser:
     p = Parser(prog="simmodel", description="SME intelligent transformation in Zhejiang: an agent-based model.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    r = sub.add_parser("run", help="run a scenario (default: baseline) and write results/<run-id>/")
+    def common(sp):
+        sp.add_argument("--seeds", type=int, default=1, help="replications on independent seeds (default 1)")
+        sp.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"first seed (default {DEFAULT_SEED})")
+        sp.add_argument("--scale", type=float, help="fraction of the firm population (default 0.05)")
+        sp.add_argument("--end", help="last month, YYYY-MM (default 2020-12)")
+        sp.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="override a parameter, e.g. government.purchase_subsidy_rate=0.2 (repeatable)")
+        sp.add_argument("--workers", type=int, help="worker processes (default: the cores; 1 runs in process)")
+        sp.add_argument("--scheduler", metavar="ADDR", help="run on an existing Dask cluster, e.g. tcp://host:8786")
+        sp.add_argument("--out", help="result folder (default results/<run-id>)")
+        sp.add_argument("--quiet", action="store_true", help="print only the result folder")
+
+    r = sub.add_parser("run", help="run a scenario (default: baseline) on one or more seeds; write results/<run-id>/")
     r.add_argument("--scenario", help="scenario name (see `simmodel scenarios`) or TOML file")
-    r.add_argument("--scale", type=float, help="fraction of the firm population (default 0.05)")
-    r.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
-    r.add_argument("--end", help="last month, YYYY-MM (default 2020-12)")
-    r.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override a parameter, e.g. government.purchase_subsidy_rate=0.2 (repeatable)")
-    r.add_argument("--out", help="result folder (default results/<run-id>)")
-    r.add_argument("--quiet", action="store_true", help="print only the result folder")
+    common(r)
     r.set_defaults(func=cmd_run)
+
+    c = sub.add_parser("compare", help="run scenarios on common random numbers and compare each to the first")
+    c.add_argument("scenarios", nargs="+", help="scenario names or TOML files; the first is the reference")
+    common(c)
+    c.set_defaults(func=cmd_compare)
 
     pp = sub.add_parser("params", help="list every parameter with its default, unit and allowed values")
     pp.add_argument("--markdown", action="store_true", help="as a Markdown table with sources")

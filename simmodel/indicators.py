@@ -185,6 +185,8 @@ INDICATORS: tuple[Indicator, ...] = (
     Indicator("maturity_level_2", "share", "share at level 2 (stage 2)", _stage_share(2)),
     Indicator("maturity_level_3", "share", "share at level 3 (stage 3)", _stage_share(3)),
     Indicator("maturity_level_4plus", "share", "share at levels 4-5 (stage 4)", _stage_share(4)),
+    Indicator("firms_stage_1plus", "firms", "firms of all sizes at stage >= 1 (automated or beyond)",
+              lambda a: a.s("firms", stage=slice(1, None))),
     Indicator("share_transformed_above", "share", "above-size firms with stage >= 1 or on the cloud",
               lambda a: _div(_transformed(a), a.s("firms", ABOVE))),
     Indicator("share_digitized_above", "share", "above-size firms with stage >= 2",

@@ -552,6 +552,10 @@ class Params(Mapping):
     def __setattr__(self, *_: Any) -> None:
         raise AttributeError("Params is immutable; use replace()")
 
+    def __reduce__(self):
+        """Pickle (for worker processes) as the changed values, rebuilt through validation."""
+        return (Params, (self.changed(),))
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Params) and self._values == other._values
 

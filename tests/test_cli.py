@@ -18,13 +18,14 @@ def test_run_end_to_end_in_a_subprocess(tmp_path):
     assert cp.returncode == 0, cp.stderr
     assert "year" in cp.stdout and "2014" in cp.stdout
     man = json.loads((out / "manifest.json").read_text())
-    assert man["seed"] == 1 and man["params"]["government"]["purchase_subsidy_rate"] == 0.2
+    assert man["seeds"] == [1] and man["params"]["government"]["purchase_subsidy_rate"] == 0.2
     assert man["changed"]["government.purchase_subsidy_rate"] == 0.2
-    assert {"python", "mesa", "numpy"} <= set(man["versions"])
+    assert {"python", "mesa", "numpy"} <= set(man["versions"]) and man["git"]["commit"]
     head = (out / "yearly.csv").read_text().splitlines()[0]
-    assert head == "period,region,sector,indicator,value"
-    months = {line.split(",")[0] for line in (out / "monthly.csv").read_text().splitlines()[1:]}
+    assert head == "seed,period,region,sector,indicator,value"
+    months = {line.split(",")[1] for line in (out / "monthly.csv").read_text().splitlines()[1:]}
     assert len(months) == 24
+    assert {"headline.png", "stages.png", "cities.png"} <= {p.name for p in (out / "figures").iterdir()}
 
 
 BAD = [

@@ -1,0 +1,161 @@
+"""Executors: run a list of (parameters, seed) tasks and hand back each outcome as it finishes.
+
+The one way replications, comparisons, sweeps and calibration run many models
+(ARCHITECTURE.md). Two back ends:
+  SerialExecutor  in this process, in order (``--workers 1``: for debugging);
+  DaskExecutor    dask.distributed: a LocalCluster of worker processes bound to 127.0.0.1
+                  (``--workers N``, default the machine's cores), or an existing cluster
+                  (``--scheduler tcp://host:8786``). A lost worker's tasks are recomputed.
+Tasks are kept in flight a few per worker at a time, so the parent never holds more than a
+window of results, and a task that raises comes back as an outcome with its error, not an
+exception: the caller records it and goes on. Results do not depend on the back end or the
+number of workers (each run is seeded by its task).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import traceback
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from .params import Params
+from .runner import RunResult, run
+
+
+@dataclass(frozen=True)
+class Task:
+    """One model run: its key (unique in a batch), parameters, seed and what to keep."""
+
+    key: str
+    params: Params
+    seed: int
+    monthly: bool = False
+    names: tuple[str, ...] | None = None  # indicators to keep (None: all)
+    meta: dict = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass
+class Outcome:
+    """What came back for a task: a result, or the error it raised."""
+
+    task: Task
+    result: RunResult | None
+    error: str | None
+    seconds: float
+    worker: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def execute(task: Task) -> Outcome:
+    """Run one task; any exception is caught and returned as the outcome's error (one line)."""
+    t0 = time.perf_counter()
+    try:
+        result = run(task.params, task.seed, monthly=task.monthly, names=task.names)
+        return Outcome(task, result, None, time.perf_counter() - t0, _worker_name())
+    except Exception as e:  # a failing run is recorded, not fatal
+        msg = "".join(traceback.format_exception_only(type(e), e)).strip().replace("\n", " ")
+        return Outcome(task, None, msg, time.perf_counter() - t0, _worker_name())
+
+
+def _worker_name() -> str:
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except (ImportError, ValueError):
+        return f"pid {os.getpid()}"
+
+
+class Executor:
+    """Base class: ``map(tasks)`` yields outcomes as tasks finish; use as a context manager."""
+
+    workers = 1
+
+    def map(self, tasks: Iterable[Task]) -> Iterator[Outcome]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def describe(self) -> str:
+        return "in process"
+
+
+class SerialExecutor(Executor):
+    """Runs tasks one after another in this process."""
+
+    def map(self, tasks: Iterable[Task]) -> Iterator[Outcome]:
+        for t in tasks:
+            yield execute(t)
+
+
+class DaskExecutor(Executor):
+    """Runs tasks on dask.distributed: a LocalCluster on 127.0.0.1, or a cluster at ``scheduler``."""
+
+    def __init__(self, workers: int | None = None, scheduler: str | None = None, in_flight_per_worker: int = 4):
+        from distributed import Client, LocalCluster
+
+        self.scheduler = scheduler
+        self.cluster = None
+        if scheduler:
+            self.client = Client(scheduler, timeout="20s")
+        else:
+            n = workers or os.cpu_count() or 1
+            self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                        dashboard_address=None, silence_logs=logging.ERROR)
+            self.client = Client(self.cluster)
+        self.workers = max(1, len(self.client.scheduler_info().get("workers", {})) or (workers or 1))
+        self.window = in_flight_per_worker * self.workers
+
+    def describe(self) -> str:
+        where = self.scheduler or f"local cluster on 127.0.0.1 ({self.workers} workers)"
+        return f"dask, {where}"
+
+    def map(self, tasks: Iterable[Task]) -> Iterator[Outcome]:
+        from distributed import as_completed
+
+        pending = iter(tasks)
+        futures = [self.client.submit(execute, t, pure=False) for t in _take(pending, self.window)]
+        done = as_completed(futures)
+        for fut in done:
+            outcome = fut.result()  # execute() never raises; a lost worker's task is recomputed
+            fut.release()
+            for t in _take(pending, 1):
+                done.add(self.client.submit(execute, t, pure=False))
+            yield outcome
+
+    def close(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def _take(it: Iterator[Task], n: int) -> list[Task]:
+    out = []
+    for _ in range(n):
+        try:
+            out.append(next(it))
+        except StopIteration:
+            break
+    return out
+
+
+def executor_for(workers: int | None = None, scheduler: str | None = None) -> Executor:
+    """The executor the CLI's --workers / --scheduler ask for (1 worker: in process)."""
+    if scheduler:
+        return DaskExecutor(scheduler=scheduler)
+    if workers == 1:
+        return SerialExecutor()
+    return DaskExecutor(workers=workers)

@@ -1,0 +1,273 @@
+"""Scenario experiments: replications over seeds and comparisons on common random numbers.
+
+Both run through an executor (executor.py) and stream each run's rows to disk as it finishes;
+summaries are computed from the files afterwards. Everything is written inside a temporary folder
+that becomes the result folder only when complete (store.atomic_dir), so Ctrl-C leaves nothing
+half-written.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import plots, store
+from .executor import Executor, Outcome, Task
+from .params import Params
+
+SEEDED_HEADER = ("seed", *store.TIDY_HEADER)
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class Batch:
+    """What a batch of runs produced: outcomes that failed, and timings."""
+
+    runs: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (task key, error)
+    seconds: float = 0.0
+
+
+class SeededCsv:
+    """An open tidy CSV with a seed column, appended to as runs finish."""
+
+    def __init__(self, path: Path):
+        self.fh = open(path, "w", encoding="utf-8", newline="\n")
+        self.fh.write(",".join(SEEDED_HEADER) + "\n")
+
+    def add(self, seed: int, rows: list[tuple]) -> None:
+        w = self.fh.write
+        for r in rows:
+            w(f"{seed}," + ",".join(map(str, r[:-1])) + "," + store.fmt_value(r[-1]) + "\n")
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+def run_batch(tasks: list[Task], executor: Executor, sink: Callable[[Outcome], None],
+              progress: Progress | None = None) -> Batch:
+    """Run ``tasks`` on ``executor``, handing each outcome to ``sink`` as it finishes."""
+    batch, t0 = Batch(), time.perf_counter()
+    for i, outcome in enumerate(executor.map(tasks), 1):
+        if outcome.ok:
+            sink(outcome)
+        else:
+            batch.failures.append((outcome.task.key, outcome.error or ""))
+        batch.runs = i
+        if progress:
+            progress(i, len(tasks), f"{len(batch.failures)} failed" if batch.failures else "")
+    batch.seconds = time.perf_counter() - t0
+    return batch
+
+
+def summarise(yearly: pd.DataFrame) -> pd.DataFrame:
+    """Mean, median and 5-95 % band over seeds per (period, region, sector, indicator), in file order."""
+    keys = ["period", "region", "sector", "indicator"]
+    code = np.zeros(len(yearly), np.int64)
+    for k in keys:  # one integer per key, from the codes of each column
+        c, u = pd.factorize(yearly[k])
+        code = code * len(u) + c
+    _, first, row = np.unique(code, return_index=True, return_inverse=True)
+    order = np.argsort(first)  # keys in order of first appearance
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    seeds, col = np.unique(yearly["seed"].to_numpy(), return_inverse=True)
+    v = np.full((order.size, len(seeds)), np.nan)
+    v[rank[row], col] = yearly["value"].to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN keys (e.g. growth in the first year)
+        out = yearly[keys].iloc[first[order]].reset_index(drop=True)
+        out["mean"] = np.nanmean(v, axis=1)
+        q = np.quantile(v, [0.05, 0.5, 0.95], axis=1)  # fast; NaN wherever a row has a gap
+        gaps = np.flatnonzero(np.isnan(v).any(axis=1) & ~np.isnan(v).all(axis=1))  # failed runs only
+        if gaps.size:
+            q[:, gaps] = np.nanquantile(v[gaps], [0.05, 0.5, 0.95], axis=1)
+        out["p05"], out["p50"], out["p95"] = q
+    out["seeds"] = np.isfinite(v).sum(axis=1)
+    return out
+
+
+def read_seeded(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype={"period": str, "region": str, "sector": str, "indicator": str})
+
+
+def write_summary(frame: pd.DataFrame, path: Path) -> None:
+    """A summary CSV with the store's float formatting (deterministic bytes)."""
+    cols = list(frame.columns)
+    with open(path, "w", encoding="utf-8", newline="\n") as fh:
+        fh.write(",".join(cols) + "\n")
+        for row in frame.itertuples(index=False):
+            fh.write(",".join(store.fmt_value(v) if isinstance(v, float) else str(v) for v in row) + "\n")
+
+
+# --- replications ------------------------------------------------------------------------------------
+def replicate(name: str, params: Params, seeds: list[int], executor: Executor, folder: Path,
+              progress: Progress | None = None, monthly: bool = True) -> tuple[Batch, pd.DataFrame]:
+    """Runs of one scenario on ``seeds``: yearly.csv, monthly.csv, summary.csv and figures in ``folder``."""
+    tasks = [Task(f"{name}/s{s}", params, s, monthly=monthly) for s in seeds]
+    yearly, month = SeededCsv(folder / "yearly.csv"), SeededCsv(folder / "monthly.csv") if monthly else None
+
+    def sink(o: Outcome) -> None:
+        yearly.add(o.task.seed, o.result.yearly)
+        if month:
+            month.add(o.task.seed, o.result.monthly)
+
+    try:
+        batch = run_batch(tasks, executor, sink, progress)
+    finally:
+        yearly.close()
+        if month:
+            month.close()
+    if batch.failures and len(batch.failures) == len(tasks):
+        raise RuntimeError(f"every run failed; first error: {batch.failures[0][1]}")
+    for f in ("yearly.csv", "monthly.csv") if monthly else ("yearly.csv",):
+        sort_seeded_file(folder / f)
+    summary = summarise(read_seeded(folder / "yearly.csv"))
+    write_summary(summary, folder / "summary.csv")
+    figures = folder / "figures"
+    plots.headline(summary, figures / "headline.png", name)
+    plots.cities(summary, figures / "cities.png", name)
+    if monthly:
+        m = read_seeded(folder / "monthly.csv")
+        m = m[m.indicator.str.startswith("share_stage_") & (m.region == "Zhejiang")]
+        mean = m.groupby(["period", "region", "sector", "indicator"], sort=False)["value"].mean().reset_index()
+        plots.stage_shares(mean, figures / "stages.png", name)
+    return batch, summary
+
+
+def sort_seeded_file(path: Path) -> None:
+    """Rewrite a seeded CSV in seed order (runs finish in any order on a cluster), so the same
+    seeds give the same bytes whatever the executor."""
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    head, body = lines[0], lines[1:]
+    body.sort(key=lambda line: int(line.split(",", 1)[0]))  # stable: each run's rows keep their order
+    path.write_text(head + "".join(body), encoding="utf-8")
+
+
+# --- comparisons ------------------------------------------------------------------------------------
+CONTRIBUTION_METRICS = tuple(m for m, *_ in plots.CONTRIBUTION_METRICS)
+
+
+def compare(scenarios: list[tuple[str, Params]], seeds: list[int], executor: Executor, folder: Path,
+            progress: Progress | None = None) -> tuple[Batch, dict[str, pd.DataFrame]]:
+    """Run every scenario on the same seeds (common random numbers) and compare each to the first."""
+    tasks = [Task(f"{name}/s{s}", p, s, meta={"scenario": name}) for name, p in scenarios for s in seeds]
+    sinks = {}
+    for name, _ in scenarios:
+        (folder / "scenarios" / name).mkdir(parents=True, exist_ok=True)
+        sinks[name] = SeededCsv(folder / "scenarios" / name / "yearly.csv")
+    try:
+        batch = run_batch(tasks, executor, lambda o: sinks[o.task.meta["scenario"]].add(o.task.seed, o.result.yearly),
+                          progress)
+    finally:
+        for s in sinks.values():
+            s.close()
+    frames = {}
+    for name, _ in scenarios:
+        path = folder / "scenarios" / name / "yearly.csv"
+        sort_seeded_file(path)
+        frames[name] = read_seeded(path)
+        write_summary(summarise(frames[name]), folder / "scenarios" / name / "summary.csv")
+    tables = comparison_tables(frames, [n for n, _ in scenarios])
+    write_summary(tables["comparison"], folder / "comparison.csv")
+    write_summary(tables["contributions"], folder / "contributions.csv")
+    write_summary(tables["cost"], folder / "subsidy_per_firm.csv")
+    first, year = scenarios[0][0], int(tables["year"])
+    plots.contributions(tables["contributions"], folder / "figures" / "contributions.png", first, year)
+    plots.differences(tables["comparison"], folder / "figures" / "differences.png", first)
+    return batch, tables
+
+
+def _band(x: np.ndarray) -> dict[str, float]:
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return {"mean": np.nan, "p05": np.nan, "p50": np.nan, "p95": np.nan}
+    return {"mean": float(x.mean()), "p05": float(np.quantile(x, 0.05)), "p50": float(np.median(x)),
+            "p95": float(np.quantile(x, 0.95))}
+
+
+def comparison_tables(frames: dict[str, pd.DataFrame], order: list[str]) -> dict:
+    """Differences from the first scenario (per seed, then bands), contributions, subsidy per firm."""
+    first = order[0]
+    prov = {n: f[(f.region == "Zhejiang") & (f.sector == "all")].pivot_table(
+        index=["seed", "period"], columns="indicator", values="value") for n, f in frames.items()}
+    base = prov[first]
+    year = max(base.index.get_level_values("period"))
+    rows, contrib, cost = [], [], []
+    for name in order[1:]:
+        common = base.index.intersection(prov[name].index)  # pairs of runs on the same seed
+        diff = prov[name].loc[common] - base.loc[common]
+        for period, g in diff.groupby(level="period"):
+            for ind in g.columns:
+                rows.append({"scenario": name, "period": period, "indicator": ind, **_band(g[ind].to_numpy())})
+        last = diff.xs(year, level="period")
+        for metric in CONTRIBUTION_METRICS:
+            contrib.append({"scenario": name, "metric": metric, **_band(-last[metric].to_numpy())})
+        # subsidy yuan (all years) per additional firm at stage >= 1 (last year), first vs this scenario
+        d_sub = -diff["subsidy_spent"].groupby(level="seed").sum()
+        d_firms = -last["firms_stage_1plus"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = (d_sub / d_firms.reindex(d_sub.index)).to_numpy()
+        ratio[np.abs(d_firms.reindex(d_sub.index).to_numpy()) < 1.0] = np.nan
+        cost.append({"scenario": name, "extra_subsidy_yuan": float(d_sub.mean()),
+                     "extra_firms_stage_1plus": float(d_firms.mean()), **_band(ratio)})
+    return {"comparison": pd.DataFrame(rows), "contributions": pd.DataFrame(contrib), "cost": pd.DataFrame(cost),
+            "year": year}
+
+
+def report(folder: Path, scenarios: list[tuple[str, str]], seeds: list[int], tables: dict, batch: Batch) -> Path:
+    """report.md: the question of each scenario, contribution and cost tables, the figures."""
+    first = scenarios[0][0]
+    year = tables["year"]
+    lines = [f"# Scenario comparison against `{first}`", "",
+             f"{len(seeds)} seeds ({seeds[0]}-{seeds[-1]}), the same for every scenario (common random numbers); "
+             f"bands are the 5-95 % range over seeds of the per-seed difference.", "", "## Scenarios", ""]
+    lines += [f"- `{n}`: {q or '(no question given)'}" for n, q in scenarios]
+    lines += ["", f"## Contribution to {year} outcomes ({first} minus scenario)", "",
+              "For a scenario that switches an instrument off, this is what the instrument added.", "",
+              "| scenario | " + " | ".join(f"{label} ({unit})" for _, label, _, unit in plots.CONTRIBUTION_METRICS) + " |",
+              "|---|" + "---|" * len(CONTRIBUTION_METRICS)]
+    c = tables["contributions"]
+    for name, _ in scenarios[1:]:
+        cells = []
+        for m, _, div, _ in plots.CONTRIBUTION_METRICS:
+            r = c[(c.scenario == name) & (c.metric == m)].iloc[0]
+            cells.append(f"{_fmt(r['mean'] / div)} [{_fmt(r.p05 / div)}, {_fmt(r.p95 / div)}]")
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    lines += ["", "![contributions](figures/contributions.png)", "",
+              f"## Subsidy yuan per additional firm at stage >= 1 ({first} minus scenario)", "",
+              "Extra subsidies paid 2013-" + str(year) + " divided by the extra firms at stage >= 1 in " + str(year)
+              + "; given only where the first scenario both pays more subsidy and has more such firms.", "",
+              "| scenario | extra subsidy, m yuan | extra firms | yuan per extra firm [5-95 %] |", "|---|---|---|---|"]
+    for _, r in tables["cost"].iterrows():
+        meaningful = np.isfinite(r["mean"]) and r.extra_subsidy_yuan > 0 and r.extra_firms_stage_1plus > 0
+        per = f"{_fmt(r['mean'])} [{_fmt(r.p05)}, {_fmt(r.p95)}]" if meaningful else ""
+        lines.append(f"| `{r.scenario}` | {r.extra_subsidy_yuan / 1e6:,.1f} | {r.extra_firms_stage_1plus:,.0f} | {per} |")
+    lines += ["", "## Over time", "", "![differences](figures/differences.png)", "",
+              "Files: `comparison.csv` (every indicator, scenario minus first, by year), `contributions.csv`, "
+              "`subsidy_per_firm.csv`, `scenarios/<name>/yearly.csv` (every run) and `summary.csv`."]
+    if batch.failures:
+        lines += ["", f"**{len(batch.failures)} runs failed** (see manifest.json)."]
+    path = folder / "report.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _fmt(v: float) -> str:
+    """Compact text of a number for tables: 1.23 bn, 4.56 m, 7,890, 0.123."""
+    if v is None or not np.isfinite(v):
+        return ""
+    a = abs(v)
+    if a >= 1e9:
+        return f"{v / 1e9:,.2f} bn"
+    if a >= 1e6:
+        return f"{v / 1e6:,.2f} m"
+    if a >= 100:
+        return f"{v:,.0f}"
+    return f"{v:.3g}"

@@ -1,0 +1,161 @@
+"""Figures (matplotlib, Agg): replications, comparisons, sweeps and calibration read these.
+
+Every function takes tidy pandas frames and a path, writes one PNG and returns the path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+# (indicator, title, divisor, unit) of the headline panels
+HEADLINE = (
+    ("share_transformed_above", "Above-size firms transformed", 0.01, "%"),
+    ("share_digitized_above", "Above-size firms digitized (stage >= 2)", 0.01, "%"),
+    ("labour_productivity_above", "Labour productivity, above size", 1e3, "k yuan/worker"),
+    ("cloud_firms", "Firms on the cloud", 1e3, "thousand"),
+    ("tech_investment", "Tech-transformation investment", 1e9, "bn yuan"),
+    ("robots_in_service", "Industrial robots in service", 1e3, "thousand"),
+    ("projects_completed", "Projects completed", 1e3, "thousand / yr"),
+    ("subsidy_spent", "Subsidies paid", 1e6, "m yuan"),
+    ("share_with_labour_gap", "Firms with a labour gap", 0.01, "%"),
+)
+STAGE_NAMES = ("0 mechanized/manual", "1 automated", "2 digitized", "3 networked", "4 intelligent")
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _province(summary: pd.DataFrame) -> pd.DataFrame:
+    return summary[(summary.region == "Zhejiang") & (summary.sector == "all")]
+
+
+def headline(summary: pd.DataFrame, path: Path, title: str, targets: pd.DataFrame | None = None) -> Path:
+    """Headline indicators by year: mean over seeds and the 5-95 % band (targets as points)."""
+    prov = _province(summary)
+    fig, axes = plt.subplots(3, 3, figsize=(12, 8.5), sharex=True)
+    for ax, (name, label, div, unit) in zip(axes.flat, HEADLINE):
+        d = prov[prov.indicator == name].sort_values("period")
+        x = d.period.astype(int)
+        ax.fill_between(x, d.p05 / div, d.p95 / div, alpha=0.25, lw=0)
+        ax.plot(x, d["mean"] / div, lw=2)
+        if targets is not None:
+            t = targets[targets.indicator == name]
+            if len(t):
+                ax.errorbar(t.year, t.value / div, yerr=t.tolerance / div, fmt="o", color="k", ms=4, capsize=3,
+                            label="reported")
+                ax.legend(frameon=False, fontsize=8)
+        ax.set_title(label, fontsize=10)
+        ax.set_ylabel(unit, fontsize=8)
+        ax.grid(alpha=0.3)
+    n = int(prov.seeds.max()) if "seeds" in prov and len(prov) else 0
+    fig.suptitle(f"{title}: mean and 5-95 % band over {n} seed{'s' if n != 1 else ''}")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def stage_shares(monthly_mean: pd.DataFrame, path: Path, title: str) -> Path:
+    """Stacked shares of firms at each stage over time (province, mean over seeds)."""
+    prov = monthly_mean[(monthly_mean.region == "Zhejiang") & (monthly_mean.sector == "all")]
+    wide = prov[prov.indicator.str.startswith("share_stage_")].pivot(index="period", columns="indicator",
+                                                                       values="value").sort_index()
+    x = pd.to_datetime(wide.index)
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    ax.stackplot(x, *[100 * wide[f"share_stage_{k}"] for k in range(5)], labels=STAGE_NAMES, alpha=0.85)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("% of all manufacturers")
+    ax.set_title(f"{title}: firms by stage (all sizes)")
+    ax.legend(loc="lower left", fontsize=8, frameon=True)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def cities(summary: pd.DataFrame, path: Path, title: str) -> Path:
+    """The 11 cities side by side in the last year: firms at stage >= 1, above-size digitized, on the cloud."""
+    last = summary.period.astype(int).max()
+    d = summary[(summary.sector == "all") & (summary.region != "Zhejiang") & (summary.period.astype(int) == last)]
+    names = list(dict.fromkeys(d.region))
+    firms = d[d.indicator == "firms"].set_index("region").reindex(names)["mean"]  # constant over seeds
+
+    def share(ind, per_firm):
+        v = d[d.indicator == ind].set_index("region").reindex(names)[["mean", "p05", "p95"]]
+        return v.div(firms, axis=0) if per_firm else v
+
+    bars = ((share("firms_stage_1plus", True), "firms at stage >= 1 (all sizes)"),
+            (share("share_digitized_above", False), "above-size firms digitized"),
+            (share("cloud_firms", True), "firms on the cloud (all sizes)"))
+    fig, ax = plt.subplots(figsize=(12, 4.6))
+    width = 0.27
+    xs = np.arange(len(names))
+    for j, (v, label) in enumerate(bars):
+        err = np.vstack([v["mean"] - v.p05, v.p95 - v["mean"]]) * 100
+        ax.bar(xs + (j - 1) * width, 100 * v["mean"], width, yerr=err, capsize=2, label=label)
+    ax.set_xticks(xs, names, rotation=30)
+    ax.set_ylabel("%")
+    ax.set_ylim(0, 100)
+    ax.set_title(f"{title}: the cities in {last} (bars: mean, whiskers: 5-95 % over seeds)")
+    ax.legend(frameon=False, ncol=3, loc="upper center")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+CONTRIBUTION_METRICS = (
+    ("firms_stage_1plus", "Firms at stage >= 1", 1e3, "thousand firms"),
+    ("labour_productivity_above", "Labour productivity, above size", 1e3, "k yuan/worker"),
+    ("tech_investment", "Tech-transformation investment", 1e9, "bn yuan"),
+    ("cloud_firms", "Firms on the cloud", 1e3, "thousand firms"),
+)
+
+
+def contributions(contrib: pd.DataFrame, path: Path, first: str, year: int) -> Path:
+    """Bars: each scenario's contribution (first minus scenario) to the last year's outcomes."""
+    fig, axes = plt.subplots(1, 4, figsize=(14, 4.8), sharey=True)
+    scen = list(dict.fromkeys(contrib.scenario))
+    ys = np.arange(len(scen))
+    for ax, (metric, label, div, unit) in zip(axes, CONTRIBUTION_METRICS):
+        v = contrib[contrib.metric == metric].set_index("scenario").reindex(scen)
+        err = np.vstack([v["mean"] - v.p05, v.p95 - v["mean"]]) / div
+        colors = ["tab:blue" if m >= 0 else "tab:red" for m in v["mean"].fillna(0)]
+        ax.barh(ys, v["mean"] / div, xerr=err, capsize=3, color=colors)
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set_title(label, fontsize=10)
+        ax.set_xlabel(unit, fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(ys, scen)
+    axes[0].invert_yaxis()
+    fig.suptitle(f"Contribution to {year} outcomes: {first} minus each scenario (for no_X: what X added); "
+                 f"whiskers 5-95 % over seeds, common random numbers", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def differences(comparison: pd.DataFrame, path: Path, first: str) -> Path:
+    """Lines: each scenario minus the first, over the years, with 5-95 % bands."""
+    fig, axes = plt.subplots(1, 4, figsize=(15, 4.2))
+    for ax, (metric, label, div, unit) in zip(axes, CONTRIBUTION_METRICS):
+        d = comparison[comparison.indicator == metric]
+        for name, g in d.groupby("scenario", sort=False):
+            g = g.sort_values("period")
+            x = g.period.astype(int)
+            ax.plot(x, g["mean"] / div, lw=1.8, label=name)
+            ax.fill_between(x, g.p05 / div, g.p95 / div, alpha=0.15, lw=0)
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_title(label, fontsize=10)
+        ax.set_ylabel(f"{unit}, vs {first}", fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[-1].legend(fontsize=7, frameon=False, loc="best")
+    fig.suptitle(f"Each scenario minus {first} (mean and 5-95 % band over seeds)", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
