@@ -61,6 +61,26 @@ for cls in (TransformationModel, ReferenceModel):
 print(json.dumps(out))
 """
 
+SWEEP_THROUGHPUT = r"""
+import json, sys, time
+from simmodel.executor import SerialExecutor, DaskExecutor, Task
+from simmodel.params import Params
+if __name__ == "__main__":
+    scale, n, workers = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    p = Params().replace({"run.scale": scale})
+    tasks = [Task(f"s{s}", p, s, names=("firms_stage_1plus",)) for s in range(1, n + 1)]
+    t0 = time.perf_counter()
+    ex = SerialExecutor() if workers == 1 else DaskExecutor(workers=workers)
+    t1 = time.perf_counter()
+    if workers > 1:  # warm the workers (imports) so the rate is the steady state
+        list(ex.map([Task("warm", p, 0, names=("firms_stage_1plus",)) for _ in range(workers)]))
+    t2 = time.perf_counter()
+    ok = sum(o.ok for o in ex.map(tasks))
+    t3 = time.perf_counter()
+    ex.close()
+    print(json.dumps({"startup_s": t2 - t0, "runs_per_s": ok / (t3 - t2)}))
+"""
+
 RUNS_PER_SECOND = r"""
 import json, sys, time
 from simmodel.params import Params
@@ -116,6 +136,13 @@ def main(argv=None) -> int:
     r = child(RUNS_PER_SECOND, args.calibration_scale, n_runs)
     print(f"\nCalibration scale {args.calibration_scale}: {r['runs_per_s']:.2f} runs per second on one core "
           f"(yearly outputs, {n_runs} seeds)")
+
+    print(f"\nSweep throughput at scale {args.calibration_scale} (steady state, after starting and warming "
+          f"the workers):")
+    for w in (1, 2):
+        r = child(SWEEP_THROUGHPUT, args.calibration_scale, 4 if args.quick else 16, w)
+        print(f"  {w} worker{'s' if w > 1 else ' (in process)'}: {r['runs_per_s']:.2f} runs/s "
+              f"(start-up {r['startup_s']:.1f} s)")
 
     if args.plot:
         plot(rows, Path(args.plot))

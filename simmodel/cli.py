@@ -182,6 +182,50 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from . import sweep
+    from .progress import ProgressLine
+
+    spec = sweep.load_spec(args.file)
+    if args.resume:
+        if not args.out:
+            raise ParamError("--resume", True, "needs --out, the folder of the sweep to continue")
+        out = Path(args.out)
+    else:
+        out = _out_folder(args, store.run_id("sweep-" + spec.path.stem, f"{spec.seeds[0]}-{spec.seeds[-1]}"))
+    if args.workers is not None and args.workers < 1:
+        raise ParamError("--workers", args.workers, "must be at least 1")
+    n_runs = len(spec.design_points()) * len(spec.seeds)
+    from .executor import executor_for
+
+    t0 = time.perf_counter()
+    with executor_for(args.workers, args.scheduler) as ex:
+        if not args.quiet:
+            print(f"sweep {spec.path.name}: {spec.design}, {n_runs // len(spec.seeds)} points x {len(spec.seeds)} seeds "
+                  f"= {n_runs} runs on {ex.describe()}")
+        bar = ProgressLine("runs", enabled=None if not args.quiet else False)
+        info = sweep.run_sweep(spec, out, ex, resume=args.resume, progress=bar.update)
+        bar.close()
+    if not args.quiet:
+        print(f"{info['runs_ok']} runs ok, {info['runs_failed']} failed, {time.perf_counter() - t0:.1f} s")
+        for e in info["errors"][:3]:
+            print(f"  {e['run']}: {e['error']}")
+    print(f"results: {out}")
+    return 0
+
+
+def cmd_sweep_plot(args: argparse.Namespace) -> int:
+    from . import plots
+
+    folder = Path(args.dir)
+    for need in ("manifest.json", "table.csv"):
+        if not (folder / need).is_file():
+            raise ParamError("DIR", str(folder), f"is not a finished sweep folder (no {need})")
+    for p in plots.sweep_figures(folder):
+        print(p)
+    return 0
+
+
 def _agents(params: Params) -> int:
     from .population import agent_counts
 
@@ -238,6 +282,19 @@ def build_parser() -> Parser:
     common(c)
     c.set_defaults(func=cmd_compare)
 
+    sw = sub.add_parser("sweep", help="a batch parameter sweep (grid, Latin hypercube or Sobol) on Dask")
+    sw.add_argument("file", help="sweep file (experiments/sweeps/*.toml)")
+    sw.add_argument("--workers", type=int, help="worker processes (default: the cores; 1 runs in process)")
+    sw.add_argument("--scheduler", metavar="ADDR", help="run on an existing Dask cluster, e.g. tcp://host:8786")
+    sw.add_argument("--resume", action="store_true", help="continue the sweep in --out, running only what is missing")
+    sw.add_argument("--out", help="sweep folder (default results/sweep-<name>-...)")
+    sw.add_argument("--quiet", action="store_true", help="print only the result folder")
+    sw.set_defaults(func=cmd_sweep)
+
+    sp = sub.add_parser("sweep-plot", help="redraw a sweep's figures from its stored results")
+    sp.add_argument("dir", help="the sweep folder")
+    sp.set_defaults(func=cmd_sweep_plot)
+
     pp = sub.add_parser("params", help="list every parameter with its default, unit and allowed values")
     pp.add_argument("--markdown", action="store_true", help="as a Markdown table with sources")
     pp.set_defaults(func=cmd_params)
@@ -248,6 +305,7 @@ def build_parser() -> Parser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = None
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)
@@ -255,7 +313,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"simmodel: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("\nsimmodel: interrupted; nothing was written", file=sys.stderr)
+        kept = " (finished runs are kept: rerun with --resume)" if getattr(args, "func", None) is cmd_sweep else \
+            "; no result folder was written"
+        print(f"\nsimmodel: interrupted{kept}", file=sys.stderr)
         return 130
 
 

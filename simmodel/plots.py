@@ -159,3 +159,97 @@ def differences(comparison: pd.DataFrame, path: Path, first: str) -> Path:
     fig.suptitle(f"Each scenario minus {first} (mean and 5-95 % band over seeds)", fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
+
+
+# --- sweeps ------------------------------------------------------------------------------------------
+def sweep_figures(folder: Path, spec=None) -> list[Path]:
+    """Response curves (and a heatmap for two-factor designs) from a sweep folder's table.csv."""
+    import json
+
+    man = json.loads((folder / "manifest.json").read_text())
+    factors = [f["name"] for f in man["factors"]]
+    table = pd.read_csv(folder / "table.csv", dtype={"period": str})
+    if table.empty:
+        return []
+    year = str(man.get("plot_year") or table.period.max())
+    indicators = [i for i in man["indicators"] if i in set(table.indicator)]
+    at = table[table.period == year]
+    out = [_responses(at, factors, indicators, year, folder / "figures" / "response.png")]
+    if len(factors) == 2:
+        for ind in indicators:
+            out.append(_heatmap(at[at.indicator == ind], factors, ind, year,
+                                folder / "figures" / f"heatmap_{ind}.png", man["design"]))
+    return out
+
+
+def _groups(values: pd.Series) -> tuple[pd.Series, list]:
+    """Group keys for a factor: its values, or ten quantile bins when it takes many values."""
+    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    if numeric and values.nunique() > 12:
+        bins = pd.qcut(values, 10, duplicates="drop")
+        centers = bins.apply(lambda b: b.mid).astype(float)
+        return centers, sorted(centers.unique())
+    return values, sorted(values.unique(), key=lambda v: (str(type(v)), v))
+
+
+def _responses(at: pd.DataFrame, factors: list[str], indicators: list[str], year: str, path: Path) -> Path:
+    fig, axes = plt.subplots(len(indicators), len(factors), figsize=(4.2 * len(factors), 3.0 * len(indicators)),
+                             squeeze=False)
+    for r, ind in enumerate(indicators):
+        d = at[at.indicator == ind]
+        for c, fac in enumerate(factors):
+            ax = axes[r, c]
+            keys, order = _groups(d[fac])
+            g = d.groupby(keys)["value"]
+            stats = pd.DataFrame({"mean": g.mean(), "p05": g.quantile(0.05), "p95": g.quantile(0.95)}).reindex(order)
+            x = np.arange(len(order)) if not _is_number(order) else np.array(order, float)
+            ax.fill_between(x, stats.p05, stats.p95, alpha=0.25, lw=0)
+            ax.plot(x, stats["mean"], "o-", lw=1.8, ms=4)
+            if not _is_number(order):
+                ax.set_xticks(x, [str(o) for o in order])
+            ax.set_xlabel(fac, fontsize=9)
+            if c == 0:
+                ax.set_ylabel(ind, fontsize=8)
+            ax.grid(alpha=0.3)
+    fig.suptitle(f"Sweep responses in {year}: mean over the other factors and seeds, 5-95 % band of runs",
+                 fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _is_number(order: list) -> bool:
+    return all(isinstance(o, (int, float, np.integer, np.floating)) and not isinstance(o, (bool, np.bool_))
+               for o in order)
+
+
+def _heatmap(d: pd.DataFrame, factors: list[str], ind: str, year: str, path: Path, design: str) -> Path:
+    a, b = factors
+    ka, oa = _groups(d[a])
+    kb, ob = _groups(d[b])
+    grid = d.groupby([ka.rename(a), kb.rename(b)])["value"].mean().unstack(b).reindex(index=oa, columns=ob)
+    fig, ax = plt.subplots(figsize=(6.5, 5))
+    im = ax.imshow(grid.to_numpy(float), origin="lower", aspect="auto", cmap="viridis")
+    ax.set_xticks(range(len(ob)), [_label(v) for v in ob], rotation=30, fontsize=8)
+    ax.set_yticks(range(len(oa)), [_label(v) for v in oa], fontsize=8)
+    ax.set_xlabel(b)
+    ax.set_ylabel(a)
+    for (i, j), v in np.ndenumerate(grid.to_numpy(float)):
+        if np.isfinite(v):
+            ax.text(j, i, _label(v), ha="center", va="center", fontsize=7, color="w")
+    fig.colorbar(im, ax=ax, label=ind)
+    ax.set_title(f"{ind} in {year} (mean over seeds{'; binned' if design != 'grid' else ''})", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _label(v) -> str:
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v)).lower()
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        a = abs(float(v))
+        if a >= 1e6:
+            return f"{v / 1e6:.3g}m"
+        if a >= 1e3:
+            return f"{v / 1e3:.3g}k"
+        return f"{v:.3g}"
+    return str(v)

@@ -1,0 +1,371 @@
+"""Batch parameter sweeps: designs, per-run files, resume, summaries (ARCHITECTURE.md "Sweeps").
+
+A sweep file (experiments/sweeps/*.toml):
+
+    # Question: how do the purchase subsidy rate and the special fund's size trade off?
+    base = "baseline"            # scenario the points start from
+    design = "grid"              # grid | lhs | sobol (scipy.stats.qmc)
+    points = 16                  # lhs / sobol: number of points (sobol: a power of two)
+    design_seed = 1              # lhs / sobol: seed of the design
+    seeds = 3                    # replications per point (seeds 1, 2, 3 unless first_seed is set)
+    end = "2020-12"              # horizon (optional); scale = 0.02 (optional)
+    indicators = ["firms_stage_1plus", "share_transformed_above"]
+
+    [factors.subsidy_rate]
+    keys = ["government.purchase_subsidy_rate"]   # default: the factor's name as a dotted key
+    range = [0.0, 0.3]                            # grid: with steps = 4; lhs / sobol: the bounds
+    [factors.leasing]
+    keys = ["leasing.funds_enabled", "leasing.materials_enabled", "leasing.engineering_enabled"]
+    values = [true, false]                        # explicit values (grid; lhs / sobol pick among them)
+
+Each (point, seed) run is written to runs/p<point>-s<seed>.csv under a temporary name and renamed
+when complete, so a killed sweep loses no finished run and leaves no corrupt file; a failing run
+leaves runs/p<point>-s<seed>.err with its error. ``--resume`` runs only what is missing, and the
+final table (built by streaming the run files in point, seed order) is byte-identical to an
+uninterrupted sweep's. Nothing holds all results in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import scenarios, store
+from .executor import Executor, Outcome, Task
+from .indicators import BY_NAME as INDICATORS
+from .params import BY_KEY, GROUPS, ParamError, Params, read_toml
+
+DESIGNS = ("grid", "lhs", "sobol")
+TOP_KEYS = {"base", "design", "points", "design_seed", "seeds", "first_seed", "end", "scale", "indicators",
+            "factors", "plot_year"}
+FACTOR_KEYS = {"keys", "values", "range", "steps", "log"}
+RUN_HEADER = ("period", "region", "indicator", "value")
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One swept dimension: a name, the parameter keys it sets, and its values or range."""
+
+    name: str
+    keys: tuple[str, ...]
+    values: tuple | None  # explicit values
+    low: float | None = None
+    high: float | None = None
+    steps: int | None = None
+    log: bool = False
+    integer: bool = False
+
+    def grid(self) -> list:
+        if self.values is not None:
+            return list(self.values)
+        if self.log:
+            return [self._cast(v) for v in np.geomspace(self.low, self.high, self.steps)]
+        return [self._cast(v) for v in np.linspace(self.low, self.high, self.steps)]
+
+    def from_unit(self, u: float):
+        """The factor's value at position ``u`` in [0, 1) of a space-filling design."""
+        if self.values is not None:
+            return self.values[min(int(u * len(self.values)), len(self.values) - 1)]
+        if self.log:
+            return self._cast(math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low))))
+        return self._cast(self.low + u * (self.high - self.low))
+
+    def _cast(self, v: float):
+        return int(round(v)) if self.integer else float(v)
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep file."""
+
+    path: Path
+    question: str
+    base: str
+    design: str
+    factors: tuple[Factor, ...]
+    points: int
+    design_seed: int
+    seeds: tuple[int, ...]
+    indicators: tuple[str, ...]
+    overrides: dict
+    plot_year: int | None
+    digest: str
+
+    def design_points(self) -> list[dict[str, Any]]:
+        """The design: one dict (factor name -> value) per point."""
+        if self.design == "grid":
+            return [dict(zip([f.name for f in self.factors], combo))
+                    for combo in itertools.product(*(f.grid() for f in self.factors))]
+        from scipy.stats import qmc
+
+        d = len(self.factors)
+        if self.design == "lhs":
+            unit = qmc.LatinHypercube(d=d, seed=self.design_seed).random(self.points)
+        else:
+            unit = qmc.Sobol(d=d, scramble=True, seed=self.design_seed).random_base2(int(math.log2(self.points)))
+        return [{f.name: f.from_unit(u[j]) for j, f in enumerate(self.factors)} for u in unit]
+
+    def point_params(self, base: Params, point: dict[str, Any]) -> Params:
+        updates = dict(self.overrides)
+        for f in self.factors:
+            for k in f.keys:
+                updates[k] = point[f.name]
+        return base.replace(updates, where=f"{self.path.name}: point {point}")
+
+
+def _bad(path: Path, key: str, value: Any, allowed: str) -> ParamError:
+    return ParamError(key, value, allowed, str(path))
+
+
+def load_spec(path_like: str | Path) -> SweepSpec:
+    """Read and validate a sweep file; every problem is a one-line ParamError naming the key."""
+    path = Path(path_like)
+    doc = read_toml(path)
+    unknown = set(doc) - TOP_KEYS
+    if unknown:
+        k = sorted(unknown)[0]
+        raise _bad(path, k, doc[k], "unknown sweep key; allowed: " + ", ".join(sorted(TOP_KEYS)))
+    design = doc.get("design", "grid")
+    if design not in DESIGNS:
+        raise _bad(path, "design", design, "must be one of " + ", ".join(DESIGNS))
+    base = doc.get("base", "baseline")
+    if not isinstance(base, str):
+        raise _bad(path, "base", base, "must be a scenario name or file")
+    factors_doc = doc.get("factors")
+    if not isinstance(factors_doc, dict) or not factors_doc:
+        raise _bad(path, "factors", factors_doc, "must be a table of at least one [factors.<name>]")
+    factors = tuple(_factor(path, name, body, design) for name, body in factors_doc.items())
+    points = doc.get("points")
+    if design == "grid":
+        points = math.prod(len(f.grid()) for f in factors)
+    else:
+        if not isinstance(points, int) or isinstance(points, bool) or points < 2:
+            raise _bad(path, "points", points, f"design {design} needs points, an integer >= 2")
+        if design == "sobol" and points & (points - 1):
+            raise _bad(path, "points", points, "sobol needs a power of two (e.g. 16, 32, 64)")
+    for key, lo in (("seeds", 1), ("first_seed", 0), ("design_seed", 0)):
+        v = doc.get(key, {"seeds": 1, "first_seed": 1, "design_seed": 1}[key])
+        if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+            raise _bad(path, key, v, f"must be an integer >= {lo}")
+    seeds = tuple(range(doc.get("first_seed", 1), doc.get("first_seed", 1) + doc.get("seeds", 1)))
+    indicators = doc.get("indicators", ["firms_stage_1plus", "share_transformed_above", "labour_productivity_above"])
+    if not isinstance(indicators, list) or not indicators or not all(isinstance(i, str) for i in indicators):
+        raise _bad(path, "indicators", indicators, "must be a non-empty list of indicator names")
+    for name in indicators:
+        if name not in INDICATORS:
+            raise _bad(path, "indicators", name, "unknown indicator; see the names in MODEL.md section 6")
+    overrides = {}
+    if "end" in doc:
+        overrides["run.end"] = doc["end"]
+    if "scale" in doc:
+        overrides["run.scale"] = doc["scale"]
+    plot_year = doc.get("plot_year")
+    spec = SweepSpec(path, scenarios.question(path), base, design, factors, points, doc.get("design_seed", 1), seeds,
+                     tuple(indicators), overrides, plot_year,
+                     hashlib.sha256(path.read_bytes()).hexdigest()[:16])
+    base_params = scenarios.load(base).params  # the base must exist and every point must validate
+    for point in spec.design_points():
+        spec.point_params(base_params, point)
+    return spec
+
+
+def _factor(path: Path, name: str, body: Any, design: str) -> Factor:
+    where = f"factors.{name}"
+    if not isinstance(body, dict):
+        raise _bad(path, where, body, "must be a table with keys and values, or range (+ steps)")
+    unknown = set(body) - FACTOR_KEYS
+    if unknown:
+        k = sorted(unknown)[0]
+        raise _bad(path, f"{where}.{k}", body[k], "unknown; allowed: " + ", ".join(sorted(FACTOR_KEYS)))
+    keys = body.get("keys", [name])
+    if isinstance(keys, str):
+        keys = [keys]
+    for k in keys:
+        if k not in BY_KEY:
+            raise _bad(path, f"{where}.keys", k, "unknown parameter key (dotted, e.g. government.purchase_subsidy_rate;"
+                       f" groups: {', '.join(GROUPS)})")
+    kinds = {BY_KEY[k].kind for k in keys}
+    integer = kinds == {"int"}
+    if ("values" in body) == ("range" in body):
+        raise _bad(path, where, body, "give either values = [...] or range = [low, high]")
+    if "values" in body:
+        values = body["values"]
+        if not isinstance(values, list) or not values:
+            raise _bad(path, f"{where}.values", values, "must be a non-empty list")
+        for k in keys:
+            for v in values:
+                BY_KEY[k].validate(v, str(path))
+        return Factor(name, tuple(keys), tuple(values), integer=integer)
+    rng = body["range"]
+    if kinds - {"float", "int"}:
+        raise _bad(path, f"{where}.range", rng, "a range needs numeric parameters; use values for others")
+    if (not isinstance(rng, list) or len(rng) != 2 or not all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                                              for x in rng) or rng[0] >= rng[1]):
+        raise _bad(path, f"{where}.range", rng, "must be [low, high] with low < high")
+    for k in keys:
+        for v in rng:
+            BY_KEY[k].validate(int(v) if integer else float(v), str(path))
+    log = bool(body.get("log", False))
+    if log and rng[0] <= 0:
+        raise _bad(path, f"{where}.log", True, "a log range needs low > 0")
+    steps = body.get("steps")
+    if design == "grid" and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 2):
+        raise _bad(path, f"{where}.steps", steps, "a grid over a range needs steps, an integer >= 2")
+    return Factor(name, tuple(keys), None, float(rng[0]), float(rng[1]), steps, log, integer)
+
+
+# --- running -----------------------------------------------------------------------------------
+def run_name(point: int, seed: int) -> str:
+    return f"p{point:05d}-s{seed:04d}"
+
+
+class SweepStore:
+    """The files of one sweep folder."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.runs = folder / "runs"
+
+    def done(self) -> set[str]:
+        return {p.stem for p in self.runs.glob("p*-s*.csv")}
+
+    def write_run(self, outcome: Outcome) -> None:
+        """The run's province-wide rows, or its error, written atomically (temp name, then rename)."""
+        name = run_name(outcome.task.meta["point"], outcome.task.seed)
+        if outcome.ok:
+            tmp = self.runs / f".{name}.csv.tmp"
+            with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+                fh.write(",".join(RUN_HEADER) + "\n")
+                for period, region, sector, indicator, value in outcome.result.yearly:
+                    if sector == "all" and region == "Zhejiang":
+                        fh.write(f"{period},{region},{indicator},{store.fmt_value(value)}\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.runs / f"{name}.csv")
+            (self.runs / f"{name}.err").unlink(missing_ok=True)
+        else:
+            tmp = self.runs / f".{name}.err.tmp"
+            tmp.write_text(outcome.error or "error", encoding="utf-8")
+            os.replace(tmp, self.runs / f"{name}.err")
+
+    def clean_partial(self) -> None:
+        for p in self.runs.glob(".*.tmp"):
+            p.unlink()
+
+
+def prepare(spec: SweepSpec, folder: Path, resume: bool) -> tuple[SweepStore, list[dict]]:
+    """Create (or, resuming, check) the sweep folder; returns its store and the design points."""
+    points = spec.design_points()
+    st = SweepStore(folder)
+    manifest = folder / "manifest.json"
+    if resume:
+        if not manifest.exists():
+            raise ParamError("--out", str(folder), "is not a sweep folder to resume (no manifest.json)")
+        old = json.loads(manifest.read_text())
+        if old.get("sweep_digest") != spec.digest:
+            raise ParamError("--resume", str(folder), "holds a different sweep file; use a new --out")
+        st.clean_partial()
+        return st, points
+    if folder.exists() and any(folder.iterdir()):
+        raise ParamError("--out", str(folder), "already holds files; use --resume to continue it, or another folder")
+    st.runs.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(spec.path, folder / "sweep.toml")
+    with open(folder / "design.csv", "w", encoding="utf-8", newline="\n") as fh:
+        fh.write(",".join(["point", *[f.name for f in spec.factors]]) + "\n")
+        for i, p in enumerate(points):
+            fh.write(",".join([str(i), *[_text(p[f.name]) for f in spec.factors]]) + "\n")
+    store.write_json(manifest, store.manifest(
+        "sweep", sweep_file=str(spec.path), sweep_digest=spec.digest, question=spec.question, base=spec.base,
+        design=spec.design, design_seed=spec.design_seed, points=len(points), seeds=list(spec.seeds),
+        factors=[{"name": f.name, "keys": list(f.keys), "values": list(f.values) if f.values else None,
+                  "range": [f.low, f.high] if f.values is None else None, "steps": f.steps, "log": f.log}
+                 for f in spec.factors],
+        indicators=list(spec.indicators), overrides=spec.overrides,
+    ))
+    return st, points
+
+
+def _text(v: Any) -> str:
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, float):
+        return store.fmt_value(v)
+    return str(v)
+
+
+def tasks(spec: SweepSpec, points: list[dict], skip: set[str]) -> Iterator[Task]:
+    """The (point, seed) runs still to do, lazily (a large design is never held as tasks)."""
+    base = scenarios.load(spec.base).params
+    for i, p in enumerate(points):
+        params = None
+        for s in spec.seeds:
+            if run_name(i, s) in skip:
+                continue
+            params = params or spec.point_params(base, p)
+            yield Task(run_name(i, s), params, s, monthly=False, names=spec.indicators, meta={"point": i})
+
+
+def run_sweep(spec: SweepSpec, folder: Path, executor: Executor, resume: bool = False,
+              progress: Callable[[int, int, str], None] | None = None) -> dict:
+    """Run what is missing, then write the table, the summary and the figures."""
+    st, points = prepare(spec, folder, resume)
+    done = st.done()
+    todo_n = len(points) * len(spec.seeds) - len(done)
+    failed = 0
+    for i, outcome in enumerate(executor.map(tasks(spec, points, done)), 1):
+        st.write_run(outcome)
+        failed += not outcome.ok
+        if progress:
+            progress(i, todo_n, f"{failed} failed" if failed else "")
+    return finish(spec, folder, points)
+
+
+def finish(spec: SweepSpec, folder: Path, points: list[dict]) -> dict:
+    """table.csv and summary.csv from the run files (streamed in point, seed order), then figures."""
+    runs = folder / "runs"
+    factor_names = [f.name for f in spec.factors]
+    n_ok, errors = 0, []
+    with open(folder / "table.csv", "w", encoding="utf-8", newline="\n") as table, \
+            open(folder / "summary.csv", "w", encoding="utf-8", newline="\n") as summary:
+        table.write(",".join(["point", "seed", *factor_names, "period", "indicator", "value"]) + "\n")
+        summary.write(",".join(["point", *factor_names, "period", "indicator", "mean", "p05", "p50", "p95", "runs"])
+                      + "\n")
+        for i, p in enumerate(points):
+            fvals = [_text(p[n]) for n in factor_names]
+            values: dict[tuple[str, str], list[float]] = {}
+            for s in spec.seeds:
+                name = run_name(i, s)
+                f = runs / f"{name}.csv"
+                if not f.exists():
+                    err = runs / f"{name}.err"
+                    errors.append({"run": name, "error": err.read_text() if err.exists() else "missing"})
+                    continue
+                n_ok += 1
+                for line in f.read_text(encoding="utf-8").splitlines()[1:]:
+                    period, _, indicator, value = line.split(",")
+                    table.write(",".join([str(i), str(s), *fvals, period, indicator, value]) + "\n")
+                    values.setdefault((period, indicator), []).append(float(value) if value else math.nan)
+            for (period, indicator), v in values.items():
+                a = np.array(v)
+                a = a[np.isfinite(a)]
+                stats = ([a.mean(), *np.quantile(a, [0.05, 0.5, 0.95])] if a.size else [math.nan] * 4)
+                summary.write(",".join([str(i), *fvals, period, indicator, *map(store.fmt_value, map(float, stats)),
+                                        str(a.size)]) + "\n")
+    info = {"runs_ok": n_ok, "runs_failed": len(errors), "errors": errors}
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["result"] = info
+    store.write_json(folder / "manifest.json", manifest)
+    from . import plots
+
+    plots.sweep_figures(folder, spec)
+    return info
