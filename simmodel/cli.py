@@ -8,6 +8,7 @@ with exit code 2 and nothing written. Ctrl-C leaves no half-written result folde
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -226,6 +227,92 @@ def cmd_sweep_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from . import calibrate
+    from .executor import executor_for
+    from .progress import ProgressLine
+
+    targets_path = Path(args.targets) if args.targets else calibrate.TARGETS
+    priors_path = Path(args.priors) if args.priors else calibrate.PRIORS
+    targets, priors = calibrate.load_targets(targets_path), calibrate.load_priors(priors_path)
+    budget = args.budget or (80 if args.quick else 5000)
+    if budget < 8:
+        raise ParamError("--budget", budget, "must be at least 8 runs")
+    work = Path(args.work) if args.work else Path("results") / ("calibration-quick" if args.quick else "calibration")
+    fitted = Path(args.fitted) if args.fitted else (work / "fitted.toml" if args.quick else
+                                                     calibrate.ROOT / "calibration" / "fitted.toml")
+    report = Path(args.report) if args.report else (work / "report.md" if args.quick else
+                                                     calibrate.ROOT / "calibration" / "report.md")
+    config = {"budget": budget, "quick": args.quick, "targets": targets_path.read_text(),
+              "priors": priors_path.read_text()}
+    store.check_writable(work.parent)
+    if (work / "config.json").exists():
+        if json.loads((work / "config.json").read_text()) != config:
+            raise ParamError("--work", str(work), "holds a calibration with other settings; choose another --work")
+        resuming = True
+    else:
+        work.mkdir(parents=True, exist_ok=True)
+        store.write_json(work / "config.json", config)
+        resuming = False
+    if args.workers is not None and args.workers < 1:
+        raise ParamError("--workers", args.workers, "must be at least 1")
+    with executor_for(args.workers, args.scheduler) as ex:
+        if not args.quiet:
+            print(f"calibrating {len(priors.parameters)} parameters to {sum(t.role == 'fit' for t in targets)} targets: "
+                  f"budget {budget} runs, {ex.describe()}{' (resuming)' if resuming else ''}")
+        bar = ProgressLine("runs", enabled=None if not args.quiet else False)
+        out = calibrate.run_calibration(targets_path, priors_path, work, fitted, report, ex, budget, args.quick,
+                                        progress=bar.update)
+        bar.close()
+    if not args.quiet:
+        print("parameter                              median        5 %        95 %")
+        for r in out["rows"]:
+            print(f"{r['key']:<36} {r['median']:>10.4g} {r['p05']:>10.4g} {r['p95']:>10.4g}")
+        print(f"{out['meta']['runs']} runs in {out['meta']['minutes']} minutes")
+    print(f"fitted: {fitted}\nreport: {report}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from . import calibrate
+    from .executor import Task
+
+    targets = calibrate.load_targets(Path(args.targets) if args.targets else calibrate.TARGETS)
+    name, params, _ = _scenario(args.scenario, args)
+    seeds = _seeds(args)
+    names = tuple(dict.fromkeys(t.indicator for t in targets))
+    values = np.full((len(seeds), len(targets)), np.nan)
+    failures = []
+    with _executor(args, len(seeds)) as ex:
+        from .progress import ProgressLine
+
+        bar = ProgressLine(f"validate {name}", enabled=None if not args.quiet else False)
+        for i, o in enumerate(ex.map([Task(f"s{s}", params, s, monthly=True, names=names) for s in seeds]), 1):
+            if o.ok:
+                values[seeds.index(o.task.seed)] = [calibrate.read_run(o.result, targets)[t.name] for t in targets]
+            else:
+                failures.append(o.error)
+            bar.update(i, len(seeds))
+        bar.close()
+    rows = calibrate.validation_table(targets, values)
+    print(f"{name}: {len(seeds)} seeds, scale {params['run.scale']}; tolerance = 2 x sqrt(sd_obs^2 + sd_model^2)")
+    print(f"{'target':<36} {'observed':>12} {'tolerance':>10} {'median':>12} {'5 %':>12} {'95 %':>12}  within")
+    bad = 0
+    for r in rows:
+        t = r["target"]
+        mark = ("yes" if r["within"] else "NO") if r["counts"] else "-"
+        bad += r["counts"] and not r["within"]
+        obs = (">=" if t.lower_bound else "") + f"{t.value:.4g}"
+        print(f"{t.name:<36} {obs:>12} {t.tolerance:>10.3g} {r['median']:>12.4g} {r['p05']:>12.4g} {r['p95']:>12.4g}  "
+              f"{mark}{'  (' + t.role + ')' if t.role != 'fit' else ''}")
+    if failures:
+        print(f"{len(failures)} runs failed: {failures[0]}")
+    print(f"{bad} target{'s' if bad != 1 else ''} outside tolerance" if bad else "all targets within tolerance")
+    return 1 if bad or failures else 0
+
+
 def _agents(params: Params) -> int:
     from .population import agent_counts
 
@@ -294,6 +381,34 @@ def build_parser() -> Parser:
     sp = sub.add_parser("sweep-plot", help="redraw a sweep's figures from its stored results")
     sp.add_argument("dir", help="the sweep folder")
     sp.set_defaults(func=cmd_sweep_plot)
+
+    ca = sub.add_parser("calibrate", help="fit the model to the reported Zhejiang outcomes (history matching + ABC)")
+    ca.add_argument("--budget", type=int, help="model runs to spend (default 5000; --quick: 80)")
+    ca.add_argument("--quick", action="store_true", help="a small budget at a tiny scale: every step, for CI; writes "
+                    "its fitted.toml and report into --work, not calibration/")
+    ca.add_argument("--workers", type=int, help="worker processes (default: the cores; 1 runs in process)")
+    ca.add_argument("--scheduler", metavar="ADDR", help="run on an existing Dask cluster, e.g. tcp://host:8786")
+    ca.add_argument("--work", help="working folder of the runs (default results/calibration); rerun to resume")
+    ca.add_argument("--fitted", help="where to write fitted.toml (default calibration/fitted.toml)")
+    ca.add_argument("--report", help="where to write the report (default calibration/report.md)")
+    ca.add_argument("--targets", help="targets file (default calibration/targets.toml)")
+    ca.add_argument("--priors", help="calibrated parameters and priors (default calibration/priors.toml)")
+    ca.add_argument("--quiet", action="store_true")
+    ca.set_defaults(func=cmd_calibrate)
+
+    va = sub.add_parser("validate", help="run a scenario (default baseline) over seeds against every target; "
+                        "exit 1 if any is outside its tolerance")
+    va.add_argument("--scenario", help="scenario name or TOML file (default baseline)")
+    va.add_argument("--seeds", type=int, default=8, help="seeds (default 8)")
+    va.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"first seed (default {DEFAULT_SEED})")
+    va.add_argument("--scale", type=float, help="fraction of the firm population (default 0.05)")
+    va.add_argument("--end", help=argparse.SUPPRESS)
+    va.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a parameter (repeatable)")
+    va.add_argument("--workers", type=int, help="worker processes (default: the cores)")
+    va.add_argument("--scheduler", metavar="ADDR", help="an existing Dask cluster")
+    va.add_argument("--targets", help="targets file (default calibration/targets.toml)")
+    va.add_argument("--quiet", action="store_true")
+    va.set_defaults(func=cmd_validate)
 
     pp = sub.add_parser("params", help="list every parameter with its default, unit and allowed values")
     pp.add_argument("--markdown", action="store_true", help="as a Markdown table with sources")

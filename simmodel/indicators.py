@@ -22,7 +22,7 @@ from .params import month_label
 
 STOCKS = ("firms", "employees", "va", "profit", "robots", "gap_firms", "workers_saved", "queued", "debt",
           "lease_liability", "va_hightech", "va_emerging")
-FLOWS = ("projects_started", "projects_completed", "iot_projects_completed", "project_investment",
+FLOWS = ("projects_applied", "projects_started", "projects_completed", "iot_projects_completed", "project_investment", "renewal_investment",
          "subsidy_spent", "labour_cost_saved", "projects_abandoned", "loans_issued", "loans_rejected",
          "leases_funds", "leases_materials", "leases_engineering", "defaults", "conference_attendees",
          "cloud_migrations")
@@ -80,6 +80,9 @@ class Recorder:
                 flags = cube.reshape(-1, 2, 2)  # (..., high-tech, emerging)
                 self.stocks[t, STOCKS.index("va_hightech")] = flags[:, 1, :].sum(axis=1)
                 self.stocks[t, STOCKS.index("va_emerging")] = flags[:, :, 1].sum(axis=1)
+        # routine renewal investment this month: the month's renewal share of value added
+        va = self.stocks[t, STOCKS.index("va")].reshape(self.k_flow, -1).sum(axis=1)
+        self.month_flows[FLOWS.index("renewal_investment")] += va * scalars.get("renewal_share", 0.0) / 12.0
         # labour cost saved this month: workers substituted x the month's wage of their size class
         saved = self.stocks[t, STOCKS.index("workers_saved")].reshape(self.k_flow, -1).sum(axis=1)
         wage = np.tile([scalars.get("wage_private", 0.0), scalars.get("wage_all", 0.0)], self.k_flow // N_SIZE)
@@ -102,7 +105,6 @@ class Agg:
     Zm: np.ndarray
     months: np.ndarray  # months in each period
     equip_va: np.ndarray  # [P,G] mean value-added rate of above-size equipment-manufacturing firms
-    renewal_share: float
     other_investment_share: float
 
     def s(self, q: str, above=slice(None), stage=slice(None), cloud=slice(None), mean=False) -> np.ndarray:
@@ -169,7 +171,7 @@ def _group_va_growth(q: str) -> Callable[[Agg], np.ndarray]:
 
 
 def _tech_investment(a: Agg) -> np.ndarray:
-    return a.f("project_investment") + a.renewal_share * a.va_amount()
+    return a.f("project_investment") + a.f("renewal_investment")
 
 
 PROVINCE = ("province",)
@@ -194,6 +196,8 @@ INDICATORS: tuple[Indicator, ...] = (
     Indicator("cloud_firms", "firms", "firms on the cloud (cumulative, all sizes)",
               lambda a: a.s("firms", cloud=1)),
     Indicator("robots_in_service", "robots", "industrial robots installed", lambda a: a.s("robots")),
+    Indicator("projects_applied", "projects", "firms that decided to transform, found finance and applied",
+              lambda a: a.f("projects_applied")),
     Indicator("projects_started", "projects", "transformation projects started (implementation began)",
               lambda a: a.f("projects_started")),
     Indicator("projects_completed", "projects", "transformation projects completed",
@@ -234,7 +238,8 @@ INDICATORS: tuple[Indicator, ...] = (
     Indicator("va_growth_equipment_above", "share", "growth of equipment-manufacturing above-size value added",
               lambda a: _growth(a.equip_va * a.months[:, None]), PROV_CITY),
     Indicator("tech_investment", "yuan", "technological-transformation investment: projects (capital "
-              "cost and fees) plus routine renewal", _tech_investment),
+              "cost and fees) plus routine renewal (a share of value added, growing at renewal_share_growth)",
+              _tech_investment),
     Indicator("tech_investment_share", "share", "tech_investment as a share of industrial investment",
               lambda a: _div(_tech_investment(a), _tech_investment(a) + a.other_investment_share * a.va_amount())),
     Indicator("labour_cost_saved", "yuan", "wages of the workers machines substitute, in the period",
@@ -278,7 +283,7 @@ def _periods(n_months: int, yearly: bool) -> list[np.ndarray]:
 
 
 def aggregate(rec: Recorder, level: str, yearly: bool, equipment: np.ndarray,
-              renewal_share: float, other_investment_share: float, first: int = 0) -> Agg:
+              other_investment_share: float, first: int = 0) -> Agg:
     """Reduce the recorder's cubes (months ``first`` on) to periods (months or years) and groups."""
     T = rec.months_done - first
     nc, ns = rec.n_cities, rec.n_sectors
@@ -308,11 +313,11 @@ def aggregate(rec: Recorder, level: str, yearly: bool, equipment: np.ndarray,
     Zm = np.stack([sc[p].mean(axis=0) for p in periods])
     months = np.array([len(p) for p in periods], float)
     equip_va = np.stack([eq[p].mean(axis=0) for p in periods])
-    return Agg(S, M, F, Z, Zm, months, equip_va, renewal_share, other_investment_share)
+    return Agg(S, M, F, Z, Zm, months, equip_va, other_investment_share)
 
 
 def tidy_rows(rec: Recorder, yearly: bool, cities: tuple[str, ...], sectors: tuple[str, ...],
-              equipment: np.ndarray, renewal_share: float, other_investment_share: float,
+              equipment: np.ndarray, other_investment_share: float,
               names: tuple[str, ...] | None = None) -> list[tuple]:
     """(period, region, sector, indicator, value) rows; region 'Zhejiang' and sector 'all' for totals."""
     T = rec.months_done
@@ -321,7 +326,7 @@ def tidy_rows(rec: Recorder, yearly: bool, cities: tuple[str, ...], sectors: tup
     rows: list[tuple] = []
     wanted = [BY_NAME[n] for n in names] if names else INDICATORS
     for level in levels:
-        agg = aggregate(rec, level, yearly, equipment, renewal_share, other_investment_share)
+        agg = aggregate(rec, level, yearly, equipment, other_investment_share)
         groups = {"province": [("Zhejiang", "all")], "city": [(c, "all") for c in cities],
                   "sector": [("Zhejiang", s) for s in sectors]}[level]
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -334,12 +339,12 @@ def tidy_rows(rec: Recorder, yearly: bool, cities: tuple[str, ...], sectors: tup
 
 
 def month_values(rec: Recorder, t: int, names: tuple[str, ...], equipment: np.ndarray,
-                 inv_shares: tuple[float, float]) -> dict[str, float]:
+                 other_investment_share: float) -> dict[str, float]:
     """Province-wide values of ``names`` in month ``t`` alone (growth rates are NaN)."""
     saved = rec.months_done
     rec.months_done = t + 1
     try:
-        agg = aggregate(rec, "province", False, equipment, *inv_shares, first=t)
+        agg = aggregate(rec, "province", False, equipment, other_investment_share, first=t)
     finally:
         rec.months_done = saved
     with np.errstate(invalid="ignore", divide="ignore"):

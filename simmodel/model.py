@@ -153,7 +153,7 @@ class TransformationModel(mesa.Model):
             names = HEADLINE if name in HEADLINE else (name,)
             e = self.params.economy
             values.update(month_values(self.recorder, self.month, names, self.tables.sector_equipment,
-                                       (e.renewal_investment_share, e.other_investment_share)))
+                                       e.other_investment_share))
         return values[name]
 
     def flow(self, name: str, idx: np.ndarray, amounts: np.ndarray | None = None) -> None:
@@ -409,6 +409,7 @@ class TransformationModel(mesa.Model):
         go = fin.scale > 0
         projects.begin(f, a[go], target[go], capex[go], fin.scale[go], fin.route[go], fin.borrowed[go],
                        fin.rate[go], self.government.approval_months(), self.month)
+        self.flow("projects_applied", a[go])
         self.flow("projects_abandoned", a[~go])
         self.flow("loans_rejected", a[fin.refused])
         self.flow("loans_issued", a[go & (fin.route == LOAN)])
@@ -592,6 +593,8 @@ class TransformationModel(mesa.Model):
             "conferences_held": self.demonstration.held_this_month,
             "pilots": self.demonstration.pilots_total,
             "wage_all": wage,
+            "renewal_share": self.params["economy.renewal_investment_share"]
+            * (1.0 + self.params["economy.renewal_share_growth"]) ** (self.month / 12),
             "wage_private": self.tables.wage_private[self.tables.year_row(2013 + self.month // 12)],
         })
         if self.collect_headline:

@@ -181,7 +181,8 @@ PARAMS: tuple[Param, ...] = (
     Param("population.employees_small_sigma", 0.8, "float", "log sd", "log-sd of employees of "
           "small firms", A, lo=0.05, hi=3.0),
     Param("population.productivity_above_2013", 167_800.0, "float", "yuan/worker/yr",
-          "labour productivity of above-size firms in 2013 (initial level)",
+          "labour productivity of above-size firms in 2013 (the year's mean; January is set a half-year "
+          "of trend below)",
           "China Daily 2019-07-24 quoting the governor (DATA.md A)", lo=10_000.0, hi=1_000_000.0),
     Param("population.productivity_small_ratio", 0.6, "float", "ratio", "labour productivity of "
           "small firms relative to above-size firms of the same sector", A, lo=0.1, hi=1.5),
@@ -210,6 +211,9 @@ PARAMS: tuple[Param, ...] = (
     Param("economy.renewal_investment_share", 0.25, "float", "share/yr", "routine technological "
           "renewal investment outside the stage ladder, as a share of value added",
           A + " (calibrated)", lo=0.0, hi=2.0),
+    Param("economy.renewal_share_growth", 0.0, "float", "1/yr", "yearly growth of the renewal investment "
+          "share (firms reinvesting more of their value added in technology over time)", A + " (calibrated)",
+          lo=-0.2, hi=0.5),
     Param("economy.other_investment_share", 0.07, "float", "share/yr", "non-technological "
           "industrial investment (new capacity) as a share of value added", A, lo=0.0, hi=2.0),
     Param("economy.robot_price_decline", 0.05, "float", "1/yr", "yearly decline of the price of "
@@ -256,6 +260,9 @@ PARAMS: tuple[Param, ...] = (
           "installed per worker substituted by a stage-1 project (most automation is not robots)",
           A + " (set so that the 2013 stock is near the ~31,000 implied for 2015 by DATA.md A)",
           lo=0.0, hi=5.0),
+    Param("technology.initial_robot_ratio", 1.0, "float", "ratio", "robots per worker substituted before 2013, "
+          "relative to robots_per_worker_saved (robots were rarer then: Chinese robot sales rose from 36,560 in "
+          "2013 to 137,920 in 2017, DATA.md C)", A + " (calibrated)", lo=0.0, hi=5.0),
     Param("technology.fixed_project_cost", 200_000.0, "float", "yuan", "fixed cost of any project "
           "(diagnosis, design, integration)", A, lo=0.0, hi=1e8),
 
@@ -464,8 +471,9 @@ PARAMS: tuple[Param, ...] = (
     Param("cities.reward_winners", 3, "int", "cities", "cities sharing the pool each year", A, lo=1, hi=11),
 
     # --- providers: engineering-service companies ----------------------------------------------
-    Param("providers.initial_count", 30, "int", "firms", "engineering-service providers in 2013",
-          A + " (54 by 2016, seed 000)", lo=1, hi=5_000),
+    Param("providers.initial_count", 30, "int", "firms", "engineering-service providers and integrators in "
+          "2013", A + " (the seed's 54 of 2016 are the government-promoted ones; ~600 in Hangzhou alone by 2020, "
+          "DATA.md B)", lo=1, hi=5_000),
     Param("providers.capacity", 60.0, "float", "projects", "concurrent projects one provider can "
           "implement", A, lo=0.1, hi=10_000.0),
     Param("providers.fee_share", 0.15, "float", "share", "provider fee as a share of the capital "
@@ -474,10 +482,11 @@ PARAMS: tuple[Param, ...] = (
           "provider's completed projects (learning by doing)", A, lo=0.5, hi=1.0),
     Param("providers.quality_spread", 0.3, "float", "ratio", "providers' gain-sd multipliers are "
           "drawn uniformly in [1 - spread, 1 + spread]", A, lo=0.0, hi=0.95),
-    Param("providers.entry_queue_ratio", 1.0, "float", "ratio", "a provider may enter a sector "
-          "when its queue exceeds this multiple of the sector's capacity", A, lo=0.0, hi=100.0),
-    Param("providers.entry_probability", 0.4, "float", "1/month", "monthly chance of an entry in "
-          "a sector whose queue is long", A, lo=0.0, hi=1.0),
+    Param("providers.entry_queue_ratio", 0.25, "float", "ratio", "providers enter a sector when its queue "
+          "exceeds this multiple of the sector's capacity", A, lo=0.0, hi=100.0),
+    Param("providers.entry_rate", 0.15, "float", "1/month", "share of a sector's excess backlog (queue beyond "
+          "the threshold, in providers' capacities) that new entrants take on each month (Poisson)", A,
+          lo=0.0, hi=1.0),
     Param("providers.max_count", 2_000, "int", "firms", "ceiling on providers", A, lo=1, hi=100_000),
 )
 # fmt: on

@@ -99,7 +99,7 @@ def cities(summary: pd.DataFrame, path: Path, title: str) -> Path:
     width = 0.27
     xs = np.arange(len(names))
     for j, (v, label) in enumerate(bars):
-        err = np.vstack([v["mean"] - v.p05, v.p95 - v["mean"]]) * 100
+        err = np.clip(np.vstack([v["mean"] - v.p05, v.p95 - v["mean"]]), 0, None) * 100  # rounding
         ax.bar(xs + (j - 1) * width, 100 * v["mean"], width, yerr=err, capsize=2, label=label)
     ax.set_xticks(xs, names, rotation=30)
     ax.set_ylabel("%")
@@ -126,7 +126,7 @@ def contributions(contrib: pd.DataFrame, path: Path, first: str, year: int) -> P
     ys = np.arange(len(scen))
     for ax, (metric, label, div, unit) in zip(axes, CONTRIBUTION_METRICS):
         v = contrib[contrib.metric == metric].set_index("scenario").reindex(scen)
-        err = np.vstack([v["mean"] - v.p05, v.p95 - v["mean"]]) / div
+        err = np.clip(np.vstack([v["mean"] - v.p05, v.p95 - v["mean"]]), 0, None) / div
         colors = ["tab:blue" if m >= 0 else "tab:red" for m in v["mean"].fillna(0)]
         ax.barh(ys, v["mean"] / div, xerr=err, capsize=3, color=colors)
         ax.axvline(0, color="k", lw=0.8)
@@ -253,3 +253,85 @@ def _label(v) -> str:
             return f"{v / 1e3:.3g}k"
         return f"{v:.3g}"
     return str(v)
+
+
+# --- calibration -------------------------------------------------------------------------------------------
+def calibration_figures(cal, post: dict, rows: list[dict], folder: Path) -> dict[str, Path]:
+    """Targets against the posterior predictive, marginal posteriors, correlated pairs, distance by wave."""
+    import warnings
+
+    from .calibrate import implausibility
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    # every target against its simulated distribution
+    targets = cal.targets
+    n = len(targets)
+    cols = 4
+    fig, axes = plt.subplots(math_ceil(n / cols), cols, figsize=(3.6 * cols, 2.5 * math_ceil(n / cols)), squeeze=False)
+    pred = post["predictive"]
+    for ax, (j, t) in zip(axes.flat, enumerate(targets)):
+        col = pred[:, j][np.isfinite(pred[:, j])]
+        if col.size:
+            ax.hist(col, bins=15, color="tab:blue", alpha=0.6)
+        ax.axvline(t.value, color="k", lw=2)
+        ax.axvspan(t.value - t.tolerance, t.value + t.tolerance if not t.lower_bound else max(t.value, col.max()
+                   if col.size else t.value), color="k", alpha=0.08)
+        ax.set_title(f"{t.name} ({t.role})", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.suptitle("Targets (black line, grey: tolerance) against the accepted runs (histogram)", fontsize=10)
+    fig.tight_layout()
+    out["targets"] = _save(fig, folder / "targets.png")
+    # marginal posteriors
+    theta = post["theta"]
+    d = len(rows)
+    fig, axes = plt.subplots(math_ceil(d / 4), 4, figsize=(14, 2.6 * math_ceil(d / 4)), squeeze=False)
+    for ax, (j, r) in zip(axes.flat, enumerate(rows)):
+        ax.hist(theta[:, j], bins=12, range=(r["low"], r["high"]), color="tab:green", alpha=0.7)
+        ax.axvline(r["median"], color="k")
+        ax.set_xlim(r["low"], r["high"])
+        ax.set_title(r["key"], fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[d:]:
+        ax.axis("off")
+    fig.suptitle("Marginal posteriors over the prior ranges (line: median)", fontsize=10)
+    fig.tight_layout()
+    out["marginals"] = _save(fig, folder / "marginals.png")
+    # pairs of the most correlated parameters
+    corr = np.corrcoef(theta.T) if theta.shape[0] > 2 else np.eye(d)
+    pairs = sorted(((abs(corr[i, j]), i, j) for i in range(d) for j in range(i + 1, d) if np.isfinite(corr[i, j])),
+                   reverse=True)[:3]
+    fig, axes = plt.subplots(1, max(len(pairs), 1), figsize=(4.5 * max(len(pairs), 1), 4), squeeze=False)
+    for ax, (c, i, j) in zip(axes.flat, pairs):
+        ax.scatter(theta[:, i], theta[:, j], s=10, alpha=0.7)
+        ax.set_xlabel(rows[i]["key"], fontsize=8)
+        ax.set_ylabel(rows[j]["key"], fontsize=8)
+        ax.set_title(f"correlation {corr[i, j]:+.2f}", fontsize=9)
+    fig.suptitle("The most correlated pairs in the posterior", fontsize=10)
+    fig.tight_layout()
+    out["pairs"] = _save(fig, folder / "pairs.png")
+    # implausibility of each wave's runs
+    fig, ax = plt.subplots(figsize=(6, 4))
+    data = []
+    for w in cal.waves:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(w.y, axis=1)[:, cal.index]
+        imp = implausibility(np.nan_to_num(mean, nan=np.inf), cal.fit, post["seed_var"] / cal.priors.seeds_per_point)
+        data.append(np.clip(imp[np.isfinite(imp)], 0, 50))
+    ax.boxplot(data, tick_labels=[str(i) for i in range(1, len(data) + 1)], showfliers=False)
+    ax.axhline(cal.plan.cutoff, color="tab:red", ls="--", lw=1, label=f"cut-off {cal.plan.cutoff}")
+    ax.set_xlabel("wave")
+    ax.set_ylabel("implausibility of the simulated runs")
+    ax.set_yscale("log")
+    ax.legend(frameon=False)
+    ax.set_title("History matching: runs move into the plausible region", fontsize=10)
+    fig.tight_layout()
+    out["waves"] = _save(fig, folder / "waves.png")
+    return out
+
+
+def math_ceil(x: float) -> int:
+    return int(np.ceil(x))

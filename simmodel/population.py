@@ -112,16 +112,17 @@ def build_population(params: Params, tables: Tables, rng: np.random.Generator) -
     needs = employees / (1.0 - gap)
     workforce_cap = np.where(has_gap, employees, needs * (1.0 + 0.2 * rng.random(n)))
 
-    # level: employment-weighted productivity of above-size firms equals the 2013 figure
+    # level: the reported 2013 figure is a yearly mean; January is 5.5 months of trend below it
     wa = weight * employees * above
-    prod *= p.productivity_above_2013 / (np.sum(wa * prod) / np.sum(wa))
+    january = p.productivity_above_2013 / (1.0 + params["economy.productivity_trend"]) ** (5.5 / 12)
+    prod *= january / (np.sum(wa * prod) / np.sum(wa))
     output = prod * needs
 
     # workers already substituted by earlier stages, and their robots (stage 1)
     needs_manual = needs * reached ** lam
     saved = needs_manual - needs
     stage1_saved = np.where(stage >= 1, needs * ((1 + gains[sector, 1]) ** lam - 1), 0.0)
-    robots = stage1_saved * params["technology.robots_per_worker_saved"]
+    robots = stage1_saved * params["technology.robots_per_worker_saved"] * params["technology.initial_robot_ratio"]
 
     value_added = prod * employees
     cash = p.cash_to_value_added * value_added * np.exp(0.5 * rng.standard_normal(n) - 0.125)

@@ -39,8 +39,7 @@ def simulate(params: Params, seed: int, progress: Progress | None = None) -> Tra
 def tidy(model: TransformationModel, yearly: bool, names: tuple[str, ...] | None = None) -> list[tuple]:
     """The model's indicators as tidy rows, by year (province, cities, sectors) or month."""
     t, e = model.tables, model.params.economy
-    return tidy_rows(model.recorder, yearly, t.cities, t.sectors, t.sector_equipment,
-                     e.renewal_investment_share, e.other_investment_share, names)
+    return tidy_rows(model.recorder, yearly, t.cities, t.sectors, t.sector_equipment, e.other_investment_share, names)
 
 
 def run(params: Params, seed: int, monthly: bool = True, progress: Progress | None = None,

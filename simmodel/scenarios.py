@@ -18,7 +18,7 @@ from typing import Any
 from .params import ParamError, Params, flatten_table, read_toml
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
-META_KEYS = ("inherits",)
+META_KEYS = ("inherits", "calibration")  # calibration: the record in calibration/fitted.toml
 
 
 def scenario_dirs() -> list[Path]:

@@ -4,7 +4,7 @@ docs/ODD.md, submodel "Engineering-service providers". Each provider works in on
 implements at most ``capacity`` projects (real firms) at once. Queued projects are taken in order
 of arrival (ties by a fixed random priority); the best providers (smallest spread of realised gains)
 fill first. The fee falls with a provider's completed projects (an experience curve). When a
-sector's queue is long, new providers may enter.
+sector's queue is long, new providers enter in proportion to the backlog.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class ProviderMarket:
         self.default_capacity, self.default_fee = pr.capacity, pr.fee_share
         self.progress_exponent = math.log2(pr.progress_ratio)
         self.spread = pr.quality_spread
-        self.entry_ratio, self.entry_p, self.max_count = pr.entry_queue_ratio, pr.entry_probability, pr.max_count
+        self.entry_ratio, self.entry_rate, self.max_count = pr.entry_queue_ratio, pr.entry_rate, pr.max_count
         self.sector = np.zeros(0, np.int64)
         self.capacity = np.zeros(0)
         self.base_fee = np.zeros(0)
@@ -162,15 +162,16 @@ class ProviderMarket:
         return self.fee_shares()[provider]
 
     def entry(self, queue_by_sector: np.ndarray) -> int:
-        """Providers enter sectors whose queue (real firms) exceeds entry_ratio x capacity."""
-        cap = self.sector_capacity()
-        draws = self.rng.random(self.n_sectors)  # one draw per sector per month (stable streams)
-        long_queue = queue_by_sector > self.entry_ratio * np.maximum(cap, 1e-9)
+        """Providers enter sectors whose queue (real firms) exceeds entry_ratio x capacity: a Poisson
+        number with mean entry_rate x the excess backlog in units of a provider's capacity."""
+        excess = np.maximum(queue_by_sector - self.entry_ratio * self.sector_capacity(), 0.0)
+        n = self.rng.poisson(self.entry_rate * excess / self.default_capacity)  # one draw per sector
         entered = 0
-        for s in np.flatnonzero(long_queue & (draws < self.entry_p)):
-            if len(self.providers) < self.max_count:
-                self._enter(int(s))
-                entered += 1
+        for s in np.flatnonzero(n):
+            for _ in range(int(n[s])):
+                if len(self.providers) < self.max_count:
+                    self._enter(int(s))
+                    entered += 1
         self.entries_total += entered
         return entered
 
