@@ -313,6 +313,22 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 1 if bad or failures else 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import socket
+
+    from .viz import APP
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET) as s:
+            s.bind((args.host, args.port))
+    except OSError as e:
+        raise ParamError("--port", args.port, f"cannot listen on {args.host}:{args.port} ({e.strerror})") from None
+    env = {**os.environ, "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False"}
+    print(f"serving the visual server at http://{args.host}:{args.port}  (Ctrl-C to stop)", flush=True)
+    cmd = [sys.executable, "-m", "solara", "run", str(APP), "--host", args.host, "--port", str(args.port), "--no-open"]
+    os.execvpe(cmd[0], cmd, env)  # become the server: stopping this process stops it
+
+
 def _agents(params: Params) -> int:
     from .population import agent_counts
 
@@ -409,6 +425,11 @@ def build_parser() -> Parser:
     va.add_argument("--targets", help="targets file (default calibration/targets.toml)")
     va.add_argument("--quiet", action="store_true")
     va.set_defaults(func=cmd_validate)
+
+    se = sub.add_parser("serve", help="the browser-based visual server (SolaraViz)")
+    se.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    se.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    se.set_defaults(func=cmd_serve)
 
     pp = sub.add_parser("params", help="list every parameter with its default, unit and allowed values")
     pp.add_argument("--markdown", action="store_true", help="as a Markdown table with sources")

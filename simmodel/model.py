@@ -125,6 +125,15 @@ class TransformationModel(mesa.Model):
             model_reporters={name: (lambda m, n=name: m.latest(n)) for name in HEADLINE}
         )
 
+    def release(self) -> None:
+        """Let this model be garbage-collected once the caller drops it.
+
+        Mesa 3.3.1 keeps every model it has seen in ``Agent._ids`` (a class-level dict keyed by model,
+        counting agent ids), so a process that builds thousands of models (a sweep worker) would keep
+        them all; the runner calls this after each run.
+        """
+        mesa.Agent._ids.pop(self, None)
+
     def _size_weights(self) -> tuple[float, float]:
         """(small, above-size) agent weights; uniform within each class by construction."""
         f = self.firms

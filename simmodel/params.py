@@ -66,6 +66,8 @@ class Param:
     choices: tuple = ()
     length: int = 0  # for kind == "shares"
     lever: bool = False  # offered as a control in the visual server
+    label: str = ""  # short label of the control (levers)
+    ui: tuple = ()  # (min, max, step) of the control when the allowed range is too wide for a slider
 
     @property
     def group(self) -> str:
@@ -82,7 +84,7 @@ class Param:
         if self.kind == "choice":
             return "must be one of " + ", ".join(map(str, self.choices))
         if self.kind == "month":
-            return f"must be a month YYYY-MM between {self.lo} and {self.hi}"
+            return f"must be a month YYYY-MM (or a year) between {self.lo} and {self.hi}"
         if self.kind == "shares":
             return f"must be a list of {self.length} shares in [0, 1] summing to 1"
         what = "an integer" if self.kind == "int" else "a number"
@@ -100,6 +102,8 @@ class Param:
                 return value
             raise bad
         if self.kind == "month":
+            if isinstance(value, int) and not isinstance(value, bool):  # a year means its January
+                value = f"{value}-01"
             if not isinstance(value, str):
                 raise bad
             try:
@@ -151,7 +155,7 @@ PARAMS: tuple[Param, ...] = (
     # --- run: the population drawn and the horizon -------------------------------------------
     Param("run.scale", 0.05, "float", "share", "fraction of the real firm population simulated "
           "(1.0 is about 562,000 firms); weights keep totals province-level", "design choice",
-          lo=0.0005, hi=1.0, lever=True),
+          lo=0.0005, hi=1.0, lever=True, label="Scale (share of all firms)", ui=(0.005, 1.0, 0.005)),
     Param("run.end", "2020-12", "month", "month", "last simulated month", "MODEL.md section 2",
           lo=START_MONTH, hi=LAST_MONTH),
     Param("run.above_size_oversample", 4.0, "float", "ratio", "above-size firms are sampled this "
@@ -318,15 +322,15 @@ PARAMS: tuple[Param, ...] = (
 
     # --- government: the provincial programme -----------------------------------------------
     Param("government.special_fund_enabled", True, "bool", "-", "the provincial special fund "
-          "exists (it pays purchase and post-project subsidies)", "seed 000", lever=True),
+          "exists (it pays purchase and post-project subsidies)", "seed 000", lever=True, label="Special fund"),
     Param("government.special_fund_budget", 200e6, "float", "yuan/yr", "yearly budget of the "
-          "special fund", "seed 000 (200 m yuan a year)", lo=0.0, hi=1e12, lever=True),
+          "special fund", "seed 000 (200 m yuan a year)", lo=0.0, hi=1e12, lever=True, label="Special fund, yuan a year", ui=(0.0, 1e9, 2.5e7)),
     Param("government.fund_carryover", False, "bool", "-", "unspent fund carries over to the "
           "next year", A),
     Param("government.purchase_subsidy_enabled", True, "bool", "-", "purchase subsidies for "
           "robots and equipment", "seed 000"),
     Param("government.purchase_subsidy_rate", 0.15, "float", "share", "purchase subsidy as a "
-          "share of the equipment cost", "seed 000 (10-20 %)", lo=0.0, hi=0.6, lever=True),
+          "share of the equipment cost", "seed 000 (10-20 %)", lo=0.0, hi=0.6, lever=True, label="Purchase subsidy rate", ui=(0.0, 0.4, 0.01)),
     Param("government.equipment_share", 0.6, "float", "share", "share of a project's capital "
           "cost that is equipment eligible for the purchase subsidy", A, lo=0.0, hi=1.0),
     Param("government.purchase_subsidy_cap", 1_000_000.0, "float", "yuan/project", "cap of the "
@@ -337,7 +341,7 @@ PARAMS: tuple[Param, ...] = (
     Param("government.post_project_subsidy_rate", 0.05, "float", "share", "post-project subsidy "
           "as a share of the project's capital cost", A, lo=0.0, hi=0.6),
     Param("government.approval_reform_enabled", True, "bool", "-", "negative list + commitment "
-          "acceptance shortens approval", "seed 000", lever=True),
+          "acceptance shortens approval", "seed 000", lever=True, label="Approval reform"),
     Param("government.approval_reform_start", "2015-01", "month", "month", "start of the approval "
           "reform", A, lo=START_MONTH, hi=LAST_MONTH),
 
@@ -371,14 +375,14 @@ PARAMS: tuple[Param, ...] = (
     # --- leasing: the three models of seed 000 Table 1 (Zheshang Bank and partners) ------------------
     Param("leasing.funds_enabled", True, "bool", "-", "'financing funds': the lessor buys the "
           "equipment, which is its collateral; the firm bears the risk of a shortfall", "seed 000 Table 1",
-          lever=True),
+          lever=True, label="Leasing: financing funds"),
     Param("leasing.funds_start", "2015-01", "month", "month", "start of 'financing funds' leases", A,
           lo=START_MONTH, hi=LAST_MONTH),
     Param("leasing.funds_down_payment", 0.2, "float", "share", "down payment of 'financing funds'", A,
           lo=0.0, hi=1.0),
     Param("leasing.funds_rate", 0.065, "float", "1/yr", "rate of 'financing funds'", A, lo=0.0, hi=0.5),
     Param("leasing.materials_enabled", True, "bool", "-", "'financing materials': the equipment maker "
-          "supplies on lease and shares the risk of a shortfall", "seed 000 Table 1", lever=True),
+          "supplies on lease and shares the risk of a shortfall", "seed 000 Table 1", lever=True, label="Leasing: financing materials"),
     Param("leasing.materials_start", "2015-01", "month", "month", "start of 'financing materials' "
           "leases", A, lo=START_MONTH, hi=LAST_MONTH),
     Param("leasing.materials_down_payment", 0.1, "float", "share", "down payment of 'financing "
@@ -387,7 +391,7 @@ PARAMS: tuple[Param, ...] = (
     Param("leasing.materials_risk_share", 0.5, "float", "share", "share of a gain shortfall the firm "
           "still pays under 'financing materials' (the maker carries the rest)", A, lo=0.0, hi=1.0),
     Param("leasing.engineering_enabled", True, "bool", "-", "'financing engineering': the service "
-          "provider delivers the project and is paid from the savings", "seed 000 Table 1", lever=True),
+          "provider delivers the project and is paid from the savings", "seed 000 Table 1", lever=True, label="Leasing: financing engineering"),
     Param("leasing.engineering_start", "2016-01", "month", "month", "start of 'financing engineering' "
           "leases", A, lo=START_MONTH, hi=LAST_MONTH),
     Param("leasing.engineering_rate", 0.10, "float", "1/yr", "rate of 'financing engineering' (no "
@@ -402,7 +406,7 @@ PARAMS: tuple[Param, ...] = (
     Param("demonstration.conferences_enabled", True, "bool", "-", "case-promotion conferences",
           "seed 000"),
     Param("demonstration.conferences_per_year", 100, "int", "1/yr", "conferences a year, each for a "
-          "city x sector cell", "seed 000 (about 100 a year)", lo=0, hi=5_000, lever=True),
+          "city x sector cell", "seed 000 (about 100 a year)", lo=0, hi=5_000, lever=True, label="Conferences a year", ui=(0, 400, 10)),
     Param("demonstration.attendees_per_conference", 150.0, "float", "firms", "firms attending a "
           "conference (non-adopters of its cell)", A, lo=0.0, hi=100_000.0),
     Param("demonstration.conference_learning", 3.0, "float", "obs", "observation weight of the cases "
@@ -435,9 +439,9 @@ PARAMS: tuple[Param, ...] = (
 
     # --- cloud: the 'enterprises on the cloud' action ---------------------------------------------
     Param("cloud.action_enabled", True, "bool", "-", "the 'enterprises on the cloud' action", "seed 000",
-          lever=True),
+          lever=True, label="'Enterprises on the cloud' action"),
     Param("cloud.action_start", "2017-01", "month", "month", "start of the action", "seed 000 (2017)",
-          lo=START_MONTH, hi=LAST_MONTH, lever=True),
+          lo=START_MONTH, hi=LAST_MONTH, lever=True, label="Cloud action starts (year)", ui=(2013, 2020, 1)),
     Param("cloud.target_per_year", 100_000.0, "float", "firms/yr", "provincial target of firms newly on "
           "the cloud a year, split across the cities by their share of firms",
           "seed 000 / EIC: 100,000 in 2017 (later years: assumption, the same)", lo=0.0, hi=1e7),

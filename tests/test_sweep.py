@@ -205,3 +205,20 @@ def test_resume_refuses_another_sweep_file(tmp_path, small, capsys):
     other.write_text(SMALL.replace("seeds = 2", "seeds = 3"))
     assert main(["sweep", str(other), "--workers", "1", "--out", str(out), "--resume", "--quiet"]) == 2
     assert "different sweep file" in capsys.readouterr().err
+
+
+def test_no_model_outlives_its_run():
+    """Memory stays flat over many runs in one worker: no finished model is kept (Mesa 3.3.1 would keep
+    every model in Agent._ids without TransformationModel.release)."""
+    import gc
+
+    import mesa
+
+    from simmodel.executor import SerialExecutor, Task
+    from simmodel.params import Params
+    p = Params().replace({"run.scale": 0.002, "run.end": "2013-06"})
+    before = set(mesa.Agent._ids)  # models other tests built directly
+    outcomes = list(SerialExecutor().map([Task(f"s{s}", p, s) for s in range(5)]))
+    gc.collect()
+    assert all(o.ok for o in outcomes)
+    assert set(mesa.Agent._ids) <= before

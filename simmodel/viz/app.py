@@ -1,0 +1,221 @@
+"""The SolaraViz page: watch the province transform month by month and pull the policy levers.
+
+    simmodel serve                      # http://127.0.0.1:8765
+    solara run simmodel/viz/app.py      # the same page
+
+The controls are derived from the parameter definitions (simmodel/params.py, ``lever=True``), not
+listed here; the model is the TransformationModel the CLI runs. The charts read the model's Mesa
+DataCollector (province-wide headline indicators, monthly) and its firm arrays; the picture of the
+firms is a fixed sample laid out by city and sector, so it costs the same at any scale.
+
+The page's components are plain functions of the model: SolaraViz wraps them so that they redraw
+after every step (a function already decorated with @solara.component would not be wrapped).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import solara
+from matplotlib.figure import Figure
+from mesa.visualization import SolaraViz, solara_viz
+
+from simmodel.model import TransformationModel
+from simmodel.params import PARAMS, month_index, month_label  # noqa: F401
+
+TITLE = "SME intelligent transformation in Zhejiang (simmodel)"
+STAGE_COLOURS = ("#c7c7c7", "#f4a259", "#5b8e7d", "#2e5e8c", "#7b2d8b")
+STAGE_NAMES = ("0 manual", "1 automated", "2 digitized", "3 networked", "4 intelligent")
+SAMPLE_PER_CELL = 12
+
+
+def model_params() -> dict:
+    """SolaraViz controls for every lever parameter, plus the seed."""
+    out = {"seed": {"type": "SliderInt", "value": 1, "min": 1, "max": 100, "step": 1, "label": "Seed"}}
+    for p in PARAMS:
+        if not p.lever:
+            continue
+        label = p.label or p.key
+        if p.kind == "bool":
+            out[p.name] = {"type": "Checkbox", "value": p.default, "label": label}
+        elif p.kind == "month":  # a year slider; the model reads a year as its January
+            lo, hi, step = p.ui or (int(p.lo[:4]), int(p.hi[:4]), 1)
+            out[p.name] = {"type": "SliderInt", "value": int(p.default[:4]), "min": lo, "max": hi, "step": step,
+                           "label": label}
+        elif p.kind in ("int", "float"):
+            lo, hi, step = p.ui or (p.lo, p.hi, (p.hi - p.lo) / 100)
+            kind = "SliderInt" if p.kind == "int" else "SliderFloat"
+            out[p.name] = {"type": kind, "value": p.default, "min": lo, "max": hi, "step": step, "label": label}
+        elif p.kind == "choice":
+            out[p.name] = {"type": "Select", "value": p.default, "values": list(p.choices), "label": label}
+    return out
+
+
+def reported_productivity() -> pd.DataFrame:
+    """The reported labour productivity of above-size firms (calibration/targets.toml)."""
+    from simmodel.calibrate import load_targets
+
+    rows = [(t.year, t.value) for t in load_targets()
+            if t.indicator == "labour_productivity_above" and t.kind == "level" and t.role != "excluded"]
+    return pd.DataFrame(rows, columns=["year", "value"])
+
+
+DPI = 80  # figures are redrawn every step: fixed margins and a modest resolution keep that fast
+
+
+def _series(model: TransformationModel) -> pd.DataFrame:
+    """The DataCollector's monthly headline indicators, indexed by decimal year (2013.04 = Jan 2013)."""
+    df = model.datacollector.get_model_vars_dataframe()
+    df.index = 2013 + (np.arange(len(df)) + 0.5) / 12
+    return df
+
+
+def DateAndHeadline(model: TransformationModel):
+    """The month shown as a date, and the headline figures of that month (plain HTML: no CDN assets)."""
+    if model.month < 0:
+        solara.HTML(tag="div", unsafe_innerHTML=(
+            f"<h2>{month_label(0)} (start)</h2><p>Press <b>Step</b> or <b>&#9654;</b> to simulate month by month "
+            f"to {model.params['run.end']}.</p>"))
+        return
+    get = model.latest
+    items = [
+        f"above-size firms transformed: <b>{100 * get('share_transformed_above'):.1f} %</b>, digitized "
+        f"<b>{100 * get('share_digitized_above'):.1f} %</b>",
+        f"firms on the cloud: <b>{get('cloud_firms') / 1e3:,.1f} thousand</b>",
+        f"labour productivity (above size): <b>{get('labour_productivity_above') / 1e3:,.1f} k yuan/worker</b>",
+        f"special fund left: <b>{get('fund_remaining') / 1e6:,.0f} m yuan</b>; projects waiting for a provider: "
+        f"<b>{get('queue_length'):,.0f}</b>",
+        f"{model.firms.n:,} firm agents for {model.params['population.n_firms']:,} firms "
+        f"(scale {model.params['run.scale']}, seed {model.seed})",
+    ]
+    solara.HTML(tag="div", unsafe_innerHTML=f"<h2>{model.date}</h2><ul>" + "".join(f"<li>{i}</li>" for i in items)
+                + "</ul>")
+
+
+def TimeSeries(model: TransformationModel):
+    """Six panels of the province over time."""
+    fig = Figure(figsize=(11, 6.2), dpi=DPI)
+    fig.subplots_adjust(left=0.05, right=0.99, top=0.95, bottom=0.06, wspace=0.22, hspace=0.3)
+    axes = fig.subplots(2, 3)
+    if model.month < 0:
+        for ax in axes.flat:
+            ax.text(0.5, 0.5, "not started", ha="center", va="center", transform=ax.transAxes, color="grey")
+        solara.FigureMatplotlib(fig, format="png", dpi=DPI)
+        return
+    df = _series(model)
+    x = df.index
+    ax = axes[0, 0]
+    ax.stackplot(x, *[100 * df[f"share_stage_{k}"] for k in range(5)], colors=STAGE_COLOURS, labels=STAGE_NAMES)
+    ax.set_ylim(0, 100)
+    ax.set_title("Firms by stage (all sizes), %", fontsize=9)
+    ax.legend(fontsize=6, loc="lower left")
+    ax = axes[0, 1]
+    ax.plot(x, 100 * df["share_transformed_above"], label="transformed (stage >= 1 or cloud)")
+    ax.plot(x, 100 * df["share_digitized_above"], label="digitized (stage >= 2)")
+    ax.set_ylim(0, 100)
+    ax.set_title("Above-size firms, %", fontsize=9)
+    ax.legend(fontsize=7)
+    ax = axes[0, 2]
+    ax.plot(x, df["cloud_firms"] / 1e3, color="tab:purple")
+    ax.set_title("Firms on the cloud, thousand", fontsize=9)
+    ax = axes[1, 0]
+    ax.plot(x, df["labour_productivity_above"] / 1e3, label="model")
+    rep = reported_productivity()
+    ax.plot(rep.year + 0.5, rep.value / 1e3, "ko", ms=5, label="reported")
+    ax.set_title("Labour productivity, above size, k yuan/worker", fontsize=9)
+    ax.legend(fontsize=7)
+    ax = axes[1, 1]
+    ax.plot(x, df["subsidy_spent"].cumsum() / 1e9, label="subsidies paid (cumulative), bn")
+    ax.plot(x, df["fund_remaining"] / 1e9, label="special fund left, bn")
+    ax.set_title("Subsidies and the special fund, bn yuan", fontsize=9)
+    ax.legend(fontsize=7)
+    ax = axes[1, 2]
+    ax.plot(x, df["queue_length"], label="projects waiting for a provider")
+    ax.plot(x, df["loans_issued"], label="bank loans granted / month")
+    ax.plot(x, df["loans_rejected"], label="loans refused / month")
+    ax.set_title("Providers' queue and bank approvals", fontsize=9)
+    ax.legend(fontsize=7)
+    end = 2013 + (model.end_month + 1) / 12
+    for ax in axes.flat:
+        ax.set_xlim(2013, end)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    solara.FigureMatplotlib(fig, format="png", dpi=DPI)
+
+
+def firm_sample(model: TransformationModel) -> np.ndarray:
+    """Up to SAMPLE_PER_CELL agents of each city x sector cell (a fixed draw, not the model's streams)."""
+    cached = getattr(model, "_viz_sample", None)
+    if cached is None:
+        rng = np.random.default_rng(0)
+        cell = model.firms.cell
+        picks = [rng.permutation(np.flatnonzero(cell == c))[:SAMPLE_PER_CELL] for c in range(model.n_cells)]
+        cached = model._viz_sample = np.concatenate(picks)
+    return cached
+
+
+def Province(model: TransformationModel):
+    """The 11 cities coloured by share transformed, and a sample of firms by city and sector."""
+    f, t = model.firms, model.tables
+    fig = Figure(figsize=(11, 4.6), dpi=DPI)
+    fig.subplots_adjust(left=0.09, right=0.99, top=0.92, bottom=0.2, wspace=0.45)
+    ax1, ax2 = fig.subplots(1, 2, width_ratios=[1, 1.4])
+    n_c = t.n_cities
+    w = f.weight * f.above
+    share = np.bincount(f.city, weights=w * ((f.stage >= 1) | f.on_cloud), minlength=n_c) / np.bincount(
+        f.city, weights=w, minlength=n_c)
+    import matplotlib
+
+    cmap = matplotlib.colormaps["viridis"]
+    ax1.barh(range(n_c), 100 * share, color=cmap(share))
+    ax1.set_yticks(range(n_c), t.cities, fontsize=8)
+    ax1.invert_yaxis()
+    ax1.set_xlim(0, 100)
+    ax1.set_title(f"Cities: above-size firms transformed, % ({model.date})", fontsize=9)
+    ax1.grid(axis="x", alpha=0.3)
+    idx = firm_sample(model)
+    k = np.arange(idx.size)
+    side = int(np.ceil(np.sqrt(SAMPLE_PER_CELL)))
+    pos = np.zeros(idx.size, int)
+    order = np.argsort(f.cell[idx], kind="stable")
+    first = np.searchsorted(f.cell[idx][order], f.cell[idx][order])
+    pos[order] = k - first  # position of each sampled firm within its cell
+    x = f.city[idx] + (pos % side + 0.5) / side * 0.8 - 0.4
+    y = f.sector[idx] + (pos // side + 0.5) / side * 0.8 - 0.4
+    colours = np.array(STAGE_COLOURS)[f.stage[idx]]
+    ax2.scatter(x, y, c=colours, s=9, edgecolors=np.where(f.on_cloud[idx], "k", "none"), linewidths=0.4)
+    ax2.set_xticks(range(n_c), t.cities, rotation=60, fontsize=7)
+    ax2.set_yticks(range(t.n_sectors), [s.split(" (")[0] for s in t.sector_labels], fontsize=7)
+    ax2.set_xlim(-0.6, n_c - 0.4)
+    ax2.set_ylim(t.n_sectors - 0.4, -0.6)
+    ax2.set_title(f"Sample of firms ({SAMPLE_PER_CELL} per city x sector), colour: stage, outline: cloud",
+                  fontsize=8)
+    solara.FigureMatplotlib(fig, format="png", dpi=DPI)
+
+
+def _full_width_layout(num_components: int) -> list[dict]:
+    """Stack the page's components at full width (Mesa's default puts two side by side, too small
+    for these figures). Heights are in grid rows."""
+    heights = [5, 15, 12] + [10] * max(0, num_components - 3)
+    y = [sum(heights[:i]) for i in range(num_components)]
+    return [{"i": i, "w": 12, "h": heights[i], "moved": False, "x": 0, "y": y[i]} for i in range(num_components)]
+
+
+solara_viz.make_initial_grid_layout = _full_width_layout  # looked up when the page lays itself out
+
+
+def make_model(**kwargs) -> TransformationModel:
+    return TransformationModel(**{"seed": 1, **kwargs})
+
+
+model = solara.reactive(make_model())  # shared by the page's sessions; Reset puts a new model here
+page = SolaraViz(
+    model,
+    components=[(DateAndHeadline, 0), (TimeSeries, 0), (Province, 0)],
+    model_params=model_params(),
+    name=TITLE,
+    play_interval=50,
+)
+page  # noqa: B018  (solara run serves the module's `page`)
+
+__all__ = ["page", "model_params", "make_model", "TITLE", "month_index"]

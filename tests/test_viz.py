@@ -1,0 +1,60 @@
+"""The visual server, without a browser: render the page, step it, reset it with a changed control."""
+
+import hashlib
+
+import pytest
+
+solara = pytest.importorskip("solara")
+import ipyvuetify as v  # noqa: E402
+import ipywidgets  # noqa: E402
+
+from simmodel.params import PARAMS  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def page():
+    from simmodel.viz import app
+    box, rc = solara.render(solara.AppLayout(children=[app.page]), handle_error=False)
+    return app, rc
+
+
+def _button(rc, label):
+    return next(b for b in rc.find(v.Btn).widgets if b.children == [label])
+
+
+def _images(rc):
+    return [hashlib.md5(i.value).hexdigest() for i in rc.find(ipywidgets.Image).widgets]
+
+
+def test_controls_are_derived_from_the_parameter_definitions(page):
+    app, rc = page
+    labels = {s.label for s in rc.find(v.Slider).widgets} | {c.label for c in rc.find(v.Checkbox).widgets}
+    for p in PARAMS:
+        if p.lever:
+            assert p.label in labels, p.key
+    assert set(app.model_params()) == {"seed"} | {p.name for p in PARAMS if p.lever}
+
+
+def test_step_advances_the_date_and_redraws_the_charts(page):
+    app, rc = page
+    _button(rc, "Reset").click()
+    before = _images(rc)
+    assert len(before) == 2
+    _button(rc, "Step").click()
+    _button(rc, "Step").click()
+    assert app.model.value.month == 1 and app.model.value.date == "2013-02"
+    after = _images(rc)
+    assert all(a != b for a, b in zip(before, after))
+
+
+def test_reset_builds_a_model_with_the_changed_control(page):
+    app, rc = page
+    slider = next(s for s in rc.find(v.Slider).widgets if s.label == "Purchase subsidy rate")
+    slider.v_model = 0.3
+    year = next(s for s in rc.find(v.Slider).widgets if s.label == "Cloud action starts (year)")
+    year.v_model = 2015
+    _button(rc, "Reset").click()
+    m = app.model.value
+    assert m.month == -1
+    assert m.params["government.purchase_subsidy_rate"] == 0.3 and m.params["cloud.action_start"] == "2015-01"
+    assert m.government.purchase_rate == 0.3
