@@ -2,10 +2,11 @@
 
 Moving onto the cloud is its own cheap decision, open to firms of every size and kept apart from
 the stage ladder. Each month a firm not yet on the cloud migrates with probability
-    logistic(migration_intercept + beta_action [action running] + beta_push [its city is behind
+    logistic(migration_intercept + beta_action x the action's strength + beta_push [its city is behind
              its target] + beta_cloud_peers x share of its cell on the cloud
              + beta_digital [stage >= 2] + beta_tier x (3 - the city's IT tier)).
-The action (from ``cloud.action_start``) adds publicity and training, vouchers paid by the city,
+The action (from ``cloud.action_start``; its publicity and training build up over ``ramp_months``)
+adds publicity and training, vouchers paid by the city,
 and yearly targets split across the 11 cities by their share of firms; a city pushes while its
 migrations this year are behind its target to date. A migrating firm gains
 ``cloud.productivity_gain`` in productivity.
@@ -37,11 +38,17 @@ class CloudMigration:
     def action_on(self, month: int) -> bool:
         return self.start is not None and month >= self.start
 
+    def action_strength(self, month: int) -> float:
+        """0 before the action, then rising linearly to 1 over ``ramp_months``."""
+        if not self.action_on(month):
+            return 0.0
+        return min(1.0, (month - self.start + 1) / self.p.ramp_months)
+
     def probability_table(self, month: int, push: np.ndarray) -> np.ndarray:
         """Monthly migration probability per (cell, stage), flattened as cell x 5 + stage."""
         c = self.p
         share = self.cell_cloud / np.maximum(self.cell_firms, 1e-12)
-        z = (c.migration_intercept + c.beta_action * self.action_on(month)
+        z = (c.migration_intercept + c.beta_action * self.action_strength(month)
              + c.beta_push * push[self.city_of_cell] + c.beta_cloud_peers * share + c.beta_tier * self.tier_term)
         z = z[:, None] + c.beta_digital * (np.arange(5) >= 2)[None, :]
         return (1.0 / (1.0 + np.exp(-z))).ravel()

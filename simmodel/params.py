@@ -445,6 +445,9 @@ PARAMS: tuple[Param, ...] = (
     Param("cloud.target_per_year", 100_000.0, "float", "firms/yr", "provincial target of firms newly on "
           "the cloud a year, split across the cities by their share of firms",
           "seed 000 / EIC: 100,000 in 2017 (later years: assumption, the same)", lo=0.0, hi=1e7),
+    Param("cloud.ramp_months", 12, "int", "months", "the action's publicity builds up over this many months "
+          "from its start (a notice, a provincial meeting, then city plans and training: seed 000 section 3.3.3)",
+          A, lo=1, hi=60),
     Param("cloud.migration_intercept", -8.0, "float", "logit", "intercept of the monthly cloud-migration logit "
           "(without the action)", A + " (calibrated)", lo=-20.0, hi=5.0),
     Param("cloud.beta_action", 3.0, "float", "logit", "publicity and training of the action", A + " (calibrated)",
