@@ -11,12 +11,18 @@ seed-to-seed variance of the model is estimated from replicate runs. The search:
        I_i(theta) = |E[f_i(theta)] - z_i| / sqrt(sd_obs_i^2 + sd_model_i^2 + var_emulator_i)
    exceeds 3 for any fitted target are ruled out (one-sided targets only count a shortfall). The
    next wave samples the survivors.
-2. Approximate Bayesian computation by rejection (Pritchard et al. 1999) inside the final NROY
-   region: the last wave's points are a uniform sample of it (uniform priors), and the ones with the
-   smallest distance
+2. Approximate Bayesian computation by sequential Monte Carlo (ABC-SMC, population Monte Carlo:
+   Toni et al. 2009; Beaumont et al. 2009) inside what is left. The first population is the
+   closest runs of the history-matching waves; each later one proposes points by perturbing the
+   previous population with a Gaussian kernel (twice its weighted covariance), simulates them, keeps
+   those closer to the targets than the 70th percentile of the previous population's distances, where
        d(theta) = sqrt(mean_i ((mean over seeds of f_i - z_i) / s_i)^2),
        s_i^2 = sd_obs_i^2 + sd_model_i^2 + seed variance_i / seeds_per_point,
-   are kept (``accept_fraction``): their parameters are the posterior sample.
+   and weights them by prior / proposal density. The last population, weighted, is the posterior.
+3. The point the baseline takes: the closest points of the whole search, re-simulated on fresh seeds
+   (``Plan.select`` points x ``Plan.select_seeds`` seeds); the closest of them over those seeds. Two
+   seeds per point make the search's distances noisy (the closest run is partly luck), and the
+   componentwise posterior medians of a posterior with ridges can lie off the good fits.
 
 Every run goes through an executor (in process or Dask) and is stored as a file when it finishes,
 so a calibration resumes where it stopped. Each wave's design is stored before it runs.
@@ -252,19 +258,32 @@ def distance(mean: np.ndarray, fit: list[Target], seed_var: np.ndarray, seeds: i
 # --- the search -------------------------------------------------------------------------------------
 @dataclass
 class Plan:
-    """How a budget of runs is spent: points per wave (history matching waves, then the ABC wave)."""
+    """How a budget of runs is spent: stages of ("hm", points) waves, then ("smc", points) populations."""
 
-    waves: list[int]
+    stages: list[tuple[str, int]]
     candidates: int = 20_000
     cutoff: float = 3.0
-    accept_fraction: float = 0.2
+    first_population: float = 0.15  # share of the history-matching points that seeds the first population
+    min_accept: int = 60  # a population keeps at least this many particles (fewer for small budgets)
+    shrink: float = 0.7  # each population's threshold: this quantile of the previous one's distances
+    select: int = 12  # candidates for the point estimate, re-simulated on fresh seeds ...
+    select_seeds: int = 8  # ... this many
+
+    @property
+    def waves(self) -> list[int]:
+        return [n for _, n in self.stages]
 
     @classmethod
     def for_budget(cls, budget: int, seeds: int, quick: bool = False) -> Plan:
         points = max(budget // seeds, 8)
-        shares = (0.3, 0.25, 0.2, 0.25) if not quick else (0.4, 0.3, 0.3)
-        waves = [max(4, int(points * s)) for s in shares]
-        return cls(waves, candidates=2_000 if quick else 20_000, accept_fraction=0.3 if quick else 0.2)
+        shares = (("hm", 0.4), ("smc", 0.3), ("smc", 0.3)) if quick else \
+            (("hm", 0.3), ("hm", 0.25), ("smc", 0.15), ("smc", 0.15), ("smc", 0.15))
+        stages = [(kind, max(4, int(points * share))) for kind, share in shares]
+        smc = min(n for kind, n in stages if kind == "smc")
+        min_accept = max(5, min(60, smc // 4))  # a population must still be a selection of its stage
+        if quick:
+            return cls(stages, candidates=2_000, min_accept=min_accept, select=3, select_seeds=2)
+        return cls(stages, min_accept=min_accept)
 
 
 @dataclass
@@ -272,6 +291,18 @@ class WaveData:
     u: np.ndarray  # (points, d) in [0, 1]
     y: np.ndarray  # (points, seeds, targets); NaN where a run failed
     nroy_share: float = 1.0  # share of the candidates still plausible when this wave was designed
+    kind: str = "hm"
+
+
+@dataclass
+class Population:
+    """Weighted particles (in the unit cube) with their distances, and the threshold that made them."""
+
+    u: np.ndarray
+    weights: np.ndarray
+    distance: np.ndarray
+    epsilon: float
+    y: np.ndarray  # (particles, targets): mean over seeds of every target
 
 
 @dataclass
@@ -291,7 +322,7 @@ class Calibration:
         self.fit = [t for t in self.targets if t.role == "fit"]
         self.index = [self.targets.index(t) for t in self.fit]
         self.runs_done = 0
-        self.runs_total = sum(self.plan.waves) * self.priors.seeds_per_point
+        self.runs_total = sum(self.plan.waves) * self.priors.seeds_per_point + self.plan.select * self.plan.select_seeds
 
     # parameters <-> unit cube
     def params_at(self, u: np.ndarray) -> Params:
@@ -305,10 +336,14 @@ class Calibration:
     # running a wave -----------------------------------------------------------------------------------
     def run_wave(self, w: int, u: np.ndarray) -> WaveData:
         """Simulate the points ``u`` of wave ``w`` (skipping runs already stored)."""
-        folder = self.work / f"wave-{w}"
+        return WaveData(u, self.run_points(f"wave-{w}", u, self.priors.seeds))
+
+    def run_points(self, name: str, u: np.ndarray, seeds: list[int]) -> np.ndarray:
+        """Every target of every (point, seed) into work/<name>/runs/ (skipping runs already stored):
+        a (points, seeds, targets) array, NaN where a run failed."""
+        folder = self.work / name
         (folder / "runs").mkdir(parents=True, exist_ok=True)
         names = tuple(dict.fromkeys(t.indicator for t in self.targets))
-        seeds = self.priors.seeds
         todo = [Task(f"p{i:05d}-s{s:04d}", self.params_at(u[i]), s, monthly=True, names=names, meta={"point": i})
                 for i in range(len(u)) for s in seeds if not (folder / "runs" / f"p{i:05d}-s{s:04d}.json").exists()]
         self.runs_done += len(u) * len(seeds) - len(todo)
@@ -319,32 +354,37 @@ class Calibration:
             os.replace(tmp, folder / "runs" / f"{outcome.task.key}.json")
             self.runs_done += 1
             if self.progress:
-                self.progress(self.runs_done, self.runs_total, f"wave {w}")
+                self.progress(self.runs_done, self.runs_total, name.replace("-", " "))
         y = np.full((len(u), len(seeds), len(self.targets)), np.nan)
         for i in range(len(u)):
             for k, s in enumerate(seeds):
                 rec = json.loads((folder / "runs" / f"p{i:05d}-s{s:04d}.json").read_text())
                 if "targets" in rec:
                     y[i, k] = [rec["targets"][t.name] for t in self.targets]
-        return WaveData(u, y)
+        return y
 
     def design(self, w: int) -> tuple[np.ndarray, float]:
-        """Wave ``w``'s points: stored if already decided, else drawn from the current NROY region."""
+        """Stage ``w``'s points: stored if already decided, else drawn (history matching: from the
+        NROY region; ABC-SMC: by perturbing the current population)."""
+        kind, n = self.plan.stages[w - 1]
         path = self.work / f"wave-{w}" / "design.json"
         if path.exists():
             d = json.loads(path.read_text())
+            if d.get("kind", "hm") != kind or len(d["u"]) != n:
+                raise ParamError("--work", str(self.work), f"stage {w} was planned differently; use another --work")
             return np.array(d["u"]), d["nroy_share"]
-        n = self.plan.waves[w - 1]
         from scipy.stats import qmc
 
-        rng = np.random.default_rng([self.priors.design_seed, w])  # per wave: a resumed search draws the same
+        rng = np.random.default_rng([self.priors.design_seed, w])  # per stage: a resumed search draws the same
         if w == 1:
             u, share = qmc.LatinHypercube(d=len(self.priors.parameters), seed=rng).random(n), 1.0
-        else:
+        elif kind == "hm":
             u, share = self.nroy_sample(n, rng)
+        else:
+            u, share = self.perturb(self.populations[-1], n, rng), math.nan
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"u": u.tolist(), "nroy_share": share}))
+        tmp.write_text(json.dumps({"kind": kind, "u": u.tolist(), "nroy_share": share}))
         os.replace(tmp, path)
         return u, share
 
@@ -397,39 +437,116 @@ class Calibration:
         pad = 0.05
         return np.clip(last.min(axis=0) - pad, 0, 1), np.clip(last.max(axis=0) + pad, 0, 1)
 
-    # the whole search -------------------------------------------------------------------------------------
-    def run(self) -> dict:
-        for w in range(1, len(self.plan.waves) + 1):
-            u, share = self.design(w)
-            data = self.run_wave(w, u)
-            data.nroy_share = share
-            self.waves.append(data)
-        return self.posterior()
+    # ABC-SMC ------------------------------------------------------------------------------------------
+    def distances(self, data: WaveData) -> tuple[np.ndarray, np.ndarray]:
+        """(distance, mean over seeds of every target) of a stage's points; inf where runs failed."""
+        return self.distances_of(data.y)
 
-    def posterior(self) -> dict:
-        """ABC rejection on the last wave (a uniform sample of the final NROY region)."""
-        last = self.waves[-1]
-        seed_var = self.seed_variance()
+    def distances_of(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(distance, mean over seeds of every target) of runs ``y`` (points, seeds, targets)."""
         import warnings
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            mean_all = np.nanmean(last.y, axis=1)
-        mean = mean_all[:, self.index]
-        ok = np.all(np.isfinite(mean), axis=1)
-        d = np.where(ok, distance(np.nan_to_num(mean), self.fit, seed_var, self.priors.seeds_per_point), np.inf)
-        n_accept = max(3, int(round(self.plan.accept_fraction * ok.sum())))
-        accepted = np.argsort(d)[:n_accept]
-        theta = self.theta(last.u[accepted])
-        return {"theta": theta, "accepted": accepted, "distance": d, "epsilon": float(d[accepted].max()),
-                "predictive": mean_all[accepted], "seed_var": seed_var}
+            mean = np.nanmean(y, axis=1)
+        fitted = mean[:, self.index]
+        ok = np.all(np.isfinite(fitted), axis=1)
+        d = np.full(len(mean), np.inf)
+        d[ok] = distance(fitted[ok], self.fit, self.seed_variance(), y.shape[1])
+        return d, mean
+
+    @staticmethod
+    def kernel_cov(pop: Population) -> np.ndarray:
+        """Twice the weighted covariance of the population (Beaumont et al. 2009), kept positive definite."""
+        c = np.cov(pop.u.T, aweights=pop.weights) if len(pop.u) > 1 else np.eye(pop.u.shape[1]) * 0.01
+        c = np.atleast_2d(c)
+        return 2.0 * c + np.eye(c.shape[0]) * 1e-6
+
+    def perturb(self, pop: Population, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` proposals: particles drawn by weight, moved by the Gaussian kernel, kept in the cube."""
+        chol = np.linalg.cholesky(self.kernel_cov(pop))
+        out = []
+        while len(out) < n:
+            i = rng.choice(len(pop.u), size=n, p=pop.weights)
+            prop = pop.u[i] + rng.standard_normal((n, pop.u.shape[1])) @ chol.T
+            out.extend(prop[np.all((prop >= 0) & (prop <= 1), axis=1)])
+        return np.array(out[:n])
+
+    def first_population(self) -> Population:
+        """The closest runs of the history-matching waves, equally weighted."""
+        u = np.vstack([w.u for w in self.waves])
+        parts = [self.distances(w) for w in self.waves]
+        d = np.concatenate([p[0] for p in parts])
+        y = np.vstack([p[1] for p in parts])
+        k = max(self.plan.min_accept, int(self.plan.first_population * len(u)))
+        best = np.argsort(d)[:k]
+        best = best[np.isfinite(d[best])]
+        return Population(u[best], np.full(best.size, 1.0 / best.size), d[best], float(d[best].max()), y[best])
+
+    def next_population(self, prev: Population, data: WaveData) -> Population:
+        """Keep this stage's proposals closer than the previous median distance; importance weights."""
+        d, y = self.distances(data)
+        eps = float(np.quantile(prev.distance, self.plan.shrink))
+        keep = np.flatnonzero(d <= eps)
+        if keep.size < self.plan.min_accept:  # too strict for this stage's budget: the closest ones
+            keep = np.argsort(d)[: self.plan.min_accept]
+            keep = keep[np.isfinite(d[keep])]
+            eps = float(d[keep].max())
+        from scipy.stats import multivariate_normal
+
+        kern = multivariate_normal(mean=np.zeros(prev.u.shape[1]), cov=self.kernel_cov(prev))
+        dens = np.array([np.sum(prev.weights * kern.pdf(data.u[i] - prev.u)) for i in keep])
+        w = 1.0 / np.maximum(dens, 1e-300)  # uniform prior: prior / proposal density
+        return Population(data.u[keep], w / w.sum(), d[keep], eps, y[keep])
+
+    # the whole search -------------------------------------------------------------------------------------
+    def run(self) -> dict:
+        self.populations: list[Population] = []
+        for w, (kind, _) in enumerate(self.plan.stages, 1):
+            if kind == "smc" and not self.populations:
+                self.populations.append(self.first_population())
+            u, share = self.design(w)
+            data = self.run_wave(w, u)
+            data.nroy_share, data.kind = share, kind
+            self.waves.append(data)
+            if kind == "smc":
+                self.populations.append(self.next_population(self.populations[-1], data))
+        return {**self.posterior(), "point": self.best_point()}
+
+    def best_point(self) -> dict:
+        """The baseline's point: the search's closest points re-simulated on fresh seeds, the closest wins."""
+        u = np.vstack([w.u for w in self.waves])
+        d = np.concatenate([self.distances(w)[0] for w in self.waves])
+        order = np.argsort(d, kind="stable")[: self.plan.select]
+        order = order[np.isfinite(d[order])]
+        seeds = [self.priors.first_seed + 1000 + k for k in range(self.plan.select_seeds)]  # not the search's
+        dist, mean = self.distances_of(self.run_points("select", u[order], seeds))
+        k = int(np.argmin(dist))
+        return {"u": u[order[k]], "theta": self.theta(u[order[k]]), "distance": float(dist[k]),
+                "search_distance": float(d[order[k]]), "candidates": len(order), "seeds": len(seeds),
+                "predictive": mean[k], "distances": dist}
+
+    def posterior(self) -> dict:
+        """The last population (or, with no ABC-SMC stage, the closest runs): weighted particles."""
+        pop = self.populations[-1] if self.populations else self.first_population()
+        return {"theta": self.theta(pop.u), "weights": pop.weights, "accepted": np.arange(len(pop.u)),
+                "distance": pop.distance, "epsilon": pop.epsilon, "predictive": pop.y,
+                "seed_var": self.seed_variance(), "populations": self.populations}
+
+
+def weighted_quantile(x: np.ndarray, q, w: np.ndarray) -> np.ndarray:
+    """Quantiles of ``x`` with weights ``w`` (interpolating the weighted empirical distribution)."""
+    order = np.argsort(x)
+    cw = np.cumsum(w[order]) - 0.5 * w[order]
+    return np.interp(q, cw / np.sum(w), x[order])
 
 
 # --- outputs -------------------------------------------------------------------------------------------
-def summary_of(theta: np.ndarray, priors: Priors) -> list[dict]:
+def summary_of(theta: np.ndarray, priors: Priors, weights: np.ndarray | None = None) -> list[dict]:
     out = []
+    w = np.full(len(theta), 1.0 / len(theta)) if weights is None else weights
     for j, p in enumerate(priors.parameters):
-        q05, q50, q95 = np.quantile(theta[:, j], [0.05, 0.5, 0.95])
+        q05, q50, q95 = weighted_quantile(theta[:, j], [0.05, 0.5, 0.95], w)
         width = (q95 - q05) / (p.high - p.low)
         out.append({"key": p.key, "low": p.low, "high": p.high, "p05": q05, "median": q50, "p95": q95,
                     "interval_share": width, "why": p.why, "integer": p.integer})
@@ -437,19 +554,20 @@ def summary_of(theta: np.ndarray, priors: Priors) -> list[dict]:
 
 
 def write_fitted(path: Path, rows: list[dict], meta: dict) -> None:
-    """fitted.toml: posterior medians as parameter tables (a scenario file) and the intervals."""
-    lines = ["# Fitted by `simmodel calibrate`: history matching, then ABC rejection (see calibration/report.md).",
-             "# The baseline scenario inherits these posterior medians; [calibration] records how they were found.",
+    """fitted.toml: the chosen point as parameter tables (a scenario file) and the posterior intervals."""
+    lines = ["# Fitted by `simmodel calibrate`: history matching, then ABC-SMC (see calibration/report.md).",
+             "# The baseline scenario inherits these values: of the search's closest points, re-simulated on",
+             "# fresh seeds, the closest. [calibration] records how they were found.",
              "", "[calibration]"]
     for k, v in meta.items():
         lines.append(f"{k} = {json.dumps(v)}")
-    lines += ["", "[calibration.intervals]  # [5 %, median, 95 %] of the posterior"]
+    lines += ["", "[calibration.intervals]  # [5 %, median, 95 %] of the posterior (ABC-SMC's last population)"]
     for r in rows:
         lines.append(f'"{r["key"]}" = [{_num(r["p05"])}, {_num(r["median"])}, {_num(r["p95"])}]')
     groups: dict[str, list[str]] = {}
     for r in rows:
         g, name = r["key"].split(".")
-        value = int(round(r["median"])) if r["integer"] else float(f"{r['median']:.6g}")
+        value = int(round(r["point"])) if r["integer"] else float(f"{r['point']:.6g}")
         groups.setdefault(g, []).append(f"{name} = {value!r}")
     for g, items in groups.items():
         lines += ["", f"[{g}]", *items]
@@ -477,11 +595,18 @@ def run_calibration(targets_path: Path, priors_path: Path, work: Path, fitted: P
     work.mkdir(parents=True, exist_ok=True)
     cal = Calibration(targets, priors, work, executor, plan, base or Params(), progress)
     post = cal.run()
-    rows = summary_of(post["theta"], priors)
+    clock = work / "elapsed.json"  # time adds up over resumed sessions
+    spent = (json.loads(clock.read_text())["seconds"] if clock.exists() else 0.0) + time.perf_counter() - t0
+    clock.write_text(json.dumps({"seconds": spent}))
+    rows = summary_of(post["theta"], priors, post["weights"])
+    for r, v in zip(rows, post["point"]["theta"]):
+        r["point"] = float(v)
     meta = {"date": _dt.date.today().isoformat(), "commit": store.git_commit()["commit"], "budget": budget,
-            "runs": cal.runs_total, "points_per_wave": plan.waves, "seeds_per_point": priors.seeds_per_point,
+            "runs": cal.runs_total, "stages": [f"{k} {n}" for k, n in plan.stages],
+            "seeds_per_point": priors.seeds_per_point,
             "scale": priors.scale, "accepted": int(len(post["accepted"])), "epsilon": round(post["epsilon"], 4),
-            "quick": quick, "minutes": round((time.perf_counter() - t0) / 60, 1)}
+            "point_distance": round(post["point"]["distance"], 4), "point_seeds": post["point"]["seeds"],
+            "point_candidates": post["point"]["candidates"], "quick": quick, "minutes": round(spent / 60, 1)}
     write_fitted(fitted, rows, meta)
     from . import plots
 
@@ -502,46 +627,60 @@ def identification_note(rows: list[dict]) -> list[str]:
 def write_report(path: Path, cal: Calibration, post: dict, rows: list[dict], meta: dict, figs: dict) -> None:
     rel = lambda p: os.path.relpath(p, path.parent)  # noqa: E731
     lines = ["# Calibration report", "",
-             f"{meta['date']}, commit `{meta['commit']}`; budget {meta['budget']} runs "
-             f"({meta['runs']} simulated: waves of {', '.join(map(str, meta['points_per_wave']))} points x "
-             f"{meta['seeds_per_point']} seeds, run.scale {meta['scale']}); {meta['minutes']} minutes."
+             f"{meta['date']}, commit `{meta['commit']}`; budget {meta['budget']} runs ({meta['runs']} simulated in "
+             f"stages of {', '.join(meta['stages'])} points x {meta['seeds_per_point']} seeds, run.scale "
+             f"{meta['scale']}); {meta['minutes']} minutes."
              + (" **Quick mode** (a smoke test of every step, not a calibration)." if meta["quick"] else ""),
-             "", "Method: history matching in waves (quadratic emulators, implausibility cut-off "
-             f"{cal.plan.cutoff}), then ABC rejection in the final not-ruled-out region: the "
-             f"{meta['accepted']} points of the last wave closest to the targets (distance <= {meta['epsilon']}) "
-             "are the posterior sample. See `simmodel/calibrate.py` and docs/ODD.md.", "",
+             "", "Method: history matching (hm stages: quadratic emulators, implausibility cut-off "
+             f"{cal.plan.cutoff}), then ABC-SMC (smc stages) inside what is left; the last population "
+             f"({meta['accepted']} weighted particles, distance <= {meta['epsilon']}) is the posterior. "
+             "The distance is the root mean square of the fitted targets' misses, each scaled by its observation, "
+             "model-discrepancy and seed-to-seed sd. See `simmodel/calibrate.py` and docs/ODD.md.", "",
+             f"The baseline (calibration/fitted.toml) takes one point: the {meta['point_candidates']} closest points "
+             f"of the search, re-simulated on {meta['point_seeds']} fresh seeds each; the closest of them "
+             f"(distance {meta['point_distance']} over those seeds; it was {post['point']['search_distance']:.3g} "
+             f"over the search's seeds). Componentwise posterior medians can lie off the good fits when parameters "
+             "trade off against each other.", "",
              "## Calibrated parameters", "",
-             "| parameter | prior | posterior median | 5-95 % | why calibrated |", "|---|---|---|---|---|"]
+             "| parameter | prior | baseline | posterior median | 5-95 % | why calibrated |",
+             "|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| `{r['key']}` | [{_num(r['low'])}, {_num(r['high'])}] | {_num(r['median'])} | "
-                     f"[{_num(r['p05'])}, {_num(r['p95'])}] | {r['why']} |")
+        lines.append(f"| `{r['key']}` | [{_num(r['low'])}, {_num(r['high'])}] | {_num(r['point'])} | "
+                     f"{_num(r['median'])} | [{_num(r['p05'])}, {_num(r['p95'])}] | {r['why']} |")
     lines += ["", "Everything else is fixed from a source or as an assumption (calibration/priors.toml, "
               "docs/ODD.md).", "", "## What the targets cannot pin down", "", *identification_note(rows), "",
               "## Targets and the posterior predictive", "",
-              "Simulated: the accepted runs (mean over their seeds), median and 5-95 % band.", "",
-              "| target | observed | tolerance | simulated median | 5-95 % | role | within |", "|---|---|---|---|---|---|---|"]
-    pred = post["predictive"]
+              "Simulated: the posterior particles (mean over their seeds), weighted median and 5-95 % band; "
+              "the baseline point (mean over its fresh seeds), at the calibration scale. `simmodel validate` "
+              "checks the baseline at its own scale and seeds.", "",
+              "| target | observed | tolerance | posterior median | 5-95 % | baseline point | role | within (baseline) |",
+              "|---|---|---|---|---|---|---|---|"]
+    pred, w = post["predictive"], post["weights"]
     for j, t in enumerate(cal.targets):
-        col = pred[:, j]
-        col = col[np.isfinite(col)]
-        med = float(np.median(col)) if col.size else math.nan
-        lo, hi = (np.quantile(col, [0.05, 0.95]) if col.size else (math.nan, math.nan))
+        ok = np.isfinite(pred[:, j])
+        if ok.any():
+            lo, med, hi = weighted_quantile(pred[ok, j], [0.05, 0.5, 0.95], w[ok])
+        else:
+            lo = med = hi = math.nan
         sign = ">= " if t.lower_bound else ""
+        at = post["point"]["predictive"][j]
+        within = "-" if t.role == "excluded" else ("yes" if t.within(at) else "no")
         lines.append(f"| `{t.name}` | {sign}{_num(t.value)} | {_num(t.tolerance)} | {_num(med)} | "
-                     f"[{_num(lo)}, {_num(hi)}] | {t.role} | {'yes' if t.within(med) else 'no'} |")
+                     f"[{_num(lo)}, {_num(hi)}] | {_num(at)} | {t.role} | {within} |")
     lines += ["", f"![targets]({rel(figs['targets'])})", "", "## Posterior", "",
               f"![marginals]({rel(figs['marginals'])})", "", f"![pairs]({rel(figs['pairs'])})", "",
-              "## Waves", "", "| wave | points | share of the prior space still plausible when designed | "
-              "median implausibility of its runs |", "|---|---|---|---|"]
-    for w, data in enumerate(cal.waves, 1):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mean = np.nanmean(data.y, axis=1)[:, cal.index]
-        imp = implausibility(np.nan_to_num(mean, nan=np.inf), cal.fit, post["seed_var"] / cal.priors.seeds_per_point)
-        lines.append(f"| {w} | {len(data.u)} | {100 * data.nroy_share:.1f} % | {np.median(imp):.2f} |")
-    lines += ["", f"![distance by wave]({rel(figs['waves'])})", ""]
+              "## Stages", "",
+              "| stage | kind | points | plausible share of the prior space (hm) / threshold (smc) | "
+              "median distance of its runs | share of runs with every fitted target within 3 sd |",
+              "|---|---|---|---|---|---|"]
+    pops = iter(post["populations"][1:])
+    for k, data in enumerate(cal.waves, 1):
+        d, mean = cal.distances(data)
+        imp = implausibility(np.nan_to_num(mean[:, cal.index], nan=np.inf), cal.fit,
+                             post["seed_var"] / cal.priors.seeds_per_point)
+        col = f"{100 * data.nroy_share:.1f} %" if data.kind == "hm" else f"distance <= {next(pops).epsilon:.3g}"
+        lines.append(f"| {k} | {data.kind} | {len(data.u)} | {col} | {np.median(d):.3g} | {np.mean(imp < 3):.3f} |")
+    lines += ["", f"![distance by stage]({rel(figs['waves'])})", ""]
     excluded = [t for t in cal.targets if t.role == "excluded"]
     if excluded:
         lines += ["## Targets not used", ""] + [f"- `{t.name}`: {t.reason}" for t in excluded] + [""]

@@ -20,19 +20,6 @@ from . import scenarios, store
 from .params import PARAMS, ParamError, Params, parse_override, table_rows
 
 DEFAULT_SEED = 1
-HEADLINE_TABLE = (  # (indicator, column title, divisor, format)
-    ("share_transformed_above", "transf%", 0.01, "{:7.1f}"),
-    ("share_digitized_above", "digit%", 0.01, "{:6.1f}"),
-    ("cloud_firms", "cloud k", 1e3, "{:7.1f}"),
-    ("labour_productivity_above", "LP k/wkr", 1e3, "{:8.1f}"),
-    ("projects_completed", "projects", 1, "{:8.0f}"),
-    ("robots_in_service", "robots k", 1e3, "{:8.1f}"),
-    ("tech_investment", "techinv bn", 1e9, "{:10.1f}"),
-    ("subsidy_spent", "subsidy m", 1e6, "{:9.1f}"),
-    ("share_with_labour_gap", "gap%", 0.01, "{:5.1f}"),
-)
-
-
 class UserError(Exception):
     """A one-line message for the user (exit code 2)."""
 
@@ -101,16 +88,19 @@ def _out_folder(args: argparse.Namespace, default_name: str) -> Path:
 
 def _yearly_table(summary) -> str:
     """The headline indicators, province-wide, one line per year (means over seeds)."""
+    from .indicators import HEADLINE_VIEW
+
     prov = summary[(summary.region == "Zhejiang") & (summary.sector == "all")]
     values = {(str(r.period), r.indicator): r.mean for r in prov.itertuples()}
     years = sorted({str(p) for p in prov.period})
-    head = "year " + " ".join(f"{t:>{len(f.format(0))}}" for _, t, _, f in HEADLINE_TABLE)
-    lines = [head]
+    lines = ["year " + " ".join(f"{short:>{max(len(short), 7)}}" for _, short, *_ in HEADLINE_VIEW)]
     for y in years:
         cells = []
-        for name, _, div, f in HEADLINE_TABLE:
-            v = values.get((y, name), math.nan)
-            cells.append(f.format(v / div) if not math.isnan(v) else f"{'-':>{len(f.format(0))}}")
+        for name, short, _, div, _ in HEADLINE_VIEW:
+            v = values.get((y, name), math.nan) / div
+            width = max(len(short), 7)
+            cells.append(f"{v:>{width}.{0 if abs(v) >= 1000 or div == 1 else 1}f}" if not math.isnan(v) else
+                         f"{'-':>{width}}")
         lines.append(f"{y} " + " ".join(cells))
     return "\n".join(lines)
 
@@ -265,9 +255,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                                         progress=bar.update)
         bar.close()
     if not args.quiet:
-        print("parameter                              median        5 %        95 %")
+        print("parameter                            baseline     median        5 %       95 %")
         for r in out["rows"]:
-            print(f"{r['key']:<36} {r['median']:>10.4g} {r['p05']:>10.4g} {r['p95']:>10.4g}")
+            print(f"{r['key']:<36} {r['point']:>10.4g} {r['median']:>10.4g} {r['p05']:>10.4g} {r['p95']:>10.4g}")
         print(f"{out['meta']['runs']} runs in {out['meta']['minutes']} minutes")
     print(f"fitted: {fitted}\nreport: {report}")
     return 0
@@ -448,6 +438,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ParamError, UserError) as e:
         print(f"simmodel: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like
+        return 0
     except KeyboardInterrupt:
         kept = " (finished runs are kept: rerun with --resume)" if getattr(args, "func", None) is cmd_sweep else \
             "; no result folder was written"

@@ -275,6 +275,20 @@ INDICATORS: tuple[Indicator, ...] = (
 )
 BY_NAME = {i.name: i for i in INDICATORS}
 
+# The headline indicators as people read them: (name, short column title, title, divisor, unit).
+# The CLI's yearly table and the headline figure both show these.
+HEADLINE_VIEW = (
+    ("share_transformed_above", "transf%", "Above-size firms transformed", 0.01, "%"),
+    ("share_digitized_above", "digit%", "Above-size firms digitized (stage >= 2)", 0.01, "%"),
+    ("labour_productivity_above", "LP k/wkr", "Labour productivity, above size", 1e3, "k yuan/worker"),
+    ("cloud_firms", "cloud k", "Firms on the cloud", 1e3, "thousand"),
+    ("tech_investment", "techinv bn", "Tech-transformation investment", 1e9, "bn yuan"),
+    ("robots_in_service", "robots k", "Industrial robots in service", 1e3, "thousand"),
+    ("projects_completed", "projects", "Projects completed", 1, "per year"),
+    ("subsidy_spent", "subsidy m", "Subsidies paid", 1e6, "m yuan"),
+    ("share_with_labour_gap", "gap%", "Firms with a labour gap", 0.01, "%"),
+)
+
 
 def _periods(n_months: int, yearly: bool) -> list[np.ndarray]:
     if not yearly:

@@ -14,18 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-# (indicator, title, divisor, unit) of the headline panels
-HEADLINE = (
-    ("share_transformed_above", "Above-size firms transformed", 0.01, "%"),
-    ("share_digitized_above", "Above-size firms digitized (stage >= 2)", 0.01, "%"),
-    ("labour_productivity_above", "Labour productivity, above size", 1e3, "k yuan/worker"),
-    ("cloud_firms", "Firms on the cloud", 1e3, "thousand"),
-    ("tech_investment", "Tech-transformation investment", 1e9, "bn yuan"),
-    ("robots_in_service", "Industrial robots in service", 1e3, "thousand"),
-    ("projects_completed", "Projects completed", 1e3, "thousand / yr"),
-    ("subsidy_spent", "Subsidies paid", 1e6, "m yuan"),
-    ("share_with_labour_gap", "Firms with a labour gap", 0.01, "%"),
-)
+from .indicators import HEADLINE_VIEW  # noqa: E402
+
 STAGE_NAMES = ("0 mechanized/manual", "1 automated", "2 digitized", "3 networked", "4 intelligent")
 
 
@@ -44,7 +34,7 @@ def headline(summary: pd.DataFrame, path: Path, title: str, targets: pd.DataFram
     """Headline indicators by year: mean over seeds and the 5-95 % band (targets as points)."""
     prov = _province(summary)
     fig, axes = plt.subplots(3, 3, figsize=(12, 8.5), sharex=True)
-    for ax, (name, label, div, unit) in zip(axes.flat, HEADLINE):
+    for ax, (name, _, label, div, unit) in zip(axes.flat, HEADLINE_VIEW):
         d = prov[prov.indicator == name].sort_values("period")
         x = d.period.astype(int)
         ax.fill_between(x, d.p05 / div, d.p95 / div, alpha=0.25, lw=0)
@@ -258,10 +248,6 @@ def _label(v) -> str:
 # --- calibration -------------------------------------------------------------------------------------------
 def calibration_figures(cal, post: dict, rows: list[dict], folder: Path) -> dict[str, Path]:
     """Targets against the posterior predictive, marginal posteriors, correlated pairs, distance by wave."""
-    import warnings
-
-    from .calibrate import implausibility
-
     folder.mkdir(parents=True, exist_ok=True)
     out = {}
     # every target against its simulated distribution
@@ -285,22 +271,26 @@ def calibration_figures(cal, post: dict, rows: list[dict], folder: Path) -> dict
     fig.tight_layout()
     out["targets"] = _save(fig, folder / "targets.png")
     # marginal posteriors
-    theta = post["theta"]
+    theta, weights = post["theta"], post["weights"]
     d = len(rows)
     fig, axes = plt.subplots(math_ceil(d / 4), 4, figsize=(14, 2.6 * math_ceil(d / 4)), squeeze=False)
     for ax, (j, r) in zip(axes.flat, enumerate(rows)):
-        ax.hist(theta[:, j], bins=12, range=(r["low"], r["high"]), color="tab:green", alpha=0.7)
+        ax.hist(theta[:, j], bins=12, range=(r["low"], r["high"]), weights=weights, color="tab:green", alpha=0.7)
         ax.axvline(r["median"], color="k")
+        if "point" in r:
+            ax.axvline(r["point"], color="tab:red", ls="--")
         ax.set_xlim(r["low"], r["high"])
         ax.set_title(r["key"], fontsize=8)
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[d:]:
         ax.axis("off")
-    fig.suptitle("Marginal posteriors over the prior ranges (line: median)", fontsize=10)
+    fig.suptitle("Marginal posteriors over the prior ranges (weighted; black: median, red dashed: the baseline point)", fontsize=10)
     fig.tight_layout()
     out["marginals"] = _save(fig, folder / "marginals.png")
     # pairs of the most correlated parameters
-    corr = np.corrcoef(theta.T) if theta.shape[0] > 2 else np.eye(d)
+    corr = np.atleast_2d(np.cov(theta.T, aweights=weights)) if theta.shape[0] > 2 else np.eye(d)
+    sd = np.sqrt(np.diag(corr))
+    corr = corr / np.outer(sd, sd)
     pairs = sorted(((abs(corr[i, j]), i, j) for i in range(d) for j in range(i + 1, d) if np.isfinite(corr[i, j])),
                    reverse=True)[:3]
     fig, axes = plt.subplots(1, max(len(pairs), 1), figsize=(4.5 * max(len(pairs), 1), 4), squeeze=False)
@@ -312,22 +302,21 @@ def calibration_figures(cal, post: dict, rows: list[dict], folder: Path) -> dict
     fig.suptitle("The most correlated pairs in the posterior", fontsize=10)
     fig.tight_layout()
     out["pairs"] = _save(fig, folder / "pairs.png")
-    # implausibility of each wave's runs
-    fig, ax = plt.subplots(figsize=(6, 4))
-    data = []
-    for w in cal.waves:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mean = np.nanmean(w.y, axis=1)[:, cal.index]
-        imp = implausibility(np.nan_to_num(mean, nan=np.inf), cal.fit, post["seed_var"] / cal.priors.seeds_per_point)
-        data.append(np.clip(imp[np.isfinite(imp)], 0, 50))
-    ax.boxplot(data, tick_labels=[str(i) for i in range(1, len(data) + 1)], showfliers=False)
-    ax.axhline(cal.plan.cutoff, color="tab:red", ls="--", lw=1, label=f"cut-off {cal.plan.cutoff}")
-    ax.set_xlabel("wave")
-    ax.set_ylabel("implausibility of the simulated runs")
+    # distance of each stage's runs
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    data, labels = [], []
+    for k, w in enumerate(cal.waves, 1):
+        dist, _ = cal.distances(w)
+        data.append(np.clip(dist[np.isfinite(dist)], 0, 100))
+        labels.append(f"{k}\n{w.kind}")
+    ax.boxplot(data, tick_labels=labels, showfliers=False)
+    for k, pop in enumerate(post["populations"][1:], 1):
+        stage = len(cal.waves) - len(post["populations"]) + 1 + k
+        ax.plot([stage - 0.4, stage + 0.4], [pop.epsilon] * 2, color="tab:red", lw=1.5)
+    ax.set_xlabel("stage (hm: history matching, smc: ABC-SMC population; red: threshold)")
+    ax.set_ylabel("distance to the targets (rms of scaled misses)")
     ax.set_yscale("log")
-    ax.legend(frameon=False)
-    ax.set_title("History matching: runs move into the plausible region", fontsize=10)
+    ax.set_title("The search closes in on the targets", fontsize=10)
     fig.tight_layout()
     out["waves"] = _save(fig, folder / "waves.png")
     return out

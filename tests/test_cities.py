@@ -22,10 +22,12 @@ def test_no_rewards_when_switched_off():
 
 
 def test_city_top_ups_add_to_subsidies_and_applications():
-    """More firms decide to transform (starts are capped by providers' capacity when queues are long)."""
+    """More firms decide to transform while the top-up is new (2013-2014). Over the whole run the
+    totals converge: firms pulled forward are not there to apply later, and providers cap starts."""
     base, none = run(), run(cities__topup_enabled=False)
     assert flow_total(base, "subsidy_spent") > flow_total(none, "subsidy_spent")
-    assert flow_total(base, "projects_applied") > flow_total(none, "projects_applied")
+    first_two_years = slice(0, 24)
+    assert flow_total(base, "projects_applied", first_two_years) > flow_total(none, "projects_applied", first_two_years)
 
 
 def test_cloud_targets_split_by_firm_share():

@@ -86,3 +86,20 @@ def test_params_lists_every_parameter(capsys):
     assert main(["params"]) == 0
     out = capsys.readouterr().out
     assert all(p.key in out for p in PARAMS)
+
+
+def test_serve_on_a_busy_port_is_one_line_and_exit_2(capsys):
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert "--port" in err and str(port) in err and err.count("\n") == 1
+
+
+def test_output_into_a_closed_pipe_is_not_an_error():
+    cp = subprocess.run(f"{sys.executable} -m simmodel scenarios | head -1", shell=True, capture_output=True,
+                        text=True)
+    assert "Traceback" not in cp.stderr and cp.stdout.strip()

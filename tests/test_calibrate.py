@@ -1,0 +1,169 @@
+"""Calibration: targets, distance, emulators, parameter recovery, the command line, validate."""
+
+import json
+
+import numpy as np
+import pytest
+
+from simmodel import calibrate, scenarios
+from simmodel.calibrate import Emulator, Target, distance, implausibility, load_targets
+from simmodel.cli import main
+from simmodel.executor import SerialExecutor
+from simmodel.params import Params
+
+DATA_A = ["productivity_2016", "productivity_growth_2013_2016_seed", "productivity_2013", "productivity_2015",
+          "profit_growth_2015", "profit_growth_2016", "tech_investment_2016", "tech_investment_growth_2013_2016",
+          "tech_investment_share_2016", "labour_cost_saved_2013", "labour_gap_share_2012",
+          "va_growth_2016_equipment", "va_growth_2016_hightech", "va_growth_2016_emerging",
+          "va_share_2016_equipment", "va_share_2016_hightech", "va_share_2016_emerging", "robots_2016",
+          "robots_added_2016", "cloud_added_2017h1", "cloud_added_2018"]
+
+
+def test_every_data_target_is_defined_with_a_source_and_an_uncertainty():
+    targets = {t.name: t for t in load_targets()}
+    assert set(DATA_A) <= set(targets)
+    for t in targets.values():
+        assert t.source and t.sd > 0 and t.role in ("fit", "check", "excluded")
+    assert targets["productivity_growth_2013_2016_seed"].role == "excluded"  # DATA.md note 1
+    assert targets["labour_cost_saved_2013"].lower_bound
+
+
+def _t(**kw):
+    base = dict(name="x", indicator="tech_investment", kind="level", value=100.0, sd_obs=3.0, sd_model=4.0, role="fit",
+                year=2016)
+    return Target(**{**base, **kw})
+
+
+def test_targets_read_levels_growth_rates_differences_and_monthly_sums():
+    yearly = {("2013", "tech_investment"): 100.0, ("2016", "tech_investment"): 172.8}
+    monthly = {(f"2017-{m:02d}", "cloud_migrations"): 10.0 for m in range(1, 13)}
+    assert _t().read(yearly, monthly) == 172.8
+    assert _t(kind="growth", start=2013, end=2016).read(yearly, monthly) == pytest.approx(0.728)
+    assert _t(kind="cagr", start=2013, end=2016).read(yearly, monthly) == pytest.approx(0.2)
+    assert _t(kind="difference", start=2013, end=2016).read(yearly, monthly) == pytest.approx(72.8)
+    t = _t(indicator="cloud_migrations", kind="month_sum", start="2017-01", end="2017-06")
+    assert t.read(yearly, monthly) == 60.0
+    assert _t().tolerance == pytest.approx(10.0)
+
+
+def test_distance_weights_misses_by_their_uncertainty_and_the_seed_variance():
+    fit = [_t(), _t(name="y", value=10.0, sd_obs=0.6, sd_model=0.8)]
+    one_sd = np.array([[105.0, 11.0]])  # each target missed by one (observation + model) sd
+    assert distance(one_sd, fit, np.zeros(2), 1)[0] == pytest.approx(1.0)
+    assert distance(one_sd, fit, np.array([75.0, 3.0]), 1)[0] == pytest.approx(0.5)  # noisy model: counts less
+    assert implausibility(np.array([[115.0, 10.0]]), fit, np.zeros(2))[0] == pytest.approx(3.0)
+
+
+def test_a_one_sided_target_only_counts_a_shortfall():
+    fit = [_t(lower_bound=True)]
+    assert implausibility(np.array([[500.0]]), fit, np.zeros(1))[0] == 0
+    assert implausibility(np.array([[90.0]]), fit, np.zeros(1))[0] == pytest.approx(2.0)
+    assert _t(lower_bound=True).within(500.0) and not _t(lower_bound=True).within(70.0)
+
+
+def test_the_emulator_is_exact_on_a_quadratic_and_honest_about_noise():
+    rng = np.random.default_rng(0)
+    u = rng.random((200, 3))
+    y = np.column_stack([1 + 2 * u[:, 0] - 3 * u[:, 1] ** 2 + u[:, 0] * u[:, 2], 0.1 * rng.standard_normal(200)])
+    emu = Emulator.fit(u, y, ridge=1e-9)
+    test = rng.random((50, 3))
+    truth = 1 + 2 * test[:, 0] - 3 * test[:, 1] ** 2 + test[:, 0] * test[:, 2]
+    assert np.allclose(emu.predict(test)[:, 0], truth, atol=1e-6)
+    assert emu.var[0] < 1e-10 and emu.var[1] == pytest.approx(0.01, rel=0.5)
+
+
+RECOVER = """scale = 0.006
+seeds_per_point = 1
+first_seed = 7
+design_seed = 3
+[parameters."economy.productivity_trend"]
+range = [0.03, 0.09]
+why = "test"
+[parameters."economy.renewal_investment_share"]
+range = [0.1, 0.6]
+why = "test"
+[parameters."technology.robots_per_worker_saved"]
+range = [0.01, 0.2]
+why = "test"
+"""
+
+
+def test_calibration_recovers_parameters_it_generated_the_targets_from(tmp_path):
+    """Identification: targets simulated at known parameters are fitted back within the intervals."""
+    priors_path = tmp_path / "priors.toml"
+    priors_path.write_text(RECOVER)
+    priors = calibrate.load_priors(priors_path)
+    truth = {"economy.productivity_trend": 0.061, "economy.renewal_investment_share": 0.42,
+             "technology.robots_per_worker_saved": 0.07}
+    from simmodel.executor import Task
+    from simmodel.runner import run
+    names = tuple(dict.fromkeys(t.indicator for t in load_targets()))
+    p = Params().replace({**truth, "run.scale": priors.scale})
+    # on the calibration's own seed, so the truth fits exactly: this checks identification, not seed noise
+    sims = [calibrate.read_run(run(p, s, monthly=True, names=names), load_targets()) for s in priors.seeds]
+    chosen = ["productivity_2015", "productivity_2016", "tech_investment_2016", "robots_2016"]
+    targets = []
+    for t in load_targets():
+        if t.name in chosen:
+            v = float(np.mean([s[t.name] for s in sims]))
+            targets.append(Target(t.name, t.indicator, t.kind, v, 0.01 * abs(v), 0.0, "fit", year=t.year,
+                                  start=t.start, end=t.end, month=t.month))
+    out = calibrate.run_calibration(calibrate.TARGETS, priors_path, tmp_path / "work", tmp_path / "fitted.toml",
+                                    tmp_path / "report.md", SerialExecutor(), 240, quick=False,
+                                    targets_override=targets)
+    rows = {r["key"]: r for r in out["rows"]}
+    for key, value in truth.items():
+        r = rows[key]
+        assert r["p05"] <= value <= r["p95"], (key, value, r)
+        assert r["interval_share"] < 0.5, (key, r)  # and the targets pin it down
+    del Task
+
+
+def test_quick_calibration_writes_fitted_report_figures_and_resumes(tmp_path):
+    work = tmp_path / "work"
+    args = ["calibrate", "--quick", "--budget", "24", "--workers", "1", "--work", str(work), "--quiet"]
+    assert main(args) == 0
+    fitted = work / "fitted.toml"
+    sc = scenarios.load(str(fitted))  # a valid scenario file: the baseline can inherit it
+    rows = calibrate.load_priors()
+    assert all(rows.low[j] <= sc.params[k] <= rows.high[j] for j, k in enumerate(rows.keys))
+    report = (work / "report.md").read_text()
+    assert "## Calibrated parameters" in report and "## What the targets cannot pin down" in report
+    for f in ("targets.png", "marginals.png", "pairs.png", "waves.png"):
+        assert (work / "figures" / f).stat().st_size > 3000
+    n_runs = len(list(work.glob("*/runs/*.json")))
+    assert len(list(work.glob("select/runs/*.json"))) == 3 * 2  # the point: 3 candidates x 2 fresh seeds
+    before = fitted.read_text()
+    assert main(args) == 0  # a rerun resumes: nothing left to simulate, the same answer
+    assert len(list(work.glob("*/runs/*.json"))) == n_runs
+    strip = lambda s: "\n".join(line for line in s.splitlines() if not line.startswith(("date", "minutes", "commit")))  # noqa
+    assert strip(fitted.read_text()) == strip(before)
+
+
+def test_calibrate_refuses_a_work_folder_of_another_calibration(tmp_path, capsys):
+    work = tmp_path / "w"
+    work.mkdir()
+    (work / "config.json").write_text(json.dumps({"budget": 1}))
+    assert main(["calibrate", "--quick", "--workers", "1", "--work", str(work)]) == 2
+    assert "other settings" in capsys.readouterr().err
+
+
+def test_validate_exits_1_when_a_target_is_missed_and_0_when_met(tmp_path, capsys):
+    good = tmp_path / "good.toml"
+    good.write_text('[firms]\nindicator = "firms"\nkind = "level"\nyear = 2014\nvalue = 562000.0\nsd_obs = 1000.0\n'
+                    'sd_model = 0.0\nrole = "fit"\nsource = "test"\n')
+    bad = tmp_path / "bad.toml"
+    bad.write_text(good.read_text().replace("562000.0", "600000.0"))
+    common = ["--seeds", "2", "--scale", "0.003", "--workers", "1", "--quiet"]
+    assert main(["validate", "--targets", str(good), *common]) == 0
+    assert main(["validate", "--targets", str(bad), *common]) == 1
+    out = capsys.readouterr().out
+    assert "firms" in out and "NO" in out
+
+
+def test_baseline_inherits_the_fitted_parameters():
+    base = scenarios.load("baseline")
+    fitted = scenarios.load(str(calibrate.ROOT / "calibration" / "fitted.toml"))
+    for k in calibrate.load_priors().keys:
+        assert base.params[k] == fitted.params[k]
+    assert "fitted" in base.chain
