@@ -6,7 +6,8 @@ Prints, for a full 2013-2020 run at 5,000, 50,000 and 560,000 firm agents: build
 time per model month and peak memory (each run in a fresh process); the speed-up of the vectorised
 model over the per-firm reference (simmodel/reference.py) at 5,000 and 50,000 firms, measured side
 by side over 2013-2014 for the decision and project submodels the reference implements and for
-the whole model; and model runs per second at the calibration scale. Writes a log-log plot of run
+the whole model; model runs per second at the calibration scale and sweep runs per second on 1 and
+2 workers; and the visual server's time per frame. Writes a log-log plot of run
 time against firms. Times are the best of --repeat runs (the machine is shared and noisy).
 """
 
@@ -143,6 +144,10 @@ def main(argv=None) -> int:
         r = child(SWEEP_THROUGHPUT, args.calibration_scale, 4 if args.quick else 16, w)
         print(f"  {w} worker{'s' if w > 1 else ' (in process)'}: {r['runs_per_s']:.2f} runs/s "
               f"(start-up {r['startup_s']:.1f} s)")
+
+    out = subprocess.run([sys.executable, "-m", "benchmarks.viz_frames", "--steps", "6" if args.quick else "24"],
+                         capture_output=True, text=True, check=True)
+    print("\n" + out.stdout.strip().splitlines()[-1])
 
     if args.plot:
         plot(rows, Path(args.plot))
