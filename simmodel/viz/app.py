@@ -8,6 +8,9 @@ listed here; the model is the TransformationModel the CLI runs. The charts read 
 DataCollector (province-wide headline indicators, monthly) and its firm arrays; the picture of the
 firms is a fixed sample laid out by city and sector, so it costs the same at any scale.
 
+Each figure is kept with its model and redrawn in part: axes, ticks and titles are drawn again only
+when an axis range grows (``Frames``); every step draws only the lines, bars, dots and legends.
+
 The page's components are plain functions of the model: SolaraViz wraps them so that they redraw
 after every step (a function already decorated with @solara.component would not be wrapped).
 """
@@ -70,6 +73,107 @@ def _series(model: TransformationModel) -> pd.DataFrame:
     return df
 
 
+class Frames:
+    """A matplotlib figure drawn in full only when its axes limits change. Otherwise the stored
+    background (axes, ticks, titles, legends: most of the drawing time) is restored and only the
+    artists that change are drawn on it. Each frame is a PNG (bytes)."""
+
+    def __init__(self, fig: Figure):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        self.fig, self.canvas = fig, FigureCanvasAgg(fig)
+        self.key, self.background = None, None
+
+    def png(self, dynamic: list, key) -> bytes:
+        import io
+
+        from PIL import Image
+
+        if key != self.key:  # limits changed (or the first frame): draw the static parts anew
+            for a in dynamic:
+                a.set_visible(False)
+            self.canvas.draw()
+            self.background = self.canvas.copy_from_bbox(self.fig.bbox)
+            for a in dynamic:
+                a.set_visible(True)
+            self.key = key
+        else:
+            self.canvas.restore_region(self.background)
+        renderer = self.canvas.get_renderer()
+        for a in dynamic:
+            a.draw(renderer)
+        out = io.BytesIO()
+        Image.frombuffer("RGBA", self.canvas.get_width_height(), self.canvas.buffer_rgba()).save(
+            out, format="png", compress_level=1)
+        return out.getvalue()
+
+
+def _nice(v: float) -> float:
+    """The smallest of 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10 x a power of ten that is >= v (v > 0)."""
+    e = 10.0 ** np.floor(np.log10(v))
+    return float(e * next(m for m in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10) if m * e >= v * (1 - 1e-9)))
+
+
+def _grow(ax, values: np.ndarray, floor: float = 0.0) -> None:
+    """Widen (never narrow) the y-axis to hold ``values`` with some headroom, in round numbers."""
+    lo, hi = ax.get_ylim()
+    vmax = float(np.nanmax(values)) if len(values) else hi
+    if vmax > hi:
+        ax.set_ylim(lo, max(_nice(1.15 * vmax), floor))
+    vmin = float(np.nanmin(values)) if len(values) else lo
+    if vmin < lo:
+        e = 10.0 ** np.floor(np.log10(0.85 * vmin)) if vmin > 0 else 0.0
+        ax.set_ylim(-_nice(-1.15 * vmin) if vmin < 0 else (np.floor(0.85 * vmin / e) * e if e else 0.0),
+                    ax.get_ylim()[1])
+
+
+# (panel, column, divisor, label, colour) of the line charts; panel 0 is the stacked stage shares
+SERIES = (
+    (1, "share_transformed_above", 0.01, "transformed (stage >= 1 or cloud)", "tab:blue"),
+    (1, "share_digitized_above", 0.01, "digitized (stage >= 2)", "tab:orange"),
+    (2, "cloud_firms", 1e3, None, "tab:purple"),
+    (3, "labour_productivity_above", 1e3, "model", "tab:blue"),
+    (4, "subsidy_spent", 1e9, "subsidies paid (cumulative), bn", "tab:blue"),
+    (4, "fund_remaining", 1e9, "special fund left, bn", "tab:orange"),
+    (5, "queue_length", 1, "projects waiting for a provider", "tab:blue"),
+    (5, "loans_issued", 1, "bank loans granted / month", "tab:orange"),
+    (5, "loans_rejected", 1, "loans refused / month", "tab:green"),
+)
+PANEL_TITLES = ("Firms by stage (all sizes), %", "Above-size firms, %", "Firms on the cloud, thousand",
+                "Labour productivity, above size, k yuan/worker", "Subsidies and the special fund, bn yuan",
+                "Providers' queue and bank approvals")
+
+
+def _series_figure(model: TransformationModel) -> dict:
+    """The six panels with their static parts drawn up front: titles, legends, reported points."""
+    from matplotlib.patches import Patch
+
+    fig = Figure(figsize=(11, 6.2), dpi=DPI)
+    fig.subplots_adjust(left=0.05, right=0.99, top=0.95, bottom=0.06, wspace=0.22, hspace=0.3)
+    axes = list(fig.subplots(2, 3).flat)
+    end = 2013 + (model.end_month + 1) / 12
+    for ax, title in zip(axes, PANEL_TITLES):
+        ax.set_title(title, fontsize=9)
+        ax.set_xlim(2013, end)
+        ax.set_ylim(0, 1)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    for ax in axes[:2]:
+        ax.set_ylim(0, 100)
+    axes[0].legend(handles=[Patch(color=c, label=n) for c, n in zip(STAGE_COLOURS, STAGE_NAMES)], fontsize=6,
+                   loc="lower left")
+    lines = [axes[k].plot([], [], color=c, label=label)[0] for k, _, _, label, c in SERIES]
+    rep = reported_productivity()
+    axes[3].plot(rep.year + 0.5, rep.value / 1e3, "ko", ms=5, label="reported")
+    axes[3].set_ylim(10 * np.floor(0.08 * rep.value.min() / 1e3), _nice(1.2 * rep.value.max() / 1e3))
+    for k in (1, 3, 4, 5):
+        axes[k].legend(fontsize=7, loc="upper left")
+    waiting = axes[0].text(0.5, 0.5, "not started: press Step", ha="center", va="center",
+                           transform=axes[0].transAxes, color="grey")
+    legends = [ax.get_legend() for ax in axes if ax.get_legend() is not None]  # drawn over the data
+    return {"frames": Frames(fig), "axes": axes, "lines": lines, "stack": [], "waiting": waiting, "legends": legends}
+
+
 def DateAndHeadline(model: TransformationModel):
     """The month shown as a date, and the headline figures of that month (plain HTML: no CDN assets)."""
     if model.month < 0:
@@ -94,53 +198,25 @@ def DateAndHeadline(model: TransformationModel):
 
 def TimeSeries(model: TransformationModel):
     """Six panels of the province over time."""
-    fig = Figure(figsize=(11, 6.2), dpi=DPI)
-    fig.subplots_adjust(left=0.05, right=0.99, top=0.95, bottom=0.06, wspace=0.22, hspace=0.3)
-    axes = fig.subplots(2, 3)
-    if model.month < 0:
-        for ax in axes.flat:
-            ax.text(0.5, 0.5, "not started", ha="center", va="center", transform=ax.transAxes, color="grey")
-        solara.FigureMatplotlib(fig, format="png", dpi=DPI)
-        return
-    df = _series(model)
-    x = df.index
-    ax = axes[0, 0]
-    ax.stackplot(x, *[100 * df[f"share_stage_{k}"] for k in range(5)], colors=STAGE_COLOURS, labels=STAGE_NAMES)
-    ax.set_ylim(0, 100)
-    ax.set_title("Firms by stage (all sizes), %", fontsize=9)
-    ax.legend(fontsize=6, loc="lower left")
-    ax = axes[0, 1]
-    ax.plot(x, 100 * df["share_transformed_above"], label="transformed (stage >= 1 or cloud)")
-    ax.plot(x, 100 * df["share_digitized_above"], label="digitized (stage >= 2)")
-    ax.set_ylim(0, 100)
-    ax.set_title("Above-size firms, %", fontsize=9)
-    ax.legend(fontsize=7)
-    ax = axes[0, 2]
-    ax.plot(x, df["cloud_firms"] / 1e3, color="tab:purple")
-    ax.set_title("Firms on the cloud, thousand", fontsize=9)
-    ax = axes[1, 0]
-    ax.plot(x, df["labour_productivity_above"] / 1e3, label="model")
-    rep = reported_productivity()
-    ax.plot(rep.year + 0.5, rep.value / 1e3, "ko", ms=5, label="reported")
-    ax.set_title("Labour productivity, above size, k yuan/worker", fontsize=9)
-    ax.legend(fontsize=7)
-    ax = axes[1, 1]
-    ax.plot(x, df["subsidy_spent"].cumsum() / 1e9, label="subsidies paid (cumulative), bn")
-    ax.plot(x, df["fund_remaining"] / 1e9, label="special fund left, bn")
-    ax.set_title("Subsidies and the special fund, bn yuan", fontsize=9)
-    ax.legend(fontsize=7)
-    ax = axes[1, 2]
-    ax.plot(x, df["queue_length"], label="projects waiting for a provider")
-    ax.plot(x, df["loans_issued"], label="bank loans granted / month")
-    ax.plot(x, df["loans_rejected"], label="loans refused / month")
-    ax.set_title("Providers' queue and bank approvals", fontsize=9)
-    ax.legend(fontsize=7)
-    end = 2013 + (model.end_month + 1) / 12
-    for ax in axes.flat:
-        ax.set_xlim(2013, end)
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3)
-    solara.FigureMatplotlib(fig, format="png", dpi=DPI)
+    st = getattr(model, "_viz_series", None)
+    if st is None:
+        st = model._viz_series = _series_figure(model)
+    axes, dynamic = st["axes"], []
+    for coll in st["stack"]:
+        coll.remove()
+    st["stack"] = []
+    st["waiting"].set_visible(model.month < 0)  # part of the background until the first step
+    if model.month >= 0:
+        df = _series(model)
+        x = df.index.to_numpy()
+        st["stack"] = axes[0].stackplot(x, *[100 * df[f"share_stage_{k}"] for k in range(5)], colors=STAGE_COLOURS)
+        for line, (k, col, div, _, _) in zip(st["lines"], SERIES):
+            y = (df[col].cumsum() if col == "subsidy_spent" else df[col]).to_numpy() / div
+            line.set_data(x, y)
+            _grow(axes[k], y)
+        dynamic += st["stack"] + st["lines"] + st["legends"]
+    key = (model.month < 0, *(ax.get_ylim() for ax in axes))
+    solara.Image(st["frames"].png(dynamic, key), format="png")
 
 
 def firm_sample(model: TransformationModel) -> np.ndarray:
@@ -154,43 +230,58 @@ def firm_sample(model: TransformationModel) -> np.ndarray:
     return cached
 
 
-def Province(model: TransformationModel):
-    """The 11 cities coloured by share transformed, and a sample of firms by city and sector."""
+def _province_figure(model: TransformationModel) -> dict:
+    """City bars and the sample of firms laid out by city and sector; labels and positions are fixed."""
     f, t = model.firms, model.tables
     fig = Figure(figsize=(11, 4.6), dpi=DPI)
     fig.subplots_adjust(left=0.09, right=0.99, top=0.92, bottom=0.2, wspace=0.45)
     ax1, ax2 = fig.subplots(1, 2, width_ratios=[1, 1.4])
     n_c = t.n_cities
-    w = f.weight * f.above
-    share = np.bincount(f.city, weights=w * ((f.stage >= 1) | f.on_cloud), minlength=n_c) / np.bincount(
-        f.city, weights=w, minlength=n_c)
-    import matplotlib
-
-    cmap = matplotlib.colormaps["viridis"]
-    ax1.barh(range(n_c), 100 * share, color=cmap(share))
+    bars = ax1.barh(range(n_c), np.zeros(n_c)).patches
     ax1.set_yticks(range(n_c), t.cities, fontsize=8)
     ax1.invert_yaxis()
     ax1.set_xlim(0, 100)
-    ax1.set_title(f"Cities: above-size firms transformed, % ({model.date})", fontsize=9)
+    ax1.set_title("Cities: above-size firms transformed, %", fontsize=9)
     ax1.grid(axis="x", alpha=0.3)
     idx = firm_sample(model)
-    k = np.arange(idx.size)
     side = int(np.ceil(np.sqrt(SAMPLE_PER_CELL)))
     pos = np.zeros(idx.size, int)
     order = np.argsort(f.cell[idx], kind="stable")
     first = np.searchsorted(f.cell[idx][order], f.cell[idx][order])
-    pos[order] = k - first  # position of each sampled firm within its cell
+    pos[order] = np.arange(idx.size) - first  # position of each sampled firm within its cell
     x = f.city[idx] + (pos % side + 0.5) / side * 0.8 - 0.4
     y = f.sector[idx] + (pos // side + 0.5) / side * 0.8 - 0.4
-    colours = np.array(STAGE_COLOURS)[f.stage[idx]]
-    ax2.scatter(x, y, c=colours, s=9, edgecolors=np.where(f.on_cloud[idx], "k", "none"), linewidths=0.4)
+    dots = ax2.scatter(x, y, s=9, linewidths=0.4)
     ax2.set_xticks(range(n_c), t.cities, rotation=60, fontsize=7)
     ax2.set_yticks(range(t.n_sectors), [s.split(" (")[0] for s in t.sector_labels], fontsize=7)
     ax2.set_xlim(-0.6, n_c - 0.4)
     ax2.set_ylim(t.n_sectors - 0.4, -0.6)
     ax2.set_title(f"Sample of firms ({SAMPLE_PER_CELL} per city x sector), colour: stage, outline: cloud",
                   fontsize=8)
-    solara.FigureMatplotlib(fig, format="png", dpi=DPI)
+    date = fig.text(0.01, 0.97, "", fontsize=11, fontweight="bold", va="top")
+    return {"frames": Frames(fig), "bars": bars, "dots": dots, "date": date, "idx": idx}
+
+
+def Province(model: TransformationModel):
+    """The 11 cities coloured by share transformed, and a sample of firms by city and sector."""
+    st = getattr(model, "_viz_province", None)
+    if st is None:
+        st = model._viz_province = _province_figure(model)
+    f, n_c = model.firms, model.tables.n_cities
+    w = f.weight * f.above
+    share = np.bincount(f.city, weights=w * ((f.stage >= 1) | f.on_cloud), minlength=n_c) / np.bincount(
+        f.city, weights=w, minlength=n_c)
+    import matplotlib
+
+    colours = matplotlib.colormaps["viridis"](share)
+    for bar, s, c in zip(st["bars"], share, colours):
+        bar.set_width(100 * s)
+        bar.set_color(c)
+    idx = st["idx"]
+    st["dots"].set_facecolors(np.array(STAGE_COLOURS)[f.stage[idx]])
+    st["dots"].set_edgecolors(np.where(f.on_cloud[idx], "k", "none"))
+    st["date"].set_text(model.date)
+    solara.Image(st["frames"].png([*st["bars"], st["dots"], st["date"]], key=0), format="png")
 
 
 def _full_width_layout(num_components: int) -> list[dict]:
