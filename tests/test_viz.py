@@ -58,3 +58,26 @@ def test_reset_builds_a_model_with_the_changed_control(page):
     assert m.month == -1
     assert m.params["government.purchase_subsidy_rate"] == 0.3 and m.params["cloud.action_start"] == "2015-01"
     assert m.government.purchase_rate == 0.3
+
+
+@pytest.mark.parametrize("draw,cache", [("series_png", "_viz_series"), ("province_png", "_viz_province")])
+def test_a_partly_redrawn_frame_shows_what_a_full_redraw_shows(draw, cache):
+    """Frames redraw only what changes over a stored background; the picture must still be right."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from simmodel.viz import app
+
+    pixels = lambda png: np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=int)  # noqa: E731
+    m = app.make_model(scale=0.01, seed=3)
+    frames = []
+    for _ in range(30):
+        m.step()
+        frames.append(getattr(app, draw)(m))  # background kept, axis ranges grow along the way
+    getattr(m, cache)["frames"].key = None  # the same figure, its background drawn anew from the current state
+    full = pixels(getattr(app, draw)(m))
+    differs = lambda png: np.mean(np.any(pixels(png) != full, axis=2))  # noqa: E731
+    assert differs(frames[-1]) == 0  # nothing stale in the stored background
+    assert differs(frames[-13]) > 0.01  # while a frame a year old is visibly different

@@ -198,6 +198,11 @@ def DateAndHeadline(model: TransformationModel):
 
 def TimeSeries(model: TransformationModel):
     """Six panels of the province over time."""
+    solara.Image(series_png(model), format="png")
+
+
+def series_png(model: TransformationModel) -> bytes:
+    """The six panels at the model's month, as a PNG."""
     st = getattr(model, "_viz_series", None)
     if st is None:
         st = model._viz_series = _series_figure(model)
@@ -216,7 +221,7 @@ def TimeSeries(model: TransformationModel):
             _grow(axes[k], y)
         dynamic += st["stack"] + st["lines"] + st["legends"]
     key = (model.month < 0, *(ax.get_ylim() for ax in axes))
-    solara.Image(st["frames"].png(dynamic, key), format="png")
+    return st["frames"].png(dynamic, key)
 
 
 def firm_sample(model: TransformationModel) -> np.ndarray:
@@ -264,6 +269,11 @@ def _province_figure(model: TransformationModel) -> dict:
 
 def Province(model: TransformationModel):
     """The 11 cities coloured by share transformed, and a sample of firms by city and sector."""
+    solara.Image(province_png(model), format="png")
+
+
+def province_png(model: TransformationModel) -> bytes:
+    """The city bars and the sample of firms at the model's month, as a PNG."""
     st = getattr(model, "_viz_province", None)
     if st is None:
         st = model._viz_province = _province_figure(model)
@@ -281,7 +291,7 @@ def Province(model: TransformationModel):
     st["dots"].set_facecolors(np.array(STAGE_COLOURS)[f.stage[idx]])
     st["dots"].set_edgecolors(np.where(f.on_cloud[idx], "k", "none"))
     st["date"].set_text(model.date)
-    solara.Image(st["frames"].png([*st["bars"], st["dots"], st["date"]], key=0), format="png")
+    return st["frames"].png([*st["bars"], st["dots"], st["date"]], key=0)
 
 
 def _full_width_layout(num_components: int) -> list[dict]:
