@@ -240,6 +240,8 @@ INDICATORS: tuple[Indicator, ...] = (
     Indicator("tech_investment", "yuan", "technological-transformation investment: projects (capital "
               "cost and fees) plus routine renewal (a share of value added, growing at renewal_share_growth)",
               _tech_investment),
+    Indicator("renewal_investment", "yuan", "the routine-renewal part of tech_investment (renewal_investment_share "
+              "of value added, growing at renewal_share_growth)", lambda a: a.f("renewal_investment")),
     Indicator("tech_investment_share", "share", "tech_investment as a share of industrial investment",
               lambda a: _div(_tech_investment(a), _tech_investment(a) + a.other_investment_share * a.va_amount())),
     Indicator("labour_cost_saved", "yuan", "wages of the workers machines substitute, in the period",

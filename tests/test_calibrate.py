@@ -167,3 +167,24 @@ def test_baseline_inherits_the_fitted_parameters():
     for k in calibrate.load_priors().keys:
         assert base.params[k] == fitted.params[k]
     assert "fitted" in base.chain
+
+
+def test_solved_accounting_parameters_meet_the_investment_targets_and_change_nothing_else():
+    from simmodel.runner import run
+
+    targets = load_targets()
+    names = tuple(dict.fromkeys([t.indicator for t in targets] + ["renewal_investment", "labour_productivity_above",
+                                                                   "robots_in_service", "cloud_firms"]))
+    p = Params().replace({"run.scale": 0.005})
+    before = run(p, 3, monthly=True, names=names)
+    solved = calibrate.solve_accounting([before], p, targets)
+    assert solved and set(solved) == set(calibrate.ACCOUNTING)
+    assert any(abs(solved[k] - p[k]) > 1e-3 * abs(p[k]) for k in solved)  # it had something to do
+    after = run(p.replace(solved), 3, monthly=True, names=names)
+    got = calibrate.read_run(after, targets)
+    for t in targets:
+        if t.indicator.startswith("tech_investment") and t.role == "fit":
+            assert got[t.name] == pytest.approx(t.value, rel=1e-6), t.name
+    accounting = {"tech_investment", "tech_investment_share", "renewal_investment"}
+    rows = lambda r: [(*row[:4], repr(row[4])) for row in r.yearly + r.monthly if row[3] not in accounting]  # noqa
+    assert rows(after) == rows(before)  # firms, banks and governments never read these parameters
