@@ -257,9 +257,10 @@ def calibration_figures(cal, post: dict, rows: list[dict], folder: Path) -> dict
     fig, axes = plt.subplots(math_ceil(n / cols), cols, figsize=(3.6 * cols, 2.5 * math_ceil(n / cols)), squeeze=False)
     pred = post["predictive"]
     for ax, (j, t) in zip(axes.flat, enumerate(targets)):
-        col = pred[:, j][np.isfinite(pred[:, j])]
+        ok = np.isfinite(pred[:, j])
+        col = pred[ok, j]
         if col.size:
-            ax.hist(col, bins=15, color="tab:blue", alpha=0.6)
+            ax.hist(col, bins=15, weights=post["weights"][ok], color="tab:blue", alpha=0.6)
         ax.axvline(t.value, color="k", lw=2)
         ax.axvspan(t.value - t.tolerance, t.value + t.tolerance if not t.lower_bound else max(t.value, col.max()
                    if col.size else t.value), color="k", alpha=0.08)
@@ -267,7 +268,8 @@ def calibration_figures(cal, post: dict, rows: list[dict], folder: Path) -> dict
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
-    fig.suptitle("Targets (black line, grey: tolerance) against the accepted runs (histogram)", fontsize=10)
+    fig.suptitle("Targets (black line, grey: tolerance) against the posterior particles (weighted histogram)",
+                 fontsize=10)
     fig.tight_layout()
     out["targets"] = _save(fig, folder / "targets.png")
     # marginal posteriors
