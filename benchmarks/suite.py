@@ -23,7 +23,7 @@ from pathlib import Path
 CHILD = r"""
 import json, resource, sys, time
 from simmodel.model import TransformationModel
-from simmodel.population import scale_for_agents
+from simmodel.model.population import scale_for_agents
 n, repeat = int(sys.argv[1]), int(sys.argv[2])
 scale = 1.0 if n >= 562_000 else scale_for_agents(n)
 best = None
@@ -42,8 +42,8 @@ print(json.dumps(best))
 SIDE_BY_SIDE = r"""
 import json, sys, time
 from simmodel.model import TransformationModel
-from simmodel.reference import ReferenceModel
-from simmodel.population import scale_for_agents
+from simmodel.model.reference import ReferenceModel
+from simmodel.model.population import scale_for_agents
 n = int(sys.argv[1])
 out = {}
 for cls in (TransformationModel, ReferenceModel):
@@ -64,7 +64,7 @@ print(json.dumps(out))
 
 SWEEP_THROUGHPUT = r"""
 import json, sys, time
-from simmodel.executor import SerialExecutor, DaskExecutor, Task
+from simmodel.runs.executor import SerialExecutor, DaskExecutor, Task
 from simmodel.params import Params
 if __name__ == "__main__":
     scale, n, workers = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
@@ -85,7 +85,7 @@ if __name__ == "__main__":
 RUNS_PER_SECOND = r"""
 import json, sys, time
 from simmodel.params import Params
-from simmodel.runner import run
+from simmodel.runs.runner import run
 scale, n = float(sys.argv[1]), int(sys.argv[2])
 p = Params().replace({"run.scale": scale})
 run(p, 0, monthly=False)  # warm up imports and caches

@@ -16,8 +16,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import scenarios, store
+from .analysis import scenarios
 from .params import PARAMS, ParamError, Params, parse_override, table_rows
+from .runs import store
 
 DEFAULT_SEED = 1
 class UserError(Exception):
@@ -45,12 +46,9 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 
 def _scenario(ref: str | None, args: argparse.Namespace) -> tuple[str, Params, str]:
-    """(name, params, question) of a scenario (default: baseline if present) with the overrides."""
-    if ref is None and "baseline" not in scenarios.available():
-        name, params, question = "defaults", Params(), "the model defaults"
-    else:
-        sc = scenarios.load(ref or "baseline")
-        name, params, question = sc.name, sc.params, sc.question
+    """(name, params, question) of a scenario (default: the calibrated baseline) with the overrides."""
+    sc = scenarios.baseline() if ref is None else scenarios.load(ref)
+    name, params, question = sc.name, sc.params, sc.question
     updates = _overrides(args)
     if updates:
         params = params.replace(updates, where="--set" if args.set else "")
@@ -64,7 +62,7 @@ def _seeds(args: argparse.Namespace) -> list[int]:
 
 
 def _executor(args: argparse.Namespace, n_tasks: int):
-    from .executor import executor_for
+    from .runs.executor import executor_for
 
     if args.workers is not None and args.workers < 1:
         raise ParamError("--workers", args.workers, "must be at least 1")
@@ -88,16 +86,18 @@ def _out_folder(args: argparse.Namespace, default_name: str) -> Path:
 
 def _yearly_table(summary) -> str:
     """The headline indicators, province-wide, one line per year (means over seeds)."""
-    from .indicators import HEADLINE_VIEW
+    from .model.indicators import HEADLINE, indicator
 
+    view = [indicator(n) for n in HEADLINE]
     prov = summary[(summary.region == "Zhejiang") & (summary.sector == "all")]
     values = {(str(r.period), r.indicator): r.mean for r in prov.itertuples()}
     years = sorted({str(p) for p in prov.period})
-    lines = ["year " + " ".join(f"{short:>{max(len(short), 7)}}" for _, short, *_ in HEADLINE_VIEW)]
+    lines = ["year " + " ".join(f"{i.short:>{max(len(i.short), 7)}}" for i in view)]
     for y in years:
         cells = []
-        for name, short, _, div, _ in HEADLINE_VIEW:
-            v = values.get((y, name), math.nan) / div
+        for i in view:
+            short, div = i.short, i.scale
+            v = values.get((y, i.name), math.nan) / div
             width = max(len(short), 7)
             cells.append(f"{v:>{width}.{0 if abs(v) >= 1000 or div == 1 else 1}f}" if not math.isnan(v) else
                          f"{'-':>{width}}")
@@ -106,8 +106,8 @@ def _yearly_table(summary) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from . import experiments
-    from .progress import ProgressLine
+    from .analysis import experiments
+    from .runs.progress import ProgressLine
 
     name, params, question = _scenario(args.scenario, args)
     seeds = _seeds(args)
@@ -138,8 +138,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from . import experiments
-    from .progress import ProgressLine
+    from .analysis import experiments
+    from .runs.progress import ProgressLine
 
     if len(args.scenarios) < 2:
         raise ParamError("scenarios", args.scenarios, "name at least two scenarios (the first is the reference)")
@@ -174,8 +174,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from . import sweep
-    from .progress import ProgressLine
+    from .analysis import sweep
+    from .runs.progress import ProgressLine
 
     spec = sweep.load_spec(args.file)
     if args.resume:
@@ -187,7 +187,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise ParamError("--workers", args.workers, "must be at least 1")
     n_runs = len(spec.design_points()) * len(spec.seeds)
-    from .executor import executor_for
+    from .runs.executor import executor_for
 
     t0 = time.perf_counter()
     with executor_for(args.workers, args.scheduler) as ex:
@@ -206,7 +206,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep_plot(args: argparse.Namespace) -> int:
-    from . import plots
+    from .analysis import plots
 
     folder = Path(args.dir)
     for need in ("manifest.json", "table.csv"):
@@ -218,21 +218,25 @@ def cmd_sweep_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from . import calibrate
-    from .executor import executor_for
-    from .progress import ProgressLine
+    from . import resources
+    from .analysis import calibrate, targets
+    from .runs.executor import executor_for
+    from .runs.progress import ProgressLine
 
-    targets_path = Path(args.targets) if args.targets else calibrate.TARGETS
-    priors_path = Path(args.priors) if args.priors else calibrate.PRIORS
-    targets, priors = calibrate.load_targets(targets_path), calibrate.load_priors(priors_path)
+    targets_path = Path(args.targets) if args.targets else targets.default_path()
+    priors_path = Path(args.priors) if args.priors else calibrate.default_priors()
+    loaded, priors = calibrate.load_targets(targets_path), calibrate.load_priors(priors_path)
     budget = args.budget or (80 if args.quick else 5000)
     if budget < 8:
         raise ParamError("--budget", budget, "must be at least 8 runs")
     work = Path(args.work) if args.work else Path("results") / ("calibration-quick" if args.quick else "calibration")
-    fitted = Path(args.fitted) if args.fitted else (work / "fitted.toml" if args.quick else
-                                                     calibrate.ROOT / "calibration" / "fitted.toml")
-    report = Path(args.report) if args.report else (work / "report.md" if args.quick else
-                                                     calibrate.ROOT / "calibration" / "report.md")
+    # a full calibration in the repository updates the shipped calibration (calibration/); elsewhere
+    # (an installed package, --quick) it writes into its working folder
+    shipped = resources.is_source_checkout() and not args.quick
+    fitted = Path(args.fitted) if args.fitted else (resources.calibration_dir() / "fitted.toml" if shipped else
+                                                     work / "fitted.toml")
+    report = Path(args.report) if args.report else (resources.calibration_dir() / "report.md" if shipped else
+                                                     work / "report.md")
     config = {"budget": budget, "quick": args.quick, "targets": targets_path.read_text(),
               "priors": priors_path.read_text()}
     store.check_writable(work.parent)
@@ -248,7 +252,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         raise ParamError("--workers", args.workers, "must be at least 1")
     with executor_for(args.workers, args.scheduler) as ex:
         if not args.quiet:
-            print(f"calibrating {len(priors.parameters)} parameters to {sum(t.role == 'fit' for t in targets)} targets: "
+            print(f"calibrating {len(priors.parameters)} parameters to {sum(t.role == 'fit' for t in loaded)} targets: "
                   f"budget {budget} runs, {ex.describe()}{' (resuming)' if resuming else ''}")
         bar = ProgressLine("runs", enabled=None if not args.quiet else False)
         out = calibrate.run_calibration(targets_path, priors_path, work, fitted, report, ex, budget, args.quick,
@@ -266,17 +270,17 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from . import calibrate
-    from .executor import Task
+    from .analysis import calibrate
+    from .runs.executor import Task
 
-    targets = calibrate.load_targets(Path(args.targets) if args.targets else calibrate.TARGETS)
+    targets = calibrate.load_targets(Path(args.targets) if args.targets else None)
     name, params, _ = _scenario(args.scenario, args)
     seeds = _seeds(args)
     names = tuple(dict.fromkeys(t.indicator for t in targets))
     values = np.full((len(seeds), len(targets)), np.nan)
     failures = []
     with _executor(args, len(seeds)) as ex:
-        from .progress import ProgressLine
+        from .runs.progress import ProgressLine
 
         bar = ProgressLine(f"validate {name}", enabled=None if not args.quiet else False)
         for i, o in enumerate(ex.map([Task(f"s{s}", params, s, monthly=True, names=names) for s in seeds]), 1):
@@ -313,36 +317,58 @@ def cmd_serve(args: argparse.Namespace) -> int:
             s.bind((args.host, args.port))
     except OSError as e:
         raise ParamError("--port", args.port, f"cannot listen on {args.host}:{args.port} ({e.strerror})") from None
-    env = {**os.environ, "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False"}
+    scenarios.load(args.scenario)  # a bad scenario is a one-line error here, not a broken page
+    env = {**os.environ, "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False", "SIMMODEL_SCENARIO": args.scenario}
     print(f"serving the visual server at http://{args.host}:{args.port}  (Ctrl-C to stop)", flush=True)
     cmd = [sys.executable, "-m", "solara", "run", str(APP), "--host", args.host, "--port", str(args.port), "--no-open"]
     os.execvpe(cmd[0], cmd, env)  # become the server: stopping this process stops it
 
 
 def _agents(params: Params) -> int:
-    from .population import agent_counts
+    from .model.population import agent_counts
 
     a, s, _, _ = agent_counts(params)
     return a + s
 
 
 def cmd_params(args: argparse.Namespace) -> int:
-    rows = table_rows()
     if args.markdown:
         from .docgen import params_markdown
         print(params_markdown())
-    else:
-        width = max(len(r.key) for r in rows)
-        for r in rows:
-            print(f"{r.key:<{width}}  {r.default:>14}  {r.unit:<14} {r.allowed}")
+        return 0
+    rows = table_rows()
+    values = None
+    if args.scenario:
+        values = scenarios.load(args.scenario).params
+        print(f"# the values scenario {args.scenario!r} uses (* = differs from the model default)")
+    width = max(len(r.key) for r in rows)
+    for r, p in zip(rows, PARAMS):
+        shown, mark = r.default, " "
+        if values is not None:
+            v = values[p.key]
+            shown = ", ".join(map(str, v)) if isinstance(v, tuple) else store.fmt_value(v) if isinstance(v, float) \
+                else str(v).lower() if isinstance(v, bool) else str(v)
+            mark = "*" if v != p.default else " "
+        print(f"{r.key:<{width}} {mark}{shown:>14}  {r.unit:<14} {r.allowed}")
+    return 0
+
+
+def cmd_indicators(args: argparse.Namespace) -> int:
+    from .model.indicators import INDICATORS, dictionary_markdown
+
+    if args.markdown:
+        print(dictionary_markdown())
+        return 0
+    width = max(len(i.name) for i in INDICATORS)
+    for i in INDICATORS:
+        print(f"{i.name:<{width}}  {i.unit:<15} {i.doc}")
     return 0
 
 
 def cmd_scenarios(args: argparse.Namespace) -> int:
     found = scenarios.available()
     if not found:
-        print("no scenarios found (looked in ./experiments/scenarios)")
-        return 0
+        raise ParamError("scenarios", None, "none shipped with the package; reinstall simmodel")
     width = max(map(len, found))
     for name, path in found.items():
         print(f"{name:<{width}}  {scenarios.question(path)}")
@@ -419,11 +445,18 @@ def build_parser() -> Parser:
     se = sub.add_parser("serve", help="the browser-based visual server (SolaraViz)")
     se.add_argument("--port", type=int, default=8765, help="port (default 8765)")
     se.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    se.add_argument("--scenario", default="baseline", help="the scenario the page starts on (default: the "
+                    "calibrated baseline)")
     se.set_defaults(func=cmd_serve)
 
     pp = sub.add_parser("params", help="list every parameter with its default, unit and allowed values")
     pp.add_argument("--markdown", action="store_true", help="as a Markdown table with sources")
+    pp.add_argument("--scenario", help="list the values this scenario uses (name or TOML file)")
     pp.set_defaults(func=cmd_params)
+
+    ind = sub.add_parser("indicators", help="list every output indicator with its unit and definition")
+    ind.add_argument("--markdown", action="store_true", help="as the Markdown dictionary of docs/indicators.md")
+    ind.set_defaults(func=cmd_indicators)
 
     s = sub.add_parser("scenarios", help="list the scenarios and the question each answers")
     s.set_defaults(func=cmd_scenarios)

@@ -7,9 +7,9 @@ import functools
 import numpy as np
 import pytest
 
-from simmodel.indicators import FLOWS, STOCKS
+from simmodel.model.indicators import FLOWS, STOCKS
 from simmodel.params import Params
-from simmodel.runner import simulate
+from simmodel.runs.runner import simulate
 
 SMALL = {"run.scale": 0.02}
 

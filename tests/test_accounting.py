@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import flow_total, run
-from simmodel.runner import tidy
+from simmodel.runs.runner import tidy
 
 
 def test_subsidies_paid_equal_government_spending_within_budget(baseline):

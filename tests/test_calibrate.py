@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from simmodel import calibrate, scenarios
-from simmodel.calibrate import Emulator, Target, distance, implausibility, load_targets
+from simmodel.analysis import calibrate, scenarios
+from simmodel.analysis.calibrate import Emulator, Target, distance, implausibility, load_targets
 from simmodel.cli import main
-from simmodel.executor import SerialExecutor
+from simmodel.runs.executor import SerialExecutor
 from simmodel.params import Params
 
 DATA_A = ["productivity_2016", "productivity_growth_2013_2016_seed", "productivity_2013", "productivity_2015",
@@ -95,8 +95,8 @@ def test_calibration_recovers_parameters_it_generated_the_targets_from(tmp_path)
     priors = calibrate.load_priors(priors_path)
     truth = {"economy.productivity_trend": 0.061, "economy.renewal_investment_share": 0.42,
              "technology.robots_per_worker_saved": 0.07}
-    from simmodel.executor import Task
-    from simmodel.runner import run
+    from simmodel.runs.executor import Task
+    from simmodel.runs.runner import run
     names = tuple(dict.fromkeys(t.indicator for t in load_targets()))
     p = Params().replace({**truth, "run.scale": priors.scale})
     # on the calibration's own seed, so the truth fits exactly: this checks identification, not seed noise
@@ -108,7 +108,7 @@ def test_calibration_recovers_parameters_it_generated_the_targets_from(tmp_path)
             v = float(np.mean([s[t.name] for s in sims]))
             targets.append(Target(t.name, t.indicator, t.kind, v, 0.01 * abs(v), 0.0, "fit", year=t.year,
                                   start=t.start, end=t.end, month=t.month))
-    out = calibrate.run_calibration(calibrate.TARGETS, priors_path, tmp_path / "work", tmp_path / "fitted.toml",
+    out = calibrate.run_calibration(None, priors_path, tmp_path / "work", tmp_path / "fitted.toml",
                                     tmp_path / "report.md", SerialExecutor(), 240, quick=False,
                                     targets_override=targets)
     rows = {r["key"]: r for r in out["rows"]}
@@ -163,14 +163,15 @@ def test_validate_exits_1_when_a_target_is_missed_and_0_when_met(tmp_path, capsy
 
 def test_baseline_inherits_the_fitted_parameters():
     base = scenarios.load("baseline")
-    fitted = scenarios.load(str(calibrate.ROOT / "calibration" / "fitted.toml"))
+    from simmodel import resources
+    fitted = scenarios.load(str(resources.path("calibration/fitted.toml")))
     for k in calibrate.load_priors().keys:
         assert base.params[k] == fitted.params[k]
     assert "fitted" in base.chain
 
 
 def test_solved_accounting_parameters_meet_the_investment_targets_and_change_nothing_else():
-    from simmodel.runner import run
+    from simmodel.runs.runner import run
 
     targets = load_targets()
     names = tuple(dict.fromkeys([t.indicator for t in targets] + ["renewal_investment", "labour_productivity_above",

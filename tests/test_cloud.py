@@ -3,7 +3,7 @@
 import numpy as np
 
 from conftest import flow_total, run
-from simmodel.indicators import STOCKS
+from simmodel.model.indicators import STOCKS
 
 
 def _cloud(m):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import flow_total, run
-from simmodel import decision
+from simmodel.model import decision
 from simmodel.model import TransformationModel
 
 
@@ -27,9 +27,15 @@ def fresh():
     return TransformationModel(seed=11, scale=0.01)
 
 
+def _subsidy(model, rate):
+    t = model.subsidies.terms()
+    return t.__class__(**{**t.__dict__, "province_rate": 0.0, "city_rate": np.full(11, rate),
+                          "city_cap": np.full(11, 1e12)})
+
+
 def test_a_purchase_subsidy_raises_every_firms_adoption_probability(fresh):
-    low = _options(fresh, _context(fresh, subsidy_rate=np.zeros(11)))
-    high = _options(fresh, _context(fresh, subsidy_rate=np.full(11, 0.15)))
+    low = _options(fresh, _context(fresh, subsidy=_subsidy(fresh, 0.0)))
+    high = _options(fresh, _context(fresh, subsidy=_subsidy(fresh, 0.15)))
     assert np.all(high.prob >= low.prob) and np.mean(high.prob > low.prob) > 0.9
 
 
@@ -69,7 +75,7 @@ def test_thinning_is_exact_whole_runs_are_identical(extra):
 
     def go(thin):
         m = TransformationModel(seed=5, params=Params().replace({"run.scale": 0.01, "run.end": "2017-12", **extra}))
-        m.thinning = thin
+        m.thinning.enabled = thin
         m.run()
         return m
 

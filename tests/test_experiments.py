@@ -104,7 +104,7 @@ def test_cyclic_scenario_file_from_the_cli(tmp_path, capsys):
 
 
 def test_interrupted_run_leaves_no_folder(tmp_path, monkeypatch):
-    from simmodel import experiments
+    from simmodel.analysis import experiments
 
     def boom(*a, **k):
         raise KeyboardInterrupt

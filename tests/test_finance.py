@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from conftest import flow_total, run
-from simmodel.firms import LEASE_ENGINEERING, LEASE_FUNDS, LEASE_MATERIALS
-from simmodel.indicators import FLOWS
-from simmodel.institutions.bank import annuity_payment
+from simmodel.model.firms import LEASE_ENGINEERING, LEASE_FUNDS, LEASE_MATERIALS
+from simmodel.model.indicators import FLOWS
+from simmodel.model.econ import annuity_payment
 from simmodel.model import TransformationModel
 
 NO_LEASING = dict(leasing__funds_enabled=False, leasing__materials_enabled=False, leasing__engineering_enabled=False)
@@ -65,7 +65,7 @@ def test_existing_debt_lowers_what_the_bank_will_lend():
 
 
 def test_who_bears_a_shortfall_differs_by_leasing_model():
-    from simmodel.finance import share_shortfall
+    from simmodel.model.finance import share_shortfall
     m = TransformationModel(seed=1, scale=0.005)
     f = m.firms
     idx = np.arange(3)

@@ -5,7 +5,7 @@ import pytest
 
 from conftest import run
 from simmodel.model import TransformationModel
-from simmodel.runner import tidy
+from simmodel.runs.runner import tidy
 
 
 def test_wages_follow_the_series_by_size_class():
@@ -16,7 +16,7 @@ def test_wages_follow_the_series_by_size_class():
 
 
 def test_a_project_cuts_labour_needs_by_the_labour_saving_share():
-    from simmodel.firms import apply_gain
+    from simmodel.model.firms import apply_gain
     m = TransformationModel(seed=1, scale=0.005)
     f = m.firms
     idx = np.arange(10)

@@ -2,8 +2,8 @@
 
 import pytest
 
-from simmodel.indicators import BY_NAME
-from simmodel.runner import tidy
+from simmodel.model.indicators import BY_NAME
+from simmodel.runs.runner import tidy
 
 SECTION_6 = """firms above_size_firms share_stage_0 share_stage_1 share_stage_2 share_stage_3 share_stage_4
 maturity_level_1 maturity_level_2 maturity_level_3 maturity_level_4plus share_transformed_above

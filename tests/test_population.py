@@ -6,7 +6,7 @@ import pytest
 from simmodel.data import load_tables
 from simmodel.model import TransformationModel
 from simmodel.params import Params
-from simmodel.population import build_population
+from simmodel.model.population import build_population
 
 
 @pytest.mark.parametrize("scale", [0.005, 0.05, 0.3])
@@ -20,7 +20,7 @@ def test_weights_make_totals_province_level_at_any_scale(scale):
 
 def test_scale_one_is_one_agent_per_firm():
     p = Params().replace({"run.scale": 1.0})
-    n_above, n_small, w_above, w_small = __import__("simmodel.population", fromlist=["x"]).agent_counts(p)
+    n_above, n_small, w_above, w_small = __import__("simmodel.model.population", fromlist=["x"]).agent_counts(p)
     assert n_above + n_small == 562_000 and w_above == w_small == 1.0
 
 

@@ -48,7 +48,7 @@ def test_providers_enter_when_queues_are_long():
 
 
 def test_realised_gains_average_the_true_gain():
-    from simmodel import projects
+    from simmodel.model import projects
     m = TransformationModel(seed=4, scale=0.05)
     f = m.firms
     idx = np.flatnonzero(f.stage == 0)

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from simmodel import decision
+from simmodel.model import decision
 from simmodel.model import TransformationModel
 from simmodel.params import Params
-from simmodel.reference import ReferenceModel
+from simmodel.model.reference import ReferenceModel
 
 
 @pytest.fixture(scope="module")
@@ -30,16 +30,21 @@ def _both(m, ctx, u):
 
 def _as_reference(m):
     """The same model object, seen by the reference (its agents read the shared arrays)."""
-    from simmodel.reference import FirmAgent
+    from simmodel.model.reference import FirmAgent
     m.firm_agents = [FirmAgent(m, i) for i in range(m.firms.n)]
     return m
 
 
-@pytest.mark.parametrize("changes", [{}, {"value_measure": "payback"}, {"skip_allowed": False},
-                                     {"subsidy_rate": np.zeros(11), "post_rate": 0.0}])
+def _no_subsidy(m):
+    t = m.subsidies.terms()
+    return t.__class__(**{**t.__dict__, "province_rate": 0.0, "city_rate": np.zeros(11), "post_rate": 0.0})
+
+
+@pytest.mark.parametrize("changes", [{}, {"value_measure": "payback"}, {"skip_allowed": False}, "no subsidy"])
 def test_reference_and_kernel_take_the_same_decisions_firm_by_firm(mid_run, changes):
     m = mid_run
     ctx = m.decision_context(66_000.0, 0.8)
+    changes = {"subsidy": _no_subsidy(m)} if changes == "no subsidy" else changes
     ctx = ctx.__class__(**{**ctx.__dict__, **changes})
     u = np.random.default_rng(0).random(m.firms.n, dtype=np.float32) * 0.05  # many adopters to compare
     idx, ref, opts = _both(m, ctx, u)
@@ -52,11 +57,9 @@ def test_reference_and_kernel_take_the_same_decisions_firm_by_firm(mid_run, chan
 
 def test_thinned_kernel_selects_exactly_the_references_adopters(mid_run):
     m = mid_run
-    ctx = m._last_ctx
+    ctx = m.thinning.ctx
     u = np.random.default_rng(5).random(m.firms.n, dtype=np.float32)
-    ratio = m.risk_adjusted_ratio().astype(np.float32)
-    z = decision.upper_bound_index(decision.index_constant(ctx, True), m.firms.combo, ratio, *m._bound,
-                                   m.firms.exposure, m.firms.margin, m._skill_term, ctx, True)
+    z = m.thinning.index(m.risk_adjusted_ratio(), ctx)
     candidates = set(np.flatnonzero(m.eligible_mask() & (u < np.exp(z + np.float32(1e-3)))).tolist())
     ref = ReferenceModel.choices(_as_reference(m), ctx, u)
     adopters = {i for i, c in ref.items() if c.adopt}

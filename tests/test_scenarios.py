@@ -2,7 +2,7 @@
 
 import pytest
 
-from simmodel import scenarios
+from simmodel.analysis import scenarios
 from simmodel.params import ParamError, Params
 
 REQUIRED = ["baseline", "no_policy", "no_subsidy", "no_fund", "no_leasing", "no_conferences", "no_pilots",

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from simmodel import sweep
+from simmodel.analysis import sweep
 from simmodel.cli import main
 from simmodel.params import ParamError
 
@@ -122,18 +122,18 @@ def test_two_worker_local_cluster_gives_the_same_table_as_one_process(tmp_path, 
 def test_resume_after_an_interruption_gives_the_identical_table(tmp_path, small, monkeypatch):
     full, part = tmp_path / "full", tmp_path / "part"
     assert main(["sweep", str(small), "--workers", "1", "--out", str(full), "--quiet"]) == 0
-    import simmodel.sweep as sw
-    real = sw.SweepStore.write_run
+    import simmodel.analysis.sweep as sw
+    real = sw.write_run
     calls = {"n": 0}
 
-    def interrupted(self, outcome):
+    def interrupted(st, outcome):
         calls["n"] += 1
         if calls["n"] == 4:
             raise KeyboardInterrupt
-        real(self, outcome)
-    monkeypatch.setattr(sw.SweepStore, "write_run", interrupted)
+        real(st, outcome)
+    monkeypatch.setattr(sw, "write_run", interrupted)
     assert main(["sweep", str(small), "--workers", "1", "--out", str(part), "--quiet"]) == 130
-    monkeypatch.setattr(sw.SweepStore, "write_run", real)
+    monkeypatch.setattr(sw, "write_run", real)
     assert len(list((part / "runs").glob("*.csv"))) == 3 and not (part / "table.csv").exists()
     assert main(["sweep", str(small), "--workers", "1", "--out", str(part), "--resume", "--quiet"]) == 0
     assert (full / "table.csv").read_bytes() == (part / "table.csv").read_bytes()
@@ -162,7 +162,7 @@ def test_sigkill_mid_sweep_loses_no_finished_run_and_leaves_no_corrupt_file(tmp_
 
 
 def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path, small, monkeypatch):
-    import simmodel.executor as ex
+    import simmodel.runs.executor as ex
     real = ex.run
 
     def flaky(params, seed, **kw):
@@ -184,7 +184,7 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path, small, monkey
 
 
 def test_losing_a_dask_worker_does_not_lose_runs(small):
-    from simmodel.executor import DaskExecutor
+    from simmodel.runs.executor import DaskExecutor
     spec = sweep.load_spec(small)
     tasks = list(sweep.tasks(spec, spec.design_points(), set()))
     with DaskExecutor(workers=2) as ex:
@@ -214,7 +214,7 @@ def test_no_model_outlives_its_run():
 
     import mesa
 
-    from simmodel.executor import SerialExecutor, Task
+    from simmodel.runs.executor import SerialExecutor, Task
     from simmodel.params import Params
     p = Params().replace({"run.scale": 0.002, "run.end": "2013-06"})
     before = set(mesa.Agent._ids)  # models other tests built directly

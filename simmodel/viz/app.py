@@ -3,8 +3,10 @@
     simmodel serve                      # http://127.0.0.1:8765
     solara run simmodel/viz/app.py      # the same page
 
-The controls are derived from the parameter definitions (simmodel/params.py, ``lever=True``), not
-listed here; the model is the TransformationModel the CLI runs. The charts read the model's Mesa
+The page starts on the calibrated baseline (or the scenario in ``SIMMODEL_SCENARIO``, which
+``simmodel serve --scenario`` sets). The controls are derived from the parameter definitions
+(simmodel/params.py, ``lever=True``), not listed here, and start at the scenario's values; the model
+is the TransformationModel the CLI runs. The charts read the model's Mesa
 DataCollector (province-wide headline indicators, monthly) and its firm arrays; the picture of the
 firms is a fixed sample laid out by city and sector, so it costs the same at any scale.
 
@@ -17,27 +19,41 @@ after every step (a function already decorated with @solara.component would not 
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import solara
 from matplotlib.figure import Figure
 from mesa.visualization import SolaraViz, solara_viz
 
+from simmodel.analysis import scenarios
+from simmodel.analysis.targets import reported
 from simmodel.model import TransformationModel
-from simmodel.params import PARAMS, month_index, month_label  # noqa: F401
+from simmodel.model.indicators import indicator
+from simmodel.model.recorder import values_at
+from simmodel.model.stages import STAGE_LABELS
+from simmodel.params import PARAMS, Params, month_index, month_label  # noqa: F401
 
 TITLE = "SME intelligent transformation in Zhejiang (simmodel)"
 STAGE_COLOURS = ("#c7c7c7", "#f4a259", "#5b8e7d", "#2e5e8c", "#7b2d8b")
-STAGE_NAMES = ("0 manual", "1 automated", "2 digitized", "3 networked", "4 intelligent")
+STAGE_NAMES = STAGE_LABELS
 SAMPLE_PER_CELL = 12
 
 
-def model_params() -> dict:
-    """SolaraViz controls for every lever parameter, plus the seed."""
+def scenario_params() -> Params:
+    """The parameters the page starts from: the calibrated baseline, or ``SIMMODEL_SCENARIO``."""
+    return scenarios.load(os.environ.get("SIMMODEL_SCENARIO") or "baseline").params
+
+
+def model_params(base: Params | None = None) -> dict:
+    """SolaraViz controls for every lever parameter, at the scenario's values, plus the seed."""
+    base = base or scenario_params()
     out = {"seed": {"type": "SliderInt", "value": 1, "min": 1, "max": 100, "step": 1, "label": "Seed"}}
     for p in PARAMS:
         if not p.lever:
             continue
+        p = p.__class__(**{**p.__dict__, "default": base[p.key]})  # the control starts at the scenario's value
         label = p.label or p.key
         if p.kind == "bool":
             out[p.name] = {"type": "Checkbox", "value": p.default, "label": label}
@@ -56,10 +72,7 @@ def model_params() -> dict:
 
 def reported_productivity() -> pd.DataFrame:
     """The reported labour productivity of above-size firms (calibration/targets.toml)."""
-    from simmodel.calibrate import load_targets
-
-    rows = [(t.year, t.value) for t in load_targets()
-            if t.indicator == "labour_productivity_above" and t.kind == "level" and t.role != "excluded"]
+    rows = [(year, value) for year, value, _ in reported("labour_productivity_above")]
     return pd.DataFrame(rows, columns=["year", "value"])
 
 
@@ -127,20 +140,23 @@ def _grow(ax, values: np.ndarray, floor: float = 0.0) -> None:
                     ax.get_ylim()[1])
 
 
-# (panel, column, divisor, label, colour) of the line charts; panel 0 is the stacked stage shares
+# (panel, indicator, legend, colour) of the line charts; panel 0 is the stacked stage shares.
+# Values are shown in each indicator's display unit (indicators.py).
 SERIES = (
-    (1, "share_transformed_above", 0.01, "transformed (stage >= 1 or cloud)", "tab:blue"),
-    (1, "share_digitized_above", 0.01, "digitized (stage >= 2)", "tab:orange"),
-    (2, "cloud_firms", 1e3, None, "tab:purple"),
-    (3, "labour_productivity_above", 1e3, "model", "tab:blue"),
-    (4, "subsidy_spent", 1e9, "subsidies paid (cumulative), bn", "tab:blue"),
-    (4, "fund_remaining", 1e9, "special fund left, bn", "tab:orange"),
-    (5, "queue_length", 1, "projects waiting for a provider", "tab:blue"),
-    (5, "loans_issued", 1, "bank loans granted / month", "tab:orange"),
-    (5, "loans_rejected", 1, "loans refused / month", "tab:green"),
+    (1, "share_transformed_above", "transformed (stage >= 1 or cloud)", "tab:blue"),
+    (1, "share_digitized_above", "digitized (stage >= 2)", "tab:orange"),
+    (2, "cloud_firms", None, "tab:purple"),
+    (3, "labour_productivity_above", "model", "tab:blue"),
+    (4, "subsidy_spent", "subsidies paid (cumulative)", "tab:blue"),
+    (4, "fund_remaining", "special fund left", "tab:orange"),
+    (5, "queue_length", "projects waiting for a provider", "tab:blue"),
+    (5, "loans_issued", "bank loans granted / month", "tab:orange"),
+    (5, "loans_rejected", "loans refused / month", "tab:green"),
 )
-PANEL_TITLES = ("Firms by stage (all sizes), %", "Above-size firms, %", "Firms on the cloud, thousand",
-                "Labour productivity, above size, k yuan/worker", "Subsidies and the special fund, bn yuan",
+PANEL_TITLES = ("Firms by stage (all sizes), %", "Above-size firms, %",
+                f"{indicator('cloud_firms').label}, {indicator('cloud_firms').display_unit}",
+                f"{indicator('labour_productivity_above').label}, {indicator('labour_productivity_above').display_unit}",
+                f"Subsidies and the special fund, {indicator('subsidy_spent').display_unit}",
                 "Providers' queue and bank approvals")
 
 
@@ -162,7 +178,7 @@ def _series_figure(model: TransformationModel) -> dict:
         ax.set_ylim(0, 100)
     axes[0].legend(handles=[Patch(color=c, label=n) for c, n in zip(STAGE_COLOURS, STAGE_NAMES)], fontsize=6,
                    loc="lower left")
-    lines = [axes[k].plot([], [], color=c, label=label)[0] for k, _, _, label, c in SERIES]
+    lines = [axes[k].plot([], [], color=c, label=label)[0] for k, _, label, c in SERIES]
     rep = reported_productivity()
     axes[3].plot(rep.year + 0.5, rep.value / 1e3, "ko", ms=5, label="reported")
     axes[3].set_ylim(10 * np.floor(0.08 * rep.value.min() / 1e3), _nice(1.2 * rep.value.max() / 1e3))
@@ -181,14 +197,11 @@ def DateAndHeadline(model: TransformationModel):
             f"<h2>{month_label(0)} (start)</h2><p>Press <b>Step</b> or <b>&#9654;</b> to simulate month by month "
             f"to {model.params['run.end']}.</p>"))
         return
-    get = model.latest
-    items = [
-        f"above-size firms transformed: <b>{100 * get('share_transformed_above'):.1f} %</b>, digitized "
-        f"<b>{100 * get('share_digitized_above'):.1f} %</b>",
-        f"firms on the cloud: <b>{get('cloud_firms') / 1e3:,.1f} thousand</b>",
-        f"labour productivity (above size): <b>{get('labour_productivity_above') / 1e3:,.1f} k yuan/worker</b>",
-        f"special fund left: <b>{get('fund_remaining') / 1e6:,.0f} m yuan</b>; projects waiting for a provider: "
-        f"<b>{get('queue_length'):,.0f}</b>",
+    shown = ("share_transformed_above", "share_digitized_above", "cloud_firms", "labour_productivity_above",
+             "fund_remaining", "queue_length")
+    items = [f"{indicator(n).label}: <b>{indicator(n).shown(model.latest(n)):,.1f} {indicator(n).display_unit}</b>"
+             for n in shown]
+    items += [
         f"{model.firms.n:,} firm agents for {model.params['population.n_firms']:,} firms "
         f"(scale {model.params['run.scale']}, seed {model.seed})",
     ]
@@ -215,8 +228,8 @@ def series_png(model: TransformationModel) -> bytes:
         df = _series(model)
         x = df.index.to_numpy()
         st["stack"] = axes[0].stackplot(x, *[100 * df[f"share_stage_{k}"] for k in range(5)], colors=STAGE_COLOURS)
-        for line, (k, col, div, _, _) in zip(st["lines"], SERIES):
-            y = (df[col].cumsum() if col == "subsidy_spent" else df[col]).to_numpy() / div
+        for line, (k, col, _, _) in zip(st["lines"], SERIES):
+            y = (df[col].cumsum() if col == "subsidy_spent" else df[col]).to_numpy() / indicator(col).scale
             line.set_data(x, y)
             _grow(axes[k], y)
         dynamic += st["stack"] + st["lines"] + st["legends"]
@@ -278,9 +291,8 @@ def province_png(model: TransformationModel) -> bytes:
     if st is None:
         st = model._viz_province = _province_figure(model)
     f, n_c = model.firms, model.tables.n_cities
-    w = f.weight * f.above
-    share = np.bincount(f.city, weights=w * ((f.stage >= 1) | f.on_cloud), minlength=n_c) / np.bincount(
-        f.city, weights=w, minlength=n_c)
+    share = (values_at(model.recorder, model.month, ("share_transformed_above",), "city")["share_transformed_above"]
+             if model.month >= 0 else np.zeros(n_c))
     import matplotlib
 
     colours = matplotlib.colormaps["viridis"](share)
@@ -305,15 +317,28 @@ def _full_width_layout(num_components: int) -> list[dict]:
 solara_viz.make_initial_grid_layout = _full_width_layout  # looked up when the page lays itself out
 
 
+BASE = scenario_params()
+
+
+class ScenarioModel(TransformationModel):
+    """The TransformationModel of the page's scenario. SolaraViz rebuilds the model on Reset by calling
+    its class with the controls' values as keywords; this class applies them to the scenario's
+    parameters instead of the code defaults."""
+
+    def __init__(self, seed: int = 1, **kwargs):
+        super().__init__(seed=seed, params=BASE.replace(kwargs))
+
+
 def make_model(**kwargs) -> TransformationModel:
-    return TransformationModel(**{"seed": 1, **kwargs})
+    """The scenario's model with the page's controls applied."""
+    return ScenarioModel(**kwargs)
 
 
 model = solara.reactive(make_model())  # shared by the page's sessions; Reset puts a new model here
 page = SolaraViz(
     model,
     components=[(DateAndHeadline, 0), (TimeSeries, 0), (Province, 0)],
-    model_params=model_params(),
+    model_params=model_params(BASE),
     name=TITLE,
     play_interval=50,
 )

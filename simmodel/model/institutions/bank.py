@@ -24,17 +24,9 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
+from ...params import Params, month_index
+from ..econ import annuity_payment, logistic
 from ..firms import LEASE_ENGINEERING, LEASE_FUNDS, LEASE_MATERIALS
-from ..params import Params, month_index
-
-
-def annuity_payment(principal: np.ndarray, annual_rate: np.ndarray | float, years: int) -> np.ndarray:
-    """Monthly payment that repays ``principal`` over ``years`` at ``annual_rate``."""
-    r = np.asarray(annual_rate, dtype=float) / 12.0
-    n = 12 * years
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pay = np.where(r > 0, principal * r / (1.0 - (1.0 + r) ** -n), principal / n)
-    return pay
 
 
 class Bank(mesa.Agent):
@@ -73,7 +65,7 @@ class Bank(mesa.Agent):
         p = self.p
         z = (p.approval_intercept + p.approval_collateral * np.log(np.maximum(collateral, 1.0) / np.maximum(loan, 1.0))
              + p.approval_profit * margin + p.approval_size * np.log(np.maximum(employees, 1.0)) - self.tightening)
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+        return logistic(z)
 
     def apply(self, want: np.ndarray, value_added, margin, employees, owed, paying, income,
               draws) -> tuple[np.ndarray, np.ndarray]:

@@ -14,14 +14,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .indicators import HEADLINE_VIEW  # noqa: E402
-
-STAGE_NAMES = ("0 mechanized/manual", "1 automated", "2 digitized", "3 networked", "4 intelligent")
+from ..model.indicators import HEADLINE, indicator  # noqa: E402
+from ..model.stages import STAGE_LABELS  # noqa: E402
+from ..runs import store  # noqa: E402
 
 
 def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    store.write_figure(fig, path)
     plt.close(fig)
     return path
 
@@ -34,7 +33,9 @@ def headline(summary: pd.DataFrame, path: Path, title: str, targets: pd.DataFram
     """Headline indicators by year: mean over seeds and the 5-95 % band (targets as points)."""
     prov = _province(summary)
     fig, axes = plt.subplots(3, 3, figsize=(12, 8.5), sharex=True)
-    for ax, (name, _, label, div, unit) in zip(axes.flat, HEADLINE_VIEW):
+    for ax, name in zip(axes.flat, HEADLINE):
+        ind = indicator(name)
+        label, div, unit = ind.label, ind.scale, ind.display_unit
         d = prov[prov.indicator == name].sort_values("period")
         x = d.period.astype(int)
         ax.fill_between(x, d.p05 / div, d.p95 / div, alpha=0.25, lw=0)
@@ -61,7 +62,7 @@ def stage_shares(monthly_mean: pd.DataFrame, path: Path, title: str) -> Path:
                                                                        values="value").sort_index()
     x = pd.to_datetime(wide.index)
     fig, ax = plt.subplots(figsize=(9, 4.5))
-    ax.stackplot(x, *[100 * wide[f"share_stage_{k}"] for k in range(5)], labels=STAGE_NAMES, alpha=0.85)
+    ax.stackplot(x, *[100 * wide[f"share_stage_{k}"] for k in range(5)], labels=STAGE_LABELS, alpha=0.85)
     ax.set_ylim(0, 100)
     ax.set_ylabel("% of all manufacturers")
     ax.set_title(f"{title}: firms by stage (all sizes)")
@@ -101,12 +102,8 @@ def cities(summary: pd.DataFrame, path: Path, title: str) -> Path:
     return _save(fig, path)
 
 
-CONTRIBUTION_METRICS = (
-    ("firms_stage_1plus", "Firms at stage >= 1", 1e3, "thousand firms"),
-    ("labour_productivity_above", "Labour productivity, above size", 1e3, "k yuan/worker"),
-    ("tech_investment", "Tech-transformation investment", 1e9, "bn yuan"),
-    ("cloud_firms", "Firms on the cloud", 1e3, "thousand firms"),
-)
+CONTRIBUTION_METRICS = tuple((n, indicator(n).label, indicator(n).scale, indicator(n).display_unit) for n in
+                             ("firms_stage_1plus", "labour_productivity_above", "tech_investment", "cloud_firms"))
 
 
 def contributions(contrib: pd.DataFrame, path: Path, first: str, year: int) -> Path:

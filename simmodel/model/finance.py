@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .econ import annuity_payment
 from .firms import CASH, LEASE_ENGINEERING, LEASE_FUNDS, LEASE_MATERIALS, LOAN, Firms
-from .institutions.bank import Bank, LeasingPartner, annuity_payment
+from .institutions.bank import Bank, LeasingPartner
 
 LEASE_FLOWS = {LEASE_FUNDS: "leases_funds", LEASE_MATERIALS: "leases_materials",
                LEASE_ENGINEERING: "leases_engineering"}
@@ -85,6 +86,17 @@ def arrange(firms: Firms, idx: np.ndarray, need: np.ndarray, benefit: np.ndarray
     partial = ~done & (scale > 0) & (loan > 0)
     route[partial], borrowed[partial] = LOAN, loan[partial]
     return Finance(scale, route, borrowed, rate, applied, refused)
+
+
+def guaranteed(firms: Firms, idx: np.ndarray, need: np.ndarray, bank: Bank, min_fraction: float) -> Finance:
+    """Finance of pilot firms (chosen by the government): own cash, the rest as a bank loan whatever the
+    bank's rationing would say (if loans exist); scaled down only if there is no bank."""
+    n = idx.size
+    cash = np.maximum(firms.cash[idx], 0.0)
+    loan = np.maximum(need - cash, 0.0) if bank.enabled else np.zeros(n)
+    scale = scale_to_funds(need, cash + loan, min_fraction)
+    route = np.where(loan > 0, LOAN, CASH).astype(np.int8)
+    return Finance(scale, route, loan * scale, np.full(n, bank.p.base_rate), loan > 0, np.zeros(n, bool))
 
 
 def disburse(firms: Firms, idx: np.ndarray, bank: Bank, leasing: LeasingPartner) -> None:

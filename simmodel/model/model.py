@@ -1,9 +1,15 @@
 """TransformationModel: the monthly schedule of MODEL.md section 3, wiring firms and institutions.
 
 Firms are arrays (firms.py); governments, banks, providers and expert groups are mesa.Agent
-subclasses (institutions/). One seed drives everything: a SeedSequence spawns one numpy Generator
-per subsystem, so switching one channel off leaves the others' random streams (and the firms'
-fixed draws) untouched, which is what common-random-number comparisons need.
+subclasses (institutions/). Every rule the schedule calls lives with its submodel (docs/ODD.md 3.4);
+this module only orders them and passes state between them. One seed drives everything: a
+SeedSequence spawns one numpy Generator per subsystem, so switching one channel off leaves the
+others' random streams (and the firms' fixed draws) untouched, which is what common-random-number
+comparisons need.
+
+Adding an instrument (docs/ARCHITECTURE.md, "The seam for an instrument"): its parameters (a group
+in params.py with an ``enabled`` switch), its agent or submodel in its own module, a line here that
+builds it and a call in the phase of the month where it acts, and its outputs (indicators.py).
 """
 
 from __future__ import annotations
@@ -11,25 +17,26 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
+from ..data import load_tables
+from ..params import Params, month_index, month_label
 from . import beliefs, decision, finance, projects
 from . import firms as firmlib
+from .bass import bass_adoption
 from .cloud import CloudMigration
-from .data import load_tables
 from .demonstration import Demonstration
-from .firms import CASH, LOAN, NONE, QUEUED, FirmView
-from .indicators import Recorder, month_values
+from .econ import annuity_factor
+from .firms import LOAN, NONE, QUEUED, FirmView
+from .indicators import MONITORED
 from .institutions import Bank, CityGovernment, LeasingPartner, ProviderMarket, ProvincialGovernment, expert_groups
 from .institutions.services import diagnose
-from .params import Params, month_index, month_label
+from .peers import Peers
 from .population import build_population, nominal_gains
+from .recorder import Recorder, values_at
+from .subsidies import SubsidySchedule
+from .thinning import Thinning
 
 # One Generator per subsystem, in this fixed order (append new ones at the end to keep old streams).
 STREAMS = ("population", "decisions", "providers", "government", "banks", "conferences", "cloud", "experts")
-# Province-level indicators collected each month by Mesa's DataCollector (the visual server plots these).
-HEADLINE = ("share_transformed_above", "share_digitized_above", "labour_productivity_above", "cloud_firms",
-            "projects_completed", "subsidy_spent", "fund_remaining", "queue_length", "robots_in_service",
-            "share_with_labour_gap", "loans_issued", "loans_rejected", "provider_utilisation",
-            *(f"share_stage_{k}" for k in range(5)))
 
 
 class TransformationModel(mesa.Model):
@@ -41,12 +48,14 @@ class TransformationModel(mesa.Model):
         month: index of the month last simulated (0 = 2013-01; -1 before the first step)
         firms: the firm population (arrays; ``firm(i)`` gives one as a read-only view)
         government: the provincial government; cities: the 11 city governments
+        subsidies: the subsidy schedule (what projects may claim, from which budget)
         bank, leasing: the conventional lender and the leasing partner
         providers: the engineering-service providers and the matching of projects to them
         experts: the expert steering groups
         demonstration: conferences and pilots; cloud: cloud migration
+        peers: cell x stage counts and peer shares; thinning: the exact speed-up of the decision
         recorder: monthly cubes from which every output indicator is derived
-        datacollector: Mesa DataCollector of the HEADLINE indicators, province-wide, monthly
+        datacollector: Mesa DataCollector of the MONITORED indicators, province-wide, monthly
     """
 
     def __init__(self, seed: int | None = None, params: Params | None = None, collect_headline: bool = True,
@@ -55,7 +64,7 @@ class TransformationModel(mesa.Model):
 
         Args:
             seed: integer seed (None draws one from the OS; it is kept in ``self.seed``)
-            params: a Params; defaults when None
+            params: a Params; the model defaults when None (``from_scenario`` builds the baseline)
             collect_headline: fill Mesa's DataCollector each month (batch runs, which read the
                 recorder, switch it off)
             **kwargs: parameter overrides by leaf name or dotted key, e.g. ``scale=0.01``,
@@ -85,6 +94,7 @@ class TransformationModel(mesa.Model):
         self.cloud = CloudMigration(params, f, self.n_cells, t.n_sectors, t.city_it_tier, self.rngs["cloud"])
         self.cities = [CityGovernment(self, params, c, name, t.city_output_share[c], t.city_firm_share[c])
                        for c, name in enumerate(t.cities)]
+        self.subsidies = SubsidySchedule(self.government, self.cities)
         self.bank = Bank(self, params)
         self.leasing = LeasingPartner(self, params)
         self.providers = ProviderMarket(self, params, t.n_sectors, t.sector_firm_share, self.rngs["providers"])
@@ -96,6 +106,7 @@ class TransformationModel(mesa.Model):
         order = np.argsort(f.sector, kind="stable")
         bounds = np.searchsorted(f.sector[order], np.arange(t.n_sectors + 1))
         self.sector_members = [order[bounds[s]:bounds[s + 1]] for s in range(t.n_sectors)]
+        self.peers = Peers(f, self.n_cells, t.n_sectors, params["beliefs.cross_cell_weight"])
 
         tech = params.technology
         self.nominal_gain = nominal_gains(params, t)
@@ -105,25 +116,26 @@ class TransformationModel(mesa.Model):
         self.base_cost = t.sector_cost_multiplier[:, None] * stage_cost[None, :]
         self.impl_months = np.array([0, tech.implementation_months_stage1, tech.implementation_months_stage2,
                                      tech.implementation_months_stage3, tech.implementation_months_stage4])
-        self.annuity = decision.annuity_factor(params["economy.discount_rate"], params["decision.horizon_years"])
+        self.annuity = annuity_factor(params["economy.discount_rate"], params["decision.horizon_years"])
         self.obs_var = max(tech.gain_sd, 1e-3) ** 2  # observation noise of a realised gain ratio
         self._flow_key = f.cell * 2 + f.above
         self._evidence: tuple[np.ndarray, ...] | None = None
         self._latest: tuple[int, dict[str, float]] = (-1, {})
-        self._counts: tuple[int, np.ndarray] = (-2, np.zeros(0))
-        self._transformed_january = np.zeros(t.n_cities)
-        self.thinning = True  # exact speed-up of the decision; tests switch it off to compare
-        self._ya: decision.YearAhead | None = None  # year-ahead bounds behind the cached terms
-        self._bound = tuple(np.zeros(f.n, np.float32) for _ in range(3))  # cached (a, l, h) per firm
-        self._scaled = params["decision.value_measure"] == "npv"
-        self._skill_term = (params["decision.beta_skill"] * f.staff_quality).astype(np.float32)
-        self._last_ctx: decision.DecisionContext | None = None
+        self.thinning = Thinning(self)
 
-        self.recorder = Recorder(self.end_month + 1, t.n_cities, t.n_sectors, self._size_weights())
+        self.recorder = Recorder(self.end_month + 1, t, self._size_weights(), params["economy.other_investment_share"])
         self.collect_headline = collect_headline
         self.datacollector = mesa.DataCollector(
-            model_reporters={name: (lambda m, n=name: m.latest(n)) for name in HEADLINE}
+            model_reporters={name: (lambda m, n=name: m.latest(n)) for name in MONITORED}
         )
+
+    @classmethod
+    def from_scenario(cls, name: str = "baseline", seed: int = 1, **overrides) -> TransformationModel:
+        """The model of a shipped scenario (default: the calibrated baseline) or a scenario file, with
+        parameter overrides by leaf name or dotted key: ``TransformationModel.from_scenario(scale=0.02)``."""
+        from ..analysis.scenarios import load
+
+        return cls(seed=seed, params=load(name).params.replace(overrides))
 
     def release(self) -> None:
         """Let this model be garbage-collected once the caller drops it.
@@ -158,11 +170,9 @@ class TransformationModel(mesa.Model):
         if self._latest[0] != self.month:
             self._latest = (self.month, {})
         values = self._latest[1]
-        if name not in values:  # the headline set is computed together, once a month
-            names = HEADLINE if name in HEADLINE else (name,)
-            e = self.params.economy
-            values.update(month_values(self.recorder, self.month, names, self.tables.sector_equipment,
-                                       e.other_investment_share))
+        if name not in values:  # the monitored set is computed together, once a month
+            names = MONITORED if name in MONITORED else (name,)
+            values.update({n: float(v[0]) for n, v in values_at(self.recorder, self.month, names).items()})
         return values[name]
 
     def flow(self, name: str, idx: np.ndarray, amounts: np.ndarray | None = None) -> None:
@@ -187,17 +197,21 @@ class TransformationModel(mesa.Model):
         self.bank.step()
         self.leasing.step()
         if self.bass:
-            self._bass_adoption()
+            bass_adoption(self)
         else:
             self._programme(wage, price_index)
-            self._learn()  # 3. information
+            beliefs.learn_from_peers(self.firms, self._evidence, self.params, self.n_cells, self.tables.n_sectors,
+                                     self.obs_var)  # 3. information
+            self._evidence = None
             self._decide(wage, price_index)  # 4. decisions, finance, approval
             self._work_projects()  # 5. providers, projects, completions
             self._migrate_to_cloud()  # 6. cloud
         self._produce(demand_growth)  # 7. production and accounts
-        if t % 12 == 11:
-            self._reward_cities()
         self._collect(wage)  # 8. data
+        if t % 12 == 11:  # December: the province ranks the cities on the year's data
+            self.government.reward_cities(self.cities, self.recorder, t)
+        if self.collect_headline:
+            self.datacollector.collect(self)
         if t >= self.end_month:
             self.running = False
 
@@ -211,7 +225,7 @@ class TransformationModel(mesa.Model):
         """Conferences, pilot batches and expert diagnoses."""
         f, demo, t = self.firms, self.demonstration, self.month
         demo.new_month(t)
-        att = demo.hold_conferences(f, t, self.obs_var, self.cell_stage_counts()[:, 0])
+        att = demo.hold_conferences(f, t, self.obs_var, self.peers.counts(t)[:, 0])
         self.flow("conference_attendees", att)
         pilots = demo.pick_pilots(f, t)
         if pilots.size:
@@ -227,7 +241,7 @@ class TransformationModel(mesa.Model):
         return self.true_multiplier * (1.0 + self.params["technology.gain_sd"] * f.gain_z[idx, nxt])
 
     def _start_pilot_projects(self, idx: np.ndarray, wage: float, price_index: float) -> None:
-        """Pilots start a project at once: own cash, the rest as a guaranteed loan (if loans exist)."""
+        """Pilots: a diagnosis, exposure, and a project started at once with guaranteed finance."""
         f = self.firms
         beliefs.observe(f.belief_precision, f.belief_weighted, idx, self.prospects(idx),
                         self.params["experts.learning"], self.obs_var)
@@ -235,89 +249,14 @@ class TransformationModel(mesa.Model):
         f.exposure[idx] = 1.0
         ctx = self.decision_context(wage, price_index)
         opts = self._options(idx, ctx)
-        need = opts.capex + opts.fee - opts.subsidy
-        cash = np.maximum(f.cash[idx], 0.0)
-        loan = np.maximum(need - cash, 0.0) if self.bank.enabled else np.zeros(idx.size)
-        scale = finance.scale_to_funds(need, cash + loan, self.params["decision.min_finance_fraction"])
-        route = np.where(loan > 0, LOAN, CASH).astype(np.int8)
-        go = scale > 0
-        projects.begin(f, idx[go], opts.target[go], opts.capex[go], scale[go], route[go], (loan * scale)[go],
-                       np.full(go.sum(), self.bank.p.base_rate), self.government.approval_months(), self.month)
-        self.flow("loans_issued", idx[go & (loan > 0)])
-
-    # 3. information ------------------------------------------------------------------------------
-    def _learn(self) -> None:
-        """Last month's completed projects become public evidence in their cells; exposure fades."""
-        f, b = self.firms, self.params.beliefs
-        if self._evidence is not None and b.peer_learning > 0:
-            cell, sector, weight, ratio = self._evidence
-            count, mean = beliefs.cell_evidence(cell, sector, weight, ratio, self.n_cells,
-                                                self.tables.n_sectors, b.cross_cell_weight)
-            beliefs.observe(f.cell_precision, f.cell_weighted, slice(None), mean, b.peer_learning * count,
-                            self.obs_var)
-        self._evidence = None
-        beliefs.decay_exposure(f.exposure, b.exposure_half_life_months)
+        need = opts.capex + opts.fee - ctx.subsidy.purchase(f.city[idx], opts.capex, pilot=True)
+        fin = finance.guaranteed(f, idx, need, self.bank, self.params["decision.min_finance_fraction"])
+        go = fin.scale > 0
+        projects.begin(f, idx[go], opts.target[go], opts.capex[go], fin.scale[go], fin.route[go], fin.borrowed[go],
+                       fin.rate[go], self.government.approval_months(), self.month)
+        self.flow("loans_issued", idx[go & fin.applied])
 
     # 4. decisions ------------------------------------------------------------------------------
-    def cell_stage_counts(self) -> np.ndarray:
-        """(n_cells, 5) real firms by cell and stage (cached for the month until a stage changes)."""
-        if self._counts[0] != self.month:
-            f = self.firms
-            counts = np.bincount(f.combo, weights=f.weight, minlength=self.n_cells * 5).reshape(self.n_cells, 5)
-            self._counts = (self.month, counts)
-        return self._counts[1]
-
-    def peer_share(self) -> np.ndarray:
-        """(n_cells, 6): share of each cell's firms at stage >= k, blended with the sector province-wide."""
-        ns = self.tables.n_sectors
-        counts = self.cell_stage_counts()
-        at_least = np.zeros((self.n_cells, 6))
-        at_least[:, :5] = np.cumsum(counts[:, ::-1], axis=1)[:, ::-1]
-        sector_at_least = at_least.reshape(-1, ns, 6).sum(axis=0)
-        cell_share = at_least / np.maximum(at_least[:, :1], 1e-12)
-        sector_share = sector_at_least / np.maximum(sector_at_least[:, :1], 1e-12)
-        w = self.params["beliefs.cross_cell_weight"]
-        return (1 - w) * cell_share + w * sector_share[np.arange(self.n_cells) % ns]
-
-    def subsidy_rates(self, expected: bool = True) -> np.ndarray:
-        """Purchase subsidy rate x equipment share by city: the province's (while its fund has money)
-        plus the city's top-up (while its budget has money); ``expected=False``: the most possible."""
-        gov = self.government
-        prov = gov.purchase_rate * gov.equipment_share * (gov.fund_has_money or not expected)
-        city = np.array([c.topup_rate * c.equipment_share * (c.budget_remaining > 0 or not expected)
-                         for c in self.cities])
-        return prov + city
-
-    def decision_context(self, wage: float, price_index: float) -> decision.DecisionContext:
-        """What firms know this month (subsidy expectations follow the budgets' state)."""
-        p, gov = self.params, self.government
-        d = p.decision
-        return decision.DecisionContext(
-            wage=wage,
-            cost_per_worker=self.base_cost * price_index,
-            nominal_gain=self.nominal_gain,
-            labour_saving=self.tables.sector_labour_saving,
-            fee_share=self.providers.expected_fee_share(),
-            fixed_cost=p["technology.fixed_project_cost"],
-            subsidy_rate=self.subsidy_rates(),
-            subsidy_cap=gov.purchase_cap,
-            post_rate=gov.post_rate if gov.fund_has_money else 0.0,
-            peer_share=self.peer_share(),
-            other_cost_share=p["economy.other_cost_share"],
-            annuity=self.annuity,
-            value_measure=d.value_measure,
-            target_payback=d.target_payback_years,
-            risk_aversion=d.risk_aversion,
-            skip_allowed=d.skip_allowed,
-            skip_premium=d.skip_cost_premium,
-            intercept=d.intercept,
-            beta_value=d.beta_value,
-            beta_peer=d.beta_peer,
-            beta_exposure=d.beta_exposure,
-            beta_profit=d.beta_profit,
-            beta_skill=d.beta_skill,
-        )
-
     def eligible_mask(self) -> np.ndarray:
         """Firms that may consider a project this month: no project, below stage 4, cooled down."""
         f = self.firms
@@ -327,53 +266,15 @@ class TransformationModel(mesa.Model):
         return np.flatnonzero(self.eligible_mask())
 
     def risk_adjusted_ratio(self) -> np.ndarray:
-        """Each firm's belief mean minus risk aversion x sd: the gain ratio it plans with.
+        """Each firm's planning ratio (beliefs.planning_ratio)."""
+        b = self.params.beliefs
+        return beliefs.planning_ratio(self.firms, b.prior_mean, b.prior_sd, self.params["decision.risk_aversion"])
 
-        Firms with no private evidence share their cell's value; the informed are computed apart.
-        """
-        f, rho = self.firms, self.params["decision.risk_aversion"]
-        p0 = 1.0 / self.params["beliefs.prior_sd"] ** 2
-        w0 = self.params["beliefs.prior_mean"] * p0
-        cell_p = p0 + f.cell_precision
-        ratio = decision.risk_adjusted_ratio((w0 + f.cell_weighted) / cell_p, 1.0 / cell_p, rho)[f.cell]
-        inf = np.flatnonzero(f.informed)
-        if inf.size:
-            c = f.cell[inf]
-            prec = f.belief_precision[inf] + f.cell_precision[c]
-            ratio[inf] = decision.risk_adjusted_ratio((f.belief_weighted[inf] + f.cell_weighted[c]) / prec,
-                                                      1.0 / prec, rho)
-        return ratio
-
-    def year_ahead(self, ratio_cap: float) -> decision.YearAhead:
-        """Favourable bounds on what may change before December (for the cached thinning terms)."""
-        t, e, gov = self.month, self.params.economy, self.government
-        left = 11 - t % 12  # decisions later this year see up to this many more months of growth
-        demand = self.tables.va_growth[self.tables.year_row(2013 + t // 12)]
-        g_p = (1 + e.productivity_trend) ** (left / 12)
-        g_n = ((1 + demand) / (1 + e.productivity_trend)) ** (left / 12)
-        g_full = ((1 + e.labour_supply_growth) * (1 + e.productivity_trend) / (1 + demand)) ** (left / 12)
-        december = (1.0 - e.robot_price_decline) ** ((t + left) / 12)
-        return decision.YearAhead(
-            productivity_factor=max(1.0, g_p), needs_factor=max(1.0, g_n),
-            full_low=min(1.0, g_full), full_high=max(1.0, g_full),
-            cost_per_worker=self.base_cost * december, fee_share=self.providers.lowest_fee_share(),
-            subsidy_rate=self.subsidy_rates(expected=False),
-            post_rate=gov.post_rate, ratio_cap=ratio_cap,
-        )
-
-    def _refresh_bound(self, idx, ctx: decision.DecisionContext) -> None:
-        """Recompute the cached thinning terms of firms ``idx`` (all firms: slice(None))."""
-        f = self.firms
-        a, l, h = decision.bound_terms(f.stage[idx], f.sector[idx], f.city[idx], f.output[idx], f.productivity[idx],
-                                       f.workforce_cap[idx], f.wage[idx], ctx, self._ya)
-        if self._scaled:  # fold beta_value x annuity into the terms (NPV measure)
-            k = ctx.beta_value * ctx.annuity
-            a *= k
-            l *= k
-        # float32 rounds down as often as up: nudge the terms up so the bound stays above
-        self._bound[0][idx] = a * (1 + 1e-6)
-        self._bound[1][idx] = l * (1 + 1e-6)
-        self._bound[2][idx] = h * (1 - 1e-6)
+    def decision_context(self, wage: float, price_index: float) -> decision.DecisionContext:
+        """What firms know this month (subsidy expectations follow the budgets' state)."""
+        return decision.make_context(self.params, wage, self.base_cost * price_index, self.nominal_gain,
+                                     self.tables.sector_labour_saving, self.providers.expected_fee_share(),
+                                     self.subsidies.terms(expected=True), self.peers.share(self.month), self.annuity)
 
     def _options(self, idx: np.ndarray, ctx: decision.DecisionContext, ratio: np.ndarray | None = None):
         f = self.firms
@@ -390,20 +291,9 @@ class TransformationModel(mesa.Model):
         eligible = self.eligible_mask()
         if not eligible.any():
             return
-        ctx = self._last_ctx = self.decision_context(wage, price_index)
+        ctx = self.decision_context(wage, price_index)
         ratio = self.risk_adjusted_ratio()
-        if self.thinning:  # exact: only firms whose draw is below an upper bound need valuing
-            r_max = float(np.max(ratio, where=eligible, initial=0.0))
-            if self._ya is None or self.month % 12 == 0 or r_max > self._ya.ratio_cap:
-                self._ya = self.year_ahead(max(r_max * 1.5, 1e-9))
-                self._refresh_bound(slice(None), ctx)
-            z_max = decision.upper_bound_index(decision.index_constant(ctx, self._scaled), f.combo,
-                                               ratio.astype(np.float32), *self._bound, f.exposure, f.margin,
-                                               self._skill_term, ctx, self._scaled)
-            z_max += np.float32(1e-3)  # margin for float32 rounding
-            with np.errstate(over="ignore"):
-                eligible &= u < np.exp(z_max)  # exp(z) >= logistic(z)
-        idx = np.flatnonzero(eligible)
+        idx = np.flatnonzero(self.thinning.candidates(u, eligible, ratio, ctx))  # exact: see thinning.py
         opts = self._options(idx, ctx, ratio[idx])
         adopt = u[idx] < opts.prob
         if adopt.any():
@@ -446,29 +336,15 @@ class TransformationModel(mesa.Model):
         by_sector = np.bincount(f.sector[waiting], weights=f.weight[waiting], minlength=self.tables.n_sectors)
         self.providers.entry(by_sector)
 
-    def _pay_subsidies(self, idx: np.ndarray, claims_province: np.ndarray, claims_city: np.ndarray) -> np.ndarray:
-        """Pay per-firm claims (yuan) from the fund and the firms' city budgets; returns yuan per firm."""
-        f, w = self.firms, self.firms.weight[idx]
-        paid = self.government.pay(claims_province * w)
-        if claims_city.any():
-            city = f.city[idx]
-            for c in np.unique(city[claims_city > 0]):
-                k = city == c
-                paid[k] += self.cities[c].pay(claims_city[k] * w[k])
-        return paid / w
-
     def _start(self, idx: np.ndarray, provider: np.ndarray) -> None:
         """Implementation begins: the firm pays, subsidies are claimed, loans and leases paid out."""
-        f, gov = self.firms, self.government
+        f = self.firms
         months = projects.implementation_months(f.stage[idx].astype(np.int64), f.proj_target[idx].astype(np.int64),
                                                 self.impl_months)
         fee = projects.start(f, idx, provider, self.providers.fee_share_of(provider),
                              self.params["technology.fixed_project_cost"], months, self.month)
         capex = f.proj_capex[idx]
-        province = gov.purchase_subsidy_claim(capex) + np.where(f.pilot[idx], gov.pilot_rate * capex, 0.0)
-        topup = np.array([c.topup_rate * c.equipment_share for c in self.cities])
-        city = np.minimum(topup[f.city[idx]] * capex, gov.purchase_cap)
-        subsidy = self._pay_subsidies(idx, province, city)
+        subsidy = self.subsidies.pay_purchase(f.city[idx], f.weight[idx], capex, f.pilot[idx])
         f.cash[idx] -= capex + fee - f.proj_borrowed[idx] - subsidy
         finance.disburse(f, idx, self.bank, self.leasing)
         self.flow("projects_started", idx)
@@ -477,7 +353,7 @@ class TransformationModel(mesa.Model):
 
     def _complete(self, idx: np.ndarray) -> None:
         """Projects complete: realised gain, new stage, robots, labour saved, post-project subsidy."""
-        f, gov, w = self.firms, self.government, self.firms.weight[idx]
+        f, w = self.firms, self.firms.weight[idx]
         provider = f.proj_provider[idx]
         gain, ratio = projects.realised_gain(f, idx, self.nominal_gain, self.true_multiplier * self._wave(),
                                              self.params["technology.gain_sd"], self.providers.quality_of(provider))
@@ -486,7 +362,7 @@ class TransformationModel(mesa.Model):
         climbs1 = (f.stage[idx] < 1) & (f.proj_target[idx] >= 1)
         f.robots[idx] += np.where(climbs1, saved * self.params["technology.robots_per_worker_saved"], 0.0)
         f.workers_saved[idx] += saved
-        post = self._pay_subsidies(idx, gov.post_project_claim(f.proj_capex[idx]), np.zeros(idx.size))
+        post = self.subsidies.pay_post(f.city[idx], w, f.proj_capex[idx])
         f.cash[idx] += post
         finance.share_shortfall(f, idx, ratio, self.leasing)
         self.providers.finish(provider, w)
@@ -499,10 +375,9 @@ class TransformationModel(mesa.Model):
         self.flow("subsidy_spent", idx, post)
         self.demonstration.record_cases(self.month, sector, w, ratio, f.pilot[idx])
         projects.finish(f, idx, self.month, self.params["decision.cooldown_months"])
-        self._counts = (-2, self._counts[1])  # stages changed
+        self.peers.stages_changed()
         self._evidence = (f.cell[idx], sector, w, ratio)
-        if self._ya is not None and self._last_ctx is not None:  # new stage and productivity: new bound terms
-            self._refresh_bound(idx, self._last_ctx)
+        self.thinning.refresh(idx)  # new stage and productivity: new bound terms
 
     def _wave(self) -> float:
         """Multiplier of realised gains this month (below 1 during a 'bad wave' of projects)."""
@@ -521,34 +396,13 @@ class TransformationModel(mesa.Model):
                            self.tables.sector_labour_saving[f.sector[movers]])
         voucher = np.zeros(movers.size)
         if self.cloud.action_on(t):
-            voucher = self._pay_subsidies(movers, np.zeros(movers.size), np.full(movers.size, self.params["cloud.voucher"]))
+            voucher = self.subsidies.pay_voucher(f.city[movers], f.weight[movers], self.params["cloud.voucher"])
         f.cash[movers] += voucher
         by_city = np.bincount(f.city[movers], weights=f.weight[movers], minlength=len(self.cities))
         for c in self.cities:
             c.cloud_done += by_city[c.city]
         self.flow("cloud_migrations", movers)
         self.flow("subsidy_spent", movers, voucher)
-
-    # docking: the Bass rule -------------------------------------------------------------------------
-    def _bass_adoption(self) -> None:
-        """decision_rule = bass: hazard p + q x (adopted share of the firm's cell), nothing else.
-
-        The cell's share is blended with the sector's as for the logit rule (beliefs.cross_cell_weight;
-        1 makes each sector province-wide one cell).
-
-        The share is taken at mid-month (a predictor step), so monthly steps track the continuous
-        Bass curve closely.
-        """
-        f, r = self.firms, self.params.run
-        u = self.rngs["decisions"].random(f.n, dtype=np.float32)
-        share = self.peer_share()[:, 1]  # the cell's adopted share (blended with its sector, as for the logit)
-        mid = share + (1 - share) * (r.bass_p + r.bass_q * share) / 24.0
-        hazard = 1.0 - np.exp(-(r.bass_p + r.bass_q * mid) / 12.0)
-        new = np.flatnonzero((f.stage == 0) & (u < hazard[f.cell]))
-        f.stage[new] = 1
-        f.update_keys(new)
-        self._counts = (-2, self._counts[1])
-        self.flow("projects_completed", new)
 
     # 7. production and accounts -----------------------------------------------------------------------
     def _produce(self, demand_growth: float) -> None:
@@ -562,23 +416,9 @@ class TransformationModel(mesa.Model):
         borrowers = float(f.weight[owing][f.debt[owing] > 0].sum()) if owing.size else 0.0
         self.bank.record_month(float(f.weight[defaulted].sum()), borrowers)
 
-    def _reward_cities(self) -> None:
-        """December: rank cities by the rise of their transformed share this year; reward the best."""
-        share = self._transformed_share_by_city()
-        self.government.reward_cities(self.cities, share - self._transformed_january)
-        self._transformed_january = share
-
-    def _transformed_share_by_city(self) -> np.ndarray:
-        f = self.firms
-        n_c = len(self.cities)
-        done = np.bincount(f.city, weights=f.weight * ((f.stage >= 1) | f.on_cloud), minlength=n_c)
-        return done / np.bincount(f.city, weights=f.weight, minlength=n_c)
-
     # 8. data ---------------------------------------------------------------------------------
     def _collect(self, wage: float) -> None:
-        f = self.firms
-        if self.month == 0:
-            self._transformed_january = self._transformed_share_by_city()
+        f, e = self.firms, self.params.economy
         queued = np.flatnonzero(f.proj_phase == QUEUED)
         owing = np.flatnonzero((f.debt > 0) | (f.lease_liability > 0))
         quantities = {  # unweighted: the recorder applies the (per size class) weights
@@ -602,12 +442,8 @@ class TransformationModel(mesa.Model):
             "conferences_held": self.demonstration.held_this_month,
             "pilots": self.demonstration.pilots_total,
             "wage_all": wage,
-            "renewal_share": self.params["economy.renewal_investment_share"]
-            * (1.0 + self.params["economy.renewal_share_growth"]) ** (self.month / 12),
             "wage_private": self.tables.wage_private[self.tables.year_row(2013 + self.month // 12)],
-        })
-        if self.collect_headline:
-            self.datacollector.collect(self)
+        }, renewal_share=e.renewal_investment_share * (1.0 + e.renewal_share_growth) ** (self.month / 12))
 
 
-__all__ = ["TransformationModel", "HEADLINE", "STREAMS"]
+__all__ = ["TransformationModel", "STREAMS"]

@@ -31,8 +31,6 @@ import hashlib
 import itertools
 import json
 import math
-import os
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,10 +38,12 @@ from typing import Any
 
 import numpy as np
 
-from . import scenarios, store
-from .executor import Executor, Outcome, Task
-from .indicators import BY_NAME as INDICATORS
-from .params import BY_KEY, GROUPS, ParamError, Params, read_toml
+from ..model.indicators import BY_NAME as INDICATORS
+from ..params import BY_KEY, GROUPS, ParamError, Params, read_toml
+from ..runs import store
+from ..runs.executor import Executor, Outcome, Task
+from . import scenarios
+from .stats import band
 
 DESIGNS = ("grid", "lhs", "sobol")
 TOP_KEYS = {"base", "design", "points", "design_seed", "seeds", "first_seed", "end", "scale", "indicators",
@@ -229,44 +229,26 @@ def run_name(point: int, seed: int) -> str:
     return f"p{point:05d}-s{seed:04d}"
 
 
-class SweepStore:
-    """The files of one sweep folder."""
-
-    def __init__(self, folder: Path):
-        self.folder = folder
-        self.runs = folder / "runs"
-
-    def done(self) -> set[str]:
-        return {p.stem for p in self.runs.glob("p*-s*.csv")}
-
-    def write_run(self, outcome: Outcome) -> None:
-        """The run's province-wide rows, or its error, written atomically (temp name, then rename)."""
-        name = run_name(outcome.task.meta["point"], outcome.task.seed)
-        if outcome.ok:
-            tmp = self.runs / f".{name}.csv.tmp"
-            with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-                fh.write(",".join(RUN_HEADER) + "\n")
-                for period, region, sector, indicator, value in outcome.result.yearly:
-                    if sector == "all" and region == "Zhejiang":
-                        fh.write(f"{period},{region},{indicator},{store.fmt_value(value)}\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.runs / f"{name}.csv")
-            (self.runs / f"{name}.err").unlink(missing_ok=True)
-        else:
-            tmp = self.runs / f".{name}.err.tmp"
-            tmp.write_text(outcome.error or "error", encoding="utf-8")
-            os.replace(tmp, self.runs / f"{name}.err")
-
-    def clean_partial(self) -> None:
-        for p in self.runs.glob(".*.tmp"):
-            p.unlink()
+def run_store(folder: Path) -> store.RunStore:
+    """The sweep's per-run files: runs/<point>-<seed>.csv (province-wide yearly rows) or .err."""
+    return store.RunStore(folder / "runs", ".csv")
 
 
-def prepare(spec: SweepSpec, folder: Path, resume: bool) -> tuple[SweepStore, list[dict]]:
-    """Create (or, resuming, check) the sweep folder; returns its store and the design points."""
+def write_run(st: store.RunStore, outcome: Outcome) -> None:
+    """The run's province-wide rows, or its error, written atomically."""
+    name = run_name(outcome.task.meta["point"], outcome.task.seed)
+    if outcome.ok:
+        rows = [f"{period},{region},{indicator},{store.fmt_value(value)}\n"
+                for period, region, sector, indicator, value in outcome.result.yearly
+                if sector == "all" and region == "Zhejiang"]
+        st.write(name, ",".join(RUN_HEADER) + "\n" + "".join(rows))
+    else:
+        st.write_error(name, outcome.error)
+
+
+def prepare(spec: SweepSpec, folder: Path, resume: bool) -> tuple[store.RunStore, list[dict]]:
+    """Create (or, resuming, check) the sweep folder; returns its run store and the design points."""
     points = spec.design_points()
-    st = SweepStore(folder)
     manifest = folder / "manifest.json"
     if resume:
         if not manifest.exists():
@@ -274,16 +256,15 @@ def prepare(spec: SweepSpec, folder: Path, resume: bool) -> tuple[SweepStore, li
         old = json.loads(manifest.read_text())
         if old.get("sweep_digest") != spec.digest:
             raise ParamError("--resume", str(folder), "holds a different sweep file; use a new --out")
+        st = run_store(folder)
         st.clean_partial()
         return st, points
     if folder.exists() and any(folder.iterdir()):
         raise ParamError("--out", str(folder), "already holds files; use --resume to continue it, or another folder")
-    st.runs.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(spec.path, folder / "sweep.toml")
-    with open(folder / "design.csv", "w", encoding="utf-8", newline="\n") as fh:
-        fh.write(",".join(["point", *[f.name for f in spec.factors]]) + "\n")
-        for i, p in enumerate(points):
-            fh.write(",".join([str(i), *[_text(p[f.name]) for f in spec.factors]]) + "\n")
+    st = run_store(folder)
+    store.write_bytes(folder / "sweep.toml", spec.path.read_bytes())
+    store.write_csv(folder / "design.csv", ["point", *[f.name for f in spec.factors]],
+                    ([str(i), *[_text(p[f.name]) for f in spec.factors]] for i, p in enumerate(points)))
     store.write_json(manifest, store.manifest(
         "sweep", sweep_file=str(spec.path), sweep_digest=spec.digest, question=spec.question, base=spec.base,
         design=spec.design, design_seed=spec.design_seed, points=len(points), seeds=list(spec.seeds),
@@ -323,7 +304,7 @@ def run_sweep(spec: SweepSpec, folder: Path, executor: Executor, resume: bool = 
     todo_n = len(points) * len(spec.seeds) - len(done)
     failed = 0
     for i, outcome in enumerate(executor.map(tasks(spec, points, done)), 1):
-        st.write_run(outcome)
+        write_run(st, outcome)
         failed += not outcome.ok
         if progress:
             progress(i, todo_n, f"{failed} failed" if failed else "")
@@ -332,11 +313,10 @@ def run_sweep(spec: SweepSpec, folder: Path, executor: Executor, resume: bool = 
 
 def finish(spec: SweepSpec, folder: Path, points: list[dict]) -> dict:
     """table.csv and summary.csv from the run files (streamed in point, seed order), then figures."""
-    runs = folder / "runs"
+    st = run_store(folder)
     factor_names = [f.name for f in spec.factors]
     n_ok, errors = 0, []
-    with open(folder / "table.csv", "w", encoding="utf-8", newline="\n") as table, \
-            open(folder / "summary.csv", "w", encoding="utf-8", newline="\n") as summary:
+    with store.atomic_open(folder / "table.csv") as table, store.atomic_open(folder / "summary.csv") as summary:
         table.write(",".join(["point", "seed", *factor_names, "period", "indicator", "value"]) + "\n")
         summary.write(",".join(["point", *factor_names, "period", "indicator", "mean", "p05", "p50", "p95", "runs"])
                       + "\n")
@@ -345,22 +325,18 @@ def finish(spec: SweepSpec, folder: Path, points: list[dict]) -> dict:
             values: dict[tuple[str, str], list[float]] = {}
             for s in spec.seeds:
                 name = run_name(i, s)
-                f = runs / f"{name}.csv"
-                if not f.exists():
-                    err = runs / f"{name}.err"
-                    errors.append({"run": name, "error": err.read_text() if err.exists() else "missing"})
+                if not st.has(name):
+                    errors.append({"run": name, "error": st.error(name) or "missing"})
                     continue
                 n_ok += 1
-                for line in f.read_text(encoding="utf-8").splitlines()[1:]:
+                for line in st.read(name).splitlines()[1:]:
                     period, _, indicator, value = line.split(",")
                     table.write(",".join([str(i), str(s), *fvals, period, indicator, value]) + "\n")
                     values.setdefault((period, indicator), []).append(float(value) if value else math.nan)
             for (period, indicator), v in values.items():
-                a = np.array(v)
-                a = a[np.isfinite(a)]
-                stats = ([a.mean(), *np.quantile(a, [0.05, 0.5, 0.95])] if a.size else [math.nan] * 4)
-                summary.write(",".join([str(i), *fvals, period, indicator, *map(store.fmt_value, map(float, stats)),
-                                        str(a.size)]) + "\n")
+                b = band(v)
+                summary.write(store.csv_line([str(i), *fvals, period, indicator, b["mean"], b["p05"], b["p50"],
+                                              b["p95"], str(b["n"])]))
     info = {"runs_ok": n_ok, "runs_failed": len(errors), "errors": errors}
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["result"] = info

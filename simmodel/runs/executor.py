@@ -21,7 +21,7 @@ import traceback
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from .params import Params
+from ..params import Params
 from .runner import RunResult, run
 
 

@@ -44,115 +44,17 @@ from pathlib import Path
 
 import numpy as np
 
-from . import store
-from .executor import Executor, Task
-from .indicators import BY_NAME as INDICATORS
-from .params import BY_KEY, ParamError, Params, month_index, month_label, read_toml
-
-KINDS = ("level", "growth", "cagr", "difference", "month_sum", "month")
-ROLES = ("fit", "check", "excluded")
-ROOT = Path(__file__).resolve().parents[1]
-TARGETS = ROOT / "calibration" / "targets.toml"
-PRIORS = ROOT / "calibration" / "priors.toml"
+from .. import resources
+from ..params import BY_KEY, ParamError, Params, month_index, read_toml
+from ..runs import store
+from ..runs.executor import Executor, Task
+from .stats import weighted_quantile
+from .targets import Target, load_targets, read_run
 
 
-# --- targets ----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Target:
-    """One reported figure and how to read it off a run."""
-
-    name: str
-    indicator: str
-    kind: str
-    value: float
-    sd_obs: float
-    sd_model: float
-    role: str
-    unit: str = ""
-    source: str = ""
-    reason: str = ""
-    year: int | None = None
-    start: int | str | None = None
-    end: int | str | None = None
-    month: str | None = None
-    lower_bound: bool = False
-
-    @property
-    def sd(self) -> float:
-        return math.hypot(self.sd_obs, self.sd_model)
-
-    @property
-    def tolerance(self) -> float:
-        """Half-width of the band `validate` accepts: about 95 % of observation + model error."""
-        return 2.0 * self.sd
-
-    def within(self, simulated: float) -> bool:
-        if not np.isfinite(simulated):
-            return False
-        if self.lower_bound:
-            return simulated >= self.value - self.tolerance
-        return abs(simulated - self.value) <= self.tolerance
-
-    def miss(self, simulated: np.ndarray) -> np.ndarray:
-        """Signed miss in the target's units; a one-sided target only misses below its bound."""
-        d = simulated - self.value
-        return np.minimum(d, 0.0) if self.lower_bound else d
-
-    def read(self, yearly: dict[tuple[str, str], float], monthly: dict[tuple[str, str], float]) -> float:
-        """This target's value in one run's province-wide rows ({(period, indicator): value})."""
-        y = lambda p: yearly.get((str(p), self.indicator), math.nan)  # noqa: E731
-        if self.kind == "level":
-            return y(self.year)
-        if self.kind == "growth":
-            return y(self.end) / y(self.start) - 1.0
-        if self.kind == "cagr":
-            return (y(self.end) / y(self.start)) ** (1.0 / (int(self.end) - int(self.start))) - 1.0
-        if self.kind == "difference":
-            return y(self.end) - y(self.start)
-        if self.kind == "month":
-            return monthly.get((self.month, self.indicator), math.nan)
-        first, last = month_index(str(self.start)), month_index(str(self.end))
-        return sum(monthly.get((month_label(m), self.indicator), math.nan) for m in range(first, last + 1))
-
-
-def load_targets(path: Path = TARGETS) -> list[Target]:
-    """Read and validate the targets file (one-line ParamError on any problem)."""
-    doc = read_toml(path)
-    out = []
-    for name, t in doc.items():
-        where = f"{path.name} [{name}]"
-        if not isinstance(t, dict):
-            raise ParamError(name, t, "must be a table", str(path))
-        for key in ("indicator", "kind", "value", "sd_obs", "sd_model", "role"):
-            if key not in t:
-                raise ParamError(f"{name}.{key}", None, "missing", str(path))
-        if t["indicator"] not in INDICATORS:
-            raise ParamError(f"{name}.indicator", t["indicator"], "unknown indicator", str(path))
-        if t["kind"] not in KINDS:
-            raise ParamError(f"{name}.kind", t["kind"], "must be one of " + ", ".join(KINDS), str(path))
-        if t["role"] not in ROLES:
-            raise ParamError(f"{name}.role", t["role"], "must be one of " + ", ".join(ROLES), str(path))
-        for key in ("value", "sd_obs", "sd_model"):
-            if not isinstance(t[key], (int, float)) or isinstance(t[key], bool):
-                raise ParamError(f"{name}.{key}", t[key], "must be a number", str(path))
-        if t["sd_obs"] < 0 or t["sd_model"] < 0 or t["sd_obs"] + t["sd_model"] <= 0:
-            raise ParamError(f"{name}.sd_obs", t["sd_obs"], "sds must be >= 0 and not both 0", str(path))
-        needs = {"level": ("year",), "month": ("month",)}.get(t["kind"], ("from", "to"))
-        for key in needs:
-            if key not in t:
-                raise ParamError(f"{name}.{key}", None, f"needed for kind = {t['kind']}", where)
-        out.append(Target(name, t["indicator"], t["kind"], float(t["value"]), float(t["sd_obs"]),
-                          float(t["sd_model"]), t["role"], t.get("unit", ""), t.get("source", ""),
-                          t.get("reason", ""), t.get("year"), t.get("from"), t.get("to"), t.get("month"),
-                          t.get("bound") == "lower"))
-    return out
-
-
-def read_run(result, targets: list[Target]) -> dict[str, float]:
-    """The targets' values in one run (RunResult with yearly and monthly rows)."""
-    yearly = {(p, n): v for p, r, s, n, v in result.yearly if r == "Zhejiang" and s == "all"}
-    monthly = {(p, n): v for p, r, s, n, v in result.monthly if r == "Zhejiang" and s == "all"}
-    return {t.name: float(t.read(yearly, monthly)) for t in targets}
+def default_priors() -> Path:
+    """The shipped priors file."""
+    return resources.path("calibration/priors.toml")
 
 
 # --- priors --------------------------------------------------------------------------------------------
@@ -190,8 +92,8 @@ class Priors:
         return list(range(self.first_seed, self.first_seed + self.seeds_per_point))
 
 
-def load_priors(path: Path = PRIORS) -> Priors:
-    doc = read_toml(path)
+def load_priors(path: Path | None = None) -> Priors:
+    doc = read_toml(Path(path) if path is not None else default_priors())
     params = []
     for key, body in doc.get("parameters", {}).items():
         if key not in BY_KEY:
@@ -396,24 +298,22 @@ class Calibration:
     def run_points(self, name: str, u: np.ndarray, seeds: list[int]) -> np.ndarray:
         """Every target of every (point, seed) into work/<name>/runs/ (skipping runs already stored):
         a (points, seeds, targets) array, NaN where a run failed."""
-        folder = self.work / name
-        (folder / "runs").mkdir(parents=True, exist_ok=True)
+        runs = store.RunStore(self.work / name / "runs", ".json")
+        runs.clean_partial()
         names = tuple(dict.fromkeys(t.indicator for t in self.targets))
         todo = [Task(f"p{i:05d}-s{s:04d}", self.params_at(u[i]), s, monthly=True, names=names, meta={"point": i})
-                for i in range(len(u)) for s in seeds if not (folder / "runs" / f"p{i:05d}-s{s:04d}.json").exists()]
+                for i in range(len(u)) for s in seeds if not runs.has(f"p{i:05d}-s{s:04d}")]
         self.runs_done += len(u) * len(seeds) - len(todo)
         for outcome in self.executor.map(todo):
             record = {"error": outcome.error} if not outcome.ok else {"targets": read_run(outcome.result, self.targets)}
-            tmp = folder / "runs" / f".{outcome.task.key}.json.tmp"
-            tmp.write_text(json.dumps(record), encoding="utf-8")
-            os.replace(tmp, folder / "runs" / f"{outcome.task.key}.json")
+            runs.write(outcome.task.key, json.dumps(record))
             self.runs_done += 1
             if self.progress:
                 self.progress(self.runs_done, self.runs_total, name.replace("-", " "))
         y = np.full((len(u), len(seeds), len(self.targets)), np.nan)
         for i in range(len(u)):
             for k, s in enumerate(seeds):
-                rec = json.loads((folder / "runs" / f"p{i:05d}-s{s:04d}.json").read_text())
+                rec = json.loads(runs.read(f"p{i:05d}-s{s:04d}"))
                 if "targets" in rec:
                     y[i, k] = [rec["targets"][t.name] for t in self.targets]
         return y
@@ -437,10 +337,7 @@ class Calibration:
             u, share = self.nroy_sample(n, rng)
         else:
             u, share = self.perturb(self.populations[-1], n, rng), math.nan
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"kind": kind, "u": u.tolist(), "nroy_share": share}))
-        os.replace(tmp, path)
+        store.write_text(path, json.dumps({"kind": kind, "u": u.tolist(), "nroy_share": share}))
         return u, share
 
     # emulation -------------------------------------------------------------------------------------------
@@ -607,13 +504,6 @@ class Calibration:
                 "seed_var": self.seed_variance(), "populations": self.populations}
 
 
-def weighted_quantile(x: np.ndarray, q, w: np.ndarray) -> np.ndarray:
-    """Quantiles of ``x`` with weights ``w`` (interpolating the weighted empirical distribution)."""
-    order = np.argsort(x)
-    cw = np.cumsum(w[order]) - 0.5 * w[order]
-    return np.interp(q, cw / np.sum(w), x[order])
-
-
 # --- outputs -------------------------------------------------------------------------------------------
 def summary_of(theta: np.ndarray, priors: Priors, weights: np.ndarray | None = None) -> list[dict]:
     out = []
@@ -644,9 +534,7 @@ def write_fitted(path: Path, rows: list[dict], meta: dict) -> None:
         groups.setdefault(g, []).append(f"{name} = {value!r}")
     for g, items in groups.items():
         lines += ["", f"[{g}]", *items]
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    store.write_text(path, "\n".join(lines) + "\n")
 
 
 def _num(v: float) -> str:
@@ -670,7 +558,7 @@ def run_calibration(targets_path: Path, priors_path: Path, work: Path, fitted: P
     post = cal.run()
     clock = work / "elapsed.json"  # time adds up over resumed sessions
     spent = (json.loads(clock.read_text())["seconds"] if clock.exists() else 0.0) + time.perf_counter() - t0
-    clock.write_text(json.dumps({"seconds": spent}))
+    store.write_text(clock, json.dumps({"seconds": spent}))
     rows = summary_of(post["theta"], priors, post["weights"])
     for r, v in zip(rows, post["point"]["theta"]):
         r["point"] = float(v)
@@ -763,7 +651,7 @@ def write_report(path: Path, cal: Calibration, post: dict, rows: list[dict], met
     excluded = [t for t in cal.targets if t.role == "excluded"]
     if excluded:
         lines += ["## Targets not used", ""] + [f"- `{t.name}`: {t.reason}" for t in excluded] + [""]
-    path.write_text("\n".join(lines), encoding="utf-8")
+    store.write_text(path, "\n".join(lines))
 
 
 # --- validation ------------------------------------------------------------------------------------

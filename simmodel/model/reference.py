@@ -21,6 +21,7 @@ import numpy as np
 
 from . import decision as vec
 from . import projects
+from .econ import logistic
 from .firms import APPROVAL, IMPLEMENTING, NONE, QUEUED
 from .model import TransformationModel
 
@@ -83,8 +84,8 @@ class FirmAgent(mesa.Agent):
         needs = output / productivity
         capex = cost_per_worker * needs
         fee = float(ctx.fee_share[sector]) * capex + ctx.fixed_cost
-        subsidy = min(float(ctx.subsidy_rate[city]) * capex, ctx.subsidy_cap)
-        net_cost = max(capex + fee - subsidy - ctx.post_rate * capex, 1.0)
+        subsidy = float(ctx.subsidy.purchase(city, capex))  # the one subsidy schedule (subsidies.py)
+        net_cost = max(capex + fee - subsidy - float(ctx.subsidy.post(capex)), 1.0)
         lam = float(ctx.labour_saving[sector])
         now = operating_profit(output, productivity, workforce_cap, wage, ctx.other_cost_share)
         after = operating_profit(output * math.exp((1.0 - lam) * math.log1p(gain)), productivity * (1.0 + gain),
@@ -111,7 +112,7 @@ class FirmAgent(mesa.Agent):
         peer = float(ctx.peer_share[self.get("cell"), stage + 1])
         z = (ctx.intercept + ctx.beta_value * best[-1] + ctx.beta_peer * peer + ctx.beta_exposure * self.get("exposure")
              + ctx.beta_profit * self.get("margin") + ctx.beta_skill * self.get("staff_quality"))
-        prob = 1.0 / (1.0 + math.exp(-min(max(z, -50.0), 50.0)))
+        prob = float(logistic(z))
         return Choice(target, *best, prob, u < prob)
 
     # --- the project lifecycle (projects.py) ---------------------------------------------------------
@@ -134,7 +135,7 @@ class ReferenceModel(TransformationModel):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.thinning = False
+        self.thinning.enabled = False
         self.firm_agents = [FirmAgent(self, i) for i in range(self.firms.n)]
 
     def choices(self, ctx: vec.DecisionContext, u: np.ndarray) -> dict[int, Choice]:
@@ -149,7 +150,7 @@ class ReferenceModel(TransformationModel):
     def _decide(self, wage: float, price_index: float) -> None:
         f = self.firms
         u = self.rngs["decisions"].random(f.n, dtype=np.float32)  # the same draws as the vectorised model
-        ctx = self._last_ctx = self.decision_context(wage, price_index)
+        ctx = self.decision_context(wage, price_index)
         adopted = [(i, c) for i, c in self.choices(ctx, u).items() if c.adopt]
         if not adopted:
             return

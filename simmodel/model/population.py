@@ -11,22 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .data import Tables
+from ..data import Tables
+from .allocation import largest_remainder
 from .firms import NONE, Firms
-from .params import Params
+from ..params import Params
 
 _N_STAGES = 5
-
-
-def largest_remainder(expected: np.ndarray, total: int, rng: np.random.Generator) -> np.ndarray:
-    """Integers summing to ``total`` close to ``expected`` (ties broken at random)."""
-    expected = expected * (total / expected.sum())
-    base = np.floor(expected).astype(np.int64)
-    short = total - base.sum()
-    if short > 0:
-        rem = expected - base + rng.random(expected.shape) * 1e-9
-        base.flat[np.argsort(-rem, axis=None)[:short]] += 1
-    return base
 
 
 def nominal_gains(params: Params, tables: Tables) -> np.ndarray:

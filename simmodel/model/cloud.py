@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..params import Params, month_index
+from .econ import logistic
 from .firms import Firms
-from .params import Params, month_index
 
 
 class CloudMigration:
@@ -51,7 +52,7 @@ class CloudMigration:
         z = (c.migration_intercept + c.beta_action * self.action_strength(month)
              + c.beta_push * push[self.city_of_cell] + c.beta_cloud_peers * share + c.beta_tier * self.tier_term)
         z = z[:, None] + c.beta_digital * (np.arange(5) >= 2)[None, :]
-        return (1.0 / (1.0 + np.exp(-z))).ravel()
+        return logistic(z).ravel()
 
     def migrate(self, firms: Firms, month: int, push: np.ndarray) -> np.ndarray:
         """Firms moving onto the cloud this month (their flags and keys are updated)."""

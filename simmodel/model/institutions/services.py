@@ -14,7 +14,8 @@ import math
 import mesa
 import numpy as np
 
-from ..params import Params
+from ...params import Params
+from ..allocation import largest_remainder
 
 
 class ServiceProvider(mesa.Agent):
@@ -56,9 +57,7 @@ class ProviderMarket:
         self.active = np.zeros(0)
         self.completed = np.zeros(0)
         self.providers: list[ServiceProvider] = []
-        expected = sector_share / sector_share.sum() * pr.initial_count
-        counts = np.floor(expected).astype(int)
-        counts[np.argsort(-(expected - counts))[: pr.initial_count - counts.sum()]] += 1
+        counts = largest_remainder(sector_share, pr.initial_count)
         for s, k in enumerate(counts):
             for _ in range(k):
                 self._enter(s)
@@ -187,9 +186,7 @@ class ExpertGroup(mesa.Agent):
 
 def expert_groups(model: mesa.Model, n_groups: int, capacity: float, sector_share: np.ndarray) -> list[ExpertGroup]:
     """``n_groups`` groups spread over the sectors by their share of firms (largest remainder)."""
-    expected = sector_share / sector_share.sum() * n_groups
-    counts = np.floor(expected).astype(int)
-    counts[np.argsort(-(expected - counts))[: n_groups - counts.sum()]] += 1
+    counts = largest_remainder(sector_share, n_groups) if n_groups else np.zeros(len(sector_share), int)
     return [ExpertGroup(model, s, capacity) for s, k in enumerate(counts) for _ in range(k)]
 
 

@@ -16,15 +16,8 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
-from ..params import Params, month_index
-
-
-def pay_in_order(claims: np.ndarray, available: float) -> np.ndarray:
-    """Pay ``claims`` (yuan, in order) from ``available`` yuan: full until it runs out, then a part."""
-    if claims.size == 0:
-        return claims.copy()
-    before = np.cumsum(claims) - claims
-    return np.clip(available - before, 0.0, claims)
+from ...params import Params, month_index
+from ..allocation import pay_in_order
 
 
 class ProvincialGovernment(mesa.Agent):
@@ -77,14 +70,6 @@ class ProvincialGovernment(mesa.Agent):
         reformed = self.reform_start is not None and self.model.month >= self.reform_start
         return self.approval_after if reformed else self.approval_before
 
-    def purchase_subsidy_claim(self, capex: np.ndarray) -> np.ndarray:
-        """Purchase subsidy a project of capital cost ``capex`` (yuan) may claim."""
-        return np.minimum(self.purchase_rate * self.equipment_share * capex, self.purchase_cap)
-
-    def post_project_claim(self, capex: np.ndarray) -> np.ndarray:
-        """Post-project subsidy a completed project of capital cost ``capex`` may claim."""
-        return self.post_rate * capex
-
     def pay(self, claims: np.ndarray) -> np.ndarray:
         """Pay real-firm claims (yuan, already times weight, in order) from the fund."""
         paid = pay_in_order(claims, self.fund_remaining)
@@ -94,11 +79,16 @@ class ProvincialGovernment(mesa.Agent):
         self.paid_this_month += total
         return paid
 
-    def reward_cities(self, cities: list[CityGovernment], improvement: np.ndarray) -> None:
-        """December: the pool goes to the cities whose transformed share rose most this year."""
+    def reward_cities(self, cities: list[CityGovernment], recorder, month: int) -> None:
+        """December: the pool goes to the cities whose share of transformed firms (all sizes: the
+        indicator ``share_transformed``) rose most since last December (2013: since January)."""
         if not self.rewards_enabled or self.reward_pool <= 0:
             return
-        winners = np.argsort(-improvement, kind="stable")[: self.reward_winners]
+        from ..recorder import values_at
+
+        now = values_at(recorder, month, ("share_transformed",), "city")["share_transformed"]
+        before = values_at(recorder, max(month - 12, 0), ("share_transformed",), "city")["share_transformed"]
+        winners = np.argsort(-(now - before), kind="stable")[: self.reward_winners]
         for i in winners:
             cities[i].reward_next += self.reward_pool / len(winners)
         self.rewards_paid_total += self.reward_pool

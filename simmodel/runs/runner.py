@@ -6,9 +6,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .indicators import tidy_rows
-from .model import TransformationModel
-from .params import Params
+from ..model import TransformationModel
+from ..model.recorder import tidy_rows
+from ..params import Params
 
 Progress = Callable[[int, int], None]  # (months done, months in all)
 
@@ -38,8 +38,7 @@ def simulate(params: Params, seed: int, progress: Progress | None = None) -> Tra
 
 def tidy(model: TransformationModel, yearly: bool, names: tuple[str, ...] | None = None) -> list[tuple]:
     """The model's indicators as tidy rows, by year (province, cities, sectors) or month."""
-    t, e = model.tables, model.params.economy
-    return tidy_rows(model.recorder, yearly, t.cities, t.sectors, t.sector_equipment, e.other_investment_share, names)
+    return tidy_rows(model.recorder, yearly, names)
 
 
 def run(params: Params, seed: int, monthly: bool = True, progress: Progress | None = None,

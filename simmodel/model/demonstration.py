@@ -20,7 +20,7 @@ import numpy as np
 
 from . import beliefs
 from .firms import NONE, Firms
-from .params import Params, month_index
+from ..params import Params, month_index
 
 
 def conferences_in_month(per_year: int, month: int) -> int:

@@ -9,7 +9,6 @@ half-written.
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import plots, store
-from .executor import Executor, Outcome, Task
-from .params import Params
+from ..params import Params
+from ..runs import store
+from ..runs.executor import Executor, Outcome, Task
+from . import plots
+from .stats import band, band_rows
 
-SEEDED_HEADER = ("seed", *store.TIDY_HEADER)
 Progress = Callable[[int, int, str], None]
 
 
@@ -32,22 +32,6 @@ class Batch:
     runs: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)  # (task key, error)
     seconds: float = 0.0
-
-
-class SeededCsv:
-    """An open tidy CSV with a seed column, appended to as runs finish."""
-
-    def __init__(self, path: Path):
-        self.fh = open(path, "w", encoding="utf-8", newline="\n")
-        self.fh.write(",".join(SEEDED_HEADER) + "\n")
-
-    def add(self, seed: int, rows: list[tuple]) -> None:
-        w = self.fh.write
-        for r in rows:
-            w(f"{seed}," + ",".join(map(str, r[:-1])) + "," + store.fmt_value(r[-1]) + "\n")
-
-    def close(self) -> None:
-        self.fh.close()
 
 
 def run_batch(tasks: list[Task], executor: Executor, sink: Callable[[Outcome], None],
@@ -80,16 +64,11 @@ def summarise(yearly: pd.DataFrame) -> pd.DataFrame:
     seeds, col = np.unique(yearly["seed"].to_numpy(), return_inverse=True)
     v = np.full((order.size, len(seeds)), np.nan)
     v[rank[row], col] = yearly["value"].to_numpy()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN keys (e.g. growth in the first year)
-        out = yearly[keys].iloc[first[order]].reset_index(drop=True)
-        out["mean"] = np.nanmean(v, axis=1)
-        q = np.quantile(v, [0.05, 0.5, 0.95], axis=1)  # fast; NaN wherever a row has a gap
-        gaps = np.flatnonzero(np.isnan(v).any(axis=1) & ~np.isnan(v).all(axis=1))  # failed runs only
-        if gaps.size:
-            q[:, gaps] = np.nanquantile(v[gaps], [0.05, 0.5, 0.95], axis=1)
-        out["p05"], out["p50"], out["p95"] = q
-    out["seeds"] = np.isfinite(v).sum(axis=1)
+    out = yearly[keys].iloc[first[order]].reset_index(drop=True)
+    b = band_rows(v)
+    for k in ("mean", "p05", "p50", "p95"):
+        out[k] = b[k]
+    out["seeds"] = b["n"]
     return out
 
 
@@ -99,11 +78,7 @@ def read_seeded(path: Path) -> pd.DataFrame:
 
 def write_summary(frame: pd.DataFrame, path: Path) -> None:
     """A summary CSV with the store's float formatting (deterministic bytes)."""
-    cols = list(frame.columns)
-    with open(path, "w", encoding="utf-8", newline="\n") as fh:
-        fh.write(",".join(cols) + "\n")
-        for row in frame.itertuples(index=False):
-            fh.write(",".join(store.fmt_value(v) if isinstance(v, float) else str(v) for v in row) + "\n")
+    store.write_csv(path, list(frame.columns), frame.itertuples(index=False))
 
 
 # --- replications ------------------------------------------------------------------------------------
@@ -111,7 +86,7 @@ def replicate(name: str, params: Params, seeds: list[int], executor: Executor, f
               progress: Progress | None = None, monthly: bool = True) -> tuple[Batch, pd.DataFrame]:
     """Runs of one scenario on ``seeds``: yearly.csv, monthly.csv, summary.csv and figures in ``folder``."""
     tasks = [Task(f"{name}/s{s}", params, s, monthly=monthly) for s in seeds]
-    yearly, month = SeededCsv(folder / "yearly.csv"), SeededCsv(folder / "monthly.csv") if monthly else None
+    yearly, month = store.SeededCsv(folder / "yearly.csv"), store.SeededCsv(folder / "monthly.csv") if monthly else None
 
     def sink(o: Outcome) -> None:
         yearly.add(o.task.seed, o.result.yearly)
@@ -126,8 +101,8 @@ def replicate(name: str, params: Params, seeds: list[int], executor: Executor, f
             month.close()
     if batch.failures and len(batch.failures) == len(tasks):
         raise RuntimeError(f"every run failed; first error: {batch.failures[0][1]}")
-    for f in ("yearly.csv", "monthly.csv") if monthly else ("yearly.csv",):
-        sort_seeded_file(folder / f)
+    for sink_file in (yearly, month) if monthly else (yearly,):
+        sink_file.sort_by_seed()
     summary = summarise(read_seeded(folder / "yearly.csv"))
     write_summary(summary, folder / "summary.csv")
     figures = folder / "figures"
@@ -141,15 +116,6 @@ def replicate(name: str, params: Params, seeds: list[int], executor: Executor, f
     return batch, summary
 
 
-def sort_seeded_file(path: Path) -> None:
-    """Rewrite a seeded CSV in seed order (runs finish in any order on a cluster), so the same
-    seeds give the same bytes whatever the executor."""
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    head, body = lines[0], lines[1:]
-    body.sort(key=lambda line: int(line.split(",", 1)[0]))  # stable: each run's rows keep their order
-    path.write_text(head + "".join(body), encoding="utf-8")
-
-
 # --- comparisons ------------------------------------------------------------------------------------
 CONTRIBUTION_METRICS = tuple(m for m, *_ in plots.CONTRIBUTION_METRICS)
 
@@ -161,7 +127,7 @@ def compare(scenarios: list[tuple[str, Params]], seeds: list[int], executor: Exe
     sinks = {}
     for name, _ in scenarios:
         (folder / "scenarios" / name).mkdir(parents=True, exist_ok=True)
-        sinks[name] = SeededCsv(folder / "scenarios" / name / "yearly.csv")
+        sinks[name] = store.SeededCsv(folder / "scenarios" / name / "yearly.csv")
     try:
         batch = run_batch(tasks, executor, lambda o: sinks[o.task.meta["scenario"]].add(o.task.seed, o.result.yearly),
                           progress)
@@ -170,9 +136,8 @@ def compare(scenarios: list[tuple[str, Params]], seeds: list[int], executor: Exe
             s.close()
     frames = {}
     for name, _ in scenarios:
-        path = folder / "scenarios" / name / "yearly.csv"
-        sort_seeded_file(path)
-        frames[name] = read_seeded(path)
+        sinks[name].sort_by_seed()
+        frames[name] = read_seeded(sinks[name].path)
         write_summary(summarise(frames[name]), folder / "scenarios" / name / "summary.csv")
     tables = comparison_tables(frames, [n for n, _ in scenarios])
     write_summary(tables["comparison"], folder / "comparison.csv")
@@ -185,11 +150,9 @@ def compare(scenarios: list[tuple[str, Params]], seeds: list[int], executor: Exe
 
 
 def _band(x: np.ndarray) -> dict[str, float]:
-    x = x[np.isfinite(x)]
-    if x.size == 0:
-        return {"mean": np.nan, "p05": np.nan, "p50": np.nan, "p95": np.nan}
-    return {"mean": float(x.mean()), "p05": float(np.quantile(x, 0.05)), "p50": float(np.median(x)),
-            "p95": float(np.quantile(x, 0.95))}
+    b = band(x)
+    b.pop("n")
+    return b
 
 
 def comparison_tables(frames: dict[str, pd.DataFrame], order: list[str]) -> dict:
@@ -254,9 +217,7 @@ def report(folder: Path, scenarios: list[tuple[str, str]], seeds: list[int], tab
               "`subsidy_per_firm.csv`, `scenarios/<name>/yearly.csv` (every run) and `summary.csv`."]
     if batch.failures:
         lines += ["", f"**{len(batch.failures)} runs failed** (see manifest.json)."]
-    path = folder / "report.md"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    return store.write_text(folder / "report.md", "\n".join(lines) + "\n")
 
 
 def _fmt(v: float) -> str:

@@ -17,10 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def posterior(precision: np.ndarray, weighted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(mean, variance) from total precision and precision-weighted evidence."""
-    return weighted / precision, 1.0 / precision
+from .decision import risk_adjusted_ratio
 
 
 def observe(precision: np.ndarray, weighted: np.ndarray, idx, obs_mean, obs_count, obs_var: float) -> None:
@@ -49,3 +46,33 @@ def cell_evidence(cell: np.ndarray, sector: np.ndarray, weight: np.ndarray, rati
 def decay_exposure(exposure: np.ndarray, half_life_months: float) -> None:
     """Conference / pilot / expert exposure fades with the given half-life."""
     exposure *= np.float32(0.5 ** (1.0 / half_life_months))
+
+
+def planning_ratio(firms, prior_mean: float, prior_sd: float, risk_aversion: float) -> np.ndarray:
+    """Each firm's belief mean minus risk aversion x sd: the gain ratio it plans with.
+
+    Firms with no private evidence share their cell's value; the informed are computed apart.
+    """
+    f = firms
+    p0 = 1.0 / prior_sd ** 2
+    w0 = prior_mean * p0
+    cell_p = p0 + f.cell_precision
+    ratio = risk_adjusted_ratio((w0 + f.cell_weighted) / cell_p, 1.0 / cell_p, risk_aversion)[f.cell]
+    inf = np.flatnonzero(f.informed)
+    if inf.size:
+        c = f.cell[inf]
+        prec = f.belief_precision[inf] + f.cell_precision[c]
+        ratio[inf] = risk_adjusted_ratio((f.belief_weighted[inf] + f.cell_weighted[c]) / prec, 1.0 / prec,
+                                         risk_aversion)
+    return ratio
+
+
+def learn_from_peers(firms, evidence, params, n_cells: int, n_sectors: int, obs_var: float) -> None:
+    """Last month's completed projects (``evidence``: cell, sector, weight, ratio) become public
+    evidence in their cells; exposure fades."""
+    b = params.beliefs
+    if evidence is not None and b.peer_learning > 0:
+        cell, sector, weight, ratio = evidence
+        count, mean = cell_evidence(cell, sector, weight, ratio, n_cells, n_sectors, b.cross_cell_weight)
+        observe(firms.cell_precision, firms.cell_weighted, slice(None), mean, b.peer_learning * count, obs_var)
+    decay_exposure(firms.exposure, b.exposure_half_life_months)

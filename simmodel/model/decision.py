@@ -2,8 +2,8 @@
 
 A firm without a running project considers the next stage, or skipping one at extra cost:
   capital cost  = cost per worker x labour needs x equipment price index (x (1 + premium) if skipping)
-  net cost      = capital cost + provider fee - purchase subsidy - post-project subsidy (if the
-                  fund has money)
+  net cost      = capital cost + provider fee - the purchase and post-project subsidies a firm
+                  may expect (subsidies.py: each line while its budget has money)
   expected gain = (belief mean - risk aversion x belief sd) x nominal gain of each stage climbed
   benefit       = the change in yearly operating profit that gain brings (labour saved, and more
                   value added where a labour gap held output back)
@@ -26,7 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .econ import logistic
 from .firms import annual_profit
+from .subsidies import SubsidyTerms
 
 
 @dataclass(frozen=True)
@@ -39,9 +41,7 @@ class DecisionContext:
     labour_saving: np.ndarray  # (n_sectors,) lambda
     fee_share: np.ndarray  # (n_sectors,) expected provider fee share
     fixed_cost: float  # yuan per project
-    subsidy_rate: np.ndarray  # (n_cities,) purchase subsidy rate x equipment share (0 if none)
-    subsidy_cap: float  # yuan per project
-    post_rate: float  # post-project subsidy rate (0 if none)
+    subsidy: SubsidyTerms  # what a project may expect this month (subsidies.py)
     peer_share: np.ndarray  # (n_cells, 6) share of the cell's firms at stage >= k (k = 0..5)
     other_cost_share: float
     annuity: float  # present value of 1 yuan a year over the horizon
@@ -83,7 +83,7 @@ class FirmInputs:
     wage: np.ndarray  # yuan/worker/yr
     labour_saving: np.ndarray  # lambda of the firm's sector
     fee_share: np.ndarray  # expected provider fee share in the firm's sector
-    subsidy_rate: np.ndarray  # purchase subsidy rate x equipment share in the firm's city
+    city: np.ndarray  # the firm's city (its subsidy lines)
     profit_now: np.ndarray  # operating profit now, yuan/yr
 
     def subset(self, idx: np.ndarray) -> FirmInputs:
@@ -95,8 +95,8 @@ def value_option(cost_per_worker: np.ndarray, gain: np.ndarray, x: FirmInputs, c
     worker needed and promising productivity ``gain``."""
     capex = cost_per_worker * x.needs
     fee = x.fee_share * capex + ctx.fixed_cost
-    subsidy = np.minimum(x.subsidy_rate * capex, ctx.subsidy_cap)
-    net_cost = np.maximum(capex + fee - subsidy - ctx.post_rate * capex, 1.0)
+    subsidy = ctx.subsidy.purchase(x.city, capex)
+    net_cost = np.maximum(capex + fee - subsidy - ctx.subsidy.post(capex), 1.0)
     after = annual_profit(x.output * np.exp((1.0 - x.labour_saving) * np.log1p(gain)),
                           x.productivity * (1.0 + gain), x.workforce_cap, x.wage, ctx.other_cost_share)
     benefit = after - x.profit_now
@@ -118,7 +118,7 @@ def choose(stage, sector, city, cell, output, productivity, workforce_cap, wage,
     x = FirmInputs(
         needs=output / productivity, output=output, productivity=productivity, workforce_cap=workforce_cap,
         wage=wage, labour_saving=ctx.labour_saving[sector], fee_share=ctx.fee_share[sector],
-        subsidy_rate=ctx.subsidy_rate[city],
+        city=city,
         profit_now=annual_profit(output, productivity, workforce_cap, wage, ctx.other_cost_share),
     )
     s1 = stage + 1
@@ -148,109 +148,7 @@ def adoption_probability(value, peer, exposure, margin, skill, ctx: DecisionCont
     """Monthly probability of adopting: the logit of MODEL.md section 5."""
     z = (ctx.intercept + ctx.beta_value * value + ctx.beta_peer * peer + ctx.beta_exposure * exposure
          + ctx.beta_profit * margin + ctx.beta_skill * skill)
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
-
-
-@dataclass(frozen=True)
-class YearAhead:
-    """What can move in a firm's favour before December, for the thinning bound (see bound_terms)."""
-
-    productivity_factor: float  # largest growth of productivity before December
-    needs_factor: float  # largest growth of labour needs (lowers the fixed cost per worker)
-    full_low: float  # smallest, and
-    full_high: float  # largest growth of E_max / N before December
-    cost_per_worker: np.ndarray  # (n_sectors, 5) at December's (lowest) prices
-    fee_share: np.ndarray  # (n_sectors,) lowest fee share a provider may charge before December
-    subsidy_rate: np.ndarray  # (n_cities,) highest purchase subsidy rate x equipment share
-    post_rate: float  # highest post-project subsidy rate
-    ratio_cap: float  # bound on every firm's risk-adjusted belief ratio (checked monthly)
-
-
-def bound_terms(stage, sector, city, output, productivity, workforce_cap, wage, ctx: DecisionContext, ya: YearAhead):
-    """Per-firm terms (a, l, h) of the thinning bound, valid until December (given ya.ratio_cap).
-
-    For a gain g >= 0 the yearly benefit is at most (1 - tau) g q N + w N max(0, lambda g - gap),
-    N the labour needs: value added rises by at most (1 - tau) g q N, q = (1 - lambda) p without a
-    labour gap (Bernoulli's inequality on (1+g)^(1-lambda)) and q = p E / N with one (output is held
-    to p E); wages fall by at most w N (lambda g - gap), since (1+g)^(-lambda) >= 1 - lambda g and a
-    gap absorbs the first part of any saving. The net cost is at least N x capital cost per worker x
-    phi + the fixed cost F, phi = 1 + least fee - subsidy - post (subsidies capped). With g <= r G_k
-    for option k and lambda r G_k - gap <= lambda G_k (r - gap / (lambda G_max)):
-        benefit / net cost <= a r + l max(0, r - h),
-        a = (1 - tau) q x P,  l = w lambda x P,  h = gap / (lambda G_max),
-        P = max over options of G_k / (c_k phi + F / N),
-    with q, the gap, prices, fees and subsidies at their most favourable values before December.
-    """
-    n_s = ctx.nominal_gain.shape[0]
-    key = sector.astype(np.int64) * 5 + np.minimum(stage, 3)  # stage-4 firms never decide: terms unused
-    n_next, c_next, g_skip, c_skip = _stage_tables(ctx, ya)
-    phi = (1.0 + ya.fee_share[None, :] - ya.subsidy_rate[:, None] - ya.post_rate).ravel()[city.astype(np.int64) * n_s + sector]
-    fixed = ctx.fixed_cost * productivity / (output * ya.needs_factor)  # F / N at the year's largest needs
-    with np.errstate(divide="ignore", invalid="ignore"):
-        per_cost = n_next[key] / (c_next[key] * phi + fixed)
-        if ctx.skip_allowed:
-            np.maximum(per_cost, g_skip[key] / (c_skip[key] * phi + fixed), out=per_cost)
-        per_cost[~(phi > 0)] = np.inf  # subsidies above cost: no useful bound, value everyone
-        gain = np.maximum(n_next[key], g_skip[key]) if ctx.skip_allowed else n_next[key]
-        full = workforce_cap * productivity / output
-        hi = full * ya.full_high
-        lam = ctx.labour_saving[sector]
-        q_over_p = np.where(full * ya.full_low >= 1.0, 1.0 - lam, np.minimum(hi, 1.0))
-        a = (1.0 - ctx.other_cost_share) * ya.productivity_factor * productivity * q_over_p * per_cost
-        l = wage * lam * per_cost
-        h = np.maximum(1.0 - hi, 0.0) / (lam * gain)  # the smallest gap in the year, in units of r
-    h[np.isnan(h)] = np.inf  # no labour saving at all (lambda = 0)
-    return a, l, h
-
-
-def _stage_tables(ctx: DecisionContext, ya: YearAhead):
-    """Per (sector, stage) flattened: the next stage's gain and cost, and those of skipping one."""
-    n_s = ctx.nominal_gain.shape[0]
-    n_next, c_next = np.zeros((n_s, 5)), np.ones((n_s, 5))
-    g_skip, c_skip = np.zeros((n_s, 5)), np.ones((n_s, 5))
-    for s in range(4):
-        n1, c1 = ctx.nominal_gain[:, s + 1], ya.cost_per_worker[:, s + 1]
-        n_next[:, s], c_next[:, s] = n1, c1
-        if s <= 2:
-            n2, c2 = ctx.nominal_gain[:, s + 2], ya.cost_per_worker[:, s + 2]
-            g_skip[:, s] = n1 + n2 + ya.ratio_cap * n1 * n2  # (1 + r n1)(1 + r n2) - 1 <= r x this
-            c_skip[:, s] = (c1 + c2) * (1.0 + ctx.skip_premium)
-    return n_next.ravel(), c_next.ravel(), g_skip.ravel(), c_skip.ravel()
-
-
-def upper_bound_index(const, combo, ratio, a, l, h, exposure, margin, skill_term, ctx: DecisionContext,
-                      scaled: bool) -> np.ndarray:
-    """Upper bound of the logit index (float32) from the cached terms and this month's data.
-
-    ``a``, ``l``, ``h`` come from :func:`bound_terms` (float32; ``scaled``: a and l already times
-    beta_value x annuity, for the NPV measure); ``const`` from :func:`index_constant`; ``skill_term``
-    is beta_skill x staff quality. Rounding in float32 is far below the margin the caller adds.
-    """
-    x = ratio * a
-    t = ratio - h
-    np.maximum(t, 0.0, out=t)
-    t *= l
-    x += t
-    if scaled:  # NPV: beta_value x value = beta_value x annuity x (benefit / cost) - beta_value
-        z = x
-    else:
-        with np.errstate(divide="ignore"):
-            z = np.maximum(1.0 - 1.0 / (np.float32(ctx.target_payback) * x), np.float32(-5.0))
-        z *= np.float32(ctx.beta_value)
-    z += const[combo]
-    z += np.float32(ctx.beta_exposure) * exposure
-    z += np.float32(ctx.beta_profit) * margin
-    z += skill_term
-    return z
-
-
-def index_constant(ctx: DecisionContext, scaled: bool) -> np.ndarray:
-    """Per (cell, stage), flattened (float32): the part of the logit index a cell's firms at a stage share.
-
-    intercept + beta_peer x peer share (- beta_value when the value term is pre-scaled, NPV)."""
-    const = np.full((ctx.peer_share.shape[0], 5), -np.inf)
-    const[:, :4] = ctx.intercept + ctx.beta_peer * ctx.peer_share[:, 1:5] - (ctx.beta_value if scaled else 0.0)
-    return const.ravel().astype(np.float32)
+    return logistic(z)
 
 
 def risk_adjusted_ratio(belief_mean: np.ndarray, belief_var: np.ndarray, risk_aversion: float) -> np.ndarray:
@@ -258,6 +156,17 @@ def risk_adjusted_ratio(belief_mean: np.ndarray, belief_var: np.ndarray, risk_av
     return np.maximum(belief_mean - risk_aversion * np.sqrt(belief_var), 0.0)
 
 
-def annuity_factor(rate: float, years: int) -> float:
-    """Present value of 1 yuan a year for ``years`` years at ``rate``."""
-    return years if rate == 0 else (1 - (1 + rate) ** -years) / rate
+def make_context(params, wage: float, cost_per_worker: np.ndarray, nominal_gain: np.ndarray,
+                 labour_saving: np.ndarray, fee_share: np.ndarray, subsidy: SubsidyTerms, peer_share: np.ndarray,
+                 annuity: float) -> DecisionContext:
+    """The month's DecisionContext from the parameters and what firms observe this month."""
+    d = params.decision
+    return DecisionContext(
+        wage=wage, cost_per_worker=cost_per_worker, nominal_gain=nominal_gain, labour_saving=labour_saving,
+        fee_share=fee_share, fixed_cost=params["technology.fixed_project_cost"], subsidy=subsidy,
+        peer_share=peer_share, other_cost_share=params["economy.other_cost_share"], annuity=annuity,
+        value_measure=d.value_measure, target_payback=d.target_payback_years, risk_aversion=d.risk_aversion,
+        skip_allowed=d.skip_allowed, skip_premium=d.skip_cost_premium, intercept=d.intercept,
+        beta_value=d.beta_value, beta_peer=d.beta_peer, beta_exposure=d.beta_exposure, beta_profit=d.beta_profit,
+        beta_skill=d.beta_skill,
+    )

@@ -1,0 +1,1 @@
+"""Analysis: scenarios, comparisons and replications, sweeps, calibration and figures."""

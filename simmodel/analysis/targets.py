@@ -1,0 +1,133 @@
+"""Calibration targets: the reported figures (calibration/targets.toml, shipped with the package)
+and how each is read off a run. The calibration, ``validate`` and the figures that draw reported
+data all read them here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import resources
+from ..model.indicators import BY_NAME as INDICATORS
+from ..params import ParamError, month_index, month_label, read_toml
+
+KINDS = ("level", "growth", "cagr", "difference", "month_sum", "month")
+ROLES = ("fit", "check", "excluded")
+
+
+def default_path() -> Path:
+    """The shipped targets file."""
+    return resources.path("calibration/targets.toml")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One reported figure and how to read it off a run."""
+
+    name: str
+    indicator: str
+    kind: str
+    value: float
+    sd_obs: float
+    sd_model: float
+    role: str
+    unit: str = ""
+    source: str = ""
+    reason: str = ""
+    year: int | None = None
+    start: int | str | None = None
+    end: int | str | None = None
+    month: str | None = None
+    lower_bound: bool = False
+
+    @property
+    def sd(self) -> float:
+        return math.hypot(self.sd_obs, self.sd_model)
+
+    @property
+    def tolerance(self) -> float:
+        """Half-width of the band `validate` accepts: about 95 % of observation + model error."""
+        return 2.0 * self.sd
+
+    def within(self, simulated: float) -> bool:
+        if not np.isfinite(simulated):
+            return False
+        if self.lower_bound:
+            return simulated >= self.value - self.tolerance
+        return abs(simulated - self.value) <= self.tolerance
+
+    def miss(self, simulated: np.ndarray) -> np.ndarray:
+        """Signed miss in the target's units; a one-sided target only misses below its bound."""
+        d = simulated - self.value
+        return np.minimum(d, 0.0) if self.lower_bound else d
+
+    def read(self, yearly: dict[tuple[str, str], float], monthly: dict[tuple[str, str], float]) -> float:
+        """This target's value in one run's province-wide rows ({(period, indicator): value})."""
+        y = lambda p: yearly.get((str(p), self.indicator), math.nan)  # noqa: E731
+        if self.kind == "level":
+            return y(self.year)
+        if self.kind == "growth":
+            return y(self.end) / y(self.start) - 1.0
+        if self.kind == "cagr":
+            return (y(self.end) / y(self.start)) ** (1.0 / (int(self.end) - int(self.start))) - 1.0
+        if self.kind == "difference":
+            return y(self.end) - y(self.start)
+        if self.kind == "month":
+            return monthly.get((self.month, self.indicator), math.nan)
+        first, last = month_index(str(self.start)), month_index(str(self.end))
+        return sum(monthly.get((month_label(m), self.indicator), math.nan) for m in range(first, last + 1))
+
+
+def load_targets(path: Path | None = None) -> list[Target]:
+    """Read and validate the targets file (default: the shipped one; one-line ParamError on any problem)."""
+    path = Path(path) if path is not None else default_path()
+    doc = read_toml(path)
+    out = []
+    for name, t in doc.items():
+        where = f"{path.name} [{name}]"
+        if not isinstance(t, dict):
+            raise ParamError(name, t, "must be a table", str(path))
+        for key in ("indicator", "kind", "value", "sd_obs", "sd_model", "role"):
+            if key not in t:
+                raise ParamError(f"{name}.{key}", None, "missing", str(path))
+        if t["indicator"] not in INDICATORS:
+            raise ParamError(f"{name}.indicator", t["indicator"], "unknown indicator", str(path))
+        if t["kind"] not in KINDS:
+            raise ParamError(f"{name}.kind", t["kind"], "must be one of " + ", ".join(KINDS), str(path))
+        if t["role"] not in ROLES:
+            raise ParamError(f"{name}.role", t["role"], "must be one of " + ", ".join(ROLES), str(path))
+        for key in ("value", "sd_obs", "sd_model"):
+            if not isinstance(t[key], (int, float)) or isinstance(t[key], bool):
+                raise ParamError(f"{name}.{key}", t[key], "must be a number", str(path))
+        if t["sd_obs"] < 0 or t["sd_model"] < 0 or t["sd_obs"] + t["sd_model"] <= 0:
+            raise ParamError(f"{name}.sd_obs", t["sd_obs"], "sds must be >= 0 and not both 0", str(path))
+        needs = {"level": ("year",), "month": ("month",)}.get(t["kind"], ("from", "to"))
+        for key in needs:
+            if key not in t:
+                raise ParamError(f"{name}.{key}", None, f"needed for kind = {t['kind']}", where)
+        out.append(Target(name, t["indicator"], t["kind"], float(t["value"]), float(t["sd_obs"]),
+                          float(t["sd_model"]), t["role"], t.get("unit", ""), t.get("source", ""),
+                          t.get("reason", ""), t.get("year"), t.get("from"), t.get("to"), t.get("month"),
+                          t.get("bound") == "lower"))
+    return out
+
+
+def read_run(result, targets: list[Target]) -> dict[str, float]:
+    """The targets' values in one run (RunResult with yearly and monthly rows)."""
+    yearly = {(p, n): v for p, r, s, n, v in result.yearly if r == "Zhejiang" and s == "all"}
+    monthly = {(p, n): v for p, r, s, n, v in result.monthly if r == "Zhejiang" and s == "all"}
+    return {t.name: float(t.read(yearly, monthly)) for t in targets}
+
+
+def reported(indicator: str) -> list[tuple[int, float, Target]]:
+    """(year, value, target) of the shipped level targets of ``indicator`` that are not excluded
+    (figures draw these as reported data)."""
+    return [(int(t.year), t.value, t) for t in load_targets()
+            if t.indicator == indicator and t.kind == "level" and t.role != "excluded"]
+
+
+__all__ = ["Target", "load_targets", "read_run", "reported", "KINDS", "ROLES", "default_path"]

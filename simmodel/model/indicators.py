@@ -1,0 +1,269 @@
+"""The outputs (MODEL.md section 6): one definition of each indicator, with its label, unit and scale.
+
+Every view of the outputs is derived from :data:`INDICATORS`: the tidy tables (recorder.tidy_rows),
+the CLI's yearly table and the headline figure (:data:`HEADLINE`), the visual server and Mesa's
+DataCollector (:data:`MONITORED`), sweep axes and the indicator dictionary (docs/indicators.md,
+``simmodel indicators``). An indicator is a formula over the recorder's monthly cubes (recorder.py):
+stock quantities by city x sector x size x stage x cloud, flows by city x sector x size and a few
+province-wide scalars, all declared here. A new indicator is one entry below (and, if it needs a
+new flow, one name in :data:`FLOWS` and one ``model.flow(...)`` call in the submodel that makes it).
+
+Units: money flows are yuan in the period (a month or a year); value added and profit likewise;
+labour productivity is yuan per worker per year; stocks are taken at the end of the period.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .stages import N_STAGES, Stage
+
+# What the recorder keeps (recorder.py): stock quantities summed by the stock key, flows recorded by
+# the submodels with ``model.flow(name, ...)``, province-wide scalars. A misspelt name is an error.
+STOCKS = ("firms", "employees", "va", "profit", "robots", "gap_firms", "workers_saved", "queued", "debt",
+          "lease_liability", "va_hightech", "va_emerging")
+FLOWS = ("projects_applied", "projects_started", "projects_completed", "iot_projects_completed", "project_investment",
+         "renewal_investment", "subsidy_spent", "labour_cost_saved", "projects_abandoned", "loans_issued",
+         "loans_rejected", "leases_funds", "leases_materials", "leases_engineering", "defaults",
+         "conference_attendees", "cloud_migrations")
+SCALARS = ("fund_remaining", "fund_spent", "providers", "provider_capacity", "provider_active", "conferences_held",
+           "pilots", "wage_all", "wage_private")
+N_CLOUD, N_SIZE = 2, 2
+ABOVE, SMALL = 1, 0
+LEVELS = ("province", "city", "sector")
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """One output: its name, unit, label and definition, how to compute it, where, and how to show it."""
+
+    name: str
+    unit: str  # unit of the stored value
+    label: str  # short title (figures, tables, the visual server)
+    doc: str  # the definition (docs/indicators.md)
+    fn: Callable[..., np.ndarray]  # Agg -> (periods, groups)
+    levels: tuple[str, ...] = LEVELS
+    scale: float = 1.0  # shown as value / scale ...
+    shown_unit: str = ""  # ... in this unit (default: the unit)
+    short: str = ""  # column title in the CLI table
+
+    @property
+    def display_unit(self) -> str:
+        return self.shown_unit or self.unit
+
+    def shown(self, value: float | np.ndarray):
+        """The value in its display unit."""
+        return value / self.scale
+
+
+def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.divide(a, b, out=np.full(np.broadcast(a, b).shape, np.nan), where=b > 0)
+
+
+def _growth(x: np.ndarray) -> np.ndarray:
+    """Growth over the previous period along axis 0 (NaN for the first)."""
+    out = np.full(x.shape, np.nan)
+    out[1:] = _div(x[1:], x[:-1]) - 1.0
+    return out
+
+
+def _stage_share(k: int):
+    return lambda a: _div(a.s("firms", stage=k), a.s("firms"))
+
+
+def _transformed(a, above=ABOVE) -> np.ndarray:
+    """Firms (of a size class, or all) with stage >= 1 or on the cloud."""
+    return a.s("firms", above) - a.s("firms", above, 0, 0)
+
+
+def _va_transformed(a, transformed: bool) -> tuple[np.ndarray, np.ndarray]:
+    va_all, emp_all = a.s("va", ABOVE, mean=True), a.s("employees", ABOVE, mean=True)
+    va0, emp0 = a.s("va", ABOVE, 0, 0, mean=True), a.s("employees", ABOVE, 0, 0, mean=True)
+    return (va_all - va0, emp_all - emp0) if transformed else (va0, emp0)
+
+
+def _group_va_share(q: str):
+    return lambda a: _div(a.s(q, ABOVE, mean=True), a.s("va", ABOVE, mean=True))
+
+
+def _group_va_growth(q: str):
+    return lambda a: _growth(a.s(q, ABOVE, mean=True) * a.months[:, None])
+
+
+def _tech_investment(a) -> np.ndarray:
+    return a.f("project_investment") + a.f("renewal_investment")
+
+
+def _flow(q: str):
+    return lambda a: a.f(q)
+
+
+PROVINCE = ("province",)
+PROV_CITY = ("province", "city")
+PCT = {"scale": 0.01, "shown_unit": "%"}
+K = {"scale": 1e3, "shown_unit": "thousand firms"}
+BN = {"scale": 1e9, "shown_unit": "bn yuan"}
+M = {"scale": 1e6, "shown_unit": "m yuan"}
+KLP = {"scale": 1e3, "shown_unit": "k yuan/worker"}
+
+
+def _i(name, unit, label, doc, fn, levels=LEVELS, **show) -> Indicator:
+    return Indicator(name, unit, label, doc, fn, levels, **show)
+
+
+INDICATORS: tuple[Indicator, ...] = (
+    _i("firms", "firms", "Manufacturers", "manufacturers (real firms, all sizes)", lambda a: a.s("firms"), **K),
+    _i("above_size_firms", "firms", "Above-size firms", "firms above designated size (revenue >= 20 m yuan)",
+       lambda a: a.s("firms", ABOVE), **K),
+    *(_i(f"share_stage_{s.value}", "share", f"Firms at stage {s.label}", f"share of all firms at stage {s.label}",
+         _stage_share(s.value), **PCT) for s in Stage),
+    _i("maturity_level_1", "share", "Maturity level 1 or below", "share at GB/T 39116 level 1 or below (stages 0-1)",
+       lambda a: _div(a.s("firms", stage=slice(0, 2)), a.s("firms")), **PCT),
+    _i("maturity_level_2", "share", "Maturity level 2", "share at level 2 (stage 2)", _stage_share(2), **PCT),
+    _i("maturity_level_3", "share", "Maturity level 3", "share at level 3 (stage 3)", _stage_share(3), **PCT),
+    _i("maturity_level_4plus", "share", "Maturity levels 4-5", "share at levels 4-5 (stage 4)", _stage_share(4), **PCT),
+    _i("firms_stage_1plus", "firms", "Firms at stage >= 1", "firms of all sizes at stage >= 1 (automated or beyond)",
+       lambda a: a.s("firms", stage=slice(1, None)), **K),
+    _i("share_transformed_above", "share", "Above-size firms transformed",
+       "above-size firms with stage >= 1 or on the cloud", lambda a: _div(_transformed(a), a.s("firms", ABOVE)),
+       short="transf%", **PCT),
+    _i("share_digitized_above", "share", "Above-size firms digitized (stage >= 2)", "above-size firms with stage >= 2",
+       lambda a: _div(a.s("firms", ABOVE, slice(2, None)), a.s("firms", ABOVE)), short="digit%", **PCT),
+    _i("cloud_firms", "firms", "Firms on the cloud", "firms on the cloud (cumulative, all sizes)",
+       lambda a: a.s("firms", cloud=1), short="cloud k", **K),
+    _i("robots_in_service", "robots", "Industrial robots in service", "industrial robots installed",
+       lambda a: a.s("robots"), short="robots k", scale=1e3, shown_unit="thousand"),
+    _i("projects_applied", "projects", "Projects applied for",
+       "firms that decided to transform, found finance and applied", _flow("projects_applied")),
+    _i("projects_started", "projects", "Projects started", "transformation projects started (implementation began)",
+       _flow("projects_started")),
+    _i("projects_completed", "projects", "Projects completed", "transformation projects completed",
+       _flow("projects_completed"), short="projects"),
+    _i("iot_projects_completed", "projects", "IoT projects completed",
+       "completed projects reaching stage 3 (networked, IoT)", _flow("iot_projects_completed")),
+    _i("projects_abandoned", "projects", "Projects abandoned", "adoption decisions given up for want of finance",
+       _flow("projects_abandoned")),
+    _i("projects_in_queue", "firms", "Projects in the queue", "projects approved and waiting for a provider "
+       "(period end)", lambda a: a.s("queued")),
+    _i("value_added_above", "yuan", "Value added, above size", "value added of above-size firms in the period",
+       lambda a: a.va_amount(ABOVE), **BN),
+    _i("value_added", "yuan", "Value added", "value added of all firms in the period", lambda a: a.va_amount(), **BN),
+    _i("labour_productivity_above", "yuan/worker/yr", "Labour productivity, above size",
+       "value added per worker, above-size firms",
+       lambda a: _div(a.s("va", ABOVE, mean=True), a.s("employees", ABOVE, mean=True)), short="LP k/wkr", **KLP),
+    _i("labour_productivity_transformed_above", "yuan/worker/yr", "Labour productivity, transformed above-size firms",
+       "value added per worker, above-size firms with stage >= 1 or on the cloud",
+       lambda a: _div(*_va_transformed(a, True)), **KLP),
+    _i("labour_productivity_untransformed_above", "yuan/worker/yr", "Labour productivity, untransformed above-size "
+       "firms", "value added per worker, above-size firms at stage 0 and not on the cloud",
+       lambda a: _div(*_va_transformed(a, False)), **KLP),
+    _i("profit_above", "yuan", "Profit, above size", "profit of above-size firms in the period",
+       lambda a: a.s("profit", ABOVE, mean=True) * a.months[:, None] / 12.0, **BN),
+    _i("profit_growth_above", "share", "Profit growth, above size", "growth of profit_above over the previous period",
+       lambda a: _growth(a.s("profit", ABOVE, mean=True) * a.months[:, None]), **PCT),
+    _i("va_growth_above", "share", "Value-added growth, above size",
+       "growth of value_added_above over the previous period", lambda a: _growth(a.va_amount(ABOVE)), **PCT),
+    _i("va_share_hightech_above", "share", "High-tech share of value added",
+       "high-tech share of above-size value added", _group_va_share("va_hightech"), PROV_CITY, **PCT),
+    _i("va_share_emerging_above", "share", "Strategic-emerging share of value added",
+       "strategic-emerging share of above-size value added", _group_va_share("va_emerging"), PROV_CITY, **PCT),
+    _i("va_growth_hightech_above", "share", "High-tech value-added growth",
+       "growth of high-tech above-size value added", _group_va_growth("va_hightech"), PROV_CITY, **PCT),
+    _i("va_growth_emerging_above", "share", "Strategic-emerging value-added growth",
+       "growth of strategic-emerging above-size value added", _group_va_growth("va_emerging"), PROV_CITY, **PCT),
+    _i("va_share_equipment_above", "share", "Equipment-manufacturing share of value added",
+       "equipment-manufacturing share of above-size value added",
+       lambda a: _div(a.equip_va, a.s("va", ABOVE, mean=True)), PROV_CITY, **PCT),
+    _i("va_growth_equipment_above", "share", "Equipment-manufacturing value-added growth",
+       "growth of equipment-manufacturing above-size value added",
+       lambda a: _growth(a.equip_va * a.months[:, None]), PROV_CITY, **PCT),
+    _i("tech_investment", "yuan", "Tech-transformation investment", "technological-transformation investment: "
+       "projects (capital cost and fees) plus routine renewal (a share of value added, growing at "
+       "renewal_share_growth)", _tech_investment, short="techinv bn", **BN),
+    _i("renewal_investment", "yuan", "Routine renewal investment", "the routine-renewal part of tech_investment "
+       "(renewal_investment_share of value added, growing at renewal_share_growth)", _flow("renewal_investment"),
+       **BN),
+    _i("tech_investment_share", "share", "Tech investment, share of industrial investment",
+       "tech_investment as a share of industrial investment",
+       lambda a: _div(_tech_investment(a), _tech_investment(a) + a.other_investment_share * a.va_amount()), **PCT),
+    _i("labour_cost_saved", "yuan", "Labour cost saved", "wages of the workers machines substitute, in the period",
+       _flow("labour_cost_saved"), **BN),
+    _i("share_with_labour_gap", "share", "Firms with a labour gap", "share of firms with an unfilled labour gap",
+       lambda a: _div(a.s("gap_firms"), a.s("firms")), short="gap%", **PCT),
+    _i("employment", "workers", "Employment", "workers employed (period mean)", lambda a: a.s("employees", mean=True),
+       scale=1e6, shown_unit="million workers"),
+    _i("subsidy_spent", "yuan", "Subsidies paid", "subsidies paid to firms (all governments)", _flow("subsidy_spent"),
+       short="subsidy m", **M),
+    _i("fund_remaining", "yuan", "Special fund left", "special fund left at the end of the period",
+       lambda a: a.z("fund_remaining"), PROVINCE, **M),
+    _i("fund_spent", "yuan", "Special fund spent", "paid out of the provincial special fund in the period",
+       lambda a: a.z("fund_spent", True) * a.months[:, None], PROVINCE, **M),
+    _i("loans_issued", "loans", "Bank loans granted", "bank loans granted for projects", _flow("loans_issued")),
+    _i("loans_rejected", "loans", "Loan applications refused", "loan applications turned down",
+       _flow("loans_rejected")),
+    _i("leases_funds", "leases", "'Financing funds' leases", "'financing funds' leases signed", _flow("leases_funds")),
+    _i("leases_materials", "leases", "'Financing materials' leases", "'financing materials' leases signed",
+       _flow("leases_materials")),
+    _i("leases_engineering", "leases", "'Financing engineering' leases", "'financing engineering' leases signed",
+       _flow("leases_engineering")),
+    _i("defaults", "firms", "Defaults", "firms defaulting on a loan or lease", _flow("defaults")),
+    _i("firm_debt", "yuan", "Bank loans outstanding", "bank loans outstanding (period end)", lambda a: a.s("debt"),
+       **BN),
+    _i("lease_liabilities", "yuan", "Leases outstanding", "leases outstanding (period end)",
+       lambda a: a.s("lease_liability"), **BN),
+    _i("providers", "firms", "Engineering-service providers", "engineering-service providers (period end)",
+       lambda a: a.z("providers"), PROVINCE),
+    _i("provider_utilisation", "share", "Provider utilisation",
+       "projects in implementation / provider capacity (period mean)",
+       lambda a: _div(a.z("provider_active", True), a.z("provider_capacity", True)), PROVINCE, **PCT),
+    _i("queue_length", "firms", "Projects waiting for a provider", "projects waiting for a provider (period end)",
+       lambda a: a.s("queued")),
+    _i("conferences_held", "conferences", "Conferences held", "case-promotion conferences held",
+       lambda a: a.z("conferences_held", True) * a.months[:, None], PROVINCE),
+    _i("conference_attendees", "firms", "Conference attendees", "firms attending conferences",
+       _flow("conference_attendees")),
+    _i("pilots", "firms", "Pilot firms", "pilot demonstration firms (period end)", lambda a: a.z("pilots"), PROVINCE),
+    _i("cloud_migrations", "firms", "Firms moving onto the cloud", "firms moving onto the cloud in the period",
+       _flow("cloud_migrations"), **K),
+    _i("share_transformed", "share", "Firms transformed (all sizes)",
+       "firms of all sizes with stage >= 1 or on the cloud (the cities' reward ranks its yearly rise)",
+       lambda a: _div(_transformed(a, slice(None)), a.s("firms")), PROV_CITY, **PCT),
+)
+BY_NAME: dict[str, Indicator] = {i.name: i for i in INDICATORS}
+assert len(BY_NAME) == len(INDICATORS), "indicator names must be unique"
+
+# The headline: the CLI's yearly table and the headline figure.
+HEADLINE = ("share_transformed_above", "share_digitized_above", "labour_productivity_above", "cloud_firms",
+            "tech_investment", "robots_in_service", "projects_completed", "subsidy_spent", "share_with_labour_gap")
+# Province-wide each month in Mesa's DataCollector (the visual server plots these).
+MONITORED = ("share_transformed_above", "share_digitized_above", "labour_productivity_above", "cloud_firms",
+             "projects_completed", "subsidy_spent", "fund_remaining", "queue_length", "robots_in_service",
+             "share_with_labour_gap", "loans_issued", "loans_rejected", "provider_utilisation",
+             *(f"share_stage_{s.value}" for s in Stage))
+
+
+def indicator(name: str) -> Indicator:
+    """The indicator called ``name``; KeyError naming the near misses if there is none."""
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(BY_NAME), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; see `simmodel indicators`"
+        raise KeyError(f"unknown indicator {name!r}{hint}") from None
+
+
+def dictionary_markdown() -> str:
+    """The indicator dictionary (docs/indicators.md): every output with unit, levels and definition."""
+    lines = ["| indicator | unit | label | levels | definition |", "|---|---|---|---|---|"]
+    for i in INDICATORS:
+        lines.append(f"| `{i.name}` | {i.unit} | {i.label} | {', '.join(i.levels)} | {i.doc} |")
+    return "\n".join(lines)
+
+
+__all__ = ["Indicator", "INDICATORS", "BY_NAME", "HEADLINE", "MONITORED", "STOCKS", "FLOWS", "SCALARS", "indicator",
+           "dictionary_markdown", "N_STAGES"]

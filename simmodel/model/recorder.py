@@ -1,0 +1,200 @@
+"""The recorder: monthly cubes of one run, and the indicators computed from them (indicators.py).
+
+Each month the recorder reduces the firm arrays to a small weighted cube (city x sector x
+above-size x stage x on-cloud) of a few stock quantities, plus the month's flows (projects
+completed, investment, subsidies, ...) by city x sector x above-size and a few province-wide
+scalars (fund, providers). Every indicator is a formula over those cubes, so yearly values are
+computed from yearly sums (never by averaging monthly ratios), and the cost per month is a handful
+of bincounts however many firms there are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..params import month_label
+from .indicators import ABOVE, FLOWS, INDICATORS, LEVELS, N_CLOUD, N_SIZE, SCALARS, STOCKS, indicator
+from .stages import N_STAGES
+
+_FLOW_INDEX = {name: i for i, name in enumerate(FLOWS)}
+
+
+class Recorder:
+    """Collects the monthly cubes of one run (preallocated for ``n_months``).
+
+    The stock cube's key is city x sector x size x stage x cloud x high-tech x emerging; the last
+    two are summed out when stored (into the value added of high-tech and emerging firms).
+    """
+
+    def __init__(self, n_months: int, tables, size_weights: tuple[float, float], other_investment_share: float):
+        self.n_months, self.n_cities, self.n_sectors = n_months, tables.n_cities, tables.n_sectors
+        self.cities, self.sectors, self.equipment = tables.cities, tables.sectors, tables.sector_equipment
+        self.other_investment_share = other_investment_share
+        n_cities, n_sectors = self.n_cities, self.n_sectors
+        self.k_flow = n_cities * n_sectors * N_SIZE
+        self.k_stock = self.k_flow * N_STAGES * N_CLOUD
+        self.size_weights = np.asarray(size_weights)
+        self.stocks = np.zeros((n_months, len(STOCKS), self.k_stock))
+        self.flows = np.zeros((n_months, len(FLOWS), self.k_flow))
+        self.scalars = np.zeros((n_months, len(SCALARS)))
+        self.month_flows = np.zeros((len(FLOWS), self.k_flow))
+        self.months_done = 0
+
+    def add_flow(self, name: str, flow_key: np.ndarray, amounts: np.ndarray) -> None:
+        """Add real-firm amounts (already times weight) of flow ``name`` at ``flow_key``."""
+        i = _FLOW_INDEX.get(name)
+        if i is None:
+            raise KeyError(f"unknown flow {name!r}: declare it in indicators.FLOWS")
+        if flow_key.size:
+            self.month_flows[i] += np.bincount(flow_key, weights=amounts, minlength=self.k_flow)
+
+    def collect(self, t: int, stock_key: np.ndarray, quantities: dict[str, np.ndarray],
+                scalars: dict[str, float], renewal_share: float = 0.0) -> None:
+        """Store month ``t``: stock quantities (unweighted, per agent, or sparse as (indices, values)) at
+        ``stock_key``, flows and scalars; ``renewal_share`` (of value added, a year) books routine
+        renewal investment.
+
+        ``stock_key`` extends the stock cube's key by two flags (high-tech, emerging) in its last
+        places; agent weights are applied per size class after summing.
+        """
+        unknown = (set(quantities) - set(STOCKS)) | (set(scalars) - set(SCALARS))
+        if unknown:
+            raise KeyError(f"unknown stock or scalar {sorted(unknown)}: declare it in indicators.STOCKS / SCALARS")
+        k4 = self.k_stock * 4
+        w = np.repeat(self.size_weights, self.k_stock // self.k_flow * 4)  # size is the 3rd key dim
+        w = np.tile(w, self.k_flow // N_SIZE)
+        for i, name in enumerate(STOCKS):
+            q = quantities.get(name)
+            if name == "firms":
+                cube = np.bincount(stock_key, minlength=k4) * w
+            elif isinstance(q, tuple):  # sparse: (firm indices, values)
+                cube = np.bincount(stock_key[q[0]], weights=q[1], minlength=k4) * w
+            elif q is not None:
+                cube = np.bincount(stock_key, weights=q, minlength=k4) * w
+            else:
+                continue
+            self.stocks[t, i] = cube.reshape(-1, 4).sum(axis=1)
+            if name == "va":
+                flags = cube.reshape(-1, 2, 2)  # (..., high-tech, emerging)
+                self.stocks[t, STOCKS.index("va_hightech")] = flags[:, 1, :].sum(axis=1)
+                self.stocks[t, STOCKS.index("va_emerging")] = flags[:, :, 1].sum(axis=1)
+        # routine renewal investment this month: the month's renewal share of value added
+        va = self.stocks[t, STOCKS.index("va")].reshape(self.k_flow, -1).sum(axis=1)
+        self.month_flows[_FLOW_INDEX["renewal_investment"]] += va * renewal_share / 12.0
+        # labour cost saved this month: workers substituted x the month's wage of their size class
+        saved = self.stocks[t, STOCKS.index("workers_saved")].reshape(self.k_flow, -1).sum(axis=1)
+        wage = np.tile([scalars.get("wage_private", 0.0), scalars.get("wage_all", 0.0)], self.k_flow // N_SIZE)
+        self.month_flows[_FLOW_INDEX["labour_cost_saved"]] += saved * wage / 12.0
+        self.flows[t] = self.month_flows
+        self.month_flows = np.zeros_like(self.month_flows)
+        self.scalars[t] = [scalars.get(k, 0.0) for k in SCALARS]
+        self.months_done = t + 1
+
+
+@dataclass
+class Agg:
+    """Cubes reduced to periods P and groups G: stock S [P,Q,G,2,5,2] at period end, mean M (same
+    shape), flow sums F [P,F,G,2], province scalars at period end Z and mean Zm [P,S]."""
+
+    S: np.ndarray
+    M: np.ndarray
+    F: np.ndarray
+    Z: np.ndarray
+    Zm: np.ndarray
+    months: np.ndarray  # months in each period
+    equip_va: np.ndarray  # [P,G] mean value-added rate of above-size equipment-manufacturing firms
+    other_investment_share: float
+
+    def s(self, q: str, above=slice(None), stage=slice(None), cloud=slice(None), mean=False) -> np.ndarray:
+        """Stock ``q`` (period end, or period mean) summed over the selected size/stage/cloud cells."""
+        r = (self.M if mean else self.S)[:, STOCKS.index(q)][:, :, above, stage, cloud]
+        return r.reshape(r.shape[0], r.shape[1], -1).sum(axis=2)
+
+    def f(self, q: str, above=slice(None)) -> np.ndarray:
+        a = self.F[:, _FLOW_INDEX[q]]
+        return a[:, :, above].sum(axis=2) if isinstance(above, slice) else a[:, :, above]
+
+    def z(self, q: str, mean: bool = False) -> np.ndarray:
+        return (self.Zm if mean else self.Z)[:, SCALARS.index(q)][:, None]
+
+    def va_amount(self, above=slice(None)) -> np.ndarray:
+        """Value added in the period (yuan): mean annual rate x months / 12."""
+        return self.s("va", above, mean=True) * self.months[:, None] / 12.0
+
+
+def _periods(n_months: int, yearly: bool) -> list[np.ndarray]:
+    if not yearly:
+        return [np.array([t]) for t in range(n_months)]
+    return [np.arange(y, min(y + 12, n_months)) for y in range(0, n_months, 12)]
+
+
+def aggregate(rec: Recorder, level: str, yearly: bool, first: int = 0, last: int | None = None) -> Agg:
+    """Reduce the recorder's cubes (months ``first`` to ``last``, default all done) to periods (months
+    or years) and groups (the province, its cities or its sectors)."""
+    T = (rec.months_done if last is None else last + 1) - first
+    nc, ns = rec.n_cities, rec.n_sectors
+    st = rec.stocks[first:first + T].reshape(T, len(STOCKS), nc, ns, N_SIZE, N_STAGES, N_CLOUD)
+    fl = rec.flows[first:first + T].reshape(T, len(FLOWS), nc, ns, N_SIZE)
+    sc = rec.scalars[first:first + T]
+    if level == "province":
+        g_st, g_fl = st.sum(axis=(2, 3))[:, :, None], fl.sum(axis=(2, 3))[:, :, None]
+    elif level == "city":
+        g_st, g_fl = st.sum(axis=3), fl.sum(axis=3)
+    else:
+        g_st, g_fl = st.sum(axis=2), fl.sum(axis=2)
+    # equipment value added of above-size firms by group: sum over equipment sectors
+    equipment = rec.equipment
+    va_eq = st[:, STOCKS.index("va")][:, :, equipment, ABOVE].sum(axis=(3, 4))  # (T, nc, n_eq)
+    if level == "province":
+        eq = va_eq.sum(axis=(1, 2))[:, None]
+    elif level == "city":
+        eq = va_eq.sum(axis=2)
+    else:
+        eq = np.zeros((T, ns))
+        eq[:, equipment] = va_eq.sum(axis=1)
+    periods = _periods(T, yearly)
+    S = np.stack([g_st[p[-1]] for p in periods])
+    M = np.stack([g_st[p].mean(axis=0) for p in periods])
+    F = np.stack([g_fl[p].sum(axis=0) for p in periods])
+    Z = np.stack([sc[p[-1]] for p in periods])
+    Zm = np.stack([sc[p].mean(axis=0) for p in periods])
+    months = np.array([len(p) for p in periods], float)
+    equip_va = np.stack([eq[p].mean(axis=0) for p in periods])
+    return Agg(S, M, F, Z, Zm, months, equip_va, rec.other_investment_share)
+
+
+def groups(rec: Recorder, level: str) -> list[tuple[str, str]]:
+    """(region, sector) labels of a level's groups; region 'Zhejiang' and sector 'all' for totals."""
+    return {"province": [("Zhejiang", "all")], "city": [(c, "all") for c in rec.cities],
+            "sector": [("Zhejiang", s) for s in rec.sectors]}[level]
+
+
+def tidy_rows(rec: Recorder, yearly: bool, names: tuple[str, ...] | None = None) -> list[tuple]:
+    """(period, region, sector, indicator, value) rows: yearly for the province, cities and sectors,
+    monthly for the province and cities."""
+    T = rec.months_done
+    labels = ([str(2013 + y // 12) for y in range(0, T, 12)] if yearly else [month_label(t) for t in range(T)])
+    levels = LEVELS if yearly else ("province", "city")
+    rows: list[tuple] = []
+    wanted = [indicator(n) for n in names] if names else INDICATORS
+    for level in levels:
+        agg = aggregate(rec, level, yearly)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values = {ind.name: ind.fn(agg) for ind in wanted if level in ind.levels}
+        for p, label in enumerate(labels):
+            for g, (region, sector) in enumerate(groups(rec, level)):
+                for name, arr in values.items():
+                    rows.append((label, region, sector, name, float(arr[p, g])))
+    return rows
+
+
+def values_at(rec: Recorder, t: int, names: tuple[str, ...], level: str = "province") -> dict[str, np.ndarray]:
+    """Values of ``names`` in month ``t`` alone, one per group of ``level`` (growth rates are NaN)."""
+    agg = aggregate(rec, level, False, first=t, last=t)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {n: indicator(n).fn(agg)[0] for n in names}
+
+
+__all__ = ["Recorder", "Agg", "aggregate", "tidy_rows", "values_at", "groups"]

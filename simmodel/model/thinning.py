@@ -1,0 +1,198 @@
+"""Exact thinning of the monthly adoption draw (docs/ODD.md 3.1; the speed of the decision).
+
+Most firms' monthly adoption probability is tiny, so the model first computes, for every firm, a
+cheap upper bound of its logit index (:func:`upper_bound_index`, from per-firm terms cached for the
+year by :func:`bound_terms`) and values projects exactly only for firms whose random draw falls
+below the bound's probability. The bound is provable (see :func:`bound_terms`), so the firms that
+adopt are exactly those a full valuation of every firm would give; tests check this
+(tests/test_decision.py, tests/test_reference.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .decision import DecisionContext
+
+
+@dataclass(frozen=True)
+class YearAhead:
+    """What can move in a firm's favour before December, for the thinning bound (see bound_terms)."""
+
+    productivity_factor: float  # largest growth of productivity before December
+    needs_factor: float  # largest growth of labour needs (lowers the fixed cost per worker)
+    full_low: float  # smallest, and
+    full_high: float  # largest growth of E_max / N before December
+    cost_per_worker: np.ndarray  # (n_sectors, 5) at December's (lowest) prices
+    fee_share: np.ndarray  # (n_sectors,) lowest fee share a provider may charge before December
+    subsidy_rate: np.ndarray  # (n_cities,) highest purchase subsidy rate x equipment share
+    post_rate: float  # highest post-project subsidy rate
+    ratio_cap: float  # bound on every firm's risk-adjusted belief ratio (checked monthly)
+
+
+def bound_terms(stage, sector, city, output, productivity, workforce_cap, wage, ctx: DecisionContext, ya: YearAhead):
+    """Per-firm terms (a, l, h) of the thinning bound, valid until December (given ya.ratio_cap).
+
+    For a gain g >= 0 the yearly benefit is at most (1 - tau) g q N + w N max(0, lambda g - gap),
+    N the labour needs: value added rises by at most (1 - tau) g q N, q = (1 - lambda) p without a
+    labour gap (Bernoulli's inequality on (1+g)^(1-lambda)) and q = p E / N with one (output is held
+    to p E); wages fall by at most w N (lambda g - gap), since (1+g)^(-lambda) >= 1 - lambda g and a
+    gap absorbs the first part of any saving. The net cost is at least N x capital cost per worker x
+    phi + the fixed cost F, phi = 1 + least fee - subsidy - post (subsidies capped). With g <= r G_k
+    for option k and lambda r G_k - gap <= lambda G_k (r - gap / (lambda G_max)):
+        benefit / net cost <= a r + l max(0, r - h),
+        a = (1 - tau) q x P,  l = w lambda x P,  h = gap / (lambda G_max),
+        P = max over options of G_k / (c_k phi + F / N),
+    with q, the gap, prices, fees and subsidies at their most favourable values before December.
+    """
+    n_s = ctx.nominal_gain.shape[0]
+    key = sector.astype(np.int64) * 5 + np.minimum(stage, 3)  # stage-4 firms never decide: terms unused
+    n_next, c_next, g_skip, c_skip = _stage_tables(ctx, ya)
+    phi = (1.0 + ya.fee_share[None, :] - ya.subsidy_rate[:, None] - ya.post_rate).ravel()[city.astype(np.int64) * n_s + sector]
+    fixed = ctx.fixed_cost * productivity / (output * ya.needs_factor)  # F / N at the year's largest needs
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_cost = n_next[key] / (c_next[key] * phi + fixed)
+        if ctx.skip_allowed:
+            np.maximum(per_cost, g_skip[key] / (c_skip[key] * phi + fixed), out=per_cost)
+        per_cost[~(phi > 0)] = np.inf  # subsidies above cost: no useful bound, value everyone
+        gain = np.maximum(n_next[key], g_skip[key]) if ctx.skip_allowed else n_next[key]
+        full = workforce_cap * productivity / output
+        hi = full * ya.full_high
+        lam = ctx.labour_saving[sector]
+        q_over_p = np.where(full * ya.full_low >= 1.0, 1.0 - lam, np.minimum(hi, 1.0))
+        a = (1.0 - ctx.other_cost_share) * ya.productivity_factor * productivity * q_over_p * per_cost
+        l = wage * lam * per_cost
+        h = np.maximum(1.0 - hi, 0.0) / (lam * gain)  # the smallest gap in the year, in units of r
+    h[np.isnan(h)] = np.inf  # no labour saving at all (lambda = 0)
+    return a, l, h
+
+
+def _stage_tables(ctx: DecisionContext, ya: YearAhead):
+    """Per (sector, stage) flattened: the next stage's gain and cost, and those of skipping one."""
+    n_s = ctx.nominal_gain.shape[0]
+    n_next, c_next = np.zeros((n_s, 5)), np.ones((n_s, 5))
+    g_skip, c_skip = np.zeros((n_s, 5)), np.ones((n_s, 5))
+    for s in range(4):
+        n1, c1 = ctx.nominal_gain[:, s + 1], ya.cost_per_worker[:, s + 1]
+        n_next[:, s], c_next[:, s] = n1, c1
+        if s <= 2:
+            n2, c2 = ctx.nominal_gain[:, s + 2], ya.cost_per_worker[:, s + 2]
+            g_skip[:, s] = n1 + n2 + ya.ratio_cap * n1 * n2  # (1 + r n1)(1 + r n2) - 1 <= r x this
+            c_skip[:, s] = (c1 + c2) * (1.0 + ctx.skip_premium)
+    return n_next.ravel(), c_next.ravel(), g_skip.ravel(), c_skip.ravel()
+
+
+def upper_bound_index(const, combo, ratio, a, l, h, exposure, margin, skill_term, ctx: DecisionContext,
+                      scaled: bool) -> np.ndarray:
+    """Upper bound of the logit index (float32) from the cached terms and this month's data.
+
+    ``a``, ``l``, ``h`` come from :func:`bound_terms` (float32; ``scaled``: a and l already times
+    beta_value x annuity, for the NPV measure); ``const`` from :func:`index_constant`; ``skill_term``
+    is beta_skill x staff quality. Rounding in float32 is far below the margin the caller adds.
+    """
+    x = ratio * a
+    t = ratio - h
+    np.maximum(t, 0.0, out=t)
+    t *= l
+    x += t
+    if scaled:  # NPV: beta_value x value = beta_value x annuity x (benefit / cost) - beta_value
+        z = x
+    else:
+        with np.errstate(divide="ignore"):
+            z = np.maximum(1.0 - 1.0 / (np.float32(ctx.target_payback) * x), np.float32(-5.0))
+        z *= np.float32(ctx.beta_value)
+    z += const[combo]
+    z += np.float32(ctx.beta_exposure) * exposure
+    z += np.float32(ctx.beta_profit) * margin
+    z += skill_term
+    return z
+
+
+def index_constant(ctx: DecisionContext, scaled: bool) -> np.ndarray:
+    """Per (cell, stage), flattened (float32): the part of the logit index a cell's firms at a stage share.
+
+    intercept + beta_peer x peer share (- beta_value when the value term is pre-scaled, NPV)."""
+    const = np.full((ctx.peer_share.shape[0], 5), -np.inf)
+    const[:, :4] = ctx.intercept + ctx.beta_peer * ctx.peer_share[:, 1:5] - (ctx.beta_value if scaled else 0.0)
+    return const.ravel().astype(np.float32)
+
+
+
+class Thinning:
+    """The cached bound terms of a model's firms and the monthly candidate filter.
+
+    Attributes:
+        enabled: thin the draw (tests switch it off to compare whole runs)
+        bound: cached (a, l, h) per firm, float32, valid until December given ``year.ratio_cap``
+        year: the YearAhead the terms were computed for (None before the first decision)
+        ctx: the DecisionContext the terms were computed with
+    """
+
+    def __init__(self, model, enabled: bool = True):
+        f, d = model.firms, model.params.decision
+        self.model, self.enabled = model, enabled
+        self.scaled = d.value_measure == "npv"  # beta_value x annuity folded into the cached terms
+        self.skill_term = (d.beta_skill * f.staff_quality).astype(np.float32)
+        self.bound = tuple(np.zeros(f.n, np.float32) for _ in range(3))
+        self.year: YearAhead | None = None
+        self.ctx: DecisionContext | None = None
+
+    def year_ahead(self, ratio_cap: float) -> YearAhead:
+        """Favourable bounds on what may change before December (for the cached terms)."""
+        m = self.model
+        t, e = m.month, m.params.economy
+        left = 11 - t % 12  # decisions later this year see up to this many more months of growth
+        demand = m.tables.va_growth[m.tables.year_row(2013 + t // 12)]
+        g_p = (1 + e.productivity_trend) ** (left / 12)
+        g_n = ((1 + demand) / (1 + e.productivity_trend)) ** (left / 12)
+        g_full = ((1 + e.labour_supply_growth) * (1 + e.productivity_trend) / (1 + demand)) ** (left / 12)
+        december = (1.0 - e.robot_price_decline) ** ((t + left) / 12)
+        most = m.subsidies.terms(expected=False)
+        return YearAhead(
+            productivity_factor=max(1.0, g_p), needs_factor=max(1.0, g_n),
+            full_low=min(1.0, g_full), full_high=max(1.0, g_full),
+            cost_per_worker=m.base_cost * december, fee_share=m.providers.lowest_fee_share(),
+            subsidy_rate=most.largest_rate(), post_rate=most.post_rate, ratio_cap=ratio_cap,
+        )
+
+    def refresh(self, idx) -> None:
+        """Recompute the cached terms of firms ``idx`` (all firms: slice(None)), e.g. after completions."""
+        if self.year is None or self.ctx is None:
+            return
+        f, ctx = self.model.firms, self.ctx
+        a, l, h = bound_terms(f.stage[idx], f.sector[idx], f.city[idx], f.output[idx], f.productivity[idx],
+                              f.workforce_cap[idx], f.wage[idx], ctx, self.year)
+        if self.scaled:  # fold beta_value x annuity into the terms (NPV measure)
+            k = ctx.beta_value * ctx.annuity
+            a *= k
+            l *= k
+        # float32 rounds down as often as up: nudge the terms up so the bound stays above
+        self.bound[0][idx] = a * (1 + 1e-6)
+        self.bound[1][idx] = l * (1 + 1e-6)
+        self.bound[2][idx] = h * (1 - 1e-6)
+
+    def candidates(self, u: np.ndarray, eligible: np.ndarray, ratio: np.ndarray, ctx: DecisionContext) -> np.ndarray:
+        """The eligible firms whose draw ``u`` falls below the bound of their adoption probability."""
+        if not self.enabled:
+            return eligible
+        f, month = self.model.firms, self.model.month
+        self.ctx = ctx
+        r_max = float(np.max(ratio, where=eligible, initial=0.0))
+        if self.year is None or month % 12 == 0 or r_max > self.year.ratio_cap:
+            self.year = self.year_ahead(max(r_max * 1.5, 1e-9))
+            self.refresh(slice(None))
+        z_max = self.index(ratio, ctx)
+        z_max += np.float32(1e-3)  # margin for float32 rounding
+        with np.errstate(over="ignore"):
+            return eligible & (u < np.exp(z_max))  # exp(z) >= logistic(z)
+
+    def index(self, ratio: np.ndarray, ctx: DecisionContext) -> np.ndarray:
+        """The upper bound of every firm's logit index this month (float32)."""
+        f = self.model.firms
+        return upper_bound_index(index_constant(ctx, self.scaled), f.combo, ratio.astype(np.float32), *self.bound,
+                                 f.exposure, f.margin, self.skill_term, ctx, self.scaled)
+
+
+__all__ = ["Thinning", "YearAhead", "bound_terms", "upper_bound_index", "index_constant"]

@@ -1,0 +1,1 @@
+"""Running and storing: one run (runner.py), many runs (executor.py), result files (store.py)."""
