@@ -1,6 +1,8 @@
-"""Regenerate the parameter table of docs/ODD.md from the parameter definitions.
+"""Regenerate the generated parts of the docs from their one definition:
 
-    python -m simmodel.docgen        # rewrites the table between the markers
+    python -m simmodel.docgen        # the parameter table of docs/ODD.md, and docs/indicators.md
+
+Tests fail when either is out of step with the code.
 """
 
 from __future__ import annotations
@@ -8,10 +10,22 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from .model.indicators import dictionary_markdown
 from .params import table_rows
 
 START, END = "<!-- params:start -->", "<!-- params:end -->"
-ODD = Path(__file__).resolve().parents[1] / "docs" / "ODD.md"
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+ODD = DOCS / "ODD.md"
+INDICATORS = DOCS / "indicators.md"
+INDICATORS_HEAD = """# Output indicators
+
+Generated from `simmodel/model/indicators.py` by `python -m simmodel.docgen` (also `simmodel indicators`);
+a test keeps it in step. Every indicator is written yearly (province, cities, sector groups, as its levels
+say) and monthly (province and cities) in the tidy tables (`yearly.csv`, `monthly.csv`: one row per
+seed, period, region, sector, indicator). Money flows are yuan in the period; stocks are at the period's
+end; labour productivity is yuan per worker per year.
+
+"""
 
 
 def params_markdown() -> str:
@@ -27,9 +41,14 @@ def with_table(text: str) -> str:
     return f"{head}{START}\n{params_markdown()}\n{END}{tail}"
 
 
+def indicators_document() -> str:
+    return INDICATORS_HEAD + dictionary_markdown() + "\n"
+
+
 def main() -> int:
     ODD.write_text(with_table(ODD.read_text(encoding="utf-8")), encoding="utf-8")
-    print(f"updated {ODD}")
+    INDICATORS.write_text(indicators_document(), encoding="utf-8")
+    print(f"updated {ODD} and {INDICATORS}")
     return 0
 
 

@@ -103,3 +103,27 @@ def test_output_into_a_closed_pipe_is_not_an_error():
     cp = subprocess.run(f"{sys.executable} -m simmodel scenarios | head -1", shell=True, capture_output=True,
                         text=True)
     assert "Traceback" not in cp.stderr and cp.stdout.strip()
+
+
+def test_params_lists_the_values_a_scenario_uses(capsys):
+    from simmodel.analysis import scenarios
+    assert main(["params", "--scenario", "baseline"]) == 0
+    out = capsys.readouterr().out
+    intercept = scenarios.load("baseline").params["decision.intercept"]
+    line = next(line for line in out.splitlines() if line.startswith("decision.intercept "))
+    assert "*" in line and f"{intercept:.12g}" in line  # the calibrated value, marked as changed
+
+
+def test_indicators_lists_every_output_with_unit_and_definition(capsys):
+    from simmodel.model.indicators import INDICATORS
+    assert main(["indicators"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(INDICATORS) and all(i.name in line and i.unit in line for i, line in zip(INDICATORS, lines))
+
+
+def test_a_missing_baseline_is_a_one_line_error_not_the_defaults(tmp_path, capsys, monkeypatch):
+    from simmodel import resources
+    monkeypatch.setattr(resources, "scenarios_dir", lambda: tmp_path / "nothing")
+    assert main(["run", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "baseline" in err and err.count("\n") == 1 and not (tmp_path / "r").exists()

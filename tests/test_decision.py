@@ -9,14 +9,14 @@ from simmodel.model import TransformationModel
 
 
 def _context(model, **changes):
-    ctx = model.decision_context(60_000.0, 1.0)
+    ctx = model.adoption.context(60_000.0, 1.0)
     return ctx.__class__(**{**ctx.__dict__, **changes})
 
 
 def _options(model, ctx, ratio=None):
     f = model.firms
-    idx = model.eligible()
-    r = model.risk_adjusted_ratio()[idx] if ratio is None else np.full(idx.size, ratio)
+    idx = model.adoption.eligible()
+    r = model.adoption.planning_ratio()[idx] if ratio is None else np.full(idx.size, ratio)
     return decision.choose(f.stage[idx], f.sector[idx], f.city[idx], f.cell[idx], f.output[idx], f.productivity[idx],
                            f.workforce_cap[idx], f.wage[idx], r, f.exposure[idx], f.margin[idx], f.staff_quality[idx],
                            ctx)
@@ -54,7 +54,7 @@ def test_skipping_a_stage_is_chosen_only_when_it_is_worth_more(fresh):
     ctx = _context(fresh)
     no_skip = _options(fresh, _context(fresh, skip_allowed=False))
     both = _options(fresh, ctx)
-    skipped = both.target > fresh.firms.stage[fresh.eligible()] + 1
+    skipped = both.target > fresh.firms.stage[fresh.adoption.eligible()] + 1
     assert skipped.any()
     assert np.all(both.value[skipped] > no_skip.value[skipped])
     assert np.all(both.value >= no_skip.value)

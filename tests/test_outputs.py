@@ -35,3 +35,27 @@ def test_sector_rows_exist_yearly(baseline):
     rows = tidy(baseline, True)
     sectors = {s for _, r, s, n, _ in rows if n == "share_transformed_above"}
     assert sectors == {"all", *baseline.tables.sectors}
+
+
+def test_the_indicator_dictionary_is_in_step_with_the_definitions():
+    from simmodel.docgen import INDICATORS, indicators_document
+    assert INDICATORS.read_text(encoding="utf-8") == indicators_document(), "run `python -m simmodel.docgen`"
+
+
+def test_a_misspelt_indicator_flow_or_stock_is_an_error_not_zeros(baseline):
+    from simmodel.model.indicators import indicator
+    from simmodel.model.recorder import tidy_rows
+    with pytest.raises(KeyError, match="did you mean share_transformed_above"):
+        indicator("share_transformd_above")
+    with pytest.raises(KeyError, match="unknown indicator"):
+        tidy_rows(baseline.recorder, True, ("cloud_firm",))
+    with pytest.raises(KeyError, match="unknown flow"):
+        baseline.recorder.add_flow("subsidies_spent", baseline.firms.cell[:1], baseline.firms.weight[:1])
+    with pytest.raises(KeyError, match="unknown stock"):
+        baseline.recorder.collect(0, baseline.firms.stock_key, {"robot": baseline.firms.robots}, {})
+
+
+def test_every_indicator_has_a_label_a_unit_and_a_definition():
+    from simmodel.model.indicators import HEADLINE, INDICATORS, MONITORED
+    assert all(i.label and i.unit and i.doc and i.scale > 0 for i in INDICATORS)
+    assert all(BY_NAME[n].short for n in HEADLINE) and set(MONITORED) <= set(BY_NAME)

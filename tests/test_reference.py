@@ -23,7 +23,7 @@ def _both(m, ctx, u):
     idx = np.array(sorted(ref), np.int64)
     f = m.firms
     opts = decision.choose(f.stage[idx], f.sector[idx], f.city[idx], f.cell[idx], f.output[idx], f.productivity[idx],
-                           f.workforce_cap[idx], f.wage[idx], m.risk_adjusted_ratio()[idx], f.exposure[idx],
+                           f.workforce_cap[idx], f.wage[idx], m.adoption.planning_ratio()[idx], f.exposure[idx],
                            f.margin[idx], f.staff_quality[idx], ctx)
     return idx, ref, opts
 
@@ -43,7 +43,7 @@ def _no_subsidy(m):
 @pytest.mark.parametrize("changes", [{}, {"value_measure": "payback"}, {"skip_allowed": False}, "no subsidy"])
 def test_reference_and_kernel_take_the_same_decisions_firm_by_firm(mid_run, changes):
     m = mid_run
-    ctx = m.decision_context(66_000.0, 0.8)
+    ctx = m.adoption.context(66_000.0, 0.8)
     changes = {"subsidy": _no_subsidy(m)} if changes == "no subsidy" else changes
     ctx = ctx.__class__(**{**ctx.__dict__, **changes})
     u = np.random.default_rng(0).random(m.firms.n, dtype=np.float32) * 0.05  # many adopters to compare
@@ -59,8 +59,8 @@ def test_thinned_kernel_selects_exactly_the_references_adopters(mid_run):
     m = mid_run
     ctx = m.thinning.ctx
     u = np.random.default_rng(5).random(m.firms.n, dtype=np.float32)
-    z = m.thinning.index(m.risk_adjusted_ratio(), ctx)
-    candidates = set(np.flatnonzero(m.eligible_mask() & (u < np.exp(z + np.float32(1e-3)))).tolist())
+    z = m.thinning.index(m.adoption.planning_ratio(), ctx)
+    candidates = set(np.flatnonzero(m.adoption.eligible_mask() & (u < np.exp(z + np.float32(1e-3)))).tolist())
     ref = ReferenceModel.choices(_as_reference(m), ctx, u)
     adopters = {i for i, c in ref.items() if c.adopt}
     assert adopters and adopters <= candidates  # the bound never drops an adopter

@@ -81,3 +81,16 @@ def test_a_partly_redrawn_frame_shows_what_a_full_redraw_shows(draw, cache):
     differs = lambda png: np.mean(np.any(pixels(png) != full, axis=2))  # noqa: E731
     assert differs(frames[-1]) == 0  # nothing stale in the stored background
     assert differs(frames[-13]) > 0.01  # while a frame a year old is visibly different
+
+
+def test_the_page_starts_on_the_calibrated_baseline():
+    from simmodel.analysis import scenarios
+    from simmodel.viz import app
+    base = scenarios.load("baseline").params
+    m = app.make_model(scale=0.01)
+    assert m.params["decision.intercept"] == base["decision.intercept"] != -8.0
+    controls = app.model_params()
+    assert controls["special_fund_budget"]["value"] == base["government.special_fund_budget"]
+    rebuilt = type(m)(seed=2, purchase_subsidy_rate=0.3)  # how SolaraViz rebuilds the model on Reset
+    assert rebuilt.params["beliefs.prior_mean"] == base["beliefs.prior_mean"] and rebuilt.params[
+        "government.purchase_subsidy_rate"] == 0.3

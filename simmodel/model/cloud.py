@@ -54,6 +54,28 @@ class CloudMigration:
         z = z[:, None] + c.beta_digital * (np.arange(5) >= 2)[None, :]
         return logistic(z).ravel()
 
+    def step(self, model) -> None:
+        """The month's migrations: movers gain productivity, get their city's voucher during the action,
+        and count toward their city's target."""
+        from .firms import apply_gain
+
+        f, t = model.firms, model.month
+        push = np.array([c.behind_target() for c in model.cities], float)
+        movers = self.migrate(f, t, push)
+        if movers.size == 0:
+            return
+        apply_gain(f, movers, np.full(movers.size, model.params["cloud.productivity_gain"]),
+                   model.tables.sector_labour_saving[f.sector[movers]])
+        voucher = np.zeros(movers.size)
+        if self.action_on(t):
+            voucher = model.subsidies.pay_voucher(f.city[movers], f.weight[movers], self.p.voucher)
+        f.cash[movers] += voucher
+        by_city = np.bincount(f.city[movers], weights=f.weight[movers], minlength=len(model.cities))
+        for c in model.cities:
+            c.cloud_done += by_city[c.city]
+        model.flow("cloud_migrations", movers)
+        model.flow("subsidy_spent", movers, voucher)
+
     def migrate(self, firms: Firms, month: int, push: np.ndarray) -> np.ndarray:
         """Firms moving onto the cloud this month (their flags and keys are updated)."""
         u = self.rng.random(firms.n, dtype=np.float32)  # one draw per firm per month: common random numbers

@@ -121,3 +121,23 @@ class Demonstration:
         out = np.concatenate(chosen) if chosen else np.zeros(0, np.int64)
         self.pilots_total += float(firms.weight[out].sum())
         return out
+
+
+def start_pilot_projects(model, idx: np.ndarray, wage: float, price_index: float) -> None:
+    """Pilots ``idx`` get a diagnosis and exposure, and start their best project at once: the pilot
+    extra subsidy expected, finance guaranteed (finance.guaranteed), first in the providers' queue."""
+    from . import finance, projects
+
+    f, p = model.firms, model.params
+    beliefs.observe(f.belief_precision, f.belief_weighted, idx, model.prospects(idx), p["experts.learning"],
+                    model.obs_var)
+    f.informed[idx] = f.diagnosed[idx] = True
+    f.exposure[idx] = 1.0
+    ctx = model.adoption.context(wage, price_index)
+    opts = model.adoption.options(idx, ctx)
+    need = opts.capex + opts.fee - ctx.subsidy.purchase(f.city[idx], opts.capex, pilot=True)
+    fin = finance.guaranteed(f, idx, need, model.bank, p["decision.min_finance_fraction"])
+    go = fin.scale > 0
+    projects.begin(f, idx[go], opts.target[go], opts.capex[go], fin.scale[go], fin.route[go], fin.borrowed[go],
+                   fin.rate[go], model.government.approval_months(), model.month)
+    model.flow("loans_issued", idx[go & fin.applied])

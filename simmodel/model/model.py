@@ -19,19 +19,20 @@ import numpy as np
 
 from ..data import load_tables
 from ..params import Params, month_index, month_label
-from . import beliefs, decision, finance, projects
+from . import beliefs, finance, projects
 from . import firms as firmlib
+from .adoption import Adoption
 from .bass import bass_adoption
 from .cloud import CloudMigration
-from .demonstration import Demonstration
+from .demonstration import Demonstration, start_pilot_projects
 from .econ import annuity_factor
-from .firms import LOAN, NONE, QUEUED, FirmView
+from .firms import NONE, FirmView
 from .indicators import MONITORED
 from .institutions import Bank, CityGovernment, LeasingPartner, ProviderMarket, ProvincialGovernment, expert_groups
 from .institutions.services import diagnose
 from .peers import Peers
 from .population import build_population, nominal_gains
-from .recorder import Recorder, values_at
+from .recorder import Recorder, record_month, values_at
 from .subsidies import SubsidySchedule
 from .thinning import Thinning
 
@@ -122,6 +123,7 @@ class TransformationModel(mesa.Model):
         self._evidence: tuple[np.ndarray, ...] | None = None
         self._latest: tuple[int, dict[str, float]] = (-1, {})
         self.thinning = Thinning(self)
+        self.adoption = Adoption(self)
 
         self.recorder = Recorder(self.end_month + 1, t, self._size_weights(), params["economy.other_investment_share"])
         self.collect_headline = collect_headline
@@ -203,11 +205,11 @@ class TransformationModel(mesa.Model):
             beliefs.learn_from_peers(self.firms, self._evidence, self.params, self.n_cells, self.tables.n_sectors,
                                      self.obs_var)  # 3. information
             self._evidence = None
-            self._decide(wage, price_index)  # 4. decisions, finance, approval
+            self.adoption.step(wage, price_index)  # 4. decisions, finance, approval
             self._work_projects()  # 5. providers, projects, completions
-            self._migrate_to_cloud()  # 6. cloud
+            self.cloud.step(self)  # 6. cloud
         self._produce(demand_growth)  # 7. production and accounts
-        self._collect(wage)  # 8. data
+        record_month(self, wage)  # 8. data
         if t % 12 == 11:  # December: the province ranks the cities on the year's data
             self.government.reward_cities(self.cities, self.recorder, t)
         if self.collect_headline:
@@ -229,91 +231,14 @@ class TransformationModel(mesa.Model):
         self.flow("conference_attendees", att)
         pilots = demo.pick_pilots(f, t)
         if pilots.size:
-            self._start_pilot_projects(pilots, wage, price_index)
+            start_pilot_projects(self, pilots, wage, price_index)
         if self.experts:
             diagnose(f, self.experts, self.sector_members, self.prospects, self.rngs["experts"],
                      self.params["experts.learning"], self.obs_var)
 
     def prospects(self, idx: np.ndarray) -> np.ndarray:
         """The gain ratio firms ``idx`` would realise on their next stage with an average provider."""
-        f = self.firms
-        nxt = np.minimum(f.stage[idx], 3)
-        return self.true_multiplier * (1.0 + self.params["technology.gain_sd"] * f.gain_z[idx, nxt])
-
-    def _start_pilot_projects(self, idx: np.ndarray, wage: float, price_index: float) -> None:
-        """Pilots: a diagnosis, exposure, and a project started at once with guaranteed finance."""
-        f = self.firms
-        beliefs.observe(f.belief_precision, f.belief_weighted, idx, self.prospects(idx),
-                        self.params["experts.learning"], self.obs_var)
-        f.informed[idx] = f.diagnosed[idx] = True
-        f.exposure[idx] = 1.0
-        ctx = self.decision_context(wage, price_index)
-        opts = self._options(idx, ctx)
-        need = opts.capex + opts.fee - ctx.subsidy.purchase(f.city[idx], opts.capex, pilot=True)
-        fin = finance.guaranteed(f, idx, need, self.bank, self.params["decision.min_finance_fraction"])
-        go = fin.scale > 0
-        projects.begin(f, idx[go], opts.target[go], opts.capex[go], fin.scale[go], fin.route[go], fin.borrowed[go],
-                       fin.rate[go], self.government.approval_months(), self.month)
-        self.flow("loans_issued", idx[go & fin.applied])
-
-    # 4. decisions ------------------------------------------------------------------------------
-    def eligible_mask(self) -> np.ndarray:
-        """Firms that may consider a project this month: no project, below stage 4, cooled down."""
-        f = self.firms
-        return (f.proj_phase == NONE) & (f.stage < 4) & (f.cooldown_until <= max(self.month, 0))
-
-    def eligible(self) -> np.ndarray:
-        return np.flatnonzero(self.eligible_mask())
-
-    def risk_adjusted_ratio(self) -> np.ndarray:
-        """Each firm's planning ratio (beliefs.planning_ratio)."""
-        b = self.params.beliefs
-        return beliefs.planning_ratio(self.firms, b.prior_mean, b.prior_sd, self.params["decision.risk_aversion"])
-
-    def decision_context(self, wage: float, price_index: float) -> decision.DecisionContext:
-        """What firms know this month (subsidy expectations follow the budgets' state)."""
-        return decision.make_context(self.params, wage, self.base_cost * price_index, self.nominal_gain,
-                                     self.tables.sector_labour_saving, self.providers.expected_fee_share(),
-                                     self.subsidies.terms(expected=True), self.peers.share(self.month), self.annuity)
-
-    def _options(self, idx: np.ndarray, ctx: decision.DecisionContext, ratio: np.ndarray | None = None):
-        f = self.firms
-        r = self.risk_adjusted_ratio()[idx] if ratio is None else ratio
-        return decision.choose(f.stage[idx], f.sector[idx], f.city[idx], f.cell[idx], f.output[idx],
-                               f.productivity[idx], f.workforce_cap[idx], f.wage[idx], r, f.exposure[idx],
-                               f.margin[idx], f.staff_quality[idx], ctx)
-
-    def _decide(self, wage: float, price_index: float) -> None:
-        """Eligible firms adopt with the logit probability; adopters seek finance and apply."""
-        f = self.firms
-        # one draw per firm per month whatever its state: common random numbers across scenarios
-        u = self.rngs["decisions"].random(f.n, dtype=np.float32)
-        eligible = self.eligible_mask()
-        if not eligible.any():
-            return
-        ctx = self.decision_context(wage, price_index)
-        ratio = self.risk_adjusted_ratio()
-        idx = np.flatnonzero(self.thinning.candidates(u, eligible, ratio, ctx))  # exact: see thinning.py
-        opts = self._options(idx, ctx, ratio[idx])
-        adopt = u[idx] < opts.prob
-        if adopt.any():
-            need = (opts.capex + opts.fee - opts.subsidy)[adopt]
-            self._begin(idx[adopt], opts.target[adopt], opts.capex[adopt], need, opts.benefit[adopt])
-
-    def _begin(self, a: np.ndarray, target, capex, need, benefit) -> None:
-        """Adopters ``a`` look for finance (need: yuan up front) and, if they find enough, apply."""
-        f = self.firms
-        fin = finance.arrange(f, a, need, benefit, self.month, self.bank, self.leasing,
-                              self.rngs["banks"].random(a.size), self.params["decision.min_finance_fraction"])
-        go = fin.scale > 0
-        projects.begin(f, a[go], target[go], capex[go], fin.scale[go], fin.route[go], fin.borrowed[go],
-                       fin.rate[go], self.government.approval_months(), self.month)
-        self.flow("projects_applied", a[go])
-        self.flow("projects_abandoned", a[~go])
-        self.flow("loans_rejected", a[fin.refused])
-        self.flow("loans_issued", a[go & (fin.route == LOAN)])
-        for m, name in finance.LEASE_FLOWS.items():
-            self.flow(name, a[go & (fin.route == m)])
+        return projects.prospects(self.firms, idx, self.true_multiplier, self.params["technology.gain_sd"])
 
     # 5. projects ------------------------------------------------------------------------------------
     def _work_projects(self) -> None:
@@ -385,25 +310,6 @@ class TransformationModel(mesa.Model):
         start = month_index(t.bad_wave_start)
         return t.bad_wave_multiplier if start <= self.month < start + t.bad_wave_months else 1.0
 
-    # 6. cloud ---------------------------------------------------------------------------------------
-    def _migrate_to_cloud(self) -> None:
-        f, t = self.firms, self.month
-        push = np.array([c.behind_target() for c in self.cities], float)
-        movers = self.cloud.migrate(f, t, push)
-        if movers.size == 0:
-            return
-        firmlib.apply_gain(f, movers, np.full(movers.size, self.params["cloud.productivity_gain"]),
-                           self.tables.sector_labour_saving[f.sector[movers]])
-        voucher = np.zeros(movers.size)
-        if self.cloud.action_on(t):
-            voucher = self.subsidies.pay_voucher(f.city[movers], f.weight[movers], self.params["cloud.voucher"])
-        f.cash[movers] += voucher
-        by_city = np.bincount(f.city[movers], weights=f.weight[movers], minlength=len(self.cities))
-        for c in self.cities:
-            c.cloud_done += by_city[c.city]
-        self.flow("cloud_migrations", movers)
-        self.flow("subsidy_spent", movers, voucher)
-
     # 7. production and accounts -----------------------------------------------------------------------
     def _produce(self, demand_growth: float) -> None:
         f, e = self.firms, self.params.economy
@@ -415,35 +321,6 @@ class TransformationModel(mesa.Model):
         self.flow("defaults", defaulted)
         borrowers = float(f.weight[owing][f.debt[owing] > 0].sum()) if owing.size else 0.0
         self.bank.record_month(float(f.weight[defaulted].sum()), borrowers)
-
-    # 8. data ---------------------------------------------------------------------------------
-    def _collect(self, wage: float) -> None:
-        f, e = self.firms, self.params.economy
-        queued = np.flatnonzero(f.proj_phase == QUEUED)
-        owing = np.flatnonzero((f.debt > 0) | (f.lease_liability > 0))
-        quantities = {  # unweighted: the recorder applies the (per size class) weights
-            "employees": f.employed,
-            "va": f.value_added,
-            "profit": f.profit,
-            "robots": f.robots,
-            "gap_firms": f.has_gap,
-            "workers_saved": f.workers_saved,
-            "queued": (queued, np.ones(queued.size)),  # sparse: (firms, values)
-            "debt": (owing, f.debt[owing]),
-            "lease_liability": (owing, f.lease_liability[owing]),
-        }
-        prov = self.providers
-        self.recorder.collect(self.month, f.stock_key, quantities, {
-            "fund_remaining": self.government.fund_remaining,
-            "fund_spent": self.government.paid_this_month,
-            "providers": len(prov.providers),
-            "provider_capacity": prov.total_capacity,
-            "provider_active": prov.total_active,
-            "conferences_held": self.demonstration.held_this_month,
-            "pilots": self.demonstration.pilots_total,
-            "wage_all": wage,
-            "wage_private": self.tables.wage_private[self.tables.year_row(2013 + self.month // 12)],
-        }, renewal_share=e.renewal_investment_share * (1.0 + e.renewal_share_growth) ** (self.month / 12))
 
 
 __all__ = ["TransformationModel", "STREAMS"]

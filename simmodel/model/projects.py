@@ -104,3 +104,10 @@ def finish(firms: Firms, idx: np.ndarray, month: int, cooldown: int) -> None:
     firms.proj_provider[idx] = -1
     firms.proj_months[idx] = 0
     firms.cooldown_until[idx] = month + cooldown
+
+
+def prospects(firms: Firms, idx: np.ndarray, true_multiplier: float, gain_sd: float) -> np.ndarray:
+    """The gain ratio firms ``idx`` would realise on their next stage with an average provider (what an
+    expert diagnosis shows them)."""
+    nxt = np.minimum(firms.stage[idx], 3)
+    return true_multiplier * (1.0 + gain_sd * firms.gain_z[idx, nxt])

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..params import month_label
+from .firms import QUEUED
 from .indicators import ABOVE, FLOWS, INDICATORS, LEVELS, N_CLOUD, N_SIZE, SCALARS, STOCKS, indicator
 from .stages import N_STAGES
 
@@ -91,6 +92,36 @@ class Recorder:
         self.month_flows = np.zeros_like(self.month_flows)
         self.scalars[t] = [scalars.get(k, 0.0) for k in SCALARS]
         self.months_done = t + 1
+
+
+def record_month(model, wage: float) -> None:
+    """Data collection (MODEL.md section 3, step 8): the month's stocks and scalars of ``model``."""
+    f, e = model.firms, model.params.economy
+    queued = np.flatnonzero(f.proj_phase == QUEUED)
+    owing = np.flatnonzero((f.debt > 0) | (f.lease_liability > 0))
+    quantities = {  # unweighted: the recorder applies the (per size class) weights
+        "employees": f.employed,
+        "va": f.value_added,
+        "profit": f.profit,
+        "robots": f.robots,
+        "gap_firms": f.has_gap,
+        "workers_saved": f.workers_saved,
+        "queued": (queued, np.ones(queued.size)),  # sparse: (firms, values)
+        "debt": (owing, f.debt[owing]),
+        "lease_liability": (owing, f.lease_liability[owing]),
+    }
+    prov, t = model.providers, model.month
+    model.recorder.collect(t, f.stock_key, quantities, {
+        "fund_remaining": model.government.fund_remaining,
+        "fund_spent": model.government.paid_this_month,
+        "providers": len(prov.providers),
+        "provider_capacity": prov.total_capacity,
+        "provider_active": prov.total_active,
+        "conferences_held": model.demonstration.held_this_month,
+        "pilots": model.demonstration.pilots_total,
+        "wage_all": wage,
+        "wage_private": model.tables.wage_private[model.tables.year_row(2013 + t // 12)],
+    }, renewal_share=e.renewal_investment_share * (1.0 + e.renewal_share_growth) ** (t / 12))
 
 
 @dataclass
@@ -197,4 +228,4 @@ def values_at(rec: Recorder, t: int, names: tuple[str, ...], level: str = "provi
         return {n: indicator(n).fn(agg)[0] for n in names}
 
 
-__all__ = ["Recorder", "Agg", "aggregate", "tidy_rows", "values_at", "groups"]
+__all__ = ["Recorder", "record_month", "Agg", "aggregate", "tidy_rows", "values_at", "groups"]

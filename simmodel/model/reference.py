@@ -21,6 +21,7 @@ import numpy as np
 
 from . import decision as vec
 from . import projects
+from .adoption import Adoption
 from .econ import logistic
 from .firms import APPROVAL, IMPLEMENTING, NONE, QUEUED
 from .model import TransformationModel
@@ -130,12 +131,29 @@ class FirmAgent(mesa.Agent):
         return None
 
 
+class ReferenceAdoption(Adoption):
+    """The month's decisions taken firm by firm by the reference agents (same draws, same context)."""
+
+    def step(self, wage: float, price_index: float) -> None:
+        m = self.model
+        u = m.rngs["decisions"].random(m.firms.n, dtype=np.float32)  # the same draws as the vectorised model
+        ctx = self.context(wage, price_index)
+        adopted = [(i, c) for i, c in m.choices(ctx, u).items() if c.adopt]
+        if not adopted:
+            return
+        a = np.array([i for i, _ in adopted], np.int64)
+        pick = lambda name: np.array([getattr(c, name) for _, c in adopted])  # noqa: E731
+        need = pick("capex") + pick("fee") - pick("subsidy")
+        self.apply(a, pick("target"), pick("capex"), need, pick("benefit"))
+
+
 class ReferenceModel(TransformationModel):
     """The full model with per-firm agents taking the decision and running the project clocks."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.thinning.enabled = False
+        self.adoption = ReferenceAdoption(self)
         self.firm_agents = [FirmAgent(self, i) for i in range(self.firms.n)]
 
     def choices(self, ctx: vec.DecisionContext, u: np.ndarray) -> dict[int, Choice]:
@@ -146,18 +164,6 @@ class ReferenceModel(TransformationModel):
             if agent.eligible(self.month):
                 out[agent.index] = agent.decide(ctx, agent.planning_ratio(rho), float(u[agent.index]))
         return out
-
-    def _decide(self, wage: float, price_index: float) -> None:
-        f = self.firms
-        u = self.rngs["decisions"].random(f.n, dtype=np.float32)  # the same draws as the vectorised model
-        ctx = self.decision_context(wage, price_index)
-        adopted = [(i, c) for i, c in self.choices(ctx, u).items() if c.adopt]
-        if not adopted:
-            return
-        a = np.array([i for i, _ in adopted], np.int64)
-        pick = lambda name: np.array([getattr(c, name) for _, c in adopted])  # noqa: E731
-        need = pick("capex") + pick("fee") - pick("subsidy")
-        self._begin(a, pick("target"), pick("capex"), need, pick("benefit"))
 
     def _work_projects(self) -> None:
         done = [agent.index for agent in self.firm_agents if agent.advance_project(self.month) == "complete"]
