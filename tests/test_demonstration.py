@@ -4,7 +4,6 @@ import numpy as np
 
 from conftest import flow_total, run
 from simmodel.model.demonstration import conferences_in_month
-from simmodel.model.indicators import FLOWS
 from simmodel.runs.runner import tidy
 
 

@@ -177,7 +177,7 @@ class Thinning:
         """The eligible firms whose draw ``u`` falls below the bound of their adoption probability."""
         if not self.enabled:
             return eligible
-        f, month = self.model.firms, self.model.month
+        month = self.model.month
         self.ctx = ctx
         r_max = float(np.max(ratio, where=eligible, initial=0.0))
         if self.year is None or month % 12 == 0 or r_max > self.year.ratio_cap:
