@@ -29,7 +29,8 @@ def test_replications_write_per_seed_rows_a_summary_and_figures(tmp_path):
     for f in ("headline.png", "stages.png", "cities.png"):
         assert _png_ok(out / "figures" / f), f
     man = json.loads((out / "manifest.json").read_text())
-    assert man["seeds"] == [1, 2, 3] and man["failures"] == []
+    assert man["seeds"] == [1, 2, 3] and man["runs"] == {"planned": 3, "ok": 3, "failed": 0, "allow_failures": False,
+                                                        "failures": []}
 
 
 def test_replications_on_dask_give_the_same_bytes_as_in_process(tmp_path):

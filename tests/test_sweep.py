@@ -171,7 +171,9 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path, small, monkey
         return real(params, seed, **kw)
     monkeypatch.setattr(ex, "run", flaky)
     out = tmp_path / "s"
-    assert main(["sweep", str(small), "--workers", "1", "--out", str(out), "--quiet"]) == 0
+    assert main(["sweep", str(small), "--workers", "1", "--out", str(out), "--quiet"]) == 3  # some runs failed
+    assert main(["sweep", str(small), "--workers", "1", "--out", str(out), "--resume", "--quiet",
+                 "--allow-failures"]) == 0  # ... which may be accepted
     errs = sorted(p.name for p in (out / "runs").glob("*.err"))
     assert errs == ["p00002-s0002.err", "p00003-s0002.err"]
     assert "boom in the model" in (out / "runs" / errs[0]).read_text()

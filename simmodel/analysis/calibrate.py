@@ -50,6 +50,11 @@ from ..runs.executor import Executor, Task
 from .targets import Target, load_targets, read_run
 
 
+def calibration_params(priors: Priors, base: Params | None = None) -> Params:
+    """The parameters of a calibration run before the calibrated ones are set (its scale)."""
+    return (base or Params()).replace({"run.scale": priors.scale})
+
+
 def default_priors() -> Path:
     """The shipped priors file."""
     return resources.path("calibration/priors.toml")
@@ -276,6 +281,7 @@ class Calibration:
         self.fit = [t for t in self.targets if t.role == "fit"]
         self.index = [self.targets.index(t) for t in self.fit]
         self.runs_done = 0
+        self.failures: dict[str, str] = {}  # run -> error, over every stage
         self.runs_total = (sum(self.plan.waves) * self.priors.seeds_per_point
                            + (self.plan.select + 1) * self.plan.select_seeds)  # + the point after the solve
 
@@ -314,6 +320,8 @@ class Calibration:
                 rec = json.loads(runs.read(f"p{i:05d}-s{s:04d}"))
                 if "targets" in rec:
                     y[i, k] = [rec["targets"][t.name] for t in self.targets]
+                else:
+                    self.failures[f"{name}/p{i:05d}-s{s:04d}"] = rec.get("error", "error")
         return y
 
     def design(self, w: int) -> tuple[np.ndarray, float]:
@@ -515,6 +523,8 @@ def run_calibration(targets_path: Path, priors_path: Path, work: Path, fitted: P
         priors = Priors(priors.parameters, min(priors.scale, 0.005), 1, priors.first_seed, priors.design_seed)
     plan = Plan.for_budget(budget, priors.seeds_per_point, quick)
     work.mkdir(parents=True, exist_ok=True)
+    for folder in (work, *work.glob("*/"), fitted.parent, report.parent):  # after an interruption
+        store.clean_partial(folder)
     cal = Calibration(targets, priors, work, executor, plan, base or Params(), progress)
     post = cal.run()
     clock = work / "elapsed.json"  # time adds up over resumed sessions
@@ -539,7 +549,7 @@ def run_calibration(targets_path: Path, priors_path: Path, work: Path, fitted: P
     figures = report.parent / "figures"
     figs = plots.calibration_figures(cal, post, rows, figures)
     write_report(report, cal, post, rows, meta, figs)
-    return {"rows": rows, "meta": meta, "posterior": post, "calibration": cal}
+    return {"rows": rows, "meta": meta, "posterior": post, "calibration": cal, "failures": sorted(cal.failures.items())}
 
 
 # --- validation ------------------------------------------------------------------------------------

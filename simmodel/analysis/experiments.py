@@ -8,6 +8,7 @@ half-written.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,10 @@ from . import plots
 from .stats import band, band_rows
 
 Progress = Callable[[int, int, str], None]
+
+
+class RunsFailed(Exception):
+    """Every run of a batch failed: there is nothing to summarise."""
 
 
 @dataclass
@@ -100,7 +105,7 @@ def replicate(name: str, params: Params, seeds: list[int], executor: Executor, f
         if month:
             month.close()
     if batch.failures and len(batch.failures) == len(tasks):
-        raise RuntimeError(f"every run failed; first error: {batch.failures[0][1]}")
+        raise RunsFailed(f"every run failed (first: {batch.failures[0][1]})")
     for sink_file in (yearly, month) if monthly else (yearly,):
         sink_file.sort_by_seed()
     summary = summarise(read_seeded(folder / "yearly.csv"))
@@ -124,10 +129,11 @@ def compare(scenarios: list[tuple[str, Params]], seeds: list[int], executor: Exe
             progress: Progress | None = None) -> tuple[Batch, dict[str, pd.DataFrame]]:
     """Run every scenario on the same seeds (common random numbers) and compare each to the first."""
     tasks = [Task(f"{name}/s{s}", p, s, meta={"scenario": name}) for name, p in scenarios for s in seeds]
-    sinks = {}
+    sinks, where = {}, {}
     for name, _ in scenarios:
-        (folder / "scenarios" / name).mkdir(parents=True, exist_ok=True)
-        sinks[name] = store.SeededCsv(folder / "scenarios" / name / "yearly.csv")
+        where[name] = folder / "scenarios" / folder_name(name)
+        where[name].mkdir(parents=True, exist_ok=True)
+        sinks[name] = store.SeededCsv(where[name] / "yearly.csv")
     try:
         batch = run_batch(tasks, executor, lambda o: sinks[o.task.meta["scenario"]].add(o.task.seed, o.result.yearly),
                           progress)
@@ -138,7 +144,10 @@ def compare(scenarios: list[tuple[str, Params]], seeds: list[int], executor: Exe
     for name, _ in scenarios:
         sinks[name].sort_by_seed()
         frames[name] = read_seeded(sinks[name].path)
-        write_summary(summarise(frames[name]), folder / "scenarios" / name / "summary.csv")
+        if frames[name].empty:
+            raise RunsFailed(f"every run of scenario {name} failed (first: "
+                             f"{next(e for k, e in batch.failures if k.startswith(name + '/'))})")
+        write_summary(summarise(frames[name]), where[name] / "summary.csv")
     tables = comparison_tables(frames, [n for n, _ in scenarios])
     write_summary(tables["comparison"], folder / "comparison.csv")
     write_summary(tables["contributions"], folder / "contributions.csv")
@@ -147,6 +156,11 @@ def compare(scenarios: list[tuple[str, Params]], seeds: list[int], executor: Exe
     plots.contributions(tables["contributions"], folder / "figures" / "contributions.png", first, year)
     plots.differences(tables["comparison"], folder / "figures" / "differences.png", first)
     return batch, tables
+
+
+def folder_name(name: str) -> str:
+    """A scenario's name as a folder name (a scenario given by its path is named by it)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "scenario"
 
 
 def _band(x: np.ndarray) -> dict[str, float]:

@@ -31,6 +31,7 @@ import hashlib
 import itertools
 import json
 import math
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,9 @@ from . import scenarios
 from .stats import band
 
 DESIGNS = ("grid", "lhs", "sobol")
+# A sweep keeps its design in memory and one file per run on disk: beyond a million runs (about 150 MB
+# of design and a million files) it belongs on a cluster's own scheduler, split into several sweeps.
+MAX_RUNS = 1_000_000
 TOP_KEYS = {"base", "design", "points", "design_seed", "seeds", "first_seed", "end", "scale", "indicators",
             "factors", "plot_year"}
 FACTOR_KEYS = {"keys", "values", "range", "steps", "log"}
@@ -64,6 +68,11 @@ class Factor:
     steps: int | None = None
     log: bool = False
     integer: bool = False
+
+    @property
+    def size(self) -> int:
+        """Values on a grid (without building it)."""
+        return len(self.values) if self.values is not None else int(self.steps or 0)
 
     def grid(self) -> list:
         if self.values is not None:
@@ -147,7 +156,7 @@ def load_spec(path_like: str | Path) -> SweepSpec:
     factors = tuple(_factor(path, name, body, design) for name, body in factors_doc.items())
     points = doc.get("points")
     if design == "grid":
-        points = math.prod(len(f.grid()) for f in factors)
+        points = math.prod(f.size for f in factors)  # counted before any grid is built
     else:
         if not isinstance(points, int) or isinstance(points, bool) or points < 2:
             raise _bad(path, "points", points, f"design {design} needs points, an integer >= 2")
@@ -158,6 +167,10 @@ def load_spec(path_like: str | Path) -> SweepSpec:
         if not isinstance(v, int) or isinstance(v, bool) or v < lo:
             raise _bad(path, key, v, f"must be an integer >= {lo}")
     seeds = tuple(range(doc.get("first_seed", 1), doc.get("first_seed", 1) + doc.get("seeds", 1)))
+    if points * len(seeds) > MAX_RUNS:
+        raise _bad(path, "points" if design != "grid" else "factors", points * len(seeds),
+                   f"{points:,} points x {len(seeds)} seeds is more than the {MAX_RUNS:,} runs a sweep may hold "
+                   "(its design, table and run files); split it into several sweeps")
     indicators = doc.get("indicators", ["firms_stage_1plus", "share_transformed_above", "labour_productivity_above"])
     if not isinstance(indicators, list) or not indicators or not all(isinstance(i, str) for i in indicators):
         raise _bad(path, "indicators", indicators, "must be a non-empty list of indicator names")
@@ -246,34 +259,83 @@ def write_run(st: store.RunStore, outcome: Outcome) -> None:
         st.write_error(name, outcome.error)
 
 
-def prepare(spec: SweepSpec, folder: Path, resume: bool) -> tuple[store.RunStore, list[dict]]:
-    """Create (or, resuming, check) the sweep folder; returns its run store and the design points."""
-    points = spec.design_points()
+def check_folder(spec: SweepSpec, folder: Path, resume: bool) -> str:
+    """Whether ``folder`` may take this sweep, before anything is written: "new" (set it up), or
+    "resume" (continue it); a one-line ParamError otherwise.
+
+    A folder whose set-up was interrupted (no readable manifest and no finished run) is set up again,
+    with or without --resume; one with finished runs can only be resumed, with the same sweep file.
+    """
+    runs = list((folder / "runs").glob("*.csv")) if (folder / "runs").is_dir() else []
     manifest = folder / "manifest.json"
-    if resume:
-        if not manifest.exists():
-            raise ParamError("--out", str(folder), "is not a sweep folder to resume (no manifest.json)")
-        old = json.loads(manifest.read_text())
-        if old.get("sweep_digest") != spec.digest:
-            raise ParamError("--resume", str(folder), "holds a different sweep file; use a new --out")
-        st = run_store(folder)
-        st.clean_partial()
-        return st, points
-    if folder.exists() and any(folder.iterdir()):
-        raise ParamError("--out", str(folder), "already holds files; use --resume to continue it, or another folder")
+    try:
+        old = json.loads(manifest.read_text(encoding="utf-8")) if manifest.is_file() else None
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        old = None
+    if folder.exists() and not folder.is_dir():
+        raise ParamError("--out", str(folder), "is a file, not a folder")
+    if old is None:
+        if runs:
+            raise ParamError("--out", str(folder), "holds finished runs but no readable manifest.json; it is not a "
+                             "sweep this command can continue: use another --out")
+        return "new"
+    if old.get("kind") != "sweep":
+        raise ParamError("--out", str(folder), "holds another kind of result; use another --out")
+    if not resume:
+        raise ParamError("--out", str(folder), "already holds a sweep; use --resume to continue it, or another folder")
+    if old.get("sweep_digest") != spec.digest:
+        raise ParamError("--resume", str(folder), "holds a different sweep file; use a new --out")
+    return "resume"
+
+
+def prepare(spec: SweepSpec, folder: Path, how: str) -> tuple[store.RunStore, list[dict]]:
+    """Set the sweep folder up (its manifest first, marked incomplete) or, resuming, refresh it; returns
+    its run store and the design points. Every set-up file is derived from the sweep file, so an
+    interrupted set-up or resume is simply done again."""
+    points = spec.design_points()
+    if how == "new" and folder.exists():
+        for p in folder.iterdir():  # an interrupted set-up: nothing in it is a finished run
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    if how == "new":
+        store.write_json(folder / "manifest.json", store.manifest(
+            "sweep", complete=False, sweep_file=str(spec.path), sweep_digest=spec.digest, question=spec.question,
+            base=spec.base, design=spec.design, design_seed=spec.design_seed, points=len(points),
+            seeds=list(spec.seeds),
+            factors=[{"name": f.name, "keys": list(f.keys), "values": list(f.values) if f.values else None,
+                      "range": [f.low, f.high] if f.values is None else None, "steps": f.steps, "log": f.log}
+                     for f in spec.factors],
+            indicators=list(spec.indicators), overrides=spec.overrides,
+        ))
+    else:
+        mark_complete(folder, False)
     st = run_store(folder)
+    st.clean_partial()
+    for sub in (folder, folder / "figures"):
+        store.clean_partial(sub)
     store.write_bytes(folder / "sweep.toml", spec.path.read_bytes())
     store.write_csv(folder / "design.csv", ["point", *[f.name for f in spec.factors]],
                     ([str(i), *[_text(p[f.name]) for f in spec.factors]] for i, p in enumerate(points)))
-    store.write_json(manifest, store.manifest(
-        "sweep", sweep_file=str(spec.path), sweep_digest=spec.digest, question=spec.question, base=spec.base,
-        design=spec.design, design_seed=spec.design_seed, points=len(points), seeds=list(spec.seeds),
-        factors=[{"name": f.name, "keys": list(f.keys), "values": list(f.values) if f.values else None,
-                  "range": [f.low, f.high] if f.values is None else None, "steps": f.steps, "log": f.log}
-                 for f in spec.factors],
-        indicators=list(spec.indicators), overrides=spec.overrides,
-    ))
     return st, points
+
+
+def mark_complete(folder: Path, complete: bool, result: dict | None = None) -> None:
+    manifest = store.read_json(folder / "manifest.json", "manifest")
+    manifest["complete"] = complete
+    if result is not None:
+        manifest["result"] = result
+    store.write_json(folder / "manifest.json", manifest)
+
+
+def require_complete(folder: Path) -> dict:
+    """The manifest of a finished sweep folder, or a one-line ParamError saying what to do."""
+    if not (folder / "manifest.json").is_file():
+        raise ParamError("DIR", str(folder), "is not a sweep folder (no manifest.json)")
+    manifest = store.read_json(folder / "manifest.json", "manifest")
+    if not manifest.get("complete"):
+        raise ParamError("DIR", str(folder), "holds an unfinished sweep; finish it with `simmodel sweep FILE --out "
+                         f"{folder} --resume`")
+    return manifest
 
 
 def _text(v: Any) -> str:
@@ -299,7 +361,7 @@ def tasks(spec: SweepSpec, points: list[dict], skip: set[str]) -> Iterator[Task]
 def run_sweep(spec: SweepSpec, folder: Path, executor: Executor, resume: bool = False,
               progress: Callable[[int, int, str], None] | None = None) -> dict:
     """Run what is missing, then write the table, the summary and the figures."""
-    st, points = prepare(spec, folder, resume)
+    st, points = prepare(spec, folder, check_folder(spec, folder, resume))
     done = st.done()
     todo_n = len(points) * len(spec.seeds) - len(done)
     failed = 0
@@ -338,10 +400,8 @@ def finish(spec: SweepSpec, folder: Path, points: list[dict]) -> dict:
                 summary.write(store.csv_line([str(i), *fvals, period, indicator, b["mean"], b["p05"], b["p50"],
                                               b["p95"], str(b["n"])]))
     info = {"runs_ok": n_ok, "runs_failed": len(errors), "errors": errors}
-    manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["result"] = info
-    store.write_json(folder / "manifest.json", manifest)
     from . import plots
 
     plots.sweep_figures(folder, spec)
+    mark_complete(folder, True, info)  # last: an interruption before this leaves the folder to resume
     return info

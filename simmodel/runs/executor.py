@@ -14,14 +14,17 @@ number of workers (each run is seeded by its task).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import re
+import threading
 import time
 import traceback
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from ..params import Params
+from ..params import ParamError, Params
 from .runner import RunResult, run
 
 
@@ -101,27 +104,69 @@ class SerialExecutor(Executor):
             yield execute(t)
 
 
-class DaskExecutor(Executor):
-    """Runs tasks on dask.distributed: a LocalCluster on 127.0.0.1, or a cluster at ``scheduler``."""
+SCHEDULER_RE = re.compile(r"^(?:(tcp|tls|ws|wss|inproc|ucx)://)?\[?[A-Za-z0-9_.:-]+\]?:\d{1,5}$")
 
-    def __init__(self, workers: int | None = None, scheduler: str | None = None, in_flight_per_worker: int = 4):
+
+def check_scheduler(address: str) -> str:
+    """A Dask scheduler address (tcp://host:port or host:port), or a one-line ParamError."""
+    if not SCHEDULER_RE.match(address or ""):
+        raise ParamError("--scheduler", address, "must be a Dask scheduler address such as tcp://host:8786")
+    return address
+
+
+@contextlib.contextmanager
+def _workers_ignore_ctrl_c():
+    """Worker processes started in this block ignore SIGINT (an ignored signal is inherited by child
+    processes), so Ctrl-C reaches only this process, which then shuts the cluster down quietly instead
+    of every worker printing its own traceback."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+class DaskExecutor(Executor):
+    """Runs tasks on dask.distributed: a LocalCluster on 127.0.0.1, or a cluster at ``scheduler``.
+
+    No dashboard unless asked for (``dashboard=True``: port 8787, or the next free one); the local
+    cluster's HTTP server otherwise takes a free port on 127.0.0.1, so concurrent jobs say nothing
+    about ports. A scheduler that cannot be reached is a one-line error within ``connect_timeout``.
+    """
+
+    def __init__(self, workers: int | None = None, scheduler: str | None = None, in_flight_per_worker: int = 4,
+                 dashboard: bool = False, connect_timeout: float = 5.0):
         from distributed import Client, LocalCluster
 
         self.scheduler = scheduler
         self.cluster = None
+        logging.getLogger("distributed").setLevel(logging.ERROR)
         if scheduler:
-            self.client = Client(scheduler, timeout="20s")
+            check_scheduler(scheduler)
+            try:
+                self.client = Client(scheduler, timeout=f"{connect_timeout}s")
+            except (OSError, TimeoutError, ValueError) as e:
+                raise ParamError("--scheduler", scheduler, f"no Dask scheduler answered within {connect_timeout:g} s "
+                                 f"({type(e).__name__})") from None
         else:
             n = workers or os.cpu_count() or 1
-            self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                        dashboard_address=None, silence_logs=logging.ERROR)
+            with _workers_ignore_ctrl_c():
+                self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                            dashboard_address=":8787" if dashboard else "127.0.0.1:0",
+                                            silence_logs=logging.ERROR)
             self.client = Client(self.cluster)
+        self.dashboard = self.client.dashboard_link if dashboard else None
         self.workers = max(1, len(self.client.scheduler_info().get("workers", {})) or (workers or 1))
         self.window = in_flight_per_worker * self.workers
 
     def describe(self) -> str:
         where = self.scheduler or f"local cluster on 127.0.0.1 ({self.workers} workers)"
-        return f"dask, {where}"
+        return f"dask, {where}" + (f", dashboard {self.dashboard}" if self.dashboard else "")
 
     def map(self, tasks: Iterable[Task]) -> Iterator[Outcome]:
         from distributed import as_completed
@@ -137,9 +182,14 @@ class DaskExecutor(Executor):
             yield outcome
 
     def close(self) -> None:
-        self.client.close()
+        """Shut the client and any local cluster down, quietly (also after Ctrl-C)."""
+        for log in ("distributed", "tornado", "asyncio"):
+            logging.getLogger(log).setLevel(logging.CRITICAL)
+        with contextlib.suppress(Exception):
+            self.client.close()
         if self.cluster is not None:
-            self.cluster.close()
+            with contextlib.suppress(Exception):
+                self.cluster.close()
 
 
 def _take(it: Iterator[Task], n: int) -> list[Task]:
@@ -152,10 +202,12 @@ def _take(it: Iterator[Task], n: int) -> list[Task]:
     return out
 
 
-def executor_for(workers: int | None = None, scheduler: str | None = None) -> Executor:
+def executor_for(workers: int | None = None, scheduler: str | None = None, dashboard: bool = False) -> Executor:
     """The executor the CLI's --workers / --scheduler ask for (1 worker: in process)."""
+    if workers is not None and workers < 1:
+        raise ParamError("--workers", workers, "must be at least 1")
     if scheduler:
-        return DaskExecutor(scheduler=scheduler)
+        return DaskExecutor(scheduler=scheduler, dashboard=dashboard)
     if workers == 1:
         return SerialExecutor()
-    return DaskExecutor(workers=workers)
+    return DaskExecutor(workers=workers, dashboard=dashboard)

@@ -44,6 +44,16 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
+def _slow_writes() -> tuple[float, set[str]]:
+    """The crash-safety tests (tests/test_crash_safety.py) widen the window of chosen writes so that a
+    SIGKILL lands inside them: SIMMODEL_TEST_SLOW_WRITES="seconds:name,name". Unset otherwise."""
+    spec = os.environ.get("SIMMODEL_TEST_SLOW_WRITES", "")
+    if ":" not in spec:
+        return 0.0, set()
+    seconds, names = spec.split(":", 1)
+    return float(seconds), set(names.split(","))
+
+
 @contextlib.contextmanager
 def atomic_open(path: Path, mode: str = "w") -> Iterator[io.IOBase]:
     """Open ``path`` for writing under a temporary name beside it; on success it is flushed, fsynced
@@ -58,6 +68,11 @@ def atomic_open(path: Path, mode: str = "w") -> Iterator[io.IOBase]:
         fh.flush()
         os.fsync(fh.fileno())
         fh.close()
+        delay, names = _slow_writes()
+        if path.name in names:
+            import time
+
+            time.sleep(delay)
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     except BaseException:
@@ -174,7 +189,13 @@ class RunStore:
 
     def clean_partial(self) -> None:
         """Remove temporary files left by an interrupted write."""
-        for p in self.folder.glob(".*.tmp-*"):
+        clean_partial(self.folder)
+
+
+def clean_partial(folder: Path) -> None:
+    """Remove the temporary files an interrupted atomic write left in ``folder``."""
+    for p in Path(folder).glob(".*.tmp-*"):
+        if p.is_file():
             p.unlink(missing_ok=True)
 
 

@@ -1,0 +1,66 @@
+"""The ``simmodel`` command.
+
+User errors (a bad scenario file, an unknown parameter, a value out of range, a missing file, an
+unwritable output folder, a scheduler that does not answer, a job too big for the machine) are
+reported in one line naming the key, the value and what is allowed, with exit code 2 and nothing
+written. A job in which some runs failed exits 3 unless ``--allow-failures`` (its header and
+manifest say how many runs it rests on). Ctrl-C ends every command with one line (exit 130): no
+half-written result folder, and the workers shut down quietly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ..params import PARAMS, ParamError
+from . import batch, info, run
+from .common import EXIT_RUNS_FAILED, UserError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but its errors are one line and exit code 2."""
+
+    def error(self, message: str):  # noqa: D401
+        raise UserError(f"{self.prog}: {message}")
+
+
+def build_parser() -> Parser:
+    from .. import __version__
+
+    p = Parser(prog="simmodel", description="SME intelligent transformation in Zhejiang: an agent-based model.")
+    p.add_argument("--version", action="version", version=f"simmodel {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+    run.add_parsers(sub)
+    batch.add_parsers(sub)
+    info.add_parsers(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from ..analysis.experiments import RunsFailed
+
+    args = None
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except (ParamError, UserError) as e:
+        print(f"simmodel: error: {e}", file=sys.stderr)
+        return 2
+    except RunsFailed as e:
+        print(f"simmodel: {e}; nothing was written", file=sys.stderr)
+        return EXIT_RUNS_FAILED
+    except BrokenPipeError:  # output piped into `head` and the like
+        return 0
+    except KeyboardInterrupt:
+        func = getattr(args, "func", None)
+        kept = {batch.cmd_sweep: " (finished runs are kept: rerun with --resume)",
+                batch.cmd_calibrate: " (finished runs are kept: rerun the same command to resume)"}.get(
+            func, "; no result folder was written")
+        lead = "\n" if sys.stderr.isatty() else ""  # end the progress line
+        print(f"{lead}simmodel: interrupted{kept}", file=sys.stderr)
+        return 130
+
+
+__all__ = ["main", "build_parser", "PARAMS"]

@@ -1,0 +1,136 @@
+"""`simmodel sweep`, `sweep-plot` and `calibrate`: many runs into a folder that survives interruption."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from ..params import ParamError
+from ..runs import store
+from . import common
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from ..analysis import scenarios, sweep
+    from ..runs.progress import ProgressLine
+
+    spec = sweep.load_spec(args.file)
+    if args.resume:
+        if not args.out:
+            raise ParamError("--resume", True, "needs --out, the folder of the sweep to continue")
+        out = Path(args.out)  # a folder the sweep never got to create is simply started
+        common.probe_parent(out if out.is_dir() else out.parent, "--out")
+    elif args.out and Path(args.out).exists():
+        out = Path(args.out)  # an interrupted set-up may be reused (check_folder says whether)
+        common.probe_parent(out, "--out")
+    else:
+        out = common.out_folder(args, store.run_id("sweep-" + spec.path.stem, f"{spec.seeds[0]}-{spec.seeds[-1]}"))
+    sweep.check_folder(spec, out, args.resume)
+    n_runs = spec.points * len(spec.seeds)
+    common.memory_check(args, scenarios.load(spec.base).params.replace(spec.overrides), n_runs, monthly=False, held=0)
+    t0 = time.perf_counter()
+    with common.executor(args, n_runs) as ex:
+        if not args.quiet:
+            print(f"sweep {spec.path.name}: {spec.design}, {spec.points} points x {len(spec.seeds)} seeds "
+                  f"= {n_runs} runs on {ex.describe()}")
+        bar = ProgressLine("runs", enabled=None if not args.quiet else False)
+        info = sweep.run_sweep(spec, out, ex, resume=args.resume, progress=bar.update)
+        bar.close()
+    if not args.quiet:
+        print(f"{info['runs_ok']} runs ok, {info['runs_failed']} failed, {time.perf_counter() - t0:.1f} s")
+        for e in info["errors"][:3]:
+            print(f"  {e['run']}: {e['error']}")
+    print(f"results: {out}")
+    failures = [(e["run"], e["error"]) for e in info["errors"]]
+    return common.failures_exit(args, failures, n_runs, "the table")
+
+
+def cmd_sweep_plot(args: argparse.Namespace) -> int:
+    from ..analysis import plots, sweep
+
+    folder = Path(args.dir)
+    sweep.require_complete(folder)
+    for p in plots.sweep_figures(folder):
+        print(p)
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from .. import resources
+    from ..analysis import calibrate, targets
+    from ..runs.progress import ProgressLine
+
+    targets_path = Path(args.targets) if args.targets else targets.default_path()
+    priors_path = Path(args.priors) if args.priors else calibrate.default_priors()
+    loaded, priors = calibrate.load_targets(targets_path), calibrate.load_priors(priors_path)
+    budget = args.budget or (80 if args.quick else 5000)
+    if budget < 8:
+        raise ParamError("--budget", budget, "must be at least 8 runs")
+    common.workers_for(args, budget)
+    if args.scheduler:
+        from ..runs.executor import check_scheduler
+        check_scheduler(args.scheduler)
+    work = Path(args.work) if args.work else Path("results") / ("calibration-quick" if args.quick else "calibration")
+    # a full calibration in the repository updates the shipped calibration (calibration/); elsewhere
+    # (an installed package, --quick) it writes into its working folder
+    shipped = resources.is_source_checkout() and not args.quick
+    fitted = Path(args.fitted) if args.fitted else (resources.calibration_dir() / "fitted.toml" if shipped else
+                                                     work / "fitted.toml")
+    report = Path(args.report) if args.report else (resources.calibration_dir() / "report.md" if shipped else
+                                                     work / "report.md")
+    config = {"budget": budget, "quick": args.quick, "targets": targets_path.read_text(),
+              "priors": priors_path.read_text()}
+    common.probe_parent(work if work.is_dir() else work.parent, "--work")
+    for path, key in ((fitted, "--fitted"), (report, "--report")):
+        common.probe_parent(path.parent, key)
+    resuming = (work / "config.json").is_file()
+    if resuming and store.read_json(work / "config.json", "--work config.json") != config:
+        raise ParamError("--work", str(work), "holds a calibration with other settings; choose another --work")
+    common.memory_check(args, calibrate.calibration_params(priors), budget, monthly=True, held=0)
+    with common.executor(args, budget) as ex:  # the executor is up (a scheduler answered) before anything is written
+        if not resuming:
+            store.write_json(work / "config.json", config)
+        if not args.quiet:
+            print(f"calibrating {len(priors.parameters)} parameters to {sum(t.role == 'fit' for t in loaded)} targets: "
+                  f"budget {budget} runs, {ex.describe()}{' (resuming)' if resuming else ''}")
+        bar = ProgressLine("runs", enabled=None if not args.quiet else False)
+        out = calibrate.run_calibration(targets_path, priors_path, work, fitted, report, ex, budget, args.quick,
+                                        progress=bar.update)
+        bar.close()
+    if not args.quiet:
+        print("parameter                            baseline     median        5 %       95 %")
+        for r in out["rows"]:
+            print(f"{r['key']:<36} {r['point']:>10.4g} {r['median']:>10.4g} {r['p05']:>10.4g} {r['p95']:>10.4g}")
+        print(f"{out['meta']['runs']} runs in {out['meta']['minutes']} minutes")
+    print(f"fitted: {fitted}\nreport: {report}")
+    return common.failures_exit(args, out.get("failures", []), out["meta"]["runs"], "the calibration")
+
+
+def add_parsers(sub) -> None:
+    sw = sub.add_parser("sweep", help="a batch parameter sweep (grid, Latin hypercube or Sobol) on Dask")
+    sw.add_argument("file", help="sweep file (experiments/sweeps/*.toml)")
+    sw.add_argument("--resume", action="store_true", help="continue the sweep in --out, running only what is missing")
+    sw.add_argument("--out", help="sweep folder (default results/sweep-<name>-...)")
+    common.add_executor_options(sw)
+    sw.set_defaults(func=cmd_sweep)
+
+    sp = sub.add_parser("sweep-plot", help="redraw a finished sweep's figures from its stored results")
+    sp.add_argument("dir", help="the sweep folder")
+    sp.set_defaults(func=cmd_sweep_plot)
+
+    ca = sub.add_parser("calibrate", help="fit the model to the reported Zhejiang outcomes (history matching + ABC)")
+    ca.add_argument("--budget", type=int, help="model runs to spend (default 5000; --quick: 80)")
+    ca.add_argument("--quick", action="store_true", help="a small budget at a tiny scale: every step, for CI; writes "
+                    "its fitted.toml and report into --work, not calibration/")
+    ca.add_argument("--work", help="working folder of the runs (default results/calibration); rerun to resume")
+    ca.add_argument("--fitted", help="where to write fitted.toml (default calibration/fitted.toml)")
+    ca.add_argument("--report", help="where to write the report (default calibration/report.md)")
+    ca.add_argument("--targets", help="targets file (default: the shipped calibration/targets.toml)")
+    ca.add_argument("--priors", help="calibrated parameters and priors (default: the shipped calibration/priors.toml)")
+    common.add_executor_options(ca)
+    ca.set_defaults(func=cmd_calibrate)
+
+
+__all__ = ["add_parsers", "cmd_sweep", "cmd_sweep_plot", "cmd_calibrate", "json"]

@@ -1,0 +1,179 @@
+"""What the commands share: scenarios and overrides, seeds, executors, output folders, the memory
+check and the policy for runs that fail.
+
+Every check here runs before anything is written: a user error is a one-line ParamError (exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from ..analysis import scenarios
+from ..params import ParamError, Params, parse_override
+from ..runs import memory, store
+
+DEFAULT_SEED = 1
+EXIT_RUNS_FAILED = 3  # some runs failed and --allow-failures was not given (2 is a user error)
+
+
+class UserError(Exception):
+    """A one-line message for the user (exit code 2)."""
+
+
+def overrides(args: argparse.Namespace) -> dict:
+    """--scale, --end and --set as dotted-key updates (validated when applied)."""
+    updates = {}
+    if getattr(args, "scale", None) is not None:
+        updates["run.scale"] = args.scale
+    if getattr(args, "end", None) is not None:
+        updates["run.end"] = args.end
+    for text in getattr(args, "set", None) or []:
+        key, value = parse_override(text)
+        updates[key] = value
+    return updates
+
+
+def scenario(ref: str | None, args: argparse.Namespace) -> tuple[str, Params, str]:
+    """(name, params, question) of a scenario (default: the calibrated baseline) with the overrides."""
+    sc = scenarios.baseline() if ref is None else scenarios.load(ref)
+    name, params, question = sc.name, sc.params, sc.question
+    updates = overrides(args)
+    if updates:
+        params = params.replace(updates, where="--set" if getattr(args, "set", None) else "")
+    return name, params, question
+
+
+def seeds(args: argparse.Namespace) -> list[int]:
+    if args.seeds < 1:
+        raise ParamError("--seeds", args.seeds, "must be at least 1")
+    if args.seed < 0 or args.seed + args.seeds > 2**63:
+        raise ParamError("--seed", args.seed, "must be a non-negative integer")
+    return list(range(args.seed, args.seed + args.seeds))
+
+
+def workers_for(args: argparse.Namespace, n_tasks: int) -> int | None:
+    if args.workers is not None and args.workers < 1:
+        raise ParamError("--workers", args.workers, "must be at least 1")
+    if args.workers is None and not getattr(args, "scheduler", None):
+        return 1 if n_tasks == 1 else min(n_tasks, os.cpu_count() or 1)
+    return args.workers
+
+
+def executor(args: argparse.Namespace, n_tasks: int):
+    from ..runs.executor import executor_for
+
+    return executor_for(workers_for(args, n_tasks), getattr(args, "scheduler", None),
+                        dashboard=getattr(args, "dashboard", False))
+
+
+def memory_check(args: argparse.Namespace, params: Params, runs: int, monthly: bool = True,
+                 held: int | None = None) -> None:
+    """Print what a big job needs (more than a GB) and refuse one that cannot fit (unless --force).
+    On a cluster (--scheduler) the workers' memory is theirs: only this process is counted."""
+    workers = 1 if getattr(args, "scheduler", None) else (workers_for(args, runs) or os.cpu_count() or 1)
+    need = memory.job_mb(params, runs, workers, monthly, held)
+    line = memory.check(need, getattr(args, "force", False), f"{runs} run{'s' * (runs != 1)} on {workers} "
+                        f"process{'es' * (workers != 1)}")
+    if need > 1024 and not getattr(args, "quiet", False):
+        print(line, file=sys.stderr)
+
+
+def out_folder(args: argparse.Namespace, default_name: str) -> Path:
+    """The result folder (not created): --out, or a new one under results/. Its parent must accept a
+    folder (checked by making and removing one), so that nothing fails after the runs."""
+    if args.out:
+        out = Path(args.out)
+        if out.exists():
+            raise ParamError("--out", str(out), "already exists; choose another folder")
+        parent = out.parent
+    else:
+        parent = Path("results")
+        out = None
+    probe_parent(parent, "--out")
+    return out or store.unique_dir(parent, default_name)
+
+
+def probe_parent(parent: Path, key: str) -> None:
+    """A one-line ParamError unless a folder can be created in ``parent`` (nothing is left behind)."""
+    made = []
+    try:
+        p = parent
+        while not p.exists():
+            made.append(p)
+            p = p.parent
+        for d in reversed(made):
+            d.mkdir()
+        tempfile.TemporaryDirectory(dir=parent).cleanup()
+    except OSError as e:
+        raise ParamError(key, str(parent), f"is not a writable folder ({e.strerror or type(e).__name__})") from None
+    finally:
+        for d in made:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def runs_line(ok: int, planned: int) -> str:
+    """'over 12 of 20 runs' when some failed, 'over 20 runs' otherwise."""
+    return f"{ok} of {planned}" if ok != planned else f"{planned}"
+
+
+def failures_exit(args: argparse.Namespace, failures: list, planned: int, where: str) -> int:
+    """The exit code of a job in which ``failures`` of ``planned`` runs failed: 0 when none did or
+    --allow-failures accepts them (said on stderr), EXIT_RUNS_FAILED otherwise."""
+    if not failures:
+        return 0
+    first = failures[0][1] if isinstance(failures[0], tuple) else failures[0]
+    msg = f"{len(failures)} of {planned} runs failed (first: {first})"
+    if getattr(args, "allow_failures", False):
+        print(f"simmodel: note: {msg}; the results rest on the other {planned - len(failures)} (--allow-failures)",
+              file=sys.stderr)
+        return 0
+    print(f"simmodel: {msg}; {where} rests on the other {planned - len(failures)}; pass --allow-failures to accept "
+          "that", file=sys.stderr)
+    return EXIT_RUNS_FAILED
+
+
+def yearly_table(summary) -> str:
+    """The headline indicators, province-wide, one line per year (means over runs)."""
+    from ..model.indicators import HEADLINE, indicator
+
+    view = [indicator(n) for n in HEADLINE]
+    prov = summary[(summary.region == "Zhejiang") & (summary.sector == "all")]
+    values = {(str(r.period), r.indicator): r.mean for r in prov.itertuples()}
+    years = sorted({str(p) for p in prov.period})
+    lines = ["year " + " ".join(f"{i.short:>{max(len(i.short), 7)}}" for i in view)]
+    for y in years:
+        cells = []
+        for i in view:
+            v = values.get((y, i.name), math.nan) / i.scale
+            width = max(len(i.short), 7)
+            cells.append(f"{v:>{width}.{0 if abs(v) >= 1000 or i.scale == 1 else 1}f}" if not math.isnan(v) else
+                         f"{'-':>{width}}")
+        lines.append(f"{y} " + " ".join(cells))
+    return "\n".join(lines)
+
+
+def add_run_options(sp: argparse.ArgumentParser, seeds_default: int = 1) -> None:
+    """The options of every command that runs the model."""
+    sp.add_argument("--seeds", type=int, default=seeds_default,
+                    help=f"replications on independent seeds (default {seeds_default})")
+    sp.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"first seed (default {DEFAULT_SEED})")
+    sp.add_argument("--scale", type=float, help="fraction of the firm population (default 0.05)")
+    sp.add_argument("--set", action="append", metavar="KEY=VALUE",
+                    help="override a parameter, e.g. government.purchase_subsidy_rate=0.2 (repeatable)")
+    add_executor_options(sp)
+
+
+def add_executor_options(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--workers", type=int, help="worker processes (default: the cores; 1 runs in process)")
+    sp.add_argument("--scheduler", metavar="ADDR", help="run on an existing Dask cluster, e.g. tcp://host:8786")
+    sp.add_argument("--dashboard", action="store_true", help="start the Dask dashboard (port 8787; needs bokeh)")
+    sp.add_argument("--allow-failures", action="store_true",
+                    help="exit 0 even if some runs fail (the header and manifest say how many were used)")
+    sp.add_argument("--force", action="store_true", help="start even if the memory estimate exceeds what is free")
+    sp.add_argument("--quiet", action="store_true", help="print only where the results are")

@@ -1,0 +1,162 @@
+"""`simmodel run`, `compare` and `validate`: scenarios on seeds, through one executor."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from ..params import ParamError
+from ..runs import store
+from . import common
+
+
+def _runs_manifest(planned: int, failures: list, allow: bool) -> dict:
+    return {"planned": planned, "ok": planned - len(failures), "failed": len(failures), "allow_failures": allow,
+            "failures": [{"run": k, "error": e} for k, e in failures]}
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ..analysis import experiments
+    from ..runs.progress import ProgressLine
+
+    name, params, question = common.scenario(args.scenario, args)
+    seeds = common.seeds(args)
+    out = common.out_folder(args, store.run_id(name, seeds[0] if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"))
+    common.memory_check(args, params, len(seeds))
+    t0 = time.perf_counter()
+    with common.executor(args, len(seeds)) as ex, store.atomic_dir(out) as tmp:
+        bar = ProgressLine(f"{name}: {len(seeds)} run{'s' if len(seeds) > 1 else ''}",
+                           enabled=None if not args.quiet else False)
+        if len(seeds) == 1:  # one run: show its months
+            bar.label = f"{name} seed {seeds[0]}"
+        batch, summary = experiments.replicate(name, params, seeds, ex, tmp, progress=bar.update)
+        bar.close()
+        store.write_json(tmp / "manifest.json", store.manifest(
+            "run", run_id=out.name, scenario=name, question=question, seeds=seeds, executor=ex.describe(),
+            agents=common.memory.agents(params), changed=params.changed(), params=params.nested(),
+            runs=_runs_manifest(len(seeds), batch.failures, args.allow_failures),
+            timings={"runs_s": round(batch.seconds, 3), "total_s": round(time.perf_counter() - t0, 3)},
+        ))
+    ok = len(seeds) - len(batch.failures)
+    if not args.quiet:
+        band = "" if len(seeds) == 1 else f" (means over {common.runs_line(ok, len(seeds))} seeds)"
+        print(f"{name}: seeds {seeds[0]}..{seeds[-1]}, scale {params['run.scale']}, "
+              f"{common.memory.agents(params):,} firm agents, to {params['run.end']}, {batch.seconds:.1f} s{band}")
+        print(common.yearly_table(summary))
+    print(f"results: {out}")
+    return common.failures_exit(args, batch.failures, len(seeds), "the result")
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from ..analysis import experiments
+    from ..runs.progress import ProgressLine
+
+    if len(args.scenarios) < 2:
+        raise ParamError("scenarios", args.scenarios, "name at least two scenarios (the first is the reference)")
+    loaded = [common.scenario(ref, args) for ref in args.scenarios]
+    names = [n for n, _, _ in loaded]
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise ParamError("scenarios", dup, "each scenario may appear once")
+    seeds = common.seeds(args)
+    label = "compare-" + "-".join(Path(n).stem for n in names)[:60]
+    out = common.out_folder(args, store.run_id(label, f"{seeds[0]}-{seeds[-1]}"))
+    n_tasks = len(loaded) * len(seeds)
+    common.memory_check(args, loaded[0][1], n_tasks, monthly=False)
+    t0 = time.perf_counter()
+    with common.executor(args, n_tasks) as ex, store.atomic_dir(out) as tmp:
+        bar = ProgressLine(f"compare {len(loaded)} scenarios x {len(seeds)} seeds", enabled=None if not args.quiet else False)
+        batch, tables = experiments.compare([(n, p) for n, p, _ in loaded], seeds, ex, tmp, progress=bar.update)
+        bar.close()
+        experiments.report(tmp, [(n, q) for n, _, q in loaded], seeds, tables, batch)
+        store.write_json(tmp / "manifest.json", store.manifest(
+            "compare", run_id=out.name, scenarios=[{"name": n, "question": q, "changed": p.changed()} for n, p, q in loaded],
+            seeds=seeds, executor=ex.describe(), runs=_runs_manifest(n_tasks, batch.failures, args.allow_failures),
+            timings={"runs_s": round(batch.seconds, 3), "total_s": round(time.perf_counter() - t0, 3)},
+        ))
+    if not args.quiet:
+        print(f"{len(loaded)} scenarios x {len(seeds)} seeds ({common.runs_line(n_tasks - len(batch.failures), n_tasks)} "
+              f"runs) in {batch.seconds:.1f} s; report: {out / 'report.md'}")
+        c = tables["contributions"]
+        print(f"contribution to {tables['year']} ({loaded[0][0]} minus scenario), mean [5 %, 95 %]:")
+        for name, *_ in loaded[1:]:
+            cells = [f"{m}: {experiments._fmt(r['mean'])} [{experiments._fmt(r.p05)}, {experiments._fmt(r.p95)}]"
+                     for m in experiments.CONTRIBUTION_METRICS
+                     for r in [c[(c.scenario == name) & (c.metric == m)].iloc[0]]]  # raw units: firms, yuan
+            print(f"  {name}: " + "; ".join(cells))
+    print(f"results: {out}")
+    return common.failures_exit(args, batch.failures, n_tasks, "the comparison")
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..analysis import calibrate
+    from ..params import month_index
+    from ..runs.executor import Task
+    from ..runs.progress import ProgressLine
+
+    targets = calibrate.load_targets(Path(args.targets) if args.targets else None)
+    name, params, _ = common.scenario(args.scenario, args)
+    last = max(int(str(t.year or t.end or t.month)[:4]) for t in targets)
+    if month_index(params["run.end"]) < month_index(f"{last}-12"):
+        raise ParamError("--end", params["run.end"], f"validate needs the targets' years: run to {last}-12 at least")
+    seeds = common.seeds(args)
+    names = tuple(dict.fromkeys(t.indicator for t in targets))
+    values = np.full((len(seeds), len(targets)), np.nan)
+    failures = []
+    common.memory_check(args, params, len(seeds))
+    with common.executor(args, len(seeds)) as ex:
+        bar = ProgressLine(f"validate {name}", enabled=None if not args.quiet else False)
+        for i, o in enumerate(ex.map([Task(f"s{s}", params, s, monthly=True, names=names) for s in seeds]), 1):
+            if o.ok:
+                values[seeds.index(o.task.seed)] = [calibrate.read_run(o.result, targets)[t.name] for t in targets]
+            else:
+                failures.append((o.task.key, o.error))
+            bar.update(i, len(seeds))
+        bar.close()
+    if len(failures) == len(seeds):
+        print(f"simmodel: every run failed (first: {failures[0][1]})", file=sys.stderr)
+        return common.EXIT_RUNS_FAILED
+    rows = calibrate.validation_table(targets, values)
+    ok = len(seeds) - len(failures)
+    print(f"{name}: {common.runs_line(ok, len(seeds))} seeds, scale {params['run.scale']}; "
+          "tolerance = 2 x sqrt(sd_obs^2 + sd_model^2)")
+    print(f"{'target':<36} {'observed':>12} {'tolerance':>10} {'median':>12} {'5 %':>12} {'95 %':>12}  within")
+    bad = 0
+    for r in rows:
+        t = r["target"]
+        mark = ("yes" if r["within"] else "NO") if r["counts"] else "-"
+        bad += r["counts"] and not r["within"]
+        obs = (">=" if t.lower_bound else "") + f"{t.value:.4g}"
+        print(f"{t.name:<36} {obs:>12} {t.tolerance:>10.3g} {r['median']:>12.4g} {r['p05']:>12.4g} {r['p95']:>12.4g}  "
+              f"{mark}{'  (' + t.role + ')' if t.role != 'fit' else ''}")
+    print(f"{bad} target{'s' if bad != 1 else ''} outside tolerance" if bad else "all targets within tolerance")
+    failed = common.failures_exit(args, failures, len(seeds), "the table")
+    return failed or (1 if bad else 0)
+
+
+def add_parsers(sub) -> None:
+    r = sub.add_parser("run", help="run a scenario (default: baseline) on one or more seeds; write results/<run-id>/")
+    r.add_argument("--scenario", help="scenario name (see `simmodel scenarios`) or TOML file")
+    r.add_argument("--end", help="last month, YYYY-MM (default 2020-12)")
+    r.add_argument("--out", help="result folder (default results/<run-id>)")
+    common.add_run_options(r)
+    r.set_defaults(func=cmd_run)
+
+    c = sub.add_parser("compare", help="run scenarios on common random numbers and compare each to the first")
+    c.add_argument("scenarios", nargs="+", help="scenario names or TOML files; the first is the reference")
+    c.add_argument("--end", help="last month, YYYY-MM (default 2020-12)")
+    c.add_argument("--out", help="result folder (default results/<run-id>)")
+    common.add_run_options(c)
+    c.set_defaults(func=cmd_compare)
+
+    va = sub.add_parser("validate", help="run a scenario (default baseline) over seeds against every target; "
+                        "exit 1 if any is outside its tolerance")
+    va.add_argument("--scenario", help="scenario name or TOML file (default baseline)")
+    va.add_argument("--end", help=argparse.SUPPRESS)
+    va.add_argument("--targets", help="targets file (default: the shipped calibration/targets.toml)")
+    common.add_run_options(va, seeds_default=8)
+    va.set_defaults(func=cmd_validate)

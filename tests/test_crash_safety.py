@@ -1,0 +1,92 @@
+"""Nothing lost: a sweep and a calibration killed with SIGKILL at many moments (during set-up, runs and
+the final writes) are finished by a rerun, and give the same results as an uninterrupted job."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+SMALL_SWEEP = """# Question: a tiny sweep for the crash test
+base = "baseline"
+design = "grid"
+seeds = 2
+end = "2014-12"
+scale = 0.003
+indicators = ["firms_stage_1plus", "projects_completed"]
+[factors.subsidy_rate]
+keys = ["government.purchase_subsidy_rate"]
+values = [0.1, 0.2, 0.3]
+"""
+# the final writes take long enough for a kill to land inside them
+SLOW = {"SIMMODEL_TEST_SLOW_WRITES": "0.4:manifest.json,table.csv,summary.csv,design.csv,response.png,"
+                                     "fitted.toml,report.md,config.json,design.json,targets.png"}
+
+
+def _simmodel(args, env=None):
+    return [sys.executable, "-m", "simmodel", *args], {**os.environ, **(env or {})}
+
+
+def _kill_after(args, delay, env):
+    cmd, env = _simmodel(args, env)
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        p.wait(timeout=delay)
+        return p.returncode  # finished before the kill
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+        return None
+
+
+def _run(args, env=None):
+    cmd, env = _simmodel(args, env)
+    return subprocess.run(cmd, env=env, capture_output=True, text=True)
+
+
+def test_a_killed_sweep_is_finished_by_resume_byte_for_byte(tmp_path):
+    spec = tmp_path / "small.toml"
+    spec.write_text(SMALL_SWEEP)
+    ref = tmp_path / "ref"
+    assert _run(["sweep", str(spec), "--workers", "1", "--out", str(ref), "--quiet"]).returncode == 0
+    killed_in = set()
+    for k, delay in enumerate((0.3, 1.2, 1.8, 2.4, 3.0, 3.6, 4.5, 5.5, 7.0, 9.0)):
+        out = tmp_path / f"k{k}"
+        done = _kill_after(["sweep", str(spec), "--workers", "1", "--out", str(out), "--quiet"], delay, SLOW)
+        if done is None:
+            man = out / "manifest.json"
+            killed_in.add("set-up" if not man.exists() else "runs" if not (out / "table.csv").exists() else "final")
+        # the same command with --resume finishes whatever the moment (or sets up anew if nothing was done)
+        cp = _run(["sweep", str(spec), "--workers", "1", "--out", str(out), "--resume", "--quiet"])
+        assert cp.returncode == 0, (delay, cp.stderr)
+        for name in ("table.csv", "summary.csv", "design.csv"):
+            assert (out / name).read_bytes() == (ref / name).read_bytes(), (delay, name)
+        assert not [p for p in out.rglob(".*tmp*")], delay  # no leftovers
+    assert {"runs", "final"} <= killed_in, killed_in  # the kills did land in the windows that matter
+
+
+def test_a_killed_calibration_is_finished_by_rerunning_it(tmp_path):
+    def cal(work):
+        return ["calibrate", "--quick", "--budget", "24", "--workers", "1", "--work", str(work), "--quiet"]
+
+    ref = tmp_path / "ref"
+    assert _run(cal(ref)).returncode == 0
+    work = tmp_path / "killed"
+    t0 = time.monotonic()
+    kills = 0
+    for delay in (1.0, 2.5, 4.0, 6.0, 8.0, 10.0, 12.0):
+        kills += _kill_after(cal(work), delay, SLOW) is None
+    cp = _run(cal(work))
+    assert cp.returncode == 0, cp.stderr
+    assert kills >= 3 and time.monotonic() - t0 < 600
+
+    def comparable(path: Path) -> list[str]:  # the fitted values and intervals; not the clock
+        return [line for line in path.read_text().splitlines() if not line.startswith(("date", "minutes", "commit"))]
+
+    assert comparable(work / "fitted.toml") == comparable(ref / "fitted.toml")
+    for run in (ref / "wave-1" / "runs").glob("*.json"):
+        assert (work / "wave-1" / "runs" / run.name).read_bytes() == run.read_bytes()
