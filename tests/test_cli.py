@@ -67,11 +67,77 @@ def test_unknown_key_in_a_scenario_file_names_file_and_key(tmp_path, capsys):
     assert "government.purchase_subsidy_rat" in err and "bad.toml" in err
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
-def test_unwritable_out_is_rejected(tmp_path, capsys):
-    ro = tmp_path / "ro"
-    ro.mkdir(mode=0o500)
-    assert main(["run", "--out", str(ro / "r")]) == 2
+UNWRITABLE = "/proc/simmodel-test/r"  # no one, root included, can make a folder in /proc
+
+
+@pytest.mark.parametrize("cmd", [["run", "--out", UNWRITABLE], ["compare", "baseline", "no_fund", "--out", UNWRITABLE],
+                                 ["sweep", "experiments/sweeps/subsidy_x_fund.toml", "--out", UNWRITABLE],
+                                 ["calibrate", "--quick", "--work", UNWRITABLE]])
+def test_an_unwritable_output_folder_is_one_line_and_exit_2(cmd, capsys):
+    assert main(cmd) == 2
+    err = capsys.readouterr().err
+    assert "is not a writable folder" in err and err.count("\n") == 1
+
+
+MORE_BAD = [
+    (["run", "--seed", "-1", "--seeds", "3"], "--seed"),
+    (["run", "--scheduler", "tcp:/nowhere"], "--scheduler"),
+    (["run", "--scheduler", "tcp://127.0.0.1:1", "--seeds", "2"], "no Dask scheduler answered"),
+    (["run", "--workers", "0"], "--workers"),
+    (["validate", "--end", "2014-12"], "validate needs the targets' years"),
+    (["serve", "--port", "99999"], "--port"),
+    (["serve", "--port", "-1"], "--port"),
+    (["serve", "--scenario", "nonesuch"], "unknown scenario"),
+    (["calibrate", "--quick", "--workers", "0"], "--workers"),
+]
+
+
+@pytest.mark.parametrize("args,fragment", MORE_BAD)
+def test_more_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, monkeypatch, args, fragment):
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and err.count("\n") == 1 and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_job_that_cannot_fit_in_memory_is_refused_unless_forced(tmp_path, capsys, monkeypatch):
+    from simmodel.runs import memory
+    monkeypatch.setattr(memory, "available_mb", lambda: 100.0)
+    assert main(["run", "--scale", "0.003", "--end", "2013-06", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "would not fit" in err and "--force" in err and not (tmp_path / "r").exists()
+    assert main(["run", "--scale", "0.003", "--end", "2013-06", "--out", str(tmp_path / "r"), "--force",
+                 "--quiet"]) == 0
+
+
+def test_failed_runs_exit_3_unless_allowed_and_the_header_says_how_many(tmp_path, capsys, monkeypatch):
+    import simmodel.runs.executor as ex
+    real = ex.run
+
+    def flaky(params, seed, **kw):
+        if seed == 2:
+            raise RuntimeError("boom")
+        return real(params, seed, **kw)
+    monkeypatch.setattr(ex, "run", flaky)
+    base = ["run", "--scale", "0.003", "--end", "2013-12", "--seeds", "3", "--workers", "1"]
+    assert main([*base, "--out", str(tmp_path / "a")]) == 3
+    assert "1 of 3 runs failed" in capsys.readouterr().err
+    assert main([*base, "--out", str(tmp_path / "b"), "--allow-failures"]) == 0
+    out = capsys.readouterr()
+    assert "means over 2 of 3 seeds" in out.out and "--allow-failures" in out.err
+    man = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert man["runs"]["ok"] == 2 and man["runs"]["failed"] == 1 and man["runs"]["allow_failures"]
+    summary = (tmp_path / "b" / "summary.csv").read_text().splitlines()
+    assert summary[0].endswith(",seeds") and summary[1].endswith(",2")  # every summary row says it rests on 2 runs
+
+
+def test_the_visual_server_warns_when_it_binds_beyond_this_machine(capsys, monkeypatch):
+    import os as _os
+    from simmodel.cli import info
+    monkeypatch.setattr(_os, "execvpe", lambda *a: 0)  # do not become the server
+    info.cmd_serve(info.argparse.Namespace(port=18765, host="0.0.0.0", scenario="baseline"))
+    assert "reachable from other machines" in capsys.readouterr().err
 
 
 def test_out_that_is_a_file_is_rejected(tmp_path, capsys):
