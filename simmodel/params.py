@@ -498,6 +498,12 @@ PARAMS: tuple[Param, ...] = (
 )
 # fmt: on
 
+# Constraints between parameters: (keys, holds(values), what is allowed). Checked whenever values change.
+CONSTRAINTS: tuple[tuple[tuple[str, ...], Any, str], ...] = (
+    (("population.n_above_size", "population.n_firms"), lambda v: v[0] < v[1],
+     "must be smaller than population.n_firms (above-size firms are some of the manufacturers)"),
+)
+
 BY_KEY: dict[str, Param] = {p.key: p for p in PARAMS}
 BY_NAME: dict[str, Param] = {p.name: p for p in PARAMS}
 GROUPS: tuple[str, ...] = tuple(dict.fromkeys(p.group for p in PARAMS))
@@ -529,6 +535,7 @@ class Params(Mapping):
         for k, v in (values or {}).items():
             p = resolve_key(k, v)
             vals[p.key] = p.validate(v)
+        _check_constraints(vals)
         object.__setattr__(self, "_values", vals)
         object.__setattr__(self, "_groups", {})
 
@@ -542,6 +549,7 @@ class Params(Mapping):
         for k, v in {**(updates or {}), **kw}.items():
             p = resolve_key(k, v, where)
             vals[p.key] = p.validate(v, where)
+        _check_constraints(vals, where)
         new = object.__new__(Params)
         object.__setattr__(new, "_values", vals)
         object.__setattr__(new, "_groups", {})
@@ -598,6 +606,12 @@ class Params(Mapping):
         """A short stable hash of all values (for run ids and caches)."""
         blob = json.dumps(self.nested(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def _check_constraints(vals: dict[str, Any], where: str = "") -> None:
+    for keys, holds, allowed in CONSTRAINTS:
+        if not holds([vals[k] for k in keys]):
+            raise ParamError(keys[0], vals[keys[0]], f"{allowed}; {keys[1]} = {vals[keys[1]]!r}", where)
 
 
 def parse_override(text: str) -> tuple[str, Any]:

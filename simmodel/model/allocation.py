@@ -28,16 +28,50 @@ def largest_remainder(expected: np.ndarray, total: int, rng: np.random.Generator
     return base
 
 
-def arrival_order(arrived: np.ndarray, priority: np.ndarray, first: np.ndarray | None = None) -> np.ndarray:
-    """Positions sorted by arrival (earliest first), ties by the seeded random ``priority``; entries
-    with ``first`` set (an explicit ranking, e.g. pilots) go ahead of the rest."""
-    keys = (priority, arrived) if first is None else (priority, arrived, ~first)
-    return np.lexsort(keys)
+_MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
-def random_order(n: int, rng: np.random.Generator) -> np.ndarray:
-    """A seeded random order of ``n`` claimants (for claims that arrive together)."""
-    return rng.permutation(n)
+def tie_break(keys: np.ndarray, event: int) -> np.ndarray:
+    """A fresh random priority in [0, 1) for each claimant of allocation ``event`` (an integer naming
+    the instrument and month), from each firm's fixed random key.
+
+    The splitmix64 finaliser of (key + event x golden ratio): a different, independent-looking order
+    for every event, the same for every run of the same seed (common random numbers), and costing
+    nothing for firms that do not claim. Nothing then depends on where a firm sits in the arrays."""
+    with np.errstate(over="ignore"):
+        z = keys + np.uint64(event) * _GOLDEN
+        z = (z ^ (z >> np.uint64(30))) * _MIX1
+        z = (z ^ (z >> np.uint64(27))) * _MIX2
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) * (1.0 / 2**53)
+
+
+def event_id(instrument: str, month: int) -> int:
+    """The allocation event of ``instrument`` in ``month`` (for tie_break)."""
+    code = sum((i + 1) * ord(c) for i, c in enumerate(instrument)) % 65_521
+    return code * 10_000 + month + 1
+
+
+def random_order(keys: np.ndarray, instrument: str, month: int) -> np.ndarray:
+    """Positions of claimants that arrive together, in a seeded random order (see tie_break)."""
+    return np.argsort(tie_break(keys, event_id(instrument, month)), kind="stable")
+
+
+def take_within(amounts: np.ndarray, available: float, draw: float) -> np.ndarray:
+    """Which claimants (in the order given) a capacity of ``available`` serves, in real firms: those
+    that fit in full, and the one that straddles the limit with probability equal to the share of it
+    that fits (``draw`` uniform in [0, 1)), so the expected amount served equals the capacity at any
+    agent weight (an agent stands for several firms)."""
+    end = np.cumsum(amounts)
+    take = end <= available
+    straddle = np.flatnonzero(~take)[:1]
+    if straddle.size:
+        i = straddle[0]
+        start = end[i] - amounts[i]
+        if start < available:
+            take[i] = draw < (available - start) / amounts[i]
+    return take
 
 
 def pay_in_order(claims: np.ndarray, available: float) -> np.ndarray:
@@ -49,4 +83,4 @@ def pay_in_order(claims: np.ndarray, available: float) -> np.ndarray:
     return np.clip(available - before, 0.0, claims)
 
 
-__all__ = ["largest_remainder", "arrival_order", "random_order", "pay_in_order"]
+__all__ = ["largest_remainder", "tie_break", "event_id", "random_order", "take_within", "pay_in_order"]

@@ -17,6 +17,7 @@ from .firms import NONE, Firms
 from ..params import Params
 
 _N_STAGES = 5
+MAX_GAP = 0.95  # a firm fills at least 5 % of its labour needs (assumption; the mean gap is at most 0.9)
 
 
 def nominal_gains(params: Params, tables: Tables) -> np.ndarray:
@@ -99,6 +100,7 @@ def build_population(params: Params, tables: Tables, rng: np.random.Generator) -
     has_gap = rng.random(n) < p.labour_gap_share_2012
     m = max(p.labour_gap_mean, 1e-6)
     gap = np.where(has_gap, rng.beta(2.0, 2.0 * (1 - m) / m, n) if m < 1 else 0.0, 0.0)
+    np.minimum(gap, MAX_GAP, out=gap)  # a Beta draw can round to 1: a firm with no workers at all
     needs = employees / (1.0 - gap)
     workforce_cap = np.where(has_gap, employees, needs * (1.0 + 0.2 * rng.random(n)))
 
