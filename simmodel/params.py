@@ -5,7 +5,7 @@ allowed range and source (a citation, or "assumption"). The CLI's ``--set``, the
 TOML files, the visual server's controls and the parameter table of docs/ODD.md are all
 generated from :data:`PARAMS`; nothing else lists parameters.
 
-Keys are dotted, ``group.name`` (``government.purchase_subsidy_rate``); the leaf ``name`` is
+Keys are dotted, ``group.name`` (``cities.purchase_rate``); the leaf ``name`` is
 unique too, so the model also accepts it as a plain keyword argument (as SolaraViz needs).
 """
 
@@ -169,6 +169,10 @@ PARAMS: tuple[Param, ...] = (
           "Bass (1969); typical values 0.01-0.03", lo=0.0, hi=1.0),
     Param("run.bass_q", 0.38, "float", "1/yr", "Bass imitation coefficient (decision_rule = bass)",
           "Bass (1969); typical values 0.3-0.5", lo=0.0, hi=3.0),
+    Param("run.layout", "strata", "choice", "-", "order of the firm arrays: by size class, city "
+          "and sector (as drawn), reversed, or shuffled. The same firms either way; nothing scarce may depend "
+          "on it (a check of the allocation rules, not a model choice)", "not a model quantity",
+          choices=("strata", "reversed", "shuffled")),
 
     # --- population: the synthetic firms of January 2013 ----------------------------------------
     Param("population.n_firms", 562_000, "int", "firms", "manufacturers of all sizes represented "
@@ -264,6 +268,10 @@ PARAMS: tuple[Param, ...] = (
           "installed per worker substituted by a stage-1 project (most automation is not robots)",
           A + " (set so that the 2013 stock is near the ~31,000 implied for 2015 by DATA.md A)",
           lo=0.0, hi=5.0),
+    Param("technology.robot_price", 190_000.0, "float", "yuan/robot", "price of an industrial robot in 2013 "
+          "(it falls with economy.robot_price_decline); the base of the cities' robot purchase subsidies",
+          A + " (ARK: US$31,000 in 2015, DATA.md C, at about 6.2 yuan a dollar; no yuan series was found)",
+          lo=1_000.0, hi=5e6),
     Param("technology.initial_robot_ratio", 1.0, "float", "ratio", "robots per worker substituted before 2013, "
           "relative to robots_per_worker_saved (robots were rarer then: Chinese robot sales rose from 36,560 in "
           "2013 to 137,920 in 2017, DATA.md C)", A + " (calibrated)", lo=0.0, hi=5.0),
@@ -286,7 +294,15 @@ PARAMS: tuple[Param, ...] = (
           A + "; Wang et al. 2019: staff quality raises adoption", lo=0.0, hi=20.0),
     Param("decision.risk_aversion", 0.5, "float", "sd", "belief sds subtracted from the belief "
           "mean when valuing a gain", A, lo=0.0, hi=5.0),
-    Param("decision.horizon_years", 8, "int", "yr", "horizon of the NPV", A, lo=1, hi=30),
+    Param("decision.horizon_years", 8, "int", "yr", "horizon of the NPV (the equipment's working life)", A,
+          lo=1, hi=30),
+    Param("decision.wage_growth_weight", 1.0, "float", "ratio", "share of the wage growth firms last saw that they "
+          "expect to continue (0: they plan with today's wage)", A, lo=0.0, hi=3.0),
+    Param("decision.demand_growth_weight", 1.0, "float", "ratio", "share of the growth of demand firms last saw "
+          "(real growth of above-size value added) that they expect to continue for the output a project adds "
+          "(0: they plan with today's output)", A, lo=0.0, hi=3.0),
+    Param("decision.wait_learning", 2.0, "float", "obs/yr", "observations of the sector's gains a year of "
+          "waiting brings (the information part of the value of waiting)", A, lo=0.0, hi=100.0),
     Param("decision.value_measure", "npv", "choice", "-", "value of a project: NPV over the "
           "horizon, or payback against the target payback", "MODEL.md section 5",
           choices=("npv", "payback")),
@@ -311,6 +327,11 @@ PARAMS: tuple[Param, ...] = (
           "province-wide (vs. its own cell) in peer influence and learning", A, lo=0.0, hi=1.0),
     Param("beliefs.own_learning", 5.0, "float", "obs", "observation weight of a firm's own "
           "realised gain", A, lo=0.0, hi=100.0),
+    Param("beliefs.evidence_half_life_months", 36.0, "float", "months", "half-life of the evidence firms hold "
+          "about gains (peers' projects, cases seen at conferences): older cases count less, so beliefs keep "
+          "moving with what recent projects realised", A, lo=1.0, hi=1200.0),
+    Param("beliefs.own_knowledge", 0.5, "float", "share", "share of the spread of a firm's own realised gain "
+          "that it knows beforehand (its own circumstances); the rest is risk it bears", A, lo=0.0, hi=1.0),
     Param("beliefs.exposure_half_life_months", 12.0, "float", "months", "half-life of "
           "conference / pilot / expert exposure", A, lo=0.5, hi=240.0),
 
@@ -321,25 +342,32 @@ PARAMS: tuple[Param, ...] = (
           "negative list + commitment acceptance reform", A, lo=0, hi=36),
 
     # --- government: the provincial programme -----------------------------------------------
-    Param("government.special_fund_enabled", True, "bool", "-", "the provincial special fund "
-          "exists (it pays purchase and post-project subsidies)", "seed 000", lever=True, label="Special fund"),
-    Param("government.special_fund_budget", 200e6, "float", "yuan/yr", "yearly budget of the "
-          "special fund", "seed 000 (200 m yuan a year)", lo=0.0, hi=1e12, lever=True, label="Special fund, yuan a year", ui=(0.0, 1e9, 2.5e7)),
-    Param("government.fund_carryover", False, "bool", "-", "unspent fund carries over to the "
+    Param("government.special_fund_enabled", True, "bool", "-", "the provincial special fund exists (its yearly "
+          "round of awards, and the pilots' envelope)", "seed 000", lever=True, label="Special fund"),
+    Param("government.special_fund_budget", 200e6, "float", "yuan/yr", "yearly budget of the special fund",
+          "seed 000 (200 m yuan a year)", lo=0.0, hi=1e12, lever=True, label="Special fund, yuan a year",
+          ui=(0.0, 1e9, 2.5e7)),
+    Param("government.fund_carryover", False, "bool", "-", "money the round leaves unspent carries over to the "
           "next year", A),
-    Param("government.purchase_subsidy_enabled", True, "bool", "-", "purchase subsidies for "
-          "robots and equipment", "seed 000"),
-    Param("government.purchase_subsidy_rate", 0.15, "float", "share", "purchase subsidy as a "
-          "share of the equipment cost", "seed 000 (10-20 %)", lo=0.0, hi=0.6, lever=True, label="Purchase subsidy rate", ui=(0.0, 0.4, 0.01)),
-    Param("government.equipment_share", 0.6, "float", "share", "share of a project's capital "
-          "cost that is equipment eligible for the purchase subsidy", A, lo=0.0, hi=1.0),
-    Param("government.purchase_subsidy_cap", 1_000_000.0, "float", "yuan/project", "cap of the "
-          "purchase subsidy per project", A + " (cities cap per robot: Quzhou 50,000, Lishui 60,000)",
+    Param("government.award_basis", "completion", "choice", "-", "which projects apply to the year's round: "
+          "those completed in the year (post-project awards, 'awards instead of subsidies') or those whose "
+          "equipment was bought in the year", "seed 000 section 4 (comprehensive grants as post-project "
+          "subsidies)", choices=("completion", "purchase")),
+    Param("government.award_rate", 0.10, "float", "share", "award as a share of the project's capital cost",
+          A + " (range for calibration 0.05-0.2)", lo=0.0, hi=1.0),
+    Param("government.award_cap", 2_000_000.0, "float", "yuan/project", "largest award to one project", A,
           lo=0.0, hi=1e10),
-    Param("government.post_project_subsidy_enabled", True, "bool", "-", "post-project "
-          "(completion) subsidies", "seed 000"),
-    Param("government.post_project_subsidy_rate", 0.05, "float", "share", "post-project subsidy "
-          "as a share of the project's capital cost", A, lo=0.0, hi=0.6),
+    Param("government.award_ranking", "gain", "choice", "-", "the order in which the round approves "
+          "applications within the budget: by realised productivity gain (successful cases first), at "
+          "random, or smallest project first (ties: seeded random)",
+          A + " (seed 000 section 3.2: successful cases were selected and promoted)",
+          choices=("gain", "random", "smallest")),
+    Param("government.award_month", 12, "int", "month of year", "month in which the year's round is decided "
+          "and paid", A, lo=1, hi=12),
+    Param("government.fund_expected_share_2013", 0.5, "float", "share", "share of applications firms expect "
+          "the round to fund before the first round (later: the last round's share)", A, lo=0.0, hi=1.0),
+    Param("government.pilot_envelope_share", 0.25, "float", "share", "share of the fund earmarked for pilot "
+          "projects in a year with a pilot batch (what pilots leave returns to the round)", A, lo=0.0, hi=1.0),
     Param("government.approval_reform_enabled", True, "bool", "-", "negative list + commitment "
           "acceptance shortens approval", "seed 000", lever=True, label="Approval reform"),
     Param("government.approval_reform_start", "2015-01", "month", "month", "start of the approval "
@@ -374,33 +402,51 @@ PARAMS: tuple[Param, ...] = (
 
     # --- leasing: the three models of seed 000 Table 1 (Zheshang Bank and partners) ------------------
     Param("leasing.funds_enabled", True, "bool", "-", "'financing funds': the lessor buys the "
-          "equipment, which is its collateral; the firm bears the risk of a shortfall", "seed 000 Table 1",
+          "equipment, which is its collateral; the firm bears the risk of a shortfall", "seed 000 section 3.3.2",
           lever=True, label="Leasing: financing funds"),
     Param("leasing.funds_start", "2015-01", "month", "month", "start of 'financing funds' leases", A,
           lo=START_MONTH, hi=LAST_MONTH),
     Param("leasing.funds_down_payment", 0.2, "float", "share", "down payment of 'financing funds'", A,
           lo=0.0, hi=1.0),
-    Param("leasing.funds_rate", 0.065, "float", "1/yr", "rate of 'financing funds'", A, lo=0.0, hi=0.5),
+    Param("leasing.funds_recovery", 0.5, "float", "share", "share of a defaulted 'financing funds' lease the "
+          "lessor recovers by taking back and selling the equipment it owns", A, lo=0.0, hi=1.0),
+    Param("leasing.funds_volume", 1e10, "float", "yuan/yr", "most the lessor finances a year under "
+          "'financing funds'", A, lo=0.0, hi=1e13),
     Param("leasing.materials_enabled", True, "bool", "-", "'financing materials': the equipment maker "
-          "supplies on lease and shares the risk of a shortfall", "seed 000 Table 1", lever=True, label="Leasing: financing materials"),
+          "supplies on lease and shares the risk of a shortfall", "seed 000 section 3.3.2", lever=True,
+          label="Leasing: financing materials"),
     Param("leasing.materials_start", "2015-01", "month", "month", "start of 'financing materials' "
           "leases", A, lo=START_MONTH, hi=LAST_MONTH),
     Param("leasing.materials_down_payment", 0.1, "float", "share", "down payment of 'financing "
           "materials'", A, lo=0.0, hi=1.0),
-    Param("leasing.materials_rate", 0.08, "float", "1/yr", "rate of 'financing materials'", A, lo=0.0, hi=0.5),
     Param("leasing.materials_risk_share", 0.5, "float", "share", "share of a gain shortfall the firm "
           "still pays under 'financing materials' (the maker carries the rest)", A, lo=0.0, hi=1.0),
+    Param("leasing.materials_recovery", 0.4, "float", "share", "share of a defaulted 'financing materials' lease "
+          "the maker recovers by taking its equipment back", A, lo=0.0, hi=1.0),
+    Param("leasing.materials_volume", 5e9, "float", "yuan/yr", "most the equipment makers finance a year under "
+          "'financing materials'", A, lo=0.0, hi=1e13),
     Param("leasing.engineering_enabled", True, "bool", "-", "'financing engineering': the service "
-          "provider delivers the project and is paid from the savings", "seed 000 Table 1", lever=True, label="Leasing: financing engineering"),
+          "provider delivers the project and is paid from the savings, bearing the shortfall",
+          "seed 000 section 3.3.2", lever=True, label="Leasing: financing engineering"),
     Param("leasing.engineering_start", "2016-01", "month", "month", "start of 'financing engineering' "
           "leases", A, lo=START_MONTH, hi=LAST_MONTH),
-    Param("leasing.engineering_rate", 0.10, "float", "1/yr", "rate of 'financing engineering' (no "
-          "down payment; payments fall with a shortfall of the gain)", A, lo=0.0, hi=0.5),
+    Param("leasing.engineering_capital", 2e9, "float", "yuan", "equity of the service providers that lease "
+          "under 'financing engineering' (their balance sheet takes its shortfalls and defaults)", A,
+          lo=0.0, hi=1e13),
+    Param("leasing.engineering_leverage", 5.0, "float", "ratio", "'financing engineering' liabilities the "
+          "providers may carry per yuan of their equity", A, lo=0.0, hi=100.0),
+    Param("leasing.engineering_recovery", 0.2, "float", "share", "share of a defaulted 'financing engineering' "
+          "lease the provider recovers", A, lo=0.0, hi=1.0),
+    Param("leasing.funding_rate", 0.05, "float", "1/yr", "lessors' cost of funds", A + " (near the benchmark "
+          "lending rate of 2015-2019 plus a margin)", lo=0.0, hi=0.3),
+    Param("leasing.margin", 0.01, "float", "1/yr", "lessors' operating margin over the cost of funds and "
+          "expected losses", A, lo=0.0, hi=0.2),
+    Param("leasing.pd_max", 0.3, "float", "1/yr", "yearly default probability lessors assign to the riskiest "
+          "applicant (the bank's credit score of a firm scales it: PD = pd_max x (1 - approval probability))",
+          A, lo=0.0, hi=1.0),
     Param("leasing.lease_years", 5, "int", "yr", "term of a lease (annuity)", A, lo=1, hi=20),
     Param("leasing.min_margin", 0.0, "float", "share", "lessors lease only to firms with at least "
           "this profit margin", A, lo=-1.0, hi=1.0),
-    Param("leasing.volume_per_year", 2e10, "float", "yuan/yr", "most the leasing partners finance in "
-          "a year (all three models)", A, lo=0.0, hi=1e13),
 
     # --- demonstration: case-promotion conferences and pilot firms --------------------------------
     Param("demonstration.conferences_enabled", True, "bool", "-", "case-promotion conferences",
@@ -423,8 +469,10 @@ PARAMS: tuple[Param, ...] = (
           lo=START_MONTH, hi=LAST_MONTH),
     Param("demonstration.pilot_firms_per_industry", 10.0, "float", "firms", "pilot firms chosen per "
           "industry", A, lo=0.0, hi=10_000.0),
-    Param("demonstration.pilot_subsidy_rate", 0.3, "float", "share", "extra subsidy of a pilot's "
-          "project (share of capital cost, from the special fund)", A, lo=0.0, hi=1.0),
+    Param("demonstration.pilot_subsidy_rate", 0.3, "float", "share", "support of a pilot's project (share of "
+          "capital cost), from the fund's pilot envelope", A, lo=0.0, hi=1.0),
+    Param("demonstration.pilot_subsidy_cap", 1_000_000.0, "float", "yuan/project", "largest support of one "
+          "pilot project", A, lo=0.0, hi=1e10),
     Param("demonstration.pilot_showcase_weight", 3.0, "float", "ratio", "weight of a pilot's result "
           "among the cases shown at conferences", A, lo=0.0, hi=100.0),
 
@@ -459,18 +507,34 @@ PARAMS: tuple[Param, ...] = (
     Param("cloud.beta_digital", 0.5, "float", "logit", "firm at stage >= 2 (digitized)", A, lo=0.0, hi=20.0),
     Param("cloud.beta_tier", 0.3, "float", "logit", "per step up the city's IT-integration tier", A,
           lo=0.0, hi=20.0),
-    Param("cloud.voucher", 3_000.0, "float", "yuan/firm", "cloud-service voucher paid by the city to a "
-          "migrating firm during the action", A, lo=0.0, hi=1e7),
+    Param("cloud.voucher", 3_000.0, "float", "yuan/firm", "cloud-service voucher paid to a migrating firm "
+          "during the action", A, lo=0.0, hi=1e7),
+    Param("cloud.voucher_budget", 3e8, "float", "yuan/yr", "the action's own yearly budget for vouchers "
+          "(voucher_payer = action)", A + " (the 2017 target of 100,000 firms x the voucher)", lo=0.0, hi=1e12),
+    Param("cloud.voucher_payer", "action", "choice", "-", "who pays the vouchers: the action's own budget, or "
+          "the cities' purchase-subsidy budgets (then vouchers and robot subsidies compete)", A,
+          choices=("action", "cities")),
     Param("cloud.productivity_gain", 0.01, "float", "share", "productivity gain of moving onto the cloud",
           A, lo=0.0, hi=1.0),
 
     # --- cities: the 11 city governments ------------------------------------------------------
-    Param("cities.topup_enabled", True, "bool", "-", "cities add to the purchase subsidy from their own "
-          "budgets", "seed 000; DATA.md B (Quzhou, Lishui)"),
-    Param("cities.topup_rate", 0.05, "float", "share", "cities' purchase-subsidy top-up (share of "
-          "equipment cost)", A + " (city rates 15-20 %, DATA.md B, include the province's)", lo=0.0, hi=0.6),
-    Param("cities.budget_total", 1e9, "float", "yuan/yr", "yearly budget of all 11 cities for top-ups "
-          "and cloud vouchers, split by output share", A, lo=0.0, hi=1e12),
+    Param("cities.purchase_enabled", True, "bool", "-", "cities subsidise the robots machine-substitution "
+          "projects buy (a share of each robot's price, capped per robot) from their own budgets", "seed 000 section 3.1; DATA.md B (Quzhou, "
+          "Lishui)", lever=True, label="City robot purchase subsidies"),
+    Param("cities.purchase_rate", 0.15, "float", "share", "robot purchase subsidy (share of a robot's price) in "
+          "cities without a sourced rule of their own (cities.csv)",
+          "seed 000 (10-20 %; the midpoint; assumption for the cities it does not name)", lo=0.0, hi=0.6,
+          lever=True, label="Robot purchase subsidy rate", ui=(0.0, 0.4, 0.01)),
+    Param("cities.cap_per_robot", 50_000.0, "float", "yuan/robot", "cap of the purchase subsidy per robot "
+          "in cities without a rule of their own", A + " (Quzhou's 50,000, DATA.md B, taken for the others)",
+          lo=0.0, hi=1e8),
+    Param("cities.use_city_rules", True, "bool", "-", "apply the sourced city rules of cities.csv (Quzhou 15 % "
+          "capped at 50,000 yuan a robot; Lishui 20 % capped at 60,000 from 2019-07); false: every city uses "
+          "cities.purchase_rate and cities.cap_per_robot", "DATA.md B"),
+    Param("cities.budget_total", 1e9, "float", "yuan/yr", "yearly budget of all 11 cities for robot purchase "
+          "subsidies, split by output share", A + " (no source; range for calibration 0.2-2 bn)", lo=0.0, hi=1e12),
+    Param("cities.expected_share_2013", 0.8, "float", "share", "share of its claim a firm expects its city to pay "
+          "before the first year (later: the share of last year's claims it paid)", A, lo=0.0, hi=1.0),
     Param("cities.rewards_enabled", True, "bool", "-", "the province rewards the best-performing cities",
           "seed 000"),
     Param("cities.reward_pool", 30e6, "float", "yuan/yr", "yearly reward pool", "seed 000 (30 m yuan)",
@@ -524,7 +588,7 @@ def resolve_key(key: str, value: Any = None, where: str = "") -> Param:
 class Params(Mapping):
     """An immutable, validated set of parameter values keyed by dotted key.
 
-    ``params["government.purchase_subsidy_rate"]`` or ``params.government.purchase_subsidy_rate``.
+    ``params["cities.purchase_rate"]`` or ``params.cities.purchase_rate``.
     Build with :meth:`defaults`, then :meth:`replace` (dotted keys or leaf names).
     """
 
@@ -617,7 +681,7 @@ def _check_constraints(vals: dict[str, Any], where: str = "") -> None:
 def parse_override(text: str) -> tuple[str, Any]:
     """Parse one ``--set key=value``; the value is read as a TOML literal, else as a string."""
     if "=" not in text:
-        raise ParamError(text, None, "expected key=value, e.g. government.purchase_subsidy_rate=0.15", "--set")
+        raise ParamError(text, None, "expected key=value, e.g. cities.purchase_rate=0.15", "--set")
     key, raw = (s.strip() for s in text.split("=", 1))
     try:
         value = tomllib.loads(f"v = {raw}")["v"]

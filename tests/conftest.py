@@ -1,4 +1,5 @@
-"""Shared helpers: small runs on common random numbers (same seed, one parameter changed)."""
+"""Shared helpers: small runs of the calibrated baseline on common random numbers (same seed, one
+parameter changed)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,19 @@ from simmodel.runs.runner import simulate
 SMALL = {"run.scale": 0.02}
 
 
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=1)
+def baseline_params() -> Params:
+    from simmodel.analysis.scenarios import baseline
+    return baseline().params
+
+
+@functools.lru_cache(maxsize=48)
 def _run(items: tuple, seed: int):
-    return simulate(Params().replace(dict(items)), seed)
+    return simulate(baseline_params().replace(dict(items)), seed)
 
 
 def run(seed: int = 7, **updates):
-    """A finished model at small scale with ``updates`` (dotted keys) applied; cached per test session."""
+    """A finished baseline model at small scale with ``updates`` (dotted keys) applied; cached per session."""
     merged = {**SMALL, **{k.replace("__", "."): v for k, v in updates.items()}}
     return _run(tuple(sorted(merged.items())), seed)
 

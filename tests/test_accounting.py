@@ -7,21 +7,42 @@ from conftest import flow_total, run
 from simmodel.runs.runner import tidy
 
 
+def _budgets(m):
+    gov = m.government
+    return [gov.fund, gov.envelope, gov.vouchers, *(c.budget for c in m.cities)]
+
+
 def test_subsidies_paid_equal_government_spending_within_budget(baseline):
-    gov, cities = baseline.government, baseline.cities
     paid = flow_total(baseline, "subsidy_spent")
-    spent = gov.subsidy_paid_total + sum(c.paid_total for c in cities)
-    assert paid == pytest.approx(spent, rel=1e-9)
-    assert gov.subsidy_paid_total <= gov.fund_budget_total + 1e-6
-    for c in cities:
-        assert c.paid_total <= c.budget_total + 1e-6 and c.budget_remaining >= -1e-6
-    assert gov.fund_remaining >= -1e-6
+    spent = baseline.government.subsidy_paid_total + sum(c.paid_total for c in baseline.cities)
+    assert paid == pytest.approx(spent, rel=1e-9) and paid > 0
+    lines = sum(flow_total(baseline, n) for n in ("subsidy_robots", "subsidy_awards", "subsidy_pilots",
+                                                    "subsidy_vouchers"))
+    assert lines == pytest.approx(paid, rel=1e-9)  # every yuan paid belongs to one line
+    for b in _budgets(baseline):
+        assert b.paid_total <= b.released_total * (1 + 1e-9) + 1e-6 and b.remaining >= 0
+
+
+def test_each_line_is_paid_by_its_own_budget(baseline):
+    gov = baseline.government
+    assert flow_total(baseline, "subsidy_awards") == pytest.approx(gov.fund.paid_total, rel=1e-9)
+    assert flow_total(baseline, "subsidy_pilots") == pytest.approx(gov.envelope.paid_total, rel=1e-9)
+    assert flow_total(baseline, "subsidy_vouchers") == pytest.approx(gov.vouchers.paid_total, rel=1e-9)
+    assert flow_total(baseline, "subsidy_robots") == pytest.approx(sum(c.paid_total for c in baseline.cities),
+                                                                   rel=1e-9)
+
+
+def test_the_fund_and_its_pilot_envelope_never_release_more_than_the_budget(baseline):
+    gov = baseline.government
+    years = baseline.month // 12 + 1
+    assert gov.fund.released_total + gov.envelope.released_total == pytest.approx(
+        baseline.params["government.special_fund_budget"] * years, rel=1e-9)
 
 
 def test_city_budgets_are_their_share_plus_rewards_won(baseline):
     gov, cities = baseline.government, baseline.cities
     years = baseline.month // 12 + 1
-    base = sum(c.base_budget for c in cities) * years
+    base = sum(c.budget.yearly for c in cities) * years
     rewarded = gov.rewards_paid_total - sum(c.reward_next for c in cities)  # last December's reward is unspent
     assert sum(c.budget_total for c in cities) == pytest.approx(base + rewarded, rel=1e-9)
 
@@ -33,11 +54,17 @@ def test_bank_loans_equal_firm_debt(baseline):
                                             rel=1e-9)
 
 
-def test_leases_are_accounted_for(baseline):
+def test_leases_are_accounted_for_model_by_model(baseline):
+    from simmodel.model.finance import LEASES
     f, lp = baseline.firms, baseline.leasing
-    outstanding = (f.lease_liability * f.weight).sum()
-    assert lp.financed_total == pytest.approx(outstanding + lp.repaid_total + lp.written_off_total
-                                              + lp.shortfall_total, rel=1e-9)
+    assert lp.financed_total > 0
+    for m in LEASES:
+        b = lp.books[m]
+        held = f.lease_model == m
+        outstanding = (f.lease_liability[held] * f.weight[held]).sum()
+        assert b["outstanding"] == pytest.approx(outstanding, rel=1e-9, abs=1.0)
+        assert b["financed"] == pytest.approx(outstanding + b["repaid"] + b["shortfall"] + b["recovered"]
+                                              + b["written_off"], rel=1e-9, abs=1.0)
 
 
 def test_the_fund_never_pays_more_in_a_year_than_its_budget():
@@ -47,8 +74,9 @@ def test_the_fund_never_pays_more_in_a_year_than_its_budget():
     assert len(spent) == 8 and max(spent) <= 5e7 * (1 + 1e-9) and max(spent) > 0.9 * 5e7
 
 
-def test_no_fund_and_no_city_money_no_subsidies():
-    m = run(government__special_fund_enabled=False, cities__budget_total=0.0, cities__rewards_enabled=False)
+def test_no_fund_no_city_money_and_no_vouchers_no_subsidies():
+    m = run(government__special_fund_enabled=False, cities__budget_total=0.0, cities__rewards_enabled=False,
+            cloud__voucher_budget=0.0)
     assert flow_total(m, "subsidy_spent") == 0.0
     assert m.government.subsidy_paid_total == 0.0
 

@@ -13,13 +13,13 @@ from simmodel.cli import main
 def test_run_end_to_end_in_a_subprocess(tmp_path):
     out = tmp_path / "r"
     cp = subprocess.run([sys.executable, "-m", "simmodel", "run", "--scale", "0.005", "--end", "2014-12",
-                         "--set", "government.purchase_subsidy_rate=0.2", "--out", str(out)],
+                         "--set", "cities.purchase_rate=0.2", "--out", str(out)],
                         capture_output=True, text=True, cwd=tmp_path)
     assert cp.returncode == 0, cp.stderr
     assert "year" in cp.stdout and "2014" in cp.stdout
     man = json.loads((out / "manifest.json").read_text())
-    assert man["seeds"] == [1] and man["params"]["government"]["purchase_subsidy_rate"] == 0.2
-    assert man["changed"]["government.purchase_subsidy_rate"] == 0.2
+    assert man["seeds"] == [1] and man["params"]["cities"]["purchase_rate"] == 0.2
+    assert man["changed"]["cities.purchase_rate"] == 0.2
     assert {"python", "mesa", "numpy"} <= set(man["versions"]) and man["git"]["commit"]
     head = (out / "yearly.csv").read_text().splitlines()[0]
     assert head == "seed,period,region,sector,indicator,value"
@@ -29,9 +29,9 @@ def test_run_end_to_end_in_a_subprocess(tmp_path):
 
 
 BAD = [
-    (["--set", "government.purchase_subsidy_rat=0.1"], "government.purchase_subsidy_rat"),
-    (["--set", "government.purchase_subsidy_rate=2"], "must be a number in"),
-    (["--set", "government.purchase_subsidy_rate=lots"], "'lots'"),
+    (["--set", "cities.purchase_rat=0.1"], "cities.purchase_rat"),
+    (["--set", "cities.purchase_rate=2"], "must be a number in"),
+    (["--set", "cities.purchase_rate=lots"], "'lots'"),
     (["--set", "nonsense"], "expected key=value"),
     (["--scale", "0"], "run.scale"),
     (["--end", "2031-01"], "run.end"),
@@ -53,7 +53,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, args,
 
 def test_malformed_scenario_file_is_rejected(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
-    bad.write_text("[government\npurchase_subsidy_rate = 0.1\n")
+    bad.write_text("[cities\npurchase_rate = 0.1\n")
     assert main(["run", "--scenario", str(bad), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "not valid TOML" in err and str(bad) in err and err.count("\n") == 1
@@ -61,10 +61,10 @@ def test_malformed_scenario_file_is_rejected(tmp_path, capsys):
 
 def test_unknown_key_in_a_scenario_file_names_file_and_key(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
-    bad.write_text("[government]\npurchase_subsidy_rat = 0.1\n")
+    bad.write_text("[cities]\npurchase_rat = 0.1\n")
     assert main(["run", "--scenario", str(bad), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
-    assert "government.purchase_subsidy_rat" in err and "bad.toml" in err
+    assert "cities.purchase_rat" in err and "bad.toml" in err
 
 
 UNWRITABLE = "/proc/simmodel-test/r"  # no one, root included, can make a folder in /proc

@@ -1,6 +1,7 @@
 """The 'enterprises on the cloud' action."""
 
 import numpy as np
+import pytest
 
 from conftest import flow_total, run
 from simmodel.model.indicators import STOCKS
@@ -30,8 +31,17 @@ def test_cloud_firms_only_ever_increase_and_count_all_sizes():
     assert f.on_cloud[~f.above].any() and f.on_cloud[f.above].any()
 
 
-def test_cities_pay_vouchers_only_during_the_action():
-    m = run(cities__topup_enabled=False)
-    on = flow_total(m, "subsidy_spent", slice(48, 96))
-    off = run(cities__topup_enabled=False, cloud__voucher=0.0)
-    assert on > flow_total(off, "subsidy_spent", slice(48, 96))
+def test_vouchers_are_paid_only_during_the_action_from_its_budget():
+    m = run()
+    before, during = flow_total(m, "subsidy_vouchers", slice(0, 48)), flow_total(m, "subsidy_vouchers", slice(48, 96))
+    assert before == 0 and during > 0
+    assert during == pytest.approx(m.government.vouchers.paid_total, rel=1e-12)  # the action's own budget (cloud.voucher_payer = action)
+
+
+def test_when_cities_pay_the_vouchers_they_compete_with_robot_subsidies():
+    own = run()
+    shared = run(cloud__voucher_payer="cities", cities__budget_total=2e8)
+    alone = run(cities__budget_total=2e8)
+    assert shared.government.vouchers.paid_total == 0 and flow_total(shared, "subsidy_vouchers") > 0
+    assert flow_total(shared, "subsidy_robots") < flow_total(alone, "subsidy_robots")  # the same city money
+    assert flow_total(own, "subsidy_vouchers") > 0

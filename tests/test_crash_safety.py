@@ -19,7 +19,7 @@ end = "2014-12"
 scale = 0.003
 indicators = ["firms_stage_1plus", "projects_completed"]
 [factors.subsidy_rate]
-keys = ["government.purchase_subsidy_rate"]
+keys = ["cities.purchase_rate"]
 values = [0.1, 0.2, 0.3]
 """
 # the final writes take long enough for a kill to land inside them

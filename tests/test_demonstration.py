@@ -1,6 +1,7 @@
 """Conferences, pilots and expert groups: demonstration moves beliefs and speeds adoption."""
 
 import numpy as np
+import pytest
 
 from conftest import flow_total, run
 from simmodel.model.demonstration import conferences_in_month
@@ -46,13 +47,31 @@ def test_a_bad_wave_shown_at_conferences_slows_the_next_wave():
 
 def test_conference_attendees_learn_and_their_uncertainty_shrinks():
     from simmodel.model import TransformationModel
-    m = TransformationModel(seed=3, scale=0.02, end="2016-12")
+    from simmodel.model.beliefs import mean_belief
+    m = TransformationModel.from_scenario("baseline", seed=3, scale=0.02, end="2016-12")
     m.run()
     f = m.firms
+    _, var = mean_belief(f, m.params["beliefs.prior_mean"], m.params["beliefs.prior_sd"])
     went = f.informed & ~f.diagnosed & (f.stage == 0) & (f.exposure > 0)
     never = ~f.informed & (f.stage == 0)
     assert went.any() and never.any()
-    assert f.belief_var[went].mean() < f.belief_var[never].mean()
+    assert var[went].mean() < var[never].mean()
+
+
+def test_conferences_inform_even_without_the_exposure_shifter():
+    """beta_exposure = 0: a conference acts only through what its attendees learn of their sector's gains.
+    Firms' prior (prior_mean) lies below what projects realise, so attendees who learn from the cases
+    shown adopt more than the same conferences' attendees taught nothing (conference_learning = 0): the
+    share of 2013-2015 attendees at stage >= 1 by 2016, four seeds, common random numbers."""
+    def adopted(m):
+        f, seen = m.firms, m.demonstration.attended
+        went = (seen >= 0) & (seen < 36)
+        return (f.weight * went * (f.stage >= 1)).sum() / (f.weight * went).sum()
+
+    off = {"decision__beta_exposure": 0.0, "run__end": "2016-12"}
+    taught = [adopted(run(s, **off)) for s in (1, 2, 3, 4)]
+    silent = [adopted(run(s, demonstration__conference_learning=0.0, **off)) for s in (1, 2, 3, 4)]
+    assert np.mean(taught) > np.mean(silent)
 
 
 def test_pilots_are_chosen_in_three_batches_and_start_projects_first():
@@ -70,19 +89,46 @@ def test_no_pilots_when_switched_off():
     assert not m.firms.pilot.any() and m.demonstration.pilots_total == 0
 
 
-def test_expert_groups_diagnose_within_capacity_and_narrow_uncertainty():
+def test_expert_groups_diagnose_their_capacity_in_real_firms_at_any_scale():
+    """22 groups x 10 diagnoses a month: about 220 real firms a month whatever the scale (agents stand
+    for several firms; the straddling one is served with the share of it that fits, so the count is
+    right on average). 20 %: about two sd of that rounding with agents of 50 firms over 24 months."""
     from simmodel.model import TransformationModel
-    m = TransformationModel(seed=3, scale=0.02, end="2014-12")
-    cap = m.params["experts.groups"] * m.params["experts.diagnoses_per_group_month"]
-    done_before = 0.0
-    while m.running:
-        m.step()
-        done = float((m.firms.weight * m.firms.diagnosed).sum())
-        assert done - done_before <= cap + m.firms.weight.max() * m.tables.n_sectors  # agents are lumpy
-        done_before = done
+    for scale in (0.02, 0.1):
+        m = TransformationModel.from_scenario("baseline", seed=3, scale=scale, end="2014-12")
+        cap = m.params["experts.groups"] * m.params["experts.diagnoses_per_group_month"]
+        m.run()
+        per_month = float((m.firms.weight * m.firms.diagnosed).sum()) / (m.month + 1)
+        assert per_month == pytest.approx(cap, rel=0.2), scale
+
+
+def test_diagnoses_reach_firms_of_every_size_not_the_first_in_the_arrays():
+    """The firms an expert group visits besides the recently exposed are drawn at random from its sector:
+    small firms (93 % of firms) get most of those diagnoses, not the above-size firms that come first in
+    the arrays."""
+    m = run(demonstration__conferences_enabled=False, demonstration__pilots_enabled=False)
     f = m.firms
-    assert f.diagnosed.any()
-    assert f.belief_var[f.diagnosed].mean() < f.belief_var[~f.informed].mean()
+    w = f.weight * f.diagnosed
+    share_small = w[~f.above].sum() / w.sum()
+    assert share_small > 0.8
+
+
+def test_a_diagnosis_narrows_a_firms_uncertainty_about_its_own_gain():
+    m = run()
+    f = m.firms
+    s = np.minimum(f.stage, 3)
+    zv = f.z_var[np.arange(f.n), s]
+    fresh = f.diagnosed & (f.stage == 0)
+    assert fresh.any() and zv[fresh].mean() < zv[~f.diagnosed].mean()
+
+
+def test_pilots_are_about_ten_real_firms_per_industry_at_any_scale():
+    """30 %: about three sd of the rounding with above-size agents of 12.5 firms (scale 0.02)."""
+    from simmodel.model import TransformationModel
+    for scale in (0.02, 0.1):
+        m = TransformationModel.from_scenario("baseline", seed=2, scale=scale, end="2016-02")
+        m.run()
+        assert m.demonstration.pilots_total == pytest.approx(300, rel=0.3), scale  # 30 industries x 10
 
 
 def test_no_diagnoses_without_expert_groups():

@@ -87,7 +87,7 @@ def test_a_switched_off_channel_is_off_in_the_outputs(tmp_path):
     (["compare", "baseline", "baseline"], "each scenario may appear once"),
     (["run", "--seeds", "0"], "--seeds"),
     (["run", "--workers", "0"], "--workers"),
-    (["compare", "baseline", "no_fund", "--set", "government.purchase_subsidy_rate=9"], "must be a number in"),
+    (["compare", "baseline", "no_fund", "--set", "cities.purchase_rate=9"], "must be a number in"),
 ])
 def test_bad_experiment_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, args, fragment):
     out = tmp_path / "x"

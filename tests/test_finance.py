@@ -59,9 +59,9 @@ def test_existing_debt_lowers_what_the_bank_will_lend():
     m = TransformationModel(seed=1, scale=0.005)
     b = m.bank
     args = dict(value_added=np.full(2, 1e7), margin=np.full(2, 0.2), employees=np.full(2, 50),
-                paying=np.zeros(2), income=np.full(2, 1e8), draws=np.zeros(2))
-    granted, _ = b.apply(np.full(2, 4e6), owed=np.array([0.0, 3e6]), **args)
-    assert granted[1] < granted[0]
+                paying=np.zeros(2), income=np.full(2, 1e8))
+    _, _, loan = b.terms(np.full(2, 4e6), owed=np.array([0.0, 3e6]), **args)
+    assert loan[1] < loan[0]
 
 
 def test_who_bears_a_shortfall_differs_by_leasing_model():
@@ -73,11 +73,42 @@ def test_who_bears_a_shortfall_differs_by_leasing_model():
     f.lease_liability[idx] = 1e6
     f.lease_payment[idx] = annuity_payment(np.full(3, 1e6), 0.08, 5)
     before = f.lease_payment[idx].copy()
-    share_shortfall(f, idx, np.full(3, 0.5), m.leasing)  # the gain came out at half the nominal
+    share_shortfall(f, idx, np.full(3, 0.5), np.zeros(3), m.leasing)  # the gain came out at half the nominal
     after = f.lease_payment[idx]
     assert after[0] == pytest.approx(before[0])  # funds: the firm bears it all
     assert after[1] == pytest.approx(before[1] * (1 - 0.5 * 0.5))  # materials: the maker carries half
     assert after[2] == pytest.approx(before[2] * 0.5)  # engineering: paid from the savings
+
+
+def test_lessors_price_the_risk_they_carry():
+    m = TransformationModel(seed=1, scale=0.005)
+    lp = m.leasing
+    pd, shortfall = np.array([0.0, 0.1]), np.array([0.2, 0.2])
+    funds, eng = lp.rate(LEASE_FUNDS, pd, shortfall), lp.rate(LEASE_ENGINEERING, pd, shortfall)
+    assert np.all(eng > funds)  # the engineering lessor carries the shortfall: it charges for it
+    assert funds[1] > funds[0]  # a riskier firm pays more
+    assert lp.rate(LEASE_FUNDS, pd, np.array([0.0, 0.5]))[1] == pytest.approx(funds[1])  # funds: firm bears it
+
+
+def test_worse_terms_for_one_leasing_model_move_firms_to_the_others():
+    """Makers who recover nothing of a defaulted lease price 'financing materials' dearer: fewer firms take
+    it and more take the other plans, the other leases or the bank (four seeds, common random numbers)."""
+    base = [run(s) for s in (1, 2, 3, 4)]
+    worse = [run(s, leasing__materials_recovery=0.0) for s in (1, 2, 3, 4)]
+    mat = [flow_total(b, "leases_materials") - flow_total(w, "leases_materials") for b, w in zip(base, worse)]
+    other = ("leases_funds", "leases_engineering", "loans_issued")
+    others = [sum(flow_total(w, n) - flow_total(b, n) for n in other) for b, w in zip(base, worse)]
+    assert np.mean(mat) > 0 and np.mean(others) > 0
+
+
+def test_a_lessor_owning_the_equipment_recovers_part_of_a_default():
+    m = run()
+    from simmodel.model.finance import LEASES
+    books = m.leasing.books
+    assert sum(books[k]["recovered"] for k in LEASES) > 0 or sum(books[k]["written_off"] for k in LEASES) == 0
+    eng = books[LEASE_ENGINEERING]
+    assert m.leasing.capital == pytest.approx(m.params["leasing.engineering_capital"] - eng["shortfall"]
+                                              - eng["written_off"] + m.leasing.engineering_income, rel=1e-9)
 
 
 def test_defaults_happen_and_wipe_the_defaulters_debts():

@@ -16,17 +16,17 @@ def test_leaf_names_are_unique_so_keywords_are_unambiguous():
 
 
 def test_leaf_name_and_dotted_key_address_the_same_value():
-    p = Params().replace({"purchase_subsidy_rate": 0.2})
-    assert p["government.purchase_subsidy_rate"] == 0.2
-    assert p.government.purchase_subsidy_rate == 0.2
-    assert p.changed() == {"government.purchase_subsidy_rate": 0.2}
+    p = Params().replace({"purchase_rate": 0.2})
+    assert p["cities.purchase_rate"] == 0.2
+    assert p.cities.purchase_rate == 0.2
+    assert p.changed() == {"cities.purchase_rate": 0.2}
 
 
 @pytest.mark.parametrize("key,value,fragment", [
-    ("government.purchase_subsidy_rat", 0.1, "unknown parameter; did you mean government.purchase_subsidy_rate"),
-    ("government.purchase_subsidy_rate", 1.5, "must be a number in [0.0, 0.6]"),
-    ("government.purchase_subsidy_rate", "high", "must be a number"),
-    ("government.purchase_subsidy_rate", True, "must be a number"),
+    ("cities.purchase_rat", 0.1, "unknown parameter; did you mean cities.purchase_rate"),
+    ("cities.purchase_rate", 1.5, "must be a number in [0.0, 0.6]"),
+    ("cities.purchase_rate", "high", "must be a number"),
+    ("cities.purchase_rate", True, "must be a number"),
     ("providers.initial_count", 2.5, "must be an integer"),
     ("government.approval_reform_enabled", "yes", "must be true or false"),
     ("government.approval_reform_start", "2015-13", "must be a month YYYY-MM"),
@@ -49,7 +49,7 @@ def test_params_are_immutable():
 
 
 def test_override_values_are_read_as_toml_literals():
-    assert parse_override("government.purchase_subsidy_rate=0.15") == ("government.purchase_subsidy_rate", 0.15)
+    assert parse_override("cities.purchase_rate=0.15") == ("cities.purchase_rate", 0.15)
     assert parse_override("government.approval_reform_enabled=false")[1] is False
     assert parse_override("run.end=2018-06") == ("run.end", "2018-06")
     with pytest.raises(ParamError):

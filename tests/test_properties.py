@@ -191,6 +191,9 @@ def _ratio_rules():
             prm["economy.other_investment_share"] == 0 or v("value_added") == 0),
         # provider_utilisation: never (at least one provider, capacity >= 0.1, providers never leave)
     })
+    for suffix, count in (("", "adopters"), ("_above", "adopters_above"), ("_small", "adopters_small")):
+        rules[f"share_adopters_negative_npv{suffix}"] = lambda v, prm, c=count: _empty(v(c))
+        rules[f"median_payback_adopters{suffix}"] = lambda v, prm, c=count: _empty(v(c))
     return rules
 
 
@@ -272,8 +275,8 @@ def check_stocks_never_negative(model: TransformationModel, rows: list[tuple]) -
     for p, r, s, n, x in rows:
         if n in STOCK_INDICATORS:
             assert x >= 0, ("negative stock", p, r, s, n, x)
-        if n == "fund_remaining":  # pay_in_order clips a cumulative sum: the last claim may overshoot by ulps
-            assert x >= -money_tol(gov.fund_budget_total), ("negative fund", p, n, x)
+        if n == "fund_remaining":
+            assert x >= 0, ("negative fund", p, n, x)
     f = model.firms
     for name in ("debt", "lease_liability", "robots", "employed", "workers_saved"):
         arr = getattr(f, name)
@@ -294,29 +297,33 @@ def _close(a: float, b: float, gross: float) -> bool:
 
 
 def check_money_is_conserved(model: TransformationModel) -> None:
-    """Subsidies paid to firms = what the fund and the cities paid out; nobody pays more than its budget;
-    bank loans lent = outstanding + repaid + written off, and outstanding = the firms' debt; leases
-    financed = outstanding + repaid + written off + shortfalls borne by the lessors."""
+    """Subsidies paid to firms = what the province's and the cities' budgets paid out = the sum of the
+    lines; no budget pays more than it released; bank loans lent = outstanding + repaid + written off,
+    and outstanding = the firms' debt; leases financed = outstanding + repaid + written off + shortfalls
+    borne by the lessors + equipment recovered."""
     rec, gov, cities, bank, lp, f = model.recorder, model.government, model.cities, model.bank, model.leasing, model.firms
     paid_to_firms = float(rec.flows[: rec.months_done, FLOWS.index("subsidy_spent")].sum())
     paid_by_govts = gov.subsidy_paid_total + sum(c.paid_total for c in cities)
     assert paid_to_firms == pytest.approx(paid_by_govts, rel=1e-9, abs=MONEY_ABS), (
         "subsidies paid != paid out", paid_to_firms, paid_by_govts)
+    lines = sum(float(rec.flows[: rec.months_done, FLOWS.index(n)].sum()) for n in
+                ("subsidy_robots", "subsidy_awards", "subsidy_pilots", "subsidy_vouchers"))
+    assert _close(lines, paid_to_firms, paid_to_firms), ("lines != subsidies paid", lines, paid_to_firms)
     fund_spent = float(rec.scalars[: rec.months_done, SCALARS.index("fund_spent")].sum())
-    assert _close(fund_spent, gov.subsidy_paid_total, gov.subsidy_paid_total), (
-        "recorded fund spending != fund paid", fund_spent, gov.subsidy_paid_total)
-    tol = money_tol(gov.fund_budget_total)
-    assert gov.subsidy_paid_total <= gov.fund_budget_total + tol, (
-        "fund paid more than released", gov.subsidy_paid_total, gov.fund_budget_total)
-    assert gov.fund_remaining >= -tol, ("fund overdrawn", gov.fund_remaining)
-    if gov.carryover:
-        assert _close(gov.fund_remaining, gov.fund_budget_total - gov.subsidy_paid_total, gov.fund_budget_total), (
-            "fund left != released - paid", gov.fund_remaining, gov.fund_budget_total, gov.subsidy_paid_total)
-    for c in cities:
-        tol = money_tol(c.budget_total)
-        assert c.paid_total <= c.budget_total + tol, ("city paid more than its budget", c.name, c.paid_total,
-                                                      c.budget_total)
-        assert c.budget_remaining >= -tol, ("city budget overdrawn", c.name, c.budget_remaining)
+    fund_paid = gov.fund.paid_total + gov.envelope.paid_total
+    assert _close(fund_spent, fund_paid, fund_paid), ("recorded fund spending != fund paid", fund_spent, fund_paid)
+    released = gov.fund.released_total + gov.envelope.released_total
+    assert _close(released, model.params["government.special_fund_budget"] * (model.month // 12 + 1)
+                  * model.params["government.special_fund_enabled"], released), ("fund released", released)
+    budgets = [gov.fund, gov.envelope, gov.vouchers, *(c.budget for c in cities)]
+    for b in budgets:
+        tol = money_tol(b.released_total)
+        assert b.paid_total <= b.released_total + tol, ("a budget paid more than it released", b.paid_total,
+                                                        b.released_total)
+        assert b.remaining >= 0, ("budget overdrawn", b.remaining)
+        if b.carryover:
+            assert _close(b.remaining, b.released_total - b.paid_total, b.released_total), (
+                "left != released - paid", b.remaining, b.released_total, b.paid_total)
 
     debt = float((f.debt * f.weight).sum())
     assert _close(bank.loans_outstanding, debt, bank.lent_total), (
@@ -326,10 +333,10 @@ def check_money_is_conserved(model: TransformationModel) -> None:
         "lent != outstanding + repaid + written off", bank.lent_total, bank.loans_outstanding, bank.repaid_total,
         bank.written_off_total)
     leases = float((f.lease_liability * f.weight).sum())
-    booked = leases + lp.repaid_total + lp.written_off_total + lp.shortfall_total
+    booked = leases + lp.repaid_total + lp.written_off_total + lp.shortfall_total + lp.recovered_total
     assert _close(lp.financed_total, booked, lp.financed_total), (
-        "leased != outstanding + repaid + written off + shortfall", lp.financed_total, leases, lp.repaid_total,
-        lp.written_off_total, lp.shortfall_total)
+        "leased != outstanding + repaid + written off + shortfall + recovered", lp.financed_total, leases,
+        lp.repaid_total, lp.written_off_total, lp.shortfall_total, lp.recovered_total)
 
 
 def check_firm_counts_match_population(model: TransformationModel, rows: list[tuple]) -> None:

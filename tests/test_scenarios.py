@@ -21,7 +21,7 @@ def test_every_required_scenario_exists_loads_and_says_its_question():
 
 @pytest.mark.parametrize("name,key,value", [
     ("no_leasing", "leasing.funds_enabled", False), ("no_fund", "government.special_fund_enabled", False),
-    ("double_fund", "government.special_fund_budget", 400e6), ("subsidy_20pct", "government.purchase_subsidy_rate", 0.2),
+    ("double_fund", "government.special_fund_budget", 400e6), ("subsidy_20pct", "cities.purchase_rate", 0.2),
     ("early_cloud_action", "cloud.action_start", "2014-01"), ("no_cloud_action", "cloud.action_enabled", False),
     ("no_conferences", "demonstration.conferences_enabled", False),
     ("no_approval_reform", "government.approval_reform_enabled", False),
@@ -32,14 +32,15 @@ def test_counterfactuals_change_what_they_say_and_inherit_the_rest(name, key, va
     assert sc.chain[1] == "baseline"  # then what the baseline inherits (the calibration)
     assert {k for k in sc.params.changed() if base.params[k] != sc.params[k]} >= {key}
     rest = {k for k in Params() if k != key and sc.params[k] != base.params[k]}
-    assert rest <= {"leasing.materials_enabled", "leasing.engineering_enabled"}  # no_leasing turns off all three
+    # no_leasing turns off all three models; subsidy_20pct sets every city to the rate
+    assert rest <= {"leasing.materials_enabled", "leasing.engineering_enabled", "cities.use_city_rules"}
 
 
 def test_inheritance_applies_ancestors_in_order(tmp_path):
-    (tmp_path / "a.toml").write_text('# Question: a\n[government]\npurchase_subsidy_rate = 0.1\nspecial_fund_budget = 1e8\n')
-    (tmp_path / "b.toml").write_text('# Question: b\ninherits = "a.toml"\n[government]\npurchase_subsidy_rate = 0.3\n')
+    (tmp_path / "a.toml").write_text('# Question: a\n[cities]\npurchase_rate = 0.1\n[government]\nspecial_fund_budget = 1e8\n')
+    (tmp_path / "b.toml").write_text('# Question: b\ninherits = "a.toml"\n[cities]\npurchase_rate = 0.3\n')
     sc = scenarios.load(str(tmp_path / "b.toml"))
-    assert sc.params["government.purchase_subsidy_rate"] == 0.3
+    assert sc.params["cities.purchase_rate"] == 0.3
     assert sc.params["government.special_fund_budget"] == 1e8
     assert sc.chain == ("b", "a") and sc.question == "b"
 

@@ -22,7 +22,7 @@ end = "2014-12"
 indicators = ["firms_stage_1plus", "projects_started"]
 
 [factors.rate]
-keys = ["government.purchase_subsidy_rate"]
+keys = ["cities.purchase_rate"]
 values = [0.0, 0.2]
 
 [factors.leasing]
@@ -77,7 +77,7 @@ def test_sobol_needs_a_power_of_two_and_stays_in_bounds(tmp_path):
 @pytest.mark.parametrize("change,fragment", [
     (('design = "grid"', 'design = "cube"'), "must be one of grid, lhs, sobol"),
     (('seeds = 2', 'seeds = 0'), "seeds"),
-    (('keys = ["government.purchase_subsidy_rate"]', 'keys = ["government.purchase_subsidy_rat"]'), "unknown parameter key"),
+    (('keys = ["cities.purchase_rate"]', 'keys = ["cities.purchase_rat"]'), "unknown parameter key"),
     (('values = [0.0, 0.2]', 'values = [0.0, 2.0]'), "must be a number in"),
     (('values = [0.0, 0.2]', 'range = [0.3, 0.1]\nsteps = 3'), "low < high"),
     (('values = [0.0, 0.2]', 'range = [0.0, 0.3]'), "needs steps"),
@@ -166,7 +166,7 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path, small, monkey
     real = ex.run
 
     def flaky(params, seed, **kw):
-        if seed == 2 and params["government.purchase_subsidy_rate"] == 0.2:
+        if seed == 2 and params["cities.purchase_rate"] == 0.2:
             raise RuntimeError("boom in the model")
         return real(params, seed, **kw)
     monkeypatch.setattr(ex, "run", flaky)

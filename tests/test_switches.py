@@ -5,9 +5,8 @@ import pytest
 from conftest import flow_total, run
 
 SWITCHES = [  # (parameter overrides, flows that must be zero)
-    (dict(government__purchase_subsidy_enabled=False, government__post_project_subsidy_enabled=False,
-          demonstration__pilots_enabled=False, cities__budget_total=0.0, cities__rewards_enabled=False),
-     ("subsidy_spent",)),
+    (dict(government__special_fund_enabled=False, cities__purchase_enabled=False, cloud__action_enabled=False),
+     ("subsidy_spent", "subsidy_robots", "subsidy_awards", "subsidy_pilots", "subsidy_vouchers")),
     (dict(leasing__funds_enabled=False, leasing__materials_enabled=False, leasing__engineering_enabled=False),
      ("leases_funds", "leases_materials", "leases_engineering")),
     (dict(demonstration__conferences_enabled=False), ("conference_attendees",)),
@@ -24,7 +23,8 @@ def test_switched_off_channel_leaves_no_trace(updates, zero):
 
 def test_special_fund_off_means_the_fund_pays_nothing():
     m = run(government__special_fund_enabled=False)
-    assert m.government.subsidy_paid_total == 0 and m.government.fund_budget_total == 0
+    assert m.government.fund.paid_total == 0 and m.government.fund.released_total == 0
+    assert m.government.envelope.paid_total == 0
 
 
 def test_approval_reform_off_keeps_the_long_lead_time():

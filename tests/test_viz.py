@@ -49,15 +49,15 @@ def test_step_advances_the_date_and_redraws_the_charts(page):
 
 def test_reset_builds_a_model_with_the_changed_control(page):
     app, rc = page
-    slider = next(s for s in rc.find(v.Slider).widgets if s.label == "Purchase subsidy rate")
+    slider = next(s for s in rc.find(v.Slider).widgets if s.label == "Robot purchase subsidy rate")
     slider.v_model = 0.3
     year = next(s for s in rc.find(v.Slider).widgets if s.label == "Cloud action starts (year)")
     year.v_model = 2015
     _button(rc, "Reset").click()
     m = app.model.value
     assert m.month == -1
-    assert m.params["government.purchase_subsidy_rate"] == 0.3 and m.params["cloud.action_start"] == "2015-01"
-    assert m.government.purchase_rate == 0.3
+    assert m.params["cities.purchase_rate"] == 0.3 and m.params["cloud.action_start"] == "2015-01"
+    assert m.cities[0].rule(0)[0] == 0.3  # a city without its own rule
 
 
 @pytest.mark.parametrize("draw,cache", [("series_png", "_viz_series"), ("province_png", "_viz_province")])
@@ -91,6 +91,6 @@ def test_the_page_starts_on_the_calibrated_baseline():
     assert m.params["decision.intercept"] == base["decision.intercept"] != -8.0
     controls = app.model_params()
     assert controls["special_fund_budget"]["value"] == base["government.special_fund_budget"]
-    rebuilt = type(m)(seed=2, purchase_subsidy_rate=0.3)  # how SolaraViz rebuilds the model on Reset
+    rebuilt = type(m)(seed=2, purchase_rate=0.3)  # how SolaraViz rebuilds the model on Reset
     assert rebuilt.params["beliefs.prior_mean"] == base["beliefs.prior_mean"] and rebuilt.params[
-        "government.purchase_subsidy_rate"] == 0.3
+        "cities.purchase_rate"] == 0.3

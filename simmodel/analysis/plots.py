@@ -257,7 +257,8 @@ def calibration_figures(cal, post: dict, rows: list[dict], folder: Path) -> dict
         ok = np.isfinite(pred[:, j])
         col = pred[ok, j]
         if col.size:
-            ax.hist(col, bins=15, weights=post["weights"][ok], color="tab:blue", alpha=0.6)
+            spread = np.ptp(col) > 1e-9 * max(float(np.abs(col).max()), 1.0)
+            ax.hist(col, bins=15 if spread else 1, weights=post["weights"][ok], color="tab:blue", alpha=0.6)
         ax.axvline(t.value, color="k", lw=2)
         ax.axvspan(t.value - t.tolerance, t.value + t.tolerance if not t.lower_bound else max(t.value, col.max()
                    if col.size else t.value), color="k", alpha=0.08)

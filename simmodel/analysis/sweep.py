@@ -12,7 +12,7 @@ A sweep file (experiments/sweeps/*.toml):
     indicators = ["firms_stage_1plus", "share_transformed_above"]
 
     [factors.subsidy_rate]
-    keys = ["government.purchase_subsidy_rate"]   # default: the factor's name as a dotted key
+    keys = ["cities.purchase_rate"]   # default: the factor's name as a dotted key
     range = [0.0, 0.3]                            # grid: with steps = 4; lhs / sobol: the bounds
     [factors.leasing]
     keys = ["leasing.funds_enabled", "leasing.materials_enabled", "leasing.engineering_enabled"]
@@ -205,7 +205,7 @@ def _factor(path: Path, name: str, body: Any, design: str) -> Factor:
         keys = [keys]
     for k in keys:
         if k not in BY_KEY:
-            raise _bad(path, f"{where}.keys", k, "unknown parameter key (dotted, e.g. government.purchase_subsidy_rate;"
+            raise _bad(path, f"{where}.keys", k, "unknown parameter key (dotted, e.g. cities.purchase_rate;"
                        f" groups: {', '.join(GROUPS)})")
     kinds = {BY_KEY[k].kind for k in keys}
     integer = kinds == {"int"}

@@ -165,7 +165,7 @@ def add_run_options(sp: argparse.ArgumentParser, seeds_default: int = 1) -> None
     sp.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"first seed (default {DEFAULT_SEED})")
     sp.add_argument("--scale", type=float, help="fraction of the firm population (default 0.05)")
     sp.add_argument("--set", action="append", metavar="KEY=VALUE",
-                    help="override a parameter, e.g. government.purchase_subsidy_rate=0.2 (repeatable)")
+                    help="override a parameter, e.g. cities.purchase_rate=0.2 (repeatable)")
     add_executor_options(sp)
 
 

@@ -24,6 +24,9 @@ class Tables:
     city_output_share: np.ndarray  # share of 2020 above-size output
     city_firm_share: np.ndarray  # share of all manufacturers (assumption)
     city_it_tier: np.ndarray  # 1 (leading) .. 3
+    city_robot_rate: np.ndarray  # the city's own robot purchase subsidy rule: rate (NaN: none)
+    city_robot_cap: np.ndarray  # yuan per robot (NaN: none)
+    city_robot_rule_from: tuple[str, ...]  # month the rule applies from ("" if none)
     sectors: tuple[str, ...]
     sector_labels: tuple[str, ...]
     sector_firm_share: np.ndarray
@@ -75,6 +78,9 @@ def load_tables() -> Tables:
         city_output_share=_col(c, "output_share"),
         city_firm_share=_col(c, "firm_share"),
         city_it_tier=_col(c, "it_tier", int),
+        city_robot_rate=np.array([float(r["robot_rate"]) if r["robot_rate"] else np.nan for r in c]),
+        city_robot_cap=np.array([float(r["robot_cap"]) if r["robot_cap"] else np.nan for r in c]),
+        city_robot_rule_from=tuple(r["robot_rule_from"] for r in c),
         sectors=tuple(r["sector"] for r in s),
         sector_labels=tuple(r["label"] for r in s),
         sector_firm_share=_col(s, "firm_share"),

@@ -1,8 +1,9 @@
 """The month's adoption decisions (docs/ODD.md 3.4.2): who may decide, what they know, who adopts,
-and the adopters' search for finance and their applications.
+and the adopters' finance and applications.
 
 The valuation and the logit are pure functions in decision.py; the exact thinning of the draw is in
-thinning.py; finance in finance.py; this module puts them together for the model's firms.
+thinning.py; what firms believe in beliefs.py; the finance plans in finance.py; this module puts them
+together for the model's firms.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import beliefs, decision, finance, projects
+from .econ import annuity_factor
 from .firms import LOAN, NONE
+from .indicators import PAYBACK_EDGES
 
 
 class Adoption:
@@ -18,68 +21,150 @@ class Adoption:
 
     def __init__(self, model):
         self.model = model
+        p = model.params
+        self.rate, self.horizon = p["economy.discount_rate"], p["decision.horizon_years"]
+        self.annuity = annuity_factor(self.rate, self.horizon)  # flat: a yuan a year, not growing
+        self._annuities: tuple[int, tuple] = (-1, (0.0, np.zeros(2)))
+        self.last: decision.Options | None = None  # the last month's adopters' options (for the records)
 
     def eligible_mask(self) -> np.ndarray:
-        """Firms that may consider a project this month: no project, below stage 4, cooled down."""
+        """Firms that may consider a project this month: operating, no project, below stage 4, cooled down."""
         f = self.model.firms
-        return (f.proj_phase == NONE) & (f.stage < 4) & (f.cooldown_until <= max(self.model.month, 0))
+        return (f.proj_phase == NONE) & (f.stage < 4) & (f.cooldown_until <= max(self.model.month, 0)) & f.alive
 
     def eligible(self) -> np.ndarray:
         return np.flatnonzero(self.eligible_mask())
 
-    def planning_ratio(self) -> np.ndarray:
-        """Each firm's risk-adjusted belief of the gain ratio (beliefs.planning_ratio)."""
+    def planning(self) -> beliefs.Planning:
         p = self.model.params
-        return beliefs.planning_ratio(self.model.firms, p["beliefs.prior_mean"], p["beliefs.prior_sd"],
-                                      p["decision.risk_aversion"])
+        return beliefs.planning(self.model.firms, p["beliefs.prior_mean"], p["beliefs.prior_sd"],
+                                p["decision.risk_aversion"], p["technology.gain_sd"])
+
+    def planning_ratio(self) -> np.ndarray:
+        """Each firm's certainty-equivalent gain ratio (beliefs.planning)."""
+        return self.planning().ratio
+
+    def expected_growth(self) -> np.ndarray:
+        """(small wages, above-size wages, demand): the growth firms expect, what they last saw of each
+        series (this year's over last year's; in 2013, 2014's over 2013's), times its weight."""
+        m = self.model
+        t = m.tables
+        year = 2013 + max(m.month, 0) // 12
+        now, before = t.year_row(max(year, 2014)), t.year_row(max(year, 2014) - 1)
+        p = m.params
+        return np.array([p["decision.wage_growth_weight"] * (t.wage_private[now] / t.wage_private[before] - 1.0),
+                         p["decision.wage_growth_weight"] * (t.wage[now] / t.wage[before] - 1.0),
+                         p["decision.demand_growth_weight"] * t.va_growth[before]])
+
+    def annuities(self) -> tuple[float, np.ndarray]:
+        """The present value of a yuan a year over the horizon of what a project adds to value added
+        (growing as demand is expected to) and of the wages it saves (as wages are, by size class)."""
+        year = max(self.model.month, 0) // 12
+        if self._annuities[0] != year:
+            g = self.expected_growth()
+            ann = [decision.growing_annuity(self.rate, x, self.horizon) for x in g]
+            self._annuities = (year, (ann[2], np.array(ann[:2])))
+        return self._annuities[1]
+
+    def wage_annuity(self) -> np.ndarray:
+        return self.annuities()[1]
 
     def context(self, wage: float, price_index: float) -> decision.DecisionContext:
-        """What firms know this month (subsidy expectations follow the budgets' state)."""
+        """What firms know this month (subsidy expectations follow last year's budgets)."""
         m = self.model
-        return decision.make_context(m.params, wage, m.base_cost * price_index, m.nominal_gain,
-                                     m.tables.sector_labour_saving, m.providers.expected_fee_share(),
-                                     m.subsidies.terms(expected=True), m.peers.share(m.month), m.annuity)
+        p = m.params
+        d = p.decision
+        return decision.DecisionContext(
+            cost_per_worker=m.base_cost * price_index, nominal_gain=m.nominal_gain,
+            labour_saving=m.tables.sector_labour_saving, fee_share=m.providers.expected_fee_share(),
+            fixed_cost=p["technology.fixed_project_cost"], subsidy=m.subsidies.terms(expected=True),
+            peer_share=m.peers.share(m.month), other_cost_share=p["economy.other_cost_share"],
+            robots_per_worker=p["technology.robots_per_worker_saved"], annuity=self.annuities()[0],
+            wage_annuity=self.annuities()[1], rate=self.rate, horizon=self.horizon,
+            price_decline=p["economy.robot_price_decline"], wait_learning=d.wait_learning, obs_var=m.obs_var,
+            gain_sd=p["technology.gain_sd"], value_measure=d.value_measure, target_payback=d.target_payback_years,
+            risk_aversion=d.risk_aversion, skip_allowed=d.skip_allowed, skip_premium=d.skip_cost_premium,
+            intercept=d.intercept, beta_value=d.beta_value, beta_peer=d.beta_peer, beta_exposure=d.beta_exposure,
+            beta_profit=d.beta_profit, beta_skill=d.beta_skill,
+        )
 
-    def options(self, idx: np.ndarray, ctx: decision.DecisionContext, ratio: np.ndarray | None = None):
-        """The best project of firms ``idx`` and their probability of adopting it this month."""
+    def inputs(self, idx: np.ndarray, plan: beliefs.Planning) -> decision.FirmInputs:
         f = self.model.firms
-        r = self.planning_ratio()[idx] if ratio is None else ratio
-        return decision.choose(f.stage[idx], f.sector[idx], f.city[idx], f.cell[idx], f.output[idx],
-                               f.productivity[idx], f.workforce_cap[idx], f.wage[idx], r, f.exposure[idx],
-                               f.margin[idx], f.staff_quality[idx], ctx)
+        return decision.FirmInputs(
+            stage=f.stage[idx], sector=f.sector[idx], city=f.city[idx], cell=f.cell[idx], above=f.above[idx],
+            output=f.output[idx], productivity=f.productivity[idx], workforce_cap=f.workforce_cap[idx],
+            wage=f.wage[idx], ratio=plan.ratio[idx], own_mean=plan.own_mean[idx], own_sd=plan.own_sd[idx],
+            own_factor=plan.own_factor[idx], mean_var=plan.mean_var[idx], exposure=f.exposure[idx],
+            margin=f.margin[idx], skill=f.staff_quality[idx])
+
+    def quote(self, idx: np.ndarray, proj_need: np.ndarray, benefit: np.ndarray) -> finance.Quote:
+        m = self.model
+        p = m.params
+        f = m.firms
+        # lessors read the public evidence of the firm's cell, not its private beliefs
+        p0 = 1.0 / p["beliefs.prior_sd"] ** 2
+        cell_mean = (p["beliefs.prior_mean"] * p0 + f.cell_weighted) / (p0 + f.cell_precision)
+        return finance.quote(f, idx, proj_need, benefit, m.month, m.bank, m.leasing, cell_mean[f.cell[idx]],
+                             p["technology.gain_sd"], self.rate, p["decision.min_finance_fraction"])
+
+    def options(self, idx: np.ndarray, ctx: decision.DecisionContext, plan: beliefs.Planning | None = None):
+        """The best project and finance plan of firms ``idx``, and their probability of adopting."""
+        plan = plan or self.planning()
+        x = self.inputs(idx, plan)
+        proj = decision.best_project(x, ctx)
+        q = self.quote(idx, proj.capex + proj.fee - proj.subsidy, proj.benefit)
+        return decision.choose(x, q, ctx), q
 
     def step(self, wage: float, price_index: float) -> None:
-        """Eligible firms adopt with the logit probability; adopters seek finance and apply."""
+        """Eligible firms adopt with the logit probability; adopters arrange their finance and apply."""
         m = self.model
         # one draw per firm per month whatever its state: common random numbers across scenarios
         u = m.rngs["decisions"].random(m.firms.n, dtype=np.float32)
         eligible = self.eligible_mask()
         if not eligible.any():
             return
-        ctx = self.context(wage, price_index)
-        ratio = self.planning_ratio()
-        idx = np.flatnonzero(m.thinning.candidates(u, eligible, ratio, ctx))  # exact: see thinning.py
-        opts = self.options(idx, ctx, ratio[idx])
-        adopt = u[idx] < opts.prob
-        if adopt.any():
-            need = (opts.capex + opts.fee - opts.subsidy)[adopt]
-            self.apply(idx[adopt], opts.target[adopt], opts.capex[adopt], need, opts.benefit[adopt])
+        ctx = m.adoption_context = self.context(wage, price_index)
+        plan = self.planning()
+        idx = np.flatnonzero(m.thinning.candidates(u, eligible, plan, ctx))  # exact: see thinning.py
+        opts, q = self.options(idx, ctx, plan)
+        k = np.flatnonzero(u[idx] < opts.prob)
+        if k.size:
+            self.apply(idx[k], opts, q, k)
 
-    def apply(self, a: np.ndarray, target, capex, need, benefit) -> None:
-        """Adopters ``a`` look for finance (need: yuan up front) and, if they find enough, apply."""
+    def apply(self, a: np.ndarray, opts: decision.Options, q: finance.Quote, k: np.ndarray) -> None:
+        """Adopters ``a`` (their options ``opts`` and quotes ``q`` are at positions ``k``) take up their
+        finance plans and, if they find enough, apply."""
         m = self.model
         f = m.firms
-        fin = finance.arrange(f, a, need, benefit, m.month, m.bank, m.leasing, m.rngs["banks"].random(a.size),
-                              m.params["decision.min_finance_fraction"])
+        q = q.subset(k)
+        fin = finance.arrange(f, a, opts.plan[k], q, m.month, m.leasing, m.rngs["banks"].random(a.size))
         go = fin.scale > 0
-        projects.begin(f, a[go], target[go], capex[go], fin.scale[go], fin.route[go], fin.borrowed[go],
-                       fin.rate[go], m.government.approval_months(), m.month)
+        projects.begin(f, a[go], opts.target[k][go], opts.capex[k][go], opts.robots[k][go], fin.scale[go],
+                       fin.route[go], fin.borrowed[go], fin.rate[go], m.government.approval_months(), m.month)
         m.flow("projects_applied", a[go])
         m.flow("projects_abandoned", a[~go])
         m.flow("loans_rejected", a[fin.refused])
         m.flow("loans_issued", a[go & (fin.route == LOAN)])
         for route, name in finance.LEASE_FLOWS.items():
             m.flow(name, a[go & (fin.route == route)])
+        self.record(a[go], opts, k[go])
+
+    def record(self, a: np.ndarray, opts: decision.Options, k: np.ndarray) -> None:
+        """The adopters' terms at decision time: how many had a negative expected NPV (at their mean
+        expectation, not the certainty equivalent) and the payback of each (net cost / first-year
+        benefit), as flows the indicators read."""
+        if a.size == 0:
+            return
+        m = self.model
+        x = self.inputs(a, self.planning())
+        pv_mean, _ = decision.present_value(x.own_mean * opts.gain[k], x, m.adoption_context)
+        expected = pv_mean - opts.plan_cost[k]
+        m.flow("adopters", a)
+        m.flow("adopters_negative_npv", a[expected < 0])
+        payback = opts.net_cost[k] / np.maximum(opts.benefit[k], 1e-9)
+        bins = np.clip(np.searchsorted(PAYBACK_EDGES, payback, side="right") - 1, 0, len(PAYBACK_EDGES) - 2)
+        for b in np.unique(bins):
+            m.flow(f"payback_bin_{b:02d}", a[bins == b])
 
 
 __all__ = ["Adoption"]

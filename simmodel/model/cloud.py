@@ -68,20 +68,19 @@ class CloudMigration:
                    model.tables.sector_labour_saving[f.sector[movers]])
         voucher = np.zeros(movers.size)
         if self.action_on(t):
-            voucher = model.subsidies.pay_voucher(f.city[movers], f.weight[movers], self.p.voucher)
+            voucher = model.subsidies.pay_vouchers(movers)
         f.cash[movers] += voucher
         by_city = np.bincount(f.city[movers], weights=f.weight[movers], minlength=len(model.cities))
         for c in model.cities:
             c.cloud_done += by_city[c.city]
         model.flow("cloud_migrations", movers)
-        model.flow("subsidy_spent", movers, voucher)
 
     def migrate(self, firms: Firms, month: int, push: np.ndarray) -> np.ndarray:
         """Firms moving onto the cloud this month (their flags and keys are updated)."""
         u = self.rng.random(firms.n, dtype=np.float32)  # one draw per firm per month: common random numbers
         table = self.probability_table(month, push)
         cand = np.flatnonzero(u < table.max())
-        movers = cand[~firms.on_cloud[cand] & (u[cand] < table[firms.combo[cand]])]
+        movers = cand[~firms.on_cloud[cand] & firms.alive[cand] & (u[cand] < table[firms.combo[cand]])]
         if movers.size:
             firms.on_cloud[movers] = True
             firms.update_keys(movers)

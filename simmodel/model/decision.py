@@ -1,23 +1,29 @@
-"""The firm's investment decision (MODEL.md section 5; docs/ODD.md submodel "Investment decision").
+"""The firm's investment decision (MODEL.md section 5; docs/ODD.md 3.4.2): pure functions of arrays,
+so the per-firm reference (reference.py) can be checked against them.
 
 A firm without a running project considers the next stage, or skipping one at extra cost:
-  capital cost  = cost per worker x labour needs x equipment price index (x (1 + premium) if skipping)
-  net cost      = capital cost + provider fee - the purchase and post-project subsidies a firm
-                  may expect (subsidies.py: each line while its budget has money)
-  expected gain = (belief mean - risk aversion x belief sd) x nominal gain of each stage climbed
-  benefit       = the change in yearly operating profit that gain brings (labour saved, and more
-                  value added where a labour gap held output back)
-  value         = NPV / net cost over the horizon, or 1 - payback / target payback
-  P(adopt this month) = logistic(intercept + b_value value + b_peer peer share + b_exposure exposure
+  capital cost  C = cost per worker x labour needs x equipment price index (x (1 + premium) if skipping)
+  net cost      K = C + provider fee - the subsidies it expects (subsidies.py: each claim x the share
+                    of claims its budget met last year)
+  gain          g = its certainty-equivalent gain ratio (beliefs.planning_ratio) x the nominal gain
+  benefit       the change in yearly operating profit g brings, in two parts: more value added, which
+                grows with the demand the firm expects, and wages saved, which grow with the wages it
+                expects (what it last saw of each, times decision.demand_growth_weight and
+                wage_growth_weight)
+  PV            = value part x growing annuity(r, g_d, H) + wage part x growing annuity(r, g_w, H)
+  finance plan  a firm whose cash covers K pays cash; one short of cash compares plans (finance.py):
+                a bank loan (approved with the bank's probability, else its next plan), each lease on
+                offer (a lessor carrying part of the shortfall raises the firm's certainty equivalent)
+                and scaling the project down to its cash; a plan's cost is the cash it puts in plus
+                the present value at the firm's rate r of the payments it commits to
+  NPV           = PV at the plan's certainty equivalent - the plan's cost
+  waiting       W = E[max(NPV a year later, 0)] / (1 + r): equipment prices fall and a year's
+                evidence narrows its belief (Dixit and Pindyck 1994)
+  value         v = (NPV - W) / (C + fee), per yuan of the project's size (a subsidy only raises it), or
+                1 - payback / target payback, payback = K / first-year benefit (value_measure = "payback")
+  P(adopt this month) = logistic(intercept + b_value v + b_peer peer share + b_exposure exposure
                                  + b_profit margin + b_skill staff quality)
-Everything here is a pure function of arrays, so the per-firm reference can be checked against it.
-
-Speed (exact thinning): most firms' monthly adoption probability is tiny, so the model first
-computes, for every firm, a cheap upper bound of its logit index (:func:`upper_bound_index`,
-from per-firm terms cached for the year by :func:`bound_terms`) and values projects exactly only
-for firms whose random draw falls below the bound's probability. The bound is provable (see
-:func:`bound_terms`), so the firms that adopt are exactly those a full valuation of every firm
-would give; tests check this.
+The exact thinning of the draw (thinning.py) bounds this index from cached per-firm terms.
 """
 
 from __future__ import annotations
@@ -26,8 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .econ import logistic
-from .firms import annual_profit
+from .econ import logistic, normal_partial_expectation
+from .projects import planned_robots
 from .subsidies import SubsidyTerms
 
 
@@ -35,7 +41,6 @@ from .subsidies import SubsidyTerms
 class DecisionContext:
     """What firms know when they decide this month (arrays by sector unless said otherwise)."""
 
-    wage: float  # yuan/worker/yr, all units (firms' own wages are arrays)
     cost_per_worker: np.ndarray  # (n_sectors, 5) yuan/worker at this month's prices, column 0 = 0
     nominal_gain: np.ndarray  # (n_sectors, 5) nominal gain of reaching each stage
     labour_saving: np.ndarray  # (n_sectors,) lambda
@@ -44,7 +49,15 @@ class DecisionContext:
     subsidy: SubsidyTerms  # what a project may expect this month (subsidies.py)
     peer_share: np.ndarray  # (n_cells, 6) share of the cell's firms at stage >= k (k = 0..5)
     other_cost_share: float
-    annuity: float  # present value of 1 yuan a year over the horizon
+    robots_per_worker: float  # robots installed per worker a machine-substitution project saves
+    annuity: float  # PV of 1 yuan a year of added value added over the horizon, growing as demand is expected to
+    wage_annuity: np.ndarray  # (2,) by size class: PV of 1 yuan of wages a year, growing as expected
+    rate: float  # the firm's discount rate r (1/yr)
+    horizon: int  # years
+    price_decline: float  # expected yearly fall of equipment prices
+    wait_learning: float  # observations of the sector's gains a year of waiting brings
+    obs_var: float  # variance of one observation of a gain ratio
+    gain_sd: float
     value_measure: str  # "npv" | "payback"
     target_payback: float  # years
     risk_aversion: float
@@ -59,89 +72,196 @@ class DecisionContext:
 
 
 @dataclass
-class Options:
-    """The chosen option of each deciding firm (arrays aligned with the firm indices)."""
-
-    target: np.ndarray  # stage aimed at
-    capex: np.ndarray  # yuan
-    fee: np.ndarray  # yuan (expected)
-    subsidy: np.ndarray  # expected purchase subsidy, yuan
-    net_cost: np.ndarray  # yuan
-    benefit: np.ndarray  # yuan/yr
-    value: np.ndarray  # NPV / net cost, or payback margin
-    prob: np.ndarray  # probability of adopting this month
-
-
-@dataclass
 class FirmInputs:
     """The per-firm arrays a valuation needs (one entry per deciding firm)."""
 
-    needs: np.ndarray  # workers
+    stage: np.ndarray
+    sector: np.ndarray
+    city: np.ndarray
+    cell: np.ndarray
+    above: np.ndarray
     output: np.ndarray  # yuan/yr
     productivity: np.ndarray  # yuan/worker/yr
     workforce_cap: np.ndarray  # workers
     wage: np.ndarray  # yuan/worker/yr
-    labour_saving: np.ndarray  # lambda of the firm's sector
-    fee_share: np.ndarray  # expected provider fee share in the firm's sector
-    city: np.ndarray  # the firm's city (its subsidy lines)
-    profit_now: np.ndarray  # operating profit now, yuan/yr
+    ratio: np.ndarray  # certainty-equivalent gain ratio (beliefs.planning_ratio)
+    own_mean: np.ndarray  # expected own gain ratio (before the risk adjustment)
+    own_sd: np.ndarray  # sd of its own gain ratio
+    own_factor: np.ndarray  # 1 + gain_sd x E[z]: its own ratio per unit of the sector's mean
+    mean_var: np.ndarray  # variance of its belief about the sector's mean ratio
+    exposure: np.ndarray
+    margin: np.ndarray
+    skill: np.ndarray
+
+    @property
+    def needs(self) -> np.ndarray:
+        return self.output / self.productivity
 
     def subset(self, idx: np.ndarray) -> FirmInputs:
         return FirmInputs(*(getattr(self, f)[idx] for f in self.__dataclass_fields__))
 
 
-def value_option(cost_per_worker: np.ndarray, gain: np.ndarray, x: FirmInputs, ctx: DecisionContext):
-    """(capex, fee, subsidy, net cost, benefit, value) of a project costing ``cost_per_worker`` per
-    worker needed and promising productivity ``gain``."""
-    capex = cost_per_worker * x.needs
-    fee = x.fee_share * capex + ctx.fixed_cost
-    subsidy = ctx.subsidy.purchase(x.city, capex)
-    net_cost = np.maximum(capex + fee - subsidy - ctx.subsidy.post(capex), 1.0)
-    after = annual_profit(x.output * np.exp((1.0 - x.labour_saving) * np.log1p(gain)),
-                          x.productivity * (1.0 + gain), x.workforce_cap, x.wage, ctx.other_cost_share)
-    benefit = after - x.profit_now
-    if ctx.value_measure == "npv":
-        value = benefit * ctx.annuity / net_cost - 1.0
-    else:
-        payback = np.where(benefit > 0, net_cost / np.maximum(benefit, 1e-9), np.inf)
-        value = np.maximum(1.0 - payback / ctx.target_payback, -5.0)
-    return capex, fee, subsidy, net_cost, benefit, value
+@dataclass
+class Project:
+    """The better project of each deciding firm (next stage, or skipping one), valued with cash."""
+
+    target: np.ndarray  # stage aimed at
+    capex: np.ndarray  # yuan
+    fee: np.ndarray  # yuan (expected)
+    robots: np.ndarray  # robots it would install
+    subsidy: np.ndarray  # expected subsidies, yuan
+    net_cost: np.ndarray  # K, yuan
+    gain: np.ndarray  # nominal gain of the stages climbed (compounded), per unit of gain ratio
+    benefit: np.ndarray  # yuan/yr in the first year at the certainty equivalent
+    pv: np.ndarray  # PV of the benefits at the certainty equivalent, yuan
 
 
-def choose(stage, sector, city, cell, output, productivity, workforce_cap, wage, ratio,
-           exposure, margin, skill, ctx: DecisionContext) -> Options:
-    """Value the next stage (and, where allowed, skipping to the one after); keep the better value.
+@dataclass
+class Options:
+    """What each deciding firm would do, and how likely it is to do it this month."""
 
-    Arrays are aligned, one entry per deciding firm (stage < 4); ``ratio`` is the risk-adjusted
-    belief (:func:`risk_adjusted_ratio`).
-    """
-    x = FirmInputs(
-        needs=output / productivity, output=output, productivity=productivity, workforce_cap=workforce_cap,
-        wage=wage, labour_saving=ctx.labour_saving[sector], fee_share=ctx.fee_share[sector],
-        city=city,
-        profit_now=annual_profit(output, productivity, workforce_cap, wage, ctx.other_cost_share),
-    )
+    target: np.ndarray
+    capex: np.ndarray
+    fee: np.ndarray
+    robots: np.ndarray
+    subsidy: np.ndarray
+    net_cost: np.ndarray
+    benefit: np.ndarray  # yuan/yr, first year
+    gain: np.ndarray  # nominal gain of the stages climbed, per unit of gain ratio
+    npv: np.ndarray  # NPV of the chosen plan at the certainty equivalent, yuan
+    plan_cost: np.ndarray  # the plan's cost to the firm, yuan (cash + PV of its payments)
+    wait: np.ndarray  # W, yuan
+    plan: np.ndarray  # finance plan (finance.PLANS)
+    value: np.ndarray
+    prob: np.ndarray
+
+
+def benefit_parts(gain: np.ndarray, x: FirmInputs, ctx: DecisionContext) -> tuple[np.ndarray, np.ndarray]:
+    """(value-added part, wage part) of the yearly profit change productivity ``gain`` brings (yuan/yr):
+    (1 - tau) x the change in value added, and the wages of the workers it saves."""
+    lam = ctx.labour_saving[x.sector]
+    out_after = x.output * np.exp((1.0 - lam) * np.log1p(gain))
+    prod_after = x.productivity * (1.0 + gain)
+    emp_now = np.minimum(x.output / x.productivity, x.workforce_cap)
+    emp_after = np.minimum(out_after / prod_after, x.workforce_cap)
+    value = (1.0 - ctx.other_cost_share) * (prod_after * emp_after - x.productivity * emp_now)
+    wages = x.wage * (emp_now - emp_after)
+    return value, wages
+
+
+def present_value(gain: np.ndarray, x: FirmInputs, ctx: DecisionContext) -> tuple[np.ndarray, np.ndarray]:
+    """(PV of the benefits, first-year benefit) of productivity ``gain`` (yuan)."""
+    value, wages = benefit_parts(gain, x, ctx)
+    return value * ctx.annuity + wages * ctx.wage_annuity[x.above.astype(np.int64)], value + wages
+
+
+def _project(cpw: np.ndarray, nominal: np.ndarray, climbs1: np.ndarray, x: FirmInputs, ctx: DecisionContext):
+    capex = cpw * x.needs
+    fee = ctx.fee_share[x.sector] * capex + ctx.fixed_cost
+    gain = x.ratio * nominal
+    pv, benefit = present_value(gain, x, ctx)
+    robots = planned_robots(x.needs, gain, ctx.labour_saving[x.sector], ctx.robots_per_worker, climbs1)
+    subsidy = ctx.subsidy.expected(x.city, capex, robots)
+    net = np.maximum(capex + fee - subsidy, 1.0)
+    return Project(np.zeros(capex.size, np.int64), capex, fee, robots, subsidy, net, nominal, benefit, pv)
+
+
+def _cash_value(p: Project) -> np.ndarray:
+    """A project's NPV if paid in cash, per yuan of its size: what the choice between stages compares."""
+    return (p.pv - p.net_cost) / (p.capex + p.fee)
+
+
+def best_project(x: FirmInputs, ctx: DecisionContext) -> Project:
+    """The next stage, or (where allowed) skipping to the one after if its cash NPV per yuan of size is higher.
+    ``nominal`` gains compound: (1 + r n1)(1 + r n2) - 1 is carried as r x (n1 + n2 + r n1 n2)."""
+    stage, sector = x.stage, x.sector
     s1 = stage + 1
-    g1 = ratio * ctx.nominal_gain[sector, s1]
-    target = s1.astype(np.int64)
-    best = value_option(ctx.cost_per_worker[sector, s1], g1, x, ctx)
+    best = _project(ctx.cost_per_worker[sector, s1], ctx.nominal_gain[sector, s1], stage == 0, x, ctx)
+    best.target = s1.astype(np.int64)
     if ctx.skip_allowed:
         can = np.flatnonzero(stage <= 2)
         if can.size:
-            sc, s2 = sector[can], stage[can] + 2
-            g2 = (1.0 + g1[can]) * (1.0 + ratio[can] * ctx.nominal_gain[sc, s2]) - 1.0
+            sc, s2, r = sector[can], stage[can] + 2, x.ratio[can]
+            n1, n2 = ctx.nominal_gain[sc, s2 - 1], ctx.nominal_gain[sc, s2]
+            nominal = n1 + n2 + r * n1 * n2
             cpw2 = (ctx.cost_per_worker[sc, s2 - 1] + ctx.cost_per_worker[sc, s2]) * (1.0 + ctx.skip_premium)
-            alt = value_option(cpw2, g2, x.subset(can), ctx)
-            better = alt[-1] > best[-1][can]
+            alt = _project(cpw2, nominal, stage[can] == 0, x.subset(can), ctx)
+            better = _cash_value(alt) > _cash_value(best)[can]
             win = can[better]
-            for arr, a in zip(best, alt):
-                arr[win] = a[better]
-            target[win] = s2[better]
-    capex, fee, subsidy, net_cost, benefit, value = best
+            for name in ("capex", "fee", "robots", "subsidy", "net_cost", "gain", "benefit", "pv"):
+                getattr(best, name)[win] = getattr(alt, name)[better]
+            best.target[win] = s2[better]
+    return best
+
+
+def value_of_waiting(npv: np.ndarray, pv: np.ndarray, cost: np.ndarray, x: FirmInputs,
+                     ctx: DecisionContext) -> np.ndarray:
+    """W = E[max(NPV in a year, 0)] / (1 + r): the equipment a year cheaper (price_decline), the same
+    benefits a year later, and the NPV spread by what a year of evidence (wait_learning observations)
+    will tell the firm about its sector's mean gain: the preposterior sd of its belief, carried to
+    the NPV through the slope PV / ratio; normal."""
+    var_after = 1.0 / (1.0 / np.maximum(x.mean_var, 1e-12) + ctx.wait_learning / ctx.obs_var)
+    pre_sd = np.sqrt(np.maximum(x.mean_var - var_after, 0.0))
+    slope = pv / np.maximum(x.ratio, 1e-9)  # PV per unit of gain ratio
+    mean_next = npv + ctx.price_decline * cost
+    return normal_partial_expectation(mean_next, slope * pre_sd * x.own_factor) / (1.0 + ctx.rate)
+
+
+def plan_values(proj: Project, x: FirmInputs, q, ctx: DecisionContext) -> tuple[np.ndarray, np.ndarray,
+                                                                              np.ndarray]:
+    """(plan, NPV, PV) of each firm's best finance plan for its project (finance.py: PLANS).
+
+    Cash if its cash covers the net cost; otherwise the best of: the bank plan (the loan with the bank's
+    approval probability, else the best of the rest), each lease it qualifies for (at the certainty
+    equivalent its lessor's share of the shortfall leaves it, mean - risk_aversion x sd x (1 - share
+    carried)), and the project scaled down to its cash. NPV = -inf where nothing finances it."""
+    from .finance import LEASES, LOAN, NO_FINANCE, SCALED
+
+    n = proj.capex.size
+    npv = np.full((n, 7), -np.inf)
+    pv = np.zeros((n, 7))
+    pv[:, 0] = proj.pv
+    npv[:, 0] = np.where(~q.short, proj.pv - proj.net_cost, -np.inf)
+    pv_scaled, _ = present_value(np.expm1(q.scale * np.log1p(x.ratio * proj.gain)), x, ctx)
+    pv[:, SCALED] = pv_scaled
+    npv[:, SCALED] = np.where(q.short & (q.scale > 0), pv_scaled - q.cash, -np.inf)
+    for j, m in enumerate(LEASES):
+        ok = q.lease_ok[:, j]
+        if not ok.any():
+            continue
+        ce = np.maximum(x.own_mean - ctx.risk_aversion * x.own_sd * (1.0 - q.lease_cover[:, j]), 0.0)
+        pv_m, _ = present_value(ce * proj.gain, x, ctx)
+        pv[:, m] = pv_m
+        npv[:, m] = np.where(ok, pv_m - q.lease_cost[:, j], -np.inf)
+    fallback = np.maximum(np.max(npv[:, 2:6], axis=1), 0.0)  # refused: the best lease or scaled, or give up
+    pv_loan = np.where(q.bank_scale < 1.0,
+                       present_value(np.expm1(q.bank_scale * np.log1p(x.ratio * proj.gain)), x, ctx)[0], proj.pv)
+    loan = pv_loan - q.bank_cost
+    pv[:, LOAN] = pv_loan
+    npv[:, LOAN] = np.where(q.p_bank > 0, q.p_bank * loan + (1.0 - q.p_bank) * fallback, -np.inf)
+    plan = np.argmax(npv, axis=1)
+    best = npv[np.arange(n), plan]
+    plan = np.where(np.isfinite(best), plan, NO_FINANCE)
+    return plan, best, pv[np.arange(n), np.minimum(plan, 5)]
+
+
+def choose(x: FirmInputs, q, ctx: DecisionContext) -> Options:
+    """Each deciding firm's project, finance plan, value and probability of adopting this month."""
+    proj = best_project(x, ctx)
+    plan, npv, pv = plan_values(proj, x, q, ctx)
+    finite = np.isfinite(npv)
+    wait = np.where(finite, value_of_waiting(np.where(finite, npv, 0.0), pv, proj.net_cost, x, ctx), 0.0)
+    if ctx.value_measure == "npv":  # per yuan of the project's size, which subsidies do not change
+        value = np.where(finite, (npv - wait) / (proj.capex + proj.fee), -5.0)
+    else:
+        payback = np.where(proj.benefit > 0, proj.net_cost / np.maximum(proj.benefit, 1e-9), np.inf)
+        value = np.where(finite, np.maximum(1.0 - payback / ctx.target_payback, -5.0), -5.0)
+    value = np.maximum(value, -5.0)
     # exposure and margin are stored in float32 (they only enter logits); the exact index is float64
-    prob = adoption_probability(value, ctx.peer_share[cell, s1], exposure.astype(np.float64),
-                                margin.astype(np.float64), skill, ctx)
-    return Options(target, capex, fee, subsidy, net_cost, benefit, value, prob)
+    prob = adoption_probability(value, ctx.peer_share[x.cell, x.stage + 1], x.exposure.astype(np.float64),
+                                x.margin.astype(np.float64), x.skill, ctx)
+    return Options(proj.target, proj.capex, proj.fee, proj.robots, proj.subsidy, proj.net_cost, proj.benefit,
+                   proj.gain, npv, np.where(finite, pv - npv, np.inf), wait, plan, value, prob)
 
 
 def adoption_probability(value, peer, exposure, margin, skill, ctx: DecisionContext) -> np.ndarray:
@@ -151,22 +271,12 @@ def adoption_probability(value, peer, exposure, margin, skill, ctx: DecisionCont
     return logistic(z)
 
 
-def risk_adjusted_ratio(belief_mean: np.ndarray, belief_var: np.ndarray, risk_aversion: float) -> np.ndarray:
-    """Belief mean minus risk aversion x belief sd, floored at 0 (a firm never expects a loss)."""
-    return np.maximum(belief_mean - risk_aversion * np.sqrt(belief_var), 0.0)
+def growing_annuity(rate: float, growth: float, years: int) -> float:
+    """Present value of a yuan a year for ``years`` years, the first at the end of year 1, growing at
+    ``growth`` a year."""
+    t = np.arange(1, years + 1)
+    return float(np.sum((1.0 + growth) ** (t - 1) / (1.0 + rate) ** t))
 
 
-def make_context(params, wage: float, cost_per_worker: np.ndarray, nominal_gain: np.ndarray,
-                 labour_saving: np.ndarray, fee_share: np.ndarray, subsidy: SubsidyTerms, peer_share: np.ndarray,
-                 annuity: float) -> DecisionContext:
-    """The month's DecisionContext from the parameters and what firms observe this month."""
-    d = params.decision
-    return DecisionContext(
-        wage=wage, cost_per_worker=cost_per_worker, nominal_gain=nominal_gain, labour_saving=labour_saving,
-        fee_share=fee_share, fixed_cost=params["technology.fixed_project_cost"], subsidy=subsidy,
-        peer_share=peer_share, other_cost_share=params["economy.other_cost_share"], annuity=annuity,
-        value_measure=d.value_measure, target_payback=d.target_payback_years, risk_aversion=d.risk_aversion,
-        skip_allowed=d.skip_allowed, skip_premium=d.skip_cost_premium, intercept=d.intercept,
-        beta_value=d.beta_value, beta_peer=d.beta_peer, beta_exposure=d.beta_exposure, beta_profit=d.beta_profit,
-        beta_skill=d.beta_skill,
-    )
+__all__ = ["DecisionContext", "FirmInputs", "Project", "Options", "benefit_parts", "present_value", "best_project",
+           "plan_values", "choose", "value_of_waiting", "adoption_probability", "growing_annuity"]

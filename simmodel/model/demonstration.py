@@ -1,26 +1,30 @@
-"""Demonstration: case-promotion conferences and pilot firms (docs/ODD.md submodel "Demonstration").
+"""Demonstration: case-promotion conferences and pilot firms (docs/ODD.md 3.4.8).
 
 Conferences: about ``conferences_per_year`` a year, spread evenly over the months. Each is held for
 one city x sector cell, chosen with probability proportional to the cell's firms still at stage 0,
 among sectors that have cases to show. Non-adopters of the cell (stage 0, no project) attend, about
-``attendees_per_conference`` of them; each attendee's exposure becomes 1 and it learns from the
-sector's cases of the last ``case_window_months`` (projects completed there, pilots counted
-``pilot_showcase_weight`` times) with weight ``conference_learning``: a bad wave of projects shown
-at conferences lowers the beliefs of the next wave's candidates.
+``attendees_per_conference`` real firms; each attendee's exposure becomes 1 and it learns what firms
+like it got: the cases of its sector and size class of the last ``case_window_months`` (projects
+completed there; pilots counted ``pilot_showcase_weight`` times; its sector's cases of both sizes if
+its own class has none), with weight ``conference_learning``. A bad wave of projects shown at
+conferences lowers the next candidates' beliefs.
 
 Pilots: the 30 pilot industries (sectors.csv) are shuffled into three batches; at each batch's month
-``pilot_firms_per_industry`` above-size firms of the industry's sector (not in a project, below
-stage 3) become pilots: exposure 1, an expert diagnosis, and a project started at once with an
-extra subsidy from the special fund and the first place in the providers' queue.
+``pilot_firms_per_industry`` real above-size firms of the industry's sector (not in a project, below
+stage 3), drawn at random, become pilots: exposure 1, an expert diagnosis, and a project started at
+once with the fund's pilot support, guaranteed finance and the first place in the providers' queue.
+Their realised gains are the cases conferences show first. Conferences and pilots draw from their
+own random streams.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import beliefs
-from .firms import NONE, Firms
 from ..params import Params, month_index
+from . import beliefs
+from .allocation import take_within
+from .firms import NONE, Firms
 
 
 def conferences_in_month(per_year: int, month: int) -> int:
@@ -33,16 +37,16 @@ class Demonstration:
     """The province's conference programme and pilot batches (run by the provincial government)."""
 
     def __init__(self, params: Params, firms: Firms, n_cells: int, n_sectors: int,
-                 pilot_industries: np.ndarray, rng: np.random.Generator):
+                 pilot_industries: np.ndarray, rng: np.random.Generator, pilot_rng: np.random.Generator):
         d = params.demonstration
-        self.p, self.rng, self.n_cells, self.n_sectors = d, rng, n_cells, n_sectors
+        self.p, self.rng, self.pilot_rng, self.n_cells, self.n_sectors = d, rng, pilot_rng, n_cells, n_sectors
         self.window = d.case_window_months
-        self.case_sum = np.zeros((self.window, n_sectors))  # ring buffer: weighted ratio sums by month
-        self.case_n = np.zeros((self.window, n_sectors))
+        self.case_sum = np.zeros((self.window, n_sectors, 2))  # ring buffer by month, sector, size class
+        self.case_n = np.zeros((self.window, n_sectors, 2))
         order = np.argsort(firms.cell, kind="stable")
         bounds = np.searchsorted(firms.cell[order], np.arange(n_cells + 1))
         self.cell_members = [order[bounds[c]:bounds[c + 1]] for c in range(n_cells)]
-        industries = rng.permutation(np.repeat(np.arange(n_sectors), pilot_industries))
+        industries = pilot_rng.permutation(np.repeat(np.arange(n_sectors), pilot_industries))
         self.batches = {}
         if d.pilots_enabled:
             months = [month_index(m) for m in (d.pilot_batch1, d.pilot_batch2, d.pilot_batch3)]
@@ -50,16 +54,18 @@ class Demonstration:
                 self.batches.setdefault(months[b], []).extend(chunk.tolist())
         self.held_this_month = 0
         self.held: list[tuple[int, int]] = []  # (month, cell) of every conference
+        self.attended = np.full(firms.n, -1, np.int16)  # month each firm last attended a conference (-1: never)
         self.pilots_total = 0.0  # real firms
 
     # --- cases ------------------------------------------------------------------------------
-    def record_cases(self, month: int, sector: np.ndarray, weight: np.ndarray, ratio: np.ndarray,
-                     pilot: np.ndarray) -> None:
-        """Projects completed this month become cases of their sector (pilots count more)."""
+    def record_cases(self, month: int, sector: np.ndarray, above: np.ndarray, weight: np.ndarray,
+                     ratio: np.ndarray, pilot: np.ndarray) -> None:
+        """Projects completed this month become cases of their sector and size class (pilots count more)."""
         w = weight * np.where(pilot, self.p.pilot_showcase_weight, 1.0)
         slot = month % self.window
-        self.case_sum[slot] += np.bincount(sector, weights=w * ratio, minlength=self.n_sectors)
-        self.case_n[slot] += np.bincount(sector, weights=w, minlength=self.n_sectors)
+        key = sector.astype(np.int64) * 2 + above
+        self.case_sum[slot] += np.bincount(key, weights=w * ratio, minlength=self.n_sectors * 2).reshape(-1, 2)
+        self.case_n[slot] += np.bincount(key, weights=w, minlength=self.n_sectors * 2).reshape(-1, 2)
 
     def new_month(self, month: int) -> None:
         """Forget the cases that leave the window."""
@@ -68,9 +74,16 @@ class Demonstration:
         self.case_n[slot] = 0.0
 
     def case_mean(self) -> tuple[np.ndarray, np.ndarray]:
-        """(mean gain ratio, real projects) of each sector's cases in the window."""
+        """(mean gain ratio, real projects) of the cases in the window, by sector and size class
+        (n_sectors, 2); a class without cases shows its sector's cases of both classes."""
         n = self.case_n.sum(axis=0)
-        return np.divide(self.case_sum.sum(axis=0), n, out=np.zeros(self.n_sectors), where=n > 0), n
+        s = self.case_sum.sum(axis=0)
+        n_sector, s_sector = n.sum(axis=1, keepdims=True), s.sum(axis=1, keepdims=True)
+        use_sector = n <= 0
+        n_shown = np.where(use_sector, n_sector, n)
+        s_shown = np.where(use_sector, s_sector, s)
+        mean = np.divide(s_shown, n_shown, out=np.zeros_like(s_shown), where=n_shown > 0)
+        return mean, n_shown
 
     # --- conferences --------------------------------------------------------------------------
     def hold_conferences(self, firms: Firms, month: int, obs_var: float, stage0: np.ndarray) -> np.ndarray:
@@ -80,7 +93,7 @@ class Demonstration:
         if k == 0:
             return np.zeros(0, np.int64)
         mean, n_cases = self.case_mean()
-        weight = stage0 * (n_cases[np.arange(self.n_cells) % self.n_sectors] > 0)
+        weight = stage0 * (n_cases.sum(axis=1)[np.arange(self.n_cells) % self.n_sectors] > 0)
         if weight.sum() <= 0:
             return np.zeros(0, np.int64)
         k = min(k, int(np.count_nonzero(weight)))
@@ -89,7 +102,7 @@ class Demonstration:
         attendees = []
         for c in cells:
             members = self.cell_members[c]
-            pool = members[(firms.stage[members] == 0) & (firms.proj_phase[members] == NONE)]
+            pool = members[(firms.stage[members] == 0) & (firms.proj_phase[members] == NONE) & firms.alive[members]]
             if pool.size == 0:
                 continue
             p_attend = min(1.0, self.p.attendees_per_conference / firms.weight[pool].sum())
@@ -97,25 +110,26 @@ class Demonstration:
         self.held_this_month = k
         att = np.concatenate(attendees) if attendees else np.zeros(0, np.int64)
         if att.size:
+            self.attended[att] = month
             firms.exposure[att] = 1.0
-            beliefs.observe(firms.belief_precision, firms.belief_weighted, att, mean[firms.sector[att]],
-                            self.p.conference_learning, obs_var)
+            shown = mean[firms.sector[att], firms.above[att].astype(np.int64)]
+            beliefs.observe(firms.belief_precision, firms.belief_weighted, att, shown, self.p.conference_learning,
+                            obs_var)
             firms.informed[att] = True
         return att
 
     # --- pilots ------------------------------------------------------------------------------
     def pick_pilots(self, firms: Firms, month: int) -> np.ndarray:
-        """At a batch's month, choose the pilot firms of its industries; returns them."""
+        """At a batch's month, draw the pilot firms of its industries (real firms); returns them."""
         chosen = []
         for sector in self.batches.get(month, []):
             cand = np.flatnonzero((firms.sector == sector) & firms.above & (firms.proj_phase == NONE)
-                                  & (firms.stage <= 2) & ~firms.pilot)
+                                  & (firms.stage <= 2) & ~firms.pilot & firms.alive)
             if cand.size == 0:
                 continue
-            cand = self.rng.permutation(cand)
-            cum = np.cumsum(firms.weight[cand])
-            k = int(np.searchsorted(cum, self.p.pilot_firms_per_industry)) + 1  # at least one agent
-            pick = cand[: min(k, cand.size)]
+            cand = self.pilot_rng.permutation(cand)
+            take = take_within(firms.weight[cand], self.p.pilot_firms_per_industry, self.pilot_rng.random())
+            pick = cand[take]
             firms.pilot[pick] = True
             chosen.append(pick)
         out = np.concatenate(chosen) if chosen else np.zeros(0, np.int64)
@@ -124,20 +138,21 @@ class Demonstration:
 
 
 def start_pilot_projects(model, idx: np.ndarray, wage: float, price_index: float) -> None:
-    """Pilots ``idx`` get a diagnosis and exposure, and start their best project at once: the pilot
-    extra subsidy expected, finance guaranteed (finance.guaranteed), first in the providers' queue."""
+    """Pilots ``idx`` get a diagnosis and exposure, and start their best project at once: the pilot support
+    of the fund's envelope paid, finance guaranteed (finance.guaranteed), first in the providers' queue."""
     from . import finance, projects
 
     f, p = model.firms, model.params
-    beliefs.observe(f.belief_precision, f.belief_weighted, idx, model.prospects(idx), p["experts.learning"],
-                    model.obs_var)
+    beliefs.diagnose(f, idx, p["experts.learning"])
     f.informed[idx] = f.diagnosed[idx] = True
     f.exposure[idx] = 1.0
     ctx = model.adoption.context(wage, price_index)
-    opts = model.adoption.options(idx, ctx)
-    need = opts.capex + opts.fee - ctx.subsidy.purchase(f.city[idx], opts.capex, pilot=True)
+    opts, _ = model.adoption.options(idx, ctx)
+    support = model.subsidies.pay_pilots(idx, opts.capex)
+    f.cash[idx] += support
+    need = opts.capex + opts.fee - opts.subsidy  # the support is in its cash already
     fin = finance.guaranteed(f, idx, need, model.bank, p["decision.min_finance_fraction"])
     go = fin.scale > 0
-    projects.begin(f, idx[go], opts.target[go], opts.capex[go], fin.scale[go], fin.route[go], fin.borrowed[go],
-                   fin.rate[go], model.government.approval_months(), model.month)
+    projects.begin(f, idx[go], opts.target[go], opts.capex[go], opts.robots[go], fin.scale[go], fin.route[go],
+                   fin.borrowed[go], fin.rate[go], model.government.approval_months(), model.month)
     model.flow("loans_issued", idx[go & fin.applied])

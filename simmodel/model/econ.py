@@ -23,4 +23,30 @@ def annuity_payment(principal: np.ndarray, annual_rate: np.ndarray | float, year
         return np.where(r > 0, principal * r / (1.0 - (1.0 + r) ** -n), principal / n)
 
 
-__all__ = ["logistic", "annuity_factor", "annuity_payment"]
+def normal_partial_expectation(mean, sd):
+    """E[max(X, 0)] for X ~ Normal(mean, sd^2) (max(mean, 0) where sd = 0)."""
+    from scipy.special import ndtr
+
+    mean, sd = np.asarray(mean, float), np.asarray(sd, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(sd > 0, mean / sd, np.sign(mean) * np.inf)
+    density = np.exp(-0.5 * np.minimum(z * z, 1e4)) / np.sqrt(2.0 * np.pi)
+    return np.where(sd > 0, mean * ndtr(z) + sd * density, np.maximum(mean, 0.0))
+
+
+def clipped_shortfall(mean, sd):
+    """E[clip(1 - R, 0, 1)] for R ~ Normal(mean, sd^2): the expected shortfall of a gain ratio below 1,
+    at most the whole (what a lessor carrying the shortfall expects to give up, per yuan)."""
+    return normal_partial_expectation(1.0 - mean, sd) - normal_partial_expectation(-mean, sd)
+
+
+def pv_of_payments(rate, years: int, own_rate: float):
+    """Present value at ``own_rate`` of the monthly payments that repay 1 yuan at ``rate`` over ``years``."""
+    pay = annuity_payment(1.0, rate, years)
+    r = own_rate / 12.0
+    n = 12 * years
+    return pay * ((1.0 - (1.0 + r) ** -n) / r if r > 0 else n)
+
+
+__all__ = ["logistic", "annuity_factor", "annuity_payment", "normal_partial_expectation", "clipped_shortfall",
+           "pv_of_payments"]

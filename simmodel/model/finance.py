@@ -1,11 +1,21 @@
-"""Finding the money for a project, and servicing it (docs/ODD.md submodel "Finance").
+"""Finance (docs/ODD.md 3.4.7): the plans a firm short of cash can choose from, how it pays, and how
+loans and leases are serviced, shared and defaulted on.
 
-Firms try their own cash, then a bank loan for the rest (rationed), then a lease (the models on
-offer, in the order financing funds, financing materials, financing engineering). Whatever finance
-is found, a project may be scaled down to it, but not below ``decision.min_finance_fraction`` of
-its full size: below that the firm gives up. Loans and leases are annuities; interest is a cost in
-profit, principal is paid from cash. A firm with loans or leases whose cash falls below minus
-``bank.default_months`` months of value added defaults: its lenders write off what it owes.
+A firm whose own cash covers a project's net cost pays cash. One short of cash values each plan it
+qualifies for (decision.py compares them by NPV):
+  bank loan      the rest as a loan, at most what its collateral allows (the project is then scaled down
+                 to its cash and the loan, if that is at least min_finance_fraction of it), approved with
+                 the bank's probability (its credit rationing); if refused, it falls back on its next plan;
+  a lease        each model on offer (institutions/bank.py): a down payment from cash, the rest
+                 leased at a rate that prices the firm's default risk and the shortfall the lessor
+                 carries; a lessor carrying part of the shortfall takes that part of the firm's risk;
+  scaled         the project scaled down to its cash, if that is at least min_finance_fraction of it.
+A plan's cost to the firm is the cash it puts in plus the present value, at the firm's own rate, of
+the payments it commits to. Leases are signed within each model's limit, in a seeded random order
+among the month's applicants. Loans and leases are annuities; interest is a cost in profit,
+principal is paid from cash. A firm whose cash falls below minus ``bank.default_months`` months of
+value added defaults: the bank writes its loans off; a lessor that owns the equipment takes it back
+(recovering its share, the firm losing the leased part of the project's gain) and writes off the rest.
 """
 
 from __future__ import annotations
@@ -14,18 +24,88 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .econ import annuity_payment
+from .allocation import random_order
+from .econ import annuity_payment, clipped_shortfall, pv_of_payments
 from .firms import CASH, LEASE_ENGINEERING, LEASE_FUNDS, LEASE_MATERIALS, LOAN, Firms
 from .institutions.bank import Bank, LeasingPartner
 
 LEASE_FLOWS = {LEASE_FUNDS: "leases_funds", LEASE_MATERIALS: "leases_materials",
                LEASE_ENGINEERING: "leases_engineering"}
+LEASES = (LEASE_FUNDS, LEASE_MATERIALS, LEASE_ENGINEERING)
+SCALED, NO_FINANCE = 5, 6  # plans besides the routes of firms.py
+PLANS = ("cash", "loan", "lease_funds", "lease_materials", "lease_engineering", "scaled", "none")
 
 
 def scale_to_funds(need: np.ndarray, funds: np.ndarray, min_fraction: float) -> np.ndarray:
     """Share of each project that ``funds`` (yuan) can pay for: 1, a part >= min_fraction, or 0."""
     share = np.minimum(np.maximum(funds, 0.0) / np.maximum(need, 1e-9), 1.0)
     return np.where(share >= min_fraction, share, 0.0)
+
+
+@dataclass
+class Quote:
+    """The finance each firm could get for a project needing ``need`` yuan up front (arrays)."""
+
+    need: np.ndarray
+    cash: np.ndarray  # own cash it can use (>= 0)
+    short: np.ndarray  # bool: cash does not cover the need
+    p_bank: np.ndarray  # probability the bank approves the loan (0 if it cannot apply)
+    bank_rate: np.ndarray
+    bank_loan: np.ndarray  # yuan lent (for the project scaled to bank_scale)
+    bank_scale: np.ndarray  # share of the project cash and the loan pay for
+    bank_cost: np.ndarray  # yuan: cash + PV of the loan's payments
+    lease_ok: np.ndarray  # (n, 3) bool: the lessor would sign (limits aside)
+    lease_rate: np.ndarray  # (n, 3)
+    lease_amount: np.ndarray  # (n, 3) yuan leased
+    lease_cost: np.ndarray  # (n, 3) yuan: down payment + PV of the lease payments
+    lease_cover: np.ndarray  # (n, 3) share of the project's shortfall risk the lessor carries
+    scale: np.ndarray  # share of the project its cash alone pays for (0 if below min_fraction)
+
+    def subset(self, k: np.ndarray) -> Quote:
+        return Quote(*(getattr(self, f)[k] for f in self.__dataclass_fields__))
+
+
+def quote(firms: Firms, idx: np.ndarray, need: np.ndarray, benefit: np.ndarray, month: int, bank: Bank,
+          leasing: LeasingPartner, sector_mean: np.ndarray, gain_sd: float, own_rate: float,
+          min_fraction: float) -> Quote:
+    """What firms ``idx`` could get for their projects (``need``: yuan up front, ``benefit``: expected
+    yuan/yr); ``sector_mean``: the gain ratio the public evidence of each firm's cell shows (lessors
+    price the shortfall with it)."""
+    n = idx.size
+    cash = np.maximum(firms.cash[idx], 0.0)
+    short = cash < need
+    paying = 12.0 * (firms.debt_payment[idx] + firms.lease_payment[idx])
+    profit = firms.profit[idx]
+    excluded = firms.excluded_until[idx] > month
+    va, margin, emp = firms.value_added[idx], firms.margin[idx], firms.employed[idx]
+    owed = firms.debt[idx] + firms.lease_liability[idx]
+    want = np.maximum(need - cash, 0.0)
+    p_bank, bank_rate, loan = bank.terms(want, va, margin, emp, owed, paying, np.maximum(profit, 0.0) + benefit)
+    bank_scale = scale_to_funds(need, cash + loan, min_fraction)
+    can_bank = short & ~excluded & (loan > 0) & (bank_scale > 0) & bank.enabled
+    p_bank = np.where(can_bank, p_bank, 0.0)
+    loan = np.where(can_bank, loan, 0.0)
+    bank_cost = np.minimum(cash, need) + loan * pv_of_payments(bank_rate, bank.p.loan_years, own_rate)
+    score = bank.approval_probability(need, bank.collateral(va), margin, emp)  # the lessors' credit score
+    pd = leasing.p.pd_max * (1.0 - score)
+    shortfall = clipped_shortfall(sector_mean, gain_sd * np.maximum(sector_mean, 0.0))
+    offered = set(leasing.offered())
+    shape = (n, len(LEASES))
+    lease_ok, lease_rate = np.zeros(shape, bool), np.zeros(shape)
+    lease_amount, lease_cost, lease_cover = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    for j, m in enumerate(LEASES):
+        rate = leasing.rate(m, pd, shortfall)
+        lease_rate[:, j] = rate
+        if m in offered:
+            ok, leased = leasing.approve(m, need, cash, margin, benefit, profit, paying, excluded, rate)
+            lease_ok[:, j] = ok & short
+            lease_amount[:, j] = leased
+        down = need - lease_amount[:, j]
+        lease_cost[:, j] = down + lease_amount[:, j] * pv_of_payments(rate, leasing.p.lease_years, own_rate)
+        lease_cover[:, j] = (1.0 - leasing.risk_share[m]) * lease_amount[:, j] / np.maximum(need, 1e-9)
+    scale = np.where(short, scale_to_funds(need, cash, min_fraction), 1.0)
+    return Quote(need, cash, short, p_bank, bank_rate, loan, bank_scale, bank_cost, lease_ok, lease_rate,
+                 lease_amount, lease_cost, lease_cover, scale)
 
 
 @dataclass
@@ -40,51 +120,42 @@ class Finance:
     refused: np.ndarray  # bool: the bank said no
 
 
-def arrange(firms: Firms, idx: np.ndarray, need: np.ndarray, benefit: np.ndarray, month: int, bank: Bank,
-            leasing: LeasingPartner, draws: np.ndarray, min_fraction: float) -> Finance:
-    """Finance for adopters ``idx`` needing ``need`` yuan up front (expected benefit in yuan/yr)."""
+def arrange(firms: Firms, idx: np.ndarray, plan: np.ndarray, q: Quote, month: int, leasing: LeasingPartner,
+            draws: np.ndarray) -> Finance:
+    """Adopters ``idx`` take up their plans: the bank decides (``draws``), leases are signed within each
+    model's limit in a seeded random order; a firm the bank refuses, or whose lease does not fit the
+    limit, falls back on its best remaining lease, then on scaling down to its cash, else gives up."""
     n = idx.size
-    cash = np.maximum(firms.cash[idx], 0.0)
-    paying = 12.0 * (firms.debt_payment[idx] + firms.lease_payment[idx])  # yuan/yr already due
-    profit = firms.profit[idx]
-    excluded = firms.excluded_until[idx] > month
     route = np.full(n, CASH, np.int8)
-    borrowed, rate = np.zeros(n), np.zeros(n)
-    done = cash >= need
-
-    # a bank loan for what cash does not cover
-    applied = ~done & ~excluded & bank.enabled
-    loan = np.zeros(n)
-    a = np.flatnonzero(applied)
-    if a.size:
-        i = idx[a]
-        loan[a], rate[a] = bank.apply(need[a] - cash[a], firms.value_added[i], firms.margin[i], firms.employed[i],
-                                      firms.debt[i] + firms.lease_liability[i], paying[a],
-                                      np.maximum(profit[a], 0.0) + benefit[a], draws[a])
-    refused = applied & (loan <= 0)
-    by_loan = ~done & (cash + loan >= need - 1e-6)
-    route[by_loan], borrowed[by_loan] = LOAN, (need - cash)[by_loan]
-    done |= by_loan
-
-    # a lease for the whole project when cash and loan fall short
+    borrowed, rate, scale = np.zeros(n), np.zeros(n), np.ones(n)
+    applied = plan == LOAN
+    refused = applied & (draws >= q.p_bank)
+    lent = applied & ~refused
+    route[lent], borrowed[lent], rate[lent] = LOAN, q.bank_loan[lent], q.bank_rate[lent]
+    scale[lent] = q.bank_scale[lent]
+    wants_lease = np.isin(plan, LEASES) | refused
+    done = (plan == CASH) | lent
     w = firms.weight[idx]
-    for m in leasing.offered():
-        left = np.flatnonzero(~done)
-        if left.size == 0 or leasing.volume_left <= 0:
-            break
-        ok, leased = leasing.approve(m, need[left], cash[left], firms.margin[idx[left]], benefit[left],
-                                     profit[left], paying[left], excluded[left])
-        within = np.cumsum(leased * w[left]) <= leasing.volume_left  # the year's volume, in queue order
-        ok &= within
-        take = left[ok]
-        leasing.volume_left -= float((leased[ok] * w[left][ok]).sum())
-        route[take], borrowed[take], rate[take] = m, leased[ok], leasing.rate[m]
-        done[take] = True
-
-    # otherwise scale the project down to cash and any loan granted
-    scale = np.where(done, 1.0, scale_to_funds(need, cash + loan, min_fraction))
-    partial = ~done & (scale > 0) & (loan > 0)
-    route[partial], borrowed[partial] = LOAN, loan[partial]
+    order = random_order(firms.key[idx], "lease signing", month)
+    # each firm tries its plan's model first, then the others from the cheapest
+    cost = np.where(q.lease_ok, q.lease_cost, np.inf)
+    planned = np.where(np.isin(plan, LEASES), plan.astype(np.int64) - LEASE_FUNDS, -1)
+    cost[np.arange(n)[planned >= 0], planned[planned >= 0]] = -np.inf
+    pref = np.argsort(cost, axis=1, kind="stable")
+    waiting = wants_lease.copy()
+    for rank in range(len(LEASES)):  # rounds: each firm's rank-th preference, in the signing order
+        for j, m in enumerate(LEASES):
+            k = order[waiting[order] & (pref[order, rank] == j) & q.lease_ok[order, j]]
+            if k.size == 0:
+                continue
+            fits = np.cumsum(q.lease_amount[k, j] * w[k]) <= leasing.volume_left[m]
+            k = k[fits]
+            leasing.volume_left[m] -= float((q.lease_amount[k, j] * w[k]).sum())
+            route[k], borrowed[k], rate[k] = m, q.lease_amount[k, j], q.lease_rate[k, j]
+            done[k] = True
+            waiting[k] = False
+    rest = ~done
+    scale[rest] = q.scale[rest]
     return Finance(scale, route, borrowed, rate, applied, refused)
 
 
@@ -113,27 +184,46 @@ def disburse(firms: Firms, idx: np.ndarray, bank: Bank, leasing: LeasingPartner)
         firms.debt_payment[i] = annuity_payment(firms.debt[i], firms.debt_rate[i], bank.p.loan_years)
         bank.loans_outstanding += float((amount[loan] * w[loan]).sum())
         bank.lent_total += float((amount[loan] * w[loan]).sum())
-    lease = (route >= LEASE_FUNDS) & (amount > 0)
-    if lease.any():
-        i = idx[lease]
-        firms.lease_liability[i] += amount[lease]
-        firms.lease_rate[i] = rate[lease]
-        firms.lease_model[i] = route[lease]
-        firms.lease_payment[i] = annuity_payment(firms.lease_liability[i], rate[lease], leasing.p.lease_years)
-        leasing.financed_total += float((amount[lease] * w[lease]).sum())
+    for m in LEASES:
+        k = (route == m) & (amount > 0)
+        if not k.any():
+            continue
+        i = idx[k]
+        # a firm carries one lease at a time: an older one of another model is refinanced by the new lessor
+        old = firms.lease_liability[i]
+        moved = (old > 0) & (firms.lease_model[i] != m)
+        for prev in LEASES:
+            p = moved & (firms.lease_model[i] == prev)
+            if p.any():
+                total = float((old[p] * w[k][p]).sum())
+                leasing.book(prev, "repaid", total)
+                leasing.book(m, "financed", total)
+        firms.lease_liability[i] += amount[k]
+        firms.lease_rate[i] = rate[k]
+        firms.lease_model[i] = m
+        firms.lease_payment[i] = annuity_payment(firms.lease_liability[i], rate[k], leasing.p.lease_years)
+        leasing.book(m, "financed", float((amount[k] * w[k]).sum()))
 
 
-def share_shortfall(firms: Firms, idx: np.ndarray, ratio: np.ndarray, leasing: LeasingPartner) -> None:
-    """On completion, lessors carrying gain risk cut the payments of leases whose gain fell short."""
-    leased = idx[(firms.lease_model[idx] >= LEASE_FUNDS) & (firms.lease_liability[idx] > 0)]
-    if leased.size == 0:
+def share_shortfall(firms: Firms, idx: np.ndarray, ratio: np.ndarray, gain_log: np.ndarray,
+                    leasing: LeasingPartner) -> None:
+    """On completion, lessors carrying gain risk cut the payments of leases whose gain fell short; the
+    leased share of the project's gain is what a lessor owning the equipment would take back."""
+    k = (firms.lease_model[idx] >= LEASE_FUNDS) & (firms.lease_liability[idx] > 0)
+    if not k.any():
         return
-    r = ratio[np.isin(idx, leased)]
-    share = np.array([leasing.risk_share.get(int(m), 1.0) for m in firms.lease_model[leased]])
+    leased, r = idx[k], ratio[k]
+    model = firms.lease_model[leased]
+    share = np.array([leasing.risk_share[int(m)] for m in model])
     cut = 1.0 - (1.0 - share) * np.clip(1.0 - r, 0.0, 1.0)
-    leasing.shortfall_total += float((firms.lease_liability[leased] * (1 - cut) * firms.weight[leased]).sum())
+    relief = firms.lease_liability[leased] * (1 - cut) * firms.weight[leased]
+    for m in LEASES:
+        leasing.book(m, "shortfall", float(relief[model == m].sum()))
     firms.lease_liability[leased] *= cut
     firms.lease_payment[leased] *= cut
+    need = np.maximum(firms.proj_capex[leased] + firms.proj_fee[leased], 1e-9)
+    financed = np.clip(firms.proj_borrowed[leased] / need, 0.0, 1.0)
+    firms.lease_gain[leased] += financed * gain_log[k]
 
 
 def service(firms: Firms, bank: Bank, leasing: LeasingPartner) -> np.ndarray:
@@ -145,8 +235,8 @@ def service(firms: Firms, bank: Bank, leasing: LeasingPartner) -> np.ndarray:
     if idx.size == 0:
         return idx
     w = firms.weight[idx]
-    for balance, payment, rate, lender in ((firms.debt, firms.debt_payment, firms.debt_rate, bank),
-                                           (firms.lease_liability, firms.lease_payment, firms.lease_rate, leasing)):
+    for balance, payment, rate, is_bank in ((firms.debt, firms.debt_payment, firms.debt_rate, True),
+                                            (firms.lease_liability, firms.lease_payment, firms.lease_rate, False)):
         b = balance[idx]
         interest = b * rate[idx] / 12.0
         principal = np.clip(payment[idx] - interest, 0.0, b)
@@ -156,26 +246,55 @@ def service(firms: Firms, bank: Bank, leasing: LeasingPartner) -> np.ndarray:
         payment[idx[paid_off]] = 0.0
         firms.profit[idx] -= 12.0 * interest  # yuan/yr rate, like profit
         firms.cash[idx] -= principal
-        lender.interest_total += float((interest * w).sum())
-        lender.repaid_total += float((principal * w).sum())
-        if lender is bank:
+        if is_bank:
+            bank.interest_total += float((interest * w).sum())
+            bank.repaid_total += float((principal * w).sum())
             bank.loans_outstanding -= float((principal * w).sum())
+        else:
+            model = firms.lease_model[idx]
+            for m in LEASES:
+                k = model == m
+                if k.any():
+                    leasing.book_interest(m, float((interest[k] * w[k]).sum()), float((b[k] * w[k]).sum()))
+                    leasing.book(m, "repaid", float((principal[k] * w[k]).sum()))
     firms.margin[idx] = np.clip(firms.profit[idx] / np.maximum(firms.value_added[idx], 1.0), -1.0, 1.0)  # float32
     return idx
 
 
-def defaults(firms: Firms, owing: np.ndarray, month: int, bank: Bank, leasing: LeasingPartner) -> np.ndarray:
-    """Firms ``owing`` whose cash fell too far default: lenders write off, the firm is excluded."""
+def defaults(firms: Firms, owing: np.ndarray, month: int, bank: Bank, leasing: LeasingPartner,
+             labour_saving: np.ndarray) -> np.ndarray:
+    """Firms ``owing`` whose cash fell too far default: the bank writes off, lessors that own the
+    equipment take it back (the firm loses the leased part of its gain), the firm is excluded."""
     if owing.size == 0:
         return owing
     limit = -bank.p.default_months * firms.value_added[owing] / 12.0
     d = owing[firms.cash[owing] < limit]
     if d.size:
-        w = firms.weight[d]
-        bank.written_off_total += float((firms.debt[d] * w).sum())
-        bank.loans_outstanding -= float((firms.debt[d] * w).sum())
-        leasing.written_off_total += float((firms.lease_liability[d] * w).sum())
-        for arr in (firms.debt, firms.debt_payment, firms.lease_liability, firms.lease_payment):
-            arr[d] = 0.0
+        write_off(firms, d, bank, leasing, labour_saving)
         firms.excluded_until[d] = month + bank.p.exclusion_months  # it carries on, without credit
     return d
+
+
+def write_off(firms: Firms, d: np.ndarray, bank: Bank, leasing: LeasingPartner, labour_saving: np.ndarray) -> None:
+    """Close the loans and leases of firms ``d`` (a default, or a firm that closes): the bank writes its
+    loans off; each lessor recovers its share by taking back the equipment it owns and writes off the rest."""
+    w = firms.weight[d]
+    bank.written_off_total += float((firms.debt[d] * w).sum())
+    bank.loans_outstanding -= float((firms.debt[d] * w).sum())
+    model = firms.lease_model[d]
+    liability = firms.lease_liability[d] * w
+    for m in LEASES:
+        k = (model == m) & (firms.lease_liability[d] > 0)
+        if not k.any():
+            continue
+        rec = leasing.recovery[m]
+        leasing.book(m, "recovered", float(rec * liability[k].sum()))
+        leasing.book(m, "written_off", float((1.0 - rec) * liability[k].sum()))
+        if m in (LEASE_FUNDS, LEASE_MATERIALS):  # the lessor or the maker owns the equipment: it goes
+            i = d[k]
+            lam = labour_saving[firms.sector[i]]
+            firms.productivity[i] *= np.exp(-firms.lease_gain[i])
+            firms.output[i] *= np.exp(-(1.0 - lam) * firms.lease_gain[i])
+    for arr in (firms.debt, firms.debt_payment, firms.lease_liability, firms.lease_payment, firms.lease_gain):
+        arr[d] = 0.0
+    firms.lease_model[d] = 0

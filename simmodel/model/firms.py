@@ -42,8 +42,11 @@ class Firms:
     hightech: np.ndarray  # bool, counted in the high-tech aggregate
     emerging: np.ndarray  # bool, counted in the strategic-emerging aggregate
     staff_quality: np.ndarray  # 0-1
-    priority: np.ndarray  # uniform 0-1, tie-break in queues (common random numbers)
+    key: np.ndarray  # uint64, the firm's fixed random key: fresh tie-breaks per allocation (allocation.py)
+    alive: np.ndarray  # bool: operating (firms that closed keep their slot until an entrant takes it)
     gain_z: np.ndarray  # (n, 4) standard normal draw of the realised gain of each stage
+    z_known: np.ndarray  # (n, 4) float32: what the firm expects of its own z (beliefs.own_knowledge, diagnoses)
+    z_var: np.ndarray  # (n, 4) float32: the variance of its own z it does not know
     # production
     output: np.ndarray  # Y, value added at full staffing, yuan/yr
     productivity: np.ndarray  # p, yuan/worker/yr
@@ -58,6 +61,7 @@ class Firms:
     lease_rate: np.ndarray  # 1/yr
     lease_payment: np.ndarray  # yuan/month
     lease_model: np.ndarray  # finance route of the lease (LEASE_*), 0 if none
+    lease_gain: np.ndarray  # log productivity gain the lessor's equipment brings (lost if it is taken back)
     excluded_until: np.ndarray  # month before which a defaulter gets no credit
     employed: np.ndarray  # workers, this month
     has_gap: np.ndarray  # bool: labour needs not filled this month
@@ -72,8 +76,8 @@ class Firms:
     on_cloud: np.ndarray  # bool
     pilot: np.ndarray  # bool
     diagnosed: np.ndarray  # bool: had an expert diagnosis
-    # beliefs about the gain of a stage, as a multiple of its nominal gain (beliefs.py): private
-    # precision and precision-weighted evidence per firm, public ones per city x sector cell
+    # beliefs about the mean gain of a stage, as a multiple of its nominal gain (beliefs.py): private
+    # evidence (precision and precision-weighted sum, beyond the prior) per firm, public per cell
     belief_precision: np.ndarray
     belief_weighted: np.ndarray
     cell_precision: np.ndarray  # (n_cells,)
@@ -87,6 +91,7 @@ class Firms:
     proj_months: np.ndarray  # months left in the current phase
     proj_provider: np.ndarray  # provider index, -1 if none
     proj_capex: np.ndarray  # capital cost, yuan (after scaling)
+    proj_robots: np.ndarray  # robots the project plans to install (machine substitution), per firm
     proj_fee: np.ndarray  # provider fee, yuan
     proj_scale: np.ndarray  # share of the full project carried out (finance)
     proj_route: np.ndarray  # finance route
@@ -98,16 +103,6 @@ class Firms:
     @property
     def n(self) -> int:
         return len(self.city)
-
-
-    @property
-    def belief_mean(self) -> np.ndarray:
-        return (self.belief_weighted + self.cell_weighted[self.cell]) / (
-            self.belief_precision + self.cell_precision[self.cell])
-
-    @property
-    def belief_var(self) -> np.ndarray:
-        return 1.0 / (self.belief_precision + self.cell_precision[self.cell])
 
     @property
     def needs(self) -> np.ndarray:
@@ -124,6 +119,16 @@ class Firms:
         """Unfilled share of labour needs, 0-1."""
         return np.maximum(0.0, 1.0 - self.workforce_cap * self.productivity / self.output)
 
+    def permute(self, order: np.ndarray) -> None:
+        """Reorder every per-firm array by ``order`` (the same firms in another layout)."""
+        n = self.n
+        for f in fields(self):
+            if f.name in ("cell_precision", "cell_weighted"):
+                continue
+            value = getattr(self, f.name)
+            if isinstance(value, np.ndarray) and value.shape[:1] == (n,):
+                setattr(self, f.name, value[order])
+
     def update_keys(self, idx=slice(None)) -> None:
         """Refresh the keys that depend on stage and cloud status (after either changes).
 
@@ -133,10 +138,10 @@ class Firms:
         key = ((self.cell[idx] * 2 + self.above[idx]) * 5 + self.stage[idx]) * 2 + self.on_cloud[idx]
         self.stock_key[idx] = (key * 2 + self.hightech[idx]) * 2 + self.emerging[idx]
 
-    def view(self, i: int) -> FirmView:
+    def view(self, i: int, planned_gain_ratio: float = float("nan")) -> FirmView:
         """Firm ``i`` as a read-only object (values copied out of the arrays)."""
-        vals = {"index": int(i)}
-        for f in fields(FirmView)[1:]:
+        vals = {"index": int(i), "planned_gain_ratio": planned_gain_ratio}
+        for f in fields(FirmView)[1:-1]:
             vals[f.name] = getattr(self, f.name)[i].item()
         return FirmView(**vals)
 
@@ -163,13 +168,13 @@ class FirmView:
     robots: float
     on_cloud: bool
     pilot: bool
-    belief_mean: float
-    belief_var: float
+    alive: bool
     exposure: float
     proj_phase: int
     proj_target: int
     proj_months: int
     proj_provider: int
+    planned_gain_ratio: float  # the risk-adjusted gain ratio it plans its next project with
 
 
 # --- submodel: production, labour and accounts ---------------------------------------------------

@@ -25,10 +25,14 @@ from .stages import N_STAGES, Stage
 # the submodels with ``model.flow(name, ...)``, province-wide scalars. A misspelt name is an error.
 STOCKS = ("firms", "employees", "va", "profit", "robots", "gap_firms", "workers_saved", "queued", "debt",
           "lease_liability", "va_hightech", "va_emerging")
+# the paybacks of the month's adopters, counted in bins (log-spaced from 3 months to 64 years)
+PAYBACK_EDGES = np.concatenate([[0.0], np.geomspace(0.25, 64.0, 33), [np.inf]])
+PAYBACK_BINS = tuple(f"payback_bin_{b:02d}" for b in range(len(PAYBACK_EDGES) - 1))
 FLOWS = ("projects_applied", "projects_started", "projects_completed", "iot_projects_completed", "project_investment",
          "renewal_investment", "subsidy_spent", "labour_cost_saved", "projects_abandoned", "loans_issued",
          "loans_rejected", "leases_funds", "leases_materials", "leases_engineering", "defaults",
-         "conference_attendees", "cloud_migrations")
+         "conference_attendees", "diagnoses", "cloud_migrations", "subsidy_robots", "subsidy_awards", "subsidy_pilots",
+         "subsidy_vouchers", "adopters", "adopters_negative_npv", *PAYBACK_BINS)
 SCALARS = ("fund_remaining", "fund_spent", "providers", "provider_capacity", "provider_active", "conferences_held",
            "pilots", "wage_all", "wage_private")
 N_CLOUD, N_SIZE = 2, 2
@@ -99,6 +103,28 @@ def _tech_investment(a) -> np.ndarray:
 
 def _flow(q: str):
     return lambda a: a.f(q)
+
+
+def _negative_npv_share(above=slice(None)):
+    return lambda a: _div(a.f("adopters_negative_npv", above), a.f("adopters", above))
+
+
+def _median_payback(above=slice(None)):
+    """The median payback of the period's adopters (years), from their binned counts: the bin where
+    the cumulative count passes half, interpolated log-linearly inside it (NaN without adopters)."""
+    def fn(a):
+        counts = np.stack([a.f(b, above) for b in PAYBACK_BINS], axis=-1)  # (P, G, bins)
+        total = counts.sum(axis=-1)
+        cum = np.cumsum(counts, axis=-1)
+        half = 0.5 * total[..., None]
+        b = np.clip((cum < half).sum(axis=-1), 0, len(PAYBACK_BINS) - 1)
+        before = np.take_along_axis(cum, b[..., None], -1)[..., 0] - np.take_along_axis(counts, b[..., None], -1)[..., 0]
+        inside = np.take_along_axis(counts, b[..., None], -1)[..., 0]
+        frac = np.divide(0.5 * total - before, inside, out=np.zeros_like(total), where=inside > 0)
+        lo = np.log(np.maximum(PAYBACK_EDGES[b], 0.125))
+        hi = np.log(np.minimum(PAYBACK_EDGES[b + 1], 128.0))
+        return np.where(total > 0, np.exp(lo + frac * (hi - lo)), np.nan)
+    return fn
 
 
 PROVINCE = ("province",)
@@ -195,8 +221,8 @@ INDICATORS: tuple[Indicator, ...] = (
        lambda a: _div(a.s("gap_firms"), a.s("firms")), short="gap%", **PCT),
     _i("employment", "workers", "Employment", "workers employed (period mean)", lambda a: a.s("employees", mean=True),
        scale=1e6, shown_unit="million workers"),
-    _i("subsidy_spent", "yuan", "Subsidies paid", "subsidies paid to firms (all governments)", _flow("subsidy_spent"),
-       short="subsidy m", **M),
+    _i("subsidy_spent", "yuan", "Subsidies paid", "subsidies paid to firms, all lines: robot purchase subsidies, "
+       "fund awards, pilot support, cloud vouchers", _flow("subsidy_spent"), short="subsidy m", **M),
     _i("fund_remaining", "yuan", "Special fund left", "special fund left at the end of the period",
        lambda a: a.z("fund_remaining"), PROVINCE, **M),
     _i("fund_spent", "yuan", "Special fund spent", "paid out of the provincial special fund in the period",
@@ -225,9 +251,35 @@ INDICATORS: tuple[Indicator, ...] = (
        lambda a: a.z("conferences_held", True) * a.months[:, None], PROVINCE),
     _i("conference_attendees", "firms", "Conference attendees", "firms attending conferences",
        _flow("conference_attendees")),
+    _i("diagnoses", "firms", "Expert diagnoses", "firms given a free expert diagnosis", _flow("diagnoses")),
     _i("pilots", "firms", "Pilot firms", "pilot demonstration firms (period end)", lambda a: a.z("pilots"), PROVINCE),
     _i("cloud_migrations", "firms", "Firms moving onto the cloud", "firms moving onto the cloud in the period",
        _flow("cloud_migrations"), **K),
+    _i("subsidy_robots", "yuan", "Robot purchase subsidies", "robot purchase subsidies the cities paid",
+       _flow("subsidy_robots"), **M),
+    _i("subsidy_awards", "yuan", "Special-fund awards", "awards the special fund's rounds paid", _flow("subsidy_awards"),
+       **M),
+    _i("subsidy_pilots", "yuan", "Pilot support", "support paid to pilot projects from the fund's envelope",
+       _flow("subsidy_pilots"), **M),
+    _i("subsidy_vouchers", "yuan", "Cloud vouchers", "cloud vouchers paid", _flow("subsidy_vouchers"), **M),
+    _i("adopters", "firms", "Adopters", "firms that decided to transform (before finance)", _flow("adopters")),
+    _i("adopters_above", "firms", "Above-size adopters", "above-size firms that decided to transform",
+       lambda a: a.f("adopters", ABOVE)),
+    _i("adopters_small", "firms", "Small adopters", "small firms that decided to transform",
+       lambda a: a.f("adopters", SMALL)),
+    _i("share_adopters_negative_npv", "share", "Adopters with a negative expected NPV", "share of the period's "
+       "adopters (real firms) whose expected NPV at decision time (at their mean expectation of the gain) was "
+       "below zero", _negative_npv_share(), **PCT),
+    _i("share_adopters_negative_npv_above", "share", "Above-size adopters with a negative expected NPV",
+       "as share_adopters_negative_npv, above-size adopters", _negative_npv_share(ABOVE), **PCT),
+    _i("share_adopters_negative_npv_small", "share", "Small adopters with a negative expected NPV",
+       "as share_adopters_negative_npv, small adopters", _negative_npv_share(SMALL), **PCT),
+    _i("median_payback_adopters", "years", "Median payback of adopters", "median over the period's adopters of "
+       "net cost / expected first-year benefit at decision time (binned, log-spaced bins)", _median_payback()),
+    _i("median_payback_adopters_above", "years", "Median payback of above-size adopters",
+       "as median_payback_adopters, above-size adopters", _median_payback(ABOVE)),
+    _i("median_payback_adopters_small", "years", "Median payback of small adopters",
+       "as median_payback_adopters, small adopters", _median_payback(SMALL)),
     _i("share_transformed", "share", "Firms transformed (all sizes)",
        "firms of all sizes with stage >= 1 or on the cloud (the cities' reward ranks its yearly rise)",
        lambda a: _div(_transformed(a, slice(None)), a.s("firms")), PROV_CITY, **PCT),

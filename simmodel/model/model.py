@@ -25,7 +25,6 @@ from .adoption import Adoption
 from .bass import bass_adoption
 from .cloud import CloudMigration
 from .demonstration import Demonstration, start_pilot_projects
-from .econ import annuity_factor
 from .firms import NONE, FirmView
 from .indicators import MONITORED
 from .institutions import Bank, CityGovernment, LeasingPartner, ProviderMarket, ProvincialGovernment, expert_groups
@@ -37,7 +36,8 @@ from .subsidies import SubsidySchedule
 from .thinning import Thinning
 
 # One Generator per subsystem, in this fixed order (append new ones at the end to keep old streams).
-STREAMS = ("population", "decisions", "providers", "government", "banks", "conferences", "cloud", "experts")
+STREAMS = ("population", "decisions", "providers", "government", "banks", "conferences", "cloud", "experts",
+           "pilots")
 
 
 class TransformationModel(mesa.Model):
@@ -69,7 +69,7 @@ class TransformationModel(mesa.Model):
             collect_headline: fill Mesa's DataCollector each month (batch runs, which read the
                 recorder, switch it off)
             **kwargs: parameter overrides by leaf name or dotted key, e.g. ``scale=0.01``,
-                ``purchase_subsidy_rate=0.2`` (validated; unknown names raise ParamError)
+                ``purchase_rate=0.2`` (validated; unknown names raise ParamError)
         """
         params = params or Params()
         if kwargs:
@@ -95,7 +95,7 @@ class TransformationModel(mesa.Model):
         self.cloud = CloudMigration(params, f, self.n_cells, t.n_sectors, t.city_it_tier, self.rngs["cloud"])
         self.cities = [CityGovernment(self, params, c, name, t.city_output_share[c], t.city_firm_share[c])
                        for c, name in enumerate(t.cities)]
-        self.subsidies = SubsidySchedule(self.government, self.cities)
+        self.subsidies = SubsidySchedule(self)
         self.bank = Bank(self, params)
         self.leasing = LeasingPartner(self, params)
         self.providers = ProviderMarket(self, params, t.n_sectors, t.sector_firm_share, self.rngs["providers"])
@@ -103,7 +103,7 @@ class TransformationModel(mesa.Model):
         self.experts = expert_groups(self, ex.groups if ex.enabled else 0, ex.diagnoses_per_group_month,
                                      t.sector_firm_share)
         self.demonstration = Demonstration(params, f, self.n_cells, t.n_sectors, t.sector_pilot_industries,
-                                           self.rngs["conferences"])
+                                           self.rngs["conferences"], self.rngs["pilots"])
         order = np.argsort(f.sector, kind="stable")
         bounds = np.searchsorted(f.sector[order], np.arange(t.n_sectors + 1))
         self.sector_members = [order[bounds[s]:bounds[s + 1]] for s in range(t.n_sectors)]
@@ -117,7 +117,6 @@ class TransformationModel(mesa.Model):
         self.base_cost = t.sector_cost_multiplier[:, None] * stage_cost[None, :]
         self.impl_months = np.array([0, tech.implementation_months_stage1, tech.implementation_months_stage2,
                                      tech.implementation_months_stage3, tech.implementation_months_stage4])
-        self.annuity = annuity_factor(params["economy.discount_rate"], params["decision.horizon_years"])
         self.obs_var = max(tech.gain_sd, 1e-3) ** 2  # observation noise of a realised gain ratio
         self._flow_key = f.cell * 2 + f.above
         self._evidence: tuple[np.ndarray, ...] | None = None
@@ -167,7 +166,7 @@ class TransformationModel(mesa.Model):
 
     def firm(self, i: int) -> FirmView:
         """Firm agent ``i`` as a read-only object."""
-        return self.firms.view(i)
+        return self.firms.view(i, float(self.adoption.planning_ratio()[i]))
 
     def latest(self, name: str) -> float:
         """Province-wide value of indicator ``name`` in the month last simulated (NaN before)."""
@@ -212,6 +211,7 @@ class TransformationModel(mesa.Model):
             self.adoption.step(wage, price_index)  # 4. decisions, finance, approval
             self._work_projects()  # 5. providers, projects, completions
             self.cloud.step(self)  # 6. cloud
+            self.subsidies.decide_round()  # the fund's yearly round, in its month
         self._produce(demand_growth)  # 7. production and accounts
         record_month(self, wage)  # 8. data
         if t % 12 == 11:  # December: the province ranks the cities on the year's data
@@ -237,12 +237,9 @@ class TransformationModel(mesa.Model):
         if pilots.size:
             start_pilot_projects(self, pilots, wage, price_index)
         if self.experts:
-            diagnose(f, self.experts, self.sector_members, self.prospects, self.rngs["experts"],
-                     self.params["experts.learning"], self.obs_var)
-
-    def prospects(self, idx: np.ndarray) -> np.ndarray:
-        """The gain ratio firms ``idx`` would realise on their next stage with an average provider."""
-        return projects.prospects(self.firms, idx, self.true_multiplier, self.params["technology.gain_sd"])
+            done = diagnose(f, self.experts, self.sector_members, t, self.rngs["experts"],
+                            self.params["experts.learning"])
+            self.flow("diagnoses", done)
 
     # 5. projects ------------------------------------------------------------------------------------
     def _work_projects(self) -> None:
@@ -273,12 +270,11 @@ class TransformationModel(mesa.Model):
         fee = projects.start(f, idx, provider, self.providers.fee_share_of(provider),
                              self.params["technology.fixed_project_cost"], months, self.month)
         capex = f.proj_capex[idx]
-        subsidy = self.subsidies.pay_purchase(f.city[idx], f.weight[idx], capex, f.pilot[idx])
+        subsidy = self.subsidies.pay_robots(idx)  # in queue order
         f.cash[idx] -= capex + fee - f.proj_borrowed[idx] - subsidy
         finance.disburse(f, idx, self.bank, self.leasing)
         self.flow("projects_started", idx)
         self.flow("project_investment", idx, capex + fee)
-        self.flow("subsidy_spent", idx, subsidy)
 
     def _complete(self, idx: np.ndarray) -> None:
         """Projects complete: realised gain, new stage, robots, labour saved, post-project subsidy."""
@@ -291,9 +287,9 @@ class TransformationModel(mesa.Model):
         climbs1 = (f.stage[idx] < 1) & (f.proj_target[idx] >= 1)
         f.robots[idx] += np.where(climbs1, saved * self.params["technology.robots_per_worker_saved"], 0.0)
         f.workers_saved[idx] += saved
-        post = self.subsidies.pay_post(f.city[idx], w, f.proj_capex[idx])
-        f.cash[idx] += post
-        finance.share_shortfall(f, idx, ratio, self.leasing)
+        if self.subsidies.award_basis == "completion":
+            self.subsidies.apply(idx, ratio)  # to this year's round of the fund
+        finance.share_shortfall(f, idx, ratio, np.log1p(gain), self.leasing)
         self.providers.finish(provider, w)
         beliefs.observe(f.belief_precision, f.belief_weighted, idx, ratio, self.params["beliefs.own_learning"],
                         self.obs_var)
@@ -301,8 +297,7 @@ class TransformationModel(mesa.Model):
         iot = (f.stage[idx] < 3) & (f.proj_target[idx] >= 3)
         self.flow("projects_completed", idx)
         self.flow("iot_projects_completed", idx[iot])
-        self.flow("subsidy_spent", idx, post)
-        self.demonstration.record_cases(self.month, sector, w, ratio, f.pilot[idx])
+        self.demonstration.record_cases(self.month, sector, f.above[idx], w, ratio, f.pilot[idx])
         projects.finish(f, idx, self.month, self.params["decision.cooldown_months"])
         self.peers.stages_changed()
         self._evidence = (f.cell[idx], sector, w, ratio)
@@ -321,7 +316,7 @@ class TransformationModel(mesa.Model):
         firmlib.produce(f, e.other_cost_share)
         owing = finance.service(f, self.bank, self.leasing)
         firmlib.book_cash(f, e.retained_share)
-        defaulted = finance.defaults(f, owing, self.month, self.bank, self.leasing)
+        defaulted = finance.defaults(f, owing, self.month, self.bank, self.leasing, self.tables.sector_labour_saving)
         self.flow("defaults", defaulted)
         borrowers = float(f.weight[owing][f.debt[owing] > 0].sum()) if owing.size else 0.0
         self.bank.record_month(float(f.weight[defaulted].sum()), borrowers)

@@ -119,7 +119,12 @@ def build_population(params: Params, tables: Tables, rng: np.random.Generator) -
     value_added = prod * employees
     cash = p.cash_to_value_added * value_added * np.exp(0.5 * rng.standard_normal(n) - 0.125)
 
-    b = params.beliefs
+    # each firm's realised gain of each stage (a fixed draw: common random numbers), and what it knows of it
+    # beforehand: a signal a with corr(a, z) = sqrt(kappa), so E[z | a] = sqrt(kappa) a, Var = 1 - kappa
+    kappa = params["beliefs.own_knowledge"]
+    gain_z = rng.standard_normal((n, 4))
+    signal = np.sqrt(kappa) * gain_z + np.sqrt(1.0 - kappa) * rng.standard_normal((n, 4))
+    z_known = np.sqrt(kappa) * signal
     zeros = np.zeros(n)
     firms = Firms(
         city=city,
@@ -130,8 +135,11 @@ def build_population(params: Params, tables: Tables, rng: np.random.Generator) -
         hightech=rng.random(n) < tables.sector_hightech_prob[sector],
         emerging=rng.random(n) < tables.sector_emerging_prob[sector],
         staff_quality=rng.beta(2.0, 2.0, n),
-        priority=rng.random(n),
-        gain_z=rng.standard_normal((n, 4)),
+        key=rng.integers(0, 2**63, size=n, dtype=np.uint64),
+        alive=np.ones(n, bool),
+        gain_z=gain_z,
+        z_known=z_known.astype(np.float32),
+        z_var=np.full((n, 4), 1.0 - kappa, np.float32),
         output=output,
         productivity=prod,
         workforce_cap=workforce_cap,
@@ -144,6 +152,7 @@ def build_population(params: Params, tables: Tables, rng: np.random.Generator) -
         lease_rate=zeros.copy(),
         lease_payment=zeros.copy(),
         lease_model=np.zeros(n, np.int8),
+        lease_gain=zeros.copy(),
         excluded_until=np.zeros(n, np.int16),
         employed=employees.copy(),
         has_gap=has_gap.copy(),
@@ -157,8 +166,8 @@ def build_population(params: Params, tables: Tables, rng: np.random.Generator) -
         on_cloud=np.zeros(n, bool),
         pilot=np.zeros(n, bool),
         diagnosed=np.zeros(n, bool),
-        belief_precision=np.full(n, 1.0 / b.prior_sd**2),
-        belief_weighted=np.full(n, b.prior_mean / b.prior_sd**2),
+        belief_precision=zeros.copy(),
+        belief_weighted=zeros.copy(),
         cell_precision=np.zeros(n_c * n_s),
         cell_weighted=np.zeros(n_c * n_s),
         informed=np.zeros(n, bool),
@@ -170,6 +179,7 @@ def build_population(params: Params, tables: Tables, rng: np.random.Generator) -
         proj_months=np.zeros(n, np.int16),
         proj_provider=np.full(n, -1, np.int32),
         proj_capex=zeros.copy(),
+        proj_robots=zeros.copy(),
         proj_fee=zeros.copy(),
         proj_scale=zeros.copy(),
         proj_route=np.zeros(n, np.int8),
@@ -179,4 +189,9 @@ def build_population(params: Params, tables: Tables, rng: np.random.Generator) -
         cooldown_until=np.zeros(n, np.int16),
     )
     firms.update_keys()
+    layout = params["run.layout"]
+    if layout == "reversed":
+        firms.permute(np.arange(n)[::-1])
+    elif layout == "shuffled":
+        firms.permute(rng.permutation(n))
     return firms

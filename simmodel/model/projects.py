@@ -17,13 +17,15 @@ from .firms import APPROVAL, IMPLEMENTING, NONE, QUEUED, Firms
 MIN_GAIN = -0.5
 
 
-def begin(firms: Firms, idx: np.ndarray, target: np.ndarray, capex: np.ndarray, scale: np.ndarray,
-          route: np.ndarray, borrowed: np.ndarray, rate: np.ndarray, approval_months: int, month: int) -> None:
+def begin(firms: Firms, idx: np.ndarray, target: np.ndarray, capex: np.ndarray, robots: np.ndarray,
+          scale: np.ndarray, route: np.ndarray, borrowed: np.ndarray, rate: np.ndarray, approval_months: int,
+          month: int) -> None:
     """Firms ``idx`` commit to a project: it enters approval (or the queue if approval is instant)."""
     firms.proj_phase[idx] = APPROVAL if approval_months > 0 else QUEUED
     firms.proj_months[idx] = approval_months
     firms.proj_target[idx] = target
     firms.proj_capex[idx] = capex * scale
+    firms.proj_robots[idx] = robots * scale
     firms.proj_fee[idx] = 0.0
     firms.proj_scale[idx] = scale
     firms.proj_route[idx] = route
@@ -43,9 +45,14 @@ def advance_approval(firms: Firms, active: np.ndarray, month: int) -> None:
 
 
 def queue_order(firms: Firms, active: np.ndarray) -> np.ndarray:
-    """Queued projects: pilots first, then in order of arrival, ties broken by a fixed random priority."""
+    """Queued projects: pilots first (a documented ranking), then in order of arrival; projects that
+    arrived in the same month in a seeded random order, drawn afresh for each month's arrivals."""
+    from .allocation import event_id, tie_break
+
     q = active[firms.proj_phase[active] == QUEUED]
-    return q[np.lexsort((firms.priority[q], firms.proj_since[q], ~firms.pilot[q]))]
+    arrived = firms.proj_since[q]
+    tie = tie_break(firms.key[q] ^ arrived.astype(np.uint64), event_id("provider queue", 0))
+    return q[np.lexsort((tie, arrived, ~firms.pilot[q]))]
 
 
 def start(firms: Firms, idx: np.ndarray, provider: np.ndarray, fee_share: np.ndarray, fixed_cost: float,
@@ -106,8 +113,9 @@ def finish(firms: Firms, idx: np.ndarray, month: int, cooldown: int) -> None:
     firms.cooldown_until[idx] = month + cooldown
 
 
-def prospects(firms: Firms, idx: np.ndarray, true_multiplier: float, gain_sd: float) -> np.ndarray:
-    """The gain ratio firms ``idx`` would realise on their next stage with an average provider (what an
-    expert diagnosis shows them)."""
-    nxt = np.minimum(firms.stage[idx], 3)
-    return true_multiplier * (1.0 + gain_sd * firms.gain_z[idx, nxt])
+def planned_robots(needs: np.ndarray, gain: np.ndarray, labour_saving: np.ndarray, robots_per_worker: float,
+                   climbs1: np.ndarray) -> np.ndarray:
+    """Robots a project plans to install: robots_per_worker x the workers its gain saves, for projects
+    that climb to stage 1 (machine substitution); the robot purchase subsidy is capped per robot."""
+    saved = needs * -np.expm1(-labour_saving * np.log1p(gain))
+    return np.where(climbs1, np.maximum(saved, 0.0) * robots_per_worker, 0.0)

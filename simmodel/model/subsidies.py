@@ -1,20 +1,24 @@
-"""Subsidies (docs/ODD.md submodel "Subsidies"): the one schedule of what a project may claim,
-which budget pays it and what a firm may expect. The decision, the thinning bound, the payments and
-the per-firm reference all call it.
+"""Subsidies (docs/ODD.md 3.4.5): the one schedule of what a project may claim, which budget pays it,
+how claims are served, and what a firm may expect. The decision, the thinning bound, the payments
+and the per-firm reference all call it.
 
-Lines of the schedule, each paid by one budget and each capped per project on its own:
-  province purchase subsidy  government.purchase_subsidy_rate x equipment share x capital cost,
-                             capped at government.purchase_subsidy_cap; the special fund pays it
-                             when implementation starts;
-  pilot extra                demonstration.pilot_subsidy_rate x capital cost for pilot firms, from
-                             the special fund, uncapped;
-  city top-up                cities.topup_rate x equipment share x capital cost, capped at the city's
-                             cap; the firm's city pays it from its own budget when implementation starts;
-  post-project subsidy       government.post_project_subsidy_rate x capital cost, from the special
-                             fund on completion.
-A firm expects a line while the budget that pays it has money this month (``expected=True``); the
-thinning bound takes every line at its largest possible rate (``expected=False``). When the budgets
-have money, what a firm expects is exactly what it is paid (tests/test_subsidies.py).
+Lines, each paid by one budget (institutions/government.py) and each capped per project on its own:
+  robot purchase subsidy  the firm's city: for each robot a machine-substitution project (one that
+                          climbs to stage 1) installs, its rate x the robot's price (this month's),
+                          capped at its cap per robot; paid when implementation starts, in the
+                          providers' queue order (arrival, seeded random tie-break);
+  award of the fund       the province's special fund: award_rate x capital cost, capped at
+                          award_cap; projects apply when they complete (or buy, award_basis) and the
+                          year's round, in December, approves them in a documented ranking
+                          (award_ranking) within the fund;
+  pilot support           the fund's pilot envelope: pilot_subsidy_rate x capital cost, capped, paid
+                          when a pilot's project starts (pilots in a seeded random order);
+  cloud voucher           the cloud action's budget (or the cities', cloud.voucher_payer), to
+                          migrating firms in a seeded random order.
+A firm expects each purchase or award line's claim times the share of claims the paying budget met
+last year (before the first year, a stated prior share); the thinning bound takes every rate at its
+largest and every share as 1. The claim a firm expects is exactly what it is paid when its claim is
+met (tests/test_subsidies.py).
 """
 
 from __future__ import annotations
@@ -23,84 +27,157 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .allocation import event_id, random_order, tie_break
+
+FLOWS = ("subsidy_robots", "subsidy_awards", "subsidy_pilots", "subsidy_vouchers")  # plus the total, subsidy_spent
+
 
 @dataclass(frozen=True)
 class SubsidyTerms:
-    """The rates (shares of capital cost) and caps (yuan per project) a project faces."""
+    """The rates and caps of each line this month, and the share of a claim firms expect to be paid."""
 
-    province_rate: float
-    province_cap: float
+    robot_subsidy: np.ndarray  # (n_cities,) yuan per robot: min(rate x robot price, cap per robot)
+    city_share: np.ndarray  # (n_cities,) expected share of a claim the city pays
+    award_rate: float  # share of capital cost
+    award_cap: float  # yuan per project
+    fund_share: float  # expected share of a claim the round funds
     pilot_rate: float
-    city_rate: np.ndarray  # (n_cities,)
-    city_cap: np.ndarray  # (n_cities,)
-    post_rate: float
+    pilot_cap: float
 
-    def purchase_claims(self, city: np.ndarray, capex: np.ndarray,
-                        pilot: np.ndarray | bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """(province, city) claims of projects of capital cost ``capex`` (yuan) in ``city``."""
-        province = np.minimum(self.province_rate * capex, self.province_cap)
-        if np.any(pilot):
-            province = province + np.where(pilot, self.pilot_rate * capex, 0.0)
-        return province, np.minimum(self.city_rate[city] * capex, self.city_cap[city])
+    def robot_claim(self, city, capex, robots):
+        """The robot purchase subsidy a project installing ``robots`` may claim (yuan)."""
+        return self.robot_subsidy[city] * robots
 
-    def purchase(self, city, capex, pilot=False):
-        """The purchase subsidy (all lines, yuan) of projects of capital cost ``capex``."""
-        province, local = self.purchase_claims(city, capex, pilot)
-        return province + local
+    def award_claim(self, capex):
+        """The award a project may claim from the fund's round (yuan)."""
+        return np.minimum(self.award_rate * capex, self.award_cap)
 
-    def post(self, capex):
-        """The post-project subsidy (yuan) of completed projects of capital cost ``capex``."""
-        return self.post_rate * capex
+    def pilot_claim(self, capex):
+        return np.minimum(self.pilot_rate * capex, self.pilot_cap)
 
-    def largest_rate(self) -> np.ndarray:
-        """Per city, the largest share of capital cost the purchase lines can pay (caps ignored)."""
-        return self.province_rate + self.city_rate
+    def expected(self, city, capex, robots):
+        """What a firm expects to receive for a project (yuan): each claim times the share met."""
+        return self.city_share[city] * self.robot_claim(city, capex, robots) + self.fund_share * self.award_claim(capex)
+
+    def largest_rate(self, robots_per_capex: np.ndarray) -> np.ndarray:
+        """(n_cities, n_sectors): the largest share of capital cost the lines a firm expects can pay (every
+        share 1, caps ignored), given the most robots a project of each sector can install per yuan of
+        its capital cost."""
+        return self.robot_subsidy[:, None] * robots_per_capex[None, :] + self.award_rate
 
 
 class SubsidySchedule:
-    """The schedule of the model's governments: terms by month, and payments from their budgets."""
+    """The model's subsidy lines: terms by month, and payments from the governments' budgets."""
 
-    def __init__(self, government, cities):
-        self.government, self.cities = government, cities
-        gov = government
-        self._province_rate = gov.purchase_rate * gov.equipment_share
-        self._city_rate = np.array([c.topup_rate * c.equipment_share for c in cities])
-        self._city_cap = np.array([c.cap for c in cities], float)
+    def __init__(self, model):
+        self.model = model
+        p = model.params
+        self.robot_price = p["technology.robot_price"]
+        self.price_decline = p["economy.robot_price_decline"]
+        g = p.government
+        self.award_rate = g.award_rate if g.special_fund_enabled else 0.0
+        self.award_cap, self.award_basis, self.ranking = g.award_cap, g.award_basis, g.award_ranking
+        self.award_month = g.award_month - 1
+        d = p.demonstration
+        self.pilot_rate = d.pilot_subsidy_rate if g.special_fund_enabled else 0.0
+        self.pilot_cap = d.pilot_subsidy_cap
+        self.voucher = p["cloud.voucher"]
+        self.cities_pay_vouchers = p["cloud.voucher_payer"] == "cities"
 
     def terms(self, expected: bool = True) -> SubsidyTerms:
-        """This month's terms; ``expected``: lines whose budget is empty pay nothing."""
-        gov = self.government
-        fund = gov.fund_has_money or not expected
-        city_open = np.array([c.budget_remaining > 0 or not expected for c in self.cities])
+        """This month's terms; ``expected=False``: every share 1 (what a claim is when it is met)."""
+        m = self.model
+        rules = np.array([c.rule(m.month) for c in m.cities])
+        price = self.robot_price * (1.0 - self.price_decline) ** (max(m.month, 0) / 12)
+        gov = m.government
         return SubsidyTerms(
-            province_rate=self._province_rate * fund, province_cap=gov.purchase_cap,
-            pilot_rate=gov.pilot_rate * fund, city_rate=self._city_rate * city_open, city_cap=self._city_cap,
-            post_rate=gov.post_rate if fund else 0.0,
+            robot_subsidy=np.minimum(rules[:, 0] * price, rules[:, 1]),
+            city_share=np.array([c.budget.expected_share for c in m.cities]) if expected else np.ones(len(m.cities)),
+            award_rate=self.award_rate, award_cap=self.award_cap,
+            fund_share=gov.fund.expected_share if expected else 1.0,
+            pilot_rate=self.pilot_rate, pilot_cap=self.pilot_cap,
         )
 
-    def pay(self, city: np.ndarray, weight: np.ndarray, province: np.ndarray, local: np.ndarray) -> np.ndarray:
-        """Pay per-firm claims (yuan) from the fund and the firms' cities; returns yuan paid per firm.
+    # --- payments ----------------------------------------------------------------------------------
+    def _pay_by_city(self, idx: np.ndarray, claims: np.ndarray, budget_of) -> np.ndarray:
+        """Pay per-firm claims (yuan) of firms ``idx`` (in the order given) from their cities' budgets."""
+        f = self.model.firms
+        w, city = f.weight[idx], f.city[idx]
+        paid = np.zeros(idx.size)
+        for c in np.unique(city[claims > 0]):
+            k = np.flatnonzero(city == c)
+            paid[k] = budget_of(int(c)).pay(claims[k] * w[k]) / w[k]
+        return paid
 
-        Claims are paid in the order given (see allocation.pay_in_order)."""
-        paid = self.government.pay(province * weight)
-        if local.any():
-            for c in np.unique(city[local > 0]):
-                k = city == c
-                paid[k] += self.cities[c].pay(local[k] * weight[k])
-        return paid / weight
+    def _record(self, idx: np.ndarray, paid: np.ndarray, flow: str) -> None:
+        self.model.flow(flow, idx, paid)
+        self.model.flow("subsidy_spent", idx, paid)
 
-    def pay_purchase(self, city, weight, capex, pilot) -> np.ndarray:
-        """Implementation starts: the purchase lines of projects ``capex`` (yuan per firm) are paid."""
-        province, local = self.terms(expected=False).purchase_claims(city, capex, pilot)
-        return self.pay(city, weight, province, local)
+    def pay_robots(self, idx: np.ndarray) -> np.ndarray:
+        """Implementation starts (``idx`` in queue order): the cities' robot purchase subsidies."""
+        f = self.model.firms
+        claims = self.terms(expected=False).robot_claim(f.city[idx], f.proj_capex[idx], f.proj_robots[idx])
+        paid = self._pay_by_city(idx, claims, lambda c: self.model.cities[c].budget)
+        self._record(idx, paid, "subsidy_robots")
+        if self.award_basis == "purchase":
+            self.apply(idx, np.ones(idx.size))
+        return paid
 
-    def pay_post(self, city, weight, capex) -> np.ndarray:
-        """Completion: the post-project subsidy of projects ``capex`` is paid from the fund."""
-        return self.pay(city, weight, self.terms(expected=False).post(capex), np.zeros(capex.size))
+    def apply(self, idx: np.ndarray, gain_ratio: np.ndarray) -> None:
+        """Projects ``idx`` apply to this year's round (their realised gain ratio ranks them)."""
+        if self.award_rate <= 0 or idx.size == 0:
+            return
+        f = self.model.firms
+        claims = self.terms(expected=False).award_claim(f.proj_capex[idx])
+        self.model.government.applications.append((idx.copy(), claims, gain_ratio.copy(), f.proj_capex[idx].copy()))
 
-    def pay_voucher(self, city, weight, voucher: float) -> np.ndarray:
-        """Cloud vouchers (yuan per firm) paid by the firms' cities."""
-        return self.pay(city, weight, np.zeros(city.size), np.full(city.size, voucher))
+    def decide_round(self) -> None:
+        """The year's round, in its month: leftover pilot money returns to the fund; applications are
+        approved in the ranking (award_ranking, ties by a seeded random priority) within the fund."""
+        m = self.model
+        if m.month % 12 != self.award_month:
+            return
+        gov = m.government
+        gov.envelope.move(gov.envelope.remaining, gov.fund)
+        if not gov.applications:
+            return
+        idx, claims, gain, capex = (np.concatenate(a) for a in zip(*gov.applications))
+        gov.applications = []
+        alive = m.firms.alive[idx]  # firms that closed since they applied get nothing
+        idx, claims, gain, capex = idx[alive], claims[alive], gain[alive], capex[alive]
+        tie = tie_break(m.firms.key[idx], event_id("award round", m.month))
+        key = {"gain": -gain, "smallest": capex, "random": np.zeros(idx.size)}[self.ranking]
+        order = np.lexsort((tie, key))
+        idx, claims = idx[order], claims[order]
+        w = m.firms.weight[idx]
+        paid = gov.fund.pay(claims * w) / w
+        m.firms.cash[idx] += paid
+        self._record(idx, paid, "subsidy_awards")
+
+    def pay_pilots(self, idx: np.ndarray, capex: np.ndarray) -> np.ndarray:
+        """Pilot projects start: their support from the envelope, pilots in a seeded random order."""
+        m = self.model
+        order = random_order(m.firms.key[idx], "pilot support", m.month)
+        claims = self.terms(expected=False).pilot_claim(capex[order])
+        w = m.firms.weight[idx[order]]
+        paid = np.zeros(idx.size)
+        paid[order] = m.government.envelope.pay(claims * w) / w
+        self._record(idx, paid, "subsidy_pilots")
+        return paid
+
+    def pay_vouchers(self, idx: np.ndarray) -> np.ndarray:
+        """Firms ``idx`` moved onto the cloud: vouchers in a seeded random order."""
+        m = self.model
+        order = random_order(m.firms.key[idx], "cloud vouchers", m.month)
+        claims = np.full(idx.size, self.voucher)
+        paid = np.zeros(idx.size)
+        if self.cities_pay_vouchers:
+            paid[order] = self._pay_by_city(idx[order], claims, lambda c: m.cities[c].budget)
+        else:
+            w = m.firms.weight[idx[order]]
+            paid[order] = m.government.vouchers.pay(claims * w) / w
+        self._record(idx, paid, "subsidy_vouchers")
+        return paid
 
 
-__all__ = ["SubsidyTerms", "SubsidySchedule"]
+__all__ = ["SubsidyTerms", "SubsidySchedule", "FLOWS"]

@@ -27,9 +27,12 @@ class YearAhead:
     full_high: float  # largest growth of E_max / N before December
     cost_per_worker: np.ndarray  # (n_sectors, 5) at December's (lowest) prices
     fee_share: np.ndarray  # (n_sectors,) lowest fee share a provider may charge before December
-    subsidy_rate: np.ndarray  # (n_cities,) highest purchase subsidy rate x equipment share
-    post_rate: float  # highest post-project subsidy rate
-    ratio_cap: float  # bound on every firm's risk-adjusted belief ratio (checked monthly)
+    subsidy_rate: np.ndarray  # (n_cities, n_sectors) largest share of capital cost the subsidies a firm expects can pay
+    ratio_cap: float  # bound on every firm's gain ratio the bound is evaluated at (checked monthly)
+    wage_annuity: float  # largest PV of a yuan of wages a year (either size class)
+    finance_floor: float  # least cost of a finance plan per yuan of net cost (finance: loans and leases)
+    kappa: float  # least net cost per yuan of a project's size (capital cost + fee) after subsidies
+    min_fraction: float  # smallest share a project may be scaled down to
 
 
 def bound_terms(stage, sector, city, output, productivity, workforce_cap, wage, ctx: DecisionContext, ya: YearAhead):
@@ -50,13 +53,13 @@ def bound_terms(stage, sector, city, output, productivity, workforce_cap, wage, 
     n_s = ctx.nominal_gain.shape[0]
     key = sector.astype(np.int64) * 5 + np.minimum(stage, 3)  # stage-4 firms never decide: terms unused
     n_next, c_next, g_skip, c_skip = _stage_tables(ctx, ya)
-    phi = (1.0 + ya.fee_share[None, :] - ya.subsidy_rate[:, None] - ya.post_rate).ravel()[city.astype(np.int64) * n_s + sector]
+    phi = (1.0 + ya.fee_share[None, :] - ya.subsidy_rate).ravel()[city.astype(np.int64) * n_s + sector]
     fixed = ctx.fixed_cost * productivity / (output * ya.needs_factor)  # F / N at the year's largest needs
     with np.errstate(divide="ignore", invalid="ignore"):
         per_cost = n_next[key] / (c_next[key] * phi + fixed)
         if ctx.skip_allowed:
             np.maximum(per_cost, g_skip[key] / (c_skip[key] * phi + fixed), out=per_cost)
-        per_cost[~(phi > 0)] = np.inf  # subsidies above cost: no useful bound, value everyone
+        per_cost[~(phi > 0)] = 1e30  # subsidies above cost: no useful bound, value everyone (finite: 0 x it = 0)
         gain = np.maximum(n_next[key], g_skip[key]) if ctx.skip_allowed else n_next[key]
         full = workforce_cap * productivity / output
         hi = full * ya.full_high
@@ -85,20 +88,32 @@ def _stage_tables(ctx: DecisionContext, ya: YearAhead):
 
 
 def upper_bound_index(const, combo, ratio, a, l, h, exposure, margin, skill_term, ctx: DecisionContext,
-                      scaled: bool) -> np.ndarray:
+                      scaled: bool, floor: float = 1.0, min_fraction: float = 1.0, kappa: float = 1.0) -> np.ndarray:
     """Upper bound of the logit index (float32) from the cached terms and this month's data.
 
-    ``a``, ``l``, ``h`` come from :func:`bound_terms` (float32; ``scaled``: a and l already times
-    beta_value x annuity, for the NPV measure); ``const`` from :func:`index_constant`; ``skill_term``
-    is beta_skill x staff quality. Rounding in float32 is far below the margin the caller adds.
+    ``a``, ``l``, ``h`` come from :func:`bound_terms` (float32; ``scaled``: a times beta_value x the
+    annuity and l times beta_value x the largest wage annuity, for the NPV measure, so that
+    x = a r + l max(0, r - h) bounds beta_value x PV / K); ``const`` from :func:`index_constant`;
+    ``skill_term`` is beta_skill x staff quality. Rounding in float32 is far below the margin the
+    caller adds.
+
+    NPV measure: v = (NPV - W) / G, G = capital cost + fee >= K = G - subsidies >= kappa G. Every finance
+    plan costs at least finance_floor x K (cash K; a loan or lease at least the present value of
+    payments at the cheapest rate any lender offers), and a project scaled down to a share
+    s >= min_fraction has PV <= s X K, X the bound of PV / K; so v <= (K / G)(X - finance_floor), and
+    v <= s (K / G)(X - 1) scaled, whence v <= max(X - floor, kappa (X - floor), min_fraction kappa (X - 1));
+    the value of waiting only lowers v.
     """
     x = ratio * a
     t = ratio - h
     np.maximum(t, 0.0, out=t)
     t *= l
     x += t
-    if scaled:  # NPV: beta_value x value = beta_value x annuity x (benefit / cost) - beta_value
-        z = x
+    if scaled:
+        beta, k = np.float32(ctx.beta_value), np.float32(kappa)
+        z = x - beta * np.float32(floor)
+        np.maximum(z, k * z, out=z)
+        np.maximum(z, np.float32(min_fraction) * k * (x - beta), out=z)
     else:
         with np.errstate(divide="ignore"):
             z = np.maximum(1.0 - 1.0 / (np.float32(ctx.target_payback) * x), np.float32(-5.0))
@@ -113,9 +128,9 @@ def upper_bound_index(const, combo, ratio, a, l, h, exposure, margin, skill_term
 def index_constant(ctx: DecisionContext, scaled: bool) -> np.ndarray:
     """Per (cell, stage), flattened (float32): the part of the logit index a cell's firms at a stage share.
 
-    intercept + beta_peer x peer share (- beta_value when the value term is pre-scaled, NPV)."""
+    intercept + beta_peer x peer share."""
     const = np.full((ctx.peer_share.shape[0], 5), -np.inf)
-    const[:, :4] = ctx.intercept + ctx.beta_peer * ctx.peer_share[:, 1:5] - (ctx.beta_value if scaled else 0.0)
+    const[:, :4] = ctx.intercept + ctx.beta_peer * ctx.peer_share[:, 1:5]
     return const.ravel().astype(np.float32)
 
 
@@ -150,11 +165,27 @@ class Thinning:
         g_full = ((1 + e.labour_supply_growth) * (1 + e.productivity_trend) / (1 + demand)) ** (left / 12)
         december = (1.0 - e.robot_price_decline) ** ((t + left) / 12)
         most = m.subsidies.terms(expected=False)
+        p = m.params
+        # robots per yuan of capital cost, at most: rpw x lambda x the largest gain (stage 1, or skipping
+        # to 2, at the ratio cap) per yuan of stage 1's cost per worker at December's prices
+        g = m.nominal_gain
+        gain = ratio_cap * (g[:, 1] + g[:, 2] + ratio_cap * g[:, 1] * g[:, 2])
+        robots_per_capex = (p["technology.robots_per_worker_saved"] * m.tables.sector_labour_saving * gain
+                            / np.maximum(m.base_cost[:, 1] * december, 1e-9))
+        from .econ import pv_of_payments
+
+        rate = p["economy.discount_rate"]
+        floor = min(1.0, float(pv_of_payments(p["bank.base_rate"], p["bank.loan_years"], rate)),
+                    float(pv_of_payments(p["leasing.funding_rate"] + p["leasing.margin"], p["leasing.lease_years"],
+                                         rate)))
         return YearAhead(
             productivity_factor=max(1.0, g_p), needs_factor=max(1.0, g_n),
             full_low=min(1.0, g_full), full_high=max(1.0, g_full),
             cost_per_worker=m.base_cost * december, fee_share=m.providers.lowest_fee_share(),
-            subsidy_rate=most.largest_rate(), post_rate=most.post_rate, ratio_cap=ratio_cap,
+            subsidy_rate=most.largest_rate(robots_per_capex), ratio_cap=ratio_cap,
+            wage_annuity=float(m.adoption.wage_annuity().max()), finance_floor=floor,
+            kappa=max(1.0 - float(most.largest_rate(robots_per_capex).max()), 1e-3),
+            min_fraction=p["decision.min_finance_fraction"],
         )
 
     def refresh(self, idx) -> None:
@@ -164,21 +195,25 @@ class Thinning:
         f, ctx = self.model.firms, self.ctx
         a, l, h = bound_terms(f.stage[idx], f.sector[idx], f.city[idx], f.output[idx], f.productivity[idx],
                               f.workforce_cap[idx], f.wage[idx], ctx, self.year)
-        if self.scaled:  # fold beta_value x annuity into the terms (NPV measure)
-            k = ctx.beta_value * ctx.annuity
-            a *= k
-            l *= k
+        if self.scaled:  # fold beta_value x the annuities into the terms (NPV measure)
+            a *= ctx.beta_value * ctx.annuity
+            l *= ctx.beta_value * self.year.wage_annuity
         # float32 rounds down as often as up: nudge the terms up so the bound stays above
         self.bound[0][idx] = a * (1 + 1e-6)
         self.bound[1][idx] = l * (1 + 1e-6)
         self.bound[2][idx] = h * (1 - 1e-6)
 
-    def candidates(self, u: np.ndarray, eligible: np.ndarray, ratio: np.ndarray, ctx: DecisionContext) -> np.ndarray:
-        """The eligible firms whose draw ``u`` falls below the bound of their adoption probability."""
+    def candidates(self, u: np.ndarray, eligible: np.ndarray, plan, ctx: DecisionContext) -> np.ndarray:
+        """The eligible firms whose draw ``u`` falls below the bound of their adoption probability
+        (``plan``: beliefs.Planning; a lease whose lessor carries shortfall risk lifts a firm's
+        certainty equivalent up to its mean expectation, so the bound is taken there when one is offered)."""
         if not self.enabled:
             return eligible
         month = self.model.month
         self.ctx = ctx
+        lessor = self.model.leasing
+        sharing = any(lessor.risk_share[m] < 1.0 for m in lessor.offered())
+        ratio = np.maximum(plan.own_mean, 0.0) if sharing else plan.ratio
         r_max = float(np.max(ratio, where=eligible, initial=0.0))
         if self.year is None or month % 12 == 0 or r_max > self.year.ratio_cap:
             self.year = self.year_ahead(max(r_max * 1.5, 1e-9))
@@ -190,9 +225,10 @@ class Thinning:
 
     def index(self, ratio: np.ndarray, ctx: DecisionContext) -> np.ndarray:
         """The upper bound of every firm's logit index this month (float32)."""
-        f = self.model.firms
+        f, y = self.model.firms, self.year
         return upper_bound_index(index_constant(ctx, self.scaled), f.combo, ratio.astype(np.float32), *self.bound,
-                                 f.exposure, f.margin, self.skill_term, ctx, self.scaled)
+                                 f.exposure, f.margin, self.skill_term, ctx, self.scaled, y.finance_floor,
+                                 y.min_fraction, y.kappa)
 
 
 __all__ = ["Thinning", "YearAhead", "bound_terms", "upper_bound_index", "index_constant"]

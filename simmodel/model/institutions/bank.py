@@ -67,26 +67,37 @@ class Bank(mesa.Agent):
              + p.approval_profit * margin + p.approval_size * np.log(np.maximum(employees, 1.0)) - self.tightening)
         return logistic(z)
 
-    def apply(self, want: np.ndarray, value_added, margin, employees, owed, paying, income,
-              draws) -> tuple[np.ndarray, np.ndarray]:
-        """Decide applications for ``want`` yuan by firms already owing ``owed`` (loans and leases) and
-        paying ``paying`` yuan/yr on them, with ``income`` yuan/yr (profit + the project's expected
-        benefit): (loan granted in yuan, 0 if refused; annual rate). Existing debts take collateral
-        first; the yearly payments must be covered ``min_coverage`` times by the income."""
-        if not self.enabled or want.size == 0:
-            return np.zeros(want.size), np.zeros(want.size)
+    def terms(self, want: np.ndarray, value_added, margin, employees, owed, paying,
+              income) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(approval probability, annual rate, loan) for firms wanting ``want`` yuan, already owing ``owed``
+        (loans and leases) and paying ``paying`` yuan/yr on them, with ``income`` yuan/yr (profit + the
+        project's expected benefit). The loan is at most what the firm's collateral allows (existing
+        debts take collateral first), and 0 unless its yearly payments, old and new, are covered
+        ``min_coverage`` times by the income."""
         col = self.collateral(value_added)
-        prob = self.approval_probability(want + owed, col, margin, employees)
         room = np.maximum(self.p.loan_to_collateral * col - owed, 0.0)
-        rate = self.p.base_rate + self.p.max_spread * (1.0 - prob)
         loan = np.minimum(want, room)
+        prob = self.approval_probability(loan + owed, col, margin, employees)
+        rate = self.p.base_rate + self.p.max_spread * (1.0 - prob)
         covered = income >= self.p.min_coverage * (paying + 12.0 * annuity_payment(loan, rate, self.p.loan_years))
-        granted = np.where((draws < prob) & covered, loan, 0.0)
-        return granted, rate
+        return prob, rate, np.where(covered, loan, 0.0)
 
 
 class LeasingPartner(mesa.Agent):
-    """The leasing partner offering the three models of seed 000 Table 1."""
+    """The leasing partners of the three models of seed 000 section 3.3.2 (Zheshang Bank with equipment
+    makers and service providers), each with its own terms, books and limit.
+
+    A model's rate prices its expected loss: the lessors' cost of funds + margin + the firm's default
+    probability x the share lost on default (1 - recovery of the equipment it owns) + the expected
+    shortfall relief it grants, (1 - firm's risk share) x E[clip(1 - R, 0, 1)] over the lease term, R
+    the project's gain ratio as the sector's public evidence shows it. Limits: 'financing funds' and
+    'financing materials' have yearly volumes; 'financing engineering' is carried by the providers'
+    balance sheet (liabilities at most leverage x equity; losses and margin income go to the equity).
+
+    Books per model (yuan since the start): financed, repaid, interest, shortfall (relief granted),
+    recovered (equipment taken back on default), written_off; financed = outstanding + repaid +
+    shortfall + recovered + written off.
+    """
 
     MODELS = (LEASE_FUNDS, LEASE_MATERIALS, LEASE_ENGINEERING)
 
@@ -101,36 +112,98 @@ class LeasingPartner(mesa.Agent):
                         LEASE_ENGINEERING: lp.engineering_enabled}
         self.down = {LEASE_FUNDS: lp.funds_down_payment, LEASE_MATERIALS: lp.materials_down_payment,
                      LEASE_ENGINEERING: 0.0}
-        self.rate = {LEASE_FUNDS: lp.funds_rate, LEASE_MATERIALS: lp.materials_rate,
-                     LEASE_ENGINEERING: lp.engineering_rate}
         self.risk_share = {LEASE_FUNDS: 1.0, LEASE_MATERIALS: lp.materials_risk_share, LEASE_ENGINEERING: 0.0}
-        self.volume_left = 0.0
-        self.financed_total = self.repaid_total = self.written_off_total = self.shortfall_total = 0.0
-        self.interest_total = 0.0
+        self.recovery = {LEASE_FUNDS: lp.funds_recovery, LEASE_MATERIALS: lp.materials_recovery,
+                         LEASE_ENGINEERING: lp.engineering_recovery}
+        self.volume = {LEASE_FUNDS: lp.funds_volume, LEASE_MATERIALS: lp.materials_volume}
+        self.volume_left = {m: 0.0 for m in self.MODELS}
+        self.capital = lp.engineering_capital  # the engineering lessors' equity
+        self.engineering_income = 0.0  # their interest beyond the cost of funds, since the start
+        self.books = {m: dict.fromkeys(("financed", "repaid", "interest", "shortfall", "recovered", "written_off",
+                                        "outstanding"), 0.0) for m in self.MODELS}
 
     def step(self) -> None:
-        """The year's financing volume is released in January."""
+        """January: the year's volumes. Each month the engineering lessors' equity earns their margin
+        on what they carry."""
         if self.model.month % 12 == 0:
-            self.volume_left = self.p.volume_per_year
+            for m, v in self.volume.items():
+                self.volume_left[m] = v
+        self.volume_left[LEASE_ENGINEERING] = max(self.p.engineering_leverage * self.capital
+                                                  - self.books[LEASE_ENGINEERING]["outstanding"], 0.0)
 
     def offered(self) -> list[int]:
-        """Models available this month, in the order firms try them."""
+        """Models available this month."""
         t = self.model.month
         return [m for m in self.MODELS if self.enabled[m] and t >= self.start[m]]
 
-    def approve(self, model_id: int, need, cash, margin, benefit, profit, paying,
-                excluded) -> tuple[np.ndarray, np.ndarray]:
+    def rate(self, model_id: int, pd: np.ndarray, shortfall: np.ndarray) -> np.ndarray:
+        """The yearly rate of a lease under ``model_id`` for firms with yearly default probability ``pd``
+        and expected shortfall E[clip(1 - R, 0, 1)] ``shortfall`` (both arrays)."""
+        lp = self.p
+        return (lp.funding_rate + lp.margin + pd * (1.0 - self.recovery[model_id])
+                + (1.0 - self.risk_share[model_id]) * shortfall / lp.lease_years)
+
+    def approve(self, model_id: int, need, cash, margin, benefit, profit, paying, excluded,
+                rate) -> tuple[np.ndarray, np.ndarray]:
         """(approved, leased yuan) for firms needing ``need`` yuan up front under ``model_id``.
 
-        The firm pays the down payment from cash; the partner finances the rest if the firm is not
+        The firm pays the down payment from cash; the lessor finances the rest if the firm is not
         excluded, its margin is at least ``min_margin`` and its yearly payments (``paying`` already,
         plus this lease) are covered ``min_coverage`` times by profit + the expected benefit, or
-        (financing engineering, paid from the savings) by the expected benefit alone. Approvals stop
-        when the year's volume is used (see finance.arrange).
+        (financing engineering, paid from the savings) by the expected benefit alone. The model's
+        limit is checked when leases are signed (finance.arrange).
         """
         down = self.down[model_id] * need
         leased = need - down
-        pay = paying + 12.0 * annuity_payment(leased, self.rate[model_id], self.p.lease_years)
+        pay = paying + 12.0 * annuity_payment(leased, rate, self.p.lease_years)
         income = benefit if model_id == LEASE_ENGINEERING else np.maximum(profit, 0.0) + benefit
         ok = (cash >= down) & ~excluded & (margin >= self.p.min_margin) & (income >= self.min_coverage * pay)
         return ok, np.where(ok, leased, 0.0)
+
+    def book(self, model_id: int, entry: str, amount: float) -> None:
+        """Record ``amount`` yuan (real firms) under ``entry`` for ``model_id``; the engineering lessors'
+        equity takes their losses."""
+        b = self.books[model_id]
+        b[entry] += amount
+        if entry == "financed":
+            b["outstanding"] += amount
+        elif entry in ("repaid", "shortfall", "recovered", "written_off"):
+            b["outstanding"] -= amount
+        if model_id == LEASE_ENGINEERING and entry in ("shortfall", "written_off"):
+            self.capital -= amount
+
+    def book_interest(self, model_id: int, interest: float, balance: float) -> None:
+        """A month's interest (yuan) on ``balance`` (yuan): the engineering lessors keep what exceeds
+        their cost of funds."""
+        self.books[model_id]["interest"] += interest
+        if model_id == LEASE_ENGINEERING:
+            margin = interest - balance * self.p.funding_rate / 12.0
+            self.capital += margin
+            self.engineering_income += margin
+
+    def total(self, entry: str) -> float:
+        return sum(b[entry] for b in self.books.values())
+
+    @property
+    def financed_total(self) -> float:
+        return self.total("financed")
+
+    @property
+    def repaid_total(self) -> float:
+        return self.total("repaid")
+
+    @property
+    def written_off_total(self) -> float:
+        return self.total("written_off")
+
+    @property
+    def shortfall_total(self) -> float:
+        return self.total("shortfall")
+
+    @property
+    def recovered_total(self) -> float:
+        return self.total("recovered")
+
+    @property
+    def interest_total(self) -> float:
+        return self.total("interest")

@@ -1,14 +1,10 @@
-"""Governments: the province (special fund, subsidies, approval reform, rewards) and the 11 cities.
+"""Governments: the province (the special fund's yearly round, the pilots' envelope, the cloud action's
+vouchers, the approval reform, the cities' rewards) and the 11 cities (robot purchase subsidies).
 
-docs/ODD.md, submodel "Governments". The special fund receives its yearly budget each January
-(unspent money carries over only if ``government.fund_carryover``). Subsidies are paid first come,
-first served in queue order until the money is gone; the claim that finds a budget nearly empty
-gets what is left. Every yuan paid is recorded, so subsidies paid = government spending <= budget.
-
-Cities have their own yearly budgets (``cities.budget_total`` split by output share, plus any
-reward won the year before) for purchase-subsidy top-ups and cloud vouchers, and a share of the
-province's cloud target. Each December the province's reward pool goes to the cities whose share
-of transformed firms rose most in the year (``cities.reward_winners`` share it equally).
+docs/ODD.md 3.4.5. Every budget is a :class:`Budget`: released each January, paying claims in the
+order given (arrival with a seeded random tie-break, or the round's ranking) until it is used up;
+every yuan paid is recorded, so subsidies paid = spending <= budget (tested). What the lines pay and
+what firms may expect of them is the subsidy schedule (subsidies.py).
 """
 
 from __future__ import annotations
@@ -20,64 +16,112 @@ from ...params import Params, month_index
 from ..allocation import pay_in_order
 
 
+class Budget:
+    """Money released each January and paid out to claims in order.
+
+    Attributes: remaining (yuan left this year), released_total, paid_total (since the start),
+    paid_this_month, claimed_year and paid_year (this year's claims and payments, for the share firms
+    expect), expected_share (what firms expect to be paid of a claim).
+    """
+
+    def __init__(self, yearly: float, carryover: bool = False, expected_share: float = 1.0):
+        self.yearly, self.carryover = yearly, carryover
+        self.remaining = self.released_total = self.paid_total = self.paid_this_month = 0.0
+        self.claimed_year = self.paid_year = 0.0
+        self.expected_share = expected_share
+
+    def new_year(self, extra: float = 0.0) -> None:
+        """January: last year's claims set what firms expect; this year's money is released."""
+        if self.claimed_year > 0:
+            self.expected_share = self.paid_year / self.claimed_year
+        self.claimed_year = self.paid_year = 0.0
+        if not self.carryover:
+            self.remaining = 0.0
+        self.remaining += self.yearly + extra
+        self.released_total += self.yearly + extra
+
+    def move(self, amount: float, to: Budget) -> float:
+        """Move up to ``amount`` yuan of this year's money to another budget (e.g. an envelope)."""
+        amount = min(amount, self.remaining)
+        self.remaining -= amount
+        self.released_total -= amount
+        to.remaining += amount
+        to.released_total += amount
+        return amount
+
+    def pay(self, claims: np.ndarray) -> np.ndarray:
+        """Pay claims (yuan, already times the agents' weights) in the order given."""
+        paid = pay_in_order(claims, self.remaining)
+        total = float(paid.sum())
+        self.remaining = max(self.remaining - total, 0.0)  # float noise must not make it negative
+        self.paid_total += total
+        self.paid_this_month += total
+        self.claimed_year += float(claims.sum())
+        self.paid_year += total
+        return paid
+
+
 class ProvincialGovernment(mesa.Agent):
     """Zhejiang's provincial government (one agent).
 
     Attributes:
-        fund_remaining: yuan left in the special fund this year
-        fund_budget_total: yuan released into the fund since the start (all years)
-        subsidy_paid_total: yuan paid out of the fund since the start
-        paid_this_month: yuan paid out this month (reset each step)
+        fund: the special fund (its round of awards each year); envelope: the pilots' share of it
+        vouchers: the cloud action's voucher budget
+        applications: this year's applications to the round (lists of arrays, see subsidies.py)
     """
 
     def __init__(self, model: mesa.Model, params: Params):
         super().__init__(model)
         g = params.government
         self.fund_enabled = g.special_fund_enabled
-        self.budget = g.special_fund_budget if g.special_fund_enabled else 0.0
-        self.carryover = g.fund_carryover
-        self.purchase_rate = g.purchase_subsidy_rate if g.purchase_subsidy_enabled else 0.0
-        self.purchase_cap = g.purchase_subsidy_cap
-        self.equipment_share = g.equipment_share
-        self.post_rate = g.post_project_subsidy_rate if g.post_project_subsidy_enabled else 0.0
+        self.fund = Budget(g.special_fund_budget if g.special_fund_enabled else 0.0, g.fund_carryover,
+                           g.fund_expected_share_2013)
+        self.envelope = Budget(0.0)
+        self.envelope_share = g.pilot_envelope_share
+        d = params.demonstration
+        self.pilot_years = {month_index(m) // 12 for m in (d.pilot_batch1, d.pilot_batch2, d.pilot_batch3)} \
+            if d.pilots_enabled else set()
+        c = params.cloud
+        self.vouchers = Budget(c.voucher_budget if c.action_enabled and c.voucher_payer == "action" else 0.0)
         self.reform_start = month_index(g.approval_reform_start) if g.approval_reform_enabled else None
         p = params.projects
         self.approval_before, self.approval_after = p.approval_months, p.approval_months_reformed
-        self.pilot_rate = params["demonstration.pilot_subsidy_rate"] if g.special_fund_enabled else 0.0
-        c = params.cities
-        self.rewards_enabled, self.reward_pool, self.reward_winners = c.rewards_enabled, c.reward_pool, c.reward_winners
-        self.fund_remaining = 0.0
-        self.fund_budget_total = 0.0
-        self.subsidy_paid_total = 0.0
-        self.paid_this_month = 0.0
+        cp = params.cities
+        self.rewards_enabled, self.reward_pool, self.reward_winners = cp.rewards_enabled, cp.reward_pool, \
+            cp.reward_winners
         self.rewards_paid_total = 0.0
+        self.applications: list[tuple[np.ndarray, ...]] = []
 
     def step(self) -> None:
-        """Start of a month: release the year's budget in January."""
-        self.paid_this_month = 0.0
-        if self.model.month % 12 == 0:
-            if not self.carryover:
-                self.fund_remaining = 0.0
-            self.fund_remaining += self.budget
-            self.fund_budget_total += self.budget
+        """Start of a month: in January the fund's money is released (and the pilots' envelope taken
+        from it in a pilot year), and the voucher budget."""
+        for b in (self.fund, self.envelope, self.vouchers):
+            b.paid_this_month = 0.0
+        t = self.model.month
+        if t % 12 == 0:
+            self.fund.new_year()
+            self.vouchers.new_year()
+            self.envelope.new_year()
+            if t // 12 in self.pilot_years:
+                self.fund.move(self.envelope_share * self.fund.yearly, self.envelope)
 
     @property
-    def fund_has_money(self) -> bool:
-        return self.fund_remaining > 0.0
+    def fund_remaining(self) -> float:
+        return self.fund.remaining + self.envelope.remaining
+
+    @property
+    def paid_this_month(self) -> float:
+        return self.fund.paid_this_month + self.envelope.paid_this_month
+
+    @property
+    def subsidy_paid_total(self) -> float:
+        """Yuan paid by the province's budgets (fund, envelope, vouchers) since the start."""
+        return self.fund.paid_total + self.envelope.paid_total + self.vouchers.paid_total
 
     def approval_months(self) -> int:
         """Approval lead time (months) for a project applied for this month."""
         reformed = self.reform_start is not None and self.model.month >= self.reform_start
         return self.approval_after if reformed else self.approval_before
-
-    def pay(self, claims: np.ndarray) -> np.ndarray:
-        """Pay real-firm claims (yuan, already times weight, in order) from the fund."""
-        paid = pay_in_order(claims, self.fund_remaining)
-        total = float(paid.sum())
-        self.fund_remaining -= total
-        self.subsidy_paid_total += total
-        self.paid_this_month += total
-        return paid
 
     def reward_cities(self, cities: list[CityGovernment], recorder, month: int) -> None:
         """December: the pool goes to the cities whose share of transformed firms (all sizes: the
@@ -99,7 +143,8 @@ class CityGovernment(mesa.Agent):
 
     Attributes:
         city: index of the city; name: its name
-        budget_remaining: yuan left this year for top-ups and vouchers
+        budget: this year's money for robot purchase subsidies (and vouchers if the cities pay them)
+        rate, cap_per_robot: this month's robot purchase subsidy rule (see ``rule``)
         reward_next: reward won, added to next year's budget
         cloud_target: firms to move onto the cloud this year; cloud_done: moved so far this year
     """
@@ -109,24 +154,31 @@ class CityGovernment(mesa.Agent):
         super().__init__(model)
         c = params.cities
         self.city, self.name = city, name
-        self.base_budget = c.budget_total * output_share
-        self.topup_rate = c.topup_rate if c.topup_enabled else 0.0
-        self.equipment_share = params["government.equipment_share"]
-        self.cap = params["government.purchase_subsidy_cap"]
-        self.voucher = params["cloud.voucher"]
+        self.enabled = c.purchase_enabled
+        self.budget = Budget(c.budget_total * output_share, expected_share=c.expected_share_2013)
+        t = model.tables
+        own = c.use_city_rules and np.isfinite(t.city_robot_rate[city])
+        self.default_rule = (c.purchase_rate, c.cap_per_robot)
+        self.own_rule = (float(t.city_robot_rate[city]), float(t.city_robot_cap[city])) if own else None
+        self.own_from = month_index(t.city_robot_rule_from[city]) if own else None
         self.cloud_target_year = params["cloud.target_per_year"] * firm_share
-        self.budget_remaining = 0.0
-        self.budget_total = 0.0
-        self.paid_total = 0.0
         self.reward_next = 0.0
         self.cloud_target = 0.0
         self.cloud_done = 0.0
 
+    def rule(self, month: int) -> tuple[float, float]:
+        """(rate, cap per robot) of the city's robot purchase subsidy in ``month`` (0 if it has none)."""
+        if not self.enabled:
+            return 0.0, 0.0
+        if self.own_rule is not None and month >= self.own_from:
+            return self.own_rule
+        return self.default_rule
+
     def step(self) -> None:
         """January: this year's budget (with last year's reward) and cloud target."""
+        self.budget.paid_this_month = 0.0
         if self.model.month % 12 == 0:
-            self.budget_remaining = self.base_budget + self.reward_next
-            self.budget_total += self.base_budget + self.reward_next
+            self.budget.new_year(self.reward_next)
             self.reward_next = 0.0
             self.cloud_done = 0.0
             self.cloud_target = self.cloud_target_year if self.model.cloud.action_on(self.model.month) else 0.0
@@ -136,10 +188,10 @@ class CityGovernment(mesa.Agent):
         to_date = self.cloud_target * (self.model.month % 12 + 1) / 12
         return self.cloud_target > 0 and self.cloud_done < to_date
 
-    def pay(self, claims: np.ndarray) -> np.ndarray:
-        """Pay real-firm claims (yuan, in order) from this year's budget."""
-        paid = pay_in_order(claims, self.budget_remaining)
-        total = float(paid.sum())
-        self.budget_remaining -= total
-        self.paid_total += total
-        return paid
+    @property
+    def paid_total(self) -> float:
+        return self.budget.paid_total
+
+    @property
+    def budget_total(self) -> float:
+        return self.budget.released_total

@@ -190,43 +190,56 @@ def expert_groups(model: mesa.Model, n_groups: int, capacity: float, sector_shar
     return [ExpertGroup(model, s, capacity) for s, k in enumerate(counts) for _ in range(k)]
 
 
-def diagnose(firms, groups: list[ExpertGroup], sector_members: list[np.ndarray], prospects, rng: np.random.Generator,
-             learning: float, obs_var: float) -> np.ndarray:
-    """A month of free diagnoses; returns the firms diagnosed.
+def diagnose(firms, groups: list[ExpertGroup], sector_members: list[np.ndarray], month: int,
+             rng: np.random.Generator, learning: float) -> np.ndarray:
+    """A month of free diagnoses (docs/ODD.md 3.4.9); returns the firms diagnosed.
 
-    Each sector's groups see, first, firms recently exposed (conferences, pilots) in order of
-    exposure, then random firms of the sector, up to their capacity (real firms); a firm is
-    diagnosed once. A diagnosis shows the firm its own prospects: ``learning`` observations of the
-    gain ratio it would realise with an average provider (``prospects(idx)``).
+    Each sector's groups serve up to their capacity in real firms: first firms recently exposed
+    (conferences, pilots) in order of exposure (a documented ranking; ties by a seeded random
+    priority), then firms of the sector drawn at random in proportion to the real firms they stand
+    for. The agent that straddles the capacity is served with the probability that keeps the
+    expected number of real firms diagnosed equal to the capacity at any scale. A firm is diagnosed
+    once; a diagnosis shows it more of its own prospects (beliefs.diagnose).
     """
     from .. import beliefs
+    from ..allocation import event_id, take_within, tie_break
     from ..firms import NONE
 
-    capacity = np.zeros(len(sector_members))
+    n_sectors = len(sector_members)
+    capacity = np.zeros(n_sectors)
     for g in groups:
         capacity[g.sector] += g.capacity
+    draws = rng.random((n_sectors, 2))  # a fixed number of draws a month: common random numbers
+
+    def open_to(idx):
+        return (firms.proj_phase[idx] == NONE) & (firms.stage[idx] < 4) & ~firms.diagnosed[idx] & firms.alive[idx]
+
     exposed = np.flatnonzero(firms.exposure > 0.2)
-    exposed = exposed[(firms.proj_phase[exposed] == NONE) & (firms.stage[exposed] < 4) & ~firms.diagnosed[exposed]]
+    exposed = exposed[open_to(exposed)]
     chosen = []
     for s in np.flatnonzero(capacity > 0):
         pool = exposed[firms.sector[exposed] == s]
-        pool = pool[np.lexsort((firms.priority[pool], -firms.exposure[pool]))]
-        if firms.weight[pool].sum() < capacity[s] and sector_members[s].size:  # too few asked: visit others
-            members = sector_members[s]
-            extra = np.unique(members[rng.integers(0, members.size, size=min(members.size, 64))])
-            extra = extra[(firms.proj_phase[extra] == NONE) & (firms.stage[extra] < 4) & ~firms.diagnosed[extra]
-                          & (firms.exposure[extra] <= 0.2)]
+        tie = tie_break(firms.key[pool], event_id("diagnoses", month))
+        pool = pool[np.lexsort((tie, -firms.exposure[pool]))]
+        members = sector_members[s]
+        if firms.weight[pool].sum() < capacity[s] and members.size:  # too few asked: visit others at random
+            w = firms.weight[members]
+            cum = np.cumsum(w)
+            m = min(members.size, int(np.ceil(4 * capacity[s] / w.min())) + 16)
+            picks = members[np.searchsorted(cum, rng.random(m) * cum[-1], side="right").clip(0, members.size - 1)]
+            _, first = np.unique(picks, return_index=True)
+            extra = picks[np.sort(first)]  # in the order drawn, each once
+            extra = extra[open_to(extra) & (firms.exposure[extra] <= 0.2)]
             pool = np.concatenate([pool, extra])
-        cum = np.cumsum(firms.weight[pool])
-        chosen.append(pool[cum - firms.weight[pool] < capacity[s]])
+        chosen.append(pool[take_within(firms.weight[pool], capacity[s], draws[s, 0])])
     out = np.concatenate(chosen) if chosen else np.zeros(0, np.int64)
     if out.size:
         firms.diagnosed[out] = True
         firms.informed[out] = True
         firms.exposure[out] = 1.0
-        beliefs.observe(firms.belief_precision, firms.belief_weighted, out, prospects(out), learning, obs_var)
-        done = np.bincount(firms.sector[out], weights=firms.weight[out], minlength=len(sector_members))
-        n_groups = np.bincount([g.sector for g in groups], minlength=len(sector_members))
+        beliefs.diagnose(firms, out, learning)
+        done = np.bincount(firms.sector[out], weights=firms.weight[out], minlength=n_sectors)
+        n_groups = np.bincount([g.sector for g in groups], minlength=n_sectors)
         for g in groups:
             g.diagnosed_total += done[g.sector] / n_groups[g.sector]
     return out

@@ -1,0 +1,88 @@
+"""Nothing scarce is allocated in array order: the same firms in another layout of the arrays get the
+same diagnoses, subsidies and leases by size class and city, and the instruments contribute the same.
+
+The population is drawn stratum by stratum (above-size firms first, then by city and sector), so
+any rule that serves firms "in index order" favours above-size firms and the first cities. Here the
+arrays are reversed or shuffled (``run.layout``; the firms, their keys and their draws of January
+2013 are the same) and every comparison is against the spread between seeds: a layout effect must
+stay within ``K`` standard errors of the difference of two means over ``SEEDS`` seeds.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+from simmodel.analysis.scenarios import load
+from simmodel.model.indicators import FLOWS
+from simmodel.runs.runner import simulate
+
+SEEDS = (1, 2, 3, 4)
+SCALE = 0.03
+K = 4.0  # standard errors: four seeds per layout; K = 4 leaves one false alarm in ~15,000 comparisons
+LAYOUTS = ("reversed", "shuffled")
+
+
+@functools.lru_cache(maxsize=64)
+def outcomes(scenario: str, layout: str, seed: int) -> dict[str, np.ndarray]:
+    m = simulate(load(scenario).params.replace({"run.scale": SCALE, "run.layout": layout}), seed)
+    r, f = m.recorder, m.firms
+    flows = r.flows[: r.months_done].sum(axis=0).reshape(len(FLOWS), r.n_cities, r.n_sectors, 2)
+    out = {"stage_1plus": np.array(float(np.sum(f.weight * (f.stage >= 1))))}
+    for name in ("diagnoses", "subsidy_robots", "subsidy_awards", "subsidy_vouchers", "leases_funds",
+                 "leases_materials", "loans_issued"):
+        x = flows[FLOWS.index(name)]
+        total = max(x.sum(), 1e-9)
+        out[name] = np.array(x.sum())
+        out[name + "_above_share"] = np.array(x[:, :, 1].sum() / total)
+        out[name + "_city_shares"] = x.sum(axis=(1, 2)) / total
+    m.release()
+    return out
+
+
+def _compare(a: list[dict], b: list[dict], keys) -> list[str]:
+    """Keys (and city indices) whose means differ by more than K standard errors of the difference."""
+    bad = []
+    for key in keys:
+        xa, xb = np.array([o[key] for o in a]), np.array([o[key] for o in b])
+        diff = xa.mean(axis=0) - xb.mean(axis=0)
+        se = np.sqrt((xa.var(axis=0, ddof=1) + xb.var(axis=0, ddof=1)) / len(SEEDS))
+        # a floor for quantities the seeds barely move (a fixed budget fully spent): 1 % of the level
+        se = np.maximum(se, 0.01 * np.abs(xa.mean(axis=0)) / K)
+        for i in np.flatnonzero(np.atleast_1d(np.abs(diff) > K * se)):
+            bad.append(f"{key}[{i}]: {np.atleast_1d(xa.mean(axis=0))[i]:.4g} vs {np.atleast_1d(xb.mean(axis=0))[i]:.4g}")
+    return bad
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_diagnoses_subsidies_and_leases_by_size_and_city_do_not_depend_on_the_layout(layout):
+    a = [outcomes("baseline", "strata", s) for s in SEEDS]
+    b = [outcomes("baseline", layout, s) for s in SEEDS]
+    assert not _compare(a, b, a[0].keys())
+
+
+@pytest.mark.parametrize("scenario", ["no_conferences", "no_fund"])
+def test_instrument_contributions_do_not_depend_on_the_layout(scenario):
+    def contributions(layout):
+        return [{k: outcomes("baseline", layout, s)[k] - outcomes(scenario, layout, s)[k]
+                 for k in ("stage_1plus", "diagnoses", "subsidy_awards")} for s in SEEDS]
+
+    a, b = contributions("strata"), contributions("shuffled")
+    assert not _compare(a, b, a[0].keys())
+
+
+def test_the_layout_changes_the_arrays_not_the_firms():
+    from simmodel.model.model import TransformationModel
+
+    ms = {lay: TransformationModel.from_scenario("baseline", seed=3, scale=SCALE, layout=lay)
+          for lay in ("strata", "reversed")}
+    a, b = ms["strata"].firms, ms["reversed"].firms
+    assert not np.array_equal(a.above, b.above)
+    order = np.argsort(a.key)
+    back = np.argsort(b.key)
+    for name in ("above", "city", "sector", "employees", "cash", "stage"):
+        x = getattr(a, name) if name != "employees" else a.employed
+        y = getattr(b, name) if name != "employees" else b.employed
+        assert np.array_equal(x[order], y[back]), name
