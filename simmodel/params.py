@@ -321,8 +321,9 @@ PARAMS: tuple[Param, ...] = (
     Param("beliefs.prior_mean", 0.6, "float", "ratio", "firms' prior belief of the gain "
           "relative to the nominal gain", A + " (calibrated)", lo=0.0, hi=3.0),
     Param("beliefs.prior_sd", 0.5, "float", "ratio", "sd of that prior belief", A, lo=0.01, hi=5.0),
-    Param("beliefs.peer_learning", 0.5, "float", "obs/project", "observation weight a firm "
-          "gives each completed project in its city x sector cell", A, lo=0.0, hi=10.0),
+    Param("beliefs.peer_contacts", 100.0, "float", "firms", "firms of its city x sector cell whose project "
+          "outcomes a firm hears of (each completed project of a contact is one observation)",
+          A + " (range for calibration 10-1000)", lo=0.0, hi=10_000.0),
     Param("beliefs.cross_cell_weight", 0.1, "float", "share", "weight of the firm's sector "
           "province-wide (vs. its own cell) in peer influence and learning", A, lo=0.0, hi=1.0),
     Param("beliefs.own_learning", 5.0, "float", "obs", "observation weight of a firm's own "

@@ -146,3 +146,10 @@ def test_firm_cash_changes_by_profit_retained_project_payments_and_finance():
     repaid = m.bank.repaid_total + m.leasing.repaid_total
     end = (f.cash * f.weight).sum()
     assert end == pytest.approx(start + retained - spent + subsidy + borrowed - repaid, rel=1e-9)
+
+
+def test_every_adopter_either_applies_or_gives_up_for_want_of_finance(baseline):
+    adopters = flow_total(baseline, "adopters")
+    assert adopters > 1000
+    assert np.isclose(adopters, flow_total(baseline, "projects_applied") + flow_total(baseline, "projects_abandoned"),
+                      rtol=1e-12)

@@ -18,9 +18,12 @@ def _small_firm_projects(m):
 
 
 def test_without_leasing_firms_with_little_collateral_start_fewer_projects():
-    base, none = run(), run(**NO_LEASING)
-    assert flow_total(base, "leases_funds") > 0
-    assert _small_firm_projects(none) < 0.97 * _small_firm_projects(base)
+    # on every one of three seeds (common random numbers): small firms, with the least collateral,
+    # start fewer projects when no lessor carries part of the shortfall
+    for seed in (7, 8, 9):
+        base, none = run(seed), run(seed, **NO_LEASING)
+        assert flow_total(base, "leases_funds") > 0
+        assert _small_firm_projects(none) < _small_firm_projects(base), seed
 
 
 def test_each_leasing_model_can_be_switched_off_alone():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import beliefs, decision, finance, projects
+from .allocation import event_id, tie_break
 from .econ import annuity_factor
 from .firms import LOAN, NONE
 from .indicators import PAYBACK_EDGES
@@ -35,10 +36,17 @@ class Adoption:
     def eligible(self) -> np.ndarray:
         return np.flatnonzero(self.eligible_mask())
 
-    def planning(self) -> beliefs.Planning:
+    def planning(self, idx: np.ndarray | None = None) -> beliefs.Planning:
+        """What firms ``idx`` (default: all) plan their next project with (beliefs.planning), aligned with idx."""
         p = self.model.params
         return beliefs.planning(self.model.firms, p["beliefs.prior_mean"], p["beliefs.prior_sd"],
-                                p["decision.risk_aversion"], p["technology.gain_sd"])
+                                p["decision.risk_aversion"], p["technology.gain_sd"], idx)
+
+    def ratio_bound(self) -> np.ndarray:
+        """Every firm's upper bound of the gain ratio it can plan with (for the thinning bound)."""
+        p = self.model.params
+        return beliefs.ratio_bound(self.model.firms, p["beliefs.prior_mean"], p["beliefs.prior_sd"],
+                                   p["technology.gain_sd"])
 
     def planning_ratio(self) -> np.ndarray:
         """Each firm's certainty-equivalent gain ratio (beliefs.planning)."""
@@ -88,13 +96,15 @@ class Adoption:
             beta_profit=d.beta_profit, beta_skill=d.beta_skill,
         )
 
-    def inputs(self, idx: np.ndarray, plan: beliefs.Planning) -> decision.FirmInputs:
+    def inputs(self, idx: np.ndarray, plan: beliefs.Planning | None = None) -> decision.FirmInputs:
+        """The decision's inputs of firms ``idx`` (``plan``: their planning, aligned with idx)."""
         f = self.model.firms
+        plan = plan if plan is not None else self.planning(idx)
         return decision.FirmInputs(
             stage=f.stage[idx], sector=f.sector[idx], city=f.city[idx], cell=f.cell[idx], above=f.above[idx],
             output=f.output[idx], productivity=f.productivity[idx], workforce_cap=f.workforce_cap[idx],
-            wage=f.wage[idx], ratio=plan.ratio[idx], own_mean=plan.own_mean[idx], own_sd=plan.own_sd[idx],
-            own_factor=plan.own_factor[idx], mean_var=plan.mean_var[idx], exposure=f.exposure[idx],
+            wage=f.wage[idx], ratio=plan.ratio, own_mean=plan.own_mean, own_sd=plan.own_sd,
+            own_factor=plan.own_factor, mean_var=plan.mean_var, exposure=f.exposure[idx],
             margin=f.margin[idx], skill=f.staff_quality[idx])
 
     def quote(self, idx: np.ndarray, proj_need: np.ndarray, benefit: np.ndarray) -> finance.Quote:
@@ -108,12 +118,12 @@ class Adoption:
                              p["technology.gain_sd"], self.rate, p["decision.min_finance_fraction"])
 
     def options(self, idx: np.ndarray, ctx: decision.DecisionContext, plan: beliefs.Planning | None = None):
-        """The best project and finance plan of firms ``idx``, and their probability of adopting."""
-        plan = plan or self.planning()
+        """The best project and finance plan of firms ``idx`` (``plan``: their planning, aligned with idx;
+        default: as they believe), and their probability of adopting."""
         x = self.inputs(idx, plan)
         proj = decision.best_project(x, ctx)
         q = self.quote(idx, proj.capex + proj.fee - proj.subsidy, proj.benefit)
-        return decision.choose(x, q, ctx), q
+        return decision.choose(x, q, ctx, proj), q
 
     def step(self, wage: float, price_index: float) -> None:
         """Eligible firms adopt with the logit probability; adopters arrange their finance and apply."""
@@ -124,9 +134,8 @@ class Adoption:
         if not eligible.any():
             return
         ctx = m.adoption_context = self.context(wage, price_index)
-        plan = self.planning()
-        idx = np.flatnonzero(m.thinning.candidates(u, eligible, plan, ctx))  # exact: see thinning.py
-        opts, q = self.options(idx, ctx, plan)
+        idx = np.flatnonzero(m.thinning.candidates(u, eligible, self.ratio_bound(), ctx))  # exact: thinning.py
+        opts, q = self.options(idx, ctx)
         k = np.flatnonzero(u[idx] < opts.prob)
         if k.size:
             self.apply(idx[k], opts, q, k)
@@ -137,7 +146,9 @@ class Adoption:
         m = self.model
         f = m.firms
         q = q.subset(k)
-        fin = finance.arrange(f, a, opts.plan[k], q, m.month, m.leasing, m.rngs["banks"].random(a.size))
+        # the bank's draw is the firm's own (keyed by firm and month): who else applies does not shift it
+        fin = finance.arrange(f, a, opts.plan[k], q, m.month, m.leasing,
+                              tie_break(f.key[a], event_id("bank decisions", m.month)))
         go = fin.scale > 0
         projects.begin(f, a[go], opts.target[k][go], opts.capex[k][go], opts.robots[k][go], fin.scale[go],
                        fin.route[go], fin.borrowed[go], fin.rate[go], m.government.approval_months(), m.month)
@@ -147,7 +158,7 @@ class Adoption:
         m.flow("loans_issued", a[go & (fin.route == LOAN)])
         for route, name in finance.LEASE_FLOWS.items():
             m.flow(name, a[go & (fin.route == route)])
-        self.record(a[go], opts, k[go])
+        self.record(a, opts, k)  # every firm that decided, whether or not it found finance
 
     def record(self, a: np.ndarray, opts: decision.Options, k: np.ndarray) -> None:
         """The adopters' terms at decision time: how many had a negative expected NPV (at their mean
@@ -156,7 +167,7 @@ class Adoption:
         if a.size == 0:
             return
         m = self.model
-        x = self.inputs(a, self.planning())
+        x = self.inputs(a)
         pv_mean, _ = decision.present_value(x.own_mean * opts.gain[k], x, m.adoption_context)
         expected = pv_mean - opts.plan_cost[k]
         m.flow("adopters", a)

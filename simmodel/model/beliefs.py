@@ -6,8 +6,10 @@ stage. A firm's belief has two parts:
 
 - about mu, normal and conjugate with observation sd ``technology.gain_sd``, so additive in precision
   and precision-weighted evidence: the prior (``prior_mean``, ``prior_sd``), plus private evidence
-  (its own projects, cases seen at conferences) per firm, plus public evidence (the projects completed
-  in its city x sector cell, blended with its sector) per cell. Evidence ages: each month every
+  (its own projects, cases seen at conferences) per firm, plus public evidence per cell: each firm
+  hears of the projects its ``peer_contacts`` contacts complete, contacts being firms of its city x
+  sector cell (blended with its sector), so a month's evidence is contacts x the share of the cell's
+  firms that completed a project. Evidence ages: each month every
   precision and sum beyond the prior is multiplied by 0.5^(1 / evidence_half_life_months), so beliefs
   keep moving with what recent projects realised and a bad wave of projects dampens the next;
 - about its own z: it knows a part beforehand (``own_knowledge`` = kappa of its variance: E[z | its
@@ -33,20 +35,26 @@ def observe(precision: np.ndarray, weighted: np.ndarray, idx, obs_mean, obs_coun
 
 
 def cell_evidence(cell: np.ndarray, sector: np.ndarray, weight: np.ndarray, ratio: np.ndarray,
-                  n_cells: int, n_sectors: int, cross_weight: float) -> tuple[np.ndarray, np.ndarray]:
-    """(observation count, mean ratio) per cell from projects completed this month.
+                  cell_firms: np.ndarray, n_sectors: int, cross_weight: float) -> tuple[np.ndarray, np.ndarray]:
+    """(share of firms that completed a project, their mean ratio) per cell from this month's projects.
 
-    Counts are real projects (weights), blended between the cell and its sector province-wide.
+    Shares are of real firms (weights; ``cell_firms`` the real firms of each cell), blended between the
+    cell and its sector province-wide: a firm hears of the projects of its contacts, who are firms
+    like it in its cell (and, with ``cross_weight``, in its sector elsewhere).
     """
+    n_cells = cell_firms.size
+    cell_sector = np.arange(n_cells) % n_sectors
+    sector_firms = np.bincount(cell_sector, weights=cell_firms, minlength=n_sectors)
     n_c = np.bincount(cell, weights=weight, minlength=n_cells)
     s_c = np.bincount(cell, weights=weight * ratio, minlength=n_cells)
     n_s = np.bincount(sector, weights=weight, minlength=n_sectors)
     s_s = np.bincount(sector, weights=weight * ratio, minlength=n_sectors)
-    cell_sector = np.arange(n_cells) % n_sectors
-    count = (1 - cross_weight) * n_c + cross_weight * n_s[cell_sector]
-    total = (1 - cross_weight) * s_c + cross_weight * s_s[cell_sector]
-    mean = np.divide(total, count, out=np.zeros(n_cells), where=count > 0)
-    return count, mean
+    per_c = np.divide(1.0, cell_firms, out=np.zeros(n_cells), where=cell_firms > 0)
+    per_s = np.divide(1.0, sector_firms, out=np.zeros(n_sectors), where=sector_firms > 0)[cell_sector]
+    share = (1 - cross_weight) * n_c * per_c + cross_weight * n_s[cell_sector] * per_s
+    total = (1 - cross_weight) * s_c * per_c + cross_weight * s_s[cell_sector] * per_s
+    mean = np.divide(total, share, out=np.zeros(n_cells), where=share > 0)
+    return share, mean
 
 
 def decay_exposure(exposure: np.ndarray, half_life_months: float) -> None:
@@ -65,21 +73,32 @@ def age_evidence(firms, half_life_months: float) -> None:
         firms.belief_weighted[inf] *= keep
 
 
-def mean_belief(firms, prior_mean: float, prior_sd: float) -> tuple[np.ndarray, np.ndarray]:
-    """(mean, variance) of every firm's belief about its sector's true gain ratio mu."""
+def mean_belief(firms, prior_mean: float, prior_sd: float, idx=None) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, variance) of the belief of firms ``idx`` (default: all) about their sector's true gain ratio mu."""
     f = firms
     p0 = 1.0 / prior_sd ** 2
     cell_p = p0 + f.cell_precision
     cell_w = prior_mean * p0 + f.cell_weighted
-    mean = (cell_w / cell_p)[f.cell]
-    var = (1.0 / cell_p)[f.cell]
-    inf = np.flatnonzero(f.informed)
+    cell = f.cell if idx is None else f.cell[idx]
+    mean = (cell_w / cell_p)[cell]
+    var = (1.0 / cell_p)[cell]
+    informed = f.informed if idx is None else f.informed[idx]
+    inf = np.flatnonzero(informed)
     if inf.size:
-        c = f.cell[inf]
-        prec = f.belief_precision[inf] + cell_p[c]
-        mean[inf] = (f.belief_weighted[inf] + cell_w[c]) / prec
+        i = inf if idx is None else idx[inf]
+        c = cell[inf]
+        prec = f.belief_precision[i] + cell_p[c]
+        mean[inf] = (f.belief_weighted[i] + cell_w[c]) / prec
         var[inf] = 1.0 / prec
     return mean, var
+
+
+def _own_next(firms, name: str, idx) -> np.ndarray:
+    """A firm's entry of an (n, 4) per-stage array for its next stage (float64)."""
+    f = firms
+    stage = f.stage if idx is None else f.stage[idx]
+    rows = np.arange(f.n) if idx is None else idx
+    return getattr(f, name).ravel()[rows * 4 + np.minimum(stage, 3)].astype(np.float64)
 
 
 @dataclass
@@ -95,15 +114,12 @@ class Planning:
     mean_var: np.ndarray
 
 
-def planning(firms, prior_mean: float, prior_sd: float, risk_aversion: float, gain_sd: float) -> Planning:
-    """The certainty equivalent of every firm's next gain ratio, mean - risk_aversion x sd (floored at 0),
-    and its parts."""
-    f = firms
-    mean, var = mean_belief(f, prior_mean, prior_sd)
-    nxt = np.minimum(f.stage, 3).astype(np.int64)
-    rows = np.arange(f.n)
-    zk = f.z_known[rows, nxt].astype(np.float64)
-    zv = f.z_var[rows, nxt].astype(np.float64)
+def planning(firms, prior_mean: float, prior_sd: float, risk_aversion: float, gain_sd: float,
+             idx=None) -> Planning:
+    """The certainty equivalent of the next gain ratio of firms ``idx`` (default: all), mean -
+    risk_aversion x sd (floored at 0), and its parts."""
+    mean, var = mean_belief(firms, prior_mean, prior_sd, idx)
+    zk, zv = _own_next(firms, "z_known", idx), _own_next(firms, "z_var", idx)
     m = np.maximum(mean, 0.0)
     own = 1.0 + gain_sd * zk
     sd = np.sqrt(var * own ** 2 + (m * gain_sd) ** 2 * zv)
@@ -114,6 +130,19 @@ def planning(firms, prior_mean: float, prior_sd: float, risk_aversion: float, ga
 def planning_ratio(firms, prior_mean: float, prior_sd: float, risk_aversion: float, gain_sd: float) -> np.ndarray:
     """The certainty-equivalent gain ratio each firm plans its next project with (floored at 0)."""
     return planning(firms, prior_mean, prior_sd, risk_aversion, gain_sd).ratio
+
+
+def ratio_bound(firms, prior_mean: float, prior_sd: float, gain_sd: float) -> np.ndarray:
+    """For every firm, max(own mean, 0) (float32, rounded up): at least the certainty equivalent it plans
+    with, and the most a lessor carrying all of its shortfall risk can lift it to (thinning.py)."""
+    f = firms
+    mean, _ = mean_belief(f, prior_mean, prior_sd)
+    zk = f.z_known.ravel()[np.arange(0, 4 * f.n, 4) + np.minimum(f.stage, 3)]  # float32
+    own = np.float32(1.0) + np.float32(gain_sd) * zk
+    np.maximum(own, 0.0, out=own)
+    own *= np.maximum(mean, 0.0).astype(np.float32)
+    own *= np.float32(1 + 1e-5)  # float32 rounding (relative 1e-7 per operation) stays far below this
+    return own
 
 
 def diagnose(firms, idx: np.ndarray, observations: float) -> None:
@@ -128,18 +157,20 @@ def diagnose(firms, idx: np.ndarray, observations: float) -> None:
     f.z_var[idx, s] = var / (1.0 + k)
 
 
-def learn_from_peers(firms, evidence, params, n_cells: int, n_sectors: int, obs_var: float) -> None:
+def learn_from_peers(firms, evidence, params, n_cells: int, n_sectors: int, obs_var: float,
+                     cell_firms: np.ndarray | None = None) -> None:
     """Evidence ages; last month's completed projects (``evidence``: cell, sector, weight, ratio) become
-    public evidence in their cells; exposure fades."""
+    public evidence in their cells (``cell_firms``: real operating firms per cell, if known); exposure fades."""
     b = params.beliefs
     age_evidence(firms, b.evidence_half_life_months)
-    if evidence is not None and b.peer_learning > 0:
+    if evidence is not None and b.peer_contacts > 0:
         cell, sector, weight, ratio = evidence
-        count, mean = cell_evidence(cell, sector, weight, ratio, n_cells, n_sectors, b.cross_cell_weight)
-        observe(firms.cell_precision, firms.cell_weighted, slice(None), mean, b.peer_learning * count, obs_var)
+        cell_firms = np.bincount(firms.cell, weights=firms.weight * firms.alive, minlength=n_cells) \
+            if cell_firms is None else cell_firms
+        share, mean = cell_evidence(cell, sector, weight, ratio, cell_firms, n_sectors, b.cross_cell_weight)
+        observe(firms.cell_precision, firms.cell_weighted, slice(None), mean, b.peer_contacts * share, obs_var)
     decay_exposure(firms.exposure, b.exposure_half_life_months)
 
 
 __all__ = ["observe", "cell_evidence", "decay_exposure", "age_evidence", "mean_belief", "Planning", "planning",
-           "planning_ratio",
-           "diagnose", "learn_from_peers"]
+           "planning_ratio", "ratio_bound", "diagnose", "learn_from_peers"]

@@ -245,9 +245,10 @@ def plan_values(proj: Project, x: FirmInputs, q, ctx: DecisionContext) -> tuple[
     return plan, best, pv[np.arange(n), np.minimum(plan, 5)]
 
 
-def choose(x: FirmInputs, q, ctx: DecisionContext) -> Options:
-    """Each deciding firm's project, finance plan, value and probability of adopting this month."""
-    proj = best_project(x, ctx)
+def choose(x: FirmInputs, q, ctx: DecisionContext, proj: Project | None = None) -> Options:
+    """Each deciding firm's project (``proj``: best_project's, if already known), finance plan, value and
+    probability of adopting this month."""
+    proj = best_project(x, ctx) if proj is None else proj
     plan, npv, pv = plan_values(proj, x, q, ctx)
     finite = np.isfinite(npv)
     wait = np.where(finite, value_of_waiting(np.where(finite, npv, 0.0), pv, proj.net_cost, x, ctx), 0.0)

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..params import Params, month_index
 from . import beliefs
-from .allocation import take_within
+from .allocation import event_id, random_order, take_within, tie_break
 from .firms import NONE, Firms
 
 
@@ -106,7 +106,7 @@ class Demonstration:
             if pool.size == 0:
                 continue
             p_attend = min(1.0, self.p.attendees_per_conference / firms.weight[pool].sum())
-            attendees.append(pool[self.rng.random(pool.size) < p_attend])
+            attendees.append(pool[tie_break(firms.key[pool], event_id("conference seats", month)) < p_attend])
         self.held_this_month = k
         att = np.concatenate(attendees) if attendees else np.zeros(0, np.int64)
         if att.size:
@@ -127,7 +127,7 @@ class Demonstration:
                                   & (firms.stage <= 2) & ~firms.pilot & firms.alive)
             if cand.size == 0:
                 continue
-            cand = self.pilot_rng.permutation(cand)
+            cand = cand[random_order(firms.key[cand], f"pilot places {sector}", month)]
             take = take_within(firms.weight[cand], self.p.pilot_firms_per_industry, self.pilot_rng.random())
             pick = cand[take]
             firms.pilot[pick] = True

@@ -262,7 +262,8 @@ INDICATORS: tuple[Indicator, ...] = (
     _i("subsidy_pilots", "yuan", "Pilot support", "support paid to pilot projects from the fund's envelope",
        _flow("subsidy_pilots"), **M),
     _i("subsidy_vouchers", "yuan", "Cloud vouchers", "cloud vouchers paid", _flow("subsidy_vouchers"), **M),
-    _i("adopters", "firms", "Adopters", "firms that decided to transform (before finance)", _flow("adopters")),
+    _i("adopters", "firms", "Adopters", "firms that decided to transform (before finance: projects_applied + "
+       "projects_abandoned)", _flow("adopters")),
     _i("adopters_above", "firms", "Above-size adopters", "above-size firms that decided to transform",
        lambda a: a.f("adopters", ABOVE)),
     _i("adopters_small", "firms", "Small adopters", "small firms that decided to transform",

@@ -36,9 +36,10 @@ from .subsidies import SubsidySchedule
 from .thinning import Thinning
 
 # One Generator per subsystem, in this fixed order (append new ones at the end to keep old streams).
-STREAMS = ("population", "decisions", "providers", "government", "banks", "conferences", "cloud", "experts",
-           "pilots")
-
+# A draw made only for the firms that claim something this month (a bank's decision, a conference
+# seat, a pilot place, a tie-break) is keyed by firm and month instead (allocation.tie_break), so
+# who else claims does not shift it: common random numbers firm by firm across scenarios.
+STREAMS = ("population", "decisions", "providers", "conferences", "cloud", "experts", "pilots")
 
 class TransformationModel(mesa.Model):
     """SME intelligent transformation in Zhejiang, one step per month from January 2013.
@@ -107,6 +108,9 @@ class TransformationModel(mesa.Model):
         order = np.argsort(f.sector, kind="stable")
         bounds = np.searchsorted(f.sector[order], np.arange(t.n_sectors + 1))
         self.sector_members = [order[bounds[s]:bounds[s + 1]] for s in range(t.n_sectors)]
+        # per sector: cumulative agent weights and the smallest (weights never change), for weighted draws
+        self.sector_cum_weights = [(np.cumsum(f.weight[m]), float(f.weight[m].min()) if m.size else 1.0)
+                                   for m in self.sector_members]
         self.peers = Peers(f, self.n_cells, t.n_sectors, params["beliefs.cross_cell_weight"])
 
         tech = params.technology
@@ -206,7 +210,7 @@ class TransformationModel(mesa.Model):
         else:
             self._programme(wage, price_index)
             beliefs.learn_from_peers(self.firms, self._evidence, self.params, self.n_cells, self.tables.n_sectors,
-                                     self.obs_var)  # 3. information
+                                     self.obs_var, self.peers.counts(t).sum(axis=1))  # 3. information
             self._evidence = None
             self.adoption.step(wage, price_index)  # 4. decisions, finance, approval
             self._work_projects()  # 5. providers, projects, completions
@@ -237,7 +241,7 @@ class TransformationModel(mesa.Model):
         if pilots.size:
             start_pilot_projects(self, pilots, wage, price_index)
         if self.experts:
-            done = diagnose(f, self.experts, self.sector_members, t, self.rngs["experts"],
+            done = diagnose(f, self.experts, self.sector_members, self.sector_cum_weights, t, self.rngs["experts"],
                             self.params["experts.learning"])
             self.flow("diagnoses", done)
 

@@ -24,10 +24,10 @@ class Peers:
         self._cache = (-2, self._cache[1])
 
     def counts(self, month: int) -> np.ndarray:
-        """(n_cells, 5) real firms by cell and stage."""
+        """(n_cells, 5) real operating firms by cell and stage."""
         if self._cache[0] != month:
             f = self.firms
-            counts = np.bincount(f.combo, weights=f.weight, minlength=self.n_cells * N_STAGES)
+            counts = np.bincount(f.combo, weights=f.weight * f.alive, minlength=self.n_cells * N_STAGES)
             self._cache = (month, counts.reshape(self.n_cells, N_STAGES))
         return self._cache[1]
 

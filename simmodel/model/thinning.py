@@ -28,7 +28,7 @@ class YearAhead:
     cost_per_worker: np.ndarray  # (n_sectors, 5) at December's (lowest) prices
     fee_share: np.ndarray  # (n_sectors,) lowest fee share a provider may charge before December
     subsidy_rate: np.ndarray  # (n_cities, n_sectors) largest share of capital cost the subsidies a firm expects can pay
-    ratio_cap: float  # bound on every firm's gain ratio the bound is evaluated at (checked monthly)
+    ratio_cap: float  # gain ratio the terms hold up to (firms above it are always candidates)
     wage_annuity: float  # largest PV of a yuan of wages a year (either size class)
     finance_floor: float  # least cost of a finance plan per yuan of net cost (finance: loans and leases)
     kappa: float  # least net cost per yuan of a project's size (capital cost + fee) after subsidies
@@ -203,25 +203,37 @@ class Thinning:
         self.bound[1][idx] = l * (1 + 1e-6)
         self.bound[2][idx] = h * (1 - 1e-6)
 
-    def candidates(self, u: np.ndarray, eligible: np.ndarray, plan, ctx: DecisionContext) -> np.ndarray:
-        """The eligible firms whose draw ``u`` falls below the bound of their adoption probability
-        (``plan``: beliefs.Planning; a lease whose lessor carries shortfall risk lifts a firm's
-        certainty equivalent up to its mean expectation, so the bound is taken there when one is offered)."""
+    def candidates(self, u: np.ndarray, eligible: np.ndarray, ratio: np.ndarray, ctx: DecisionContext) -> np.ndarray:
+        """The eligible firms whose draw ``u`` falls below the bound of their adoption probability.
+
+        ``ratio`` bounds the gain ratio each firm can plan with (beliefs.ratio_bound: its mean
+        expectation, which is at least its certainty equivalent and what a lessor carrying all of its
+        shortfall risk lifts it to), so the certainty equivalent itself is computed only for the
+        candidates."""
         if not self.enabled:
             return eligible
         month = self.model.month
         self.ctx = ctx
-        lessor = self.model.leasing
-        sharing = any(lessor.risk_share[m] < 1.0 for m in lessor.offered())
-        ratio = np.maximum(plan.own_mean, 0.0) if sharing else plan.ratio
-        r_max = float(np.max(ratio, where=eligible, initial=0.0))
-        if self.year is None or month % 12 == 0 or r_max > self.year.ratio_cap:
-            self.year = self.year_ahead(max(r_max * 1.5, 1e-9))
+        over = eligible & (ratio > self.year.ratio_cap) if self.year is not None else eligible
+        if self.year is None or month % 12 == 0 or over.sum() > 0.01 * max(eligible.sum(), 1):
+            self.year = self.year_ahead(self.choose_cap(ratio, eligible))
             self.refresh(slice(None))
+            over = eligible & (ratio > self.year.ratio_cap)
         z_max = self.index(ratio, ctx)
         z_max += np.float32(1e-3)  # margin for float32 rounding
         with np.errstate(over="ignore"):
-            return eligible & (u < np.exp(z_max))  # exp(z) >= logistic(z)
+            return eligible & ((u < np.exp(z_max)) | over)  # exp(z) >= logistic(z)
+
+    @staticmethod
+    def choose_cap(ratio: np.ndarray, eligible: np.ndarray) -> float:
+        """The gain ratio the year's terms are valid up to: a quarter above the 99.9th percentile of the
+        eligible firms' bounds. The few firms above it are always candidates (valued exactly), so a
+        handful of very optimistic firms do not loosen the bound of everyone else (the gain of skipping
+        a stage grows with the ratio: ya.ratio_cap in bound_terms)."""
+        r = ratio[eligible]
+        if r.size == 0:
+            return 1e-9
+        return max(1.25 * float(np.quantile(r, 0.999)), 1e-9)
 
     def index(self, ratio: np.ndarray, ctx: DecisionContext) -> np.ndarray:
         """The upper bound of every firm's logit index this month (float32)."""

@@ -190,7 +190,8 @@ def expert_groups(model: mesa.Model, n_groups: int, capacity: float, sector_shar
     return [ExpertGroup(model, s, capacity) for s, k in enumerate(counts) for _ in range(k)]
 
 
-def diagnose(firms, groups: list[ExpertGroup], sector_members: list[np.ndarray], month: int,
+def diagnose(firms, groups: list[ExpertGroup], sector_members: list[np.ndarray], sector_cum_weights: list[tuple],
+             month: int,
              rng: np.random.Generator, learning: float) -> np.ndarray:
     """A month of free diagnoses (docs/ODD.md 3.4.9); returns the firms diagnosed.
 
@@ -223,12 +224,13 @@ def diagnose(firms, groups: list[ExpertGroup], sector_members: list[np.ndarray],
         pool = pool[np.lexsort((tie, -firms.exposure[pool]))]
         members = sector_members[s]
         if firms.weight[pool].sum() < capacity[s] and members.size:  # too few asked: visit others at random
-            w = firms.weight[members]
-            cum = np.cumsum(w)
-            m = min(members.size, int(np.ceil(4 * capacity[s] / w.min())) + 16)
+            # firms drawn in proportion to the real firms they stand for, a fixed number of draws a month
+            # (common random numbers), each once, in the order drawn
+            cum, w_min = sector_cum_weights[s]
+            m = int(np.ceil(4 * capacity[s] / w_min)) + 16
             picks = members[np.searchsorted(cum, rng.random(m) * cum[-1], side="right").clip(0, members.size - 1)]
             _, first = np.unique(picks, return_index=True)
-            extra = picks[np.sort(first)]  # in the order drawn, each once
+            extra = picks[np.sort(first)]
             extra = extra[open_to(extra) & (firms.exposure[extra] <= 0.2)]
             pool = np.concatenate([pool, extra])
         chosen.append(pool[take_within(firms.weight[pool], capacity[s], draws[s, 0])])
