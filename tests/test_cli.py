@@ -193,3 +193,34 @@ def test_a_missing_baseline_is_a_one_line_error_not_the_defaults(tmp_path, capsy
     assert main(["run", "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "baseline" in err and err.count("\n") == 1 and not (tmp_path / "r").exists()
+
+
+def test_contributions_writes_the_table_and_its_figure(tmp_path, capsys):
+    spec = tmp_path / "instruments.toml"
+    spec.write_text('reference = "baseline"\n[[instrument]]\nscenario = "no_conferences"\nname = "Conferences"\n'
+                    'claim = "+"\nsource = "seed 000 section 3.2"\nnote = "a note"\n'
+                    '[[instrument]]\nscenario = "no_city_rewards"\nname = "Rewards"\nclaim = "none"\n')
+    doc = tmp_path / "docs" / "contributions.md"
+    rc = main(["contributions", "--file", str(spec), "--seeds", "2", "--scale", "0.005", "--end", "2015-12",
+               "--workers", "1", "--out", str(tmp_path / "out"), "--doc", str(doc), "--quiet"])
+    assert rc == 0
+    text = doc.read_text()
+    assert "| Conferences (`no_conferences`) | + |" in text and "| Rewards (`no_city_rewards`) | none |" in text
+    assert "a note" in text and "![contributions](img/contributions.png)" in text
+    assert (doc.parent / "img" / "contributions.png").stat().st_size > 10_000
+    assert (tmp_path / "out" / "contributions.md").is_file() and (tmp_path / "out" / "report.md").is_file()
+
+
+@pytest.mark.parametrize("content,fragment", [
+    ('[[instrument]]\nscenario = "no_fund"\nname = "Fund"\nclaim = "maybe"\n', "claim"),
+    ('[[instrument]]\nscenario = "no_fund"\nname = "Fund"\nclaim = "+"\ncolour = "red"\n', "colour"),
+    ('reference = "baseline"\n', "[[instrument]]"),
+    ('[[instrument]]\nscenario = "no_such"\nname = "X"\nclaim = "+"\n', "no_such"),
+])
+def test_a_bad_instruments_file_is_one_line_and_exit_2(tmp_path, capsys, content, fragment):
+    spec = tmp_path / "instruments.toml"
+    spec.write_text(content)
+    assert main(["contributions", "--file", str(spec), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and fragment in err
+    assert not (tmp_path / "out").exists()

@@ -64,7 +64,8 @@ def test_compare_writes_report_tables_and_figures(tmp_path):
     assert "![contributions](figures/contributions.png)" in report and "no_subsidy" in report
     contrib = pd.read_csv(out / "contributions.csv")
     assert set(contrib.scenario) == {"no_leasing", "no_subsidy"}
-    assert set(contrib.metric) == {"firms_stage_1plus", "labour_productivity_above", "tech_investment", "cloud_firms"}
+    assert set(contrib.metric) == {"firms_stage_1plus", "labour_productivity_above", "tech_investment", "cloud_firms",
+                                   "subsidy_spent"}
     cost = pd.read_csv(out / "subsidy_per_firm.csv")
     assert cost.set_index("scenario").loc["no_subsidy", "extra_subsidy_yuan"] > 0
     for f in ("contributions.png", "differences.png"):

@@ -21,7 +21,7 @@ from ..params import Params
 from ..runs import store
 from ..runs.executor import Executor, Outcome, Task
 from . import plots
-from .stats import band, band_rows
+from .stats import band, band_rows, mean_interval
 
 Progress = Callable[[int, int, str], None]
 
@@ -185,7 +185,10 @@ def comparison_tables(frames: dict[str, pd.DataFrame], order: list[str]) -> dict
                 rows.append({"scenario": name, "period": period, "indicator": ind, **_band(g[ind].to_numpy())})
         last = diff.xs(year, level="period")
         for metric in CONTRIBUTION_METRICS:
-            contrib.append({"scenario": name, "metric": metric, **_band(-last[metric].to_numpy())})
+            per_seed = diff[metric].groupby(level="seed").sum() if metric in plots.CUMULATIVE else last[metric]
+            x = -per_seed.to_numpy()
+            lo, hi = mean_interval(x)
+            contrib.append({"scenario": name, "metric": metric, **_band(x), "mean_lo": lo, "mean_hi": hi})
         # subsidy yuan (all years) per additional firm at stage >= 1 (last year), first vs this scenario
         d_sub = -diff["subsidy_spent"].groupby(level="seed").sum()
         d_firms = -last["firms_stage_1plus"]
@@ -238,6 +241,8 @@ def _fmt(v: float) -> str:
     """Compact text of a number for tables: 1.23 bn, 4.56 m, 7,890, 0.123."""
     if v is None or not np.isfinite(v):
         return ""
+    if v == 0:
+        return "0"  # not "-0"
     a = abs(v)
     if a >= 1e9:
         return f"{v / 1e9:,.2f} bn"

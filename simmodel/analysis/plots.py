@@ -102,13 +102,18 @@ def cities(summary: pd.DataFrame, path: Path, title: str) -> Path:
     return _save(fig, path)
 
 
-CONTRIBUTION_METRICS = tuple((n, indicator(n).label, indicator(n).scale, indicator(n).display_unit) for n in
-                             ("firms_stage_1plus", "labour_productivity_above", "tech_investment", "cloud_firms"))
+# (indicator, label, display divisor, display unit); flows in CUMULATIVE are summed over all years, the
+# rest are the last year's value
+CUMULATIVE = ("subsidy_spent",)
+CONTRIBUTION_METRICS = tuple((n, indicator(n).label + (", all years" if n in CUMULATIVE else ""), indicator(n).scale,
+                              indicator(n).display_unit) for n in
+                             ("firms_stage_1plus", "labour_productivity_above", "tech_investment", "cloud_firms",
+                              "subsidy_spent"))
 
 
 def contributions(contrib: pd.DataFrame, path: Path, first: str, year: int) -> Path:
     """Bars: each scenario's contribution (first minus scenario) to the last year's outcomes."""
-    fig, axes = plt.subplots(1, 4, figsize=(14, 4.8), sharey=True)
+    fig, axes = plt.subplots(1, len(CONTRIBUTION_METRICS), figsize=(3.5 * len(CONTRIBUTION_METRICS), 4.8), sharey=True)
     scen = list(dict.fromkeys(contrib.scenario))
     ys = np.arange(len(scen))
     for ax, (metric, label, div, unit) in zip(axes, CONTRIBUTION_METRICS):
@@ -122,16 +127,17 @@ def contributions(contrib: pd.DataFrame, path: Path, first: str, year: int) -> P
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(ys, scen)
     axes[0].invert_yaxis()
-    fig.suptitle(f"Contribution to {year} outcomes: {first} minus each scenario (for no_X: what X added); "
-                 f"whiskers 5-95 % over seeds, common random numbers", fontsize=10)
+    fig.suptitle(f"Contribution to {year} outcomes (subsidies: all years): {first} minus each scenario (for "
+                 f"no_X: what X added); whiskers 5-95 % over seeds, common random numbers", fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
 
 
 def differences(comparison: pd.DataFrame, path: Path, first: str) -> Path:
     """Lines: each scenario minus the first, over the years, with 5-95 % bands."""
-    fig, axes = plt.subplots(1, 4, figsize=(15, 4.2))
-    for ax, (metric, label, div, unit) in zip(axes, CONTRIBUTION_METRICS):
+    yearly = [m for m in CONTRIBUTION_METRICS if m[0] not in CUMULATIVE]
+    fig, axes = plt.subplots(1, len(yearly), figsize=(3.75 * len(yearly), 4.2))
+    for ax, (metric, label, div, unit) in zip(axes, yearly):
         d = comparison[comparison.indicator == metric]
         for name, g in d.groupby("scenario", sort=False):
             g = g.sort_values("period")

@@ -17,6 +17,18 @@ def band(x) -> dict[str, float]:
     return {"mean": float(x.mean()), "p05": float(q05), "p50": float(q50), "p95": float(q95), "n": int(x.size)}
 
 
+def mean_interval(x, level: float = 0.95) -> tuple[float, float]:
+    """Student-t interval of the mean of the finite values of ``x`` (seeds as independent replications)."""
+    from scipy import stats
+
+    x = np.asarray(x, float)
+    x = x[np.isfinite(x)]
+    if x.size < 2:
+        return (np.nan, np.nan)
+    half = stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size)
+    return (float(x.mean() - half), float(x.mean() + half))
+
+
 def band_rows(v: np.ndarray) -> dict[str, np.ndarray]:
     """``band`` of each row of ``v`` (rows: keys, columns: runs; NaN where a run is missing), vectorised."""
     import warnings

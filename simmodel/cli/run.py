@@ -1,4 +1,4 @@
-"""`simmodel run`, `compare` and `validate`: scenarios on seeds, through one executor."""
+"""`simmodel run`, `compare`, `contributions` and `validate`: scenarios on seeds, through one executor."""
 
 from __future__ import annotations
 
@@ -49,28 +49,32 @@ def cmd_run(args: argparse.Namespace) -> int:
     return common.failures_exit(args, batch.failures, len(seeds), "the result")
 
 
-def cmd_compare(args: argparse.Namespace) -> int:
+def _compare(args: argparse.Namespace, refs: list[str], label: str, extra=None):
+    """Run scenarios ``refs`` on common random numbers into the output folder (the first is the
+    reference); ``extra(tmp, loaded, seeds, tables)`` may add files before the folder is complete."""
     from ..analysis import experiments
     from ..runs.progress import ProgressLine
 
-    if len(args.scenarios) < 2:
-        raise ParamError("scenarios", args.scenarios, "name at least two scenarios (the first is the reference)")
-    loaded = [common.scenario(ref, args) for ref in args.scenarios]
+    if len(refs) < 2:
+        raise ParamError("scenarios", refs, "name at least two scenarios (the first is the reference)")
+    loaded = [common.scenario(ref, args) for ref in refs]
     names = [n for n, _, _ in loaded]
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
         raise ParamError("scenarios", dup, "each scenario may appear once")
     seeds = common.seeds(args)
-    label = "compare-" + "-".join(Path(n).stem for n in names)[:60]
     out = common.out_folder(args, store.run_id(label, f"{seeds[0]}-{seeds[-1]}"))
     n_tasks = len(loaded) * len(seeds)
     common.memory_check(args, loaded[0][1], n_tasks, monthly=False)
     t0 = time.perf_counter()
     with common.executor(args, n_tasks) as ex, store.atomic_dir(out) as tmp:
-        bar = ProgressLine(f"compare {len(loaded)} scenarios x {len(seeds)} seeds", enabled=None if not args.quiet else False)
+        bar = ProgressLine(f"{label}: {len(loaded)} scenarios x {len(seeds)} seeds",
+                           enabled=None if not args.quiet else False)
         batch, tables = experiments.compare([(n, p) for n, p, _ in loaded], seeds, ex, tmp, progress=bar.update)
         bar.close()
         experiments.report(tmp, [(n, q) for n, _, q in loaded], seeds, tables, batch)
+        if extra:
+            extra(tmp, loaded, seeds, tables)
         store.write_json(tmp / "manifest.json", store.manifest(
             "compare", run_id=out.name, scenarios=[{"name": n, "question": q, "changed": p.changed()} for n, p, q in loaded],
             seeds=seeds, executor=ex.describe(), runs=_runs_manifest(n_tasks, batch.failures, args.allow_failures),
@@ -79,6 +83,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"{len(loaded)} scenarios x {len(seeds)} seeds ({common.runs_line(n_tasks - len(batch.failures), n_tasks)} "
               f"runs) in {batch.seconds:.1f} s; report: {out / 'report.md'}")
+    return out, loaded, seeds, tables, batch
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from ..analysis import experiments
+
+    names = args.scenarios
+    label = "compare-" + "-".join(Path(n).stem for n in names)[:60]
+    out, loaded, seeds, tables, batch = _compare(args, names, label)
+    if not args.quiet:
         c = tables["contributions"]
         print(f"contribution to {tables['year']} ({loaded[0][0]} minus scenario), mean [5 %, 95 %]:")
         for name, *_ in loaded[1:]:
@@ -87,7 +101,47 @@ def cmd_compare(args: argparse.Namespace) -> int:
                      for r in [c[(c.scenario == name) & (c.metric == m)].iloc[0]]]  # raw units: firms, yuan
             print(f"  {name}: " + "; ".join(cells))
     print(f"results: {out}")
-    return common.failures_exit(args, batch.failures, n_tasks, "the comparison")
+    return common.failures_exit(args, batch.failures, len(loaded) * len(seeds), "the comparison")
+
+
+def cmd_contributions(args: argparse.Namespace) -> int:
+    from ..analysis import contributions
+
+    spec = contributions.load(args.file)
+    doc = Path(args.doc) if args.doc else None
+    if doc is not None:
+        common.probe_parent(doc.parent, "--doc")
+    command = "simmodel contributions" + "".join(
+        f" {flag} {value}" for flag, value in (("--seeds", args.seeds), ("--scale", args.scale), ("--doc", args.doc))
+        if value is not None)
+    written = {}
+
+    def extra(tmp, loaded, seeds, tables):
+        git = store.git_commit()
+        commit = git["commit"] and git["commit"][:12] + (" with uncommitted changes" if git["dirty"] else "")
+
+        def text(figure):
+            return contributions.markdown(spec, tables["contributions"], seeds, loaded[0][1]["run.scale"],
+                                          int(tables["year"]), command, commit, figure)
+
+        store.write_text(tmp / "contributions.md", text("figures/contributions.png"))
+        written["text"] = text("img/contributions.png")
+        if not args.quiet:
+            for row in contributions.rows(spec, tables["contributions"]):
+                r, (lo, hi) = row["bands"]["firms_stage_1plus"], row["interval"]
+                print(f"  {row['instrument'].scenario:<22} firms at stage >= 1: {r['mean']:+8,.0f} "
+                      f"(runs 5-95 % [{r.p05:+8,.0f}, {r.p95:+8,.0f}]; mean 95 % [{lo:+8,.0f}, {hi:+8,.0f}])  "
+                      f"{row['verdict']}")
+
+    out, loaded, seeds, tables, batch = _compare(args, [spec.reference, *(i.scenario for i in spec.instruments)],
+                                                 "contributions", extra)
+    if doc is not None:
+        store.write_text(doc, written["text"])
+        store.write_bytes(doc.parent / "img" / "contributions.png",
+                          (out / "figures" / "contributions.png").read_bytes())
+        print(f"table: {doc}")
+    print(f"results: {out}")
+    return common.failures_exit(args, batch.failures, len(loaded) * len(seeds), "the table")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -152,6 +206,16 @@ def add_parsers(sub) -> None:
     c.add_argument("--out", help="result folder (default results/<run-id>)")
     common.add_run_options(c)
     c.set_defaults(func=cmd_compare)
+
+    co = sub.add_parser("contributions", help="what each instrument contributed: the reference and every "
+                        "instrument's scenario on common random numbers (docs/contributions.md)")
+    co.add_argument("--file", help="instruments file (default: the shipped experiments/contributions.toml)")
+    co.add_argument("--doc", help="also write the table here, its figure in img/ beside it "
+                    "(e.g. docs/contributions.md)")
+    co.add_argument("--end", help="last month, YYYY-MM (default 2020-12)")
+    co.add_argument("--out", help="result folder (default results/<run-id>)")
+    common.add_run_options(co, seeds_default=20)
+    co.set_defaults(func=cmd_contributions)
 
     va = sub.add_parser("validate", help="run a scenario (default baseline) over seeds against every target; "
                         "exit 1 if any is outside its tolerance")

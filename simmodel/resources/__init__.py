@@ -1,8 +1,8 @@
-"""What the package ships besides code: the scenarios and the calibration (targets, priors, the
-fitted point the baseline inherits).
+"""What the package ships besides code: the scenarios, the calibration (targets, priors, the fitted
+point the baseline inherits) and the instruments `simmodel contributions` compares.
 
-In the repository these live at the top level, ``experiments/scenarios/`` and ``calibration/``
-(``resources/scenarios`` and ``resources/calibration`` are links to them); a wheel carries copies
+In the repository these live at the top level, ``experiments/scenarios/``, ``calibration/`` and
+``experiments/contributions.toml`` (the ``resources/`` entries are links to them); a wheel carries copies
 inside the package. Either way they are found here, the same way from a clone, an editable install
 or a wheel, and never looked up relative to the current directory.
 """
@@ -34,10 +34,9 @@ def calibration_dir() -> Path:
     return HERE / "calibration"
 
 
-
-
-
 def is_source_checkout() -> bool:
     """Whether the package runs from the repository (its resources are links to the top-level folders)."""
     return (HERE / "calibration").is_symlink()
+
+
 __all__ = ["path", "scenarios_dir", "calibration_dir", "is_source_checkout", "PACKAGE_PREFIX", "HERE"]
