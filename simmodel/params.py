@@ -303,6 +303,9 @@ PARAMS: tuple[Param, ...] = (
           "(0: they plan with today's output)", A, lo=0.0, hi=3.0),
     Param("decision.wait_learning", 2.0, "float", "obs/yr", "observations of the sector's gains a year of "
           "waiting brings (the information part of the value of waiting)", A, lo=0.0, hi=100.0),
+    Param("decision.invest_trigger", False, "bool", "-", "a firm adopts only when investing now beats waiting "
+          "(value > 0: NPV above the value of waiting, or payback below the target); the logit sets when",
+          "Dixit and Pindyck 1994 (the investment trigger of a real option)"),
     Param("decision.value_measure", "npv", "choice", "-", "value of a project: NPV over the "
           "horizon, or payback against the target payback", "MODEL.md section 5",
           choices=("npv", "payback")),

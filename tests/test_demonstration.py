@@ -41,7 +41,7 @@ def test_a_bad_wave_shown_at_conferences_slows_the_next_wave():
             calm, hit = run(seed, **kw), run(seed, **kw, **bad)
             losses[conferences].append(1 - flow_total(hit, "projects_started", after)
                                        / flow_total(calm, "projects_started", after))
-    assert np.mean(losses[True]) > 0.03  # the wave slows the next one
+    assert min(losses[True]) > 0  # the wave slows the next one, on every seed
     assert np.mean(losses[True]) > np.mean(losses[False])  # and conferences are what carries it
 
 

@@ -36,7 +36,7 @@ def _no_subsidy(m):
 
 
 @pytest.mark.parametrize("changes", [{}, {"value_measure": "payback"}, {"skip_allowed": False}, "no subsidy",
-                                     {"wage_annuity": np.array([4.0, 9.0])}, {"wait_learning": 0.0}])
+                                     {"wage_annuity": np.array([4.0, 9.0])}, {"wait_learning": 0.0}, {"trigger": True}])
 def test_reference_and_kernel_take_the_same_decisions_firm_by_firm(mid_run, changes):
     m = mid_run
     ctx = m.adoption.context(66_000.0, 0.8)
@@ -63,10 +63,14 @@ def test_thinned_kernel_selects_exactly_the_references_adopters(mid_run):
     ref = ReferenceModel.choices(_as_reference(m), ctx, u)
     adopters = {i for i, c in ref.items() if c.adopt}
     assert adopters and adopters <= candidates  # the bound never drops an adopter
-    assert len(candidates) < 0.5 * len(ref)  # and it does save work
+    # and it does save work, if less than it did: with projects that pay back in 2-3 years the bound
+    # (which knows neither a firm's finance nor its certainty equivalent) is far above most firms'
+    # probability; tightening it is issue #20's (docs/performance.md)
+    assert len(candidates) < 0.75 * len(ref)
 
 
-@pytest.mark.parametrize("extra", [{}, {"decision.value_measure": "payback"}, {"beliefs.peer_contacts": 200.0}])
+@pytest.mark.parametrize("extra", [{}, {"decision.value_measure": "payback"}, {"beliefs.peer_contacts": 200.0},
+                                   {"decision.invest_trigger": True, "technology.cost_per_worker_stage1": 20_000.0}])
 def test_whole_runs_are_identical(extra):
     p = Params().replace({"run.scale": 0.004, "run.end": "2016-06", **extra})
     fast, slow = TransformationModel(seed=4, params=p), ReferenceModel(seed=4, params=p)

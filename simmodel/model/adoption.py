@@ -93,7 +93,7 @@ class Adoption:
             gain_sd=p["technology.gain_sd"], value_measure=d.value_measure, target_payback=d.target_payback_years,
             risk_aversion=d.risk_aversion, skip_allowed=d.skip_allowed, skip_premium=d.skip_cost_premium,
             intercept=d.intercept, beta_value=d.beta_value, beta_peer=d.beta_peer, beta_exposure=d.beta_exposure,
-            beta_profit=d.beta_profit, beta_skill=d.beta_skill,
+            beta_profit=d.beta_profit, beta_skill=d.beta_skill, trigger=d.invest_trigger,
         )
 
     def inputs(self, idx: np.ndarray, plan: beliefs.Planning | None = None) -> decision.FirmInputs:

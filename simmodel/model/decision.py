@@ -22,7 +22,8 @@ A firm without a running project considers the next stage, or skipping one at ex
   value         v = (NPV - W) / (C + fee), per yuan of the project's size (a subsidy only raises it), or
                 1 - payback / target payback, payback = K / first-year benefit (value_measure = "payback")
   P(adopt this month) = logistic(intercept + b_value v + b_peer peer share + b_exposure exposure
-                                 + b_profit margin + b_skill staff quality)
+                                 + b_profit margin + b_skill staff quality)   if v > 0 (the trigger)
+                      = 0 otherwise (decision.invest_trigger; Dixit and Pindyck 1994)
 The exact thinning of the draw (thinning.py) bounds this index from cached per-firm terms.
 """
 
@@ -69,6 +70,7 @@ class DecisionContext:
     beta_exposure: float
     beta_profit: float
     beta_skill: float
+    trigger: bool = True  # adopt only when investing now beats waiting (value > 0)
 
 
 @dataclass
@@ -266,10 +268,14 @@ def choose(x: FirmInputs, q, ctx: DecisionContext, proj: Project | None = None) 
 
 
 def adoption_probability(value, peer, exposure, margin, skill, ctx: DecisionContext) -> np.ndarray:
-    """Monthly probability of adopting: the logit of MODEL.md section 5."""
+    """Monthly probability of adopting: the logit of MODEL.md section 5, and (ctx.trigger) zero unless
+    investing now beats waiting, value > 0 (Dixit and Pindyck 1994: invest when the NPV exceeds the
+    value of the option to wait; with the payback measure, when the payback is below the target).
+    The logit then sets when a firm that finds the project worth it gets round to it."""
     z = (ctx.intercept + ctx.beta_value * value + ctx.beta_peer * peer + ctx.beta_exposure * exposure
          + ctx.beta_profit * margin + ctx.beta_skill * skill)
-    return logistic(z)
+    prob = logistic(z)
+    return np.where(value > 0.0, prob, 0.0) if ctx.trigger else prob
 
 
 def growing_annuity(rate: float, growth: float, years: int) -> float:

@@ -173,9 +173,8 @@ class FirmAgent(mesa.Agent):
             payback = net / max(benefit, 1e-9) if benefit > 0 else math.inf
             value = max(1.0 - payback / ctx.target_payback, -5.0)
         peer = float(ctx.peer_share[self.get("cell"), stage + 1])
-        z = (ctx.intercept + ctx.beta_value * value + ctx.beta_peer * peer + ctx.beta_exposure * self.get("exposure")
-             + ctx.beta_profit * self.get("margin") + ctx.beta_skill * self.get("staff_quality"))
-        prob = float(logistic(z))
+        prob = float(vec.adoption_probability(value, peer, float(self.get("exposure")), float(self.get("margin")),
+                                          float(self.get("staff_quality")), ctx))
         plan_cost = pv_plan - npv if math.isfinite(npv) else math.inf
         return Choice(target, capex, fee, robots, subsidy, net, benefit, nominal, npv, plan_cost, plan, value, prob,
                       u < prob)

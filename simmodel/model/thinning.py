@@ -28,6 +28,8 @@ class YearAhead:
     cost_per_worker: np.ndarray  # (n_sectors, 5) at December's (lowest) prices
     fee_share: np.ndarray  # (n_sectors,) lowest fee share a provider may charge before December
     subsidy_rate: np.ndarray  # (n_cities, n_sectors) largest share of capital cost the subsidies a firm expects can pay
+    award_rate: np.ndarray  # (n_cities, n_sectors) the same without the robot purchase subsidy
+    robot_subsidy: np.ndarray  # (n_cities,) largest purchase subsidy a firm may expect per robot, yuan
     ratio_cap: float  # gain ratio the terms hold up to (firms above it are always candidates)
     wage_annuity: float  # largest PV of a yuan of wages a year (either size class)
     finance_floor: float  # least cost of a finance plan per yuan of net cost (finance: loans and leases)
@@ -36,24 +38,28 @@ class YearAhead:
 
 
 def bound_terms(stage, sector, city, output, productivity, workforce_cap, wage, ctx: DecisionContext, ya: YearAhead):
-    """Per-firm terms (a, l, h) of the thinning bound, valid until December (given ya.ratio_cap).
+    """Per-firm terms (a, l, h, s) of the thinning bound, valid until December (given ya.ratio_cap).
 
     For a gain g >= 0 the yearly benefit is at most (1 - tau) g q N + w N max(0, lambda g - gap),
     N the labour needs: value added rises by at most (1 - tau) g q N, q = (1 - lambda) p without a
     labour gap (Bernoulli's inequality on (1+g)^(1-lambda)) and q = p E / N with one (output is held
     to p E); wages fall by at most w N (lambda g - gap), since (1+g)^(-lambda) >= 1 - lambda g and a
     gap absorbs the first part of any saving. The net cost is at least N x capital cost per worker x
-    phi + the fixed cost F, phi = 1 + least fee - subsidy - post (subsidies capped). With g <= r G_k
-    for option k and lambda r G_k - gap <= lambda G_k (r - gap / (lambda G_max)):
-        benefit / net cost <= a r + l max(0, r - h),
-        a = (1 - tau) q x P,  l = w lambda x P,  h = gap / (lambda G_max),
+    phi + the fixed cost F - the robot purchase subsidy, phi = 1 + least fee - the fund's award share;
+    the robot subsidy (machine substitution only, from stage 0) is at most sigma N g, sigma = the
+    largest subsidy per robot x robots per worker saved x lambda, since the workers a gain saves are
+    at most N lambda g. With g <= r G_k for option k and lambda r G_k - gap <= lambda G_k (r - gap /
+    (lambda G_max)), dividing by N G_k:
+        benefit / net cost <= (a r + l max(0, r - h)) / (1 - s r)   (while s r < 1),
+        a = (1 - tau) q x P,  l = w lambda x P,  h = gap / (lambda G_max),  s = sigma x P,
         P = max over options of G_k / (c_k phi + F / N),
     with q, the gap, prices, fees and subsidies at their most favourable values before December.
     """
     n_s = ctx.nominal_gain.shape[0]
     key = sector.astype(np.int64) * 5 + np.minimum(stage, 3)  # stage-4 firms never decide: terms unused
     n_next, c_next, g_skip, c_skip = _stage_tables(ctx, ya)
-    phi = (1.0 + ya.fee_share[None, :] - ya.subsidy_rate).ravel()[city.astype(np.int64) * n_s + sector]
+    city = city.astype(np.int64)
+    phi = 1.0 + ya.fee_share[sector] - ya.award_rate.ravel()[city * n_s + sector]
     fixed = ctx.fixed_cost * productivity / (output * ya.needs_factor)  # F / N at the year's largest needs
     with np.errstate(divide="ignore", invalid="ignore"):
         per_cost = n_next[key] / (c_next[key] * phi + fixed)
@@ -68,8 +74,10 @@ def bound_terms(stage, sector, city, output, productivity, workforce_cap, wage, 
         a = (1.0 - ctx.other_cost_share) * ya.productivity_factor * productivity * q_over_p * per_cost
         l = wage * lam * per_cost
         h = np.maximum(1.0 - hi, 0.0) / (lam * gain)  # the smallest gap in the year, in units of r
+        # robots, and their purchase subsidy, come only with machine substitution, the climb from stage 0
+        s = np.where(stage == 0, ya.robot_subsidy[city] * ctx.robots_per_worker * lam, 0.0) * per_cost
     h[np.isnan(h)] = np.inf  # no labour saving at all (lambda = 0)
-    return a, l, h
+    return a, l, h, s
 
 
 def _stage_tables(ctx: DecisionContext, ya: YearAhead):
@@ -87,11 +95,11 @@ def _stage_tables(ctx: DecisionContext, ya: YearAhead):
     return n_next.ravel(), c_next.ravel(), g_skip.ravel(), c_skip.ravel()
 
 
-def upper_bound_index(const, combo, ratio, a, l, h, exposure, margin, skill_term, ctx: DecisionContext,
+def upper_bound_index(const, combo, ratio, a, l, h, s, exposure, margin, skill_term, ctx: DecisionContext,
                       scaled: bool, floor: float = 1.0, min_fraction: float = 1.0, kappa: float = 1.0) -> np.ndarray:
     """Upper bound of the logit index (float32) from the cached terms and this month's data.
 
-    ``a``, ``l``, ``h`` come from :func:`bound_terms` (float32; ``scaled``: a times beta_value x the
+    ``a``, ``l``, ``h``, ``s`` come from :func:`bound_terms` (float32; ``scaled``: a times beta_value x the
     annuity and l times beta_value x the largest wage annuity, for the NPV measure, so that
     x = a r + l max(0, r - h) bounds beta_value x PV / K); ``const`` from :func:`index_constant`;
     ``skill_term`` is beta_skill x staff quality. Rounding in float32 is far below the margin the
@@ -102,13 +110,18 @@ def upper_bound_index(const, combo, ratio, a, l, h, exposure, margin, skill_term
     payments at the cheapest rate any lender offers), and a project scaled down to a share
     s >= min_fraction has PV <= s X K, X the bound of PV / K; so v <= (K / G)(X - finance_floor), and
     v <= s (K / G)(X - 1) scaled, whence v <= max(X - floor, kappa (X - floor), min_fraction kappa (X - 1));
-    the value of waiting only lowers v.
+    the value of waiting only lowers v. With the trigger (ctx.trigger) a firm whose bound of v is not
+    positive cannot adopt: its bound is -inf.
     """
     x = ratio * a
     t = ratio - h
     np.maximum(t, 0.0, out=t)
     t *= l
     x += t
+    d = np.float32(1.0) - s * ratio  # the robot subsidy's share of the cost bound (stage-0 firms)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x /= np.maximum(d, np.float32(1e-30))
+    x[~(d > np.float32(1e-3))] = np.inf  # the subsidy may reach the cost: no useful bound, value the firm
     if scaled:
         beta, k = np.float32(ctx.beta_value), np.float32(kappa)
         z = x - beta * np.float32(floor)
@@ -118,6 +131,9 @@ def upper_bound_index(const, combo, ratio, a, l, h, exposure, margin, skill_term
         with np.errstate(divide="ignore"):
             z = np.maximum(1.0 - 1.0 / (np.float32(ctx.target_payback) * x), np.float32(-5.0))
         z *= np.float32(ctx.beta_value)
+    if ctx.trigger and ctx.beta_value > 0:  # z bounds beta_value x v: v <= 0 means no adoption at all
+        # (below a margin far above float32 rounding of x, so a bound rounded down never drops a firm)
+        z[z < np.float32(-1e-4) * (1.0 + np.abs(x))] = -np.inf
     z += const[combo]
     z += np.float32(ctx.beta_exposure) * exposure
     z += np.float32(ctx.beta_profit) * margin
@@ -140,7 +156,7 @@ class Thinning:
 
     Attributes:
         enabled: thin the draw (tests switch it off to compare whole runs)
-        bound: cached (a, l, h) per firm, float32, valid until December given ``year.ratio_cap``
+        bound: cached (a, l, h, s) per firm, float32, valid until December given ``year.ratio_cap``
         year: the YearAhead the terms were computed for (None before the first decision)
         ctx: the DecisionContext the terms were computed with
     """
@@ -150,7 +166,7 @@ class Thinning:
         self.model, self.enabled = model, enabled
         self.scaled = d.value_measure == "npv"  # beta_value x annuity folded into the cached terms
         self.skill_term = (d.beta_skill * f.staff_quality).astype(np.float32)
-        self.bound = tuple(np.zeros(f.n, np.float32) for _ in range(3))
+        self.bound = tuple(np.zeros(f.n, np.float32) for _ in range(4))
         self.year: YearAhead | None = None
         self.ctx: DecisionContext | None = None
 
@@ -183,6 +199,7 @@ class Thinning:
             full_low=min(1.0, g_full), full_high=max(1.0, g_full),
             cost_per_worker=m.base_cost * december, fee_share=m.providers.lowest_fee_share(),
             subsidy_rate=most.largest_rate(robots_per_capex), ratio_cap=ratio_cap,
+            award_rate=most.largest_rate(np.zeros_like(robots_per_capex)), robot_subsidy=most.robot_subsidy,
             wage_annuity=float(m.adoption.wage_annuity().max()), finance_floor=floor,
             kappa=max(1.0 - float(most.largest_rate(robots_per_capex).max()), 1e-3),
             min_fraction=p["decision.min_finance_fraction"],
@@ -193,7 +210,7 @@ class Thinning:
         if self.year is None or self.ctx is None:
             return
         f, ctx = self.model.firms, self.ctx
-        a, l, h = bound_terms(f.stage[idx], f.sector[idx], f.city[idx], f.output[idx], f.productivity[idx],
+        a, l, h, s = bound_terms(f.stage[idx], f.sector[idx], f.city[idx], f.output[idx], f.productivity[idx],
                               f.workforce_cap[idx], f.wage[idx], ctx, self.year)
         if self.scaled:  # fold beta_value x the annuities into the terms (NPV measure)
             a *= ctx.beta_value * ctx.annuity
@@ -202,6 +219,7 @@ class Thinning:
         self.bound[0][idx] = a * (1 + 1e-6)
         self.bound[1][idx] = l * (1 + 1e-6)
         self.bound[2][idx] = h * (1 - 1e-6)
+        self.bound[3][idx] = s * (1 + 1e-6)
 
     def candidates(self, u: np.ndarray, eligible: np.ndarray, ratio: np.ndarray, ctx: DecisionContext) -> np.ndarray:
         """The eligible firms whose draw ``u`` falls below the bound of their adoption probability.
