@@ -25,12 +25,53 @@ def test_an_earlier_action_puts_more_firms_on_the_cloud_by_2016():
     assert _cloud(early)[47] > 3 * _cloud(base)[47]
 
 
-def test_cloud_firms_only_ever_increase_and_count_all_sizes():
-    m = run()
-    c = _cloud(m)
-    assert np.all(np.diff(c) >= 0)
-    f = m.firms
+def test_the_cloud_stock_stays_below_its_potential_and_counts_all_sizes():
+    # issue #15: without a ceiling the stock reached 91 % of all manufacturers in 2020 and 100 % in 2022
+    m = run(run__end="2025-12")
+    f, cloud = m.firms, m.cloud
+    potential = np.sum(f.weight * cloud.fit)
+    assert np.all(_cloud(m) <= potential + 1e-6)
+    assert not f.on_cloud[~cloud.fit].any()
+    assert potential < 0.8 * f.weight.sum()
     assert f.on_cloud[~f.above].any() and f.on_cloud[f.above].any()
+
+
+def test_the_potential_is_larger_for_above_size_firms_and_better_connected_cities():
+    m = run()
+    f, cloud = m.firms, m.cloud
+    share = lambda mask: np.sum(f.weight * cloud.fit * mask) / np.sum(f.weight * mask)
+    assert share(f.above) > share(~f.above)
+    tier = m.tables.city_it_tier[f.city]
+    assert share(tier == 1) > share(tier == 3)
+
+
+def test_firms_leave_the_cloud_only_when_it_costs_more_than_it_brings():
+    base, stay = run(), run(cloud__discontinue_rate=0.0)
+    assert flow_total(base, "cloud_exits") > 0 and flow_total(stay, "cloud_exits") == 0
+    assert _cloud(stay)[-1] > _cloud(base)[-1]
+    # a month in which every firm's draw is 0: exactly the firms on the cloud whose services cost
+    # more than they bring leave (the model is finished: this month is not recorded)
+    from simmodel.model import TransformationModel
+
+    m = TransformationModel.from_scenario("baseline", seed=7, scale=0.02, end="2019-12")
+    m.run()
+    f = m.firms
+    on = np.flatnonzero(f.on_cloud)
+    v = m.cloud.value(f, on, 0.0)
+
+    class Zeros:
+        def random(self, n, dtype):
+            return np.zeros(n, dtype)
+
+    m.cloud.rng = Zeros()
+    _, leavers = m.cloud.migrate(f, m.month, np.zeros(len(m.cities)))
+    assert set(leavers.tolist()) == set(on[v < 0].tolist()) and leavers.size > 0
+
+
+def test_a_larger_voucher_brings_more_firms_onto_the_cloud():
+    for seed in (7, 8):
+        low, high = run(seed, cloud__voucher=0.0), run(seed, cloud__voucher=20_000.0)
+        assert _cloud(high)[-1] > _cloud(low)[-1], seed
 
 
 def test_vouchers_are_paid_only_during_the_action_from_its_budget():

@@ -179,6 +179,8 @@ def _ratio_rules():
         "share_transformed": by_firms,
         "share_transformed_above": by_above,
         "share_digitized_above": by_above,
+        "share_automated_above": by_above,
+        "share_cloud_above": by_above,
         "labour_productivity_above": by_above,  # employees of above-size firms > 0 iff there are any
         "va_share_hightech_above": by_above,  # value added p x E > 0 for every firm
         "va_share_emerging_above": by_above,

@@ -1,10 +1,18 @@
 """The 'enterprises on the cloud' action (docs/ODD.md submodel "Cloud migration").
 
 Moving onto the cloud is its own cheap decision, open to firms of every size and kept apart from
-the stage ladder. Each month a firm not yet on the cloud migrates with probability
+the stage ladder. The market is finite: only firms that can and would use cloud services at all
+migrate (the potential: ``potential_above`` or ``potential_small`` of a size class, less
+``potential_tier_step`` per step down the city's IT tier, drawn once per firm from its fixed key).
+Each month a firm of the potential not yet on the cloud migrates with probability
     logistic(migration_intercept + beta_action x the action's strength + beta_push [its city is behind
              its target] + beta_cloud_peers x share of its cell on the cloud
-             + beta_digital [stage >= 2] + beta_tier x (3 - the city's IT tier)).
+             + beta_digital [stage >= 2] + beta_tier x (3 - the city's IT tier) + beta_net_value x v),
+v = log((productivity_gain x (1 - other_cost_share) x value added + voucher / value_years)
+    / service_cost), capped at +-5: what the services bring a year against what they cost. A city
+behind its target presses its firms (beta_push); the target does not set the flow. A firm on the
+cloud whose services cost more than they bring (v < 0 without the voucher) leaves with monthly
+probability ``discontinue_rate`` and loses the productivity gain.
 The action (from ``cloud.action_start``; its publicity and training build up over ``ramp_months``)
 adds publicity and training, vouchers paid by the city,
 and yearly targets split across the 11 cities by their share of firms; a city pushes while its
@@ -17,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..params import Params, month_index
+from .allocation import event_id, tie_break
 from .econ import logistic
 from .firms import Firms
 
@@ -35,6 +44,22 @@ class CloudMigration:
         self.city_of_cell = city
         self.cell_firms = np.bincount(firms.cell, weights=firms.weight, minlength=n_cells)
         self.cell_cloud = np.bincount(firms.cell, weights=firms.weight * firms.on_cloud, minlength=n_cells)
+        self.other_cost_share = params["economy.other_cost_share"]
+        self.potential = self.potential_share(firms.above, it_tier[firms.city])
+        self.fit = (tie_break(firms.key, event_id("cloud potential", 0)) < self.potential) | firms.on_cloud
+
+    def potential_share(self, above: np.ndarray, tier: np.ndarray) -> np.ndarray:
+        """Share of firms of a size class in a city of an IT tier that can and would use cloud services."""
+        c = self.p
+        base = np.where(above, c.potential_above, c.potential_small)
+        return np.clip(base - c.potential_tier_step * (tier - 1), 0.0, 1.0)
+
+    def value(self, firms: Firms, idx: np.ndarray, voucher: float) -> np.ndarray:
+        """v of firms ``idx``: log of what cloud services bring a year (with the voucher spread over
+        value_years) over what they cost, capped at +-5 (v < 0: they cost more than they bring)."""
+        c = self.p
+        brings = c.productivity_gain * (1.0 - self.other_cost_share) * firms.value_added[idx] + voucher / c.value_years
+        return np.clip(np.log(np.maximum(brings, 1e-9) / max(c.service_cost, 1e-9)), -5.0, 5.0)
 
     def action_on(self, month: int) -> bool:
         return self.start is not None and month >= self.start
@@ -45,14 +70,15 @@ class CloudMigration:
             return 0.0
         return min(1.0, (month - self.start + 1) / self.p.ramp_months)
 
-    def probability_table(self, month: int, push: np.ndarray) -> np.ndarray:
-        """Monthly migration probability per (cell, stage), flattened as cell x 5 + stage."""
+    def index_table(self, month: int, push: np.ndarray) -> np.ndarray:
+        """The migration logit's index without the firm's value term, per (cell, stage), flattened as
+        cell x 5 + stage."""
         c = self.p
         share = self.cell_cloud / np.maximum(self.cell_firms, 1e-12)
         z = (c.migration_intercept + c.beta_action * self.action_strength(month)
              + c.beta_push * push[self.city_of_cell] + c.beta_cloud_peers * share + c.beta_tier * self.tier_term)
         z = z[:, None] + c.beta_digital * (np.arange(5) >= 2)[None, :]
-        return logistic(z).ravel()
+        return z.ravel()
 
     def step(self, model) -> None:
         """The month's migrations: movers gain productivity, get their city's voucher during the action,
@@ -61,11 +87,16 @@ class CloudMigration:
 
         f, t = model.firms, model.month
         push = np.array([c.behind_target() for c in model.cities], float)
-        movers = self.migrate(f, t, push)
+        voucher = model.params["cloud.voucher"] if self.action_on(t) else 0.0
+        movers, leavers = self.migrate(f, t, push, voucher)
+        gain = model.params["cloud.productivity_gain"]
+        if leavers.size:  # the services stop: their gain goes with them
+            apply_gain(f, leavers, np.full(leavers.size, 1.0 / (1.0 + gain) - 1.0),
+                       model.tables.sector_labour_saving[f.sector[leavers]])
+            model.flow("cloud_exits", leavers)
         if movers.size == 0:
             return
-        apply_gain(f, movers, np.full(movers.size, model.params["cloud.productivity_gain"]),
-                   model.tables.sector_labour_saving[f.sector[movers]])
+        apply_gain(f, movers, np.full(movers.size, gain), model.tables.sector_labour_saving[f.sector[movers]])
         voucher = np.zeros(movers.size)
         if self.action_on(t):
             voucher = model.subsidies.pay_vouchers(movers)
@@ -75,14 +106,27 @@ class CloudMigration:
             c.cloud_done += by_city[c.city]
         model.flow("cloud_migrations", movers)
 
-    def migrate(self, firms: Firms, month: int, push: np.ndarray) -> np.ndarray:
-        """Firms moving onto the cloud this month (their flags and keys are updated)."""
-        u = self.rng.random(firms.n, dtype=np.float32)  # one draw per firm per month: common random numbers
-        table = self.probability_table(month, push)
-        cand = np.flatnonzero(u < table.max())
-        movers = cand[~firms.on_cloud[cand] & firms.alive[cand] & (u[cand] < table[firms.combo[cand]])]
-        if movers.size:
-            firms.on_cloud[movers] = True
-            firms.update_keys(movers)
-            self.cell_cloud += np.bincount(firms.cell[movers], weights=firms.weight[movers], minlength=self.n_cells)
-        return movers
+    def migrate(self, firms: Firms, month: int, push: np.ndarray, voucher: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """(firms moving onto the cloud, firms leaving it) this month; flags and keys are updated.
+
+        One draw per firm per month (common random numbers): it decides a migration for a firm off the
+        cloud and a discontinuance for one on it."""
+        u = self.rng.random(firms.n, dtype=np.float32)
+        table = self.index_table(month, push)
+        c = self.p
+        # exact thinning: v <= 5, so no firm's probability exceeds logistic(max index + 5 beta_net_value)
+        cand = np.flatnonzero(u < logistic(table.max() + 5.0 * c.beta_net_value))
+        cand = cand[self.fit[cand] & ~firms.on_cloud[cand] & firms.alive[cand]]
+        z = table[firms.combo[cand]] + c.beta_net_value * self.value(firms, cand, voucher)
+        movers = cand[u[cand] < logistic(z)]
+        leavers = np.zeros(0, np.int64)
+        if c.discontinue_rate > 0:
+            on = np.flatnonzero(u < c.discontinue_rate)
+            on = on[firms.on_cloud[on] & firms.alive[on]]
+            leavers = on[self.value(firms, on, 0.0) < 0.0]
+        for idx, flag, sign in ((movers, True, 1.0), (leavers, False, -1.0)):
+            if idx.size:
+                firms.on_cloud[idx] = flag
+                firms.update_keys(idx)
+                self.cell_cloud += sign * np.bincount(firms.cell[idx], weights=firms.weight[idx], minlength=self.n_cells)
+        return movers, leavers

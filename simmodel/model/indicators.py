@@ -31,7 +31,7 @@ PAYBACK_BINS = tuple(f"payback_bin_{b:02d}" for b in range(len(PAYBACK_EDGES) - 
 FLOWS = ("projects_applied", "projects_started", "projects_completed", "iot_projects_completed", "project_investment",
          "renewal_investment", "subsidy_spent", "labour_cost_saved", "projects_abandoned", "loans_issued",
          "loans_rejected", "leases_funds", "leases_materials", "leases_engineering", "defaults",
-         "conference_attendees", "diagnoses", "cloud_migrations", "subsidy_robots", "subsidy_awards", "subsidy_pilots",
+         "conference_attendees", "diagnoses", "cloud_migrations", "cloud_exits", "subsidy_robots", "subsidy_awards", "subsidy_pilots",
          "subsidy_vouchers", "adopters", "adopters_negative_npv", *PAYBACK_BINS)
 SCALARS = ("fund_remaining", "fund_spent", "providers", "provider_capacity", "provider_active", "conferences_held",
            "pilots", "wage_all", "wage_private")
@@ -156,9 +156,14 @@ INDICATORS: tuple[Indicator, ...] = (
     _i("share_transformed_above", "share", "Above-size firms transformed",
        "above-size firms with stage >= 1 or on the cloud", lambda a: _div(_transformed(a), a.s("firms", ABOVE)),
        short="transf%", **PCT),
+    _i("share_automated_above", "share", "Above-size firms automated (stage >= 1)",
+       "above-size firms with stage >= 1 (machine substitution or beyond), whether or not on the cloud",
+       lambda a: _div(a.s("firms", ABOVE, slice(1, None)), a.s("firms", ABOVE)), short="autom%", **PCT),
+    _i("share_cloud_above", "share", "Above-size firms on the cloud", "above-size firms on the cloud, at any stage",
+       lambda a: _div(a.s("firms", ABOVE, cloud=1), a.s("firms", ABOVE)), short="cloud%", **PCT),
     _i("share_digitized_above", "share", "Above-size firms digitized (stage >= 2)", "above-size firms with stage >= 2",
        lambda a: _div(a.s("firms", ABOVE, slice(2, None)), a.s("firms", ABOVE)), short="digit%", **PCT),
-    _i("cloud_firms", "firms", "Firms on the cloud", "firms on the cloud (cumulative, all sizes)",
+    _i("cloud_firms", "firms", "Firms on the cloud", "firms on the cloud (all sizes; migrations less exits)",
        lambda a: a.s("firms", cloud=1), short="cloud k", **K),
     _i("robots_in_service", "robots", "Industrial robots in service", "industrial robots installed",
        lambda a: a.s("robots"), short="robots k", scale=1e3, shown_unit="thousand"),
@@ -255,6 +260,8 @@ INDICATORS: tuple[Indicator, ...] = (
     _i("pilots", "firms", "Pilot firms", "pilot demonstration firms (period end)", lambda a: a.z("pilots"), PROVINCE),
     _i("cloud_migrations", "firms", "Firms moving onto the cloud", "firms moving onto the cloud in the period",
        _flow("cloud_migrations"), **K),
+    _i("cloud_exits", "firms", "Firms leaving the cloud", "firms on the cloud that left it in the period (their "
+       "services cost more than they brought)", _flow("cloud_exits"), **K),
     _i("subsidy_robots", "yuan", "Robot purchase subsidies", "robot purchase subsidies the cities paid",
        _flow("subsidy_robots"), **M),
     _i("subsidy_awards", "yuan", "Special-fund awards", "awards the special fund's rounds paid", _flow("subsidy_awards"),
@@ -289,10 +296,10 @@ BY_NAME: dict[str, Indicator] = {i.name: i for i in INDICATORS}
 assert len(BY_NAME) == len(INDICATORS), "indicator names must be unique"
 
 # The headline: the CLI's yearly table and the headline figure.
-HEADLINE = ("share_transformed_above", "share_digitized_above", "labour_productivity_above", "cloud_firms",
+HEADLINE = ("share_transformed_above", "share_automated_above", "share_digitized_above", "share_cloud_above", "labour_productivity_above", "cloud_firms",
             "tech_investment", "robots_in_service", "projects_completed", "subsidy_spent", "share_with_labour_gap")
 # Province-wide each month in Mesa's DataCollector (the visual server plots these).
-MONITORED = ("share_transformed_above", "share_digitized_above", "labour_productivity_above", "cloud_firms",
+MONITORED = ("share_transformed_above", "share_automated_above", "share_digitized_above", "share_cloud_above", "labour_productivity_above", "cloud_firms",
              "projects_completed", "subsidy_spent", "fund_remaining", "queue_length", "robots_in_service",
              "share_with_labour_gap", "loans_issued", "loans_rejected", "provider_utilisation",
              *(f"share_stage_{s.value}" for s in Stage))
