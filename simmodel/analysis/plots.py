@@ -124,6 +124,7 @@ def contributions(contrib: pd.DataFrame, path: Path, first: str, year: int) -> P
         ax.axvline(0, color="k", lw=0.8)
         ax.set_title(label, fontsize=10)
         ax.set_xlabel(unit, fontsize=9)
+        ax.locator_params(axis="x", nbins=4)  # fewer ticks: the panels' edge labels do not collide
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(ys, scen)
     axes[0].invert_yaxis()
