@@ -2,7 +2,7 @@
 
     python -m benchmarks [--quick] [--plot docs/scaling.png]
 
-Prints, for a full 2013-2020 run at 5,000, 50,000 and 560,000 firm agents: build time, run time,
+Prints, for a full 2013-2020 run of the baseline scenario (what users run) at 5,000, 50,000 and 560,000 firm agents: build time, run time,
 time per model month and peak memory (each run in a fresh process); the speed-up of the vectorised
 model over the per-firm reference (simmodel/reference.py) at 5,000 and 50,000 firms, measured side
 by side over 2013-2014 for the decision and project submodels the reference implements and for
@@ -23,13 +23,14 @@ from pathlib import Path
 CHILD = r"""
 import json, resource, sys, time
 from simmodel.model import TransformationModel
+from simmodel.analysis.scenarios import baseline
 from simmodel.model.population import scale_for_agents
 n, repeat = int(sys.argv[1]), int(sys.argv[2])
 scale = 1.0 if n >= 562_000 else scale_for_agents(n)
 best = None
 for _ in range(repeat):
     t0 = time.perf_counter()
-    m = TransformationModel(seed=1, scale=scale, collect_headline=False)
+    m = TransformationModel(seed=1, params=baseline().params.replace({"run.scale": scale}), collect_headline=False)
     t1 = time.perf_counter()
     m.run()
     t2 = time.perf_counter()
@@ -42,12 +43,14 @@ print(json.dumps(best))
 SIDE_BY_SIDE = r"""
 import json, sys, time
 from simmodel.model import TransformationModel
+from simmodel.analysis.scenarios import baseline
 from simmodel.model.reference import ReferenceModel
 from simmodel.model.population import scale_for_agents
 n = int(sys.argv[1])
 out = {}
 for cls in (TransformationModel, ReferenceModel):
-    m = cls(seed=1, scale=scale_for_agents(n), end="2014-12", collect_headline=False)
+    m = cls(seed=1, params=baseline().params.replace({"run.scale": scale_for_agents(n), "run.end": "2014-12"}),
+            collect_headline=False)
     spent = {"submodels": 0.0}
     for owner, name in ((m.adoption, "step"), (m, "_work_projects")):
         inner = getattr(owner, name)
@@ -65,10 +68,10 @@ print(json.dumps(out))
 SWEEP_THROUGHPUT = r"""
 import json, sys, time
 from simmodel.runs.executor import SerialExecutor, DaskExecutor, Task
-from simmodel.params import Params
+from simmodel.analysis.scenarios import baseline
 if __name__ == "__main__":
     scale, n, workers = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-    p = Params().replace({"run.scale": scale})
+    p = baseline().params.replace({"run.scale": scale})
     tasks = [Task(f"s{s}", p, s, names=("firms_stage_1plus",)) for s in range(1, n + 1)]
     t0 = time.perf_counter()
     ex = SerialExecutor() if workers == 1 else DaskExecutor(workers=workers)
@@ -84,10 +87,10 @@ if __name__ == "__main__":
 
 RUNS_PER_SECOND = r"""
 import json, sys, time
-from simmodel.params import Params
+from simmodel.analysis.scenarios import baseline
 from simmodel.runs.runner import run
 scale, n = float(sys.argv[1]), int(sys.argv[2])
-p = Params().replace({"run.scale": scale})
+p = baseline().params.replace({"run.scale": scale})
 run(p, 0, monthly=False)  # warm up imports and caches
 t0 = time.perf_counter()
 for seed in range(1, n + 1):
