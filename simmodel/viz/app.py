@@ -144,7 +144,9 @@ def _grow(ax, values: np.ndarray, floor: float = 0.0) -> None:
 # Values are shown in each indicator's display unit (indicators.py).
 SERIES = (
     (1, "share_transformed_above", "transformed (stage >= 1 or cloud)", "tab:blue"),
+    (1, "share_automated_above", "automated (stage >= 1)", "tab:green"),
     (1, "share_digitized_above", "digitized (stage >= 2)", "tab:orange"),
+    (1, "share_cloud_above", "on the cloud", "tab:purple"),
     (2, "cloud_firms", None, "tab:purple"),
     (3, "labour_productivity_above", "model", "tab:blue"),
     (4, "subsidy_spent", "subsidies paid (cumulative)", "tab:blue"),
@@ -197,7 +199,8 @@ def DateAndHeadline(model: TransformationModel):
             f"<h2>{month_label(0)} (start)</h2><p>Press <b>Step</b> or <b>&#9654;</b> to simulate month by month "
             f"to {model.params['run.end']}.</p>"))
         return
-    shown = ("share_transformed_above", "share_digitized_above", "cloud_firms", "labour_productivity_above",
+    shown = ("share_transformed_above", "share_automated_above", "share_digitized_above", "share_cloud_above",
+             "cloud_firms", "labour_productivity_above",
              "fund_remaining", "queue_length")
     items = [f"{indicator(n).label}: <b>{indicator(n).shown(model.latest(n)):,.1f} {indicator(n).display_unit}</b>"
              for n in shown]
@@ -309,7 +312,7 @@ def province_png(model: TransformationModel) -> bytes:
 def _full_width_layout(num_components: int) -> list[dict]:
     """Stack the page's components at full width (Mesa's default puts two side by side, too small
     for these figures). Heights are in grid rows."""
-    heights = [5, 15, 12] + [10] * max(0, num_components - 3)
+    heights = [7, 15, 12] + [10] * max(0, num_components - 3)
     y = [sum(heights[:i]) for i in range(num_components)]
     return [{"i": i, "w": 12, "h": heights[i], "moved": False, "x": 0, "y": y[i]} for i in range(num_components)]
 
