@@ -14,7 +14,7 @@ behind its target presses its firms (beta_push); the target does not set the flo
 cloud whose services cost more than they bring (v < 0 without the voucher) leaves with monthly
 probability ``discontinue_rate`` and loses the productivity gain.
 The action (from ``cloud.action_start``; its publicity and training build up over ``ramp_months``)
-adds publicity and training, vouchers paid by the city,
+adds publicity and training, vouchers (paid by the payer cloud.voucher_payer names),
 and yearly targets split across the 11 cities by their share of firms; a city pushes while its
 migrations this year are behind its target to date. A migrating firm gains
 ``cloud.productivity_gain`` in productivity.

@@ -70,7 +70,7 @@ class DecisionContext:
     beta_exposure: float
     beta_profit: float
     beta_skill: float
-    trigger: bool = True  # adopt only when investing now beats waiting (value > 0)
+    trigger: bool  # adopt only when investing now beats waiting (value > 0; decision.invest_trigger)
 
 
 @dataclass

@@ -24,7 +24,7 @@ import numpy as np
 from . import decision as vec
 from . import finance, projects
 from .adoption import Adoption
-from .econ import logistic, normal_partial_expectation
+from .econ import normal_partial_expectation
 from .firms import APPROVAL, IMPLEMENTING, NONE, QUEUED
 from .model import TransformationModel
 
