@@ -226,6 +226,10 @@ PARAMS: tuple[Param, ...] = (
           "industrial investment (new capacity) as a share of value added", A, lo=0.0, hi=2.0),
     Param("economy.robot_price_decline", 0.05, "float", "1/yr", "yearly decline of the price of "
           "robots and automation equipment", "global estimates 4-6 %/yr (DATA.md C)", lo=0.0, hi=0.3),
+    Param("economy.deflate", False, "bool", "-", "industrial producer prices (series.csv, ppi) move every firm's "
+          "nominal productivity and output each January, so value added, productivity and profit are nominal "
+          "(at the year's prices, like wages) and their real series (2013 prices) are the nominal ones over the "
+          "price level; off: prices held at 2013's", "issue #15; the baseline switches it on"),
     Param("economy.discount_rate", 0.08, "float", "1/yr", "firms' discount rate", A, lo=0.0, hi=0.5),
 
     # --- technology: the stage ladder -------------------------------------------------------------
@@ -536,6 +540,35 @@ PARAMS: tuple[Param, ...] = (
     Param("cloud.discontinue_rate", 0.02, "float", "1/month", "monthly probability that a firm on the cloud "
           "whose services cost more than they bring (net value < 0) leaves, losing the productivity gain", A,
           lo=0.0, hi=1.0),
+
+    # --- labour: workers released by machine substitution, re-employed by firms short of labour ---
+    Param("labour.pool_enabled", False, "bool", "-", "workers a project releases join their city's pool, from "
+          "which firms with a labour gap hire (off: released workers leave manufacturing at once)",
+          "issue #15 (the labour gap driven by the model's own hiring needs); the baseline switches it on"),
+    Param("labour.hire_share", 0.5, "float", "share", "share of a city's unfilled posts that firms short of "
+          "labour fill from the city's pool each January (at most the pool)", A, lo=0.0, hi=1.0),
+    Param("labour.pool_leave_share", 0.5, "float", "share", "share of what is left in a city's pool after "
+          "January's hiring that leaves manufacturing (other sectors, other provinces, retirement)", A,
+          lo=0.0, hi=1.0),
+
+    # --- dynamics: growth, exit, entry and the above-size threshold (model/dynamics.py) -----------
+    Param("dynamics.firm_dynamics", False, "bool", "-", "firm dynamics: each January firms grow or shrink, firms with "
+          "persistent losses and no cash close (their debts written off), entrants take their places, and "
+          "the above-size panel is last year's revenue against the threshold (off: the 2013 panel, fixed)",
+          "issue #15; the baseline switches it on"),
+    Param("dynamics.revenue_threshold", 20e6, "float", "yuan/yr", "annual revenue from which a manufacturer "
+          "is 'above designated size'", "NBS definition (annual main business revenue >= 20 m yuan), as "
+          "restated with NBS industrial releases (e.g. wowkorea.live/news/pickup/486964)", lo=0.0, hi=1e12),
+    Param("dynamics.va_to_revenue", 0.214, "float", "share", "value added per yuan of revenue (to compare "
+          "value added with the revenue threshold)", "derived: Zhejiang above-size industry 2020, value "
+          "added 1.67 tn yuan, profit 554.5 bn yuan = 7.1 % of operating revenue, so revenue 7.81 tn "
+          "(en.sx.gov.cn 2021-02-03, 'Latest data reflects Zhejiang's economic resilience'); "
+          "assumption: the same ratio for small firms", lo=0.01, hi=1.0),
+    Param("dynamics.exit_loss_years", 2, "int", "yr", "a firm closes after this many calendar years in a "
+          "row with a loss (after interest) if its cash is then negative", A, lo=1, hi=50),
+    Param("dynamics.growth_sd", 0.1, "float", "log sd", "sd of a firm's idiosyncratic yearly log change in "
+          "demand (capacity output and recruitable workforce move together; mean factor 1)", A,
+          lo=0.0, hi=2.0),
 
     # --- cities: the 11 city governments ------------------------------------------------------
     Param("cities.purchase_enabled", True, "bool", "-", "cities subsidise the robots machine-substitution "

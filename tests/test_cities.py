@@ -22,12 +22,29 @@ def test_no_rewards_when_switched_off():
 
 
 def test_robot_subsidies_add_machine_substitution_projects():
-    """The cities' robot purchase subsidies pay for machine substitution (stage 1) and draw more of it
-    (four seeds, common random numbers)."""
-    base, none = [run(s) for s in (1, 2, 3, 4)], [run(s, cities__purchase_enabled=False) for s in (1, 2, 3, 4)]
-    assert all(flow_total(b, "subsidy_robots") > 0 for b in base) and flow_total(none[0], "subsidy_robots") == 0
-    assert np.mean([flow_total(b, "projects_started") - flow_total(n, "projects_started")
-                    for b, n in zip(base, none)]) > 0
+    """The cities' robot purchase subsidies pay for machine substitution (stage 1), and the same firms in
+    the same month are more likely to start machine substitution with them than without. (Across whole
+    runs the effect, about 1 % of projects, is below the path noise of four seeds at this scale since
+    firms close and enter; docs/contributions.md measures it over 20 seeds.)"""
+    import dataclasses
+
+    from simmodel.model import TransformationModel
+
+    base, none = run(1), run(1, cities__purchase_enabled=False)
+    assert flow_total(base, "subsidy_robots") > 0 and flow_total(none, "subsidy_robots") == 0
+    m = TransformationModel.from_scenario("baseline", seed=3, scale=0.02)
+    for _ in range(40):
+        m.step()
+    a, ctx = m.adoption, m.adoption_context
+    idx = a.eligible()
+    idx = idx[m.firms.stage[idx] == 0]
+    without = dataclasses.replace(ctx, subsidy=dataclasses.replace(ctx.subsidy,
+                                                                   robot_subsidy=0 * ctx.subsidy.robot_subsidy))
+    p_with, _ = a.options(idx, ctx)
+    p_without, _ = a.options(idx, without)
+    # (not firm by firm: about 1 % are less likely, those the subsidy lets pay cash, for a firm whose
+    # cash covers the cost is offered no lease, and the engineering lease's risk transfer was worth more)
+    assert p_with.prob.sum() > p_without.prob.sum() and (p_with.prob >= p_without.prob).mean() > 0.95
 
 
 def test_the_sourced_city_rules_apply_from_their_dates():

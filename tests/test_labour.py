@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import run
+from simmodel.model.indicators import FLOWS, STOCKS
 from simmodel.model import TransformationModel
 from simmodel.runs.runner import tidy
 
@@ -36,12 +37,55 @@ def test_more_transformation_means_a_smaller_labour_gap_and_more_labour_cost_sav
     assert last(better, "labour_cost_saved") > last(base, "labour_cost_saved")
 
 
-def test_labour_cost_saved_is_workers_substituted_times_wages():
-    m = TransformationModel(seed=2, scale=0.005, end="2013-12")
+def test_labour_cost_saved_is_the_wages_of_workers_released_since_2013():
+    # issue #15: wages actually saved; the stages firms had reached before 2013 are not the programme's
+    def saved(m, year):
+        return [v for p, r, s, n, v in tidy(m, True) if n == "labour_cost_saved" and r == "Zhejiang" and s == "all"][
+            year - 2013]
+
+    m = TransformationModel.from_scenario("baseline", seed=2, scale=0.02, end="2014-12")
     m.run()
     f = m.firms
-    rows = tidy(m, True)
-    saved = [v for p, r, s, n, v in rows if n == "labour_cost_saved" and r == "Zhejiang" and s == "all"][0]
-    expected_upper = (f.weight * f.workers_saved * f.wage).sum()  # with December's stock all year
-    assert 0 < saved <= expected_upper * (1 + 1e-9)
-    assert saved == pytest.approx(expected_upper, rel=0.1)
+    assert 0 < saved(m, 2014) <= (f.weight * f.workers_saved * f.wage).sum() * (1 + 1e-9)  # December's stock all year
+    idle = TransformationModel.from_scenario("baseline", seed=2, scale=0.02, end="2014-12",
+                                             **{"decision.intercept": -20.0, "decision.beta_value": 0.0,
+                                                "demonstration.pilots_enabled": False})
+    idle.run()
+    assert saved(idle, 2013) == saved(idle, 2014) == 0.0  # no project, nothing saved
+
+
+def test_a_firm_short_of_labour_releases_fewer_workers_than_its_needs_fall():
+    from simmodel.model import firms as firmlib
+    m = TransformationModel.from_scenario("baseline", seed=3, scale=0.02)
+    cut = {"needs": 0.0}
+    apply_gain = firmlib.apply_gain
+
+    def counted(f, idx, gain, lam):
+        saved = apply_gain(f, idx, gain, lam)
+        if lam.size and not np.allclose(np.abs(gain), m.params["cloud.productivity_gain"], rtol=0.05):  # projects
+            cut["needs"] += float((saved * f.weight[idx]).sum())
+        return saved
+
+    firmlib.apply_gain = counted
+    try:
+        m.run()
+    finally:
+        firmlib.apply_gain = apply_gain
+    released = float(m.recorder.flows[:, FLOWS.index("workers_substituted")].sum())
+    assert 0 < released < 0.8 * cut["needs"]  # three firms in four are short of labour in 2013
+
+
+def test_released_workers_are_conserved_in_the_pool():
+    # with nobody leaving the pool, every released worker is hired or still waiting
+    m = run(7, labour__pool_leave_share=0.0)
+    released = float(m.recorder.flows[:, FLOWS.index("workers_substituted")].sum())
+    hired = float(m.recorder.flows[:, FLOWS.index("pool_hires")].sum())
+    assert released > 0 and hired > 0
+    assert hired + m.labour.pool.sum() == pytest.approx(released, rel=1e-9)
+
+
+def test_released_workers_fill_other_firms_gaps():
+    for seed in (7, 8, 9):
+        on, off = run(seed), run(seed, labour__pool_enabled=False)
+        gap = [m.recorder.stocks[-1, STOCKS.index("gap_firms")].sum() for m in (on, off)]
+        assert gap[0] < gap[1], (seed, gap)

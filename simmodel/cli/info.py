@@ -43,7 +43,7 @@ def cmd_indicators(args: argparse.Namespace) -> int:
         return 0
     width = max(len(i.name) for i in INDICATORS)
     for i in INDICATORS:
-        print(f"{i.name:<{width}}  {i.unit:<15} {i.doc}")
+        print(f"{i.name:<{width}}  {i.unit:<15} {i.prices or '-':<12} {i.doc}")
     return 0
 
 

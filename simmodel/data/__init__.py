@@ -42,6 +42,12 @@ class Tables:
     wage: np.ndarray  # yuan/worker/yr, all units (above-size firms)
     wage_private: np.ndarray  # yuan/worker/yr, private units (small firms)
     va_growth: np.ndarray  # real growth of above-size value added, 1/yr
+    ppi: np.ndarray  # yearly change of industrial producer prices (the deflator), 1/yr
+
+    def price_level(self, year: int) -> float:
+        """Industrial producer prices of ``year`` relative to 2013 (the product of the yearly changes since)."""
+        rows = [self.year_row(y) for y in range(2014, year + 1)]
+        return float(np.prod(1.0 + self.ppi[rows])) if rows else 1.0
 
     @property
     def n_cities(self) -> int:
@@ -96,6 +102,7 @@ def load_tables() -> Tables:
         wage=_col(y, "wage"),
         wage_private=_col(y, "wage_private"),
         va_growth=_col(y, "va_growth"),
+        ppi=_col(y, "ppi"),
     )
     for name in ("city_output_share", "city_firm_share", "sector_firm_share"):
         total = getattr(t, name).sum()

@@ -32,19 +32,24 @@ _MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
-def tie_break(keys: np.ndarray, event: int) -> np.ndarray:
-    """A fresh random priority in [0, 1) for each claimant of allocation ``event`` (an integer naming
-    the instrument and month), from each firm's fixed random key.
-
-    The splitmix64 finaliser of (key + event x golden ratio): a different, independent-looking order
-    for every event, the same for every run of the same seed (common random numbers), and costing
-    nothing for firms that do not claim. Nothing then depends on where a firm sits in the arrays."""
+def mix(keys: np.ndarray, event: int) -> np.ndarray:
+    """uint64 splitmix64 finaliser of (key + event x golden ratio): a new independent-looking key per
+    (firm key, event)."""
     with np.errstate(over="ignore"):
         z = keys + np.uint64(event) * _GOLDEN
         z = (z ^ (z >> np.uint64(30))) * _MIX1
         z = (z ^ (z >> np.uint64(27))) * _MIX2
-        z = z ^ (z >> np.uint64(31))
-    return (z >> np.uint64(11)).astype(np.float64) * (1.0 / 2**53)
+        return z ^ (z >> np.uint64(31))
+
+
+def tie_break(keys: np.ndarray, event: int) -> np.ndarray:
+    """A fresh random priority in [0, 1) for each claimant of allocation ``event`` (an integer naming
+    the instrument and month), from each firm's fixed random key.
+
+    The top 53 bits of mix(key, event): a different, independent-looking order for every event, the
+    same for every run of the same seed (common random numbers), and costing nothing for firms that do
+    not claim. Nothing then depends on where a firm sits in the arrays."""
+    return (mix(keys, event) >> np.uint64(11)).astype(np.float64) * (1.0 / 2**53)
 
 
 def event_id(instrument: str, month: int) -> int:
@@ -83,4 +88,4 @@ def pay_in_order(claims: np.ndarray, available: float) -> np.ndarray:
     return np.clip(available - before, 0.0, claims)
 
 
-__all__ = ["largest_remainder", "tie_break", "event_id", "random_order", "take_within", "pay_in_order"]
+__all__ = ["largest_remainder", "mix", "tie_break", "event_id", "random_order", "take_within", "pay_in_order"]

@@ -45,8 +45,19 @@ class CloudMigration:
         self.cell_firms = np.bincount(firms.cell, weights=firms.weight, minlength=n_cells)
         self.cell_cloud = np.bincount(firms.cell, weights=firms.weight * firms.on_cloud, minlength=n_cells)
         self.other_cost_share = params["economy.other_cost_share"]
+        self.it_tier = it_tier
         self.potential = self.potential_share(firms.above, it_tier[firms.city])
         self.fit = (tie_break(firms.key, event_id("cloud potential", 0)) < self.potential) | firms.on_cloud
+
+    def reset(self, firms: Firms, idx: np.ndarray) -> None:
+        """Firms ``idx`` are new or changed size class: their potential and whether they are in it."""
+        self.potential[idx] = self.potential_share(firms.above[idx], self.it_tier[firms.city[idx]])
+        self.fit[idx] = (tie_break(firms.key[idx], event_id("cloud potential", 0)) < self.potential[idx]) \
+            | firms.on_cloud[idx]
+
+    def firms_leave(self, firms: Firms, idx: np.ndarray) -> None:
+        """Firms ``idx`` on the cloud close: the cells' cloud counts lose them."""
+        self.cell_cloud -= np.bincount(firms.cell[idx], weights=firms.weight[idx], minlength=self.n_cells)
 
     def potential_share(self, above: np.ndarray, tier: np.ndarray) -> np.ndarray:
         """Share of firms of a size class in a city of an IT tier that can and would use cloud services."""
@@ -94,9 +105,11 @@ class CloudMigration:
             apply_gain(f, leavers, np.full(leavers.size, 1.0 / (1.0 + gain) - 1.0),
                        model.tables.sector_labour_saving[f.sector[leavers]])
             model.flow("cloud_exits", leavers)
+            model.thinning.refresh(leavers)  # productivity changed: the decision's cached bound terms
         if movers.size == 0:
             return
         apply_gain(f, movers, np.full(movers.size, gain), model.tables.sector_labour_saving[f.sector[movers]])
+        model.thinning.refresh(movers)
         voucher = np.zeros(movers.size)
         if self.action_on(t):
             voucher = model.subsidies.pay_vouchers(movers)

@@ -67,6 +67,9 @@ class Firms:
     has_gap: np.ndarray  # bool: labour needs not filled this month
     value_added: np.ndarray  # yuan/yr, this month's rate
     profit: np.ndarray  # yuan/yr, this month's rate
+    va_year: np.ndarray  # yuan: value added so far this calendar year (firm dynamics)
+    profit_year: np.ndarray  # yuan: profit after interest so far this calendar year (firm dynamics)
+    loss_years: np.ndarray  # int8: calendar years in a row closed with a loss (firm dynamics)
     # technology
     stage: np.ndarray  # int 0-4
     combo: np.ndarray  # cell x 5 + stage: key of the decision's per-(cell, stage) tables
@@ -99,6 +102,7 @@ class Firms:
     proj_rate: np.ndarray  # 1/yr of that loan or lease
     proj_since: np.ndarray  # month the current phase began
     cooldown_until: np.ndarray  # month before which no new project is considered
+    level: np.float64 = np.float64(1.0)  # productivity level of January 2013 (yuan/worker/yr per unit of relative productivity)
 
     @property
     def n(self) -> int:
@@ -226,6 +230,11 @@ def book_cash(firms: Firms, retained_share: float) -> None:
     np.maximum(month, 0.0, out=month)
     month *= 1.0 - retained_share
     firms.cash -= month
+
+
+def employment(firms: Firms, idx: np.ndarray) -> np.ndarray:
+    """Workers firms ``idx`` employ at their current needs and recruitment cap: min(Y / p, E_max)."""
+    return np.minimum(firms.output[idx] / firms.productivity[idx], firms.workforce_cap[idx])
 
 
 def apply_gain(firms: Firms, idx: np.ndarray, gain: np.ndarray, labour_saving: np.ndarray) -> np.ndarray:

@@ -32,9 +32,11 @@ FLOWS = ("projects_applied", "projects_started", "projects_completed", "iot_proj
          "renewal_investment", "subsidy_spent", "labour_cost_saved", "projects_abandoned", "loans_issued",
          "loans_rejected", "leases_funds", "leases_materials", "leases_engineering", "defaults",
          "conference_attendees", "diagnoses", "cloud_migrations", "cloud_exits", "subsidy_robots", "subsidy_awards", "subsidy_pilots",
-         "subsidy_vouchers", "adopters", "adopters_negative_npv", *PAYBACK_BINS)
+         "subsidy_vouchers", "adopters", "adopters_negative_npv", "firm_exits", "firm_entries", "crossed_up",
+         "crossed_down", "exit_written_off", "exit_unpaid", "workers_substituted", "pool_hires", *PAYBACK_BINS)
 SCALARS = ("fund_remaining", "fund_spent", "providers", "provider_capacity", "provider_active", "conferences_held",
-           "pilots", "wage_all", "wage_private")
+           "pilots", "wage_all", "wage_private", "labour_pool",
+           "price_index")
 N_CLOUD, N_SIZE = 2, 2
 ABOVE, SMALL = 1, 0
 LEVELS = ("province", "city", "sector")
@@ -57,6 +59,14 @@ class Indicator:
     @property
     def display_unit(self) -> str:
         return self.shown_unit or self.unit
+
+    @property
+    def prices(self) -> str:
+        """Which prices a money value is at: 'nominal' (the period's prices, like wages; with
+        economy.deflate off producer prices stay at 2013's), '2013 prices', or '' (not money)."""
+        if "2013 prices" in self.unit:
+            return "2013 prices"
+        return "nominal" if self.unit.startswith("yuan") else ""
 
     def shown(self, value: float | np.ndarray):
         """The value in its display unit."""
@@ -185,6 +195,14 @@ INDICATORS: tuple[Indicator, ...] = (
     _i("labour_productivity_above", "yuan/worker/yr", "Labour productivity, above size",
        "value added per worker, above-size firms",
        lambda a: _div(a.s("va", ABOVE, mean=True), a.s("employees", ABOVE, mean=True)), short="LP k/wkr", **KLP),
+    _i("value_added_real", "yuan (2013 prices)", "Value added, 2013 prices", "value added of all firms in the "
+       "period over the price level (price_index)", lambda a: a.va_amount() / a.z("price_index", mean=True), **BN),
+    _i("labour_productivity_above_real", "yuan/worker/yr (2013 prices)", "Labour productivity, above size, 2013 "
+       "prices", "labour_productivity_above over the price level (price_index)",
+       lambda a: _div(a.s("va", ABOVE, mean=True), a.s("employees", ABOVE, mean=True)) / a.z("price_index", mean=True),
+       **KLP),
+    _i("price_index", "index", "Producer prices", "industrial producer prices relative to 2013 (economy.deflate; "
+       "1 when off)", lambda a: a.z("price_index", mean=True), PROVINCE),
     _i("labour_productivity_transformed_above", "yuan/worker/yr", "Labour productivity, transformed above-size firms",
        "value added per worker, above-size firms with stage >= 1 or on the cloud",
        lambda a: _div(*_va_transformed(a, True)), **KLP),
@@ -220,8 +238,18 @@ INDICATORS: tuple[Indicator, ...] = (
     _i("tech_investment_share", "share", "Tech investment, share of industrial investment",
        "tech_investment as a share of industrial investment",
        lambda a: _div(_tech_investment(a), _tech_investment(a) + a.other_investment_share * a.va_amount()), **PCT),
-    _i("labour_cost_saved", "yuan", "Labour cost saved", "wages of the workers machines substitute, in the period",
+    _i("labour_cost_saved", "yuan", "Labour cost saved", "wages no longer paid, in the period, for the workers "
+       "that projects completed since January 2013 released (employment that fell; a firm short of labour "
+       "releases fewer than its needs fall), at the period's wage of the firm's size class (nominal)",
        _flow("labour_cost_saved"), **BN),
+    _i("workers_substituted", "workers", "Workers substituted", "workers released by projects completed in the "
+       "period (the fall in employment they brought)", _flow("workers_substituted"), scale=1e3,
+       shown_unit="thousand"),
+    _i("pool_hires", "workers", "Released workers re-employed", "released workers hired by firms short of labour "
+       "(each January, from their city's pool)", _flow("pool_hires"), scale=1e3, shown_unit="thousand"),
+    _i("labour_pool", "workers", "Released workers looking for work", "workers released by machine substitution "
+       "not yet re-employed in manufacturing (period end)", lambda a: a.z("labour_pool"), PROVINCE, scale=1e3,
+       shown_unit="thousand"),
     _i("share_with_labour_gap", "share", "Firms with a labour gap", "share of firms with an unfilled labour gap",
        lambda a: _div(a.s("gap_firms"), a.s("firms")), short="gap%", **PCT),
     _i("employment", "workers", "Employment", "workers employed (period mean)", lambda a: a.s("employees", mean=True),
@@ -241,6 +269,18 @@ INDICATORS: tuple[Indicator, ...] = (
     _i("leases_engineering", "leases", "'Financing engineering' leases", "'financing engineering' leases signed",
        _flow("leases_engineering")),
     _i("defaults", "firms", "Defaults", "firms defaulting on a loan or lease", _flow("defaults")),
+    _i("firm_exits", "firms", "Firms closing", "firms closed after persistent losses with negative cash "
+       "(in January, on the past years' accounts; firm dynamics)", _flow("firm_exits"), **K),
+    _i("firm_entries", "firms", "Entrants", "new firms (in January, one per firm closed; firm dynamics)",
+       _flow("firm_entries"), **K),
+    _i("above_size_entries", "firms", "Firms growing above size", "firms whose last year's revenue reached "
+       "the above-size threshold (in January; firm dynamics)", _flow("crossed_up"), **K),
+    _i("above_size_exits", "firms", "Firms falling below size", "above-size firms whose last year's revenue "
+       "fell below the threshold (in January; firm dynamics)", _flow("crossed_down"), **K),
+    _i("exit_written_off", "yuan", "Debts of closing firms", "loans and leases outstanding of the firms that "
+       "closed, written off by their lenders (less what lessors recover)", _flow("exit_written_off"), **BN),
+    _i("exit_unpaid", "yuan", "Negative cash of closing firms", "what the negative cash of closing firms "
+       "stood for (unpaid suppliers, owners' losses)", _flow("exit_unpaid"), **BN),
     _i("firm_debt", "yuan", "Bank loans outstanding", "bank loans outstanding (period end)", lambda a: a.s("debt"),
        **BN),
     _i("lease_liabilities", "yuan", "Leases outstanding", "leases outstanding (period end)",
@@ -319,9 +359,9 @@ def indicator(name: str) -> Indicator:
 
 def dictionary_markdown() -> str:
     """The indicator dictionary (docs/indicators.md): every output with unit, levels and definition."""
-    lines = ["| indicator | unit | label | levels | definition |", "|---|---|---|---|---|"]
+    lines = ["| indicator | unit | prices | label | levels | definition |", "|---|---|---|---|---|---|"]
     for i in INDICATORS:
-        lines.append(f"| `{i.name}` | {i.unit} | {i.label} | {', '.join(i.levels)} | {i.doc} |")
+        lines.append(f"| `{i.name}` | {i.unit} | {i.prices or '-'} | {i.label} | {', '.join(i.levels)} | {i.doc} |")
     return "\n".join(lines)
 
 

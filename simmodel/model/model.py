@@ -25,6 +25,8 @@ from .adoption import Adoption
 from .bass import bass_adoption
 from .cloud import CloudMigration
 from .demonstration import Demonstration, start_pilot_projects
+from .dynamics import FirmDynamics
+from .labour import LabourMarket
 from .firms import NONE, FirmView
 from .indicators import MONITORED
 from .institutions import Bank, CityGovernment, LeasingPartner, ProviderMarket, ProvincialGovernment, expert_groups
@@ -90,6 +92,7 @@ class TransformationModel(mesa.Model):
         self.firms = f = build_population(params, t, self.rngs["population"])
         self.n_cells = t.n_cities * t.n_sectors
         self.month = -1
+        self.price_level = 1.0  # industrial producer prices relative to 2013 (economy.deflate)
         self.end_month = month_index(params["run.end"])
 
         self.government = ProvincialGovernment(self, params)
@@ -127,6 +130,8 @@ class TransformationModel(mesa.Model):
         self._latest: tuple[int, dict[str, float]] = (-1, {})
         self.thinning = Thinning(self)
         self.adoption = Adoption(self)
+        self.dynamics = FirmDynamics(self)
+        self.labour = LabourMarket(params, t.n_cities)
 
         self.recorder = Recorder(self.end_month + 1, t, self._size_weights(), params["economy.other_investment_share"])
         self.collect_headline = collect_headline
@@ -184,6 +189,11 @@ class TransformationModel(mesa.Model):
             values.update({n: float(v[0]) for n, v in values_at(self.recorder, self.month, names).items()})
         return values[name]
 
+    def size_changed(self, idx: np.ndarray) -> None:
+        """Firms ``idx`` crossed the above-size threshold: their flow keys follow."""
+        f = self.firms
+        self._flow_key[idx] = f.cell[idx] * 2 + f.above[idx]
+
     def flow(self, name: str, idx: np.ndarray, amounts: np.ndarray | None = None) -> None:
         """Record a flow for firms ``idx``: real firms (weights) or yuan per firm x weight."""
         w = self.firms.weight[idx]
@@ -195,7 +205,14 @@ class TransformationModel(mesa.Model):
         self.month = t = self.steps - 1
         yr = self.tables.year_row(2013 + t // 12)
         wage, demand_growth = self.tables.wage[yr], self.tables.va_growth[yr]
+        if t % 12 == 0 and t > 0 and self.params["economy.deflate"]:  # January: the year's producer prices
+            self.price_level = self.tables.price_level(2013 + t // 12)
+            factor = 1.0 + self.tables.ppi[yr]
+            self.firms.productivity *= factor
+            self.firms.output *= factor
+        self.dynamics.year_start()  # January: exits, entrants, growth shocks, the above-size panel
         if t % 12 == 0:
+            self.flow("pool_hires", *self.labour.hire(self.firms))  # January: released workers re-employed
             firmlib.set_wages(self.firms, wage, self.tables.wage_private[yr])
         price_index = (1.0 - self.params["economy.robot_price_decline"]) ** (t / 12)
 
@@ -287,10 +304,14 @@ class TransformationModel(mesa.Model):
         gain, ratio = projects.realised_gain(f, idx, self.nominal_gain, self.true_multiplier * self._wave(),
                                              self.params["technology.gain_sd"], self.providers.quality_of(provider))
         sector = f.sector[idx]
+        employed = firmlib.employment(f, idx)
         saved = firmlib.apply_gain(f, idx, gain, self.tables.sector_labour_saving[sector])
         climbs1 = (f.stage[idx] < 1) & (f.proj_target[idx] >= 1)
         f.robots[idx] += np.where(climbs1, saved * self.params["technology.robots_per_worker_saved"], 0.0)
-        f.workers_saved[idx] += saved
+        released = np.maximum(employed - firmlib.employment(f, idx), 0.0)  # a gap absorbs part of the saving
+        f.workers_saved[idx] += released
+        self.flow("workers_substituted", idx, released)
+        self.labour.release(f.city[idx], released * w)
         if self.subsidies.award_basis == "completion":
             self.subsidies.apply(idx, ratio)  # to this year's round of the fund
         finance.share_shortfall(f, idx, ratio, np.log1p(gain), self.leasing)
@@ -320,6 +341,7 @@ class TransformationModel(mesa.Model):
         firmlib.produce(f, e.other_cost_share)
         owing = finance.service(f, self.bank, self.leasing)
         firmlib.book_cash(f, e.retained_share)
+        self.dynamics.accumulate(f)
         defaulted = finance.defaults(f, owing, self.month, self.bank, self.leasing, self.tables.sector_labour_saving)
         self.flow("defaults", defaulted)
         borrowers = float(f.weight[owing][f.debt[owing] > 0].sum()) if owing.size else 0.0

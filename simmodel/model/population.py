@@ -27,6 +27,12 @@ def nominal_gains(params: Params, tables: Tables) -> np.ndarray:
     return tables.sector_gain_multiplier[:, None] * by_stage[None, :]
 
 
+def va_threshold(params: Params) -> float | None:
+    """The above-size threshold in yuan of value added a year, with firm dynamics on (else None)."""
+    d = params.dynamics
+    return d.revenue_threshold * d.va_to_revenue if d.firm_dynamics else None
+
+
 def agent_counts(params: Params) -> tuple[int, int, float, float]:
     """(above-size agents, small agents, weight of each) for the run's scale."""
     p = params.population
@@ -74,15 +80,40 @@ def build_population(params: Params, tables: Tables, rng: np.random.Generator) -
     n = len(city)
     weight = np.where(above, w_above, w_small)
 
+    attrs = draw_attributes(above, sector, params, tables, rng, weight=weight, va_threshold=va_threshold(params))
+    firms = make_firms(city, sector, above, weight, attrs, params, tables)
+    layout = params["run.layout"]
+    if layout == "reversed":
+        firms.permute(np.arange(n)[::-1])
+    elif layout == "shuffled":
+        firms.permute(rng.permutation(n))
+    return firms
+
+
+def draw_attributes(above: np.ndarray, sector: np.ndarray, params: Params, tables: Tables, draw,
+                    weight: np.ndarray | None = None, level: float | None = None,
+                    va_threshold: float | None = None) -> dict[str, np.ndarray]:
+    """The drawn attributes of new firms of size classes ``above`` in ``sector``: the firms of January
+    2013, or entrants (model/dynamics.py).
+
+    ``draw`` is a numpy Generator or anything with its ``random``, ``standard_normal``, ``beta`` and
+    ``integers`` (dynamics.KeyedDraws: draws keyed by firm). Productivity is set to ``level`` times the
+    firm's relative draw; without a level, the level that makes the employment-weighted mean of
+    above-size firms (``weight``) the reported 2013 figure in January (returned as ``level``). With a
+    ``va_threshold`` (yuan/yr of value added; firm dynamics), a firm whose size puts it on the wrong side
+    of the above-size threshold for its class is mirrored across it (employees x (threshold / value
+    added)^2): the panel of January 2013 and every entrant agree with the threshold."""
+    p = params.population
+    n = above.size
     # size
     med = np.where(above, p.employees_above_median, p.employees_small_median)
     sig = np.where(above, p.employees_above_sigma, p.employees_small_sigma)
-    employees = np.maximum(1.0, med * np.exp(sig * rng.standard_normal(n)))
+    employees = np.maximum(1.0, med * np.exp(sig * draw.standard_normal(n)))
 
-    # stage of January 2013
+    # stage
     shares = np.array([p.stage_shares_above, p.stage_shares_small])
     cum = np.cumsum(shares, axis=1)[np.where(above, 0, 1)]
-    stage = (rng.random(n)[:, None] >= cum[:, :-1]).sum(axis=1).astype(np.int8)
+    stage = (draw.random(n)[:, None] >= cum[:, :-1]).sum(axis=1).astype(np.int8)
 
     # productivity: sector level, size ratio, firm noise, and the gains of stages already reached
     gains = nominal_gains(params, tables) * params["technology.true_gain_multiplier"]
@@ -92,59 +123,80 @@ def build_population(params: Params, tables: Tables, rng: np.random.Generator) -
     prod = (
         tables.sector_relative_productivity[sector]
         * np.where(above, 1.0, p.productivity_small_ratio)
-        * np.exp(sig_p * rng.standard_normal(n) - sig_p**2 / 2)
+        * np.exp(sig_p * draw.standard_normal(n) - sig_p**2 / 2)
         * reached
     )
 
     # labour gap: a share of firms cannot fill their needs; the rest have some headroom
-    has_gap = rng.random(n) < p.labour_gap_share_2012
+    has_gap = draw.random(n) < p.labour_gap_share_2012
     m = max(p.labour_gap_mean, 1e-6)
-    gap = np.where(has_gap, rng.beta(2.0, 2.0 * (1 - m) / m, n) if m < 1 else 0.0, 0.0)
+    gap = np.where(has_gap, draw.beta(2.0, 2.0 * (1 - m) / m, n) if m < 1 else 0.0, 0.0)
     np.minimum(gap, MAX_GAP, out=gap)  # a Beta draw can round to 1: a firm with no workers at all
     needs = employees / (1.0 - gap)
-    workforce_cap = np.where(has_gap, employees, needs * (1.0 + 0.2 * rng.random(n)))
+    workforce_cap = np.where(has_gap, employees, needs * (1.0 + 0.2 * draw.random(n)))
 
-    # level: the reported 2013 figure is a yearly mean; January is 5.5 months of trend below it
-    wa = weight * employees * above
-    january = p.productivity_above_2013 / (1.0 + params["economy.productivity_trend"]) ** (5.5 / 12)
-    prod *= january / (np.sum(wa * prod) / np.sum(wa))
+    if level is None:  # the reported 2013 figure is a yearly mean; January is 5.5 months of trend below it
+        wa = weight * employees * above
+        january = p.productivity_above_2013 / (1.0 + params["economy.productivity_trend"]) ** (5.5 / 12)
+        level = january / (np.sum(wa * prod) / np.sum(wa))
+    prod *= level
+    if va_threshold is not None:  # the size classes agree with the threshold: sizes on the wrong side are
+        va = prod * employees     # mirrored across it (in logs), so the size distribution stays smooth
+        wrong = np.where(above, va < va_threshold, va >= va_threshold)
+        factor = np.where(wrong, (va_threshold / va) ** 2 * np.where(above, 1.0 + 1e-9, 1.0 - 1e-9), 1.0)
+        employees, needs, workforce_cap = employees * factor, needs * factor, workforce_cap * factor
     output = prod * needs
 
-    # workers already substituted by earlier stages, and their robots (stage 1)
-    needs_manual = needs * reached ** lam
-    saved = needs_manual - needs
+    # robots of stage 1 reached before 2013 (the workers those stages substituted are not the programme's:
+    # labour cost saved counts only workers released by projects from 2013)
     stage1_saved = np.where(stage >= 1, needs * ((1 + gains[sector, 1]) ** lam - 1), 0.0)
     robots = stage1_saved * params["technology.robots_per_worker_saved"] * params["technology.initial_robot_ratio"]
 
     value_added = prod * employees
-    cash = p.cash_to_value_added * value_added * np.exp(0.5 * rng.standard_normal(n) - 0.125)
+    cash = p.cash_to_value_added * value_added * np.exp(0.5 * draw.standard_normal(n) - 0.125)
 
     # each firm's realised gain of each stage (a fixed draw: common random numbers), and what it knows of it
     # beforehand: a signal a with corr(a, z) = sqrt(kappa), so E[z | a] = sqrt(kappa) a, Var = 1 - kappa
     kappa = params["beliefs.own_knowledge"]
-    gain_z = rng.standard_normal((n, 4))
-    signal = np.sqrt(kappa) * gain_z + np.sqrt(1.0 - kappa) * rng.standard_normal((n, 4))
+    gain_z = draw.standard_normal((n, 4))
+    signal = np.sqrt(kappa) * gain_z + np.sqrt(1.0 - kappa) * draw.standard_normal((n, 4))
     z_known = np.sqrt(kappa) * signal
+    return dict(
+        employees=employees, stage=stage, productivity=prod, has_gap=has_gap, workforce_cap=workforce_cap,
+        output=output, robots=robots, workers_saved=np.zeros(n), value_added=value_added, cash=cash, gain_z=gain_z,
+        z_known=z_known, kappa=kappa, level=level,
+        hightech=draw.random(n) < tables.sector_hightech_prob[sector],
+        emerging=draw.random(n) < tables.sector_emerging_prob[sector],
+        staff_quality=draw.beta(2.0, 2.0, n),
+        key=draw.integers(0, 2**63, size=n, dtype=np.uint64),
+    )
+
+
+def make_firms(city: np.ndarray, sector: np.ndarray, above: np.ndarray, weight: np.ndarray, a: dict,
+               params: Params, tables: Tables) -> Firms:
+    """A Firms of new firms (no project, no debt, no evidence beyond the prior) from drawn attributes."""
+    n, n_c, n_s = city.size, tables.n_cities, tables.n_sectors
     zeros = np.zeros(n)
+    wage = np.where(above, tables.wage[0], tables.wage_private[0])
     firms = Firms(
         city=city,
         sector=sector,
         cell=city.astype(np.int64) * n_s + sector,
         above=above,
         weight=weight,
-        hightech=rng.random(n) < tables.sector_hightech_prob[sector],
-        emerging=rng.random(n) < tables.sector_emerging_prob[sector],
-        staff_quality=rng.beta(2.0, 2.0, n),
-        key=rng.integers(0, 2**63, size=n, dtype=np.uint64),
+        hightech=a["hightech"],
+        emerging=a["emerging"],
+        staff_quality=a["staff_quality"],
+        key=a["key"],
         alive=np.ones(n, bool),
-        gain_z=gain_z,
-        z_known=z_known.astype(np.float32),
-        z_var=np.full((n, 4), 1.0 - kappa, np.float32),
-        output=output,
-        productivity=prod,
-        workforce_cap=workforce_cap,
-        wage=np.where(above, tables.wage[0], tables.wage_private[0]),
-        cash=cash,
+        gain_z=a["gain_z"],
+        z_known=a["z_known"].astype(np.float32),
+        z_var=np.full((n, 4), 1.0 - a["kappa"], np.float32),
+        output=a["output"],
+        productivity=a["productivity"],
+        workforce_cap=a["workforce_cap"],
+        wage=wage,
+        cash=a["cash"],
         debt=zeros.copy(),
         debt_rate=zeros.copy(),
         debt_payment=zeros.copy(),
@@ -154,15 +206,18 @@ def build_population(params: Params, tables: Tables, rng: np.random.Generator) -
         lease_model=np.zeros(n, np.int8),
         lease_gain=zeros.copy(),
         excluded_until=np.zeros(n, np.int16),
-        employed=employees.copy(),
-        has_gap=has_gap.copy(),
-        value_added=value_added,
+        employed=a["employees"].copy(),
+        has_gap=a["has_gap"].copy(),
+        value_added=a["value_added"],
         profit=zeros.copy(),
-        stage=stage,
+        va_year=zeros.copy(),
+        profit_year=zeros.copy(),
+        loss_years=np.zeros(n, np.int8),
+        stage=a["stage"],
         combo=np.zeros(n, np.int64),
         stock_key=np.zeros(n, np.int64),
-        robots=robots,
-        workers_saved=saved,
+        robots=a["robots"],
+        workers_saved=a["workers_saved"],
         on_cloud=np.zeros(n, bool),
         pilot=np.zeros(n, bool),
         diagnosed=np.zeros(n, bool),
@@ -172,8 +227,7 @@ def build_population(params: Params, tables: Tables, rng: np.random.Generator) -
         cell_weighted=np.zeros(n_c * n_s),
         informed=np.zeros(n, bool),
         exposure=np.zeros(n, np.float32),
-        margin=np.clip((1 - params["economy.other_cost_share"])
-                       - np.where(above, tables.wage[0], tables.wage_private[0]) / prod, -1.0, 1.0).astype(np.float32),
+        margin=np.clip((1 - params["economy.other_cost_share"]) - wage / a["productivity"], -1.0, 1.0).astype(np.float32),
         proj_phase=np.full(n, NONE, np.int8),
         proj_target=np.zeros(n, np.int8),
         proj_months=np.zeros(n, np.int16),
@@ -187,11 +241,7 @@ def build_population(params: Params, tables: Tables, rng: np.random.Generator) -
         proj_rate=zeros.copy(),
         proj_since=np.zeros(n, np.int16),
         cooldown_until=np.zeros(n, np.int16),
+        level=np.float64(a["level"]),
     )
     firms.update_keys()
-    layout = params["run.layout"]
-    if layout == "reversed":
-        firms.permute(np.arange(n)[::-1])
-    elif layout == "shuffled":
-        firms.permute(rng.permutation(n))
     return firms

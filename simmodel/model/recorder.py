@@ -52,28 +52,33 @@ class Recorder:
             self.month_flows[i] += np.bincount(flow_key, weights=amounts, minlength=self.k_flow)
 
     def collect(self, t: int, stock_key: np.ndarray, quantities: dict[str, np.ndarray],
-                scalars: dict[str, float], renewal_share: float = 0.0) -> None:
+                scalars: dict[str, float], renewal_share: float = 0.0, weights: np.ndarray | None = None) -> None:
         """Store month ``t``: stock quantities (unweighted, per agent, or sparse as (indices, values)) at
         ``stock_key``, flows and scalars; ``renewal_share`` (of value added, a year) books routine
         renewal investment.
 
         ``stock_key`` extends the stock cube's key by two flags (high-tech, emerging) in its last
-        places; agent weights are applied per size class after summing.
+        places; agent weights are applied per size class after summing, or per agent (``weights``)
+        once firms have crossed the size threshold (dynamics.py) and weights differ within a class.
         """
         unknown = (set(quantities) - set(STOCKS)) | (set(scalars) - set(SCALARS))
         if unknown:
             raise KeyError(f"unknown stock or scalar {sorted(unknown)}: declare it in indicators.STOCKS / SCALARS")
         k4 = self.k_stock * 4
-        w = np.repeat(self.size_weights, self.k_stock // self.k_flow * 4)  # size is the 3rd key dim
-        w = np.tile(w, self.k_flow // N_SIZE)
+        if weights is None:  # uniform within a size class: weigh the sums
+            w = np.repeat(self.size_weights, self.k_stock // self.k_flow * 4)  # size is the 3rd key dim
+            w = np.tile(w, self.k_flow // N_SIZE)
+        else:
+            w = 1.0
         for i, name in enumerate(STOCKS):
             q = quantities.get(name)
             if name == "firms":
-                cube = np.bincount(stock_key, minlength=k4) * w
+                cube = np.bincount(stock_key, weights=weights, minlength=k4) * w
             elif isinstance(q, tuple):  # sparse: (firm indices, values)
-                cube = np.bincount(stock_key[q[0]], weights=q[1], minlength=k4) * w
+                v = q[1] if weights is None else q[1] * weights[q[0]]
+                cube = np.bincount(stock_key[q[0]], weights=v, minlength=k4) * w
             elif q is not None:
-                cube = np.bincount(stock_key, weights=q, minlength=k4) * w
+                cube = np.bincount(stock_key, weights=q if weights is None else q * weights, minlength=k4) * w
             else:
                 continue
             self.stocks[t, i] = cube.reshape(-1, 4).sum(axis=1)
@@ -120,8 +125,11 @@ def record_month(model, wage: float) -> None:
         "conferences_held": model.demonstration.held_this_month,
         "pilots": model.demonstration.pilots_total,
         "wage_all": wage,
+        "labour_pool": float(model.labour.pool.sum()),
+        "price_index": model.price_level,
         "wage_private": model.tables.wage_private[model.tables.year_row(2013 + t // 12)],
-    }, renewal_share=e.renewal_investment_share * (1.0 + e.renewal_share_growth) ** (t / 12))
+    }, renewal_share=e.renewal_investment_share * (1.0 + e.renewal_share_growth) ** (t / 12),
+        weights=f.weight if model.dynamics.enabled and np.ptp(model.recorder.size_weights) > 0 else None)
 
 
 @dataclass

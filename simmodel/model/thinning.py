@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import decision
 from .decision import DecisionContext
 
 
@@ -205,6 +206,12 @@ class Thinning:
             min_fraction=p["decision.min_finance_fraction"],
         )
 
+    def new_firms(self, idx: np.ndarray) -> None:
+        """Entrants took slots ``idx``: their fixed terms, then their cached bound terms."""
+        beta = self.model.params["decision.beta_skill"]
+        self.skill_term[idx] = (beta * self.model.firms.staff_quality[idx]).astype(np.float32)
+        self.refresh(idx)
+
     def refresh(self, idx) -> None:
         """Recompute the cached terms of firms ``idx`` (all firms: slice(None)), e.g. after completions."""
         if self.year is None or self.ctx is None:
@@ -241,6 +248,17 @@ class Thinning:
         z_max += np.float32(1e-3)  # margin for float32 rounding
         with np.errstate(over="ignore"):
             return eligible & ((u < np.exp(z_max)) | over)  # exp(z) >= logistic(z)
+
+    def second_stage(self, u: np.ndarray, idx: np.ndarray, x, proj, ctx: DecisionContext) -> np.ndarray:
+        """Positions among the first stage's candidates ``idx`` (their inputs ``x``, best projects ``proj``
+        and draws ``u``) whose draw falls below a tighter bound, decision.value_bound: their project valued exactly, their
+        finance bounded without a quote (exact: a firm it drops cannot adopt this month)."""
+        if not self.enabled or ctx.value_measure != "npv" or self.year is None:
+            return np.arange(u.size)
+        f = self.model.firms
+        short = np.maximum(f.cash[idx], 0.0) < proj.capex + proj.fee - proj.subsidy
+        v = decision.value_bound(proj, x, short, ctx, self.year.finance_floor, self.year.min_fraction)
+        return np.flatnonzero(u < decision.firm_probability(v, x, ctx))
 
     @staticmethod
     def choose_cap(ratio: np.ndarray, eligible: np.ndarray) -> float:

@@ -150,9 +150,14 @@ class ProviderMarket:
 
     def finish(self, provider: np.ndarray, weight: np.ndarray) -> None:
         """Projects implemented by ``provider`` (indices) finished: free capacity, add experience."""
+        self.completed += self.release(provider, weight)
+
+    def release(self, provider: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        """Projects of ``provider`` (indices) end (finished, or the firm closed): their capacity is free.
+        Returns the projects ended per provider (real firms)."""
         sums = np.bincount(provider, weights=weight, minlength=self.active.size)
         self.active = np.maximum(self.active - sums, 0.0)
-        self.completed += sums
+        return sums
 
     def quality_of(self, provider: np.ndarray) -> np.ndarray:
         return self.quality[provider]

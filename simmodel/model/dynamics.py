@@ -1,0 +1,153 @@
+"""Firm dynamics (docs/ODD.md 3.4.10): growth and decline, exit, entry, and the above-size threshold.
+
+Once a year, at the start of January and before anything else that month (``dynamics.firm_dynamics``):
+  1. exit: a firm whose last ``exit_loss_years`` calendar years each closed with a loss (profit after
+     interest) and whose cash is negative closes. Its loans are written off in the bank's books and its
+     leases in the lessors' (finance.write_off, as for a default); the provider implementing its
+     project frees the capacity; its fund application and cloud services end. What its negative cash
+     stood for (unpaid suppliers and owners) is recorded as ``exit_unpaid``.
+  2. entry: each closed firm's slot is taken at once by an entrant of the same city, sector and agent
+     weight (so firm counts and the sampling design stay as built: entry replaces exit one for one,
+     an assumption). The entrant is drawn like a small firm of January 2013 (population.draw_attributes)
+     at the month's productivity level (the 2013 level grown by the trend, at the year's prices), with a new random key and every draw keyed by it
+     (:class:`KeyedDraws`), so entrants are the same whichever scenario closed the slot at that time.
+  3. growth and decline: every firm's demand (capacity output) and recruitable workforce move by a
+     factor exp(sd z - sd^2 / 2), z keyed by firm and year (mean factor 1: the province's growth is
+     still the exogenous series).
+  4. the threshold: a firm is above designated size this year when last year's revenue (value added
+     over ``va_to_revenue``) reached ``revenue_threshold`` (an entrant: its first month's rate). Firms
+     cross both ways; crossing changes the firm's wage series, its cloud potential and its keys.
+Agent weights then differ within a size class, so the recorder weighs each agent (recorder.collect).
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import numpy as np
+from scipy.special import betaincinv, ndtri
+
+from . import finance
+from .allocation import event_id, mix, tie_break
+from .firms import IMPLEMENTING, Firms
+from .population import draw_attributes, make_firms, va_threshold
+
+PER_FIRM = tuple(x.name for x in fields(Firms) if x.name not in ("cell_precision", "cell_weighted", "level"))
+
+
+class KeyedDraws:
+    """Draws with a numpy Generator's interface (the calls draw_attributes makes), each firm's from its
+    own key: the k-th call gives every firm a number that depends only on its key and k."""
+
+    def __init__(self, keys: np.ndarray):
+        self.keys, self.calls = keys, 0
+
+    def _u(self) -> np.ndarray:
+        self.calls += 1
+        return tie_break(self.keys, event_id("entrant draw", self.calls)) + 2.0**-54  # in (0, 1)
+
+    def random(self, n: int) -> np.ndarray:
+        return self._u()
+
+    def standard_normal(self, shape) -> np.ndarray:
+        if isinstance(shape, tuple):
+            return np.column_stack([ndtri(self._u()) for _ in range(shape[1])])
+        return ndtri(self._u())
+
+    def beta(self, a, b, n: int) -> np.ndarray:
+        return betaincinv(a, b, self._u())
+
+    def integers(self, low, high, size, dtype) -> np.ndarray:
+        self.calls += 1
+        return (mix(self.keys, event_id("entrant draw", self.calls)) >> np.uint64(1)).astype(dtype)
+
+
+class FirmDynamics:
+    """The yearly turnover of a TransformationModel's firms (see the module docstring)."""
+
+    def __init__(self, model):
+        self.model, self.p = model, model.params.dynamics
+        self.enabled = bool(self.p.firm_dynamics) and not model.bass
+
+    def accumulate(self, firms: Firms) -> None:
+        """A month of value added and profit into the year's sums (after production and interest)."""
+        if self.enabled:
+            firms.va_year += firms.value_added / 12.0
+            firms.profit_year += firms.profit / 12.0
+
+    def year_start(self) -> None:
+        """January: exits and entrants, growth shocks, the new above-size panel (module docstring)."""
+        m = self.model
+        if not self.enabled or m.month <= 0 or m.month % 12:
+            return
+        f = m.firms
+        f.loss_years[:] = np.where(f.profit_year < 0, np.minimum(f.loss_years.astype(np.int16) + 1, 100), 0)
+        closing = np.flatnonzero((f.loss_years >= self.p.exit_loss_years) & (f.cash < 0))
+        if closing.size:
+            self.close(closing)
+            self.enter(closing)
+        self.grow(f, m.month // 12)
+        self.classify(f)
+        f.va_year[:] = 0.0
+        f.profit_year[:] = 0.0
+        m.peers.stages_changed()
+
+    def close(self, d: np.ndarray) -> None:
+        """Firms ``d`` close: debts written off, project, application and cloud services end."""
+        m = self.model
+        f = m.firms
+        m.flow("firm_exits", d)
+        m.flow("exit_written_off", d, f.debt[d] + f.lease_liability[d])
+        m.flow("exit_unpaid", d, np.maximum(-f.cash[d], 0.0))
+        finance.write_off(f, d, m.bank, m.leasing, m.tables.sector_labour_saving)
+        impl = d[(f.proj_phase[d] == IMPLEMENTING) & (f.proj_provider[d] >= 0)]
+        if impl.size:
+            m.providers.release(f.proj_provider[impl], f.weight[impl])
+        gov = m.government
+        gov.applications = [tuple(x[keep] for x in a) for a in gov.applications
+                            for keep in [~np.isin(a[0], d)] if keep.any()]
+        m.cloud.firms_leave(f, d[f.on_cloud[d]])
+
+    def enter(self, d: np.ndarray) -> None:
+        """Entrants take slots ``d``: same city, sector and weight; drawn like small firms of 2013."""
+        m = self.model
+        f, t = m.firms, m.month
+        keys = mix(f.key[d], event_id("entrant key", t))
+        level = f.level * (1.0 + m.params["economy.productivity_trend"]) ** (t / 12) * m.price_level
+        small = np.zeros(d.size, bool)
+        attrs = draw_attributes(small, f.sector[d], m.params, m.tables, KeyedDraws(keys), level=level,
+                                va_threshold=va_threshold(m.params))
+        attrs["key"] = keys
+        new = make_firms(f.city[d], f.sector[d], small, f.weight[d], attrs, m.params, m.tables)
+        new.va_year[:] = new.value_added  # an entrant is classified on its first month's rate
+        for name in PER_FIRM:
+            getattr(f, name)[d] = getattr(new, name)
+        m.demonstration.attended[d] = -1
+        m.thinning.new_firms(d)
+        m.cloud.reset(f, d)
+        m.flow("firm_entries", d)
+
+    def grow(self, f: Firms, year: int) -> None:
+        """The year's idiosyncratic demand shocks (keyed by firm and year)."""
+        sd = self.p.growth_sd
+        if sd <= 0:
+            return
+        z = ndtri(tie_break(f.key, event_id("firm growth", year)) + 2.0**-54)
+        factor = np.exp(sd * z - 0.5 * sd * sd)
+        f.output *= factor
+        f.workforce_cap *= factor
+
+    def classify(self, f: Firms) -> None:
+        """The year's above-size panel from last year's revenue; crossings are recorded."""
+        m = self.model
+        above = f.va_year >= va_threshold(m.params)
+        changed = np.flatnonzero(above != f.above)
+        if changed.size == 0:
+            return
+        up = changed[above[changed]]
+        m.flow("crossed_up", up)
+        m.flow("crossed_down", changed[~above[changed]])
+        f.above[changed] = above[changed]
+        f.update_keys(changed)
+        m.size_changed(changed)
+        m.cloud.reset(f, changed)

@@ -1,0 +1,144 @@
+"""Firm dynamics as a modeller would check them (issue #15): loss-making firms close and entrants take
+their places, firms cross the above-size threshold both ways, money is conserved across exit, and
+entrants are common random numbers across scenarios. Runs at the baseline (dynamics on), small scale.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from conftest import baseline_params, flow_total, run
+from simmodel.model import TransformationModel
+from simmodel.model.population import va_threshold
+
+SEEDS = (7, 8, 9)
+
+
+def _model(seed: int = 7, **overrides) -> TransformationModel:
+    return TransformationModel(seed=seed, params=baseline_params().replace({"run.scale": 0.02, **overrides}))
+
+
+def _to_december(m: TransformationModel, year: int) -> None:
+    while m.month < (year - 2013) * 12 + 11:
+        m.step()
+
+
+def test_the_baseline_has_firm_dynamics():
+    assert baseline_params()["dynamics.firm_dynamics"]
+
+
+def test_firms_with_persistent_losses_and_no_cash_close_and_entrants_take_their_places():
+    m = _model()
+    _to_december(m, 2016)
+    f, L = m.firms, m.params["dynamics.exit_loss_years"]
+    lost = np.where(f.profit_year < 0, f.loss_years + 1, 0)
+    expected = (lost >= L) & (f.cash < 0)
+    keys = f.key.copy()
+    m.step()  # January 2017
+    replaced = f.key != keys
+    assert expected.sum() > 0
+    assert np.array_equal(replaced, expected)
+    # entrants are new firms with no debt, below the threshold when they enter
+    d = np.flatnonzero(replaced)
+    assert (f.debt[d] == 0).all() and (f.lease_liability[d] == 0).all() and (f.va_year[d] > 0).all()
+    assert not f.above[d].any()
+
+
+def test_exits_and_entries_balance_and_the_firm_count_is_kept():
+    for seed in SEEDS:
+        m = run(seed)
+        exits, entries = flow_total(m, "firm_exits"), flow_total(m, "firm_entries")
+        assert exits > 0 and np.isclose(exits, entries), (seed, exits, entries)
+        total = m.recorder.stocks[:, 0].sum(axis=1)
+        assert np.allclose(total, m.params["population.n_firms"], rtol=1e-9), seed
+
+
+def test_without_firm_dynamics_no_firm_closes_and_the_panel_is_the_2013_one():
+    m = run(7, dynamics__firm_dynamics=False)
+    assert flow_total(m, "firm_exits") == 0 and flow_total(m, "crossed_up") == 0
+    above = m.recorder.stocks[:, 0].reshape(m.recorder.months_done, -1, 2, 5, 2)[:, :, 1].sum(axis=(1, 2, 3))
+    assert np.allclose(above, m.params["population.n_above_size"])
+
+
+def test_firms_cross_the_threshold_both_ways_on_last_years_revenue():
+    for seed in SEEDS:
+        m = run(seed)
+        assert flow_total(m, "crossed_up") > 0 and flow_total(m, "crossed_down") > 0, seed
+    m = _model()
+    _to_december(m, 2016)
+    f = m.firms
+    keys, va_2016 = f.key.copy(), f.va_year.copy()
+    m.step()  # January 2017: the panel is last year's revenue against the threshold
+    stayed = f.key == keys  # firms that did not close
+    assert np.array_equal(f.above[stayed], va_2016[stayed] >= va_threshold(m.params))
+
+
+def test_the_2013_panel_agrees_with_the_threshold():
+    m = _model()
+    f, thr = m.firms, va_threshold(m.params)
+    assert (f.value_added[f.above] >= thr).all() and (f.value_added[~f.above] < thr).all()
+    # the mirrored sizes keep the size classes' counts and sampling weights as built
+    assert np.isclose((f.weight * f.above).sum(), m.params["population.n_above_size"])
+
+
+def test_debts_of_closing_firms_are_written_off_in_the_lenders_books():
+    # loans = outstanding + repayments + write-offs, and the write-offs include every closing firm's loan
+    m = _model(**{"leasing.funding_rate": 0.02})
+    seen = {"debt": 0.0, "bank": 0.0, "lease": 0.0, "lessor": 0.0}
+    close = m.dynamics.close
+
+    def watched(d):
+        f, w = m.firms, m.firms.weight[d]
+        before = m.bank.written_off_total
+        lessor = sum(sum(m.leasing.books[k][x] for x in ("written_off", "recovered")) for k in m.leasing.books)
+        seen["debt"] += float((f.debt[d] * w).sum())
+        seen["lease"] += float((f.lease_liability[d] * w).sum())
+        close(d)
+        seen["bank"] += m.bank.written_off_total - before
+        seen["lessor"] += sum(sum(m.leasing.books[k][x] for x in ("written_off", "recovered"))
+                              for k in m.leasing.books) - lessor
+
+    m.dynamics.close = watched
+    m.run()
+    b, f = m.bank, m.firms
+    assert seen["debt"] > 0 and np.isclose(seen["bank"], seen["debt"])
+    assert np.isclose(seen["lessor"], seen["lease"])
+    outstanding = float((f.debt * f.weight).sum())
+    assert np.isclose(b.lent_total, outstanding + b.repaid_total + b.written_off_total, rtol=1e-9)
+    assert np.isclose(b.loans_outstanding, outstanding, rtol=1e-9)
+
+
+def test_entrants_are_the_same_whichever_scenario_closed_the_slot():
+    # common random numbers: an entrant's draws are keyed by the slot's key and the month
+    names = ("key", "productivity", "output", "workforce_cap", "cash", "stage", "staff_quality", "gain_z")
+    seen = []
+    for overrides in ({}, {"cities.purchase_rate": 0.3}):
+        m = _model(seed=8, **overrides)
+        enter, got = m.dynamics.enter, {}
+
+        def watched(d, m=m, enter=enter, got=got):
+            enter(d)
+            if m.month == 48:  # January 2017
+                got.update({"slots": d.copy(), **{k: getattr(m.firms, k)[d].copy() for k in names}})
+
+        m.dynamics.enter = watched
+        _to_december(m, 2016)
+        m.step()
+        seen.append(got)
+    a, b = seen
+    both, ia, ib = np.intersect1d(a["slots"], b["slots"], return_indices=True)
+    assert both.size > 10
+    for name in names:
+        assert np.array_equal(a[name][ia], b[name][ib]), name
+
+
+def test_growth_shocks_leave_the_provinces_demand_unchanged_on_average():
+    m = _model()
+    f = m.firms
+    before = f.output.copy()
+    m.dynamics.grow(f, 3)
+    ratio = f.output / before
+    assert ratio.std() > 0.5 * m.params["dynamics.growth_sd"]
+    se = ratio.std() / np.sqrt(ratio.size)
+    assert abs(ratio.mean() - 1.0) < 4 * se  # mean factor 1 (4 standard errors: a 1-in-15,000 false alarm)
+

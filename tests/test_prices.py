@@ -1,0 +1,55 @@
+"""Prices (issue #15): real and nominal series kept apart with the producer-price deflator."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from conftest import flow_total, run
+from simmodel.data import DATA_DIR
+from simmodel.runs.runner import tidy
+
+
+def _yearly(m, name: str) -> np.ndarray:
+    return np.array([v for p, r, s, n, v in tidy(m, True) if n == name and r == "Zhejiang" and s == "all"])
+
+
+def _ppi() -> dict[int, float]:
+    with open(DATA_DIR / "series.csv", newline="", encoding="utf-8") as fh:
+        return {int(r["year"]): float(r["ppi"]) for r in csv.DictReader(fh)}
+
+
+def test_the_price_index_is_the_producer_price_series_and_real_is_nominal_over_it():
+    m = run(7, economy__deflate=True)
+    ppi = _ppi()
+    expected = np.cumprod([1.0] + [1.0 + ppi[y] for y in range(2014, 2021)])  # 2013 = 1
+    assert _yearly(m, "price_index") == pytest.approx(expected, rel=1e-12)
+    nominal, real = _yearly(m, "labour_productivity_above"), _yearly(m, "labour_productivity_above_real")
+    assert real == pytest.approx(nominal / expected, rel=1e-12)
+
+
+def test_without_the_deflator_prices_stay_at_2013s():
+    m = run(7)
+    assert not m.params["economy.deflate"]
+    assert np.all(_yearly(m, "price_index") == 1.0)
+    assert np.array_equal(_yearly(m, "value_added_real"), _yearly(m, "value_added"))
+
+
+def test_falling_producer_prices_squeeze_margins_and_close_more_firms():
+    # 2014-2016: producer prices fell 1.8 %, 5.2 % and 1.4 % while wages rose 7-9 % a year
+    for seed in (7, 8, 9):
+        on, off = run(seed, economy__deflate=True), run(seed)
+        months = slice(24, 48)  # the exits of January 2015 and 2016
+        assert flow_total(on, "firm_exits", months) > flow_total(off, "firm_exits", months), seed
+        assert _yearly(on, "profit_above")[3] < _yearly(off, "profit_above")[3], seed
+
+
+def test_every_money_indicator_says_which_prices_it_is_at():
+    from simmodel.model.indicators import INDICATORS, dictionary_markdown
+
+    money = [i for i in INDICATORS if i.unit.startswith("yuan")]
+    assert money and all(i.prices in ("nominal", "2013 prices") for i in money)
+    assert {i.prices for i in money} == {"nominal", "2013 prices"}
+    assert "| prices |" in dictionary_markdown()
