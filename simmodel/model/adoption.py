@@ -135,7 +135,12 @@ class Adoption:
             return
         ctx = m.adoption_context = self.context(wage, price_index)
         idx = np.flatnonzero(m.thinning.candidates(u, eligible, self.ratio_bound(), ctx))  # exact: thinning.py
-        opts, q = self.options(idx, ctx)
+        x = self.inputs(idx)
+        proj = decision.best_project(x, ctx)
+        keep = m.thinning.second_stage(u[idx], idx, x, proj, ctx)  # exact, tighter, before any finance quote
+        idx, x, proj = idx[keep], x.subset(keep), proj.subset(keep)
+        q = self.quote(idx, proj.capex + proj.fee - proj.subsidy, proj.benefit)
+        opts = decision.choose(x, q, ctx, proj)
         k = np.flatnonzero(u[idx] < opts.prob)
         if k.size:
             self.apply(idx[k], opts, q, k)

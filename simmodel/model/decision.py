@@ -117,6 +117,9 @@ class Project:
     benefit: np.ndarray  # yuan/yr in the first year at the certainty equivalent
     pv: np.ndarray  # PV of the benefits at the certainty equivalent, yuan
 
+    def subset(self, idx: np.ndarray) -> Project:
+        return Project(*(getattr(self, f)[idx] for f in self.__dataclass_fields__))
+
 
 @dataclass
 class Options:
@@ -260,11 +263,38 @@ def choose(x: FirmInputs, q, ctx: DecisionContext, proj: Project | None = None) 
         payback = np.where(proj.benefit > 0, proj.net_cost / np.maximum(proj.benefit, 1e-9), np.inf)
         value = np.where(finite, np.maximum(1.0 - payback / ctx.target_payback, -5.0), -5.0)
     value = np.maximum(value, -5.0)
-    # exposure and margin are stored in float32 (they only enter logits); the exact index is float64
-    prob = adoption_probability(value, ctx.peer_share[x.cell, x.stage + 1], x.exposure.astype(np.float64),
-                                x.margin.astype(np.float64), x.skill, ctx)
+    prob = firm_probability(value, x, ctx)
     return Options(proj.target, proj.capex, proj.fee, proj.robots, proj.subsidy, proj.net_cost, proj.benefit,
                    proj.gain, npv, np.where(finite, pv - npv, np.inf), wait, plan, value, prob)
+
+
+def value_bound(proj: Project, x: FirmInputs, short: np.ndarray, ctx: DecisionContext, floor: float,
+                min_fraction: float) -> np.ndarray:
+    """An upper bound of each firm's value v (:func:`choose`, NPV measure) that needs no finance quote: the
+    second stage of the exact thinning (thinning.Thinning.second_stage).
+
+    A firm whose cash covers the net cost pays cash: its value exactly (nudged up by 1e-9 relative, for
+    rounding). One short of cash: every plan's PV is at most the PV at max(own mean, certainty
+    equivalent) (a lessor carrying all of the shortfall lifts the certainty equivalent to the mean;
+    scaling a project down or a partial loan only lowers the gain), every plan costs at least
+    floor x min_fraction x the net cost (a loan or lease at least floor per yuan financed, a scaled
+    project at least min_fraction of it), the bank plan mixes the loan with a fallback of at least 0
+    (giving up), and waiting only lowers v: v <= max(PV_mean - floor x min_fraction x K, 0) / G."""
+    size = proj.capex + proj.fee
+    npv = proj.pv - proj.net_cost
+    exact = (npv - value_of_waiting(npv, proj.pv, proj.net_cost, x, ctx)) / size
+    exact += 1e-9 * (1.0 + np.abs(exact))
+    pv_mean, _ = present_value(np.maximum(x.own_mean, x.ratio) * proj.gain, x, ctx)
+    need = proj.capex + proj.fee - proj.subsidy
+    short_bound = np.maximum(pv_mean - floor * min_fraction * need, 0.0) / size
+    return np.maximum(np.where(short, short_bound, exact), -5.0)
+
+
+def firm_probability(value: np.ndarray, x: FirmInputs, ctx: DecisionContext) -> np.ndarray:
+    """adoption_probability of firms ``x`` at ``value``: exposure and margin are stored in float32 (they
+    only enter logits); the index is computed in float64."""
+    return adoption_probability(value, ctx.peer_share[x.cell, x.stage + 1], x.exposure.astype(np.float64),
+                                x.margin.astype(np.float64), x.skill, ctx)
 
 
 def adoption_probability(value, peer, exposure, margin, skill, ctx: DecisionContext) -> np.ndarray:
@@ -286,4 +316,5 @@ def growing_annuity(rate: float, growth: float, years: int) -> float:
 
 
 __all__ = ["DecisionContext", "FirmInputs", "Project", "Options", "benefit_parts", "present_value", "best_project",
-           "plan_values", "choose", "value_of_waiting", "adoption_probability", "growing_annuity"]
+           "plan_values", "choose", "value_of_waiting", "value_bound", "firm_probability", "adoption_probability",
+           "growing_annuity"]
