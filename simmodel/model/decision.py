@@ -186,16 +186,25 @@ def best_project(x: FirmInputs, ctx: DecisionContext) -> Project:
     if ctx.skip_allowed:
         can = np.flatnonzero(stage <= 2)
         if can.size:
-            sc, s2, r = sector[can], stage[can] + 2, x.ratio[can]
+            # value the skip for every firm when nearly all may skip (cheaper than gathering their inputs;
+            # stage-3 firms get a placeholder stage 4 and are masked out)
+            whole = can.size > 0.8 * stage.size
+            xs = x if whole else x.subset(can)
+            sc, r = xs.sector, xs.ratio
+            s2 = np.minimum(xs.stage + 2, 4)
             n1, n2 = ctx.nominal_gain[sc, s2 - 1], ctx.nominal_gain[sc, s2]
             nominal = n1 + n2 + r * n1 * n2
             cpw2 = (ctx.cost_per_worker[sc, s2 - 1] + ctx.cost_per_worker[sc, s2]) * (1.0 + ctx.skip_premium)
-            alt = _project(cpw2, nominal, stage[can] == 0, x.subset(can), ctx)
-            better = _cash_value(alt) > _cash_value(best)[can]
-            win = can[better]
+            alt = _project(cpw2, nominal, xs.stage == 0, xs, ctx)
+            if whole:
+                better = (_cash_value(alt) > _cash_value(best)) & (stage <= 2)
+                win, pick = np.flatnonzero(better), better
+            else:
+                better = _cash_value(alt) > _cash_value(best)[can]
+                win, pick = can[better], better
             for name in ("capex", "fee", "robots", "subsidy", "net_cost", "gain", "benefit", "pv"):
-                getattr(best, name)[win] = getattr(alt, name)[better]
-            best.target[win] = s2[better]
+                getattr(best, name)[win] = getattr(alt, name)[pick]
+            best.target[win] = s2[pick]
     return best
 
 
