@@ -37,6 +37,21 @@ for _ in range(repeat):
     r = {"agents": m.firms.n, "scale": scale, "months": m.month + 1, "build_s": t1 - t0, "run_s": t2 - t1}
     best = r if best is None or r["run_s"] < best["run_s"] else best
 best["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+if n >= 562_000:  # the bandwidth floor: one pass over the model's own per-firm state arrays
+    import dataclasses
+    import numpy as np
+    f = m.firms
+    arrays = [a for a in (getattr(f, x.name) for x in dataclasses.fields(f))
+              if isinstance(a, np.ndarray) and a.shape[:1] == (f.n,)]
+    floor = None
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for a in arrays:
+            np.count_nonzero(a) if a.dtype == bool else np.add.reduce(a, axis=None)
+        dt = time.perf_counter() - t0
+        floor = dt if floor is None else min(floor, dt)
+    best["state_mb"] = sum(a.nbytes for a in arrays) / 2**20
+    best["floor_ms"] = 1e3 * floor
 print(json.dumps(best))
 """
 
@@ -125,6 +140,16 @@ def main(argv=None) -> int:
     import numpy as np
     slope = np.polyfit(np.log([r["agents"] for r in rows]), np.log([r["run_s"] for r in rows]), 1)[0]
     print(f"log-log slope of run time against firms: {slope:.2f} (1 = linear)")
+    small = [r for r in rows if r["agents"] <= 60_000]
+    if len(small) >= 2:  # ms a month = fixed + per firm x agents, fitted over the small sizes
+        per_firm, fixed = np.polyfit([r["agents"] for r in small], [1e3 * r["run_s"] / r["months"] for r in small], 1)
+        print(f"fixed monthly cost (intercept of ms/month against agents, {small[0]['agents']:,}-"
+              f"{small[-1]['agents']:,} agents): {fixed:.2f} ms; per firm {1e3 * per_firm:.3f} us")
+    for r in rows:
+        if "floor_ms" in r:
+            month = 1e3 * r["run_s"] / r["months"]
+            print(f"province: {month:.0f} ms a month against a bandwidth floor of {r['floor_ms']:.1f} ms (one pass "
+                  f"over its {r['state_mb']:.0f} MB of per-firm state arrays on this machine): {month / r['floor_ms']:.1f}x")
 
     print("\nVectorised model vs per-firm reference, side by side, 2013-01 to 2014-12 (24 months):")
     print(f"{'agents':>9} {'submodels: vec us':>18} {'ref us':>9} {'speed-up':>9}   "
