@@ -42,6 +42,11 @@ def test_firms_with_persistent_losses_and_no_cash_close_and_entrants_take_their_
     d = np.flatnonzero(replaced)
     assert (f.debt[d] == 0).all() and (f.lease_liability[d] == 0).all() and (f.va_year[d] > 0).all()
     assert not f.above[d].any()
+    # flows and stocks are recorded by the current size class of every slot
+    assert np.array_equal(m._flow_key, f.cell * 2 + f.above)
+    key = f.stock_key.copy()
+    f.update_keys()
+    assert np.array_equal(key, f.stock_key)
 
 
 def test_exits_and_entries_balance_and_the_firm_count_is_kept():

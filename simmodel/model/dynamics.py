@@ -123,6 +123,7 @@ class FirmDynamics:
         for name in PER_FIRM:
             getattr(f, name)[d] = getattr(new, name)
         m.demonstration.attended[d] = -1
+        m.size_changed(d)  # an entrant is small: its flows are recorded as such
         m.thinning.new_firms(d)
         m.cloud.reset(f, d)
         m.flow("firm_entries", d)

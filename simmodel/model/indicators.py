@@ -278,7 +278,7 @@ INDICATORS: tuple[Indicator, ...] = (
     _i("above_size_exits", "firms", "Firms falling below size", "above-size firms whose last year's revenue "
        "fell below the threshold (in January; firm dynamics)", _flow("crossed_down"), **K),
     _i("exit_written_off", "yuan", "Debts of closing firms", "loans and leases outstanding of the firms that "
-       "closed, written off by their lenders (less what lessors recover)", _flow("exit_written_off"), **BN),
+       "closed (the bank writes its loans off; a lessor recovers its share and writes off the rest)", _flow("exit_written_off"), **BN),
     _i("exit_unpaid", "yuan", "Negative cash of closing firms", "what the negative cash of closing firms "
        "stood for (unpaid suppliers, owners' losses)", _flow("exit_unpaid"), **BN),
     _i("firm_debt", "yuan", "Bank loans outstanding", "bank loans outstanding (period end)", lambda a: a.s("debt"),
