@@ -172,6 +172,12 @@ def main(argv=None) -> int:
         r = child(SWEEP_THROUGHPUT, args.calibration_scale, 4 if args.quick else 16, w)
         print(f"  {w} worker{'s' if w > 1 else ' (in process)'}: {r['runs_per_s']:.2f} runs/s "
               f"(start-up {r['startup_s']:.1f} s)")
+    # the machine's own ceiling for two workers: two plain processes running models side by side
+    procs = [subprocess.Popen([sys.executable, "-c", RUNS_PER_SECOND, str(args.calibration_scale), str(n_runs)],
+                              stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    rates = [json.loads(p.communicate()[0].strip().splitlines()[-1])["runs_per_s"] for p in procs]
+    print(f"  two plain processes side by side (no Dask: what this machine allows two workers): "
+          f"{sum(rates):.2f} runs/s")
 
     out = subprocess.run([sys.executable, "-m", "benchmarks.viz_frames", "--steps", "6" if args.quick else "24"],
                          capture_output=True, text=True, check=True)
