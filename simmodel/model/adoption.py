@@ -122,7 +122,7 @@ class Adoption:
         default: as they believe), and their probability of adopting."""
         x = self.inputs(idx, plan)
         proj = decision.best_project(x, ctx)
-        q = self.quote(idx, proj.capex + proj.fee - proj.subsidy, proj.benefit)
+        q = self.quote(idx, proj.need, proj.benefit)
         return decision.choose(x, q, ctx, proj), q
 
     def step(self, wage: float, price_index: float) -> None:
@@ -139,7 +139,7 @@ class Adoption:
         proj = decision.best_project(x, ctx)
         keep = m.thinning.second_stage(u[idx], idx, x, proj, ctx)  # exact, tighter, before any finance quote
         idx, x, proj = idx[keep], x.subset(keep), proj.subset(keep)
-        q = self.quote(idx, proj.capex + proj.fee - proj.subsidy, proj.benefit)
+        q = self.quote(idx, proj.need, proj.benefit)
         opts = decision.choose(x, q, ctx, proj)
         k = np.flatnonzero(u[idx] < opts.prob)
         if k.size:

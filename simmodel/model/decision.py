@@ -117,6 +117,11 @@ class Project:
     benefit: np.ndarray  # yuan/yr in the first year at the certainty equivalent
     pv: np.ndarray  # PV of the benefits at the certainty equivalent, yuan
 
+    @property
+    def need(self) -> np.ndarray:
+        """Yuan the firm must find up front: capital cost + fee - expected subsidies (K before its floor of 1)."""
+        return self.capex + self.fee - self.subsidy
+
     def subset(self, idx: np.ndarray) -> Project:
         return Project(*(getattr(self, f)[idx] for f in self.__dataclass_fields__))
 
@@ -294,8 +299,7 @@ def value_bound(proj: Project, x: FirmInputs, short: np.ndarray, ctx: DecisionCo
     exact = (npv - value_of_waiting(npv, proj.pv, proj.net_cost, x, ctx)) / size
     exact += 1e-9 * (1.0 + np.abs(exact))
     pv_mean, _ = present_value(np.maximum(x.own_mean, x.ratio) * proj.gain, x, ctx)
-    need = proj.capex + proj.fee - proj.subsidy
-    short_bound = np.maximum(pv_mean - floor * min_fraction * need, 0.0) / size
+    short_bound = np.maximum(pv_mean - floor * min_fraction * proj.need, 0.0) / size
     return np.maximum(np.where(short, short_bound, exact), -5.0)
 
 

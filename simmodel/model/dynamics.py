@@ -35,6 +35,11 @@ from .population import draw_attributes, make_firms, va_threshold
 PER_FIRM = tuple(x.name for x in fields(Firms) if x.name not in ("cell_precision", "cell_weighted", "level"))
 
 
+def keyed_normal(keys: np.ndarray, event: int) -> np.ndarray:
+    """A standard normal draw per firm key for ``event`` (allocation.tie_break, by inverse CDF)."""
+    return ndtri(tie_break(keys, event) + 2.0**-54)  # the uniform moved into (0, 1)
+
+
 class KeyedDraws:
     """Draws with a numpy Generator's interface (the calls draw_attributes makes), each firm's from its
     own key: the k-th call gives every firm a number that depends only on its key and k."""
@@ -42,24 +47,23 @@ class KeyedDraws:
     def __init__(self, keys: np.ndarray):
         self.keys, self.calls = keys, 0
 
-    def _u(self) -> np.ndarray:
+    def _event(self) -> int:
         self.calls += 1
-        return tie_break(self.keys, event_id("entrant draw", self.calls)) + 2.0**-54  # in (0, 1)
+        return event_id("entrant draw", self.calls)
 
     def random(self, n: int) -> np.ndarray:
-        return self._u()
+        return tie_break(self.keys, self._event()) + 2.0**-54  # in (0, 1)
 
     def standard_normal(self, shape) -> np.ndarray:
         if isinstance(shape, tuple):
-            return np.column_stack([ndtri(self._u()) for _ in range(shape[1])])
-        return ndtri(self._u())
+            return np.column_stack([keyed_normal(self.keys, self._event()) for _ in range(shape[1])])
+        return keyed_normal(self.keys, self._event())
 
     def beta(self, a, b, n: int) -> np.ndarray:
-        return betaincinv(a, b, self._u())
+        return betaincinv(a, b, self.random(n))
 
     def integers(self, low, high, size, dtype) -> np.ndarray:
-        self.calls += 1
-        return (mix(self.keys, event_id("entrant draw", self.calls)) >> np.uint64(1)).astype(dtype)
+        return (mix(self.keys, self._event()) >> np.uint64(1)).astype(dtype)
 
 
 class FirmDynamics:
@@ -133,7 +137,7 @@ class FirmDynamics:
         sd = self.p.growth_sd
         if sd <= 0:
             return
-        z = ndtri(tie_break(f.key, event_id("firm growth", year)) + 2.0**-54)
+        z = keyed_normal(f.key, event_id("firm growth", year))
         factor = np.exp(sd * z - 0.5 * sd * sd)
         f.output *= factor
         f.workforce_cap *= factor

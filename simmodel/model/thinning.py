@@ -256,7 +256,7 @@ class Thinning:
         if not self.enabled or ctx.value_measure != "npv" or self.year is None:
             return np.arange(u.size)
         f = self.model.firms
-        short = np.maximum(f.cash[idx], 0.0) < proj.capex + proj.fee - proj.subsidy
+        short = np.maximum(f.cash[idx], 0.0) < proj.need
         v = decision.value_bound(proj, x, short, ctx, self.year.finance_floor, self.year.min_fraction)
         return np.flatnonzero(u < decision.firm_probability(v, x, ctx))
 
