@@ -167,9 +167,9 @@ def main(argv=None) -> int:
           f"(yearly outputs, {n_runs} seeds)")
 
     print(f"\nSweep throughput at scale {args.calibration_scale} (steady state, after starting and warming "
-          f"the workers):")
+          f"the workers; 24 runs in process, a sweep of 200 on two workers):")
     for w in (1, 2):
-        r = child(SWEEP_THROUGHPUT, args.calibration_scale, 4 if args.quick else 16, w)
+        r = child(SWEEP_THROUGHPUT, args.calibration_scale, 4 if args.quick else (24 if w == 1 else 200), w)
         print(f"  {w} worker{'s' if w > 1 else ' (in process)'}: {r['runs_per_s']:.2f} runs/s "
               f"(start-up {r['startup_s']:.1f} s)")
     # the machine's own ceiling for two workers: two plain processes running models side by side

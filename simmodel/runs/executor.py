@@ -8,7 +8,10 @@ The one way replications, comparisons, sweeps and calibration run many models
                   (``--scheduler tcp://host:8786``). A lost worker's tasks are recomputed.
 Tasks are kept in flight a few per worker at a time, so the parent never holds more than a
 window of results, and a task that raises comes back as an outcome with its error, not an
-exception: the caller records it and goes on. Results do not depend on the back end or the
+exception: the caller records it and goes on. Small runs go to Dask in batches (several tasks per
+Dask task, sized from the measured time of a run so that a batch takes about ``batch_seconds``):
+at calibration scale a run takes well under a second and the scheduler's per-task cost would
+otherwise take a visible share of two workers. Results do not depend on the back end or the
 number of workers (each run is seeded by its task).
 """
 
@@ -64,6 +67,11 @@ def execute(task: Task) -> Outcome:
     except Exception as e:  # a failing run is recorded, not fatal
         msg = "".join(traceback.format_exception_only(type(e), e)).strip().replace("\n", " ")
         return Outcome(task, None, msg, time.perf_counter() - t0, _worker_name())
+
+
+def execute_batch(tasks: list[Task]) -> list[Outcome]:
+    """Run several tasks one after another on one worker (one Dask task for all of them)."""
+    return [execute(t) for t in tasks]
 
 
 def _worker_name() -> str:
@@ -139,10 +147,22 @@ class DaskExecutor(Executor):
     about ports. A scheduler that cannot be reached is a one-line error within ``connect_timeout``.
     """
 
-    def __init__(self, workers: int | None = None, scheduler: str | None = None, in_flight_per_worker: int = 4,
-                 dashboard: bool = False, connect_timeout: float = 5.0):
+    def __init__(self, workers: int | None = None, scheduler: str | None = None, in_flight_per_worker: int = 2,
+                 dashboard: bool = False, connect_timeout: float = 5.0, batch_seconds: float = 2.0,
+                 max_batch: int = 32):
+        import dask
         from distributed import Client, LocalCluster
 
+        # Two settings of dask's that cost a model run about a quarter of its speed on a worker
+        # (docs/performance.md): the nanny starts workers with MALLOC_TRIM_THRESHOLD_ set, which
+        # also switches off glibc's adaptive mmap threshold, so every large numpy temporary is a
+        # fresh mmap with its page faults; and the statistical profiler samples the running task's
+        # stack every 10 ms for the dashboard's profile page (kept when the dashboard is asked for).
+        environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
+        environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+        dask.config.set({"distributed.worker.profile.enabled": dashboard,
+                         "distributed.admin.system-monitor.gil.enabled": False,
+                         "distributed.nanny.pre-spawn-environ": environ})
         self.scheduler = scheduler
         self.cluster = None
         logging.getLogger("distributed").setLevel(logging.ERROR)
@@ -163,23 +183,41 @@ class DaskExecutor(Executor):
         self.dashboard = self.client.dashboard_link if dashboard else None
         self.workers = max(1, len(self.client.scheduler_info().get("workers", {})) or (workers or 1))
         self.window = in_flight_per_worker * self.workers
+        self.batch_seconds, self.max_batch = batch_seconds, max_batch
 
     def describe(self) -> str:
         where = self.scheduler or f"local cluster on 127.0.0.1 ({self.workers} workers)"
         return f"dask, {where}" + (f", dashboard {self.dashboard}" if self.dashboard else "")
 
     def map(self, tasks: Iterable[Task]) -> Iterator[Outcome]:
+        """Outcomes as batches finish. The first batches hold one task each; later ones as many as
+        take about ``batch_seconds`` at the mean time of the runs so far (at most ``max_batch``), so
+        a sweep's tail waits at most about one batch."""
         from distributed import as_completed
 
         pending = iter(tasks)
-        futures = [self.client.submit(execute, t, pure=False) for t in _take(pending, self.window)]
-        done = as_completed(futures)
+        spent, done_runs = 0.0, 0
+
+        def submit(n_batches: int) -> list:
+            size = 1
+            if done_runs and self.batch_seconds > 0:
+                size = int(min(self.max_batch, max(1, self.batch_seconds // (spent / done_runs))))
+            futures = []
+            for _ in range(n_batches):
+                batch = _take(pending, size)
+                if batch:
+                    futures.append(self.client.submit(execute_batch, batch, pure=False))
+            return futures
+
+        done = as_completed(submit(self.window))
         for fut in done:
-            outcome = fut.result()  # execute() never raises; a lost worker's task is recomputed
+            outcomes = fut.result()  # execute() never raises; a lost worker's batch is recomputed
             fut.release()
-            for t in _take(pending, 1):
-                done.add(self.client.submit(execute, t, pure=False))
-            yield outcome
+            spent += sum(o.seconds for o in outcomes)
+            done_runs += len(outcomes)
+            for f in submit(1):
+                done.add(f)
+            yield from outcomes
 
     def close(self) -> None:
         """Shut the client and any local cluster down, quietly (also after Ctrl-C)."""

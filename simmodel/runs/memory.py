@@ -3,8 +3,10 @@
 The figures are measured by ``python -m benchmarks.memory`` (docs/performance.md, "Memory") on this
 project's machines: a process with the model imported, one run of ``n`` firm agents in it, a Dask
 worker's own overhead, and the parent's tables of results. The estimate is meant to be a little
-above what a job uses (2026-12-01: 0.7 GB estimated for 0.63 GB used by 8 seeds at scale 0.05 on 2
-workers, 1.2 GB for 0.97 GB by 4 seeds of the whole province).
+above what a job uses (2026-12-02, with firm dynamics and Dask workers that no longer trim their
+heap: 0.80 GB estimated for 0.73 GB used by 8 seeds at scale 0.05 on 2 workers, 0.96 GB for 0.91 GB
+by 4 seeds at 0.3, 1.42 GB for 1.28 GB by 4 seeds of the whole province, 0.56 GB for 0.53 GB by 2
+seeds of the province in process).
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ import psutil
 from ..params import ParamError, Params
 
 PROCESS_MB = 160.0  # the interpreter with numpy, pandas, mesa and simmodel imported
-PER_AGENT_KB = 0.5  # firm arrays and the decision's work arrays while a run steps
+PER_AGENT_KB = 0.65  # firm arrays and the decision's work arrays while a run steps
 RECORDER_MB_PER_YEAR = 2.6  # the monthly cubes of one run (stocks, flows), a year of months
-WORKER_MB = 30.0  # a Dask worker's own overhead beyond the process
+WORKER_MB = 70.0  # a Dask worker's own overhead beyond the process
 ROWS_MB_PER_RUN = {True: 12.0, False: 1.2}  # the parent's tidy rows per finished run (with / without monthly)
 
 
