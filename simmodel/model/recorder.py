@@ -42,6 +42,9 @@ class Recorder:
         self.scalars = np.zeros((n_months, len(SCALARS)))
         self.month_flows = np.zeros((len(FLOWS), self.k_flow))
         self.months_done = 0
+        # each stock cell's agent weight (size is the key's 3rd dimension; 4 = the two flags)
+        self._cell_weights = np.tile(np.repeat(self.size_weights, self.k_stock // self.k_flow * 4),
+                                     self.k_flow // N_SIZE)
 
     def add_flow(self, name: str, flow_key: np.ndarray, amounts: np.ndarray) -> None:
         """Add real-firm amounts (already times weight) of flow ``name`` at ``flow_key``."""
@@ -65,11 +68,7 @@ class Recorder:
         if unknown:
             raise KeyError(f"unknown stock or scalar {sorted(unknown)}: declare it in indicators.STOCKS / SCALARS")
         k4 = self.k_stock * 4
-        if weights is None:  # uniform within a size class: weigh the sums
-            w = np.repeat(self.size_weights, self.k_stock // self.k_flow * 4)  # size is the 3rd key dim
-            w = np.tile(w, self.k_flow // N_SIZE)
-        else:
-            w = 1.0
+        w = self._cell_weights if weights is None else 1.0  # uniform within a size class: weigh the sums
         for i, name in enumerate(STOCKS):
             q = quantities.get(name)
             if name == "firms":
@@ -81,7 +80,7 @@ class Recorder:
                 cube = np.bincount(stock_key, weights=q if weights is None else q * weights, minlength=k4) * w
             else:
                 continue
-            self.stocks[t, i] = cube.reshape(-1, 4).sum(axis=1)
+            self.stocks[t, i] = ((cube[0::4] + cube[1::4]) + cube[2::4]) + cube[3::4]  # the two flags summed out
             if name == "va":
                 flags = cube.reshape(-1, 2, 2)  # (..., high-tech, emerging)
                 self.stocks[t, STOCKS.index("va_hightech")] = flags[:, 1, :].sum(axis=1)
