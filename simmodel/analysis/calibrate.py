@@ -23,10 +23,11 @@ seed-to-seed variance of the model is estimated from replicate runs. The search:
    (``Plan.select`` points x ``Plan.select_seeds`` seeds); the closest of them over those seeds. Two
    seeds per point make the search's distances noisy (the closest run is partly luck), and the
    componentwise posterior medians of a posterior with ridges can lie off the good fits.
-4. At that point, the three accounting parameters of technological-transformation investment
-   (``ACCOUNTING``: they change that output and nothing else in the model) are solved so that the
-   point meets the investment targets exactly (``solve_accounting``): the level and average growth
-   of tech investment and its share of industrial investment, from the point's own runs.
+No parameter is solved after the search to meet a target. The accounting parameters of
+   technological-transformation investment (the renewal share of value added, its growth, the other
+   investment share) are calibrated with their priors like every other parameter: until 2026-12-02
+   they were solved at the chosen point so that its three investment targets were met exactly, and
+   those targets then counted as fitted (issue #16).
 
 Every run goes through an executor (in process or Dask) and is stored as a file when it finishes,
 so a calibration resumes where it stopped. Each wave's design is stored before it runs.
@@ -162,56 +163,6 @@ def distance(mean: np.ndarray, fit: list[Target], seed_var: np.ndarray, seeds: i
     lower = np.array([t.lower_bound for t in fit])
     miss = np.where(lower, np.minimum(miss, 0.0), miss)
     return np.sqrt(np.mean(miss**2 / s2, axis=1))
-
-
-# --- accounting parameters --------------------------------------------------------------------------
-# Parameters that change only how investment is counted (no firm, bank or government reads them).
-ACCOUNTING = ("economy.renewal_investment_share", "economy.renewal_share_growth", "economy.other_investment_share")
-
-
-def solve_accounting(results: list, params: Params, targets: list[Target]) -> dict[str, float] | None:
-    """The accounting parameters that make ``results`` (runs at ``params``, with yearly tech_investment
-    and tech_investment_share and monthly renewal_investment) meet the tech-investment targets: its
-    level in year Y, its average growth from Y0 to Y and its share in Y. None if a target is missing.
-
-    Projects' investment P does not depend on them; renewal R = r0 (1+g)^(month/12) x value added,
-    so changing (r0, g) rescales each month's renewal; the share's denominator adds o x value added.
-    """
-    from scipy.optimize import brentq
-
-    fit = {(t.indicator, t.kind): t for t in targets if t.role == "fit"}
-    level, growth, share = (fit.get(("tech_investment", "level")), fit.get(("tech_investment", "cagr")),
-                            fit.get(("tech_investment_share", "level")))
-    if not (level and growth and share) or growth.end != level.year or share.year != level.year:
-        return None
-    y0, y1 = int(growth.start), int(level.year)
-    yearly = [{(int(str(pe)[:4]), n): v for pe, r, se, n, v in res.yearly if r == "Zhejiang" and se == "all"}
-              for res in results]
-    ti0, ti1, s1 = (float(np.mean([y[(yr, n)] for y in yearly]))
-                    for yr, n in ((y0, "tech_investment"), (y1, "tech_investment"), (y1, "tech_investment_share")))
-    renewal = {}  # model month -> mean renewal investment
-    for res in results:
-        for pe, r, se, n, v in res.monthly:
-            if n == "renewal_investment" and r == "Zhejiang" and se == "all":
-                renewal[month_index(str(pe))] = renewal.get(month_index(str(pe)), 0.0) + v / len(results)
-    months = {yr: np.array([m for m in renewal if 2013 + m // 12 == yr]) for yr in (y0, y1)}
-    r0, g, o = (params[k] for k in ACCOUNTING)
-
-    def renewal_in(yr: int, g_new: float) -> float:
-        m = months[yr]
-        return float(np.sum([renewal[k] for k in m] * ((1 + g_new) / (1 + g)) ** (m / 12)))
-
-    t1 = level.value
-    t0 = t1 / (1 + growth.value) ** (y1 - y0)
-    need0, need1 = t0 - (ti0 - renewal_in(y0, g)), t1 - (ti1 - renewal_in(y1, g))  # renewal the targets need
-    lo, hi = BY_KEY["economy.renewal_share_growth"].lo, BY_KEY["economy.renewal_share_growth"].hi
-    if need0 <= 0 or need1 <= 0:
-        return None
-    f = lambda gn: renewal_in(y1, gn) / renewal_in(y0, gn) - need1 / need0  # noqa: E731
-    g_new = brentq(f, max(lo, -0.5), min(hi, 1.0)) if f(max(lo, -0.5)) * f(min(hi, 1.0)) < 0 else g
-    r_new = r0 * need1 / renewal_in(y1, g_new)
-    o_new = o * (t1 * (1 / share.value - 1)) / (ti1 * (1 / s1 - 1))
-    return dict(zip(ACCOUNTING, (float(r_new), float(g_new), float(o_new))))
 
 
 # --- the search -------------------------------------------------------------------------------------
@@ -482,24 +433,7 @@ class Calibration:
         k = int(np.argmin(dist))
         point = {"u": u[order[k]], "theta": self.theta(u[order[k]]), "distance": float(dist[k]),
                  "search_distance": float(d[order[k]]), "candidates": len(order), "seeds": len(seeds),
-                 "predictive": mean[k], "distances": dist, "solved": {}}
-        keys = self.priors.keys
-        if all(key in keys for key in ACCOUNTING):
-            names = tuple(dict.fromkeys([t.indicator for t in self.targets] + ["renewal_investment"]))
-            params = self.params_at(point["u"])
-            runs = [o.result for o in self.executor.map(
-                [Task(f"solve-s{s:04d}", params, s, monthly=True, names=names) for s in seeds]) if o.ok]
-            solved = solve_accounting(runs, params, self.targets) if len(runs) == len(seeds) else None
-            if solved:
-                lo, hi = self.priors.low, self.priors.high
-                theta = point["theta"].copy()
-                for key, v in solved.items():
-                    j = keys.index(key)
-                    theta[j] = min(max(v, lo[j]), hi[j])
-                u_new = (theta - lo) / (hi - lo)
-                d_new, mean_new = self.distances_of(self.run_points("point", u_new[None, :], seeds))
-                point.update(u=u_new, theta=theta, distance=float(d_new[0]), predictive=mean_new[0],
-                             solved={key: float(theta[keys.index(key)]) for key in solved})
+                 "predictive": mean[k], "distances": dist}
         return point
 
     def posterior(self) -> dict:
@@ -540,7 +474,7 @@ def run_calibration(targets_path: Path, priors_path: Path, work: Path, fitted: P
             "seeds_per_point": priors.seeds_per_point,
             "scale": priors.scale, "accepted": int(len(post["accepted"])), "epsilon": round(post["epsilon"], 4),
             "point_distance": round(post["point"]["distance"], 4), "point_seeds": post["point"]["seeds"],
-            "point_candidates": post["point"]["candidates"], "point_solved": sorted(post["point"]["solved"]),
+            "point_candidates": post["point"]["candidates"],
             "quick": quick, "minutes": round(spent / 60, 1)}
     write_fitted(fitted, rows, meta)
     from . import plots

@@ -74,12 +74,7 @@ def write_report(path: Path, cal: Calibration, post: dict, rows: list[dict], met
              f"of the search, re-simulated on {meta['point_seeds']} fresh seeds each; the closest of them "
              f"(distance {meta['point_distance']} over those seeds; it was {post['point']['search_distance']:.3g} "
              f"over the search's seeds). Componentwise posterior medians can lie off the good fits when parameters "
-             "trade off against each other."
-             + (" At that point the accounting parameters of tech investment ("
-                + ", ".join(f"`{k}` = {_num(v)}" for k, v in post["point"]["solved"].items())
-                + ") were then solved so that it meets the tech-investment targets: they change that output and "
-                "nothing else. The distance above is the point's after that step, on the same seeds."
-                if post["point"]["solved"] else ""), "",
+             "trade off against each other. No parameter is solved after the search to meet a target.", "",
              "## Calibrated parameters", "",
              "| parameter | prior | baseline | posterior median | 5-95 % | why calibrated |",
              "|---|---|---|---|---|---|"]
