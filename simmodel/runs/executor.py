@@ -161,7 +161,6 @@ class DaskExecutor(Executor):
         environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
         environ.pop("MALLOC_TRIM_THRESHOLD_", None)
         dask.config.set({"distributed.worker.profile.enabled": dashboard,
-                         "distributed.admin.system-monitor.gil.enabled": False,
                          "distributed.nanny.pre-spawn-environ": environ})
         self.scheduler = scheduler
         self.cluster = None
@@ -201,7 +200,7 @@ class DaskExecutor(Executor):
         def submit(n_batches: int) -> list:
             size = 1
             if done_runs and self.batch_seconds > 0:
-                size = int(min(self.max_batch, max(1, self.batch_seconds // (spent / done_runs))))
+                size = int(min(self.max_batch, max(1, self.batch_seconds // max(spent / done_runs, 1e-6))))
             futures = []
             for _ in range(n_batches):
                 batch = _take(pending, size)
