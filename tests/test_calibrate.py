@@ -25,7 +25,7 @@ def test_every_data_target_is_defined_with_a_source_and_an_uncertainty():
     for t in targets.values():
         assert t.source and t.sd > 0 and t.role in ("fit", "check", "excluded")
     assert targets["productivity_growth_2013_2016_seed"].role == "excluded"  # DATA.md note 1
-    assert targets["labour_cost_saved_2013"].lower_bound
+    assert targets["workers_substituted_2013_2015"].bound == "lower"  # "more than 700,000"
 
 
 def _t(**kw):
@@ -54,11 +54,15 @@ def test_distance_weights_misses_by_their_uncertainty_and_the_seed_variance():
     assert implausibility(np.array([[115.0, 10.0]]), fit, np.zeros(2))[0] == pytest.approx(3.0)
 
 
-def test_a_one_sided_target_only_counts_a_shortfall():
-    fit = [_t(lower_bound=True)]
+def test_a_bound_only_counts_a_miss_on_its_wrong_side_and_is_met_or_missed_without_tolerance():
+    fit = [_t(bound="lower")]
     assert implausibility(np.array([[500.0]]), fit, np.zeros(1))[0] == 0
     assert implausibility(np.array([[90.0]]), fit, np.zeros(1))[0] == pytest.approx(2.0)
-    assert _t(lower_bound=True).within(500.0) and not _t(lower_bound=True).within(70.0)
+    assert _t(bound="lower").met(100.0) and _t(bound="lower").met(500.0)
+    assert not _t(bound="lower").met(99.9)  # no tolerance: 99.9 is not "more than 100" (the old rule accepted 90)
+    assert _t(bound="upper").met(99.9) and not _t(bound="upper").met(100.1)
+    assert distance(np.array([[120.0]]), [_t(bound="upper")], np.zeros(1), 1)[0] == pytest.approx(4.0)
+    assert _t().met(109.9) and not _t().met(110.1)  # a figure: within 2 x sqrt(3^2 + 4^2) = 10
 
 
 def test_the_emulator_is_exact_on_a_quadratic_and_honest_about_noise():
@@ -73,9 +77,10 @@ def test_the_emulator_is_exact_on_a_quadratic_and_honest_about_noise():
 
 
 RECOVER = """scale = 0.006
-seeds_per_point = 1
+seeds_per_point = 2
 first_seed = 7
 design_seed = 3
+population = 30
 [parameters."economy.productivity_trend"]
 range = [0.03, 0.09]
 why = "test"
@@ -85,23 +90,33 @@ why = "test"
 [parameters."technology.robots_per_worker_saved"]
 range = [0.01, 0.2]
 why = "test"
+[parameters."economy.other_cost_share"]
+range = [0.3, 0.6]
+why = "test"
+[parameters."economy.other_investment_share"]
+range = [0.02, 0.3]
+why = "test"
 """
+TRUTH_RANGE = 0.2  # the truth is drawn from the middle 60 % of each prior range
 
 
 def test_calibration_recovers_parameters_it_generated_the_targets_from(tmp_path):
-    """Identification: targets simulated at known parameters are fitted back within the intervals."""
+    """Identification: targets simulated at a truth the test draws are fitted back: the truth lies inside
+    each 5-95 % interval, and the targets pin the parameters down (intervals narrower than the prior)."""
     priors_path = tmp_path / "priors.toml"
     priors_path.write_text(RECOVER)
     priors = calibrate.load_priors(priors_path)
-    truth = {"economy.productivity_trend": 0.061, "economy.renewal_investment_share": 0.42,
-             "technology.robots_per_worker_saved": 0.07}
-    from simmodel.runs.executor import Task
+    rng = np.random.default_rng(20261203)
+    u = rng.uniform(TRUTH_RANGE, 1 - TRUTH_RANGE, len(priors.keys))
+    truth = dict(zip(priors.keys, priors.low + u * (priors.high - priors.low)))
     from simmodel.runs.runner import run
     names = tuple(dict.fromkeys(t.indicator for t in load_targets()))
-    p = Params().replace({**truth, "run.scale": priors.scale})
-    # on the calibration's own seed, so the truth fits exactly: this checks identification, not seed noise
-    sims = [calibrate.read_run(run(p, s, monthly=True, names=names), load_targets()) for s in priors.seeds]
-    chosen = ["productivity_2015", "productivity_2016", "tech_investment_2016", "robots_2016"]
+    base = calibrate.calibration_params(priors).replace({"run.end": "2016-12"})  # targets to 2016: a shorter run
+    # observed = the mean of four runs at the truth on seeds the calibration does not use
+    sims = [calibrate.read_run(run(base.replace(truth), s, monthly=True, names=names), load_targets())
+            for s in (901, 902, 903, 904)]
+    chosen = ["productivity_2015", "productivity_2016", "tech_investment_2016", "tech_investment_share_2016",
+              "robots_2016", "profit_above_2014", "profit_growth_2016"]
     targets = []
     for t in load_targets():
         if t.name in chosen:
@@ -109,14 +124,15 @@ def test_calibration_recovers_parameters_it_generated_the_targets_from(tmp_path)
             targets.append(Target(t.name, t.indicator, t.kind, v, 0.01 * abs(v), 0.0, "fit", year=t.year,
                                   start=t.start, end=t.end, month=t.month))
     out = calibrate.run_calibration(None, priors_path, tmp_path / "work", tmp_path / "fitted.toml",
-                                    tmp_path / "report.md", SerialExecutor(), 240, quick=False,
+                                    tmp_path / "report.md", SerialExecutor(), 360, quick=False, base=base,
                                     targets_override=targets)
+    assert out["meta"]["generations"] >= 2  # the ABC-SMC ran, not only history matching
     rows = {r["key"]: r for r in out["rows"]}
     for key, value in truth.items():
         r = rows[key]
         assert r["p05"] <= value <= r["p95"], (key, value, r)
-        assert r["interval_share"] < 0.5, (key, r)  # and the targets pin it down
-    del Task
+    assert np.mean([r["interval_share"] for r in rows.values()]) < 0.5  # and the targets pin them down
+    assert (tmp_path / "posterior.csv").read_text().splitlines()[0].split(",") == ["weight", *priors.keys]
 
 
 def test_quick_calibration_writes_fitted_report_figures_and_resumes(tmp_path):
@@ -128,11 +144,12 @@ def test_quick_calibration_writes_fitted_report_figures_and_resumes(tmp_path):
     rows = calibrate.load_priors()
     assert all(rows.low[j] <= sc.params[k] <= rows.high[j] for j, k in enumerate(rows.keys))
     report = (work / "report.md").read_text()
-    assert "## Calibrated parameters" in report and "## What the targets cannot pin down" in report
+    assert "## Calibrated parameters" in report and "## Generations" in report and "informative" in report
     for f in ("targets.png", "marginals.png", "pairs.png", "waves.png"):
         assert (work / "figures" / f).stat().st_size > 3000
     n_runs = len(list(work.glob("*/runs/*.json")))
     assert len(list(work.glob("select/runs/*.json"))) == 3 * 2  # the point: 3 candidates x 2 fresh seeds
+    assert (work / "posterior.csv").read_text().startswith("weight,")
     before = fitted.read_text()
     assert main(args) == 0  # a rerun resumes: nothing left to simulate, the same answer
     assert len(list(work.glob("*/runs/*.json"))) == n_runs
@@ -158,7 +175,7 @@ def test_validate_exits_1_when_a_target_is_missed_and_0_when_met(tmp_path, capsy
     assert main(["validate", "--targets", str(good), *common]) == 0
     assert main(["validate", "--targets", str(bad), *common]) == 1
     out = capsys.readouterr().out
-    assert "firms" in out and "NO" in out
+    assert "firms" in out and "MISSED" in out
 
 
 def test_baseline_inherits_the_fitted_parameters():
@@ -195,3 +212,23 @@ def test_the_accounting_parameters_of_tech_investment_change_that_output_and_not
     accounting = {"tech_investment", "tech_investment_share", "renewal_investment"}
     rows = lambda r: [(*row[:4], repr(row[4])) for row in r.yearly + r.monthly if row[3] not in accounting]  # noqa
     assert rows(after) == rows(before)  # firms, banks and governments never read these parameters
+
+
+MISSED_BEFORE_RECALIBRATION = ("the baseline is set by hand over the calibration of 2026-11 (issue #16): it misses the "
+                               "workers released by 2015, the profit levels of 2014 and 2020 and the 2013 "
+                               "tech-investment share; `simmodel calibrate` must produce a baseline that passes")
+
+
+@pytest.mark.xfail(strict=True, reason=MISSED_BEFORE_RECALIBRATION)
+def test_the_calibrated_baseline_meets_every_fitted_target():
+    """`validate`'s rule on the real targets, at a small scale (the medians move by less than a fifth of any
+    tolerance between scales 0.01 and 0.1: docs/ODD.md 7.3) on 4 seeds."""
+    from simmodel.analysis import validation
+    from simmodel.runs.executor import SerialExecutor as Serial
+
+    targets = load_targets()
+    params = scenarios.baseline().params.replace({"run.scale": 0.02})
+    values, failures = validation.simulate(params, [1, 2, 3, 4], targets, Serial())
+    assert not failures
+    missed = [r.target.name for r in validation.table(targets, values) if r.target.role == "fit" and not r.met]
+    assert not missed, missed

@@ -12,17 +12,20 @@ seed-to-seed variance of the model is estimated from replicate runs. The search:
    exceeds 3 for any fitted target are ruled out (one-sided targets only count a shortfall). The
    next wave samples the survivors.
 2. Approximate Bayesian computation by sequential Monte Carlo (ABC-SMC, population Monte Carlo:
-   Toni et al. 2009; Beaumont et al. 2009) inside what is left. The first population is the
-   closest runs of the history-matching waves; each later one proposes points by perturbing the
-   previous population with a Gaussian kernel (twice its weighted covariance), simulates them, keeps
-   those closer to the targets than the 70th percentile of the previous population's distances, where
-       d(theta) = sqrt(mean_i ((mean over seeds of f_i - z_i) / s_i)^2),
-       s_i^2 = sd_obs_i^2 + sd_model_i^2 + seed variance_i / seeds_per_point,
-   and weights them by prior / proposal density. The last population, weighted, is the posterior.
+   Toni et al. 2009; Beaumont et al. 2009) in generations of ``population`` particles, each simulated on
+   its own seed. Generation 0 proposes from the region history matching left (uniform over it) and
+   keeps the runs closer than the median distance of its first batch; each later generation proposes
+   by perturbing the last (Gaussian kernel, twice its weighted covariance), keeps proposals closer
+   than the median of the last generation's distances, where
+       d(theta) = sqrt(mean_i (miss_i / s_i)^2),  s_i^2 = sd_obs_i^2 + sd_model_i^2 + seed variance_i,
+   (a bound's miss counts only on its wrong side; the seed variance is pooled from the history-matching
+   waves and then fixed), and weights them by prior / proposal density. Proposals run in batches of
+   ``population`` points until ``population`` are kept. The search stops when a threshold falls by
+   less than ``Plan.min_improvement`` (the fit stopped improving), when a generation accepts fewer
+   than ``Plan.min_acceptance`` of its proposals, or when the budget is spent. The last generation,
+   weighted, is the posterior (calibration/posterior.csv; its effective sample size is reported).
 3. The point the baseline takes: the closest points of the whole search, re-simulated on fresh seeds
-   (``Plan.select`` points x ``Plan.select_seeds`` seeds); the closest of them over those seeds. Two
-   seeds per point make the search's distances noisy (the closest run is partly luck), and the
-   componentwise posterior medians of a posterior with ridges can lie off the good fits.
+   (``Plan.select`` points x ``Plan.select_seeds`` seeds); the closest of them over those seeds.
 No parameter is solved after the search to meet a target. The accounting parameters of
    technological-transformation investment (the renewal share of value added, its growth, the other
    investment share) are calibrated with their priors like every other parameter: until 2026-12-02
@@ -48,12 +51,17 @@ from .. import resources
 from ..params import BY_KEY, ParamError, Params, month_index, read_toml
 from ..runs import store
 from ..runs.executor import Executor, Task
-from .targets import Target, load_targets, read_run
+from .targets import Target, load_targets, misses, read_run
 
 
 def calibration_params(priors: Priors, base: Params | None = None) -> Params:
-    """The parameters of a calibration run before the calibrated ones are set (its scale)."""
-    return (base or Params()).replace({"run.scale": priors.scale})
+    """The parameters of a calibration run before the calibrated ones are set: the baseline scenario's
+    (its model: firm dynamics, the labour pool and every other setting it makes) at the calibration scale."""
+    if base is None:
+        from .scenarios import baseline
+
+        base = baseline().params
+    return base.replace({"run.scale": priors.scale})
 
 
 def default_priors() -> Path:
@@ -75,9 +83,10 @@ class Prior:
 class Priors:
     parameters: tuple[Prior, ...]
     scale: float
-    seeds_per_point: int
+    seeds_per_point: int  # seeds per point of the history-matching waves (their seed variance is pooled)
     first_seed: int
     design_seed: int
+    population: int = 1000  # particles per ABC-SMC generation (one seed each)
 
     @property
     def keys(self) -> list[str]:
@@ -112,8 +121,15 @@ def load_priors(path: Path | None = None) -> Priors:
         params.append(Prior(key, float(rng[0]), float(rng[1]), body.get("why", ""), p.kind == "int"))
     if not params:
         raise ParamError("parameters", None, "name at least one parameter to calibrate", str(path))
-    return Priors(tuple(params), float(doc.get("scale", 0.02)), int(doc.get("seeds_per_point", 2)),
-                  int(doc.get("first_seed", 101)), int(doc.get("design_seed", 2013)))
+    seeds_per_point = doc.get("seeds_per_point", 2)
+    if not isinstance(seeds_per_point, int) or seeds_per_point < 2:
+        raise ParamError("seeds_per_point", seeds_per_point, "must be an integer >= 2 (the seed variance is estimated "
+                         "from the history-matching waves)", str(path))
+    population = doc.get("population", 1000)
+    if not isinstance(population, int) or population < 10:
+        raise ParamError("population", population, "must be an integer >= 10", str(path))
+    return Priors(tuple(params), float(doc.get("scale", 0.02)), seeds_per_point,
+                  int(doc.get("first_seed", 101)), int(doc.get("design_seed", 2013)), population)
 
 
 # --- emulators -----------------------------------------------------------------------------------------
@@ -147,53 +163,49 @@ class Emulator:
 
 def implausibility(mean: np.ndarray, fit: list[Target], extra_var: np.ndarray) -> np.ndarray:
     """max over fitted targets of |mean - z| / sqrt(sd_obs^2 + sd_model^2 + extra); (points,) array."""
-    z = np.array([t.value for t in fit])
     var = np.array([t.sd**2 for t in fit]) + extra_var
-    miss = mean - z
-    lower = np.array([t.lower_bound for t in fit])
-    miss = np.where(lower, np.minimum(miss, 0.0), miss)
-    return np.max(np.abs(miss) / np.sqrt(var), axis=1)
+    return np.max(np.abs(misses(mean, fit)) / np.sqrt(var), axis=1)
 
 
 def distance(mean: np.ndarray, fit: list[Target], seed_var: np.ndarray, seeds: int) -> np.ndarray:
     """The ABC distance: root mean square of standardised misses (points,)."""
-    z = np.array([t.value for t in fit])
     s2 = np.array([t.sd**2 for t in fit]) + seed_var / seeds
-    miss = mean - z
-    lower = np.array([t.lower_bound for t in fit])
-    miss = np.where(lower, np.minimum(miss, 0.0), miss)
-    return np.sqrt(np.mean(miss**2 / s2, axis=1))
+    return np.sqrt(np.mean(misses(mean, fit) ** 2 / s2, axis=1))
 
 
 # --- the search -------------------------------------------------------------------------------------
 @dataclass
 class Plan:
-    """How a budget of runs is spent: stages of ("hm", points) waves, then ("smc", points) populations."""
+    """How a budget of runs is spent: history-matching waves, then ABC-SMC generations of
+    ``population`` particles until the threshold stops falling or the budget is spent."""
 
-    stages: list[tuple[str, int]]
+    waves: list[int]  # points per history-matching wave
+    population: int  # particles per ABC-SMC generation
+    budget: int  # runs in all (history matching, ABC-SMC, the point's re-simulations)
     candidates: int = 20_000
     cutoff: float = 3.0
-    first_population: float = 0.15  # share of the history-matching points that seeds the first population
-    min_accept: int = 60  # a population keeps at least this many particles (fewer for small budgets)
-    shrink: float = 0.7  # each population's threshold: this quantile of the previous one's distances
+    quantile: float = 0.5  # each generation's threshold: this quantile of the last one's distances
+    min_improvement: float = 0.05  # stop once a threshold falls by less than this share of the last one
+    min_acceptance: float = 0.01  # stop once a generation accepts fewer than this share of its proposals
+    max_generations: int = 30
     select: int = 12  # candidates for the point estimate, re-simulated on fresh seeds ...
     select_seeds: int = 8  # ... this many
 
-    @property
-    def waves(self) -> list[int]:
-        return [n for _, n in self.stages]
-
     @classmethod
-    def for_budget(cls, budget: int, seeds: int, quick: bool = False) -> Plan:
-        points = max(budget // seeds, 8)
-        shares = (("hm", 0.4), ("smc", 0.3), ("smc", 0.3)) if quick else \
-            (("hm", 0.3), ("hm", 0.25), ("smc", 0.15), ("smc", 0.15), ("smc", 0.15))
-        stages = [(kind, max(4, int(points * share))) for kind, share in shares]
-        smc = min(n for kind, n in stages if kind == "smc")
-        min_accept = max(5, min(60, smc // 4))  # a population must still be a selection of its stage
+    def for_budget(cls, budget: int, seeds: int, population: int, quick: bool = False) -> Plan:
+        """A fifth of the budget for two history-matching waves (at ``seeds`` seeds a point), the rest
+        for ABC-SMC (one seed a particle) and the point."""
+        points = max(budget // 5 // seeds, 8)
+        waves = [max(4, int(points * 0.55)), max(4, points - int(points * 0.55))]
         if quick:
-            return cls(stages, candidates=2_000, min_accept=min_accept, select=3, select_seeds=2)
-        return cls(stages, min_accept=min_accept)
+            return cls(waves, population, budget, candidates=2_000, select=3, select_seeds=2, max_generations=3)
+        if budget < 2000:  # a small search: the point's re-simulations stay a small part of it
+            return cls(waves, population, budget, candidates=5_000, select=3, select_seeds=2)
+        return cls(waves, population, budget)
+
+    @property
+    def select_runs(self) -> int:
+        return self.select * self.select_seeds
 
 
 @dataclass
@@ -206,13 +218,24 @@ class WaveData:
 
 @dataclass
 class Population:
-    """Weighted particles (in the unit cube) with their distances, and the threshold that made them."""
+    """An ABC-SMC generation: weighted particles (in the unit cube), their distances and targets, the
+    threshold that made them, and what it took (proposals simulated)."""
 
     u: np.ndarray
     weights: np.ndarray
     distance: np.ndarray
     epsilon: float
-    y: np.ndarray  # (particles, targets): mean over seeds of every target
+    y: np.ndarray  # (particles, targets): every target of the particle's run
+    proposals: int = 0
+
+    @property
+    def ess(self) -> float:
+        """Effective sample size (Kish): (sum w)^2 / sum w^2."""
+        return float(self.weights.sum() ** 2 / np.sum(self.weights**2))
+
+    @property
+    def acceptance(self) -> float:
+        return len(self.u) / self.proposals if self.proposals else math.nan
 
 
 @dataclass
@@ -233,8 +256,9 @@ class Calibration:
         self.index = [self.targets.index(t) for t in self.fit]
         self.runs_done = 0
         self.failures: dict[str, str] = {}  # run -> error, over every stage
-        self.runs_total = (sum(self.plan.waves) * self.priors.seeds_per_point
-                           + (self.plan.select + 1) * self.plan.select_seeds)  # + the point after the solve
+        self.populations: list[Population] = []
+        self.stop_reason = ""
+        self._seed_var: np.ndarray | None = None
 
     # parameters <-> unit cube
     def params_at(self, u: np.ndarray) -> Params:
@@ -245,125 +269,121 @@ class Calibration:
     def theta(self, u: np.ndarray) -> np.ndarray:
         return self.priors.low + u * (self.priors.high - self.priors.low)
 
-    # running a wave -----------------------------------------------------------------------------------
-    def run_wave(self, w: int, u: np.ndarray) -> WaveData:
-        """Simulate the points ``u`` of wave ``w`` (skipping runs already stored)."""
-        return WaveData(u, self.run_points(f"wave-{w}", u, self.priors.seeds))
+    @property
+    def runs_left(self) -> int:
+        return self.plan.budget - self.plan.select_runs - self.runs_done
 
-    def run_points(self, name: str, u: np.ndarray, seeds: list[int]) -> np.ndarray:
+    # running points -------------------------------------------------------------------------------------
+    def run_points(self, name: str, u: np.ndarray, seeds: np.ndarray) -> np.ndarray:
         """Every target of every (point, seed) into work/<name>/runs/ (skipping runs already stored):
-        a (points, seeds, targets) array, NaN where a run failed."""
+        a (points, seeds, targets) array, NaN where a run failed. ``seeds`` is (points, seeds a point)."""
         runs = store.RunStore(self.work / name / "runs", ".json")
         runs.clean_partial()
         names = tuple(dict.fromkeys(t.indicator for t in self.targets))
-        todo = [Task(f"p{i:05d}-s{s:04d}", self.params_at(u[i]), s, monthly=True, names=names, meta={"point": i})
-                for i in range(len(u)) for s in seeds if not runs.has(f"p{i:05d}-s{s:04d}")]
-        self.runs_done += len(u) * len(seeds) - len(todo)
+        keys = [[f"p{i:05d}-s{int(s):04d}" for s in seeds[i]] for i in range(len(u))]
+        todo = [Task(keys[i][k], self.params_at(u[i]), int(seeds[i][k]), monthly=True, names=names,
+                     meta={"point": i}) for i in range(len(u)) for k in range(seeds.shape[1]) if not runs.has(keys[i][k])]
+        self.runs_done += seeds.size - len(todo)
         for outcome in self.executor.map(todo):
             record = {"error": outcome.error} if not outcome.ok else {"targets": read_run(outcome.result, self.targets)}
             runs.write(outcome.task.key, json.dumps(record))
             self.runs_done += 1
             if self.progress:
-                self.progress(self.runs_done, self.runs_total, name.replace("-", " "))
-        y = np.full((len(u), len(seeds), len(self.targets)), np.nan)
+                self.progress(self.runs_done, self.plan.budget, name.replace("-", " "))
+        y = np.full((len(u), seeds.shape[1], len(self.targets)), np.nan)
         for i in range(len(u)):
-            for k, s in enumerate(seeds):
-                rec = json.loads(runs.read(f"p{i:05d}-s{s:04d}"))
+            for k, key in enumerate(keys[i]):
+                rec = json.loads(runs.read(key))
                 if "targets" in rec:
                     y[i, k] = [rec["targets"][t.name] for t in self.targets]
                 else:
-                    self.failures[f"{name}/p{i:05d}-s{s:04d}"] = rec.get("error", "error")
+                    self.failures[f"{name}/{key}"] = rec.get("error", "error")
         return y
 
-    def design(self, w: int) -> tuple[np.ndarray, float]:
-        """Stage ``w``'s points: stored if already decided, else drawn (history matching: from the
-        NROY region; ABC-SMC: by perturbing the current population)."""
-        kind, n = self.plan.stages[w - 1]
-        path = self.work / f"wave-{w}" / "design.json"
+    def stored_design(self, name: str, make: Callable[[], tuple[np.ndarray, float]]) -> tuple[np.ndarray, float]:
+        """A stage's points: stored if already decided (a resumed search runs the same), else made and stored."""
+        path = self.work / name / "design.json"
         if path.exists():
             d = json.loads(path.read_text())
-            if d.get("kind", "hm") != kind or len(d["u"]) != n:
-                raise ParamError("--work", str(self.work), f"stage {w} was planned differently; use another --work")
-            return np.array(d["u"]), d["nroy_share"]
-        from scipy.stats import qmc
-
-        rng = np.random.default_rng([self.priors.design_seed, w])  # per stage: a resumed search draws the same
-        if w == 1:
-            u, share = qmc.LatinHypercube(d=len(self.priors.parameters), seed=rng).random(n), 1.0
-        elif kind == "hm":
-            u, share = self.nroy_sample(n, rng)
-        else:
-            u, share = self.perturb(self.populations[-1], n, rng), math.nan
-        store.write_text(path, json.dumps({"kind": kind, "u": u.tolist(), "nroy_share": share}))
+            return np.array(d["u"]).reshape(-1, len(self.priors.parameters)), d["nroy_share"]
+        u, share = make()
+        store.write_text(path, json.dumps({"u": u.tolist(), "nroy_share": share}))
         return u, share
 
-    # emulation -------------------------------------------------------------------------------------------
+    # history matching ----------------------------------------------------------------------------------
+    def history_matching(self) -> None:
+        from scipy.stats import qmc
+
+        seeds = np.array(self.priors.seeds)
+        for w, n in enumerate(self.plan.waves, 1):
+            rng = np.random.default_rng([self.priors.design_seed, w])  # per wave: a resumed search draws the same
+            first = lambda: (qmc.LatinHypercube(d=len(self.priors.parameters), seed=rng).random(n), 1.0)  # noqa: E731
+            u, share = self.stored_design(f"wave-{w}", first if w == 1 else lambda: self.nroy_sample(n, rng))
+            data = WaveData(u, self.run_points(f"wave-{w}", u, np.tile(seeds, (len(u), 1))), share, "hm")
+            self.waves.append(data)
+        self._seed_var = self.seed_variance()  # fixed from here on: every distance uses the same scale
+
     def pooled(self) -> tuple[np.ndarray, np.ndarray]:
-        """(points in [0,1], mean over seeds of the fitted targets) of every run so far."""
+        """(points in [0,1], mean over seeds of the fitted targets) of every history-matching run."""
         u = np.vstack([w.u for w in self.waves])
         y = np.vstack([w.y for w in self.waves])[:, :, self.index]
-        with np.errstate(all="ignore"):
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                mean = np.nanmean(y, axis=1)
+        mean = _nanmean(y, axis=1)
         ok = np.all(np.isfinite(mean), axis=1)
         return u[ok], mean[ok]
 
     def seed_variance(self) -> np.ndarray:
-        """Pooled variance between seeds at the same point, per fitted target."""
+        """Pooled variance between seeds at the same point, per fitted target (history-matching waves)."""
+        if self._seed_var is not None:
+            return self._seed_var
         y = np.vstack([w.y for w in self.waves])[:, :, self.index]
-        if y.shape[1] < 2:
-            return np.zeros(len(self.fit))
         import warnings
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            v = np.nanvar(y, axis=1, ddof=1)
-            return np.nanmean(v, axis=0)
+            return np.nan_to_num(np.nanmean(np.nanvar(y, axis=1, ddof=1), axis=0))
 
-    def nroy_sample(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, float]:
-        """``n`` points from the candidates the emulators cannot rule out (share of candidates kept)."""
+    def emulated_nroy(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
+        """Candidates over the current box, their implausibility under the emulators, the box's volume."""
         from scipy.stats import qmc
 
         u, mean = self.pooled()
         emu = Emulator.fit(u, mean)
         lo, hi = self.box()
         cand = lo + qmc.LatinHypercube(d=u.shape[1], seed=rng).random(self.plan.candidates) * (hi - lo)
-        imp = implausibility(emu.predict(cand), self.fit, emu.var)
+        return cand, implausibility(emu.predict(cand), self.fit, emu.var), float(np.prod(hi - lo))
+
+    def nroy_sample(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+        """``n`` points from the candidates the emulators cannot rule out (share of the prior kept)."""
+        cand, imp, volume = self.emulated_nroy(rng)
         keep = cand[imp < self.plan.cutoff]
-        share = len(keep) / len(cand) * float(np.prod(hi - lo))  # of the prior cube
+        share = len(keep) / len(cand) * volume
         if len(keep) < n:  # the emulators rule almost everything out: take the least implausible
             keep = cand[np.argsort(imp)[: max(n, len(keep))]]
         return keep[rng.choice(len(keep), size=n, replace=False)], share
 
     def box(self) -> tuple[np.ndarray, np.ndarray]:
-        """Bounding box of the current NROY candidates (whole cube in wave 1), a little widened."""
+        """Bounding box of the current NROY points (whole cube in wave 1), a little widened."""
         if len(self.waves) < 2:
             return np.zeros(len(self.priors.parameters)), np.ones(len(self.priors.parameters))
         last = self.waves[-1].u
         pad = 0.05
         return np.clip(last.min(axis=0) - pad, 0, 1), np.clip(last.max(axis=0) + pad, 0, 1)
 
-    # ABC-SMC ------------------------------------------------------------------------------------------
+    # distances ----------------------------------------------------------------------------------------
     def distances(self, data: WaveData) -> tuple[np.ndarray, np.ndarray]:
         """(distance, mean over seeds of every target) of a stage's points; inf where runs failed."""
         return self.distances_of(data.y)
 
     def distances_of(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(distance, mean over seeds of every target) of runs ``y`` (points, seeds, targets)."""
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mean = np.nanmean(y, axis=1)
+        mean = _nanmean(y, axis=1)
         fitted = mean[:, self.index]
         ok = np.all(np.isfinite(fitted), axis=1)
         d = np.full(len(mean), np.inf)
         d[ok] = distance(fitted[ok], self.fit, self.seed_variance(), y.shape[1])
         return d, mean
 
+    # ABC-SMC ------------------------------------------------------------------------------------------
     @staticmethod
     def kernel_cov(pop: Population) -> np.ndarray:
         """Twice the weighted covariance of the population (Beaumont et al. 2009), kept positive definite."""
@@ -381,120 +401,160 @@ class Calibration:
             out.extend(prop[np.all((prop >= 0) & (prop <= 1), axis=1)])
         return np.array(out[:n])
 
-    def first_population(self) -> Population:
-        """The closest runs of the history-matching waves, equally weighted."""
-        u = np.vstack([w.u for w in self.waves])
-        parts = [self.distances(w) for w in self.waves]
-        d = np.concatenate([p[0] for p in parts])
-        y = np.vstack([p[1] for p in parts])
-        k = max(self.plan.min_accept, int(self.plan.first_population * len(u)))
-        best = np.argsort(d)[:k]
-        best = best[np.isfinite(d[best])]
-        return Population(u[best], np.full(best.size, 1.0 / best.size), d[best], float(d[best].max()), y[best])
+    @staticmethod
+    def importance_weights(u: np.ndarray, prev: Population, cov: np.ndarray) -> np.ndarray:
+        """Uniform prior over the cube / the proposal's density (a mixture of Gaussian kernels around the
+        previous particles), normalised (Toni et al. 2009; Beaumont et al. 2009)."""
+        inv_chol = np.linalg.inv(np.linalg.cholesky(cov))
+        dens = np.empty(len(u))
+        for a in range(0, len(u), 256):  # (chunk x particles x d) at a time
+            z = (u[a:a + 256, None, :] - prev.u[None, :, :]) @ inv_chol.T
+            dens[a:a + 256] = np.exp(-0.5 * np.sum(z**2, axis=2)) @ prev.weights
+        w = 1.0 / np.maximum(dens, 1e-300)
+        return w / w.sum()
 
-    def next_population(self, prev: Population, data: WaveData) -> Population:
-        """Keep this stage's proposals closer than the previous median distance; importance weights."""
-        d, y = self.distances(data)
-        eps = float(np.quantile(prev.distance, self.plan.shrink))
-        keep = np.flatnonzero(d <= eps)
-        if keep.size < self.plan.min_accept:  # too strict for this stage's budget: the closest ones
-            keep = np.argsort(d)[: self.plan.min_accept]
-            keep = keep[np.isfinite(d[keep])]
-            eps = float(d[keep].max())
-        from scipy.stats import multivariate_normal
+    def generation(self, g: int, prev: Population | None) -> Population | None:
+        """Generation ``g``: proposals in batches of ``population`` points (from the NROY region for the
+        first, by perturbing ``prev`` afterwards), each on its own seed, until ``population`` are closer
+        than the threshold; None if the budget ends first with fewer than half of them."""
+        n = self.plan.population
+        accepted_u, accepted_d, accepted_y, proposals, eps = [], [], [], 0, math.inf
+        if prev is not None:
+            eps = float(np.quantile(prev.distance, self.plan.quantile))
+        for b in range(10_000):
+            if self.runs_left < n:
+                break
+            rng = np.random.default_rng([self.priors.design_seed, 1000 + g, b])
+            name = f"smc-{g:02d}-{b:03d}"
+            make = (lambda: self.nroy_sample(n, rng)) if prev is None else (lambda: (self.perturb(prev, n, rng), math.nan))
+            u, _ = self.stored_design(name, make)
+            seeds = (self.priors.first_seed + 100_000 + (1000 + g) * 100_000 + b * n + np.arange(n))[:, None]
+            d, mean = self.distances_of(self.run_points(name, u, seeds))
+            proposals += n
+            if prev is None and b == 0:  # the first threshold: this quantile of the NROY sample's distances
+                eps = float(np.quantile(d[np.isfinite(d)], self.plan.quantile)) if np.isfinite(d).any() else math.inf
+            keep = np.flatnonzero(d <= eps)
+            accepted_u.append(u[keep]), accepted_d.append(d[keep]), accepted_y.append(mean[keep])
+            if sum(len(a) for a in accepted_u) >= n:
+                break
+        if sum(len(a) for a in accepted_u) < max(n // 2, 2):
+            return None
+        u, d, y = (np.concatenate(a)[:n] for a in (accepted_u, accepted_d, accepted_y))  # the first n accepted
+        w = np.full(len(u), 1.0 / len(u)) if prev is None else self.importance_weights(u, prev, self.kernel_cov(prev))
+        return Population(u, w, d, eps, y, proposals)
 
-        kern = multivariate_normal(mean=np.zeros(prev.u.shape[1]), cov=self.kernel_cov(prev))
-        dens = np.array([np.sum(prev.weights * kern.pdf(data.u[i] - prev.u)) for i in keep])
-        w = 1.0 / np.maximum(dens, 1e-300)  # uniform prior: prior / proposal density
-        return Population(data.u[keep], w / w.sum(), d[keep], eps, y[keep])
+    def abc_smc(self) -> None:
+        prev = None
+        for g in range(self.plan.max_generations):
+            pop = self.generation(g, prev)
+            if pop is None:
+                self.stop_reason = (f"the budget ran out during generation {g}" if g else
+                                    "the budget ran out before the first generation was complete")
+                return
+            self.populations.append(pop)
+            prev = pop
+            if len(self.populations) >= 2:
+                drop = 1.0 - pop.epsilon / self.populations[-2].epsilon
+                if drop < self.plan.min_improvement:
+                    self.stop_reason = (f"the threshold fell by {100 * drop:.1f} % in generation {g} (less than "
+                                        f"{100 * self.plan.min_improvement:.0f} %): the fit stopped improving")
+                    return
+            if pop.acceptance < self.plan.min_acceptance:
+                self.stop_reason = f"generation {g} accepted {100 * pop.acceptance:.2f} % of its proposals"
+                return
+            if self.runs_left < self.plan.population:
+                self.stop_reason = f"the budget was spent after generation {g}"
+                return
+        self.stop_reason = f"{self.plan.max_generations} generations"
 
     # the whole search -------------------------------------------------------------------------------------
     def run(self) -> dict:
-        self.populations: list[Population] = []
-        for w, (kind, _) in enumerate(self.plan.stages, 1):
-            if kind == "smc" and not self.populations:
-                self.populations.append(self.first_population())
-            u, share = self.design(w)
-            data = self.run_wave(w, u)
-            data.nroy_share, data.kind = share, kind
-            self.waves.append(data)
-            if kind == "smc":
-                self.populations.append(self.next_population(self.populations[-1], data))
+        self.history_matching()
+        self.abc_smc()
         return {**self.posterior(), "point": self.best_point()}
+
+    def candidates(self) -> tuple[np.ndarray, np.ndarray]:
+        """(points, distances) of every run of the search: history-matching points and ABC-SMC proposals."""
+        u = [w.u for w in self.waves] + [p.u for p in self.populations]
+        d = [self.distances(w)[0] for w in self.waves] + [p.distance for p in self.populations]
+        return np.vstack(u), np.concatenate(d)
 
     def best_point(self) -> dict:
         """The baseline's point: the search's closest points re-simulated on fresh seeds, the closest wins."""
-        u = np.vstack([w.u for w in self.waves])
-        d = np.concatenate([self.distances(w)[0] for w in self.waves])
+        u, d = self.candidates()
         order = np.argsort(d, kind="stable")[: self.plan.select]
         order = order[np.isfinite(d[order])]
         seeds = [self.priors.first_seed + 1000 + k for k in range(self.plan.select_seeds)]  # not the search's
-        dist, mean = self.distances_of(self.run_points("select", u[order], seeds))
+        dist, mean = self.distances_of(self.run_points("select", u[order], np.tile(seeds, (len(order), 1))))
         k = int(np.argmin(dist))
-        point = {"u": u[order[k]], "theta": self.theta(u[order[k]]), "distance": float(dist[k]),
-                 "search_distance": float(d[order[k]]), "candidates": len(order), "seeds": len(seeds),
-                 "predictive": mean[k], "distances": dist}
-        return point
+        return {"u": u[order[k]], "theta": self.theta(u[order[k]]), "distance": float(dist[k]),
+                "search_distance": float(d[order[k]]), "candidates": len(order), "seeds": len(seeds),
+                "predictive": mean[k], "distances": dist}
 
     def posterior(self) -> dict:
-        """The last population (or, with no ABC-SMC stage, the closest runs): weighted particles."""
-        pop = self.populations[-1] if self.populations else self.first_population()
-        return {"theta": self.theta(pop.u), "weights": pop.weights, "accepted": np.arange(len(pop.u)),
-                "distance": pop.distance, "epsilon": pop.epsilon, "predictive": pop.y,
-                "seed_var": self.seed_variance(), "populations": self.populations}
+        """The last ABC-SMC generation, weighted; with none, the closest history-matching runs (equal
+        weights), which the report then says is no posterior."""
+        if self.populations:
+            pop = self.populations[-1]
+        else:
+            u, d = self.candidates()
+            best = np.argsort(d, kind="stable")[: max(2, min(len(d), self.plan.population))]
+            best = best[np.isfinite(d[best])]
+            y = np.vstack([self.distances(w)[1] for w in self.waves])[best]
+            pop = Population(u[best], np.full(best.size, 1.0 / best.size), d[best], float(d[best].max()), y)
+        return {"theta": self.theta(pop.u), "weights": pop.weights, "distance": pop.distance,
+                "epsilon": pop.epsilon, "predictive": pop.y, "ess": pop.ess, "seed_var": self.seed_variance(),
+                "populations": self.populations, "stop_reason": self.stop_reason}
+
+
+def _nanmean(y: np.ndarray, axis: int) -> np.ndarray:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(y, axis=axis)
 
 
 def run_calibration(targets_path: Path, priors_path: Path, work: Path, fitted: Path, report: Path,
                     executor: Executor, budget: int, quick: bool, base: Params | None = None,
                     targets_override: list[Target] | None = None, progress=None) -> dict:
-    """The whole calibration: waves, posterior, fitted.toml, report and figures."""
+    """The whole calibration: waves, posterior, fitted.toml, posterior.csv, report and figures."""
     import time
 
     t0 = time.perf_counter()
     targets = targets_override or load_targets(targets_path)
     priors = load_priors(priors_path)
-    if quick:
-        priors = Priors(priors.parameters, min(priors.scale, 0.005), 1, priors.first_seed, priors.design_seed)
-    plan = Plan.for_budget(budget, priors.seeds_per_point, quick)
+    if quick:  # every step on a tiny budget
+        priors = Priors(priors.parameters, min(priors.scale, 0.005), 2, priors.first_seed, priors.design_seed,
+                        max(10, min(priors.population, budget // 8)))
+    plan = Plan.for_budget(budget, priors.seeds_per_point, priors.population, quick)
     work.mkdir(parents=True, exist_ok=True)
     for folder in (work, *work.glob("*/"), fitted.parent, report.parent):  # after an interruption
         store.clean_partial(folder)
-    cal = Calibration(targets, priors, work, executor, plan, base or Params(), progress)
+    cal = Calibration(targets, priors, work, executor, plan, calibration_params(priors, base), progress)
     post = cal.run()
     clock = work / "elapsed.json"  # time adds up over resumed sessions
     spent = (json.loads(clock.read_text())["seconds"] if clock.exists() else 0.0) + time.perf_counter() - t0
     store.write_text(clock, json.dumps({"seconds": spent}))
-    from .calibration_report import summary_of, write_fitted
+    from . import plots
+    from .calibration_report import summary_of, write_fitted, write_posterior, write_report
 
     rows = summary_of(post["theta"], priors, post["weights"])
     for r, v in zip(rows, post["point"]["theta"]):
         r["point"] = float(v)
+    pops = post["populations"]
     meta = {"date": _dt.date.today().isoformat(), "commit": store.git_commit()["commit"], "budget": budget,
-            "runs": cal.runs_total, "stages": [f"{k} {n}" for k, n in plan.stages],
-            "seeds_per_point": priors.seeds_per_point,
-            "scale": priors.scale, "accepted": int(len(post["accepted"])), "epsilon": round(post["epsilon"], 4),
+            "runs": cal.runs_done, "waves": plan.waves, "seeds_per_point": priors.seeds_per_point,
+            "generations": len(pops), "population": plan.population,
+            "epsilons": [round(p.epsilon, 4) for p in pops], "stop": post["stop_reason"],
+            "scale": priors.scale, "particles": int(len(post["weights"])), "ess": round(post["ess"], 1),
+            "epsilon": round(post["epsilon"], 4),
             "point_distance": round(post["point"]["distance"], 4), "point_seeds": post["point"]["seeds"],
             "point_candidates": post["point"]["candidates"],
             "quick": quick, "minutes": round(spent / 60, 1)}
     write_fitted(fitted, rows, meta)
-    from . import plots
-    from .calibration_report import summary_of, write_report
-
+    write_posterior(fitted.parent / "posterior.csv", priors, post["theta"], post["weights"])
     figures = report.parent / "figures"
     figs = plots.calibration_figures(cal, post, rows, figures)
     write_report(report, cal, post, rows, meta, figs)
     return {"rows": rows, "meta": meta, "posterior": post, "calibration": cal, "failures": sorted(cal.failures.items())}
-
-
-# --- validation ------------------------------------------------------------------------------------
-def validation_table(targets: list[Target], values: np.ndarray) -> list[dict]:
-    """Per target: observed, simulated median and 5-95 % band over seeds, within tolerance."""
-    rows = []
-    for j, t in enumerate(targets):
-        col = values[:, j]
-        col = col[np.isfinite(col)]
-        med = float(np.median(col)) if col.size else math.nan
-        lo, hi = (np.quantile(col, [0.05, 0.95]) if col.size else (math.nan, math.nan))
-        rows.append({"target": t, "median": med, "p05": float(lo), "p95": float(hi), "within": t.within(med),
-                     "counts": t.role != "excluded"})
-    return rows

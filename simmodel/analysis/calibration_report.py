@@ -50,74 +50,124 @@ def _num(v: float) -> str:
     return f"{v:.6g}"
 
 
-def identification_note(rows: list[dict]) -> list[str]:
+def write_posterior(path: Path, priors: Priors, theta: np.ndarray, weights: np.ndarray) -> None:
+    """posterior.csv: one row per weighted particle (weight, then each calibrated parameter by key);
+    `--posterior N` draws from it (analysis/posterior.py)."""
+    lines = [",".join(["weight", *priors.keys])]
+    for w, row in zip(weights, theta):
+        lines.append(",".join([f"{w:.9g}", *(str(int(round(v))) if p.integer else f"{v:.9g}"
+                                              for p, v in zip(priors.parameters, row))]))
+    store.write_text(path, "\n".join(lines) + "\n")
+
+
+def correlations(theta: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted correlation matrix of the posterior particles."""
+    if len(theta) < 3:
+        return np.eye(theta.shape[1])
+    c = np.atleast_2d(np.cov(theta.T, aweights=weights))
+    sd = np.sqrt(np.diag(c))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return c / np.outer(sd, sd)
+
+
+def identification_note(rows: list[dict], theta: np.ndarray, weights: np.ndarray) -> list[str]:
+    """Which parameters the targets leave loose (wide intervals) or tie together (correlated pairs)."""
+    out = []
     loose = [r for r in rows if r["interval_share"] > 0.6]
-    if not loose:
-        return ["Every calibrated parameter's 5-95 % interval spans less than 60 % of its prior range."]
-    return [f"- `{r['key']}`: the 5-95 % interval spans {100 * r['interval_share']:.0f} % of the prior range: the "
+    out += [f"- `{r['key']}`: the 5-95 % interval spans {100 * r['interval_share']:.0f} % of the prior range: the "
             f"targets do not pin it down." for r in loose]
+    if not loose:
+        out.append("- Every calibrated parameter's 5-95 % interval spans less than 60 % of its prior range.")
+    corr = correlations(theta, weights)
+    pairs = sorted(((abs(corr[i, j]), i, j) for i in range(len(rows)) for j in range(i + 1, len(rows))
+                    if np.isfinite(corr[i, j]) and abs(corr[i, j]) >= 0.5), reverse=True)
+    out += [f"- `{rows[i]['key']}` and `{rows[j]['key']}` are correlated ({corr[i, j]:+.2f}): the targets "
+            "inform a combination of the two more than each." for _, i, j in pairs]
+    return out
+
+
+def informative_share(cal: Calibration) -> np.ndarray:
+    """Per target, the share of the first wave's runs (a Latin hypercube over the prior) whose mean over
+    seeds meets it: a target met almost everywhere in the prior says little about the parameters."""
+    _, mean = cal.distances(cal.waves[0])
+    return np.array([np.mean([t.met(v) for v in mean[:, j]]) for j, t in enumerate(cal.targets)])
 
 
 def write_report(path: Path, cal: Calibration, post: dict, rows: list[dict], meta: dict, figs: dict) -> None:
     rel = lambda p: os.path.relpath(p, path.parent)  # noqa: E731
+    pops = post["populations"]
     lines = ["# Calibration report", "",
-             f"{meta['date']}, commit `{meta['commit']}`; budget {meta['budget']} runs ({meta['runs']} simulated in "
-             f"stages of {', '.join(meta['stages'])} points x {meta['seeds_per_point']} seeds, run.scale "
-             f"{meta['scale']}); {meta['minutes']} minutes."
+             f"{meta['date']}, commit `{meta['commit']}`; budget {meta['budget']} runs, {meta['runs']} simulated "
+             f"(run.scale {meta['scale']}); {meta['minutes']} minutes."
              + (" **Quick mode** (a smoke test of every step, not a calibration)." if meta["quick"] else ""),
-             "", "Method: history matching (hm stages: quadratic emulators, implausibility cut-off "
-             f"{cal.plan.cutoff}), then ABC-SMC (smc stages) inside what is left; the last population "
-             f"({meta['accepted']} weighted particles, distance <= {meta['epsilon']}) is the posterior. "
-             "The distance is the root mean square of the fitted targets' misses, each scaled by its observation, "
-             "model-discrepancy and seed-to-seed sd. See `simmodel/calibrate.py` and docs/ODD.md.", "",
+             "", "Method (simmodel/analysis/calibrate.py, docs/ODD.md 7): history matching in "
+             f"{len(meta['waves'])} waves ({' and '.join(map(str, meta['waves']))} points x "
+             f"{meta['seeds_per_point']} seeds; quadratic emulators, implausibility cut-off {cal.plan.cutoff}), then "
+             f"ABC-SMC: generations of {meta['population']} particles, one seed each, the first proposed from the "
+             "region history matching did not rule out, each later one by perturbing the last (Gaussian kernel, "
+             f"twice its weighted covariance) and weighted by prior / proposal density; each threshold is the "
+             f"{cal.plan.quantile:.0%} quantile of the last generation's distances. The search stops when a threshold "
+             f"falls by less than {100 * cal.plan.min_improvement:.0f} %, a generation accepts fewer than "
+             f"{100 * cal.plan.min_acceptance:.0f} % of its proposals, or the budget is spent. "
+             f"**Stopped: {meta['stop'] or 'no ABC-SMC generation ran'}.** The distance is the root mean square of "
+             "the fitted targets' misses, each scaled by its observation, model-discrepancy and seed-to-seed sd (a "
+             "bound only counts a miss on its wrong side).", "",
+             (f"The posterior is the last generation: {meta['particles']} weighted particles, effective sample size "
+              f"{meta['ess']:.0f}, distance <= {meta['epsilon']}." if pops else
+              "**No ABC-SMC generation completed: the table below shows the closest history-matching runs, which "
+              "are not a posterior.**"), "",
              f"The baseline (calibration/fitted.toml) takes one point: the {meta['point_candidates']} closest points "
              f"of the search, re-simulated on {meta['point_seeds']} fresh seeds each; the closest of them "
              f"(distance {meta['point_distance']} over those seeds; it was {post['point']['search_distance']:.3g} "
-             f"over the search's seeds). Componentwise posterior medians can lie off the good fits when parameters "
-             "trade off against each other. No parameter is solved after the search to meet a target.", "",
-             "## Calibrated parameters", "",
-             "| parameter | prior | baseline | posterior median | 5-95 % | why calibrated |",
+             f"in the search). No parameter is solved after the search to meet a target.", "",
+             "## Generations", "",
+             "| generation | threshold | proposals | accepted | acceptance | effective sample size |",
              "|---|---|---|---|---|---|"]
+    for g, p in enumerate(pops):
+        lines.append(f"| {g} | {p.epsilon:.4g} | {p.proposals} | {len(p.u)} | {100 * p.acceptance:.1f} % | "
+                     f"{p.ess:.0f} |")
+    lines += ["", "## Calibrated parameters", "",
+              "| parameter | prior | baseline | posterior median | 5-95 % | interval / prior | why calibrated |",
+              "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| `{r['key']}` | [{_num(r['low'])}, {_num(r['high'])}] | {_num(r['point'])} | "
-                     f"{_num(r['median'])} | [{_num(r['p05'])}, {_num(r['p95'])}] | {r['why']} |")
+                     f"{_num(r['median'])} | [{_num(r['p05'])}, {_num(r['p95'])}] | "
+                     f"{100 * r['interval_share']:.0f} % | {r['why']} |")
     lines += ["", "Everything else is fixed from a source or as an assumption (calibration/priors.toml, "
-              "docs/ODD.md).", "", "## What the targets cannot pin down", "", *identification_note(rows), "",
+              "docs/ODD.md).", "", "## What the targets pin down, and what they cannot", "",
+              *identification_note(rows, post["theta"], post["weights"]), "",
               "## Targets and the posterior predictive", "",
-              "Simulated: the posterior particles (mean over their seeds), weighted median and 5-95 % band; "
-              "the baseline point (mean over its fresh seeds), at the calibration scale. `simmodel validate` "
-              "checks the baseline at its own scale and seeds.", "",
-              "| target | observed | tolerance | posterior median | 5-95 % | baseline point | role | within (baseline) |",
-              "|---|---|---|---|---|---|---|---|"]
+              "Prior: the share of the first wave's runs (a Latin hypercube over the prior) that meet the target; "
+              "a fitted target met by most of the prior says little about the parameters (informative: met by at "
+              "most half). Posterior: the particles' runs, weighted median and 5-95 % band. Baseline: the chosen point "
+              "(mean over its fresh seeds), at the calibration scale; `simmodel validate` checks the baseline at its "
+              "own scale on 20 seeds. A figure is met within its tolerance (2 sd), a bound (>=, <=) is met or missed.",
+              "", "| target | role | observed | tolerance | met in the prior | posterior median | 5-95 % | "
+              "baseline point | met (baseline) |", "|---|---|---|---|---|---|---|---|---|"]
     pred, w = post["predictive"], post["weights"]
+    prior_met = informative_share(cal)
     for j, t in enumerate(cal.targets):
         ok = np.isfinite(pred[:, j])
-        if ok.any():
-            lo, med, hi = weighted_quantile(pred[ok, j], [0.05, 0.5, 0.95], w[ok])
-        else:
-            lo = med = hi = math.nan
-        sign = ">= " if t.lower_bound else ""
+        lo, med, hi = weighted_quantile(pred[ok, j], [0.05, 0.5, 0.95], w[ok]) if ok.any() else (math.nan,) * 3
         at = post["point"]["predictive"][j]
-        within = "-" if t.role == "excluded" else ("yes" if t.within(at) else "no")
-        lines.append(f"| `{t.name}` | {sign}{_num(t.value)} | {_num(t.tolerance)} | {_num(med)} | "
-                     f"[{_num(lo)}, {_num(hi)}] | {_num(at)} | {t.role} | {within} |")
+        met = "-" if t.role == "excluded" else ("yes" if t.met(at) else "**no**")
+        info = "" if t.role != "fit" else (" (informative)" if prior_met[j] <= 0.5 else " (weak)")
+        tol = "bound" if t.bound else _num(t.tolerance)
+        lines.append(f"| `{t.name}` | {t.role} | {t.shown} | {tol} | {100 * prior_met[j]:.0f} %{info} | {_num(med)} | "
+                     f"[{_num(lo)}, {_num(hi)}] | {_num(at)} | {met} |")
     lines += ["", f"![targets]({rel(figs['targets'])})", "", "## Posterior", "",
               f"![marginals]({rel(figs['marginals'])})", "", f"![pairs]({rel(figs['pairs'])})", "",
-              "## Stages", "",
-              "| stage | kind | points | plausible share of the prior space (hm) / threshold (smc) | "
-              "median distance of its runs | share of runs with every fitted target within 3 sd |",
-              "|---|---|---|---|---|---|"]
-    pops = iter(post["populations"][1:])
+              "## History-matching waves", "",
+              "| wave | points | plausible share of the prior space | median distance of its runs | "
+              "share of runs with every fitted target within 3 sd |", "|---|---|---|---|---|"]
     for k, data in enumerate(cal.waves, 1):
         d, mean = cal.distances(data)
         imp = implausibility(np.nan_to_num(mean[:, cal.index], nan=np.inf), cal.fit,
                              post["seed_var"] / cal.priors.seeds_per_point)
-        col = f"{100 * data.nroy_share:.1f} %" if data.kind == "hm" else f"distance <= {next(pops).epsilon:.3g}"
-        lines.append(f"| {k} | {data.kind} | {len(data.u)} | {col} | {np.median(d):.3g} | {np.mean(imp < 3):.3f} |")
+        lines.append(f"| {k} | {len(data.u)} | {100 * data.nroy_share:.1f} % | {np.median(d):.3g} | "
+                     f"{np.mean(imp < 3):.3f} |")
     lines += ["", f"![distance by stage]({rel(figs['waves'])})", ""]
     excluded = [t for t in cal.targets if t.role == "excluded"]
     if excluded:
         lines += ["## Targets not used", ""] + [f"- `{t.name}`: {t.reason}" for t in excluded] + [""]
     store.write_text(path, "\n".join(lines))
-
-

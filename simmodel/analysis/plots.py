@@ -29,8 +29,10 @@ def _province(summary: pd.DataFrame) -> pd.DataFrame:
     return summary[(summary.region == "Zhejiang") & (summary.sector == "all")]
 
 
-def headline(summary: pd.DataFrame, path: Path, title: str, targets: pd.DataFrame | None = None) -> Path:
-    """Headline indicators by year: mean over seeds and the 5-95 % band (targets as points)."""
+def headline(summary: pd.DataFrame, path: Path, title: str, targets: pd.DataFrame | None = None,
+             over: str | None = None) -> Path:
+    """Headline indicators by year: mean over seeds and the 5-95 % band (targets as points); ``over`` says
+    what the band is over when it is not seeds alone (e.g. '4 posterior draws x 5 seeds')."""
     prov = _province(summary)
     fig, axes = plt.subplots(3, 3, figsize=(12, 8.5), sharex=True)
     for ax, name in zip(axes.flat, HEADLINE):
@@ -50,7 +52,8 @@ def headline(summary: pd.DataFrame, path: Path, title: str, targets: pd.DataFram
         ax.set_ylabel(unit, fontsize=8)
         ax.grid(alpha=0.3)
     n = int(prov.seeds.max()) if "seeds" in prov and len(prov) else 0
-    fig.suptitle(f"{title}: mean and 5-95 % band over {n} seed{'s' if n != 1 else ''}")
+    what = over or f"{n} seed{'s' if n != 1 else ''}"
+    fig.suptitle(f"{title}: mean and 5-95 % band over {what}")
     fig.tight_layout()
     return _save(fig, path)
 
@@ -72,7 +75,7 @@ def stage_shares(monthly_mean: pd.DataFrame, path: Path, title: str) -> Path:
     return _save(fig, path)
 
 
-def cities(summary: pd.DataFrame, path: Path, title: str) -> Path:
+def cities(summary: pd.DataFrame, path: Path, title: str, over: str | None = None) -> Path:
     """The 11 cities side by side in the last year: firms at stage >= 1, above-size digitized, on the cloud."""
     last = summary.period.astype(int).max()
     d = summary[(summary.sector == "all") & (summary.region != "Zhejiang") & (summary.period.astype(int) == last)]
@@ -95,7 +98,7 @@ def cities(summary: pd.DataFrame, path: Path, title: str) -> Path:
     ax.set_xticks(xs, names, rotation=30)
     ax.set_ylabel("%")
     ax.set_ylim(0, 100)
-    ax.set_title(f"{title}: the cities in {last} (bars: mean, whiskers: 5-95 % over seeds)")
+    ax.set_title(f"{title}: the cities in {last} (bars: mean, whiskers: 5-95 % over {over or 'seeds'})")
     ax.legend(frameon=False, ncol=3, loc="upper center")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
@@ -111,7 +114,7 @@ CONTRIBUTION_METRICS = tuple((n, indicator(n).label + (", all years" if n in CUM
                               "subsidy_spent"))
 
 
-def contributions(contrib: pd.DataFrame, path: Path, first: str, year: int) -> Path:
+def contributions(contrib: pd.DataFrame, path: Path, first: str, year: int, over: str | None = None) -> Path:
     """Bars: each scenario's contribution (first minus scenario) to the last year's outcomes."""
     fig, axes = plt.subplots(1, len(CONTRIBUTION_METRICS), figsize=(3.5 * len(CONTRIBUTION_METRICS), 4.8), sharey=True)
     scen = list(dict.fromkeys(contrib.scenario))
@@ -129,12 +132,12 @@ def contributions(contrib: pd.DataFrame, path: Path, first: str, year: int) -> P
     axes[0].set_yticks(ys, scen)
     axes[0].invert_yaxis()
     fig.suptitle(f"Contribution to {year} outcomes (subsidies: all years): {first} minus each scenario (for "
-                 f"no_X: what X added); whiskers 5-95 % over seeds, common random numbers", fontsize=10)
+                 f"no_X: what X added); whiskers 5-95 % over {over or 'seeds'}, common random numbers", fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
 
 
-def differences(comparison: pd.DataFrame, path: Path, first: str) -> Path:
+def differences(comparison: pd.DataFrame, path: Path, first: str, over: str | None = None) -> Path:
     """Lines: each scenario minus the first, over the years, with 5-95 % bands."""
     yearly = [m for m in CONTRIBUTION_METRICS if m[0] not in CUMULATIVE]
     fig, axes = plt.subplots(1, len(yearly), figsize=(3.75 * len(yearly), 4.2))
@@ -150,7 +153,7 @@ def differences(comparison: pd.DataFrame, path: Path, first: str) -> Path:
         ax.set_ylabel(f"{unit}, vs {first}", fontsize=8)
         ax.grid(alpha=0.3)
     axes[-1].legend(fontsize=7, frameon=False, loc="best")
-    fig.suptitle(f"Each scenario minus {first} (mean and 5-95 % band over seeds)", fontsize=10)
+    fig.suptitle(f"Each scenario minus {first} (mean and 5-95 % band over {over or 'seeds'})", fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -168,11 +171,13 @@ def sweep_figures(folder: Path, spec=None) -> list[Path]:
     year = str(man.get("plot_year") or table.period.max())
     indicators = [i for i in man["indicators"] if i in set(table.indicator)]
     at = table[table.period == year]
-    out = [_responses(at, factors, indicators, year, folder / "figures" / "response.png")]
+    post = man.get("posterior")  # runs over posterior draws: say so
+    over = f"{post['draws']} posterior draws x {post['seeds_per_draw']} seeds" if post else None
+    out = [_responses(at, factors, indicators, year, folder / "figures" / "response.png", over)]
     if len(factors) == 2:
         for ind in indicators:
             out.append(_heatmap(at[at.indicator == ind], factors, ind, year,
-                                folder / "figures" / f"heatmap_{ind}.png", man["design"]))
+                                folder / "figures" / f"heatmap_{ind}.png", man["design"], over))
     return out
 
 
@@ -186,7 +191,8 @@ def _groups(values: pd.Series) -> tuple[pd.Series, list]:
     return values, sorted(values.unique(), key=lambda v: (str(type(v)), v))
 
 
-def _responses(at: pd.DataFrame, factors: list[str], indicators: list[str], year: str, path: Path) -> Path:
+def _responses(at: pd.DataFrame, factors: list[str], indicators: list[str], year: str, path: Path,
+               over: str | None = None) -> Path:
     fig, axes = plt.subplots(len(indicators), len(factors), figsize=(4.2 * len(factors), 3.0 * len(indicators)),
                              squeeze=False)
     for r, ind in enumerate(indicators):
@@ -205,7 +211,7 @@ def _responses(at: pd.DataFrame, factors: list[str], indicators: list[str], year
             if c == 0:
                 ax.set_ylabel(ind, fontsize=8)
             ax.grid(alpha=0.3)
-    fig.suptitle(f"Sweep responses in {year}: mean over the other factors and seeds, 5-95 % band of runs",
+    fig.suptitle(f"Sweep responses in {year}: mean over the other factors and {over or 'seeds'}, 5-95 % band of runs",
                  fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
@@ -216,7 +222,8 @@ def _is_number(order: list) -> bool:
                for o in order)
 
 
-def _heatmap(d: pd.DataFrame, factors: list[str], ind: str, year: str, path: Path, design: str) -> Path:
+def _heatmap(d: pd.DataFrame, factors: list[str], ind: str, year: str, path: Path, design: str,
+             over: str | None = None) -> Path:
     a, b = factors
     ka, oa = _groups(d[a])
     kb, ob = _groups(d[b])
@@ -231,7 +238,8 @@ def _heatmap(d: pd.DataFrame, factors: list[str], ind: str, year: str, path: Pat
         if np.isfinite(v):
             ax.text(j, i, _label(v), ha="center", va="center", fontsize=7, color="w")
     fig.colorbar(im, ax=ax, label=ind)
-    ax.set_title(f"{ind} in {year} (mean over seeds{'; binned' if design != 'grid' else ''})", fontsize=10)
+    ax.set_title(f"{ind} in {year} (mean over {over or 'seeds'}{'; binned' if design != 'grid' else ''})",
+                 fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -267,8 +275,10 @@ def calibration_figures(cal, post: dict, rows: list[dict], folder: Path) -> dict
             spread = np.ptp(col) > 1e-9 * max(float(np.abs(col).max()), 1.0)
             ax.hist(col, bins=15 if spread else 1, weights=post["weights"][ok], color="tab:blue", alpha=0.6)
         ax.axvline(t.value, color="k", lw=2)
-        ax.axvspan(t.value - t.tolerance, t.value + t.tolerance if not t.lower_bound else max(t.value, col.max()
-                   if col.size else t.value), color="k", alpha=0.08)
+        far = float(np.abs(col).max()) if col.size else abs(t.value)
+        lo, hi = {"lower": (t.value, max(t.value, far)), "upper": (min(t.value, -far), t.value)}.get(
+            t.bound, (t.value - t.tolerance, t.value + t.tolerance))
+        ax.axvspan(lo, hi, color="k", alpha=0.08)
         ax.set_title(f"{t.name} ({t.role})", fontsize=8)
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[n:]:
@@ -295,9 +305,9 @@ def calibration_figures(cal, post: dict, rows: list[dict], folder: Path) -> dict
     fig.tight_layout()
     out["marginals"] = _save(fig, folder / "marginals.png")
     # pairs of the most correlated parameters
-    corr = np.atleast_2d(np.cov(theta.T, aweights=weights)) if theta.shape[0] > 2 else np.eye(d)
-    sd = np.sqrt(np.diag(corr))
-    corr = corr / np.outer(sd, sd)
+    from .calibration_report import correlations
+
+    corr = correlations(theta, weights)
     pairs = sorted(((abs(corr[i, j]), i, j) for i in range(d) for j in range(i + 1, d) if np.isfinite(corr[i, j])),
                    reverse=True)[:3]
     fig, axes = plt.subplots(1, max(len(pairs), 1), figsize=(4.5 * max(len(pairs), 1), 4), squeeze=False)
@@ -309,18 +319,21 @@ def calibration_figures(cal, post: dict, rows: list[dict], folder: Path) -> dict
     fig.suptitle("The most correlated pairs in the posterior", fontsize=10)
     fig.tight_layout()
     out["pairs"] = _save(fig, folder / "pairs.png")
-    # distance of each stage's runs
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    # distance of each stage's runs: history-matching waves, then each ABC-SMC generation's particles
+    fig, ax = plt.subplots(figsize=(7, 4))
     data, labels = [], []
     for k, w in enumerate(cal.waves, 1):
         dist, _ = cal.distances(w)
         data.append(np.clip(dist[np.isfinite(dist)], 0, 100))
-        labels.append(f"{k}\n{w.kind}")
+        labels.append(f"hm {k}")
+    for g, pop in enumerate(post["populations"]):
+        data.append(pop.distance)
+        labels.append(f"smc {g}")
+        x = len(cal.waves) + g + 1
+        ax.plot([x - 0.4, x + 0.4], [pop.epsilon] * 2, color="tab:red", lw=1.5)
     ax.boxplot(data, tick_labels=labels, showfliers=False)
-    for k, pop in enumerate(post["populations"][1:], 1):
-        stage = len(cal.waves) - len(post["populations"]) + 1 + k
-        ax.plot([stage - 0.4, stage + 0.4], [pop.epsilon] * 2, color="tab:red", lw=1.5)
-    ax.set_xlabel("stage (hm: history matching, smc: ABC-SMC population; red: threshold)")
+    ax.set_xlabel("stage (hm: history-matching wave, all runs; smc: ABC-SMC generation, its particles; "
+                  "red: threshold)", fontsize=8)
     ax.set_ylabel("distance to the targets (rms of scaled misses)")
     ax.set_yscale("log")
     ax.set_title("The search closes in on the targets", fontsize=10)

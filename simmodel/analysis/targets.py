@@ -17,6 +17,7 @@ from ..params import ParamError, month_index, month_label, read_toml
 
 KINDS = ("level", "growth", "cagr", "difference", "month_sum", "month")
 ROLES = ("fit", "check", "excluded")
+BOUNDS = ("lower", "upper")  # a one-sided figure: "more than" (lower) or "less than" (upper)
 
 
 def default_path() -> Path:
@@ -42,7 +43,7 @@ class Target:
     start: int | str | None = None
     end: int | str | None = None
     month: str | None = None
-    lower_bound: bool = False
+    bound: str | None = None  # None (a figure), "lower" (a "more than") or "upper" (a "less than")
 
     @property
     def sd(self) -> float:
@@ -50,20 +51,26 @@ class Target:
 
     @property
     def tolerance(self) -> float:
-        """Half-width of the band `validate` accepts: about 95 % of observation + model error."""
-        return 2.0 * self.sd
+        """Half-width of the band a two-sided figure is met within: 2 sd of observation and model
+        discrepancy together (about 95 % if both are normal). A bound has none: it is met or missed."""
+        return 0.0 if self.bound else 2.0 * self.sd
 
-    def within(self, simulated: float) -> bool:
+    @property
+    def shown(self) -> str:
+        """The reported figure as the tables show it: '>= 7e+05' for a lower bound."""
+        return {"lower": ">=", "upper": "<="}.get(self.bound, "") + f"{self.value:.4g}"
+
+    def met(self, simulated: float) -> bool:
+        """Whether a simulated value meets the figure: a bound exactly, a figure within its tolerance."""
         if not np.isfinite(simulated):
             return False
-        if self.lower_bound:
-            return simulated >= self.value - self.tolerance
-        return abs(simulated - self.value) <= self.tolerance
+        return bool(self.miss(np.asarray(simulated)) == 0.0) if self.bound else \
+            abs(simulated - self.value) <= self.tolerance
 
     def miss(self, simulated: np.ndarray) -> np.ndarray:
-        """Signed miss in the target's units; a one-sided target only misses below its bound."""
+        """Signed miss in the target's units; a bound only misses on its wrong side."""
         d = simulated - self.value
-        return np.minimum(d, 0.0) if self.lower_bound else d
+        return {"lower": np.minimum(d, 0.0), "upper": np.maximum(d, 0.0)}.get(self.bound, d)
 
     def read(self, yearly: dict[tuple[str, str], float], monthly: dict[tuple[str, str], float]) -> float:
         """This target's value in one run's province-wide rows ({(period, indicator): value})."""
@@ -109,11 +116,19 @@ def load_targets(path: Path | None = None) -> list[Target]:
         for key in needs:
             if key not in t:
                 raise ParamError(f"{name}.{key}", None, f"needed for kind = {t['kind']}", where)
+        if t.get("bound") is not None and t["bound"] not in BOUNDS:
+            raise ParamError(f"{name}.bound", t["bound"], "must be one of " + ", ".join(BOUNDS), str(path))
         out.append(Target(name, t["indicator"], t["kind"], float(t["value"]), float(t["sd_obs"]),
                           float(t["sd_model"]), t["role"], t.get("unit", ""), t.get("source", ""),
                           t.get("reason", ""), t.get("year"), t.get("from"), t.get("to"), t.get("month"),
-                          t.get("bound") == "lower"))
+                          t.get("bound")))
     return out
+
+
+def misses(values: np.ndarray, targets: list[Target]) -> np.ndarray:
+    """Signed misses of ``values`` (points, targets) against ``targets``, each on its own side."""
+    return np.column_stack([t.miss(values[:, j]) for j, t in enumerate(targets)]) if targets else \
+        np.zeros((len(values), 0))
 
 
 def read_run(result, targets: list[Target]) -> dict[str, float]:
@@ -130,4 +145,4 @@ def reported(indicator: str) -> list[tuple[int, float, Target]]:
             if t.indicator == indicator and t.kind == "level" and t.role != "excluded"]
 
 
-__all__ = ["Target", "load_targets", "read_run", "reported", "KINDS", "ROLES", "default_path"]
+__all__ = ["Target", "load_targets", "read_run", "reported", "misses", "KINDS", "ROLES", "BOUNDS", "default_path"]

@@ -245,6 +245,9 @@ INDICATORS: tuple[Indicator, ...] = (
     _i("workers_substituted", "workers", "Workers substituted", "workers released by projects completed in the "
        "period (the fall in employment they brought)", _flow("workers_substituted"), scale=1e3,
        shown_unit="thousand"),
+    _i("workers_substituted_above", "workers", "Workers substituted, above-size firms", "as workers_substituted, "
+       "above-size firms (by their size class when the project completed)", lambda a: a.f("workers_substituted", ABOVE),
+       scale=1e3, shown_unit="thousand"),
     _i("pool_hires", "workers", "Released workers re-employed", "released workers hired by firms short of labour "
        "(each January, from their city's pool)", _flow("pool_hires"), scale=1e3, shown_unit="thousand"),
     _i("labour_pool", "workers", "Released workers looking for work", "workers released by machine substitution "
