@@ -21,6 +21,7 @@ from ..params import Params
 from ..runs import store
 from ..runs.executor import Executor, Outcome, Task
 from . import plots
+from .posterior import bands_phrase
 from .stats import band, band_rows, mean_interval
 
 Progress = Callable[[int, int, str], None]
@@ -86,17 +87,43 @@ def write_summary(frame: pd.DataFrame, path: Path) -> None:
     store.write_csv(path, list(frame.columns), frame.itertuples(index=False))
 
 
+# --- runs over posterior draws -------------------------------------------------------------------------
+def _key(name: str, seed: int, draw: int | None) -> str:
+    """A run's key: scenario/s<seed>, or scenario/d<draw>/s<seed> over posterior draws."""
+    return f"{name}/s{seed}" if draw is None else f"{name}/d{draw}/s{seed}"
+
+
+def _run_params(params: Params | list[Params], draw: int | None) -> Params:
+    return params if draw is None else params[draw]
+
+
+def _over(seeds: list[int], draw_of: dict[int, int] | None) -> str | None:
+    """What the bands of figures are over, for runs over posterior draws (None: seeds)."""
+    if not draw_of:
+        return None
+    n = len(set(draw_of.values()))
+    return f"{n} posterior draws x {len(seeds) // n} seeds"
+
+
 # --- replications ------------------------------------------------------------------------------------
-def replicate(name: str, params: Params, seeds: list[int], executor: Executor, folder: Path,
-              progress: Progress | None = None, monthly: bool = True) -> tuple[Batch, pd.DataFrame]:
-    """Runs of one scenario on ``seeds``: yearly.csv, monthly.csv, summary.csv and figures in ``folder``."""
-    tasks = [Task(f"{name}/s{s}", params, s, monthly=monthly) for s in seeds]
-    yearly, month = store.SeededCsv(folder / "yearly.csv"), store.SeededCsv(folder / "monthly.csv") if monthly else None
+def replicate(name: str, params: Params | list[Params], seeds: list[int], executor: Executor, folder: Path,
+              progress: Progress | None = None, monthly: bool = True,
+              draw_of: dict[int, int] | None = None) -> tuple[Batch, pd.DataFrame]:
+    """Runs of one scenario on ``seeds``: yearly.csv, monthly.csv, summary.csv and figures in ``folder``.
+
+    Over posterior draws, ``draw_of`` maps each seed to its draw and ``params`` is a list, one per draw;
+    the tables then have a draw column and the bands are over every run."""
+    draw_of = draw_of or None
+    tasks = [Task(_key(name, s, d), _run_params(params, d), s, monthly=monthly, meta={"draw": d})
+             for s in seeds for d in [draw_of[s] if draw_of else None]]
+    draws = draw_of is not None
+    yearly = store.SeededCsv(folder / "yearly.csv", draws)
+    month = store.SeededCsv(folder / "monthly.csv", draws) if monthly else None
 
     def sink(o: Outcome) -> None:
-        yearly.add(o.task.seed, o.result.yearly)
+        yearly.add(o.task.seed, o.result.yearly, o.task.meta["draw"])
         if month:
-            month.add(o.task.seed, o.result.monthly)
+            month.add(o.task.seed, o.result.monthly, o.task.meta["draw"])
 
     try:
         batch = run_batch(tasks, executor, sink, progress)
@@ -111,8 +138,9 @@ def replicate(name: str, params: Params, seeds: list[int], executor: Executor, f
     summary = summarise(read_seeded(folder / "yearly.csv"))
     write_summary(summary, folder / "summary.csv")
     figures = folder / "figures"
-    plots.headline(summary, figures / "headline.png", name)
-    plots.cities(summary, figures / "cities.png", name)
+    over = _over(seeds, draw_of)
+    plots.headline(summary, figures / "headline.png", name, over=over)
+    plots.cities(summary, figures / "cities.png", name, over=over)
     if monthly:
         m = read_seeded(folder / "monthly.csv")
         m = m[m.indicator.str.startswith("share_stage_") & (m.region == "Zhejiang")]
@@ -125,18 +153,24 @@ def replicate(name: str, params: Params, seeds: list[int], executor: Executor, f
 CONTRIBUTION_METRICS = tuple(m for m, *_ in plots.CONTRIBUTION_METRICS)
 
 
-def compare(scenarios: list[tuple[str, Params]], seeds: list[int], executor: Executor, folder: Path,
-            progress: Progress | None = None) -> tuple[Batch, dict[str, pd.DataFrame]]:
-    """Run every scenario on the same seeds (common random numbers) and compare each to the first."""
-    tasks = [Task(f"{name}/s{s}", p, s, meta={"scenario": name}) for name, p in scenarios for s in seeds]
+def compare(scenarios: list[tuple[str, Params | list[Params]]], seeds: list[int], executor: Executor, folder: Path,
+            progress: Progress | None = None,
+            draw_of: dict[int, int] | None = None) -> tuple[Batch, dict[str, pd.DataFrame]]:
+    """Run every scenario on the same seeds (common random numbers) and compare each to the first.
+
+    Over posterior draws, ``draw_of`` maps each seed to its draw and each scenario's parameters are a list,
+    one per draw: every scenario runs on the same (draw, seed) pairs, and differences are per pair."""
+    draw_of = draw_of or None
+    tasks = [Task(_key(name, s, d), _run_params(p, d), s, meta={"scenario": name, "draw": d})
+             for name, p in scenarios for s in seeds for d in [draw_of[s] if draw_of else None]]
     sinks, where = {}, {}
     for name, _ in scenarios:
         where[name] = folder / "scenarios" / folder_name(name)
         where[name].mkdir(parents=True, exist_ok=True)
-        sinks[name] = store.SeededCsv(where[name] / "yearly.csv")
+        sinks[name] = store.SeededCsv(where[name] / "yearly.csv", draw_of is not None)
     try:
-        batch = run_batch(tasks, executor, lambda o: sinks[o.task.meta["scenario"]].add(o.task.seed, o.result.yearly),
-                          progress)
+        batch = run_batch(tasks, executor, lambda o: sinks[o.task.meta["scenario"]].add(
+            o.task.seed, o.result.yearly, o.task.meta["draw"]), progress)
     finally:
         for s in sinks.values():
             s.close()
@@ -153,8 +187,9 @@ def compare(scenarios: list[tuple[str, Params]], seeds: list[int], executor: Exe
     write_summary(tables["contributions"], folder / "contributions.csv")
     write_summary(tables["cost"], folder / "subsidy_per_firm.csv")
     first, year = scenarios[0][0], int(tables["year"])
-    plots.contributions(tables["contributions"], folder / "figures" / "contributions.png", first, year)
-    plots.differences(tables["comparison"], folder / "figures" / "differences.png", first)
+    over = _over(seeds, draw_of)
+    plots.contributions(tables["contributions"], folder / "figures" / "contributions.png", first, year, over=over)
+    plots.differences(tables["comparison"], folder / "figures" / "differences.png", first, over=over)
     return batch, tables
 
 
@@ -170,10 +205,16 @@ def _band(x: np.ndarray) -> dict[str, float]:
 
 
 def comparison_tables(frames: dict[str, pd.DataFrame], order: list[str]) -> dict:
-    """Differences from the first scenario (per seed, then bands), contributions, subsidy per firm."""
+    """Differences from the first scenario (per seed, then bands), contributions, subsidy per firm.
+
+    Over posterior draws (a draw column) a run is a (draw, seed) pair: differences pair the runs of the
+    same draw and seed."""
     first = order[0]
+    draws = "draw" in frames[first].columns
+    run = ["draw", "seed"] if draws else "seed"  # the levels that name a run
     prov = {n: f[(f.region == "Zhejiang") & (f.sector == "all")].pivot_table(
-        index=["seed", "period"], columns="indicator", values="value") for n, f in frames.items()}
+        index=["draw", "seed", "period"] if draws else ["seed", "period"], columns="indicator", values="value")
+        for n, f in frames.items()}
     base = prov[first]
     year = max(base.index.get_level_values("period"))
     rows, contrib, cost = [], [], []
@@ -185,12 +226,12 @@ def comparison_tables(frames: dict[str, pd.DataFrame], order: list[str]) -> dict
                 rows.append({"scenario": name, "period": period, "indicator": ind, **_band(g[ind].to_numpy())})
         last = diff.xs(year, level="period")
         for metric in CONTRIBUTION_METRICS:
-            per_seed = diff[metric].groupby(level="seed").sum() if metric in plots.CUMULATIVE else last[metric]
+            per_seed = diff[metric].groupby(level=run).sum() if metric in plots.CUMULATIVE else last[metric]
             x = -per_seed.to_numpy()
             lo, hi = mean_interval(x)
             contrib.append({"scenario": name, "metric": metric, **_band(x), "mean_lo": lo, "mean_hi": hi})
         # subsidy yuan (all years) per additional firm at stage >= 1 (last year), first vs this scenario
-        d_sub = -diff["subsidy_spent"].groupby(level="seed").sum()
+        d_sub = -diff["subsidy_spent"].groupby(level=run).sum()
         d_firms = -last["firms_stage_1plus"]
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = (d_sub / d_firms.reindex(d_sub.index)).to_numpy()
@@ -201,13 +242,23 @@ def comparison_tables(frames: dict[str, pd.DataFrame], order: list[str]) -> dict
             "year": year}
 
 
-def report(folder: Path, scenarios: list[tuple[str, str]], seeds: list[int], tables: dict, batch: Batch) -> Path:
-    """report.md: the question of each scenario, contribution and cost tables, the figures."""
+def report(folder: Path, scenarios: list[tuple[str, str]], seeds: list[int], tables: dict, batch: Batch,
+           draws: int | None = None) -> Path:
+    """report.md: the question of each scenario, contribution and cost tables, the figures. ``draws``: the
+    number of posterior draws the ``seeds`` are shared among (None: runs at the calibrated point)."""
     first = scenarios[0][0]
     year = tables["year"]
-    lines = [f"# Scenario comparison against `{first}`", "",
-             f"{len(seeds)} seeds ({seeds[0]}-{seeds[-1]}), the same for every scenario (common random numbers); "
-             f"bands are the 5-95 % range over seeds of the per-seed difference.", "", "## Scenarios", ""]
+    if draws:
+        per_draw = len(seeds) // draws
+        runs = (f"{draws} posterior draws x {per_draw} seeds ({len(seeds)} runs, seeds {seeds[0]}-{seeds[-1]}), the "
+                f"same draws and seeds for every scenario (common random numbers); bands are the 5-95 % range over "
+                f"runs of the per-run difference (runs paired by draw and seed).")
+    else:
+        per_draw = len(seeds)
+        runs = (f"{len(seeds)} seeds ({seeds[0]}-{seeds[-1]}), the same for every scenario (common random numbers); "
+                f"bands are the 5-95 % range over seeds of the per-seed difference.")
+    lines = [f"# Scenario comparison against `{first}`", "", f"Uncertainty: {bands_phrase(draws, per_draw)}.", "",
+             runs, "", "## Scenarios", ""]
     lines += [f"- `{n}`: {q or '(no question given)'}" for n, q in scenarios]
     lines += ["", f"## Contribution to {year} outcomes ({first} minus scenario)", "",
               "For a scenario that switches an instrument off, this is what the instrument added.", "",
@@ -231,7 +282,8 @@ def report(folder: Path, scenarios: list[tuple[str, str]], seeds: list[int], tab
         lines.append(f"| `{r.scenario}` | {r.extra_subsidy_yuan / 1e6:,.1f} | {r.extra_firms_stage_1plus:,.0f} | {per} |")
     lines += ["", "## Over time", "", "![differences](figures/differences.png)", "",
               "Files: `comparison.csv` (every indicator, scenario minus first, by year), `contributions.csv`, "
-              "`subsidy_per_firm.csv`, `scenarios/<name>/yearly.csv` (every run) and `summary.csv`."]
+              "`subsidy_per_firm.csv`, `scenarios/<name>/yearly.csv` (every run" + (", with its draw" if draws else "")
+              + ") and `summary.csv`."]
     if batch.failures:
         lines += ["", f"**{len(batch.failures)} runs failed** (see manifest.json)."]
     return store.write_text(folder / "report.md", "\n".join(lines) + "\n")

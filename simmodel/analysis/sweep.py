@@ -23,6 +23,11 @@ when complete, so a killed sweep loses no finished run and leaves no corrupt fil
 leaves runs/p<point>-s<seed>.err with its error. ``--resume`` runs only what is missing, and the
 final table (built by streaming the run files in point, seed order) is byte-identical to an
 uninterrupted sweep's. Nothing holds all results in memory.
+
+With ``--posterior N`` (analysis/posterior.py) every point runs on N draws from the calibration posterior,
+draw d on its own seeds (first_seed + d * seeds ...), the point's factors winning over the draw; the
+run files are runs/p<point>-d<draw>-s<seed>.csv, the table has a draw column, and a point's summary
+bands are over every draw and seed. A sweep resumes only with the same draws.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from ..model.indicators import BY_NAME as INDICATORS
 from ..params import BY_KEY, GROUPS, ParamError, Params, read_toml
 from ..runs import store
 from ..runs.executor import Executor, Outcome, Task
-from . import scenarios
+from . import posterior, scenarios
 from .stats import band
 
 DESIGNS = ("grid", "lhs", "sobol")
@@ -124,12 +129,16 @@ class SweepSpec:
             unit = qmc.Sobol(d=d, scramble=True, seed=self.design_seed).random_base2(int(math.log2(self.points)))
         return [{f.name: f.from_unit(u[j]) for j, f in enumerate(self.factors)} for u in unit]
 
-    def point_params(self, base: Params, point: dict[str, Any]) -> Params:
+    def point_updates(self, point: dict[str, Any]) -> dict[str, Any]:
+        """What a point sets over its base scenario: the sweep's end and scale, then its factors' values."""
         updates = dict(self.overrides)
         for f in self.factors:
             for k in f.keys:
                 updates[k] = point[f.name]
-        return base.replace(updates, where=f"{self.path.name}: point {point}")
+        return updates
+
+    def point_params(self, base: Params, point: dict[str, Any]) -> Params:
+        return base.replace(self.point_updates(point), where=f"{self.path.name}: point {point}")
 
 
 def _bad(path: Path, key: str, value: Any, allowed: str) -> ParamError:
@@ -238,8 +247,14 @@ def _factor(path: Path, name: str, body: Any, design: str) -> Factor:
 
 
 # --- running -----------------------------------------------------------------------------------
-def run_name(point: int, seed: int) -> str:
-    return f"p{point:05d}-s{seed:04d}"
+def run_name(point: int, seed: int, draw: int | None = None) -> str:
+    """A run's file name: p<point>-s<seed>, or p<point>-d<draw>-s<seed> over posterior draws."""
+    return f"p{point:05d}-s{seed:04d}" if draw is None else f"p{point:05d}-d{draw:04d}-s{seed:04d}"
+
+
+def _runs(spec: SweepSpec, plan=None) -> list[tuple[int | None, int]]:
+    """Each point's (draw, seed) runs: the sweep's seeds, or N posterior draws on their own seeds."""
+    return plan.runs() if plan is not None else [(None, s) for s in spec.seeds]
 
 
 def run_store(folder: Path) -> store.RunStore:
@@ -249,7 +264,7 @@ def run_store(folder: Path) -> store.RunStore:
 
 def write_run(st: store.RunStore, outcome: Outcome) -> None:
     """The run's province-wide rows, or its error, written atomically."""
-    name = run_name(outcome.task.meta["point"], outcome.task.seed)
+    name = run_name(outcome.task.meta["point"], outcome.task.seed, outcome.task.meta.get("draw"))
     if outcome.ok:
         rows = [f"{period},{region},{indicator},{store.fmt_value(value)}\n"
                 for period, region, sector, indicator, value in outcome.result.yearly
@@ -259,12 +274,13 @@ def write_run(st: store.RunStore, outcome: Outcome) -> None:
         st.write_error(name, outcome.error)
 
 
-def check_folder(spec: SweepSpec, folder: Path, resume: bool) -> str:
+def check_folder(spec: SweepSpec, folder: Path, resume: bool, plan=None) -> str:
     """Whether ``folder`` may take this sweep, before anything is written: "new" (set it up), or
     "resume" (continue it); a one-line ParamError otherwise.
 
     A folder whose set-up was interrupted (no readable manifest and no finished run) is set up again,
-    with or without --resume; one with finished runs can only be resumed, with the same sweep file.
+    with or without --resume; one with finished runs can only be resumed, with the same sweep file (and
+    the same posterior draws: file, N and seeds, ``plan``).
     """
     runs = list((folder / "runs").glob("*.csv")) if (folder / "runs").is_dir() else []
     manifest = folder / "manifest.json"
@@ -285,10 +301,18 @@ def check_folder(spec: SweepSpec, folder: Path, resume: bool) -> str:
         raise ParamError("--out", str(folder), "already holds a sweep; use --resume to continue it, or another folder")
     if old.get("sweep_digest") != spec.digest:
         raise ParamError("--resume", str(folder), "holds a different sweep file; use a new --out")
+    was = old.get("posterior")
+    was = {k: was.get(k) for k in ("sha256", "draws", "draw_seed", "seeds_per_draw")} if was else None
+    now = plan.identity() if plan is not None else None
+    if was != now:
+        said = (f"--posterior {was['draws']} with a posterior file of sha256 {str(was['sha256'])[:12]}" if was
+                else "no --posterior")
+        raise ParamError("--resume", str(folder), f"holds a sweep run with {said}; resume it with the same "
+                         "--posterior and --posterior-file, or use a new --out")
     return "resume"
 
 
-def prepare(spec: SweepSpec, folder: Path, how: str) -> tuple[store.RunStore, list[dict]]:
+def prepare(spec: SweepSpec, folder: Path, how: str, plan=None) -> tuple[store.RunStore, list[dict]]:
     """Set the sweep folder up (its manifest first, marked incomplete) or, resuming, refresh it; returns
     its run store and the design points. Every set-up file is derived from the sweep file, so an
     interrupted set-up or resume is simply done again."""
@@ -306,6 +330,8 @@ def prepare(spec: SweepSpec, folder: Path, how: str) -> tuple[store.RunStore, li
                       "range": [f.low, f.high] if f.values is None else None, "steps": f.steps, "log": f.log}
                      for f in spec.factors],
             indicators=list(spec.indicators), overrides=spec.overrides,
+            **({"posterior": {**plan.manifest(), "drawn_keys": plan.drawn_keys(
+                scenarios.load(spec.base).params, spec.point_updates(points[0]))}} if plan is not None else {}),
         ))
     else:
         mark_complete(folder, False)
@@ -346,54 +372,72 @@ def _text(v: Any) -> str:
     return str(v)
 
 
-def tasks(spec: SweepSpec, points: list[dict], skip: set[str]) -> Iterator[Task]:
-    """The (point, seed) runs still to do, lazily (a large design is never held as tasks)."""
+def tasks(spec: SweepSpec, points: list[dict], skip: set[str], plan=None) -> Iterator[Task]:
+    """The (point, seed) runs still to do, lazily (a large design is never held as tasks). Over posterior
+    draws (``plan``) each point runs on every draw's seeds, the point's factors winning over the draw
+    (analysis.posterior.apply)."""
     base = scenarios.load(spec.base).params
     for i, p in enumerate(points):
-        params = None
-        for s in spec.seeds:
-            if run_name(i, s) in skip:
-                continue
-            params = params or spec.point_params(base, p)
-            yield Task(run_name(i, s), params, s, monthly=False, names=spec.indicators, meta={"point": i})
+        if plan is None:
+            params = None
+            for s in spec.seeds:
+                if run_name(i, s) in skip:
+                    continue
+                params = params or spec.point_params(base, p)
+                yield Task(run_name(i, s), params, s, monthly=False, names=spec.indicators, meta={"point": i})
+            continue
+        for draw in plan.draws:
+            params = None
+            for s in plan.seeds(draw.number):
+                name = run_name(i, s, draw.number)
+                if name in skip:
+                    continue
+                params = params or posterior.apply(base, draw.values, plan.baseline, spec.point_updates(p),
+                                                   where=f"{spec.path.name}: point {p}")
+                yield Task(name, params, s, monthly=False, names=spec.indicators,
+                           meta={"point": i, "draw": draw.number})
 
 
 def run_sweep(spec: SweepSpec, folder: Path, executor: Executor, resume: bool = False,
-              progress: Callable[[int, int, str], None] | None = None) -> dict:
-    """Run what is missing, then write the table, the summary and the figures."""
-    st, points = prepare(spec, folder, check_folder(spec, folder, resume))
+              progress: Callable[[int, int, str], None] | None = None, plan=None) -> dict:
+    """Run what is missing, then write the table, the summary and the figures. ``plan``: posterior draws
+    (analysis.posterior.Plan; each point then runs on N draws x the sweep's seeds per draw)."""
+    st, points = prepare(spec, folder, check_folder(spec, folder, resume, plan), plan)
     done = st.done()
-    todo_n = len(points) * len(spec.seeds) - len(done)
+    todo_n = len(points) * len(_runs(spec, plan)) - len(done)
     failed = 0
-    for i, outcome in enumerate(executor.map(tasks(spec, points, done)), 1):
+    for i, outcome in enumerate(executor.map(tasks(spec, points, done, plan)), 1):
         write_run(st, outcome)
         failed += not outcome.ok
         if progress:
             progress(i, todo_n, f"{failed} failed" if failed else "")
-    return finish(spec, folder, points)
+    return finish(spec, folder, points, plan)
 
 
-def finish(spec: SweepSpec, folder: Path, points: list[dict]) -> dict:
-    """table.csv and summary.csv from the run files (streamed in point, seed order), then figures."""
+def finish(spec: SweepSpec, folder: Path, points: list[dict], plan=None) -> dict:
+    """table.csv and summary.csv from the run files (streamed in point, seed order), then figures. Over
+    posterior draws the table has a draw column and each point's bands are over every draw and seed."""
     st = run_store(folder)
     factor_names = [f.name for f in spec.factors]
+    run_cols = ["draw", "seed"] if plan is not None else ["seed"]
     n_ok, errors = 0, []
     with store.atomic_open(folder / "table.csv") as table, store.atomic_open(folder / "summary.csv") as summary:
-        table.write(",".join(["point", "seed", *factor_names, "period", "indicator", "value"]) + "\n")
+        table.write(",".join(["point", *run_cols, *factor_names, "period", "indicator", "value"]) + "\n")
         summary.write(",".join(["point", *factor_names, "period", "indicator", "mean", "p05", "p50", "p95", "runs"])
                       + "\n")
         for i, p in enumerate(points):
             fvals = [_text(p[n]) for n in factor_names]
             values: dict[tuple[str, str], list[float]] = {}
-            for s in spec.seeds:
-                name = run_name(i, s)
+            for d, s in _runs(spec, plan):
+                name = run_name(i, s, d)
                 if not st.has(name):
                     errors.append({"run": name, "error": st.error(name) or "missing"})
                     continue
                 n_ok += 1
+                run = [str(s)] if d is None else [str(d), str(s)]
                 for line in st.read(name).splitlines()[1:]:
                     period, _, indicator, value = line.split(",")
-                    table.write(",".join([str(i), str(s), *fvals, period, indicator, value]) + "\n")
+                    table.write(",".join([str(i), *run, *fvals, period, indicator, value]) + "\n")
                     values.setdefault((period, indicator), []).append(float(value) if value else math.nan)
             for (period, indicator), v in values.items():
                 b = band(v)

@@ -27,16 +27,22 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         common.probe_parent(out, "--out")
     else:
         out = common.out_folder(args, store.run_id("sweep-" + spec.path.stem, f"{spec.seeds[0]}-{spec.seeds[-1]}"))
-    sweep.check_folder(spec, out, args.resume)
-    n_runs = spec.points * len(spec.seeds)
+    # --posterior N: every point on N draws x the sweep's seeds, draw d on seeds first_seed + d * seeds ...
+    plan = common.posterior_plan(args, spec.seeds[0], len(spec.seeds))
+    sweep.check_folder(spec, out, args.resume, plan)
+    n_runs = spec.points * len(spec.seeds) * (plan.n if plan else 1)
+    if n_runs > sweep.MAX_RUNS:
+        raise ParamError("--posterior", args.posterior, f"{spec.points:,} points x {plan.n} draws x {len(spec.seeds)} "
+                         f"seeds is more than the {sweep.MAX_RUNS:,} runs a sweep may hold; split it")
     common.memory_check(args, scenarios.load(spec.base).params.replace(spec.overrides), n_runs, monthly=False, held=0)
     t0 = time.perf_counter()
     with common.executor(args, n_runs) as ex:
         if not args.quiet:
-            print(f"sweep {spec.path.name}: {spec.design}, {spec.points} points x {len(spec.seeds)} seeds "
-                  f"= {n_runs} runs on {ex.describe()}")
+            draws = f"{plan.n} posterior draws x " if plan else ""
+            print(f"sweep {spec.path.name}: {spec.design}, {spec.points} points x {draws}{len(spec.seeds)} seeds "
+                  f"= {n_runs} runs on {ex.describe()}; {common.bands_line(plan, len(spec.seeds))}")
         bar = ProgressLine("runs", enabled=None if not args.quiet else False)
-        info = sweep.run_sweep(spec, out, ex, resume=args.resume, progress=bar.update)
+        info = sweep.run_sweep(spec, out, ex, resume=args.resume, progress=bar.update, plan=plan)
         bar.close()
     if not args.quiet:
         print(f"{info['runs_ok']} runs ok, {info['runs_failed']} failed, {time.perf_counter() - t0:.1f} s")
@@ -113,6 +119,7 @@ def add_parsers(sub) -> None:
     sw.add_argument("file", help="sweep file (experiments/sweeps/*.toml)")
     sw.add_argument("--resume", action="store_true", help="continue the sweep in --out, running only what is missing")
     sw.add_argument("--out", help="sweep folder (default results/sweep-<name>-...)")
+    common.add_posterior_options(sw)
     common.add_executor_options(sw)
     sw.set_defaults(func=cmd_sweep)
 

@@ -57,6 +57,55 @@ def seeds(args: argparse.Namespace) -> list[int]:
     return list(range(args.seed, args.seed + args.seeds))
 
 
+# --- parameter uncertainty: --posterior N (analysis/posterior.py) -------------------------------------
+def posterior_plan(args: argparse.Namespace, first_seed: int, seeds_per_draw: int):
+    """The posterior draws of a command (analysis.posterior.Plan) or None without --posterior; the file
+    is read and checked here, before anything is written."""
+    n, path = getattr(args, "posterior", None), getattr(args, "posterior_file", None)
+    if n is None:
+        if path is not None:
+            raise ParamError("--posterior-file", path, "needs --posterior N, the number of draws from it")
+        return None
+    from ..analysis.posterior import Plan
+
+    plan = Plan.make(n, first_seed, seeds_per_draw, path)
+    if first_seed + plan.n * seeds_per_draw > 2**63:
+        raise ParamError("--seed", first_seed, f"leaves no room for {plan.n} draws x {seeds_per_draw} seeds")
+    return plan
+
+
+def run_seeds(args: argparse.Namespace):
+    """(seeds of every run, posterior plan or None): --seeds S from --seed K, or, with --posterior N, draw d
+    on seeds K + d*S .. K + d*S + S - 1 (N x S runs)."""
+    plain = seeds(args)
+    plan = posterior_plan(args, args.seed, args.seeds)
+    return (plan.all_seeds(), plan) if plan else (plain, None)
+
+
+def drawn(ref: str | None, args: argparse.Namespace, plan) -> tuple[list[Params], list[str]]:
+    """Per posterior draw, the parameters of scenario ``ref`` with --set, --scale and --end over the draw
+    (analysis.posterior.apply), and the posterior's keys the draws set (the others the scenario or an
+    override sets itself)."""
+    sc = scenarios.baseline() if ref is None else scenarios.load(ref)
+    updates = overrides(args)
+    where = "--set" if getattr(args, "set", None) else ""
+    return plan.params(sc.params, updates, where), plan.drawn_keys(sc.params, updates)
+
+
+def posterior_note(args: argparse.Namespace, name: str, plan, keys: list[str]) -> None:
+    """Say on stderr which of the posterior's parameters the draws leave to the scenario or --set."""
+    kept = [k for k in plan.posterior.keys if k not in keys]
+    if kept and not getattr(args, "quiet", False):
+        print(f"simmodel: note: {name} sets {', '.join(kept)} itself (scenario file or --set/--scale/--end), so "
+              f"the posterior draws do not change {'it' if len(kept) == 1 else 'them'}", file=sys.stderr)
+
+
+def bands_line(plan, seeds_per_draw: int) -> str:
+    from ..analysis.posterior import bands_phrase
+
+    return plan.phrase() if plan else bands_phrase(None, seeds_per_draw)
+
+
 def workers_for(args: argparse.Namespace, n_tasks: int) -> int | None:
     if args.workers is not None and args.workers < 1:
         raise ParamError("--workers", args.workers, "must be at least 1")
@@ -158,15 +207,25 @@ def yearly_table(summary) -> str:
     return "\n".join(lines)
 
 
-def add_run_options(sp: argparse.ArgumentParser, seeds_default: int = 1) -> None:
-    """The options of every command that runs the model."""
+def add_run_options(sp: argparse.ArgumentParser, seeds_default: int = 1, posterior: bool = True) -> None:
+    """The options of every command that runs the model (``posterior``: with --posterior N)."""
     sp.add_argument("--seeds", type=int, default=seeds_default,
-                    help=f"replications on independent seeds (default {seeds_default})")
+                    help=f"replications on independent seeds (default {seeds_default}; per draw with --posterior)")
     sp.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"first seed (default {DEFAULT_SEED})")
     sp.add_argument("--scale", type=float, help="fraction of the firm population (default 0.05)")
     sp.add_argument("--set", action="append", metavar="KEY=VALUE",
                     help="override a parameter, e.g. cities.purchase_rate=0.2 (repeatable)")
+    if posterior:
+        add_posterior_options(sp)
     add_executor_options(sp)
+
+
+def add_posterior_options(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--posterior", type=int, metavar="N",
+                    help="N parameter draws from the calibration posterior, each on its own seeds (--seeds per "
+                    "draw): bands over parameter and seed uncertainty together (default: the calibrated point)")
+    sp.add_argument("--posterior-file", metavar="PATH",
+                    help="the posterior's weighted particles (default: the shipped calibration/posterior.csv)")
 
 
 def add_executor_options(sp: argparse.ArgumentParser) -> None:

@@ -22,28 +22,40 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ..runs.progress import ProgressLine
 
     name, params, question = common.scenario(args.scenario, args)
-    seeds = common.seeds(args)
+    seeds, plan = common.run_seeds(args)  # with --posterior N: N x --seeds runs, each draw on its own seeds
+    per_draw, drawn_keys = common.drawn(args.scenario, args, plan) if plan else (None, None)
     out = common.out_folder(args, store.run_id(name, seeds[0] if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"))
     common.memory_check(args, params, len(seeds))
+    if plan:
+        common.posterior_note(args, name, plan, drawn_keys)
+    extra = {"posterior": {**plan.manifest(), "drawn_keys": drawn_keys}} if plan else {}
     t0 = time.perf_counter()
     with common.executor(args, len(seeds)) as ex, store.atomic_dir(out) as tmp:
-        bar = ProgressLine(f"{name}: {len(seeds)} run{'s' if len(seeds) > 1 else ''}",
-                           enabled=None if not args.quiet else False)
+        what = f"{plan.n} draws x {args.seeds} seeds" if plan else f"{len(seeds)} run{'s' if len(seeds) > 1 else ''}"
+        bar = ProgressLine(f"{name}: {what}", enabled=None if not args.quiet else False)
         if len(seeds) == 1:  # one run: show its months
             bar.label = f"{name} seed {seeds[0]}"
-        batch, summary = experiments.replicate(name, params, seeds, ex, tmp, progress=bar.update)
+        batch, summary = experiments.replicate(name, per_draw or params, seeds, ex, tmp, progress=bar.update,
+                                               draw_of=dict((s, d) for d, s in plan.runs()) if plan else None)
         bar.close()
         store.write_json(tmp / "manifest.json", store.manifest(
             "run", run_id=out.name, scenario=name, question=question, seeds=seeds, executor=ex.describe(),
             agents=common.memory.agents(params), changed=params.changed(), params=params.nested(),
             runs=_runs_manifest(len(seeds), batch.failures, args.allow_failures),
-            timings={"runs_s": round(batch.seconds, 3), "total_s": round(time.perf_counter() - t0, 3)},
+            timings={"runs_s": round(batch.seconds, 3), "total_s": round(time.perf_counter() - t0, 3)}, **extra,
         ))
     ok = len(seeds) - len(batch.failures)
     if not args.quiet:
-        band = "" if len(seeds) == 1 else f" (means over {common.runs_line(ok, len(seeds))} seeds)"
-        print(f"{name}: seeds {seeds[0]}..{seeds[-1]}, scale {params['run.scale']}, "
-              f"{common.memory.agents(params):,} firm agents, to {params['run.end']}, {batch.seconds:.1f} s{band}")
+        if plan:
+            band = f" (means over {common.runs_line(ok, len(seeds))} runs; {plan.phrase()})"
+            print(f"{name}: {plan.n} posterior draws x {args.seeds} seeds (seeds {seeds[0]}..{seeds[-1]}), scale "
+                  f"{params['run.scale']}, {common.memory.agents(params):,} firm agents, to {params['run.end']}, "
+                  f"{batch.seconds:.1f} s{band}")
+        else:
+            band = "" if len(seeds) == 1 else (f" (means over {common.runs_line(ok, len(seeds))} seeds; "
+                                               f"{common.bands_line(None, len(seeds))})")
+            print(f"{name}: seeds {seeds[0]}..{seeds[-1]}, scale {params['run.scale']}, "
+                  f"{common.memory.agents(params):,} firm agents, to {params['run.end']}, {batch.seconds:.1f} s{band}")
         print(common.yearly_table(summary))
     print(f"results: {out}")
     return common.failures_exit(args, batch.failures, len(seeds), "the result")
@@ -62,27 +74,39 @@ def _compare(args: argparse.Namespace, refs: list[str], label: str, extra=None):
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
         raise ParamError("scenarios", dup, "each scenario may appear once")
-    seeds = common.seeds(args)
+    seeds, plan = common.run_seeds(args)  # with --posterior N: the same N draws x --seeds seeds for every scenario
+    drawn = [common.drawn(ref, args, plan) for ref in refs] if plan else None
     out = common.out_folder(args, store.run_id(label, f"{seeds[0]}-{seeds[-1]}"))
     n_tasks = len(loaded) * len(seeds)
     common.memory_check(args, loaded[0][1], n_tasks, monthly=False)
+    scen_manifest = [{"name": n, "question": q, "changed": p.changed()} for n, p, q in loaded]
+    extra_manifest = {}
+    if plan:
+        for (n, _, _), entry, (_, keys) in zip(loaded, scen_manifest, drawn):
+            entry["drawn_keys"] = keys
+            common.posterior_note(args, n, plan, keys)
+        extra_manifest["posterior"] = plan.manifest()
     t0 = time.perf_counter()
     with common.executor(args, n_tasks) as ex, store.atomic_dir(out) as tmp:
-        bar = ProgressLine(f"{label}: {len(loaded)} scenarios x {len(seeds)} seeds",
-                           enabled=None if not args.quiet else False)
-        batch, tables = experiments.compare([(n, p) for n, p, _ in loaded], seeds, ex, tmp, progress=bar.update)
+        what = f"{plan.n} draws x {args.seeds} seeds" if plan else f"{len(seeds)} seeds"
+        bar = ProgressLine(f"{label}: {len(loaded)} scenarios x {what}", enabled=None if not args.quiet else False)
+        runs = [(n, drawn[i][0] if plan else p) for i, (n, p, _) in enumerate(loaded)]
+        batch, tables = experiments.compare(runs, seeds, ex, tmp, progress=bar.update,
+                                            draw_of=dict((s, d) for d, s in plan.runs()) if plan else None)
         bar.close()
-        experiments.report(tmp, [(n, q) for n, _, q in loaded], seeds, tables, batch)
+        experiments.report(tmp, [(n, q) for n, _, q in loaded], seeds, tables, batch, draws=plan.n if plan else None)
         if extra:
             extra(tmp, loaded, seeds, tables)
         store.write_json(tmp / "manifest.json", store.manifest(
-            "compare", run_id=out.name, scenarios=[{"name": n, "question": q, "changed": p.changed()} for n, p, q in loaded],
+            "compare", run_id=out.name, scenarios=scen_manifest,
             seeds=seeds, executor=ex.describe(), runs=_runs_manifest(n_tasks, batch.failures, args.allow_failures),
             timings={"runs_s": round(batch.seconds, 3), "total_s": round(time.perf_counter() - t0, 3)},
+            **extra_manifest,
         ))
     if not args.quiet:
-        print(f"{len(loaded)} scenarios x {len(seeds)} seeds ({common.runs_line(n_tasks - len(batch.failures), n_tasks)} "
-              f"runs) in {batch.seconds:.1f} s; report: {out / 'report.md'}")
+        what = f"{plan.n} posterior draws x {args.seeds} seeds" if plan else f"{len(seeds)} seeds"
+        print(f"{len(loaded)} scenarios x {what} ({common.runs_line(n_tasks - len(batch.failures), n_tasks)} "
+              f"runs) in {batch.seconds:.1f} s; {common.bands_line(plan, args.seeds)}; report: {out / 'report.md'}")
     return out, loaded, seeds, tables, batch
 
 
@@ -112,7 +136,9 @@ def cmd_contributions(args: argparse.Namespace) -> int:
     if doc is not None:
         common.probe_parent(doc.parent, "--doc")
     command = "simmodel contributions" + "".join(
-        f" {flag} {value}" for flag, value in (("--seeds", args.seeds), ("--scale", args.scale), ("--doc", args.doc))
+        f" {flag} {value}" for flag, value in (("--seeds", args.seeds), ("--scale", args.scale),
+                                               ("--posterior", args.posterior),
+                                               ("--posterior-file", args.posterior_file), ("--doc", args.doc))
         if value is not None)
     written = {}
 
@@ -122,7 +148,7 @@ def cmd_contributions(args: argparse.Namespace) -> int:
 
         def text(figure):
             return contributions.markdown(spec, tables["contributions"], seeds, loaded[0][1]["run.scale"],
-                                          int(tables["year"]), command, commit, figure)
+                                          int(tables["year"]), command, commit, figure, draws=args.posterior)
 
         store.write_text(tmp / "contributions.md", text("figures/contributions.png"))
         written["text"] = text("img/contributions.png")

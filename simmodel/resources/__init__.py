@@ -1,5 +1,7 @@
 """What the package ships besides code: the scenarios, the calibration (targets, priors, the fitted
-point the baseline inherits) and the instruments `simmodel contributions` compares.
+point the baseline inherits and, once `simmodel calibrate` has written it, the posterior's particles,
+calibration/posterior.csv, that `--posterior N` draws from) and the instruments `simmodel contributions`
+compares.
 
 In the repository these live at the top level, ``experiments/scenarios/``, ``calibration/`` and
 ``experiments/contributions.toml`` (the ``resources/`` entries are links to them); a wheel carries copies

@@ -129,19 +129,25 @@ def read_json(path: Path, what: str = "file") -> dict:
 
 class SeededCsv:
     """A tidy CSV with a seed column, appended to as runs finish (inside a folder that
-    ``atomic_dir`` renames into place when complete)."""
+    ``atomic_dir`` renames into place when complete). Runs over posterior draws (``draws=True``) add a
+    draw column after the seed (each draw runs on its own seeds, so the seed still orders the file)."""
 
     HEADER = ("seed", *TIDY_HEADER)
+    DRAW_HEADER = ("seed", "draw", *TIDY_HEADER)
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, draws: bool = False):
         self.path = Path(path)
+        self.draws = draws
         self.fh = open(path, "w", encoding="utf-8", newline="\n")
-        self.fh.write(",".join(self.HEADER) + "\n")
+        self.fh.write(",".join(self.DRAW_HEADER if draws else self.HEADER) + "\n")
 
-    def add(self, seed: int, rows: list[tuple]) -> None:
+    def add(self, seed: int, rows: list[tuple], draw: int | None = None) -> None:
+        if self.draws != (draw is not None):
+            raise ValueError("a run over posterior draws needs its draw, and only such a run")
         w = self.fh.write
+        lead = f"{seed}," if draw is None else f"{seed},{draw},"
         for r in rows:
-            w(f"{seed}," + ",".join(map(str, r[:-1])) + "," + fmt_value(r[-1]) + "\n")
+            w(lead + ",".join(map(str, r[:-1])) + "," + fmt_value(r[-1]) + "\n")
 
     def close(self) -> None:
         self.fh.close()
