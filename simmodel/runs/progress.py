@@ -1,35 +1,49 @@
-"""A progress line on stderr for long work (only when stderr is a terminal)."""
+"""A progress line on stderr for long work: redrawn in place on a terminal; in a log (stderr not a
+terminal: nohup, a batch scheduler, CI), a plain line every 30 s once the work has taken that long, so
+short commands stay silent and a two-hour calibration still says where it is."""
 
 from __future__ import annotations
 
 import sys
 import time
 
+LOG_EVERY_S = 30.0
+
 
 class ProgressLine:
-    """``update(done, total, note)`` redraws one status line at most ten times a second."""
+    """``update(done, total, note)`` redraws one status line at most ten times a second (terminal) or
+    writes one every ``LOG_EVERY_S`` seconds (log)."""
 
     def __init__(self, label: str, enabled: bool | None = None):
         self.label = label
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.tty = sys.stderr.isatty()
+        self.enabled = True if enabled is None else enabled
         self.start = time.monotonic()
-        self._last = 0.0
+        self._last = 0.0 if self.tty else self.start
+        self._logged = False
 
     def update(self, done: int, total: int, note: str = "") -> None:
         if not self.enabled:
             return
         now = time.monotonic()
-        if done < total and now - self._last < 0.1:
+        if self.tty and done < total and now - self._last < 0.1:
+            return
+        if not self.tty and now - self._last < LOG_EVERY_S:
             return
         self._last = now
         frac = done / total if total else 1.0
-        bar = "#" * int(24 * frac) + "." * (24 - int(24 * frac))
         elapsed = now - self.start
         eta = f"{elapsed / frac - elapsed:5.0f}s left" if 0 < frac < 1 else f"{elapsed:5.1f}s"
-        sys.stderr.write(f"\r{self.label} [{bar}] {done}/{total} {eta} {note}   ")
+        if self.tty:
+            bar = "#" * int(24 * frac) + "." * (24 - int(24 * frac))
+            sys.stderr.write(f"\r{self.label} [{bar}] {done}/{total} {eta} {note}   ")
+        else:
+            self._logged = True
+            sys.stderr.write(f"{self.label}: {done}/{total} ({100 * frac:.0f} %) after {elapsed:.0f}s, {eta.strip()} "
+                             f"{note}\n")
         sys.stderr.flush()
 
     def close(self) -> None:
-        if self.enabled:
+        if self.enabled and self.tty:
             sys.stderr.write("\n")
             sys.stderr.flush()
