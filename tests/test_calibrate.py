@@ -222,7 +222,7 @@ MISSED_BEFORE_RECALIBRATION = ("the baseline is set by hand over the calibration
 @pytest.mark.xfail(strict=True, reason=MISSED_BEFORE_RECALIBRATION)
 def test_the_calibrated_baseline_meets_every_fitted_target():
     """`validate`'s rule on the real targets, at a small scale (the medians move by less than a fifth of any
-    tolerance between scales 0.01 and 0.1: docs/ODD.md 7.3) on 4 seeds."""
+    tolerance between scales 0.01 and 0.1: docs/ODD.md 3.6) on 4 seeds."""
     from simmodel.analysis import validation
     from simmodel.runs.executor import SerialExecutor as Serial
 

@@ -100,7 +100,7 @@ def write_report(path: Path, cal: Calibration, post: dict, rows: list[dict], met
              f"{meta['date']}, commit `{meta['commit']}`; budget {meta['budget']} runs, {meta['runs']} simulated "
              f"(run.scale {meta['scale']}); {meta['minutes']} minutes."
              + (" **Quick mode** (a smoke test of every step, not a calibration)." if meta["quick"] else ""),
-             "", "Method (simmodel/analysis/calibrate.py, docs/ODD.md 7): history matching in "
+             "", "Method (simmodel/analysis/calibrate.py, docs/ODD.md 3.6): history matching in "
              f"{len(meta['waves'])} waves ({' and '.join(map(str, meta['waves']))} points x "
              f"{meta['seeds_per_point']} seeds; quadratic emulators, implausibility cut-off {cal.plan.cutoff}), then "
              f"ABC-SMC: generations of {meta['population']} particles, one seed each, the first proposed from the "

@@ -18,7 +18,7 @@ from ..params import Params, month_index
 from ..runs.executor import Executor, Task
 from .targets import Target, read_run
 
-DEFAULT_SEEDS = 20  # the median over 20 seeds moves by well under a tolerance between seed sets (docs/ODD.md 6)
+DEFAULT_SEEDS = 20  # the median over 20 seeds moves by well under a tolerance between seed sets (docs/ODD.md 3.6)
 
 
 @dataclass(frozen=True)
