@@ -23,7 +23,8 @@ from types import SimpleNamespace
 from typing import Any
 
 START_MONTH = "2013-01"  # step 0 of every run (MODEL.md section 2)
-LAST_MONTH = "2025-12"  # the furthest horizon a scenario may ask for
+LAST_MONTH = "2030-12"  # the furthest horizon a scenario may ask for (data/series.csv reaches 2030)
+PROGRAMME_START = START_MONTH  # when the provincial programme began as it was run (seed 000: from 2013)
 
 
 class ParamError(ValueError):
@@ -349,6 +350,15 @@ PARAMS: tuple[Param, ...] = (
     Param("projects.approval_months_reformed", 1, "int", "months", "approval lead time under the "
           "negative list + commitment acceptance reform", A, lo=0, hi=36),
 
+    # --- programme: when the provincial programme starts (every instrument's date moves with it) ----
+    Param("programme.start", PROGRAMME_START, "month", "month", "first month of the provincial programme. Every "
+          "instrument of it (robot purchase subsidies and the cities' own rules, the special fund's rounds, awards "
+          "and pilot batches, conferences, expert groups, the approval reform, the three leasing models, the cloud "
+          "action, the cities' rewards) starts this much later than its date as the programme was run from 2013-01 "
+          "(its own date parameter, or 2013-01), and is off before (params.instrument_start)",
+          "seed 000: the programme from 2013", lo=START_MONTH, hi=LAST_MONTH, lever=True,
+          label="Programme starts (year)", ui=(2013, 2020, 1)),
+
     # --- government: the provincial programme -----------------------------------------------
     Param("government.special_fund_enabled", True, "bool", "-", "the provincial special fund exists (its yearly "
           "round of awards, and the pilots' envelope)", "seed 000", lever=True, label="Special fund"),
@@ -627,6 +637,19 @@ GROUPS: tuple[str, ...] = tuple(dict.fromkeys(p.group for p in PARAMS))
 assert len(BY_NAME) == len(PARAMS), "parameter leaf names must be unique"
 
 
+def instrument_start(params: Params, when: str = PROGRAMME_START) -> int:
+    """The month index from which an instrument of the provincial programme is on in a run with ``params``.
+
+    ``when`` is the instrument's start as the programme was run from 2013: the key of its date parameter
+    (``"cloud.action_start"``), a month ``"YYYY-MM"`` from an input table (a city's own subsidy rule), or
+    2013-01 (the default) for an instrument that began with the programme. It is moved by
+    ``programme.start`` - 2013-01: the whole programme shifts together (docs/ODD.md 3.4.5). This is the
+    one rule; every instrument reads its start through it.
+    """
+    base = month_index(when) if _MONTH_RE.match(when) else month_index(params[when])
+    return base + month_index(params["programme.start"]) - month_index(PROGRAMME_START)
+
+
 def resolve_key(key: str, value: Any = None, where: str = "") -> Param:
     """The Param for a dotted key or a unique leaf name; ParamError naming near misses."""
     if key in BY_KEY:
@@ -794,5 +817,5 @@ def table_rows() -> list[ParamTableRow]:
 __all__ = [
     "PARAMS", "BY_KEY", "BY_NAME", "GROUPS", "Param", "Params", "ParamError", "month_index",
     "month_label", "parse_override", "flatten_table", "read_toml", "resolve_key", "table_rows",
-    "START_MONTH", "LAST_MONTH",
+    "START_MONTH", "LAST_MONTH", "PROGRAMME_START", "instrument_start",
 ]

@@ -22,6 +22,6 @@ def test_eleven_cities_and_shares_sum_to_one():
 
 def test_series_cover_the_longest_horizon_and_wages_rise():
     t = load_tables()
-    assert list(t.years) == list(range(2013, 2026))
+    assert list(t.years) == list(range(2013, 2031))  # scenarios may run to 2030-12
     assert np.all(np.diff(t.wage) > 0)
     assert t.sector_pilot_industries.sum() == 30  # 30 pilot industries (seed 000)

@@ -30,7 +30,7 @@ def test_leaf_name_and_dotted_key_address_the_same_value():
     ("providers.initial_count", 2.5, "must be an integer"),
     ("government.approval_reform_enabled", "yes", "must be true or false"),
     ("government.approval_reform_start", "2015-13", "must be a month YYYY-MM"),
-    ("run.end", "2030-01", "between 2013-01 and 2025-12"),
+    ("run.end", "2031-01", "between 2013-01 and 2030-12"),
     ("run.decision_rule", "probit", "must be one of logit, bass"),
     ("population.stage_shares_above", [0.5, 0.5, 0.5, 0, 0], "summing to 1"),
 ])

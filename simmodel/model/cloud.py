@@ -13,7 +13,8 @@ v = log((productivity_gain x (1 - other_cost_share) x value added + voucher / va
 behind its target presses its firms (beta_push); the target does not set the flow. A firm on the
 cloud whose services cost more than they bring (v < 0 without the voucher) leaves with monthly
 probability ``discontinue_rate`` and loses the productivity gain.
-The action (from ``cloud.action_start``; its publicity and training build up over ``ramp_months``)
+The action (from ``cloud.action_start`` moved with ``programme.start``, params.instrument_start; its
+publicity and training build up over ``ramp_months``)
 adds publicity and training, vouchers (paid by the payer cloud.voucher_payer names),
 and yearly targets split across the 11 cities by their share of firms; a city pushes while its
 migrations this year are behind its target to date. A migrating firm gains
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..params import Params, month_index
+from ..params import Params, instrument_start
 from .allocation import event_id, tie_break
 from .econ import logistic
 from .firms import Firms
@@ -38,7 +39,7 @@ class CloudMigration:
                  rng: np.random.Generator):
         c = params.cloud
         self.p, self.rng, self.n_cells, self.n_sectors = c, rng, n_cells, n_sectors
-        self.start = month_index(c.action_start) if c.action_enabled else None
+        self.start = instrument_start(params, "cloud.action_start") if c.action_enabled else None
         city = np.arange(n_cells) // n_sectors
         self.tier_term = (3 - it_tier[city]).astype(float)
         self.city_of_cell = city

@@ -14,14 +14,15 @@ Pilots: the 30 pilot industries (sectors.csv) are shuffled into three batches; a
 stage 3), drawn at random, become pilots: exposure 1, an expert diagnosis, and a project started at
 once with the fund's pilot support, guaranteed finance and the first place in the providers' queue.
 Their realised gains are the cases conferences show first. Conferences and pilots draw from their
-own random streams.
+own random streams. Both start with the programme (params.instrument_start: conferences from its
+start, each batch at its date moved with programme.start).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..params import Params, month_index
+from ..params import Params, instrument_start
 from . import beliefs
 from .allocation import event_id, random_order, take_within, tie_break
 from .firms import NONE, Firms
@@ -47,9 +48,10 @@ class Demonstration:
         bounds = np.searchsorted(firms.cell[order], np.arange(n_cells + 1))
         self.cell_members = [order[bounds[c]:bounds[c + 1]] for c in range(n_cells)]
         industries = pilot_rng.permutation(np.repeat(np.arange(n_sectors), pilot_industries))
+        self.conferences_from = instrument_start(params)
         self.batches = {}
         if d.pilots_enabled:
-            months = [month_index(m) for m in (d.pilot_batch1, d.pilot_batch2, d.pilot_batch3)]
+            months = [instrument_start(params, f"demonstration.pilot_batch{b}") for b in (1, 2, 3)]
             for b, chunk in enumerate(np.array_split(industries, 3)):
                 self.batches.setdefault(months[b], []).extend(chunk.tolist())
         self.held_this_month = 0
@@ -89,7 +91,8 @@ class Demonstration:
     def hold_conferences(self, firms: Firms, month: int, obs_var: float, stage0: np.ndarray) -> np.ndarray:
         """This month's conferences (``stage0``: real firms at stage 0 per cell); returns the attendees."""
         self.held_this_month = 0
-        k = conferences_in_month(self.p.conferences_per_year, month) if self.p.conferences_enabled else 0
+        on = self.p.conferences_enabled and month >= self.conferences_from
+        k = conferences_in_month(self.p.conferences_per_year, month) if on else 0
         if k == 0:
             return np.zeros(0, np.int64)
         mean, n_cases = self.case_mean()

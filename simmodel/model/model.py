@@ -18,7 +18,7 @@ import mesa
 import numpy as np
 
 from ..data import load_tables
-from ..params import Params, month_index, month_label
+from ..params import Params, instrument_start, month_index, month_label
 from . import beliefs, finance, projects
 from . import firms as firmlib
 from .adoption import Adoption
@@ -106,6 +106,7 @@ class TransformationModel(mesa.Model):
         ex = params.experts
         self.experts = expert_groups(self, ex.groups if ex.enabled else 0, ex.diagnoses_per_group_month,
                                      t.sector_firm_share)
+        self.experts_start = instrument_start(params)  # the groups diagnose from the programme's start
         self.demonstration = Demonstration(params, f, self.n_cells, t.n_sectors, t.sector_pilot_industries,
                                            self.rngs["conferences"], self.rngs["pilots"])
         order = np.argsort(f.sector, kind="stable")
@@ -257,7 +258,7 @@ class TransformationModel(mesa.Model):
         pilots = demo.pick_pilots(f, t)
         if pilots.size:
             start_pilot_projects(self, pilots, wage, price_index)
-        if self.experts:
+        if self.experts and t >= self.experts_start:
             done = diagnose(f, self.experts, self.sector_members, self.sector_cum_weights, t, self.rngs["experts"],
                             self.params["experts.learning"])
             self.flow("diagnoses", done)

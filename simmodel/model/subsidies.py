@@ -15,6 +15,9 @@ Lines, each paid by one budget (institutions/government.py) and each capped per 
                           when a pilot's project starts (pilots in a seeded random order);
   cloud voucher           the cloud action's budget (or the cities', cloud.voucher_payer), to
                           migrating firms in a seeded random order.
+Each line is off (nothing claimed, expected or paid) before its instrument's start
+(params.instrument_start, moved with programme.start): the cities' rules and the fund's awards from
+the programme's start, pilot support from the pilot batches, vouchers from the cloud action.
 A firm expects each purchase or award line's claim times the share of claims the paying budget met
 last year (before the first year, a stated prior share); the thinning bound takes every rate at its
 largest and every share as 1. The claim a firm expects is exactly what it is paid when its claim is
@@ -84,6 +87,10 @@ class SubsidySchedule:
         self.voucher = p["cloud.voucher"]
         self.cities_pay_vouchers = p["cloud.voucher_payer"] == "cities"
 
+    def award_rate_now(self) -> float:
+        """The award rate of this month's applications (0 before the fund's start)."""
+        return self.award_rate if self.model.month >= self.model.government.fund_start else 0.0
+
     def terms(self, expected: bool = True) -> SubsidyTerms:
         """This month's terms; ``expected=False``: every share 1 (what a claim is when it is met)."""
         m = self.model
@@ -93,7 +100,7 @@ class SubsidySchedule:
         return SubsidyTerms(
             robot_subsidy=np.minimum(rules[:, 0] * price, rules[:, 1]),
             city_share=np.array([c.budget.expected_share for c in m.cities]) if expected else np.ones(len(m.cities)),
-            award_rate=self.award_rate, award_cap=self.award_cap,
+            award_rate=self.award_rate_now(), award_cap=self.award_cap,
             fund_share=gov.fund.expected_share if expected else 1.0,
             pilot_rate=self.pilot_rate, pilot_cap=self.pilot_cap,
         )
@@ -125,7 +132,7 @@ class SubsidySchedule:
 
     def apply(self, idx: np.ndarray, gain_ratio: np.ndarray) -> None:
         """Projects ``idx`` apply to this year's round (their realised gain ratio ranks them)."""
-        if self.award_rate <= 0 or idx.size == 0:
+        if self.award_rate_now() <= 0 or idx.size == 0:
             return
         f = self.model.firms
         claims = self.terms(expected=False).award_claim(f.proj_capex[idx])

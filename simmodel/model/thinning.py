@@ -240,7 +240,8 @@ class Thinning:
         month = self.model.month
         self.ctx = ctx
         over = eligible & (ratio > self.year.ratio_cap) if self.year is not None else eligible
-        if self.year is None or month % 12 == 0 or over.sum() > 0.01 * max(eligible.sum(), 1):
+        if (self.year is None or month % 12 == 0 or over.sum() > 0.01 * max(eligible.sum(), 1)
+                or self.subsidies_rose()):
             self.year = self.year_ahead(self.choose_cap(ratio, eligible))
             self.refresh(slice(None))
             over = eligible & (ratio > self.year.ratio_cap)
@@ -259,6 +260,14 @@ class Thinning:
         short = np.maximum(f.cash[idx], 0.0) < proj.need
         v = decision.value_bound(proj, x, short, ctx, self.year.finance_floor, self.year.min_fraction)
         return np.flatnonzero(u < decision.firm_probability(v, x, ctx))
+
+    def subsidies_rose(self) -> bool:
+        """Whether a subsidy line now pays more than the cached terms assumed: a line that starts in the
+        course of a year (a programme starting after January, a city's own rule) would otherwise leave
+        the bound below some firms' probability until January."""
+        most = self.model.subsidies.terms(expected=False)
+        return bool((most.robot_subsidy > self.year.robot_subsidy).any()
+                    or most.award_rate > self.year.award_rate.max())
 
     @staticmethod
     def choose_cap(ratio: np.ndarray, eligible: np.ndarray) -> float:

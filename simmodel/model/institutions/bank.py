@@ -9,7 +9,8 @@ collateral being ``collateral_to_value_added`` x value added; the rate is the ba
 spread that falls with the approval probability.
 
 The leasing partner (Zheshang Bank with equipment makers and service providers, seed 000 Table 1)
-offers, each from its start date:
+offers, each from its start date (moved with programme.start, params.instrument_start; the bank's
+ordinary lending is not part of the programme and is not moved):
   financing funds       the lessor buys the equipment (its collateral); down payment; the firm
                         bears the risk that the gain falls short;
   financing materials   the equipment maker supplies on lease; smaller down payment; the maker
@@ -24,7 +25,7 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
-from ...params import Params, month_index
+from ...params import Params, instrument_start
 from ..econ import annuity_payment, logistic
 from ..firms import LEASE_ENGINEERING, LEASE_FUNDS, LEASE_MATERIALS
 
@@ -106,8 +107,9 @@ class LeasingPartner(mesa.Agent):
         lp = params.leasing
         self.p = lp
         self.min_coverage = params["bank.min_coverage"]
-        self.start = {LEASE_FUNDS: month_index(lp.funds_start), LEASE_MATERIALS: month_index(lp.materials_start),
-                      LEASE_ENGINEERING: month_index(lp.engineering_start)}
+        self.start = {m: instrument_start(params, f"leasing.{name}_start")
+                      for m, name in ((LEASE_FUNDS, "funds"), (LEASE_MATERIALS, "materials"),
+                                      (LEASE_ENGINEERING, "engineering"))}
         self.enabled = {LEASE_FUNDS: lp.funds_enabled, LEASE_MATERIALS: lp.materials_enabled,
                         LEASE_ENGINEERING: lp.engineering_enabled}
         self.down = {LEASE_FUNDS: lp.funds_down_payment, LEASE_MATERIALS: lp.materials_down_payment,

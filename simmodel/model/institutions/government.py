@@ -1,7 +1,8 @@
 """Governments: the province (the special fund's yearly round, the pilots' envelope, the cloud action's
 vouchers, the approval reform, the cities' rewards) and the 11 cities (robot purchase subsidies).
 
-docs/ODD.md 3.4.5. Every budget is a :class:`Budget`: released each January, paying claims in the
+docs/ODD.md 3.4.5. Each instrument is on from its start, ``params.instrument_start`` (moved with
+``programme.start``). Every budget is a :class:`Budget`: released each January, paying claims in the
 order given (arrival with a seeded random tie-break, or the round's ranking) until it is used up;
 every yuan paid is recorded, so subsidies paid = spending <= budget (tested). What the lines pay and
 what firms may expect of them is the subsidy schedule (subsidies.py).
@@ -12,7 +13,7 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
-from ...params import Params, month_index
+from ...params import Params, instrument_start
 from ..allocation import pay_in_order
 
 
@@ -30,15 +31,16 @@ class Budget:
         self.claimed_year = self.paid_year = 0.0
         self.expected_share = expected_share
 
-    def new_year(self, extra: float = 0.0) -> None:
-        """January: last year's claims set what firms expect; this year's money is released."""
+    def new_year(self, extra: float = 0.0, share: float = 1.0) -> None:
+        """January: last year's claims set what firms expect; this year's money is released (``share`` of
+        the yearly sum: a budget that opens in the course of a year gets the rest of the year's)."""
         if self.claimed_year > 0:
             self.expected_share = self.paid_year / self.claimed_year
         self.claimed_year = self.paid_year = 0.0
         if not self.carryover:
             self.remaining = 0.0
-        self.remaining += self.yearly + extra
-        self.released_total += self.yearly + extra
+        self.remaining += self.yearly * share + extra
+        self.released_total += self.yearly * share + extra
 
     def move(self, amount: float, to: Budget) -> float:
         """Move up to ``amount`` yuan of this year's money to another budget (e.g. an envelope)."""
@@ -68,6 +70,8 @@ class ProvincialGovernment(mesa.Agent):
         fund: the special fund (its round of awards each year); envelope: the pilots' share of it
         vouchers: the cloud action's voucher budget
         applications: this year's applications to the round (lists of arrays, see subsidies.py)
+        fund_start: month from which the fund releases money and takes applications (the programme's
+            start; its money, and the cities' rewards, begin then)
     """
 
     def __init__(self, model: mesa.Model, params: Params):
@@ -78,12 +82,14 @@ class ProvincialGovernment(mesa.Agent):
                            g.fund_expected_share_2013)
         self.envelope = Budget(0.0)
         self.envelope_share = g.pilot_envelope_share
+        self.fund_start = instrument_start(params)
         d = params.demonstration
-        self.pilot_years = {month_index(m) // 12 for m in (d.pilot_batch1, d.pilot_batch2, d.pilot_batch3)} \
+        self.pilot_years = {instrument_start(params, f"demonstration.pilot_batch{b}") // 12 for b in (1, 2, 3)} \
             if d.pilots_enabled else set()
         c = params.cloud
         self.vouchers = Budget(c.voucher_budget if c.action_enabled and c.voucher_payer == "action" else 0.0)
-        self.reform_start = month_index(g.approval_reform_start) if g.approval_reform_enabled else None
+        self.reform_start = instrument_start(params, "government.approval_reform_start") \
+            if g.approval_reform_enabled else None
         p = params.projects
         self.approval_before, self.approval_after = p.approval_months, p.approval_months_reformed
         cp = params.cities
@@ -93,17 +99,20 @@ class ProvincialGovernment(mesa.Agent):
         self.applications: list[tuple[np.ndarray, ...]] = []
 
     def step(self) -> None:
-        """Start of a month: in January the fund's money is released (and the pilots' envelope taken
-        from it in a pilot year), and the voucher budget."""
+        """Start of a month: in January the voucher budget is released, and from the fund's start the
+        fund's money (and the pilots' envelope taken from it in a pilot year); a fund that opens in the
+        course of a year gets the rest of that year's money."""
         for b in (self.fund, self.envelope, self.vouchers):
             b.paid_this_month = 0.0
         t = self.model.month
         if t % 12 == 0:
-            self.fund.new_year()
             self.vouchers.new_year()
             self.envelope.new_year()
+        if t >= self.fund_start and (t % 12 == 0 or t == self.fund_start):
+            share = (12 - t % 12) / 12
+            self.fund.new_year(share=share)
             if t // 12 in self.pilot_years:
-                self.fund.move(self.envelope_share * self.fund.yearly, self.envelope)
+                self.fund.move(self.envelope_share * self.fund.yearly * share, self.envelope)
 
     @property
     def fund_remaining(self) -> float:
@@ -125,8 +134,9 @@ class ProvincialGovernment(mesa.Agent):
 
     def reward_cities(self, cities: list[CityGovernment], recorder, month: int) -> None:
         """December: the pool goes to the cities whose share of transformed firms (all sizes: the
-        indicator ``share_transformed``) rose most since last December (2013: since January)."""
-        if not self.rewards_enabled or self.reward_pool <= 0:
+        indicator ``share_transformed``) rose most since last December (2013: since January); from the
+        programme's start."""
+        if not self.rewards_enabled or self.reward_pool <= 0 or month < self.fund_start:
             return
         from ..recorder import values_at
 
@@ -144,6 +154,7 @@ class CityGovernment(mesa.Agent):
     Attributes:
         city: index of the city; name: its name
         budget: this year's money for robot purchase subsidies (and vouchers if the cities pay them)
+        start: month from which the city subsidises robots (the programme's start)
         rate, cap_per_robot: this month's robot purchase subsidy rule (see ``rule``)
         reward_next: reward won, added to next year's budget
         cloud_target: firms to move onto the cloud this year; cloud_done: moved so far this year
@@ -158,17 +169,19 @@ class CityGovernment(mesa.Agent):
         self.budget = Budget(c.budget_total * output_share, expected_share=c.expected_share_2013)
         t = model.tables
         own = c.use_city_rules and np.isfinite(t.city_robot_rate[city])
+        self.start = instrument_start(params)
         self.default_rule = (c.purchase_rate, c.cap_per_robot)
         self.own_rule = (float(t.city_robot_rate[city]), float(t.city_robot_cap[city])) if own else None
-        self.own_from = month_index(t.city_robot_rule_from[city]) if own else None
+        self.own_from = instrument_start(params, t.city_robot_rule_from[city]) if own else None
         self.cloud_target_year = params["cloud.target_per_year"] * firm_share
         self.reward_next = 0.0
         self.cloud_target = 0.0
         self.cloud_done = 0.0
 
     def rule(self, month: int) -> tuple[float, float]:
-        """(rate, cap per robot) of the city's robot purchase subsidy in ``month`` (0 if it has none)."""
-        if not self.enabled:
+        """(rate, cap per robot) of the city's robot purchase subsidy in ``month`` (0 if it has none, or
+        before the programme's start)."""
+        if not self.enabled or month < self.start:
             return 0.0, 0.0
         if self.own_rule is not None and month >= self.own_from:
             return self.own_rule
