@@ -51,24 +51,25 @@ def test_comparing_a_scenario_with_itself_gives_zero_difference(tmp_path):
     twin.write_text('# Question: the baseline again\ninherits = "baseline"\n')
     assert main(["compare", "baseline", str(twin), "--seeds", "2", "--out", str(same), *FAST]) == 0
     comp = pd.read_csv(same / "comparison.csv")
-    assert len(comp) > 100 and (comp[["mean", "p05", "p95"]].abs().fillna(0) == 0).all().all()
+    effect = ["scen_minus_ref_mean", "scen_minus_ref_p50", "scen_minus_ref_pct_mean"]
+    assert len(comp) > 100 and (comp[effect].abs().fillna(0) == 0).all().all()
     diff = pd.read_csv(out / "comparison.csv")
     firms = diff[(diff.indicator == "firms_stage_1plus") & (diff.period == 2015)].iloc[0]
-    assert firms["mean"] < 0  # no policy: fewer firms transformed than the baseline
+    assert firms["scen_minus_ref_mean"] < 0  # no policy: fewer firms transformed than the baseline
 
 
 def test_compare_writes_report_tables_and_figures(tmp_path):
     out = tmp_path / "c"
     assert main(["compare", "baseline", "no_leasing", "no_subsidy", "--seeds", "2", "--out", str(out), *FAST]) == 0
     report = (out / "report.md").read_text()
-    assert "![contributions](figures/contributions.png)" in report and "no_subsidy" in report
-    contrib = pd.read_csv(out / "contributions.csv")
-    assert set(contrib.scenario) == {"no_leasing", "no_subsidy"}
-    assert set(contrib.metric) == {"firms_stage_1plus", "labour_productivity_above", "tech_investment", "cloud_firms",
+    assert "![effects](figures/effects.png)" in report and "no_subsidy" in report
+    effects = pd.read_csv(out / "effects.csv")
+    assert set(effects.scenario) == {"no_leasing", "no_subsidy"}
+    assert set(effects.metric) == {"firms_stage_1plus", "labour_productivity_above", "tech_investment", "cloud_firms",
                                    "subsidy_spent"}
-    cost = pd.read_csv(out / "subsidy_per_firm.csv")
-    assert cost.set_index("scenario").loc["no_subsidy", "extra_subsidy_yuan"] > 0
-    for f in ("contributions.png", "differences.png"):
+    cost = pd.read_csv(out / "cost_effectiveness.csv")
+    assert cost.set_index("scenario").loc["no_subsidy", "scen_minus_ref_public_cost"] < 0  # no subsidy: less paid
+    for f in ("effects.png", "differences.png"):
         assert _png_ok(out / "figures" / f), f
     for name in ("baseline", "no_leasing", "no_subsidy"):
         assert (out / "scenarios" / name / "yearly.csv").exists()

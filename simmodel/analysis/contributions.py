@@ -5,11 +5,15 @@ live in ``experiments/contributions.toml`` (shipped as ``simmodel/resources/cont
 `simmodel contributions` runs the reference and each instrument's scenario on the same seeds (through
 experiments.compare, so the comparison folder is the usual one) and renders the table here.
 
-A contribution is reference minus scenario, per seed (common random numbers), then the mean and the
-5-95 % band over seeds (the spread of single runs). The verdict on a claimed sign reads the 95 %
-interval of the mean (Student t over seeds, stats.mean_interval): "as claimed" when it lies on the
-claimed side of zero, "opposite" when it lies on the other, "not distinguishable from zero" when it
-straddles zero.
+The comparison gives each scenario's *effect*, scenario minus reference (experiments.EFFECT). An
+instrument's *contribution* is what the instrument adds: the reference (with the instrument) minus the
+scenario that switches it off (kind "removes", the default), or, for a scenario that adds an instrument
+to the reference (kind "adds", e.g. a bigger fund), the scenario minus the reference. So a contribution
+is minus the effect of a "removes" scenario and the effect of an "adds" one, per seed (common random
+numbers), then the mean and the 5-95 % band over seeds (the spread of single runs). The verdict on a
+claimed sign reads the 95 % interval of the mean (Student t over seeds, stats.mean_interval): "as
+claimed" when it lies on the claimed side of zero, "opposite" when it lies on the other, "not
+distinguishable from zero" when it straddles zero.
 """
 
 from __future__ import annotations
@@ -25,16 +29,26 @@ from ..params import ParamError
 from . import plots
 
 CLAIMS = ("+", "-", "none")
-_KEYS = {"scenario", "name", "claim", "source", "note"}
+KINDS = ("removes", "adds")
+_KEYS = {"scenario", "name", "claim", "source", "note", "kind"}
 
 
 @dataclass(frozen=True)
 class Instrument:
     scenario: str
     name: str
-    claim: str  # "+", "-" or "none": the sign of the reference-minus-scenario difference in firms at stage >= 1
+    claim: str  # "+", "-" or "none": the sign of the instrument's contribution to firms at stage >= 1
     source: str
     note: str = ""
+    kind: str = "removes"  # the scenario switches the instrument off ("removes") or adds it ("adds")
+
+    @property
+    def sign(self) -> float:
+        """The contribution as a multiple of the scenario's effect (scenario minus reference)."""
+        return -1.0 if self.kind == "removes" else 1.0
+
+    def definition(self, reference: str) -> str:
+        return f"{reference} minus {self.scenario}" if self.kind == "removes" else f"{self.scenario} minus {reference}"
 
 
 @dataclass(frozen=True)
@@ -74,7 +88,10 @@ def load(path: Path | None = None) -> Spec:
                 raise ParamError(f"{path.name}: instrument {i} {key}", it.get(key), "must be a non-empty string")
         if it["claim"] not in CLAIMS:
             raise ParamError(f"{path.name}: instrument {i} claim", it["claim"], "allowed: " + ", ".join(CLAIMS))
-        out.append(Instrument(it["scenario"], it["name"], it["claim"], it.get("source", ""), it.get("note", "")))
+        if it.get("kind", "removes") not in KINDS:
+            raise ParamError(f"{path.name}: instrument {i} kind", it["kind"], "allowed: " + ", ".join(KINDS))
+        out.append(Instrument(it["scenario"], it["name"], it["claim"], it.get("source", ""), it.get("note", ""),
+                              it.get("kind", "removes")))
     names = [x.scenario for x in out]
     dup = next((n for n in names if names.count(n) > 1), None)
     if dup:
@@ -91,21 +108,59 @@ def verdict(claim: str, lo: float, hi: float) -> str:
     return "not distinguishable from zero"
 
 
+def table(spec: Spec, effects: pd.DataFrame, year: int | None = None) -> pd.DataFrame:
+    """Each instrument's contribution to each metric in ``year`` (default: the last of the effects table),
+    from the comparison's effects (experiments.EFFECT, scenario minus reference): minus the effect of a
+    scenario that removes the instrument, the effect of one that adds it. Columns: instrument, scenario,
+    (scenario,) kind, definition ('baseline minus no_fund'), year, period, metric, reference_mean, contribution_mean,
+    _p05, _p50, _p95, _mean_lo95, _mean_hi95, contribution_pct_mean (% of the reference), runs (the
+    instruments' names, which hold commas, are in the instruments file)."""
+    from .experiments import EFFECT
+
+    year = int(effects.year.max()) if year is None else int(year)
+    e = effects[effects.year == year]
+    out = []
+    for inst in spec.instruments:
+        sign = inst.sign
+        swap = {"p05": "p95", "p95": "p05", "mean_lo95": "mean_hi95", "mean_hi95": "mean_lo95"} if sign < 0 else {}
+        for _, r in e[e.scenario == inst.scenario].iterrows():
+            row = {"scenario": inst.scenario, "kind": inst.kind,
+                   "definition": inst.definition(spec.reference), "year": year, "period": r.period,
+                   "metric": r.metric, "reference_mean": r.reference_mean}
+            for k in ("mean", "p05", "p50", "p95", "mean_lo95", "mean_hi95", "pct_mean"):
+                row[f"contribution_{k}"] = sign * r[f"{EFFECT}_{swap.get(k, k)}"]
+            row["runs"] = r.runs
+            out.append(row)
+    return pd.DataFrame(out)
+
+
 def rows(spec: Spec, contributions: pd.DataFrame) -> list[dict]:
-    """One row per instrument: the band of each metric and the verdict on firms at stage >= 1."""
+    """One row per instrument: the band of each metric (mean, p05, p95: the contribution's) and the
+    verdict on firms at stage >= 1. ``contributions``: :func:`table`."""
     out = []
     for inst in spec.instruments:
         c = contributions[contributions.scenario == inst.scenario].set_index("metric")
+        c = c.rename(columns=lambda k: k.removeprefix("contribution_"))
         firms = c.loc["firms_stage_1plus"]
         out.append({"instrument": inst, "bands": {m: c.loc[m] for m in c.index},
-                    "interval": (float(firms.mean_lo), float(firms.mean_hi)),
-                    "verdict": verdict(inst.claim, float(firms.mean_lo), float(firms.mean_hi))})
+                    "interval": (float(firms.mean_lo95), float(firms.mean_hi95)),
+                    "verdict": verdict(inst.claim, float(firms.mean_lo95), float(firms.mean_hi95))})
     return out
 
 
 def _cell(r, div: float) -> str:
     from .experiments import _fmt
-    return f"{_fmt(r['mean'] / div)} [{_fmt(r.p05 / div)}, {_fmt(r.p95 / div)}]"
+
+    if np.isfinite(r.p05) and np.isfinite(r.p95):
+        return f"{_fmt(r['mean'] / div)} [{_fmt(r.p05 / div)}, {_fmt(r.p95 / div)}]"
+    return _fmt(r["mean"] / div)
+
+
+def bars(contributions: pd.DataFrame) -> pd.DataFrame:
+    """The rows of plots.effect_bars: one bar per instrument's scenario, its contribution."""
+    return pd.DataFrame({"row": contributions.scenario, "metric": contributions.metric,
+                         "mean": contributions.contribution_mean, "p05": contributions.contribution_p05,
+                         "p95": contributions.contribution_p95})
 
 
 def markdown(spec: Spec, contributions: pd.DataFrame, seeds: list[int], scale: float, year: int,
@@ -114,11 +169,14 @@ def markdown(spec: Spec, contributions: pd.DataFrame, seeds: list[int], scale: f
     posterior draws the ``seeds`` are shared among (None: every run at the calibrated point)."""
     from .posterior import bands_phrase
 
+    from .stats import band_note, has_band
+
     table = rows(spec, contributions)
     metrics = plots.CONTRIBUTION_METRICS
+    banded = has_band(len(seeds))
     if draws:
         runs = (f"{draws} posterior draws x {len(seeds) // draws} seeds ({len(seeds)} runs, seeds {seeds[0]}-"
-                f"{seeds[-1]}; {bands_phrase(draws, len(seeds) // draws)})")
+                f"{seeds[-1]}; {bands_phrase(draws, len(seeds) // draws, checked=True)})")
         per, each = "per run (draw and seed)", "per-run"
     else:
         runs, per, each = f"{len(seeds)} seeds ({seeds[0]}-{seeds[-1]})", "per seed", "per-seed"
@@ -128,16 +186,22 @@ def markdown(spec: Spec, contributions: pd.DataFrame, seeds: list[int], scale: f
         f"Generated by `{command}`{f' (model code at commit {commit})' if commit else ''}; do not edit the table by hand "
         f"(the instruments, claims and notes are in `experiments/contributions.toml`).",
         "",
-        f"Each instrument's contribution is `{spec.reference}` minus the scenario that switches it off, {per}, "
-        f"on common random numbers: {runs}, {scale:g} of the firms "
-        f"(agents stand for real firms; capacities and budgets are in real firms and yuan). Cells are the mean "
-        f"and [5 %, 95 %] of the {each} differences; outcomes are of {year}, subsidy yuan are summed over "
-        f"2013-{year}.",
+        f"Each instrument's contribution is what it adds: `{spec.reference}` (with the instrument) minus the "
+        f"scenario that switches it off or, for a scenario that adds an instrument to `{spec.reference}` (marked "
+        f"\"added to `{spec.reference}`\"), that scenario minus `{spec.reference}`; {per}, on common random numbers: "
+        f"{runs}, {scale:g} of the firms (agents stand for real firms; capacities and budgets are in real firms "
+        f"and yuan). A positive cell means the instrument added to that outcome. Cells are "
+        + (f"the mean and [5 %, 95 %] of the {each} contributions" if banded else
+           f"the mean of the {each} contributions ({band_note(len(seeds))})")
+        + f"; outcomes are of {year}, subsidy yuan are summed over "
+        f"2013-{year}. (A comparison's report gives the opposite quantity for a scenario that switches an "
+        f"instrument off: its effect, scenario minus `{spec.reference}`.)",
         "",
         "The claim is the sign the seed paper reports for firms at stage >= 1 (\"+\": the instrument added firms). "
         "The verdict reads the 95 % interval of the mean over seeds (Student t; given in the last column, in "
-        "firms): as claimed, opposite, or not distinguishable from zero. The 5-95 % band is the spread of single "
-        "runs, wider by about the square root of the number of seeds.",
+        "firms): as claimed, opposite, or not distinguishable from zero."
+        + (" The 5-95 % band is the spread of single runs, wider by about the square root of the number of seeds."
+           if banded else ""),
         "",
         "| instrument (scenario) | claim | " + " | ".join(f"{label} ({unit})" for _, label, _, unit in metrics)
         + " | verdict: mean firms at stage >= 1, 95 % interval |",
@@ -147,7 +211,8 @@ def markdown(spec: Spec, contributions: pd.DataFrame, seeds: list[int], scale: f
         inst = row["instrument"]
         cells = [_cell(row["bands"][m], div) if m in row["bands"] else "" for m, _, div, _ in metrics]
         lo, hi = row["interval"]
-        lines.append(f"| {inst.name} (`{inst.scenario}`) | {inst.claim} | " + " | ".join(cells)
+        added = f", added to `{spec.reference}`" if inst.kind == "adds" else ""
+        lines.append(f"| {inst.name} (`{inst.scenario}`{added}) | {inst.claim} | " + " | ".join(cells)
                      + f" | {row['verdict']} [{lo:,.0f}, {hi:,.0f}] |")
     lines += ["", "## Sources of the claims", ""]
     lines += [f"- **{r['instrument'].name}**: {r['instrument'].source or '(none given)'}" for r in table]
@@ -164,4 +229,5 @@ def markdown(spec: Spec, contributions: pd.DataFrame, seeds: list[int], scale: f
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["Instrument", "Spec", "load", "verdict", "rows", "markdown", "default_path", "CLAIMS"]
+__all__ = ["Instrument", "Spec", "load", "verdict", "table", "rows", "bars", "markdown", "default_path", "CLAIMS",
+           "KINDS"]

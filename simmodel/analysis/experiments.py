@@ -22,7 +22,7 @@ from ..runs import store
 from ..runs.executor import Executor, Outcome, Task
 from . import plots
 from .posterior import bands_phrase
-from .stats import band, band_rows, mean_interval
+from .stats import BOOTSTRAP_DRAWS, band_note, band_rows, bootstrap_ratio, covers_zero, has_band, mean_interval
 
 Progress = Callable[[int, int, str], None]
 
@@ -150,13 +150,40 @@ def replicate(name: str, params: Params | list[Params], seeds: list[int], execut
 
 
 # --- comparisons ------------------------------------------------------------------------------------
-CONTRIBUTION_METRICS = tuple(m for m, *_ in plots.CONTRIBUTION_METRICS)
+# One sign convention: the effect of a scenario is the scenario minus the reference (the first scenario),
+# per run on common random numbers; CSV columns that hold it start with EFFECT. (An instrument's
+# *contribution*, reference minus the scenario without it, is derived from the effects where it is meant:
+# analysis/contributions.py.)
+EFFECT = "scen_minus_ref"
+CONTRIBUTION_METRICS = tuple(m for m, *_ in plots.CONTRIBUTION_METRICS)  # the outcomes of effects tables
+METRICS = plots.CONTRIBUTION_METRICS
+FIRST_YEAR = 2013
+
+# The public cost of a scenario: every yuan the model records a government paying (each a flow of
+# model/indicators.py; their sum is subsidy_spent).
+PUBLIC_COST = "subsidy_spent"
+COSTED = (("subsidy_robots", "robot purchase subsidies (the cities' budgets, including the province's "
+           "rewards to cities)"),
+          ("subsidy_awards", "special-fund awards"),
+          ("subsidy_pilots", "pilot support (the fund's pilot envelope)"),
+          ("subsidy_vouchers", "cloud vouchers (the cloud action's budget or the cities')"))
+NOT_COSTED = (("conferences_held", "conferences"), ("diagnoses", "expert diagnoses"))
+NOT_COSTED_TEXT = (
+    "Not costed, because the model records no yuan for them: the case-promotion conferences and the expert "
+    "groups' free diagnoses (their counts are given instead), the engineering-service providers (the model "
+    "gives them no public support) and the approval reform. The province's rewards to cities are a transfer "
+    "between governments: they add to the winning cities' budgets and count when those budgets pay robot "
+    "subsidies. The model has no interest subsidies, and its leases are financed by lessors, not by a government.")
+ADOPTERS = "firms_stage_1plus"
+VALUE_ADDED = "value_added"
 
 
 def compare(scenarios: list[tuple[str, Params | list[Params]]], seeds: list[int], executor: Executor, folder: Path,
-            progress: Progress | None = None,
-            draw_of: dict[int, int] | None = None) -> tuple[Batch, dict[str, pd.DataFrame]]:
-    """Run every scenario on the same seeds (common random numbers) and compare each to the first.
+            progress: Progress | None = None, draw_of: dict[int, int] | None = None,
+            years: list[int] | None = None) -> tuple[Batch, dict]:
+    """Run every scenario on the same seeds (common random numbers) and compare each to the first (the
+    reference): comparison.csv, effects.csv and cost_effectiveness.csv at ``years`` (default: the last
+    year of the run), and figures.
 
     Over posterior draws, ``draw_of`` maps each seed to its draw and each scenario's parameters are a list,
     one per draw: every scenario runs on the same (draw, seed) pairs, and differences are per pair."""
@@ -182,111 +209,336 @@ def compare(scenarios: list[tuple[str, Params | list[Params]]], seeds: list[int]
             raise RunsFailed(f"every run of scenario {name} failed (first: "
                              f"{next(e for k, e in batch.failures if k.startswith(name + '/'))})")
         write_summary(summarise(frames[name]), where[name] / "summary.csv")
-    tables = comparison_tables(frames, [n for n, _ in scenarios])
+    tables = comparison_tables(frames, [n for n, _ in scenarios], years)
     write_summary(tables["comparison"], folder / "comparison.csv")
-    write_summary(tables["contributions"], folder / "contributions.csv")
-    write_summary(tables["cost"], folder / "subsidy_per_firm.csv")
-    first, year = scenarios[0][0], int(tables["year"])
-    over = _over(seeds, draw_of)
-    plots.contributions(tables["contributions"], folder / "figures" / "contributions.png", first, year, over=over)
-    plots.differences(tables["comparison"], folder / "figures" / "differences.png", first, over=over)
+    write_summary(tables["effects"], folder / "effects.csv")
+    write_summary(tables["cost"], folder / "cost_effectiveness.csv")
+    first, over = scenarios[0][0], _over(seeds, draw_of)
+    plots.effect_bars(bar_rows(tables["effects"], 1.0, len(tables["years"]) > 1), folder / "figures" / "effects.png",
+                      f"Effect on {_years_text(tables['years'])} outcomes: scenario minus {first}",
+                      tables["runs"], over=over)
+    plots.differences(tables["comparison"], folder / "figures" / "differences.png", first, tables["runs"], over=over)
     return batch, tables
 
 
 def folder_name(name: str) -> str:
     """A scenario's name as a folder name (a scenario given by its path is named by it)."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "scenario"
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "_", name).strip("._") or "scenario"
 
 
-def _band(x: np.ndarray) -> dict[str, float]:
-    b = band(x)
-    b.pop("n")
-    return b
+def _years_text(years: list[int]) -> str:
+    return ", ".join(str(y) for y in years)
 
 
-def comparison_tables(frames: dict[str, pd.DataFrame], order: list[str]) -> dict:
-    """Differences from the first scenario (per seed, then bands), contributions, subsidy per firm.
+def _pct(x: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """100 x / |ref| (the sign of the effect kept), NaN where the reference is 0 or undefined."""
+    x, ref = np.asarray(x, float), np.abs(np.asarray(ref, float))
+    return np.divide(100.0 * x, ref, out=np.full(np.broadcast(x, ref).shape, np.nan),
+                     where=np.isfinite(ref) & (ref > 0))
+
+
+def _effect_columns(x: np.ndarray, ref: np.ndarray, banded: bool) -> dict:
+    """The band of per-run effects ``x`` (rows: keys, columns: runs) and its percentages of the reference's
+    mean (``ref``, per key); the 5-95 % columns are empty when there are too few runs for a band."""
+    b = band_rows(x)
+    out = {f"{EFFECT}_{k}": b[k] for k in ("mean", "p05", "p50", "p95")}
+    for k in ("mean", "p05", "p50", "p95"):
+        out[f"{EFFECT}_pct_{k}"] = _pct(b[k], ref)
+    if not banded:
+        for k in ("p05", "p95"):
+            out[f"{EFFECT}_{k}"] = out[f"{EFFECT}_pct_{k}"] = np.full(len(b["mean"]), np.nan)
+    return out
+
+
+def _by_run(frame: pd.DataFrame, run: list[str], year: str, cumulative: bool) -> pd.DataFrame:
+    """Per run, each indicator in ``year`` (cumulative: summed over the years up to it)."""
+    if not cumulative:
+        return frame.xs(year, level="period")
+    upto = frame[frame.index.get_level_values("period").astype(int) <= int(year)]
+    return upto.groupby(level=run).sum()
+
+
+def comparison_tables(frames: dict[str, pd.DataFrame], order: list[str], years: list[int] | None = None) -> dict:
+    """The effects of each scenario against the first (scenario minus reference, per run, then bands):
+    every indicator by year (comparison), the outcomes of METRICS in ``years`` (effects; default the last
+    year), and the public cost and what it bought (cost). Also ``years`` and ``runs`` (paired runs).
 
     Over posterior draws (a draw column) a run is a (draw, seed) pair: differences pair the runs of the
-    same draw and seed."""
+    same draw and seed, and the bootstrap resamples the pairs."""
     first = order[0]
     draws = "draw" in frames[first].columns
-    run = ["draw", "seed"] if draws else "seed"  # the levels that name a run
+    run = ["draw", "seed"] if draws else ["seed"]  # the levels that name a run
     prov = {n: f[(f.region == "Zhejiang") & (f.sector == "all")].pivot_table(
-        index=["draw", "seed", "period"] if draws else ["seed", "period"], columns="indicator", values="value")
-        for n, f in frames.items()}
+        index=[*run, "period"], columns="indicator", values="value") for n, f in frames.items()}
     base = prov[first]
-    year = max(base.index.get_level_values("period"))
-    rows, contrib, cost = [], [], []
+    periods = sorted({str(p) for p in base.index.get_level_values("period")}, key=int)
+    years = [int(y) for y in years] if years else [int(periods[-1])]
+    rows, effects, cost, runs = [], [], [], []
     for name in order[1:]:
-        common = base.index.intersection(prov[name].index)  # pairs of runs on the same seed
-        diff = prov[name].loc[common] - base.loc[common]
-        for period, g in diff.groupby(level="period"):
-            for ind in g.columns:
-                rows.append({"scenario": name, "period": period, "indicator": ind, **_band(g[ind].to_numpy())})
-        last = diff.xs(year, level="period")
-        for metric in CONTRIBUTION_METRICS:
-            per_seed = diff[metric].groupby(level=run).sum() if metric in plots.CUMULATIVE else last[metric]
-            x = -per_seed.to_numpy()
-            lo, hi = mean_interval(x)
-            contrib.append({"scenario": name, "metric": metric, **_band(x), "mean_lo": lo, "mean_hi": hi})
-        # subsidy yuan (all years) per additional firm at stage >= 1 (last year), first vs this scenario
-        d_sub = -diff["subsidy_spent"].groupby(level=run).sum()
-        d_firms = -last["firms_stage_1plus"]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = (d_sub / d_firms.reindex(d_sub.index)).to_numpy()
-        ratio[np.abs(d_firms.reindex(d_sub.index).to_numpy()) < 1.0] = np.nan
-        cost.append({"scenario": name, "extra_subsidy_yuan": float(d_sub.mean()),
-                     "extra_firms_stage_1plus": float(d_firms.mean()), **_band(ratio)})
-    return {"comparison": pd.DataFrame(rows), "contributions": pd.DataFrame(contrib), "cost": pd.DataFrame(cost),
-            "year": year}
+        common = base.index.intersection(prov[name].index)  # pairs of runs on the same seed (and draw)
+        ref = base.loc[common]
+        diff = prov[name].loc[common].reindex(columns=ref.columns) - ref
+        n = len(common.droplevel("period").unique())
+        runs.append(n)
+        banded = has_band(n)
+        for period in sorted({str(p) for p in common.get_level_values("period")}, key=int):
+            g, r = diff.xs(period, level="period"), ref.xs(period, level="period")
+            cols = _effect_columns(g.to_numpy().T, r.mean().to_numpy(), banded)
+            block = pd.DataFrame({"scenario": name, "reference": first, "period": period, "indicator": g.columns,
+                                  "reference_mean": r.mean().to_numpy(), **cols, "runs": n})
+            rows.append(block)
+        for y in years:
+            y_ = str(y)
+            at, ref_at = _by_run(diff, run, y_, False), _by_run(ref, run, y_, False)
+            upto, ref_upto = _by_run(diff, run, y_, True), _by_run(ref, run, y_, True)
+            for metric, *_ in METRICS:
+                cum = metric in plots.CUMULATIVE
+                x = (upto if cum else at)[metric].to_numpy()
+                r = (ref_upto if cum else ref_at)[metric].to_numpy()
+                cols = _effect_columns(x[None, :], np.array([np.nanmean(r)]), banded)
+                lo, hi = mean_interval(x)
+                effects.append({"scenario": name, "reference": first, "year": y, "metric": metric,
+                                "period": f"{FIRST_YEAR}-{y}" if cum else str(y),
+                                "reference_mean": float(np.nanmean(r)),
+                                **{k: float(v[0]) for k, v in cols.items()},
+                                f"{EFFECT}_mean_lo95": lo, f"{EFFECT}_mean_hi95": hi, "runs": n})
+            cost.append(_cost_row(name, first, y, at.reindex(upto.index), upto, n))
+    comparison = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    return {"comparison": comparison, "effects": pd.DataFrame(effects), "cost": pd.DataFrame(cost),
+            "years": years, "runs": min(runs) if runs else 0}
+
+
+def _cost_row(name: str, first: str, year: int, at: pd.DataFrame, upto: pd.DataFrame, n: int) -> dict:
+    """Public cost (summed 2013-year) and what it bought (firms at stage >= 1 in the year, value added
+    summed 2013-year), scenario minus reference: the ratios of the mean differences with bootstrap 90 %
+    intervals over runs (stats.bootstrap_ratio)."""
+    cost = upto[PUBLIC_COST].to_numpy()
+    per_firm = bootstrap_ratio(cost, at[ADOPTERS].to_numpy())
+    per_va = bootstrap_ratio(cost, upto[VALUE_ADDED].to_numpy())
+    row = {"scenario": name, "reference": first, "from_year": FIRST_YEAR, "year": year}
+    for flow, _ in COSTED:
+        row[f"{EFFECT}_{flow}"] = float(upto[flow].mean())
+    row[f"{EFFECT}_public_cost"] = float(upto[PUBLIC_COST].mean())
+    for ind, _ in NOT_COSTED:
+        row[f"{EFFECT}_{ind}"] = float(upto[ind].mean()) if ind in upto else np.nan
+    row.update({f"{EFFECT}_{ADOPTERS}": per_firm["den"], f"{EFFECT}_{ADOPTERS}_lo90": per_firm["den_lo"],
+                f"{EFFECT}_{ADOPTERS}_hi90": per_firm["den_hi"],
+                f"yuan_per_{ADOPTERS}": per_firm["ratio"], f"yuan_per_{ADOPTERS}_lo90": per_firm["lo"],
+                f"yuan_per_{ADOPTERS}_hi90": per_firm["hi"], f"reading_per_{ADOPTERS}": cost_reading(per_firm),
+                f"{EFFECT}_{VALUE_ADDED}": per_va["den"], f"{EFFECT}_{VALUE_ADDED}_lo90": per_va["den_lo"],
+                f"{EFFECT}_{VALUE_ADDED}_hi90": per_va["den_hi"],
+                f"yuan_per_yuan_{VALUE_ADDED}": per_va["ratio"], f"yuan_per_yuan_{VALUE_ADDED}_lo90": per_va["lo"],
+                f"yuan_per_yuan_{VALUE_ADDED}_hi90": per_va["hi"],
+                f"reading_per_{VALUE_ADDED}": cost_reading(per_va), "runs": n})
+    return row
+
+
+def cost_reading(b: dict) -> str:
+    """What a ratio of mean differences (stats.bootstrap_ratio: cost over an outcome) says, whatever the
+    order of the scenarios: costs_per_extra (more cost, more outcome), saves_per_lost (less cost, less
+    outcome), saves_and_adds, costs_and_loses, no_measurable_effect (the outcome's 90 % interval covers 0),
+    no_effect (no difference at all), too_few_runs_<reading> (no interval: fewer than stats.MIN_BAND_RUNS)."""
+    num, den = b["num"], b["den"]
+    if not np.isfinite(den) or (den == 0 and not (b["den_lo"] < 0 < b["den_hi"])):
+        return "no_effect"  # the same outcome on every run (or no runs)
+    if has_band(b["n"]) and covers_zero(b["den_lo"], b["den_hi"]):
+        return "no_measurable_effect"
+    if den > 0:
+        word = "costs_per_extra" if num >= 0 else "saves_and_adds"
+    else:
+        word = "saves_per_lost" if num <= 0 else "costs_and_loses"
+    return word if has_band(b["n"]) else f"too_few_runs_{word}"
+
+
+def cost_text(row, outcome: str = ADOPTERS) -> str:
+    """A cost row's reading in words, e.g. 'costs 1.60 m yuan per extra firm at stage >= 1 [90 %: 1.2 m,
+    2.3 m]', 'saves 1.60 m yuan per firm at stage >= 1 lost [...]', 'no measurable effect'."""
+    unit = {ADOPTERS: ("firm at stage >= 1", "firms at stage >= 1"),
+            VALUE_ADDED: ("yuan of value added", "value added")}[outcome]
+    per = f"yuan_per_{ADOPTERS}" if outcome == ADOPTERS else f"yuan_per_yuan_{VALUE_ADDED}"
+    reading = row[f"reading_per_{outcome}"]
+    ratio, lo, hi = row[per], row[f"{per}_lo90"], row[f"{per}_hi90"]
+    cost = row[f"{EFFECT}_public_cost"]
+    interval = f" [90 %: {_fmt(lo)}, {_fmt(hi)}]" if np.isfinite(lo) and np.isfinite(hi) else ""
+    few = reading.startswith("too_few_runs_")
+    word = reading.removeprefix("too_few_runs_")
+    text = {
+        "costs_per_extra": f"costs {_fmt(ratio)} yuan per extra {unit[0]}{interval}",
+        "saves_per_lost": f"saves {_fmt(ratio)} yuan per {unit[0]} lost{interval}",
+        "saves_and_adds": f"more {unit[1]} for {_fmt(-cost)} yuan less public cost: no trade-off",
+        "costs_and_loses": f"less {unit[1]} for {_fmt(cost)} yuan more public cost",
+        "no_measurable_effect": "no measurable effect",
+        "no_effect": f"no effect on {unit[1]}",
+    }[word]
+    if few:
+        text += f" (indicative: {int(row['runs'])} runs, too few for an interval)"
+    return text
+
+
+def bar_rows(effects: pd.DataFrame, sign: float = 1.0, by_year: bool = False) -> pd.DataFrame:
+    """The rows of plots.effect_bars from an effects table: one bar per scenario (and year), ``sign`` -1
+    for reference minus scenario."""
+    p = f"{EFFECT}_"
+    out = pd.DataFrame({"row": effects.scenario + (" " + effects.year.astype(str) if by_year else ""),
+                        "metric": effects.metric, "mean": sign * effects[p + "mean"],
+                        "p05": sign * effects[p + ("p05" if sign > 0 else "p95")],
+                        "p95": sign * effects[p + ("p95" if sign > 0 else "p05")]})
+    return out
 
 
 def report(folder: Path, scenarios: list[tuple[str, str]], seeds: list[int], tables: dict, batch: Batch,
-           draws: int | None = None) -> Path:
-    """report.md: the question of each scenario, contribution and cost tables, the figures. ``draws``: the
-    number of posterior draws the ``seeds`` are shared among (None: runs at the calibrated point)."""
+           draws: int | None = None, years_chosen: bool = False, sets: dict | None = None) -> Path:
+    """report.md: the question of each scenario, the effect and cost tables, the figures. ``draws``: the
+    number of posterior draws the ``seeds`` are shared among (None: runs at the calibrated point);
+    ``years_chosen``: the years were given with --year (else: the last year of the run); ``sets``: the
+    --set overrides every scenario ran with."""
     first = scenarios[0][0]
-    year = tables["year"]
+    years = tables["years"]
+    n = tables["runs"]
+    banded = has_band(n)
     if draws:
         per_draw = len(seeds) // draws
         runs = (f"{draws} posterior draws x {per_draw} seeds ({len(seeds)} runs, seeds {seeds[0]}-{seeds[-1]}), the "
-                f"same draws and seeds for every scenario (common random numbers); bands are the 5-95 % range over "
-                f"runs of the per-run difference (runs paired by draw and seed).")
+                f"same draws and seeds for every scenario (common random numbers); "
+                + ("bands are the 5-95 % range over runs of the per-run difference (runs paired by draw and seed)."
+                   if banded else "differences are per run (runs paired by draw and seed)."))
     else:
         per_draw = len(seeds)
         runs = (f"{len(seeds)} seeds ({seeds[0]}-{seeds[-1]}), the same for every scenario (common random numbers); "
-                f"bands are the 5-95 % range over seeds of the per-seed difference.")
-    lines = [f"# Scenario comparison against `{first}`", "", f"Uncertainty: {bands_phrase(draws, per_draw)}.", "",
-             runs, "", "## Scenarios", ""]
-    lines += [f"- `{n}`: {q or '(no question given)'}" for n, q in scenarios]
-    lines += ["", f"## Contribution to {year} outcomes ({first} minus scenario)", "",
-              "For a scenario that switches an instrument off, this is what the instrument added.", "",
-              "| scenario | " + " | ".join(f"{label} ({unit})" for _, label, _, unit in plots.CONTRIBUTION_METRICS) + " |",
-              "|---|" + "---|" * len(CONTRIBUTION_METRICS)]
-    c = tables["contributions"]
+                + ("bands are the 5-95 % range over seeds of the per-seed difference." if banded else
+                   "differences are per seed."))
+    which = "chosen with --year" if years_chosen else "the last year of the run; --year chooses others"
+    lines = [f"# Scenario comparison against `{first}`", "",
+             f"**Sign convention.** Every effect is **scenario minus reference** (`{first}`, the first scenario), "
+             "per run on common random numbers, then the mean and the 5-95 % band over runs: a positive effect "
+             f"means the scenario has more of it than `{first}`. Percentages are of `{first}`'s mean. "
+             f"(For a scenario that switches an instrument off, the instrument's contribution is minus its effect; "
+             "`simmodel contributions` tabulates contributions.)", "",
+             f"**Years:** {_years_text(years)} ({which}).", "",
+             f"Uncertainty: {bands_phrase(draws, per_draw, checked=True)}.", "", runs, ""]
+    if sets:
+        lines += ["Every scenario ran with --set " + ", ".join(f"`{k}={v!r}`" for k, v in sets.items()) + ".", ""]
+    if not banded:
+        lines += [f"**{band_note(n)}**: cells are means only, and the cost ratios have no interval.", ""]
+    lines += ["## Scenarios", ""]
+    lines += [f"- `{n_}`: {q or '(no question given)'}" for n_, q in scenarios]
+    e = tables["effects"]
+    lines += ["", f"## Effect on {_years_text(years)} outcomes (scenario minus {first})", "",
+              "Cells: mean effect (% of " + f"`{first}`)" + (" [5 %, 95 % of runs]" if banded else "")
+              + f"; subsidies are summed from {FIRST_YEAR} to the year.", "",
+              "| scenario | year | " + " | ".join(f"{label} ({unit})" for _, label, _, unit in METRICS) + " |",
+              "|---|---|" + "---|" * len(METRICS)]
     for name, _ in scenarios[1:]:
-        cells = []
-        for m, _, div, _ in plots.CONTRIBUTION_METRICS:
-            r = c[(c.scenario == name) & (c.metric == m)].iloc[0]
-            cells.append(f"{_fmt(r['mean'] / div)} [{_fmt(r.p05 / div)}, {_fmt(r.p95 / div)}]")
-        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
-    lines += ["", "![contributions](figures/contributions.png)", "",
-              f"## Subsidy yuan per additional firm at stage >= 1 ({first} minus scenario)", "",
-              "Extra subsidies paid 2013-" + str(year) + " divided by the extra firms at stage >= 1 in " + str(year)
-              + "; given only where the first scenario both pays more subsidy and has more such firms.", "",
-              "| scenario | extra subsidy, m yuan | extra firms | yuan per extra firm [5-95 %] |", "|---|---|---|---|"]
+        for y in years:
+            cells = []
+            for m, _, div, _ in METRICS:
+                r = e[(e.scenario == name) & (e.metric == m) & (e.year == y)].iloc[0]
+                cells.append(effect_cell(r, div))
+            lines.append(f"| `{name}` | {y} | " + " | ".join(cells) + " |")
+    lines += ["", "![effects](figures/effects.png)", "",
+              f"## Public cost and cost-effectiveness (scenario minus {first})", "",
+              f"Public cost: the yuan the governments paid from {FIRST_YEAR} to the year, over every line the model "
+              "pays: " + "; ".join(label for _, label in COSTED) + ". " + NOT_COSTED_TEXT, "",
+              "Cost per extra firm at stage >= 1 (in the year) and per extra yuan of value added (summed from "
+              f"{FIRST_YEAR}) are ratios of the mean differences over runs (not means of per-run ratios), with "
+              "bootstrap 90 % intervals (runs resampled" + (", as (draw, seed) pairs" if draws else "")
+              + f", {BOOTSTRAP_DRAWS} resamples); the same whichever scenario is listed first. Where the 90 % "
+              "interval of the mean difference in the outcome covers 0 the ratio is not given: no measurable effect.",
+              "", "| scenario | year | public cost, m yuan (robots / awards / pilots / vouchers) | not costed | "
+              "firms at stage >= 1 [90 %] | value added, bn yuan [90 %] | per firm at stage >= 1 | "
+              "per yuan of value added |", "|---|---|---|---|---|---|---|---|"]
     for _, r in tables["cost"].iterrows():
-        meaningful = np.isfinite(r["mean"]) and r.extra_subsidy_yuan > 0 and r.extra_firms_stage_1plus > 0
-        per = f"{_fmt(r['mean'])} [{_fmt(r.p05)}, {_fmt(r.p95)}]" if meaningful else ""
-        lines.append(f"| `{r.scenario}` | {r.extra_subsidy_yuan / 1e6:,.1f} | {r.extra_firms_stage_1plus:,.0f} | {per} |")
+        parts = " / ".join(f"{r[f'{EFFECT}_{f}'] / 1e6:+,.1f}" for f, _ in COSTED)
+        lines.append(f"| `{r.scenario}` | {r.year} | {r[f'{EFFECT}_public_cost'] / 1e6:+,.1f} ({parts}) | "
+                     f"{not_costed_text(r)} | {_interval_cell(r, ADOPTERS, 1.0)} | "
+                     f"{_interval_cell(r, VALUE_ADDED, 1e9)} | {cost_text(r, ADOPTERS)} | "
+                     f"{cost_text(r, VALUE_ADDED)} |")
     lines += ["", "## Over time", "", "![differences](figures/differences.png)", "",
-              "Files: `comparison.csv` (every indicator, scenario minus first, by year), `contributions.csv`, "
-              "`subsidy_per_firm.csv`, `scenarios/<name>/yearly.csv` (every run" + (", with its draw" if draws else "")
-              + ") and `summary.csv`."]
+              f"Files: `comparison.csv` (every indicator by year: the reference's mean, the effect `{EFFECT}_*` "
+              f"and the effect in % of the reference `{EFFECT}_pct_*`), `effects.csv` (the table above), "
+              "`cost_effectiveness.csv`, `scenarios/<name>/yearly.csv` (every run"
+              + (", with its draw" if draws else "") + ") and `summary.csv`."]
     if batch.failures:
         lines += ["", f"**{len(batch.failures)} runs failed** (see manifest.json)."]
     return store.write_text(folder / "report.md", "\n".join(lines) + "\n")
+
+
+def summary_lines(tables: dict, first: str, years_chosen: bool = False) -> list[str]:
+    """The printed summary of a comparison: the effects table (rows: outcomes; columns: scenario and year)
+    and the cost-effectiveness table, each with its sign convention and years in its header."""
+    years, n = tables["years"], tables["runs"]
+    which = "chosen with --year" if years_chosen else "the last year of the run; --year for others"
+    e, c = tables["effects"], tables["cost"]
+    cols = [(name, y) for name in dict.fromkeys(e.scenario) for y in years]
+    spread = " [5 %, 95 % of runs]" if has_band(n) else f" ({band_note(n)})"
+    out = [f"Effect = scenario minus {first} (the reference), in {_years_text(years)} ({which}): mean "
+           f"(% of {first}){spread}"]
+    head = [f"{name} {y}" for name, y in cols]
+    body = []
+    for m, label, div, unit in METRICS:
+        cells = [effect_cell(e[(e.scenario == name) & (e.year == y) & (e.metric == m)].iloc[0], div)
+                 for name, y in cols]
+        body.append((f"{label} ({unit})", cells))
+    out += _text_table(head, body)
+    out.append(f"Public cost from {FIRST_YEAR} to the year and what it bought, scenario minus {first}; ratios of mean "
+               "differences with bootstrap 90 % intervals (costed: robot subsidies, fund awards, pilot support, "
+               "cloud vouchers; conferences and expert groups not costed, see report.md)")
+    rows = {(r.scenario, r.year): r for _, r in c.iterrows()}
+    body = [("public cost, m yuan", [_signed(rows[k][f"{EFFECT}_public_cost"] / 1e6) for k in cols]),
+            ("  robots / awards / pilots / vouchers",
+             [" / ".join(_signed(rows[k][f"{EFFECT}_{f}"] / 1e6) for f, _ in COSTED) for k in cols]),
+            ("not costed (count)", [not_costed_text(rows[k]) for k in cols]),
+            ("firms at stage >= 1 [90 %]", [_interval_cell(rows[k], ADOPTERS, 1.0) for k in cols]),
+            ("value added, bn yuan [90 %]", [_interval_cell(rows[k], VALUE_ADDED, 1e9) for k in cols]),
+            ("per firm at stage >= 1", [cost_text(rows[k], ADOPTERS) for k in cols]),
+            ("per yuan of value added", [cost_text(rows[k], VALUE_ADDED) for k in cols])]
+    out += _text_table(head, body)
+    return out
+
+
+def _text_table(head: list[str], body: list[tuple[str, list[str]]]) -> list[str]:
+    w0 = max(len(label) for label, _ in body)
+    widths = [max(len(h), *(len(cells[j]) for _, cells in body)) for j, h in enumerate(head)]
+    lines = ["  " + " " * w0 + "  " + "  ".join(h.ljust(w) for h, w in zip(head, widths))]
+    lines += ["  " + label.ljust(w0) + "  " + "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+              for label, cells in body]
+    return lines
+
+
+def effect_cell(r, div: float, prefix: str = EFFECT) -> str:
+    """'+1.23 (+4.5 %) [0.5, 2.1]': a mean effect in display units, its % of the reference and its band."""
+    mean, pct = r[f"{prefix}_mean"], r.get(f"{prefix}_pct_mean", np.nan)
+    text = _signed(mean / div) + (f" ({_signed(pct, pct=True)} %)" if np.isfinite(pct) else "")
+    p05, p95 = r[f"{prefix}_p05"], r[f"{prefix}_p95"]
+    if np.isfinite(p05) and np.isfinite(p95):
+        text += f" [{_fmt(p05 / div)}, {_fmt(p95 / div)}]"
+    return text
+
+
+def _interval_cell(r, outcome: str, div: float) -> str:
+    mean, lo, hi = r[f"{EFFECT}_{outcome}"], r[f"{EFFECT}_{outcome}_lo90"], r[f"{EFFECT}_{outcome}_hi90"]
+    text = _signed(mean / div)
+    return text + (f" [{_fmt(lo / div)}, {_fmt(hi / div)}]" if np.isfinite(lo) and np.isfinite(hi) else "")
+
+
+def not_costed_text(r) -> str:
+    parts = [f"{label} {_signed(r[f'{EFFECT}_{ind}'])}" for ind, label in NOT_COSTED
+             if np.isfinite(r[f"{EFFECT}_{ind}"]) and r[f"{EFFECT}_{ind}"] != 0]
+    return "; ".join(parts) if parts else "no difference"
+
+
+def _signed(v: float, pct: bool = False) -> str:
+    """A number with its sign: '+1.23 m', '-4,560', '0'."""
+    if v is None or not np.isfinite(v):
+        return ""
+    if pct:
+        if v == 0:
+            return "0"
+        if abs(v) < 0.01:
+            return f"{'+' if v > 0 else '-'}<0.01"
+        return f"{v:+.3g}" if abs(v) < 100 else f"{v:+,.0f}"
+    text = _fmt(v)
+    return text if text.startswith("-") or text == "0" else "+" + text
 
 
 def _fmt(v: float) -> str:

@@ -5,6 +5,8 @@ Every function takes tidy pandas frames and a path, writes one PNG and returns t
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import matplotlib
@@ -17,44 +19,100 @@ import pandas as pd  # noqa: E402
 from ..model.indicators import HEADLINE, indicator  # noqa: E402
 from ..model.stages import STAGE_LABELS  # noqa: E402
 from ..runs import store  # noqa: E402
+from .stats import MIN_BAND_RUNS as _MIN_BAND_RUNS  # noqa: E402
+from .stats import band_note, has_band  # noqa: E402
+
+
+_extra_formats: ContextVar[tuple[str, ...]] = ContextVar("extra_formats", default=())
+
+
+@contextmanager
+def formats(*extra: str):
+    """Within this block every figure is also written as ``extra`` (e.g. "svg", "pdf") beside its PNG."""
+    token = _extra_formats.set(tuple(f for f in extra if f != "png"))
+    try:
+        yield
+    finally:
+        _extra_formats.reset(token)
 
 
 def _save(fig, path: Path) -> Path:
+    """The figure as a 300 dpi PNG (and the formats asked for, beside it), written atomically."""
     store.write_figure(fig, path)
+    for fmt in _extra_formats.get():
+        store.write_figure(fig, Path(path).with_suffix("." + fmt))
     plt.close(fig)
     return path
+
+
+def _axis_label(name: str) -> str:
+    """An indicator's label and the unit it is drawn in."""
+    ind = indicator(name)
+    return f"{ind.label} ({ind.display_unit})" if ind.display_unit else ind.label
+
+
+def _factor_label(key: str) -> str:
+    """A sweep factor's axis label: the parameter's label (or the start of its description) and unit."""
+    from ..params import BY_KEY
+
+    p = BY_KEY.get(key)
+    if p is None:
+        return key
+    text = p.label or p.doc.split(";")[0].split(" (")[0]
+    text = text if len(text) <= 48 else text[:45].rsplit(" ", 1)[0] + "..."
+    return f"{text} ({p.unit})" if p.unit and p.unit != "-" else text
+
+
+MIN_BAND_RUNS = _MIN_BAND_RUNS  # a 5-95 % band is drawn only over at least this many runs (stats.py: why)
 
 
 def _province(summary: pd.DataFrame) -> pd.DataFrame:
     return summary[(summary.region == "Zhejiang") & (summary.sector == "all")]
 
 
-def headline(summary: pd.DataFrame, path: Path, title: str, targets: pd.DataFrame | None = None,
-             over: str | None = None) -> Path:
-    """Headline indicators by year: mean over seeds and the 5-95 % band (targets as points); ``over`` says
-    what the band is over when it is not seeds alone (e.g. '4 posterior draws x 5 seeds')."""
+def headline(summary: pd.DataFrame, path: Path, title: str, over: str | None = None) -> Path:
+    """Headline indicators by year: mean over runs and the 5-95 % band, against the reported figures
+    (calibration/targets.toml levels, with their tolerance); years after the last reported figure are
+    shaded as projection. ``over`` says what the band is over when it is not seeds alone."""
+    from .targets import load_targets
+
     prov = _province(summary)
-    fig, axes = plt.subplots(3, 3, figsize=(12, 8.5), sharex=True)
+    n = int(prov.seeds.max()) if "seeds" in prov and len(prov) else 0
+    reported = [t for t in load_targets() if t.kind == "level" and t.role != "excluded"]
+    last_data = max(int(t.year) for t in reported)
+    fig, axes = plt.subplots(3, 3, figsize=(12, 9), sharex=True)
     for ax, name in zip(axes.flat, HEADLINE):
-        ind = indicator(name)
-        label, div, unit = ind.label, ind.scale, ind.display_unit
+        div = indicator(name).scale
         d = prov[prov.indicator == name].sort_values("period")
         x = d.period.astype(int)
-        ax.fill_between(x, d.p05 / div, d.p95 / div, alpha=0.25, lw=0)
-        ax.plot(x, d["mean"] / div, lw=2)
-        if targets is not None:
-            t = targets[targets.indicator == name]
-            if len(t):
-                ax.errorbar(t.year, t.value / div, yerr=t.tolerance / div, fmt="o", color="k", ms=4, capsize=3,
-                            label="reported")
-                ax.legend(frameon=False, fontsize=8)
-        ax.set_title(label, fontsize=10)
-        ax.set_ylabel(unit, fontsize=8)
+        if n >= MIN_BAND_RUNS:
+            ax.fill_between(x, d.p05 / div, d.p95 / div, alpha=0.25, lw=0, label="5-95 % band")
+        ax.plot(x, d["mean"] / div, lw=2, label="simulated (mean)")
+        for t in (t for t in reported if t.indicator == name):
+            kw = dict(fmt="o", color="k", ms=4, capsize=3, label="reported")
+            if t.bound:  # an arrow from the bound toward the side that meets it
+                ax.errorbar([t.year], [t.value / div], yerr=[[0.0], [0.0]], **kw)
+                ax.annotate("", (t.year, t.value / div * (1.06 if t.bound == "lower" else 0.94)),
+                            (t.year, t.value / div), arrowprops=dict(arrowstyle="->", color="k"))
+            else:
+                ax.errorbar([t.year], [t.value / div], yerr=[t.tolerance / div], **kw)
+        if x.size and x.max() > last_data:
+            ax.axvspan(last_data + 0.5, x.max() + 0.5, color="0.5", alpha=0.12, lw=0, label="projection")
+        ax.set_title(indicator(name).label, fontsize=10)
+        ax.set_ylabel(indicator(name).display_unit, fontsize=8)
         ax.grid(alpha=0.3)
-    n = int(prov.seeds.max()) if "seeds" in prov and len(prov) else 0
+    for ax in axes[-1]:
+        ax.set_xlabel("year", fontsize=8)
+    handles = {}
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=len(handles), frameon=False, fontsize=9)
     what = over or f"{n} seed{'s' if n != 1 else ''}"
-    fig.suptitle(f"{title}: mean and 5-95 % band over {what}")
-    fig.tight_layout()
+    band = (f"mean and 5-95 % band over {what}" if n >= MIN_BAND_RUNS else
+            f"mean over {what} (no band: fewer than {MIN_BAND_RUNS} runs)")
+    fig.suptitle(f"{title}: {band}; black: reported (with its tolerance; last reported year {last_data})")
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     return _save(fig, path)
 
 
@@ -69,16 +127,19 @@ def stage_shares(monthly_mean: pd.DataFrame, path: Path, title: str) -> Path:
     ax.set_ylim(0, 100)
     ax.set_ylabel("% of all manufacturers")
     ax.set_title(f"{title}: firms by stage (all sizes)")
-    ax.legend(loc="lower left", fontsize=8, frameon=True)
+    ax.set_xlabel("month")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)
 
 
 def cities(summary: pd.DataFrame, path: Path, title: str, over: str | None = None) -> Path:
-    """The 11 cities side by side in the last year: firms at stage >= 1, above-size digitized, on the cloud."""
+    """The 11 cities side by side in the last year: firms at stage >= 1, above-size digitized, on the cloud
+    (whiskers: the 5-95 % band, drawn only from stats.MIN_BAND_RUNS runs on)."""
     last = summary.period.astype(int).max()
     d = summary[(summary.sector == "all") & (summary.region != "Zhejiang") & (summary.period.astype(int) == last)]
+    n = int(d.seeds.max()) if "seeds" in d and len(d) else 0
     names = list(dict.fromkeys(d.region))
     firms = d[d.indicator == "firms"].set_index("region").reindex(names)["mean"]  # constant over seeds
 
@@ -94,66 +155,86 @@ def cities(summary: pd.DataFrame, path: Path, title: str, over: str | None = Non
     xs = np.arange(len(names))
     for j, (v, label) in enumerate(bars):
         err = np.clip(np.vstack([v["mean"] - v.p05, v.p95 - v["mean"]]), 0, None) * 100  # rounding
-        ax.bar(xs + (j - 1) * width, 100 * v["mean"], width, yerr=err, capsize=2, label=label)
+        ax.bar(xs + (j - 1) * width, 100 * v["mean"], width, yerr=err if has_band(n) else None, capsize=2,
+               label=label)
     ax.set_xticks(xs, names, rotation=30)
     ax.set_ylabel("%")
     ax.set_ylim(0, 100)
-    ax.set_title(f"{title}: the cities in {last} (bars: mean, whiskers: 5-95 % over {over or 'seeds'})")
-    ax.legend(frameon=False, ncol=3, loc="upper center")
+    ax.set_title(f"{title}: the cities in {last} (bars: mean, whiskers: 5-95 % over {over or 'seeds'})"
+                 if has_band(n) else f"{title}: the cities in {last} (bars: mean over {over or f'{n} seeds'}; "
+                 f"{band_note(n)})")
+    ax.legend(frameon=False, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.28))
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)
 
 
-# (indicator, label, display divisor, display unit); flows in CUMULATIVE are summed over all years, the
-# rest are the last year's value
+# The outcomes of comparison tables and bars (effects and contributions): (indicator, label, display divisor,
+# display unit); flows in CUMULATIVE are summed from 2013 to the year shown, the rest are that year's value
 CUMULATIVE = ("subsidy_spent",)
-CONTRIBUTION_METRICS = tuple((n, indicator(n).label + (", all years" if n in CUMULATIVE else ""), indicator(n).scale,
+CONTRIBUTION_METRICS = tuple((n, indicator(n).label + (", from 2013" if n in CUMULATIVE else ""), indicator(n).scale,
                               indicator(n).display_unit) for n in
                              ("firms_stage_1plus", "labour_productivity_above", "tech_investment", "cloud_firms",
                               "subsidy_spent"))
 
 
-def contributions(contrib: pd.DataFrame, path: Path, first: str, year: int, over: str | None = None) -> Path:
-    """Bars: each scenario's contribution (first minus scenario) to the last year's outcomes."""
-    fig, axes = plt.subplots(1, len(CONTRIBUTION_METRICS), figsize=(3.5 * len(CONTRIBUTION_METRICS), 4.8), sharey=True)
-    scen = list(dict.fromkeys(contrib.scenario))
-    ys = np.arange(len(scen))
-    for ax, (metric, label, div, unit) in zip(axes, CONTRIBUTION_METRICS):
-        v = contrib[contrib.metric == metric].set_index("scenario").reindex(scen)
-        err = np.clip(np.vstack([v["mean"] - v.p05, v.p95 - v["mean"]]), 0, None) / div
+def effect_bars(table: pd.DataFrame, path: Path, title: str, runs: int, over: str | None = None) -> Path:
+    """Bars, one panel per metric of CONTRIBUTION_METRICS: a row per bar (column ``row``, in order) with
+    the ``mean`` and, from stats.MIN_BAND_RUNS runs on, whiskers from ``p05`` to ``p95``. ``title`` says
+    what the bars are (an effect, scenario minus reference, or an instrument's contribution)."""
+    metrics = [m for m in CONTRIBUTION_METRICS if m[0] in set(table.metric)]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.5 * len(metrics), 4.8), sharey=True, squeeze=False)
+    axes = axes[0]
+    rows = list(dict.fromkeys(table.row))
+    ys = np.arange(len(rows))
+    banded = has_band(runs)
+    for ax, (metric, label, div, unit) in zip(axes, metrics):
+        v = table[table.metric == metric].set_index("row").reindex(rows)
+        err = np.clip(np.vstack([v["mean"] - v.p05, v.p95 - v["mean"]]), 0, None) / div if banded else None
         colors = ["tab:blue" if m >= 0 else "tab:red" for m in v["mean"].fillna(0)]
         ax.barh(ys, v["mean"] / div, xerr=err, capsize=3, color=colors)
+        if not np.nanmax(np.abs(np.r_[v["mean"].to_numpy(float), 0.0] / div)) > 0:
+            ax.set_xlim(-1, 1)  # no difference at all: a plain zero axis, not one of 1e-16
         ax.axvline(0, color="k", lw=0.8)
         ax.set_title(label, fontsize=10)
         ax.set_xlabel(unit, fontsize=9)
         ax.locator_params(axis="x", nbins=4)  # fewer ticks: the panels' edge labels do not collide
         ax.grid(axis="x", alpha=0.3)
-    axes[0].set_yticks(ys, scen)
+    axes[0].set_yticks(ys, rows)
     axes[0].invert_yaxis()
-    fig.suptitle(f"Contribution to {year} outcomes (subsidies: all years): {first} minus each scenario (for "
-                 f"no_X: what X added); whiskers 5-95 % over {over or 'seeds'}, common random numbers", fontsize=10)
+    what = over or f"{runs} seed{'s' * (runs != 1)}"
+    spread = f"whiskers 5-95 % over {what}" if banded else f"means over {what}; {band_note(runs)}"
+    import textwrap
+
+    fig.suptitle("\n".join(textwrap.wrap(f"{title}; {spread}; common random numbers", 24 * len(metrics) + 40)),
+                 fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
 
 
-def differences(comparison: pd.DataFrame, path: Path, first: str, over: str | None = None) -> Path:
-    """Lines: each scenario minus the first, over the years, with 5-95 % bands."""
+def differences(comparison: pd.DataFrame, path: Path, first: str, runs: int, over: str | None = None) -> Path:
+    """Lines: each scenario's effect (scenario minus ``first``) over the years, with 5-95 % bands from
+    stats.MIN_BAND_RUNS runs on. ``comparison`` has the columns of experiments' comparison.csv."""
     yearly = [m for m in CONTRIBUTION_METRICS if m[0] not in CUMULATIVE]
     fig, axes = plt.subplots(1, len(yearly), figsize=(3.75 * len(yearly), 4.2))
+    banded = has_band(runs)
     for ax, (metric, label, div, unit) in zip(axes, yearly):
         d = comparison[comparison.indicator == metric]
         for name, g in d.groupby("scenario", sort=False):
             g = g.sort_values("period")
             x = g.period.astype(int)
-            ax.plot(x, g["mean"] / div, lw=1.8, label=name)
-            ax.fill_between(x, g.p05 / div, g.p95 / div, alpha=0.15, lw=0)
+            ax.plot(x, g["scen_minus_ref_mean"] / div, lw=1.8, label=name)
+            if banded:
+                ax.fill_between(x, g.scen_minus_ref_p05 / div, g.scen_minus_ref_p95 / div, alpha=0.15, lw=0)
         ax.axhline(0, color="k", lw=0.8)
         ax.set_title(label, fontsize=10)
-        ax.set_ylabel(f"{unit}, vs {first}", fontsize=8)
+        ax.set_ylabel(f"{unit}, scenario minus {first}", fontsize=8)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # years, not 2013.5
         ax.grid(alpha=0.3)
     axes[-1].legend(fontsize=7, frameon=False, loc="best")
-    fig.suptitle(f"Each scenario minus {first} (mean and 5-95 % band over {over or 'seeds'})", fontsize=10)
+    what = over or f"{runs} seed{'s' * (runs != 1)}"
+    spread = f"mean and 5-95 % band over {what}" if banded else f"mean over {what}; {band_note(runs)}"
+    fig.suptitle(f"Effect of each scenario: scenario minus {first} ({spread})", fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -165,6 +246,8 @@ def sweep_figures(folder: Path, spec=None) -> list[Path]:
 
     man = json.loads((folder / "manifest.json").read_text())
     factors = [f["name"] for f in man["factors"]]
+    labels = {f["name"]: _factor_label(f["keys"][0]) if len(f.get("keys") or []) == 1 else
+              f"{f['name']} ({', '.join(f.get('keys') or [])})" for f in man["factors"]}
     table = pd.read_csv(folder / "table.csv", dtype={"period": str})
     if table.empty:
         return []
@@ -173,11 +256,11 @@ def sweep_figures(folder: Path, spec=None) -> list[Path]:
     at = table[table.period == year]
     post = man.get("posterior")  # runs over posterior draws: say so
     over = f"{post['draws']} posterior draws x {post['seeds_per_draw']} seeds" if post else None
-    out = [_responses(at, factors, indicators, year, folder / "figures" / "response.png", over)]
+    out = [_responses(at, factors, indicators, year, folder / "figures" / "response.png", over, labels)]
     if len(factors) == 2:
         for ind in indicators:
             out.append(_heatmap(at[at.indicator == ind], factors, ind, year,
-                                folder / "figures" / f"heatmap_{ind}.png", man["design"], over))
+                                folder / "figures" / f"heatmap_{ind}.png", man["design"], over, labels))
     return out
 
 
@@ -192,29 +275,72 @@ def _groups(values: pd.Series) -> tuple[pd.Series, list]:
 
 
 def _responses(at: pd.DataFrame, factors: list[str], indicators: list[str], year: str, path: Path,
-               over: str | None = None) -> Path:
-    fig, axes = plt.subplots(len(indicators), len(factors), figsize=(4.2 * len(factors), 3.0 * len(indicators)),
+               over: str | None = None, labels: dict[str, str] | None = None) -> Path:
+    """One panel per indicator x factor: for a factor with a few values, the mean at each value and the
+    5-95 % band of runs; for a sampled factor (many values), every run as a dot and a smoothed response
+    (local-linear, Gaussian kernel) with its 90 % bootstrap band, never joined bin means."""
+    fig, axes = plt.subplots(len(indicators), len(factors), figsize=(4.2 * len(factors), 3.1 * len(indicators)),
                              squeeze=False)
+    sampled = False
     for r, ind in enumerate(indicators):
         d = at[at.indicator == ind]
+        div = indicator(ind).scale
         for c, fac in enumerate(factors):
             ax = axes[r, c]
-            keys, order = _groups(d[fac])
-            g = d.groupby(keys)["value"]
-            stats = pd.DataFrame({"mean": g.mean(), "p05": g.quantile(0.05), "p95": g.quantile(0.95)}).reindex(order)
-            x = np.arange(len(order)) if not _is_number(order) else np.array(order, float)
-            ax.fill_between(x, stats.p05, stats.p95, alpha=0.25, lw=0)
-            ax.plot(x, stats["mean"], "o-", lw=1.8, ms=4)
-            if not _is_number(order):
-                ax.set_xticks(x, [str(o) for o in order])
-            ax.set_xlabel(fac, fontsize=9)
+            values = d[fac]
+            numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+            if numeric and values.nunique() > 12:
+                sampled = True
+                x, y = values.to_numpy(float), d["value"].to_numpy(float) / div
+                ax.plot(x, y, ".", ms=2, alpha=0.3, color="0.4")
+                grid, mean, lo, hi = smooth_response(x, y)
+                ax.fill_between(grid, lo, hi, alpha=0.3, lw=0)
+                ax.plot(grid, mean, lw=2)
+            else:
+                keys, order = _groups(values)
+                g = d.groupby(keys)["value"]
+                stats = pd.DataFrame({"mean": g.mean(), "p05": g.quantile(0.05),
+                                      "p95": g.quantile(0.95)}).reindex(order) / div
+                x = np.arange(len(order)) if not _is_number(order) else np.array(order, float)
+                ax.fill_between(x, stats.p05, stats.p95, alpha=0.25, lw=0)
+                ax.plot(x, stats["mean"], "o-", lw=1.8, ms=4)
+                if not _is_number(order):
+                    ax.set_xticks(x, [str(o) for o in order])
+            ax.set_xlabel((labels or {}).get(fac, fac), fontsize=8)
             if c == 0:
-                ax.set_ylabel(ind, fontsize=8)
+                ax.set_ylabel(_axis_label(ind), fontsize=8)
             ax.grid(alpha=0.3)
-    fig.suptitle(f"Sweep responses in {year}: mean over the other factors and {over or 'seeds'}, 5-95 % band of runs",
-                 fontsize=10)
+    how = ("dots: runs; line: smoothed mean response (local-linear),\nband: its 90 % bootstrap interval"
+           if sampled else "mean over the other factors and runs,\n5-95 % band of runs")
+    fig.suptitle(f"Sweep responses in {year} over {over or 'seeds'}: {how}", fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def smooth_response(x: np.ndarray, y: np.ndarray, points: int = 60, boot: int = 200,
+                    seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Local-linear regression of y on x (Gaussian kernel, bandwidth a tenth of the range of x) on a
+    grid, with the 5-95 % band of its bootstrap over runs (seeded: the same figure every time).
+    Returns (grid, mean, low, high)."""
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    grid = np.linspace(x.min(), x.max(), points)
+    h = max(0.1 * float(np.ptp(x)), 1e-12)
+
+    def fit(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+        w = np.exp(-0.5 * ((xs[None, :] - grid[:, None]) / h) ** 2)  # (grid, runs)
+        dx = xs[None, :] - grid[:, None]
+        s0, s1, s2 = w.sum(1), (w * dx).sum(1), (w * dx**2).sum(1)
+        t0, t1 = (w * ys).sum(1), (w * dx * ys).sum(1)
+        det = s0 * s2 - s1**2
+        with np.errstate(invalid="ignore", divide="ignore"):
+            local_linear = (s2 * t0 - s1 * t1) / det
+        return np.where(det > 1e-12 * s0**2, local_linear, t0 / np.maximum(s0, 1e-300))
+
+    rng = np.random.default_rng(seed)
+    draws = np.array([fit(x[i], y[i]) for i in rng.integers(0, len(x), (boot, len(x)))])
+    lo, hi = np.nanquantile(draws, [0.05, 0.95], axis=0)
+    return grid, fit(x, y), lo, hi
 
 
 def _is_number(order: list) -> bool:
@@ -223,22 +349,23 @@ def _is_number(order: list) -> bool:
 
 
 def _heatmap(d: pd.DataFrame, factors: list[str], ind: str, year: str, path: Path, design: str,
-             over: str | None = None) -> Path:
+             over: str | None = None, labels: dict[str, str] | None = None) -> Path:
     a, b = factors
     ka, oa = _groups(d[a])
     kb, ob = _groups(d[b])
     grid = d.groupby([ka.rename(a), kb.rename(b)])["value"].mean().unstack(b).reindex(index=oa, columns=ob)
+    grid = grid / indicator(ind).scale
     fig, ax = plt.subplots(figsize=(6.5, 5))
     im = ax.imshow(grid.to_numpy(float), origin="lower", aspect="auto", cmap="viridis")
     ax.set_xticks(range(len(ob)), [_label(v) for v in ob], rotation=30, fontsize=8)
     ax.set_yticks(range(len(oa)), [_label(v) for v in oa], fontsize=8)
-    ax.set_xlabel(b)
-    ax.set_ylabel(a)
+    ax.set_xlabel((labels or {}).get(b, b), fontsize=9)
+    ax.set_ylabel((labels or {}).get(a, a), fontsize=9)
     for (i, j), v in np.ndenumerate(grid.to_numpy(float)):
         if np.isfinite(v):
             ax.text(j, i, _label(v), ha="center", va="center", fontsize=7, color="w")
-    fig.colorbar(im, ax=ax, label=ind)
-    ax.set_title(f"{ind} in {year} (mean over {over or 'seeds'}{'; binned' if design != 'grid' else ''})",
+    fig.colorbar(im, ax=ax, label=_axis_label(ind))
+    ax.set_title(f"{indicator(ind).label} in {year} (mean over {over or 'seeds'}{'; binned' if design != 'grid' else ''})",
                  fontsize=10)
     fig.tight_layout()
     return _save(fig, path)

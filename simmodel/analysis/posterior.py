@@ -46,14 +46,22 @@ def shipped_path() -> Path:
     return resources.calibration_dir() / "posterior.csv"
 
 
-def bands_phrase(draws: int | None, seeds: int) -> str:
+def bands_phrase(draws: int | None, seeds: int, checked: bool = False) -> str:
     """What a result's bands are over: 'bands over 4 posterior draws x 5 seeds: parameter and seed
     uncertainty together', or, without --posterior, 'bands over 5 seeds: seed uncertainty only, at the
-    calibrated point'."""
+    calibrated point'. ``checked``: the result draws bands only from stats.MIN_BAND_RUNS runs on, so with
+    fewer it says 'means over 4 seeds: ...; no 5-95 % band: 4 runs (a band needs at least 10)'."""
+    from .stats import band_note, has_band
+
     s = f"{seeds} seed{'s' * (seeds != 1)}"
+    n = (draws or 1) * seeds
+    banded = not checked or has_band(n)
+    lead = "bands over" if banded else "means over"
+    tail = "" if banded else f"; {band_note(n)}"
     if draws:
-        return f"bands over {draws} posterior draw{'s' * (draws != 1)} x {s}: parameter and seed uncertainty together"
-    return f"bands over {s}: seed uncertainty only, at the calibrated point"
+        return (f"{lead} {draws} posterior draw{'s' * (draws != 1)} x {s}: parameter and seed uncertainty "
+                f"together{tail}")
+    return f"{lead} {s}: seed uncertainty only, at the calibrated point{tail}"
 
 
 @dataclass(frozen=True)
@@ -231,8 +239,8 @@ class Plan:
     def drawn_keys(self, scenario: Params, overrides: Mapping[str, Any] | None = None) -> list[str]:
         return drawn_keys(scenario, self.baseline, self.posterior.keys, overrides)
 
-    def phrase(self) -> str:
-        return bands_phrase(self.n, self.seeds_per_draw)
+    def phrase(self, checked: bool = False) -> str:
+        return bands_phrase(self.n, self.seeds_per_draw, checked)
 
     def manifest(self) -> dict:
         """What a manifest records: the file and its sha256, N, the seed of the draws, and each draw's

@@ -1,10 +1,29 @@
-"""Summaries over runs: one home for the mean, median and 5-95 % band every table and figure reports."""
+"""Summaries over runs: one home for the mean, median and 5-95 % band every table and figure reports,
+when a band is worth drawing, and the bootstrap interval of a ratio of mean differences."""
 
 from __future__ import annotations
 
 import numpy as np
 
 QUANTILES = (0.05, 0.5, 0.95)
+
+# The fewest runs from which a 5-95 % band (and a bootstrap interval) is drawn. The 5 % and 95 % points of
+# n runs are interpolated between order statistics; on average they span 0.9 (n - 1) / (n + 1) of the
+# distribution of runs: 30 % for 2 runs, 54 % for 4, 74 % for 10 (86 % for 40). Below 10 runs they are
+# little more than the smallest and largest of a handful, so no band is drawn, and a note says why.
+MIN_BAND_RUNS = 10
+BOOTSTRAP_DRAWS = 2000
+BOOTSTRAP_SEED = 20130101  # fixed: the same runs give the same interval, byte for byte
+
+
+def has_band(n: int) -> bool:
+    """Whether ``n`` runs are enough to draw a 5-95 % band (see MIN_BAND_RUNS)."""
+    return n >= MIN_BAND_RUNS
+
+
+def band_note(n: int) -> str:
+    """The one line said where no band is drawn: 'no 5-95 % band: 4 runs (a band needs at least 10)'."""
+    return f"no 5-95 % band: {n} run{'s' * (n != 1)} (a band needs at least {MIN_BAND_RUNS})"
 
 
 def band(x) -> dict[str, float]:
@@ -43,6 +62,45 @@ def band_rows(v: np.ndarray) -> dict[str, np.ndarray]:
     return {"mean": mean, "p05": q[0], "p50": q[1], "p95": q[2], "n": np.isfinite(v).sum(axis=1)}
 
 
+def bootstrap_ratio(num, den, level: float = 0.90, draws: int = BOOTSTRAP_DRAWS,
+                    seed: int = BOOTSTRAP_SEED) -> dict[str, float]:
+    """The ratio of the means of paired per-run differences, mean(num) / mean(den) (not the mean of the
+    per-run ratios), with percentile bootstrap intervals at ``level``: runs (seeds, or (draw, seed) pairs)
+    are resampled with replacement, ``num`` and ``den`` together, ``draws`` times, from a generator seeded
+    with ``seed`` (the same runs give the same bytes). Returns the means of num and den and their intervals
+    (``num_lo``..``den_hi``), the ratio and its interval (``lo``, ``hi``; NaN where a resample's mean of
+    ``den`` is 0), and ``n``. With fewer than MIN_BAND_RUNS runs the intervals are NaN. Swapping the sign
+    of both (listing the scenarios the other way round) leaves the ratio and its interval unchanged."""
+    num, den = np.asarray(num, float), np.asarray(den, float)
+    ok = np.isfinite(num) & np.isfinite(den)
+    num, den = num[ok], den[ok]
+    n = int(num.size)
+    nan = float("nan")
+    out = {"num": nan, "num_lo": nan, "num_hi": nan, "den": nan, "den_lo": nan, "den_hi": nan,
+           "ratio": nan, "lo": nan, "hi": nan, "n": n}
+    if n == 0:
+        return out
+    out["num"], out["den"] = float(num.mean()), float(den.mean())
+    if out["den"] != 0:
+        out["ratio"] = out["num"] / out["den"]
+    if not has_band(n):
+        return out
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(draws, n))
+    mn, md = num[idx].mean(axis=1), den[idx].mean(axis=1)
+    q = ((1 - level) / 2, (1 + level) / 2)
+    out["num_lo"], out["num_hi"] = (float(v) for v in np.quantile(mn, q))
+    out["den_lo"], out["den_hi"] = (float(v) for v in np.quantile(md, q))
+    if np.all(md != 0):
+        out["lo"], out["hi"] = (float(v) for v in np.quantile(mn / md, q))
+    return out
+
+
+def covers_zero(lo: float, hi: float) -> bool:
+    """Whether an interval [lo, hi] includes 0 (or is undefined): no measurable effect."""
+    return not (np.isfinite(lo) and np.isfinite(hi)) or lo <= 0.0 <= hi
+
+
 def weighted_quantile(x: np.ndarray, q, w: np.ndarray) -> np.ndarray:
     """Quantiles of ``x`` with weights ``w`` (interpolating the weighted empirical distribution)."""
     order = np.argsort(x)
@@ -50,4 +108,5 @@ def weighted_quantile(x: np.ndarray, q, w: np.ndarray) -> np.ndarray:
     return np.interp(q, cw / np.sum(w), x[order])
 
 
-__all__ = ["band", "band_rows", "weighted_quantile", "QUANTILES"]
+__all__ = ["band", "band_rows", "weighted_quantile", "bootstrap_ratio", "covers_zero", "has_band", "band_note",
+           "QUANTILES", "MIN_BAND_RUNS"]

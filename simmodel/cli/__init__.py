@@ -44,6 +44,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = None
     try:
         args = build_parser().parse_args(argv)
+        if getattr(args, "format", ()):  # figures also as SVG / PDF
+            from ..analysis import plots
+
+            with plots.formats(*args.format):
+                return args.func(args)
         return args.func(args)
     except (ParamError, UserError) as e:
         print(f"simmodel: error: {e}", file=sys.stderr)

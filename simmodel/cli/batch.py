@@ -71,7 +71,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     targets_path = Path(args.targets) if args.targets else targets.default_path()
     priors_path = Path(args.priors) if args.priors else calibrate.default_priors()
     loaded, priors = calibrate.load_targets(targets_path), calibrate.load_priors(priors_path)
-    budget = args.budget or (80 if args.quick else 5000)
+    budget = args.budget or (80 if args.quick else FULL_BUDGET)
     if budget < 8:
         raise ParamError("--budget", budget, "must be at least 8 runs")
     common.workers_for(args, budget)
@@ -114,6 +114,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return common.failures_exit(args, out.get("failures", []), out["meta"]["runs"], "the calibration")
 
 
+FULL_BUDGET = 14_000  # history matching, then ABC-SMC until it converges or this is spent (docs/ODD.md 3.6)
+
+
 def add_parsers(sub) -> None:
     sw = sub.add_parser("sweep", help="a batch parameter sweep (grid, Latin hypercube or Sobol) on Dask")
     sw.add_argument("file", help="sweep file (experiments/sweeps/*.toml)")
@@ -121,14 +124,16 @@ def add_parsers(sub) -> None:
     sw.add_argument("--out", help="sweep folder (default results/sweep-<name>-...)")
     common.add_posterior_options(sw)
     common.add_executor_options(sw)
+    common.add_figure_options(sw)
     sw.set_defaults(func=cmd_sweep)
 
     sp = sub.add_parser("sweep-plot", help="redraw a finished sweep's figures from its stored results")
     sp.add_argument("dir", help="the sweep folder")
+    common.add_figure_options(sp)
     sp.set_defaults(func=cmd_sweep_plot)
 
     ca = sub.add_parser("calibrate", help="fit the model to the reported Zhejiang outcomes (history matching + ABC)")
-    ca.add_argument("--budget", type=int, help="model runs to spend (default 5000; --quick: 80)")
+    ca.add_argument("--budget", type=int, help=f"model runs to spend (default {FULL_BUDGET}; --quick: 80)")
     ca.add_argument("--quick", action="store_true", help="a small budget at a tiny scale: every step, for CI; writes "
                     "its fitted.toml and report into --work, not calibration/")
     ca.add_argument("--work", help="working folder of the runs (default results/calibration); rerun to resume")
@@ -137,6 +142,7 @@ def add_parsers(sub) -> None:
     ca.add_argument("--targets", help="targets file (default: the shipped calibration/targets.toml)")
     ca.add_argument("--priors", help="calibrated parameters and priors (default: the shipped calibration/priors.toml)")
     common.add_executor_options(ca)
+    common.add_figure_options(ca)
     ca.set_defaults(func=cmd_calibrate)
 
 

@@ -7,12 +7,17 @@ Every check here runs before anything is written: a user error is a one-line Par
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import math
 import os
+import re
 import shutil
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..analysis import scenarios
 from ..params import ParamError, Params, parse_override
@@ -47,6 +52,79 @@ def scenario(ref: str | None, args: argparse.Namespace) -> tuple[str, Params, st
     if updates:
         params = params.replace(updates, where="--set" if getattr(args, "set", None) else "")
     return name, params, question
+
+
+# --- what a run is called: a scenario, or a scenario changed by --set or given as a file of one's own ----
+RUN_KEYS = ("run.scale", "run.end")  # run settings every header shows anyway: they do not rename a run
+
+
+def changes(params: Params, against: Params) -> dict[str, Any]:
+    """The values of ``params`` that differ from ``against`` (the run settings RUN_KEYS aside), in key order:
+    Params.changed() of each (what they set against the defaults), compared."""
+    mine, theirs = params.changed(), against.changed()
+    keys = [k for k in params if k not in RUN_KEYS and (k in mine or k in theirs)]
+    return {k: params[k] for k in keys if params[k] != against[k]}
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A scenario as a command runs it. ``label`` names it in folders, headers and manifests: the scenario's
+    name, or, when --set changes it or it is a file of one's own, e.g. 'baseline+set-2keys-1a2b3c' (short
+    and filesystem-safe; the keys are in ``changed``, against ``against``: the scenario for --set, the
+    calibrated baseline for a file of one's own)."""
+
+    name: str
+    params: Params
+    question: str
+    label: str
+    changed: dict[str, Any] = field(default_factory=dict)
+    against: str = ""
+    custom_file: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)  # --set's changes against the scenario
+
+    def describe(self) -> str:
+        """One line: 'baseline with --set cities.purchase_rate=0.2' or 'mine (scenario file mine.toml;
+        against baseline: decision.intercept=-6.5, ...)'; '' for a shipped scenario unchanged."""
+        kv = ", ".join(f"{k}={v!r}" for k, v in self.changed.items()) or "no key"
+        if self.custom_file:
+            return f"{self.label} = {self.name} (scenario file {self.custom_file}; against {self.against}: {kv})"
+        if self.changed:
+            return f"{self.label} = {self.name} with --set {kv}"
+        return ""
+
+    def manifest(self) -> dict:
+        return {"label": self.label, "scenario": self.name, "custom_file": self.custom_file,
+                "changed_against": self.against or None, "changed_keys": self.changed, "set": self.overrides}
+
+
+def label_of(name: str, changed: dict[str, Any], custom: bool, set_: bool) -> str:
+    """'baseline+set-3keys-1a2b3c', 'mine+file-2keys-...', 'mine+file+set-...' or the name itself."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).stem).strip("._") or "scenario"
+    if not changed and not custom:
+        return stem
+    tags = ("+file" if custom else "") + ("+set" if set_ else "")
+    digest = hashlib.sha256(json.dumps(sorted(changed.items()), default=str).encode()).hexdigest()[:6]
+    return f"{stem}{tags}-{len(changed)}key{'s' * (len(changed) != 1)}-{digest}"
+
+
+def load(ref: str | None, args: argparse.Namespace) -> Loaded:
+    """A scenario (default: the calibrated baseline) with --scale, --end and --set, named as such."""
+    sc = scenarios.baseline() if ref is None else scenarios.load(ref)
+    params = sc.params
+    updates = overrides(args)
+    if updates:
+        params = params.replace(updates, where="--set" if getattr(args, "set", None) else "")
+    shipped = scenarios.available().get(sc.path.stem)
+    custom = shipped is None or shipped.resolve() != sc.path.resolve()
+    set_changes = changes(params, sc.params)
+    if custom:
+        against = scenarios.baseline()
+        changed, against_name = changes(params, against.params), against.name
+    else:
+        changed, against_name = set_changes, sc.name
+    label = label_of(sc.name, changed, custom, bool(set_changes))
+    return Loaded(sc.name, params, sc.question, label, changed, against_name if (changed or custom) else "",
+                  str(sc.path) if custom else None, set_changes)
 
 
 def seeds(args: argparse.Namespace) -> list[int]:
@@ -100,10 +178,11 @@ def posterior_note(args: argparse.Namespace, name: str, plan, keys: list[str]) -
               f"the posterior draws do not change {'it' if len(kept) == 1 else 'them'}", file=sys.stderr)
 
 
-def bands_line(plan, seeds_per_draw: int) -> str:
+def bands_line(plan, seeds_per_draw: int, checked: bool = False) -> str:
+    """What the bands are over (``checked``: and that none are drawn from too few runs)."""
     from ..analysis.posterior import bands_phrase
 
-    return plan.phrase() if plan else bands_phrase(None, seeds_per_draw)
+    return plan.phrase(checked) if plan else bands_phrase(None, seeds_per_draw, checked)
 
 
 def workers_for(args: argparse.Namespace, n_tasks: int) -> int | None:
@@ -218,6 +297,21 @@ def add_run_options(sp: argparse.ArgumentParser, seeds_default: int = 1, posteri
     if posterior:
         add_posterior_options(sp)
     add_executor_options(sp)
+
+
+def figure_formats(text: str) -> tuple[str, ...]:
+    """--format: a comma-separated list of figure formats (PNG is always written)."""
+    fmts = tuple(dict.fromkeys(f.strip().lower() for f in text.split(",") if f.strip()))
+    bad = [f for f in fmts if f not in store.FIGURE_FORMATS]
+    if bad or not fmts:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a comma-separated list of "
+                                         + ", ".join(store.FIGURE_FORMATS))
+    return fmts
+
+
+def add_figure_options(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--format", type=figure_formats, default=(), metavar="FMT[,FMT]",
+                    help="also write every figure in these formats beside its 300 dpi PNG, e.g. svg,pdf")
 
 
 def add_posterior_options(sp: argparse.ArgumentParser) -> None:

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
 
-from ..params import ParamError
+from ..params import START_MONTH, ParamError, resolve_key
 from ..runs import store
 from . import common
+
+
+# compare's default: the fewest runs from which a 5-95 % band is drawn (analysis/stats.MIN_BAND_RUNS says why;
+# a test checks they agree)
+COMPARE_SEEDS = 10
 
 
 def _runs_manifest(planned: int, failures: list, allow: bool) -> dict:
@@ -19,9 +25,11 @@ def _runs_manifest(planned: int, failures: list, allow: bool) -> dict:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from ..analysis import experiments
+    from ..analysis.stats import band_note, has_band
     from ..runs.progress import ProgressLine
 
-    name, params, question = common.scenario(args.scenario, args)
+    lo = common.load(args.scenario, args)  # named as changed when --set changes it or it is one's own file
+    name, params, question = lo.label, lo.params, lo.question
     seeds, plan = common.run_seeds(args)  # with --posterior N: N x --seeds runs, each draw on its own seeds
     per_draw, drawn_keys = common.drawn(args.scenario, args, plan) if plan else (None, None)
     out = common.out_folder(args, store.run_id(name, seeds[0] if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"))
@@ -29,6 +37,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if plan:
         common.posterior_note(args, name, plan, drawn_keys)
     extra = {"posterior": {**plan.manifest(), "drawn_keys": drawn_keys}} if plan else {}
+    named = lo.manifest()
+    named.pop("scenario")
     t0 = time.perf_counter()
     with common.executor(args, len(seeds)) as ex, store.atomic_dir(out) as tmp:
         what = f"{plan.n} draws x {args.seeds} seeds" if plan else f"{len(seeds)} run{'s' if len(seeds) > 1 else ''}"
@@ -39,21 +49,25 @@ def cmd_run(args: argparse.Namespace) -> int:
                                                draw_of=dict((s, d) for d, s in plan.runs()) if plan else None)
         bar.close()
         store.write_json(tmp / "manifest.json", store.manifest(
-            "run", run_id=out.name, scenario=name, question=question, seeds=seeds, executor=ex.describe(),
+            "run", run_id=out.name, scenario=lo.name, **named, question=question, seeds=seeds, executor=ex.describe(),
             agents=common.memory.agents(params), changed=params.changed(), params=params.nested(),
             runs=_runs_manifest(len(seeds), batch.failures, args.allow_failures),
             timings={"runs_s": round(batch.seconds, 3), "total_s": round(time.perf_counter() - t0, 3)}, **extra,
         ))
     ok = len(seeds) - len(batch.failures)
     if not args.quiet:
+        if 1 < len(seeds) and not has_band(len(seeds)):
+            print(f"simmodel: note: {band_note(len(seeds))}; the figures show means only", file=sys.stderr)
+        if lo.describe():
+            print(lo.describe())
         if plan:
-            band = f" (means over {common.runs_line(ok, len(seeds))} runs; {plan.phrase()})"
+            band = f" (means over {common.runs_line(ok, len(seeds))} runs; {plan.phrase(checked=True)})"
             print(f"{name}: {plan.n} posterior draws x {args.seeds} seeds (seeds {seeds[0]}..{seeds[-1]}), scale "
                   f"{params['run.scale']}, {common.memory.agents(params):,} firm agents, to {params['run.end']}, "
                   f"{batch.seconds:.1f} s{band}")
         else:
             band = "" if len(seeds) == 1 else (f" (means over {common.runs_line(ok, len(seeds))} seeds; "
-                                               f"{common.bands_line(None, len(seeds))})")
+                                               f"{common.bands_line(None, len(seeds), checked=True)})")
             print(f"{name}: seeds {seeds[0]}..{seeds[-1]}, scale {params['run.scale']}, "
                   f"{common.memory.agents(params):,} firm agents, to {params['run.end']}, {batch.seconds:.1f} s{band}")
         print(common.yearly_table(summary))
@@ -61,40 +75,68 @@ def cmd_run(args: argparse.Namespace) -> int:
     return common.failures_exit(args, batch.failures, len(seeds), "the result")
 
 
+def check_years(years: list[int] | None, loaded) -> list[int] | None:
+    """--year: years of the run (2013 to the year of run.end of every scenario), sorted, once each; a
+    one-line ParamError otherwise (before anything is written). None: the last year of the run."""
+    if not years:
+        return None
+    first = int(START_MONTH[:4])
+    last = min(int(lo.params["run.end"][:4]) for lo in loaded)
+    for y in years:
+        if not first <= y <= last:
+            raise ParamError("--year", y, f"must be a year of the run, {first}-{last} (--end sets the last)")
+    return sorted(set(years))
+
+
 def _compare(args: argparse.Namespace, refs: list[str], label: str, extra=None):
     """Run scenarios ``refs`` on common random numbers into the output folder (the first is the
     reference); ``extra(tmp, loaded, seeds, tables)`` may add files before the folder is complete."""
     from ..analysis import experiments
+    from ..analysis.stats import MIN_BAND_RUNS, band_note, has_band
     from ..runs.progress import ProgressLine
 
     if len(refs) < 2:
         raise ParamError("scenarios", refs, "name at least two scenarios (the first is the reference)")
-    loaded = [common.scenario(ref, args) for ref in refs]
-    names = [n for n, _, _ in loaded]
+    loaded = [common.load(ref, args) for ref in refs]
+    names = [lo.name for lo in loaded]
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
         raise ParamError("scenarios", dup, "each scenario may appear once")
+    years = check_years(getattr(args, "year", None), loaded)
     seeds, plan = common.run_seeds(args)  # with --posterior N: the same N draws x --seeds seeds for every scenario
     drawn = [common.drawn(ref, args, plan) for ref in refs] if plan else None
+    sets = {resolve_key(k, v).key: v for k, v in common.overrides(args).items()}
+    sets = {k: v for k, v in sets.items() if k not in common.RUN_KEYS}
+    if sets:  # --set changes every scenario: the folder says so
+        label += "+set-" + common.label_of("x", sets, False, True).split("-", 1)[1]
     out = common.out_folder(args, store.run_id(label, f"{seeds[0]}-{seeds[-1]}"))
     n_tasks = len(loaded) * len(seeds)
-    common.memory_check(args, loaded[0][1], n_tasks, monthly=False)
-    scen_manifest = [{"name": n, "question": q, "changed": p.changed()} for n, p, q in loaded]
-    extra_manifest = {}
+    common.memory_check(args, loaded[0].params, n_tasks, monthly=False)
+    scen_manifest = [{"name": lo.name, "question": lo.question, "changed": lo.params.changed(),
+                      **{k: v for k, v in lo.manifest().items() if k != "scenario"}} for lo in loaded]
+    extra_manifest = {"years": years or "last", "set": sets}
     if plan:
-        for (n, _, _), entry, (_, keys) in zip(loaded, scen_manifest, drawn):
+        for lo, entry, (_, keys) in zip(loaded, scen_manifest, drawn):
             entry["drawn_keys"] = keys
-            common.posterior_note(args, n, plan, keys)
+            common.posterior_note(args, lo.name, plan, keys)
         extra_manifest["posterior"] = plan.manifest()
+    if not args.quiet:
+        if sets:
+            print("every scenario runs with --set " + ", ".join(f"{k}={v!r}" for k, v in sets.items()))
+        for lo in loaded:
+            if lo.custom_file:
+                print(lo.describe())
     t0 = time.perf_counter()
     with common.executor(args, n_tasks) as ex, store.atomic_dir(out) as tmp:
         what = f"{plan.n} draws x {args.seeds} seeds" if plan else f"{len(seeds)} seeds"
         bar = ProgressLine(f"{label}: {len(loaded)} scenarios x {what}", enabled=None if not args.quiet else False)
-        runs = [(n, drawn[i][0] if plan else p) for i, (n, p, _) in enumerate(loaded)]
+        runs = [(lo.name, drawn[i][0] if plan else lo.params) for i, lo in enumerate(loaded)]
         batch, tables = experiments.compare(runs, seeds, ex, tmp, progress=bar.update,
-                                            draw_of=dict((s, d) for d, s in plan.runs()) if plan else None)
+                                            draw_of=dict((s, d) for d, s in plan.runs()) if plan else None,
+                                            years=years)
         bar.close()
-        experiments.report(tmp, [(n, q) for n, _, q in loaded], seeds, tables, batch, draws=plan.n if plan else None)
+        experiments.report(tmp, [(lo.name, lo.question) for lo in loaded], seeds, tables, batch,
+                           draws=plan.n if plan else None, years_chosen=years is not None, sets=sets)
         if extra:
             extra(tmp, loaded, seeds, tables)
         store.write_json(tmp / "manifest.json", store.manifest(
@@ -104,9 +146,14 @@ def _compare(args: argparse.Namespace, refs: list[str], label: str, extra=None):
             **extra_manifest,
         ))
     if not args.quiet:
+        if not has_band(len(seeds)):
+            need = -(-MIN_BAND_RUNS // plan.n) if plan else MIN_BAND_RUNS
+            print(f"simmodel: note: {band_note(len(seeds))} per scenario: tables and figures show means only "
+                  f"(--seeds {need} or more for bands)", file=sys.stderr)
         what = f"{plan.n} posterior draws x {args.seeds} seeds" if plan else f"{len(seeds)} seeds"
         print(f"{len(loaded)} scenarios x {what} ({common.runs_line(n_tasks - len(batch.failures), n_tasks)} "
-              f"runs) in {batch.seconds:.1f} s; {common.bands_line(plan, args.seeds)}; report: {out / 'report.md'}")
+              f"runs) in {batch.seconds:.1f} s; {common.bands_line(plan, args.seeds, checked=True)}; "
+              f"report: {out / 'report.md'}")
     return out, loaded, seeds, tables, batch
 
 
@@ -114,22 +161,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from ..analysis import experiments
 
     names = args.scenarios
-    label = "compare-" + "-".join(Path(n).stem for n in names)[:60]
+    label = "compare-" + "-".join(re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(n).stem) for n in names)[:60]
     out, loaded, seeds, tables, batch = _compare(args, names, label)
     if not args.quiet:
-        c = tables["contributions"]
-        print(f"contribution to {tables['year']} ({loaded[0][0]} minus scenario), mean [5 %, 95 %]:")
-        for name, *_ in loaded[1:]:
-            cells = [f"{m}: {experiments._fmt(r['mean'])} [{experiments._fmt(r.p05)}, {experiments._fmt(r.p95)}]"
-                     for m in experiments.CONTRIBUTION_METRICS
-                     for r in [c[(c.scenario == name) & (c.metric == m)].iloc[0]]]  # raw units: firms, yuan
-            print(f"  {name}: " + "; ".join(cells))
+        print("\n".join(experiments.summary_lines(tables, loaded[0].name, args.year is not None)))
     print(f"results: {out}")
     return common.failures_exit(args, batch.failures, len(loaded) * len(seeds), "the comparison")
 
 
 def cmd_contributions(args: argparse.Namespace) -> int:
-    from ..analysis import contributions
+    from ..analysis import contributions, experiments, plots
+    from ..analysis.stats import has_band
 
     spec = contributions.load(args.file)
     doc = Path(args.doc) if args.doc else None
@@ -145,19 +187,30 @@ def cmd_contributions(args: argparse.Namespace) -> int:
     def extra(tmp, loaded, seeds, tables):
         git = store.git_commit()
         commit = git["commit"] and git["commit"][:12] + (" with uncommitted changes" if git["dirty"] else "")
+        year = int(tables["years"][-1])
+        table = contributions.table(spec, tables["effects"], year)
+        experiments.write_summary(table, tmp / "contributions.csv")
+        ref = spec.reference
+        plots.effect_bars(contributions.bars(table), tmp / "figures" / "contributions.png",
+                          f"Contribution of each instrument to {year} outcomes, what it adds: {ref} minus the "
+                          f"scenario without it (for an instrument added to {ref}: the scenario minus {ref})",
+                          tables["runs"], over=f"{args.posterior} posterior draws x {args.seeds} seeds"
+                          if args.posterior else None)
 
         def text(figure):
-            return contributions.markdown(spec, tables["contributions"], seeds, loaded[0][1]["run.scale"],
-                                          int(tables["year"]), command, commit, figure, draws=args.posterior)
+            return contributions.markdown(spec, table, seeds, loaded[0].params["run.scale"], year, command, commit,
+                                          figure, draws=args.posterior)
 
         store.write_text(tmp / "contributions.md", text("figures/contributions.png"))
         written["text"] = text("img/contributions.png")
         if not args.quiet:
-            for row in contributions.rows(spec, tables["contributions"]):
+            print(f"contribution of each instrument to firms at stage >= 1 in {year}: what it adds ({ref} minus the "
+                  f"scenario without it; for one added to {ref}, that scenario minus {ref}); positive: it added firms")
+            for row in contributions.rows(spec, table):
                 r, (lo, hi) = row["bands"]["firms_stage_1plus"], row["interval"]
-                print(f"  {row['instrument'].scenario:<22} firms at stage >= 1: {r['mean']:+8,.0f} "
-                      f"(runs 5-95 % [{r.p05:+8,.0f}, {r.p95:+8,.0f}]; mean 95 % [{lo:+8,.0f}, {hi:+8,.0f}])  "
-                      f"{row['verdict']}")
+                runs = (f"runs 5-95 % [{r.p05:+8,.0f}, {r.p95:+8,.0f}]; " if has_band(tables["runs"]) else "")
+                print(f"  {row['instrument'].scenario:<22} {r['mean']:+8,.0f} ({runs}mean 95 % "
+                      f"[{lo:+8,.0f}, {hi:+8,.0f}])  {row['verdict']}")
 
     out, loaded, seeds, tables, batch = _compare(args, [spec.reference, *(i.scenario for i in spec.instruments)],
                                                  "contributions", extra)
@@ -215,13 +268,18 @@ def add_parsers(sub) -> None:
     r.add_argument("--end", help="last month, YYYY-MM (default 2020-12)")
     r.add_argument("--out", help="result folder (default results/<run-id>)")
     common.add_run_options(r)
+    common.add_figure_options(r)
     r.set_defaults(func=cmd_run)
 
     c = sub.add_parser("compare", help="run scenarios on common random numbers and compare each to the first")
     c.add_argument("scenarios", nargs="+", help="scenario names or TOML files; the first is the reference")
     c.add_argument("--end", help="last month, YYYY-MM (default 2020-12)")
     c.add_argument("--out", help="result folder (default results/<run-id>)")
-    common.add_run_options(c)
+    c.add_argument("--year", type=int, nargs="+", metavar="YEAR",
+                   help="the years of the tables and the printed summary, e.g. --year 2016 2020 (default: the last "
+                   "year of the run)")
+    common.add_run_options(c, seeds_default=COMPARE_SEEDS)
+    common.add_figure_options(c)
     c.set_defaults(func=cmd_compare)
 
     co = sub.add_parser("contributions", help="what each instrument contributed: the reference and every "
@@ -232,6 +290,7 @@ def add_parsers(sub) -> None:
     co.add_argument("--end", help="last month, YYYY-MM (default 2020-12)")
     co.add_argument("--out", help="result folder (default results/<run-id>)")
     common.add_run_options(co, seeds_default=20)
+    common.add_figure_options(co)
     co.set_defaults(func=cmd_contributions)
 
     va = sub.add_parser("validate", help="run a scenario (default baseline) over seeds against every target; "

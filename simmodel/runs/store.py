@@ -110,7 +110,10 @@ def write_csv(path: Path, header: Iterable[str], rows: Iterable[Iterable]) -> Pa
     return Path(path)
 
 
-def write_figure(fig, path: Path, dpi: int = 110) -> Path:
+FIGURE_FORMATS = ("png", "svg", "pdf")  # every figure is a PNG; --format adds the others beside it
+
+
+def write_figure(fig, path: Path, dpi: int = 300) -> Path:
     """A matplotlib figure as a file (the format from the suffix), written atomically."""
     buf = io.BytesIO()
     fig.savefig(buf, format=Path(path).suffix.lstrip(".") or "png", dpi=dpi)
