@@ -229,13 +229,14 @@ def differences(comparison: pd.DataFrame, path: Path, first: str, runs: int, ove
         ax.axhline(0, color="k", lw=0.8)
         ax.set_title(label, fontsize=10)
         ax.set_ylabel(f"{unit}, scenario minus {first}", fontsize=8)
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # years, not 2013.5
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, nbins=5))  # years, not 2013.5; labels apart
         ax.grid(alpha=0.3)
-    axes[-1].legend(fontsize=7, frameon=False, loc="best")
+    handles, labels = axes[-1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=max(len(labels), 1), frameon=False, fontsize=8)
     what = over or f"{runs} seed{'s' * (runs != 1)}"
     spread = f"mean and 5-95 % band over {what}" if banded else f"mean over {what}; {band_note(runs)}"
     fig.suptitle(f"Effect of each scenario: scenario minus {first} ({spread})", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     return _save(fig, path)
 
 
