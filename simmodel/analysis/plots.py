@@ -403,17 +403,18 @@ def calibration_figures(cal, post: dict, rows: list[dict], folder: Path) -> dict
             spread = np.ptp(col) > 1e-9 * max(float(np.abs(col).max()), 1.0)
             ax.hist(col, bins=15 if spread else 1, weights=post["weights"][ok], color="tab:blue", alpha=0.6)
         ax.axvline(t.value, color="k", lw=2)
-        far = float(np.abs(col).max()) if col.size else abs(t.value)
-        lo, hi = {"lower": (t.value, max(t.value, far)), "upper": (min(t.value, -far), t.value)}.get(
+        lo, hi = {"lower": (t.value, max(t.value, float(col.max()) if col.size else t.value)),
+                  "upper": (min(t.value, float(col.min()) if col.size else t.value), t.value)}.get(
             t.bound, (t.value - t.tolerance, t.value + t.tolerance))
         ax.axvspan(lo, hi, color="k", alpha=0.08)
         ax.set_title(f"{t.name} ({t.role})", fontsize=8)
+        ax.set_xlabel(t.unit, fontsize=7)
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
-    fig.suptitle("Targets (black line, grey: tolerance) against the posterior particles (weighted histogram)",
-                 fontsize=10)
-    fig.tight_layout()
+    fig.suptitle("Targets (black line; grey: where the target is met) against the posterior particles (weighted "
+                 "histogram)", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.98))
     out["targets"] = _save(fig, folder / "targets.png")
     # marginal posteriors
     theta, weights = post["theta"], post["weights"]
