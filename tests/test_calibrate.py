@@ -127,6 +127,9 @@ def test_calibration_recovers_parameters_it_generated_the_targets_from(tmp_path)
                                     tmp_path / "report.md", SerialExecutor(), 360, quick=False, base=base,
                                     targets_override=targets)
     assert out["meta"]["generations"] >= 2  # the ABC-SMC ran, not only history matching
+    pops = out["posterior"]["populations"]  # each generation keeps only particles within its threshold ...
+    assert all(np.all(p.distance <= p.epsilon) for p in pops)
+    assert all(b.epsilon < a.epsilon for a, b in zip(pops, pops[1:]))  # ... and the thresholds fall
     rows = {r["key"]: r for r in out["rows"]}
     for key, value in truth.items():
         r = rows[key]
