@@ -12,6 +12,15 @@ def fresh():
     return TransformationModel.from_scenario("baseline", seed=11, scale=0.01)
 
 
+@pytest.fixture(scope="module")
+def january():
+    """The baseline after its first month: the programme's instruments are on (before a model's first step
+    no instrument has started, programme.start)."""
+    m = TransformationModel.from_scenario("baseline", seed=11, scale=0.01)
+    m.step()
+    return m
+
+
 def _context(model, **changes):
     ctx = model.adoption.context(60_000.0, 1.0)
     return ctx.__class__(**{**ctx.__dict__, **changes})
@@ -62,19 +71,19 @@ def test_expected_wage_growth_raises_the_value_of_labour_saving(fresh):
     assert saves_wages.mean() > 0.02 and np.mean(rising.value[saves_wages] > flat.value[saves_wages]) > 0.99
 
 
-def test_a_firm_with_a_labour_gap_values_transformation_more(fresh):
+def test_a_firm_with_a_labour_gap_values_transformation_more(january):
     """Two copies of the same firms, one able to hire all it needs and one 10 % short: the gap makes the
     gain worth more (output held back by missing workers comes back), so it adopts sooner; compared where
     both copies can finance the project (a gap firm's smaller output also means less collateral)."""
-    a = fresh.adoption
+    a = january.adoption
     idx = a.eligible()
-    f = fresh.firms
+    f = january.firms
     saved = f.workforce_cap.copy()
     try:
         f.workforce_cap[idx] = f.output[idx] / f.productivity[idx] * 1.2
-        full = a.options(idx, _context(fresh))[0]
+        full = a.options(idx, _context(january))[0]
         f.workforce_cap[idx] = f.output[idx] / f.productivity[idx] * 0.9
-        gap = a.options(idx, _context(fresh))[0]
+        gap = a.options(idx, _context(january))[0]
     finally:
         f.workforce_cap[:] = saved
     both = np.isfinite(full.npv) & np.isfinite(gap.npv)
