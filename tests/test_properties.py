@@ -266,7 +266,7 @@ def check_shares_in_unit_interval(rows: list[tuple]) -> None:
 
 
 STOCK_INDICATORS = ("firms", "above_size_firms", "firms_stage_1plus", "cloud_firms", "robots_in_service",
-                    "employment", "queue_length", "projects_in_queue", "firm_debt", "lease_liabilities",
+                    "employment", "queue_length", "firm_debt", "lease_liabilities",
                     "providers", "pilots")
 
 

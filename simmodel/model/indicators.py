@@ -187,8 +187,6 @@ INDICATORS: tuple[Indicator, ...] = (
        "completed projects reaching stage 3 (networked, IoT)", _flow("iot_projects_completed")),
     _i("projects_abandoned", "projects", "Projects abandoned", "adoption decisions given up for want of finance",
        _flow("projects_abandoned")),
-    _i("projects_in_queue", "firms", "Projects in the queue", "projects approved and waiting for a provider "
-       "(period end)", lambda a: a.s("queued")),
     _i("value_added_above", "yuan", "Value added, above size", "value added of above-size firms in the period",
        lambda a: a.va_amount(ABOVE), **BN),
     _i("value_added", "yuan", "Value added", "value added of all firms in the period", lambda a: a.va_amount(), **BN),
@@ -293,8 +291,11 @@ INDICATORS: tuple[Indicator, ...] = (
     _i("provider_utilisation", "share", "Provider utilisation",
        "projects in implementation / provider capacity (period mean)",
        lambda a: _div(a.z("provider_active", True), a.z("provider_capacity", True)), PROVINCE, **PCT),
-    _i("queue_length", "firms", "Projects waiting for a provider", "projects waiting for a provider (period end)",
-       lambda a: a.s("queued")),
+    _i("queue_length", "firms", "Projects waiting for a provider", "projects approved and waiting for a provider "
+       "(period end)", lambda a: a.s("queued")),
+    _i("provider_backlog_months", "months", "Provider backlog", "projects waiting for a provider at the period's end "
+       "over the projects started per month in the period: how many months of providers' work the queue holds",
+       lambda a: _div(a.s("queued"), a.f("projects_started") / a.months[:, None])),
     _i("conferences_held", "conferences", "Conferences held", "case-promotion conferences held",
        lambda a: a.z("conferences_held", True) * a.months[:, None], PROVINCE),
     _i("conference_attendees", "firms", "Conference attendees", "firms attending conferences",
