@@ -473,6 +473,10 @@ PARAMS: tuple[Param, ...] = (
           "city x sector cell", "seed 000 (about 100 a year)", lo=0, hi=5_000, lever=True, label="Conferences a year", ui=(0, 400, 10)),
     Param("demonstration.attendees_per_conference", 150.0, "float", "firms", "firms attending a "
           "conference (non-adopters of its cell)", A, lo=0.0, hi=100_000.0),
+    Param("demonstration.cost_per_conference", 100_000.0, "float", "yuan", "public cost of one conference "
+          "(venue, organisation, site visits; counted in the public cost of compare and contributions)",
+          A + " (no source found: an order of magnitude for a one-day meeting of ~150 firms; 0 leaves it out)",
+          lo=0.0, hi=1e9),
     Param("demonstration.conference_learning", 3.0, "float", "obs", "observation weight of the cases "
           "shown at a conference", A, lo=0.0, hi=100.0),
     Param("demonstration.case_window_months", 12, "int", "months", "conferences show the sector's "
@@ -500,6 +504,10 @@ PARAMS: tuple[Param, ...] = (
           lo=0, hi=1_000),
     Param("experts.diagnoses_per_group_month", 10.0, "float", "firms/month", "diagnoses one group "
           "can give a month", A, lo=0.0, hi=10_000.0),
+    Param("experts.cost_per_group_year", 500_000.0, "float", "yuan/yr", "public cost of one working expert "
+          "group a year (fees and travel of its experts; counted in the public cost)",
+          A + " (no source found: an order of magnitude for a few experts part-time; 0 leaves it out)",
+          lo=0.0, hi=1e10),
     Param("experts.learning", 5.0, "float", "obs", "observation weight of a diagnosis (of the firm's "
           "own prospects)", A, lo=0.0, hi=100.0),
 

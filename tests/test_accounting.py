@@ -153,3 +153,26 @@ def test_every_adopter_either_applies_or_gives_up_for_want_of_finance(baseline):
     assert adopters > 1000
     assert np.isclose(adopters, flow_total(baseline, "projects_applied") + flow_total(baseline, "projects_abandoned"),
                       rtol=1e-12)
+
+
+def _yearly(m, name):
+    return np.array([v for _, r, s, n, v in tidy(m, True) if n == name and r == "Zhejiang" and s == "all"])
+
+
+def test_public_cost_is_the_subsidies_plus_the_running_cost_of_conferences_and_expert_groups(baseline):
+    # one rule for the public cost of compare and contributions: every yuan a government pays, by line
+    p = baseline.params
+    public, subsidies, running = (_yearly(baseline, n) for n in ("public_cost", "subsidy_spent", "running_cost"))
+    conferences = _yearly(baseline, "conferences_held")
+    assert public == pytest.approx(subsidies + running, rel=1e-12)
+    groups = len(baseline.experts)
+    assert groups == p["experts.groups"] and conferences.sum() > 0
+    # every year of 2013-2020 the programme runs all twelve months (it starts in January 2013)
+    expected = conferences * p["demonstration.cost_per_conference"] + groups * p["experts.cost_per_group_year"]
+    assert running == pytest.approx(expected, rel=1e-12) and running.min() > 0
+
+
+def test_without_conferences_and_expert_groups_the_running_cost_is_zero():
+    m = run(demonstration__conferences_enabled=False, experts__enabled=False)
+    assert _yearly(m, "running_cost").sum() == 0.0
+    assert _yearly(m, "public_cost") == pytest.approx(_yearly(m, "subsidy_spent"), rel=1e-12)

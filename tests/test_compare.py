@@ -21,8 +21,8 @@ from simmodel.analysis.stats import MIN_BAND_RUNS, bootstrap_ratio
 from simmodel.cli import main
 
 FAST = ["--scale", "0.004", "--end", "2015-12", "--workers", "1"]
-INDICATORS = ("firms_stage_1plus", "labour_productivity_above", "tech_investment", "cloud_firms", "subsidy_spent",
-              "subsidy_robots", "subsidy_awards", "subsidy_pilots", "subsidy_vouchers", "value_added",
+INDICATORS = ("firms_stage_1plus", "labour_productivity_above", "tech_investment", "cloud_firms", "public_cost",
+              "subsidy_robots", "subsidy_awards", "subsidy_pilots", "subsidy_vouchers", "running_cost", "value_added",
               "conferences_held", "diagnoses")
 YEARS = (2013, 2014, 2015)
 
@@ -35,13 +35,13 @@ def runs(value, seeds=range(1, 13)) -> pd.DataFrame:
 
 
 def reference(s, y, ind):
-    return {"firms_stage_1plus": 50_000 + 100 * s, "subsidy_spent": 1e8, "subsidy_awards": 1e8,
+    return {"firms_stage_1plus": 50_000 + 100 * s, "public_cost": 1e8, "subsidy_awards": 1e8,
             "value_added": 1e12}.get(ind, 1000.0 + s)
 
 
 def expansion(s, y, ind):
     """More money (awards) that buys firms (and value added), with seed noise."""
-    extra = {"firms_stage_1plus": 400 + 37 * (s % 5), "subsidy_spent": 2e8, "subsidy_awards": 2e8,
+    extra = {"firms_stage_1plus": 400 + 37 * (s % 5), "public_cost": 2e8, "subsidy_awards": 2e8,
              "value_added": 5e8 + 1e7 * (s % 3), "tech_investment": 1e6, "cloud_firms": 3.0}.get(ind, 0.0)
     return reference(s, y, ind) + extra * (y - 2012) / 3
 
@@ -58,10 +58,10 @@ def test_an_expansion_has_a_positive_effect_in_every_table():
     assert (firms[["scen_minus_ref_mean", "scen_minus_ref_p05", "scen_minus_ref_p95",
                    "scen_minus_ref_pct_mean"]] > 0).all().all()
     e = t["effects"].set_index("metric")
-    for m in ("firms_stage_1plus", "tech_investment", "cloud_firms", "subsidy_spent"):
+    for m in ("firms_stage_1plus", "tech_investment", "cloud_firms", "public_cost"):
         assert e.loc[m, "scen_minus_ref_mean"] > 0 and e.loc[m, "scen_minus_ref_pct_mean"] > 0, m
-    assert e.loc["subsidy_spent", "period"] == "2013-2015"  # a flow summed to the year
-    assert e.loc["subsidy_spent", "scen_minus_ref_mean"] == pytest.approx(2e8 * (1 + 2 + 3) / 3)
+    assert e.loc["public_cost", "period"] == "2013-2015"  # a flow summed to the year
+    assert e.loc["public_cost", "scen_minus_ref_mean"] == pytest.approx(2e8 * (1 + 2 + 3) / 3)
     cost = t["cost"].iloc[0]
     assert cost.scen_minus_ref_public_cost > 0 and cost.reading_per_firms_stage_1plus == "costs_per_extra"
     bars = experiments.bar_rows(t["effects"])
@@ -103,17 +103,17 @@ def test_the_sign_is_stated_in_the_report_the_printout_and_every_figure_title(tm
     compare_titles = titles[-2:]  # effects.png, differences.png
     assert all("scenario minus baseline" in t for t in compare_titles), compare_titles
     b = bars[-1]
-    assert b[b.metric == "subsidy_spent"]["mean"].iloc[0] > 0  # a bigger fund pays more: a positive bar
+    assert b[b.metric == "public_cost"]["mean"].iloc[0] > 0  # a bigger fund pays more: a positive bar
     e = pd.read_csv(out / "effects.csv").set_index("metric")
-    assert e.loc["subsidy_spent", "scen_minus_ref_mean"] > 0
+    assert e.loc["public_cost", "scen_minus_ref_mean"] > 0
     comp = pd.read_csv(out / "comparison.csv")
-    assert comp[(comp.indicator == "subsidy_spent") & (comp.period == 2015)].scen_minus_ref_mean.iloc[0] > 0
+    assert comp[(comp.indicator == "public_cost") & (comp.period == 2015)].scen_minus_ref_mean.iloc[0] > 0
     report = (out / "report.md").read_text()
     assert "**scenario minus reference**" in report and "## Effect on 2015 outcomes (scenario minus baseline)" in report
     row = next(line for line in report.splitlines() if line.startswith("| `double_fund` | 2015 |"))
-    assert row.split(" | ")[-1].startswith("+")  # subsidies paid: a plus sign
+    assert row.split(" | ")[-1].startswith("+")  # public cost: a plus sign
     assert "Effect = scenario minus baseline (the reference)" in printed
-    line = next(x for x in printed.splitlines() if x.strip().startswith("Subsidies paid, from 2013"))
+    line = next(x for x in printed.splitlines() if x.strip().startswith("Public cost, from 2013"))
     assert line.split(")", 1)[1].split()[0].startswith("+")
 
 
@@ -135,7 +135,7 @@ def test_cost_per_adopter_is_the_ratio_of_mean_differences_not_the_mean_of_ratio
     # the same extra cost on every seed; extra firms 10 on half the seeds and 1000 on the others:
     # ratio of means 1e6 / 505 = 1,980 yuan a firm; the mean of per-seed ratios would be 50,500
     def cheap(s, y, ind):
-        extra = {"subsidy_spent": 1e6 / 3, "subsidy_awards": 1e6 / 3,
+        extra = {"public_cost": 1e6 / 3, "subsidy_awards": 1e6 / 3,
                  "firms_stage_1plus": 10 if s % 2 else 1000}.get(ind, 0.0)
         return reference(s, y, ind) + extra
     cost = tables({"baseline": runs(reference), "cheap": runs(cheap)})["cost"].iloc[0]
@@ -162,7 +162,7 @@ def test_the_bootstrap_interval_is_reproducible_and_resamples_runs(tmp_path):
 
 def test_an_effect_on_adopters_that_covers_zero_is_no_measurable_effect():
     def noise(s, y, ind):
-        extra = {"subsidy_spent": 1e6, "subsidy_awards": 1e6, "firms_stage_1plus": (-1) ** s * 50}.get(ind, 0.0)
+        extra = {"public_cost": 1e6, "subsidy_awards": 1e6, "firms_stage_1plus": (-1) ** s * 50}.get(ind, 0.0)
         return reference(s, y, ind) + extra
     cost = tables({"baseline": runs(reference), "noise": runs(noise)})["cost"].iloc[0]
     assert cost.scen_minus_ref_firms_stage_1plus_lo90 < 0 < cost.scen_minus_ref_firms_stage_1plus_hi90
@@ -172,7 +172,7 @@ def test_an_effect_on_adopters_that_covers_zero_is_no_measurable_effect():
 
 def test_a_scenario_that_saves_money_and_adds_adopters_reads_so():
     def better(s, y, ind):
-        extra = {"subsidy_spent": -1e6, "subsidy_awards": -1e6, "firms_stage_1plus": 300 + s}.get(ind, 0.0)
+        extra = {"public_cost": -1e6, "subsidy_awards": -1e6, "firms_stage_1plus": 300 + s}.get(ind, 0.0)
         return reference(s, y, ind) + extra
     cost = tables({"baseline": runs(reference), "better": runs(better)})["cost"].iloc[0]
     assert cost.reading_per_firms_stage_1plus == "saves_and_adds"

@@ -66,7 +66,7 @@ def test_compare_writes_report_tables_and_figures(tmp_path):
     effects = pd.read_csv(out / "effects.csv")
     assert set(effects.scenario) == {"no_leasing", "no_subsidy"}
     assert set(effects.metric) == {"firms_stage_1plus", "labour_productivity_above", "tech_investment", "cloud_firms",
-                                   "subsidy_spent"}
+                                   "public_cost"}
     cost = pd.read_csv(out / "cost_effectiveness.csv")
     assert cost.set_index("scenario").loc["no_subsidy", "scen_minus_ref_public_cost"] < 0  # no subsidy: less paid
     for f in ("effects.png", "differences.png"):

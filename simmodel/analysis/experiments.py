@@ -159,18 +159,19 @@ CONTRIBUTION_METRICS = tuple(m for m, *_ in plots.CONTRIBUTION_METRICS)  # the o
 METRICS = plots.CONTRIBUTION_METRICS
 FIRST_YEAR = 2013
 
-# The public cost of a scenario: every yuan the model records a government paying (each a flow of
-# model/indicators.py; their sum is subsidy_spent).
-PUBLIC_COST = "subsidy_spent"
+# The public cost of a scenario: every yuan the model records a government paying (the indicator public_cost of
+# model/indicators.py, the sum of the lines below).
+PUBLIC_COST = "public_cost"
 COSTED = (("subsidy_robots", "robot purchase subsidies (the cities' budgets, including the province's "
            "rewards to cities)"),
           ("subsidy_awards", "special-fund awards"),
           ("subsidy_pilots", "pilot support (the fund's pilot envelope)"),
-          ("subsidy_vouchers", "cloud vouchers (the cloud action's budget or the cities')"))
-NOT_COSTED = (("conferences_held", "conferences"), ("diagnoses", "expert diagnoses"))
+          ("subsidy_vouchers", "cloud vouchers (the cloud action's budget or the cities')"),
+          ("running_cost", "the running cost of the conferences and the expert groups, at assumed unit costs "
+           "(demonstration.cost_per_conference, experts.cost_per_group_year: no source was found, set them with "
+           "--set or to 0 to leave them out)"))
 NOT_COSTED_TEXT = (
-    "Not costed, because the model records no yuan for them: the case-promotion conferences and the expert "
-    "groups' free diagnoses (their counts are given instead), the engineering-service providers (the model "
+    "Not costed, because the model records no yuan for them: the engineering-service providers (the model "
     "gives them no public support) and the approval reform. The province's rewards to cities are a transfer "
     "between governments: they add to the winning cities' budgets and count when those budgets pay robot "
     "subsidies. The model has no interest subsidies, and its leases are financed by lessors, not by a government.")
@@ -319,8 +320,6 @@ def _cost_row(name: str, first: str, year: int, at: pd.DataFrame, upto: pd.DataF
     for flow, _ in COSTED:
         row[f"{EFFECT}_{flow}"] = float(upto[flow].mean())
     row[f"{EFFECT}_public_cost"] = float(upto[PUBLIC_COST].mean())
-    for ind, _ in NOT_COSTED:
-        row[f"{EFFECT}_{ind}"] = float(upto[ind].mean()) if ind in upto else np.nan
     row.update({f"{EFFECT}_{ADOPTERS}": per_firm["den"], f"{EFFECT}_{ADOPTERS}_lo90": per_firm["den_lo"],
                 f"{EFFECT}_{ADOPTERS}_hi90": per_firm["den_hi"],
                 f"yuan_per_{ADOPTERS}": per_firm["ratio"], f"yuan_per_{ADOPTERS}_lo90": per_firm["lo"],
@@ -444,13 +443,13 @@ def report(folder: Path, scenarios: list[tuple[str, str]], seeds: list[int], tab
               "bootstrap 90 % intervals (runs resampled" + (", as (draw, seed) pairs" if draws else "")
               + f", {BOOTSTRAP_DRAWS} resamples); the same whichever scenario is listed first. Where the 90 % "
               "interval of the mean difference in the outcome covers 0 the ratio is not given: no measurable effect.",
-              "", "| scenario | year | public cost, m yuan (robots / awards / pilots / vouchers) | not costed | "
+              "", "| scenario | year | public cost, m yuan (robots / awards / pilots / vouchers / running) | "
               "firms at stage >= 1 [90 %] | value added, bn yuan [90 %] | per firm at stage >= 1 | "
-              "per yuan of value added |", "|---|---|---|---|---|---|---|---|"]
+              "per yuan of value added |", "|---|---|---|---|---|---|---|"]
     for _, r in tables["cost"].iterrows():
         parts = " / ".join(f"{r[f'{EFFECT}_{f}'] / 1e6:+,.1f}" for f, _ in COSTED)
         lines.append(f"| `{r.scenario}` | {r.year} | {r[f'{EFFECT}_public_cost'] / 1e6:+,.1f} ({parts}) | "
-                     f"{not_costed_text(r)} | {_interval_cell(r, ADOPTERS, 1.0)} | "
+                     f"{_interval_cell(r, ADOPTERS, 1.0)} | "
                      f"{_interval_cell(r, VALUE_ADDED, 1e9)} | {cost_text(r, ADOPTERS)} | "
                      f"{cost_text(r, VALUE_ADDED)} |")
     lines += ["", "## Over time", "", "![differences](figures/differences.png)", "",
@@ -482,12 +481,11 @@ def summary_lines(tables: dict, first: str, years_chosen: bool = False) -> list[
     out += _text_table(head, body)
     out.append(f"Public cost from {FIRST_YEAR} to the year and what it bought, scenario minus {first}; ratios of mean "
                "differences with bootstrap 90 % intervals (costed: robot subsidies, fund awards, pilot support, "
-               "cloud vouchers; conferences and expert groups not costed, see report.md)")
+               "cloud vouchers, and conferences and expert groups at assumed unit costs; see report.md)")
     rows = {(r.scenario, r.year): r for _, r in c.iterrows()}
     body = [("public cost, m yuan", [_signed(rows[k][f"{EFFECT}_public_cost"] / 1e6) for k in cols]),
-            ("  robots / awards / pilots / vouchers",
+            ("  robots / awards / pilots / vouchers / running",
              [" / ".join(_signed(rows[k][f"{EFFECT}_{f}"] / 1e6) for f, _ in COSTED) for k in cols]),
-            ("not costed (count)", [not_costed_text(rows[k]) for k in cols]),
             ("firms at stage >= 1 [90 %]", [_interval_cell(rows[k], ADOPTERS, 1.0) for k in cols]),
             ("value added, bn yuan [90 %]", [_interval_cell(rows[k], VALUE_ADDED, 1e9) for k in cols]),
             ("per firm at stage >= 1", [cost_text(rows[k], ADOPTERS) for k in cols]),
@@ -519,12 +517,6 @@ def _interval_cell(r, outcome: str, div: float) -> str:
     mean, lo, hi = r[f"{EFFECT}_{outcome}"], r[f"{EFFECT}_{outcome}_lo90"], r[f"{EFFECT}_{outcome}_hi90"]
     text = _signed(mean / div)
     return text + (f" [{_fmt(lo / div)}, {_fmt(hi / div)}]" if np.isfinite(lo) and np.isfinite(hi) else "")
-
-
-def not_costed_text(r) -> str:
-    parts = [f"{label} {_signed(r[f'{EFFECT}_{ind}'])}" for ind, label in NOT_COSTED
-             if np.isfinite(r[f"{EFFECT}_{ind}"]) and r[f"{EFFECT}_{ind}"] != 0]
-    return "; ".join(parts) if parts else "no difference"
 
 
 def _signed(v: float, pct: bool = False) -> str:

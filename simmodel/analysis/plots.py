@@ -171,11 +171,11 @@ def cities(summary: pd.DataFrame, path: Path, title: str, over: str | None = Non
 
 # The outcomes of comparison tables and bars (effects and contributions): (indicator, label, display divisor,
 # display unit); flows in CUMULATIVE are summed from 2013 to the year shown, the rest are that year's value
-CUMULATIVE = ("subsidy_spent",)
+CUMULATIVE = ("public_cost",)
 CONTRIBUTION_METRICS = tuple((n, indicator(n).label + (", from 2013" if n in CUMULATIVE else ""), indicator(n).scale,
                               indicator(n).display_unit) for n in
                              ("firms_stage_1plus", "labour_productivity_above", "tech_investment", "cloud_firms",
-                              "subsidy_spent"))
+                              "public_cost"))
 
 
 def effect_bars(table: pd.DataFrame, path: Path, title: str, runs: int, over: str | None = None) -> Path:

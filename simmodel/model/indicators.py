@@ -34,7 +34,7 @@ FLOWS = ("projects_applied", "projects_started", "projects_completed", "iot_proj
          "conference_attendees", "diagnoses", "cloud_migrations", "cloud_exits", "subsidy_robots", "subsidy_awards", "subsidy_pilots",
          "subsidy_vouchers", "adopters", "adopters_negative_npv", "firm_exits", "firm_entries", "crossed_up",
          "crossed_down", "exit_written_off", "exit_unpaid", "workers_substituted", "pool_hires", *PAYBACK_BINS)
-SCALARS = ("fund_remaining", "fund_spent", "providers", "provider_capacity", "provider_active", "conferences_held",
+SCALARS = ("fund_remaining", "fund_spent", "running_cost", "providers", "provider_capacity", "provider_active", "conferences_held",
            "pilots", "wage_all", "wage_private", "labour_pool",
            "price_index")
 N_CLOUD, N_SIZE = 2, 2
@@ -257,6 +257,13 @@ INDICATORS: tuple[Indicator, ...] = (
        scale=1e6, shown_unit="million workers"),
     _i("subsidy_spent", "yuan", "Subsidies paid", "subsidies paid to firms, all lines: robot purchase subsidies, "
        "fund awards, pilot support, cloud vouchers", _flow("subsidy_spent"), short="subsidy m", **M),
+    _i("running_cost", "yuan", "Running cost of conferences and expert groups", "what the conferences held and the "
+       "working expert groups cost in the period, at their assumed unit costs (demonstration.cost_per_conference, "
+       "experts.cost_per_group_year)", lambda a: a.z("running_cost", True) * a.months[:, None], PROVINCE, **M),
+    _i("public_cost", "yuan", "Public cost", "every yuan the model records a government paying: subsidy_spent "
+       "(robot subsidies, fund awards, pilot support, cloud vouchers) plus running_cost (conferences, expert groups)",
+       lambda a: a.f("subsidy_spent") + a.z("running_cost", True) * a.months[:, None],
+       PROVINCE, **M),
     _i("fund_remaining", "yuan", "Special fund left", "special fund left at the end of the period",
        lambda a: a.z("fund_remaining"), PROVINCE, **M),
     _i("fund_spent", "yuan", "Special fund spent", "paid out of the provincial special fund in the period",

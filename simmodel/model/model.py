@@ -107,6 +107,7 @@ class TransformationModel(mesa.Model):
         self.experts = expert_groups(self, ex.groups if ex.enabled else 0, ex.diagnoses_per_group_month,
                                      t.sector_firm_share)
         self.experts_start = instrument_start(params)  # the groups diagnose from the programme's start
+        self.running_cost_this_month = 0.0  # conferences and expert groups (_programme)
         self.demonstration = Demonstration(params, f, self.n_cells, t.n_sectors, t.sector_pilot_industries,
                                            self.rngs["conferences"], self.rngs["pilots"])
         order = np.argsort(f.sector, kind="stable")
@@ -258,10 +259,16 @@ class TransformationModel(mesa.Model):
         pilots = demo.pick_pilots(f, t)
         if pilots.size:
             start_pilot_projects(self, pilots, wage, price_index)
-        if self.experts and t >= self.experts_start:
+        working = bool(self.experts) and t >= self.experts_start
+        if working:
             done = diagnose(f, self.experts, self.sector_members, self.sector_cum_weights, t, self.rngs["experts"],
                             self.params["experts.learning"])
             self.flow("diagnoses", done)
+        # the running cost of the instruments that pay no firm (docs/ODD.md 3.4.8-3.4.9): the conferences held
+        # and the working expert groups, at their assumed unit costs
+        p = self.params
+        self.running_cost_this_month = (demo.held_this_month * p["demonstration.cost_per_conference"]
+                                        + working * len(self.experts) * p["experts.cost_per_group_year"] / 12.0)
 
     # 5. projects ------------------------------------------------------------------------------------
     def _work_projects(self) -> None:

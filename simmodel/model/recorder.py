@@ -118,6 +118,7 @@ def record_month(model, wage: float) -> None:
     model.recorder.collect(t, f.stock_key, quantities, {
         "fund_remaining": model.government.fund_remaining,
         "fund_spent": model.government.paid_this_month,
+        "running_cost": model.running_cost_this_month,
         "providers": len(prov.providers),
         "provider_capacity": prov.total_capacity,
         "provider_active": prov.total_active,
