@@ -5,6 +5,7 @@ Every function takes tidy pandas frames and a path, writes one PNG and returns t
 
 from __future__ import annotations
 
+import textwrap
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -473,3 +474,80 @@ def calibration_figures(cal, post: dict, rows: list[dict], folder: Path) -> dict
 
 def math_ceil(x: float) -> int:
     return int(np.ceil(x))
+
+
+# --- sensitivity (analysis/sensitivity.py) --------------------------------------------------------------
+ROLE_STYLE = {"lever": ("o", "tab:blue", "policy lever"), "uncertain": ("s", "tab:orange", "uncertain parameter")}
+
+
+def _panels(n: int, width: float = 5.0, height: float = 4.0):
+    cols = min(n, 2)
+    fig, axes = plt.subplots(math_ceil(n / cols), cols, figsize=(width * cols, height * math_ceil(n / cols)),
+                             squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, axes.flat
+
+
+def sensitivity_figures(spec, table: pd.DataFrame, convergence: pd.DataFrame, noise: dict, folder: Path) -> list[Path]:
+    """Morris: mu* against sigma per output (markers by role, mu*'s 95 % interval as a bar, seed noise
+    shaded); Sobol: S1 and ST bars with 95 % intervals per output; both: the main index against sample size."""
+    outs = list(spec.outputs)
+    roles = dict(zip([f.name for f in spec.factors], spec.roles))
+    paths = []
+    if spec.method == "morris":
+        fig, axes = _panels(len(outs))
+        for ax, o in zip(axes, outs):
+            t = table[table.output == o.name].pivot_table(index="factor", columns="index", values="value")
+            half = table[(table.output == o.name) & (table["index"] == "mu_star")].set_index("factor").conf95
+            for fac, r in t.iterrows():
+                marker, color, _ = ROLE_STYLE[roles[fac]]
+                ax.errorbar(r.mu_star, r.sigma, xerr=half[fac], fmt=marker, color=color, ms=6, capsize=2)
+                ax.annotate(fac, (r.mu_star, r.sigma), fontsize=7, xytext=(4, 3), textcoords="offset points")
+            if np.isfinite(noise.get(o.name, np.nan)):
+                ax.axvspan(0, 2 * noise[o.name], color="0.85", zorder=0)
+            ax.set_xlim(left=0)
+            ax.set_ylim(bottom=0)
+            ax.set_xlabel(f"mu* ({o.unit} per full range)", fontsize=8)
+            ax.set_ylabel(f"sigma ({o.unit})", fontsize=8)
+            ax.set_title(textwrap.fill(o.describe(), 60), fontsize=9)
+        handles = [plt.Line2D([], [], marker=m, color=c, ls="", label=lab) for m, c, lab in ROLE_STYLE.values()]
+        handles.append(plt.Rectangle((0, 0), 1, 1, color="0.85", label="within twice the seed noise"))
+        fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False, fontsize=8)
+        fig.suptitle(f"Morris screening: {spec.samples} trajectories x {len(spec.seeds)} seeds", fontsize=10)
+        fig.tight_layout(rect=(0, 0.06, 1, 1))
+        paths.append(_save(fig, folder / "morris.png"))
+    else:
+        fig, axes = _panels(len(outs), height=0.45 * len(spec.factors) + 1.8)
+        for ax, o in zip(axes, outs):
+            t = table[table.output == o.name]
+            names = [f.name for f in spec.factors]
+            y = np.arange(len(names))
+            for k, (idx, color) in enumerate((("S1", "tab:blue"), ("ST", "tab:red"))):
+                s = t[t["index"] == idx].set_index("factor").reindex(names)
+                ax.barh(y + (k - 0.5) * 0.38, s.value, height=0.36, xerr=s.conf95, color=color, alpha=0.8,
+                        label={"S1": "first order S1", "ST": "total ST"}[idx], capsize=2)
+            ax.set_yticks(y, [f"{n} ({roles[n]})" for n in names], fontsize=7)
+            ax.axvline(0, color="0.5", lw=0.6)
+            ax.set_xlabel("share of the output's variance", fontsize=8)
+            ax.set_title(textwrap.fill(o.describe(), 60), fontsize=9)
+        fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=2, frameon=False, fontsize=8)
+        fig.suptitle(f"Sobol indices, 95 % bootstrap intervals: {spec.samples} base samples x {len(spec.seeds)} seeds",
+                     fontsize=10)
+        fig.tight_layout(rect=(0, 0.05, 1, 1))
+        paths.append(_save(fig, folder / "sobol.png"))
+    fig, axes = _panels(len(outs), height=3.6)
+    for ax, o in zip(axes, outs):
+        c = convergence[convergence.output == o.name]
+        for fac, g in c.groupby("factor", sort=False):
+            g = g.sort_values("samples")
+            marker, color, _ = ROLE_STYLE[roles[fac]]
+            ax.plot(g.samples, g.value, marker=marker, ms=4, lw=1, label=fac)
+        ax.set_xlabel("trajectories" if spec.method == "morris" else "base samples", fontsize=8)
+        ax.set_ylabel(("mu* (" + o.unit + ")") if spec.method == "morris" else "ST", fontsize=8)
+        ax.set_title(textwrap.fill(o.describe(), 60), fontsize=9)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=4, frameon=False, fontsize=7)
+    fig.suptitle("Convergence: the main index on a quarter, half and all of the sample", fontsize=10)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    paths.append(_save(fig, folder / "convergence.png"))
+    return paths

@@ -114,6 +114,11 @@ class SweepSpec:
     overrides: dict
     plot_year: int | None
     digest: str
+    kind: str = "sweep"  # the manifest's kind: "sweep", or "sensitivity" (analysis/sensitivity.py)
+
+    def manifest_extra(self) -> dict:
+        """What the manifest records beyond a sweep's design (a sensitivity spec adds its method)."""
+        return {}
 
     def design_points(self) -> list[dict[str, Any]]:
         """The design: one dict (factor name -> value) per point."""
@@ -295,12 +300,13 @@ def check_folder(spec: SweepSpec, folder: Path, resume: bool, plan=None) -> str:
             raise ParamError("--out", str(folder), "holds finished runs but no readable manifest.json; it is not a "
                              "sweep this command can continue: use another --out")
         return "new"
-    if old.get("kind") != "sweep":
+    if old.get("kind") != spec.kind:
         raise ParamError("--out", str(folder), "holds another kind of result; use another --out")
     if not resume:
-        raise ParamError("--out", str(folder), "already holds a sweep; use --resume to continue it, or another folder")
+        raise ParamError("--out", str(folder), f"already holds a {spec.kind}; use --resume to continue it, or another "
+                         "folder")
     if old.get("sweep_digest") != spec.digest:
-        raise ParamError("--resume", str(folder), "holds a different sweep file; use a new --out")
+        raise ParamError("--resume", str(folder), f"holds a different {spec.kind} file; use a new --out")
     was = old.get("posterior")
     was = {k: was.get(k) for k in ("sha256", "draws", "draw_seed", "seeds_per_draw")} if was else None
     now = plan.identity() if plan is not None else None
@@ -323,13 +329,13 @@ def prepare(spec: SweepSpec, folder: Path, how: str, plan=None) -> tuple[store.R
     folder.mkdir(parents=True, exist_ok=True)
     if how == "new":
         store.write_json(folder / "manifest.json", store.manifest(
-            "sweep", complete=False, sweep_file=str(spec.path), sweep_digest=spec.digest, question=spec.question,
+            spec.kind, complete=False, sweep_file=str(spec.path), sweep_digest=spec.digest, question=spec.question,
             base=spec.base, design=spec.design, design_seed=spec.design_seed, points=len(points),
             seeds=list(spec.seeds),
             factors=[{"name": f.name, "keys": list(f.keys), "values": list(f.values) if f.values else None,
                       "range": [f.low, f.high] if f.values is None else None, "steps": f.steps, "log": f.log}
                      for f in spec.factors],
-            indicators=list(spec.indicators), overrides=spec.overrides,
+            indicators=list(spec.indicators), overrides=spec.overrides, **spec.manifest_extra(),
             **({"posterior": {**plan.manifest(), "drawn_keys": plan.drawn_keys(
                 scenarios.load(spec.base).params, spec.point_updates(points[0]))}} if plan is not None else {}),
         ))
@@ -444,8 +450,9 @@ def finish(spec: SweepSpec, folder: Path, points: list[dict], plan=None) -> dict
                 summary.write(store.csv_line([str(i), *fvals, period, indicator, b["mean"], b["p05"], b["p50"],
                                               b["p95"], str(b["n"])]))
     info = {"runs_ok": n_ok, "runs_failed": len(errors), "errors": errors}
-    from . import plots
+    if spec.kind == "sweep":  # a sensitivity analysis draws its own figures (analysis/sensitivity.py)
+        from . import plots
 
-    plots.sweep_figures(folder, spec)
+        plots.sweep_figures(folder, spec)
     mark_complete(folder, True, info)  # last: an interruption before this leaves the folder to resume
     return info

@@ -17,16 +17,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from ..runs.progress import ProgressLine
 
     spec = sweep.load_spec(args.file)
-    if args.resume:
-        if not args.out:
-            raise ParamError("--resume", True, "needs --out, the folder of the sweep to continue")
-        out = Path(args.out)  # a folder the sweep never got to create is simply started
-        common.probe_parent(out if out.is_dir() else out.parent, "--out")
-    elif args.out and Path(args.out).exists():
-        out = Path(args.out)  # an interrupted set-up may be reused (check_folder says whether)
-        common.probe_parent(out, "--out")
-    else:
-        out = common.out_folder(args, store.run_id("sweep-" + spec.path.stem, f"{spec.seeds[0]}-{spec.seeds[-1]}"))
+    out = _design_folder(args, spec)
     # --posterior N: every point on N draws x the sweep's seeds, draw d on seeds first_seed + d * seeds ...
     plan = common.posterior_plan(args, spec.seeds[0], len(spec.seeds))
     sweep.check_folder(spec, out, args.resume, plan)
@@ -51,6 +42,65 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(f"results: {out}")
     failures = [(e["run"], e["error"]) for e in info["errors"]]
     return common.failures_exit(args, failures, n_runs, "the table")
+
+
+def _design_folder(args: argparse.Namespace, spec) -> Path:
+    """The folder of a sweep or sensitivity design: --out (to resume, or an interrupted set-up to reuse) or a
+    new results/<kind>-<name>-... folder."""
+    if args.resume:
+        if not args.out:
+            raise ParamError("--resume", True, f"needs --out, the folder of the {spec.kind} to continue")
+        out = Path(args.out)  # a folder the design never got to create is simply started
+        common.probe_parent(out if out.is_dir() else out.parent, "--out")
+    elif args.out and Path(args.out).exists():
+        out = Path(args.out)  # an interrupted set-up may be reused (check_folder says whether)
+        common.probe_parent(out, "--out")
+    else:
+        out = common.out_folder(args, store.run_id(f"{spec.kind}-{spec.path.stem}", f"{spec.seeds[0]}-{spec.seeds[-1]}"))
+    return out
+
+
+def cmd_sensitivity(args: argparse.Namespace) -> int:
+    from ..analysis import scenarios, sensitivity, sweep
+    from ..runs.progress import ProgressLine
+
+    spec = sensitivity.load_spec(args.file)
+    out = _design_folder(args, spec)
+    sweep.check_folder(spec, out, args.resume)
+    n_runs = spec.points * len(spec.seeds)
+    common.memory_check(args, scenarios.load(spec.base).params.replace(spec.overrides), n_runs, monthly=False, held=0)
+    t0 = time.perf_counter()
+    with common.executor(args, n_runs) as ex:
+        if not args.quiet:
+            print(f"sensitivity {spec.path.name}: {spec.method}, {len(spec.factors)} factors, {spec.points} design "
+                  f"points x {len(spec.seeds)} seeds = {n_runs} runs on {ex.describe()}")
+        bar = ProgressLine("runs", enabled=None if not args.quiet else False)
+        info = sensitivity.run(spec, out, ex, resume=args.resume, progress=bar.update)
+        bar.close()
+    if not args.quiet:
+        print(f"{info['runs_ok']} runs ok, {info['runs_failed']} failed, {time.perf_counter() - t0:.1f} s")
+        for e in info["errors"][:3]:
+            print(f"  {e['run']}: {e['error']}")
+        if info["analysis"]:
+            _print_ranking(spec, out)
+        else:
+            print("indices not computed: the analysis needs every run; rerun with --resume to retry the failed ones")
+    print(f"results: {out}")
+    failures = [(e["run"], e["error"]) for e in info["errors"]]
+    return common.failures_exit(args, failures, n_runs, "the run table (no indices: they need every run)")
+
+
+def _print_ranking(spec, out: Path) -> None:
+    import pandas as pd
+
+    from ..analysis.sensitivity import main_index
+
+    key = main_index(spec.method)
+    t = pd.read_csv(out / "indices.csv")
+    for o in spec.outputs:
+        r = t[(t.output == o.name) & (t["index"] == key)].sort_values("value", ascending=False)
+        top = ", ".join(f"{f} ({role}) {v:.3g}" for f, role, v in zip(r.factor, r.role, r.value))
+        print(f"{o.name} [{key}]: {top}")
 
 
 def cmd_sweep_plot(args: argparse.Namespace) -> int:
@@ -132,6 +182,15 @@ def add_parsers(sub) -> None:
     common.add_figure_options(sp)
     sp.set_defaults(func=cmd_sweep_plot)
 
+    se = sub.add_parser("sensitivity", help="global sensitivity (Morris screening or Sobol indices, SALib) of "
+                        "chosen outputs to policy levers and uncertain parameters")
+    se.add_argument("file", help="sensitivity file (experiments/sensitivity/*.toml)")
+    se.add_argument("--resume", action="store_true", help="continue the design in --out, running only what is missing")
+    se.add_argument("--out", help="result folder (default results/sensitivity-<name>-...)")
+    common.add_executor_options(se)
+    common.add_figure_options(se)
+    se.set_defaults(func=cmd_sensitivity)
+
     ca = sub.add_parser("calibrate", help="fit the model to the reported Zhejiang outcomes (history matching + ABC)")
     ca.add_argument("--budget", type=int, help=f"model runs to spend (default {FULL_BUDGET}; --quick: 80)")
     ca.add_argument("--quick", action="store_true", help="a small budget at a tiny scale: every step, for CI; writes "
@@ -146,4 +205,4 @@ def add_parsers(sub) -> None:
     ca.set_defaults(func=cmd_calibrate)
 
 
-__all__ = ["add_parsers", "cmd_sweep", "cmd_sweep_plot", "cmd_calibrate", "json"]
+__all__ = ["add_parsers", "cmd_sweep", "cmd_sweep_plot", "cmd_sensitivity", "cmd_calibrate", "json"]

@@ -1,0 +1,444 @@
+"""Global sensitivity analysis: Morris screening and Sobol indices with SALib (docs/ODD.md 3.5).
+
+A sensitivity file (experiments/sensitivity/*.toml):
+
+    # Question: which policy levers and uncertain parameters drive adoption, and how much?
+    base = "baseline"
+    method = "morris"        # morris (screening, many factors) | sobol (first-order and total indices, few)
+    samples = 20             # morris: trajectories; sobol: base samples N (a power of two)
+    levels = 4               # morris: grid levels
+    design_seed = 1
+    seeds = 2                # every design point runs on the same seeds (common random numbers); outputs are
+                             # their mean, and their spread measures the seed noise the report compares against
+    end = "2020-12"          # scale = 0.02 (optional)
+    resamples = 1000         # bootstrap resamples for the 95 % confidence intervals
+
+    [outputs.firms_2020]     # analysis/api.py: indicator, year, sum, over, over_sum
+    indicator = "firms_stage_1plus"
+    year = 2020
+
+    [factors.subsidy_rate]   # as in a sweep file (keys, range, values, log), plus role
+    keys = ["cities.purchase_rate"]
+    range = [0.0, 0.3]
+    [factors.intercept]
+    keys = ["decision.intercept"]
+    range = "posterior"      # the 5-95 % interval of the calibration posterior; "prior": the prior's range
+
+A factor's role is "lever" (a policy instrument) or "uncertain" (a parameter the evidence leaves open);
+by default a factor over a posterior or prior range, or over a calibrated parameter, is uncertain, one
+over a parameter the visual server offers as a lever is a lever, and the rest are uncertain.
+
+The design runs like a sweep (analysis/sweep.py: one file per run, --resume, progress, manifest); SALib
+draws the design in the unit cube and analyses it there, so Morris' mu* is in the output's units per
+full range of the factor and comparable across factors. The indices are computed again on the first
+quarter and half of the sample (whole trajectories, or whole Saltelli blocks): convergence.csv and a
+figure show whether the ranking has settled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..params import BY_KEY, ParamError, read_toml
+from ..runs import store
+from . import scenarios
+from .api import Output, parse_outputs
+from .sweep import MAX_RUNS, SweepSpec, _factor
+
+METHODS = ("morris", "sobol")
+ROLES = ("lever", "uncertain")
+TOP_KEYS = {"base", "method", "samples", "levels", "design_seed", "seeds", "first_seed", "end", "scale",
+            "resamples", "outputs", "factors"}
+CONF = 0.95
+FRACTIONS = (0.25, 0.5, 1.0)  # convergence: indices on these shares of the sample
+
+
+@dataclass(frozen=True)
+class SensitivitySpec(SweepSpec):
+    """A validated sensitivity file: a sweep over a SALib design, with outputs and factor roles."""
+
+    kind: str = "sensitivity"
+    method: str = "morris"
+    samples: int = 0
+    levels: int = 4
+    resamples: int = 1000
+    outputs: tuple[Output, ...] = ()
+    roles: tuple[str, ...] = ()
+    ranges_from: dict = field(default_factory=dict)  # factor -> "posterior" | "prior" (where its range came from)
+
+    def problem(self) -> dict:
+        names = [f.name for f in self.factors]
+        return {"num_vars": len(names), "names": names, "bounds": [[0.0, 1.0]] * len(names)}
+
+    def unit_design(self) -> np.ndarray:
+        """The design in the unit cube (rows: points)."""
+        if self.method == "morris":
+            from SALib.sample import morris
+
+            return morris.sample(self.problem(), N=self.samples, num_levels=self.levels, seed=self.design_seed)
+        from SALib.sample import sobol
+
+        return sobol.sample(self.problem(), self.samples, calc_second_order=False, seed=self.design_seed)
+
+    def design_points(self) -> list[dict[str, Any]]:
+        return [{f.name: f.from_unit(u[j]) for j, f in enumerate(self.factors)} for u in self.unit_design()]
+
+    @property
+    def block(self) -> int:
+        """Rows of one trajectory (Morris) or one Saltelli block (Sobol)."""
+        d = len(self.factors)
+        return d + 1 if self.method == "morris" else d + 2
+
+    def manifest_extra(self) -> dict:
+        return {"method": self.method, "samples": self.samples, "levels": self.levels, "resamples": self.resamples,
+                "roles": dict(zip([f.name for f in self.factors], self.roles)), "ranges_from": self.ranges_from,
+                "outputs": [vars(o) for o in self.outputs]}
+
+
+def _bad(path: Path, key: str, value: Any, allowed: str) -> ParamError:
+    return ParamError(key, value, allowed, str(path))
+
+
+def _int(doc: dict, path: Path, key: str, default: int, lo: int) -> int:
+    v = doc.get(key, default)
+    if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+        raise _bad(path, key, v, f"must be an integer >= {lo}")
+    return v
+
+
+def _calibrated_range(path: Path, name: str, body: dict, how: str) -> list[float]:
+    """A factor's range from the calibration: the prior's bounds, or the posterior's 5-95 % interval."""
+    keys = body.get("keys", [name])
+    keys = [keys] if isinstance(keys, str) else keys
+    if len(keys) != 1:
+        raise _bad(path, f"factors.{name}.range", how, "a range from the calibration needs exactly one key")
+    key = keys[0]
+    from .calibrate import load_priors
+
+    priors = {p.key: p for p in load_priors().parameters}
+    if key not in priors:
+        raise _bad(path, f"factors.{name}.range", how, f"{key} is not calibrated (calibration/priors.toml); "
+                   "give range = [low, high]")
+    if how == "prior":
+        return [float(priors[key].low), float(priors[key].high)]
+    from .posterior import Posterior
+    from .stats import weighted_quantile
+
+    post = Posterior.load()
+    if key not in post.keys:
+        raise _bad(path, f"factors.{name}.range", how, f"{key} is not in the shipped posterior")
+    lo, hi = weighted_quantile(post.theta[:, post.keys.index(key)], [0.05, 0.95], post.weights)
+    if not lo < hi:
+        raise _bad(path, f"factors.{name}.range", how, f"the posterior of {key} has no spread ({lo}, {hi})")
+    return [float(lo), float(hi)]
+
+
+def load_spec(path_like: str | Path) -> SensitivitySpec:
+    """Read and validate a sensitivity file; every problem is a one-line ParamError naming the key."""
+    path = Path(path_like)
+    doc = read_toml(path)
+    unknown = set(doc) - TOP_KEYS
+    if unknown:
+        k = sorted(unknown)[0]
+        raise _bad(path, k, doc[k], "unknown sensitivity key; allowed: " + ", ".join(sorted(TOP_KEYS)))
+    method = doc.get("method", "morris")
+    if method not in METHODS:
+        raise _bad(path, "method", method, "must be one of " + ", ".join(METHODS))
+    base = doc.get("base", "baseline")
+    if not isinstance(base, str):
+        raise _bad(path, "base", base, "must be a scenario name or file")
+    samples = _int(doc, path, "samples", 20 if method == "morris" else 64, 2)
+    if method == "sobol" and samples & (samples - 1):
+        raise _bad(path, "samples", samples, "sobol needs a power of two (e.g. 64, 128, 256)")
+    levels = _int(doc, path, "levels", 4, 2)
+    if method == "morris" and levels % 2:
+        raise _bad(path, "levels", levels, "morris needs an even number of levels (4 is usual)")
+    resamples = _int(doc, path, "resamples", 1000, 10)
+    factors_doc = doc.get("factors")
+    if not isinstance(factors_doc, dict) or len(factors_doc) < 2:
+        raise _bad(path, "factors", factors_doc, "must be a table of at least two [factors.<name>]")
+    factors, roles, ranges_from = [], [], {}
+    for name, body in factors_doc.items():
+        if not isinstance(body, dict):
+            raise _bad(path, f"factors.{name}", body, "must be a table with keys and range (or values)")
+        body = dict(body)
+        role = body.pop("role", None)
+        if isinstance(body.get("range"), str):
+            how = body["range"]
+            if how not in ("posterior", "prior"):
+                raise _bad(path, f"factors.{name}.range", how, 'must be [low, high], "posterior" or "prior"')
+            body["range"] = _calibrated_range(path, name, body, how)
+            ranges_from[name] = how
+        f = _factor(path, name, body, "lhs")
+        if role is None:
+            from .calibrate import load_priors
+
+            calibrated = {p.key for p in load_priors().parameters}
+            levers = all(BY_KEY[k].lever for k in f.keys) and not set(f.keys) & calibrated
+            role = "uncertain" if name in ranges_from or not levers else "lever"
+        elif role not in ROLES:
+            raise _bad(path, f"factors.{name}.role", role, "must be one of " + ", ".join(ROLES))
+        factors.append(f)
+        roles.append(role)
+    outputs = parse_outputs(doc.get("outputs"), str(path))
+    first = _int(doc, path, "first_seed", 1, 0)
+    seeds = tuple(range(first, first + _int(doc, path, "seeds", 2, 1)))
+    design_seed = _int(doc, path, "design_seed", 1, 0)
+    d = len(factors)
+    points = samples * (d + 1 if method == "morris" else d + 2)
+    if points * len(seeds) > MAX_RUNS:
+        raise _bad(path, "samples", samples, f"{points:,} points x {len(seeds)} seeds is more than {MAX_RUNS:,} runs")
+    overrides = {}
+    if "end" in doc:
+        overrides["run.end"] = doc["end"]
+    if "scale" in doc:
+        overrides["run.scale"] = doc["scale"]
+    indicators = tuple(dict.fromkeys(n for o in outputs for n in o.indicators))
+    spec = SensitivitySpec(path, scenarios.question(path), base, method, tuple(factors), points, design_seed, seeds,
+                           indicators, overrides, None, hashlib.sha256(path.read_bytes()).hexdigest()[:16],
+                           method=method, samples=samples, levels=levels, resamples=resamples, outputs=outputs,
+                           roles=tuple(roles), ranges_from=ranges_from)
+    base_params = scenarios.load(base).params  # the base must exist and every point must validate
+    last = base_params.replace(overrides, where=str(path))
+    end_year = int(str(last["run.end"])[:4])
+    for o in outputs:
+        if o.year > end_year:
+            raise _bad(path, f"outputs.{o.name}.year", o.year, f"must be at most the run's last year, {end_year}")
+    for point in spec.design_points():
+        spec.point_params(base_params, point)
+    return spec
+
+
+# --- analysis ------------------------------------------------------------------------------------------
+def output_matrix(spec: SensitivitySpec, folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Each output at each design point: the mean over the seeds (points x outputs), and the seed-to-seed
+    variance pooled over points (outputs; NaN with one seed)."""
+    from .api import province_values
+
+    table = pd.read_csv(folder / "table.csv", dtype={"period": str, "indicator": str})
+    n = spec.points
+    mean = np.full((n, len(spec.outputs)), np.nan)
+    var = np.zeros(len(spec.outputs))
+    for i, g in table.groupby("point", sort=True):
+        per_seed = []
+        for _, r in g.groupby("seed", sort=True):
+            values = province_values(zip(r.period, ["Zhejiang"] * len(r), ["all"] * len(r), r.indicator, r.value))
+            per_seed.append([o.value(values) for o in spec.outputs])
+        y = np.array(per_seed)
+        mean[int(i)] = y.mean(axis=0)
+        if len(y) > 1:
+            var += y.var(axis=0, ddof=1)
+    var = var / n if len(spec.seeds) > 1 else np.full(len(spec.outputs), np.nan)
+    return mean, var
+
+
+def indices(spec: SensitivitySpec, x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+    """SALib's indices of one output over the design rows given: Morris mu*, its 95 % half-width, mu and
+    sigma; or Sobol S1 and ST with their 95 % half-widths."""
+    if spec.method == "morris":
+        from SALib.analyze import morris
+
+        r = morris.analyze(spec.problem(), x, y, num_resamples=spec.resamples, conf_level=CONF,
+                           num_levels=spec.levels, seed=spec.design_seed)
+        return {"mu_star": np.asarray(r["mu_star"], float), "mu_star_conf": np.asarray(r["mu_star_conf"], float),
+                "mu": np.asarray(r["mu"], float), "sigma": np.asarray(r["sigma"], float)}
+    from SALib.analyze import sobol
+
+    r = sobol.analyze(spec.problem(), y, calc_second_order=False, num_resamples=spec.resamples, conf_level=CONF,
+                      seed=spec.design_seed)
+    return {"S1": np.asarray(r["S1"], float), "S1_conf": np.asarray(r["S1_conf"], float),
+            "ST": np.asarray(r["ST"], float), "ST_conf": np.asarray(r["ST_conf"], float)}
+
+
+def sample_sizes(samples: int) -> list[int]:
+    """The sample sizes of the convergence check: FRACTIONS of the sample, at least 2, each once."""
+    return sorted({max(2, int(round(samples * f))) for f in FRACTIONS})
+
+
+def main_index(method: str) -> str:
+    return "mu_star" if method == "morris" else "ST"
+
+
+def analyse(spec: SensitivitySpec, folder: Path) -> dict:
+    """indices.csv, convergence.csv, figures and report.md from a finished design."""
+    x = spec.unit_design()
+    y, seed_var = output_matrix(spec, folder)
+    rows, conv = [], []
+    results = {}
+    for j, o in enumerate(spec.outputs):
+        res = indices(spec, x, y[:, j])
+        results[o.name] = res
+        for k, f in enumerate(spec.factors):
+            for name in [n for n in res if not n.endswith("_conf")]:
+                half = res.get(f"{name}_conf", np.full(len(spec.factors), np.nan))[k]
+                rows.append({"output": o.name, "factor": f.name, "role": spec.roles[k], "index": name,
+                             "value": res[name][k], "conf95": half, "samples": spec.samples})
+        for m in sample_sizes(spec.samples):
+            sub = indices(spec, x[: m * spec.block], y[: m * spec.block, j]) if m < spec.samples else res
+            key = main_index(spec.method)
+            for k, f in enumerate(spec.factors):
+                conv.append({"output": o.name, "factor": f.name, "index": key, "samples": m,
+                             "value": sub[key][k], "conf95": sub[f"{key}_conf"][k]})
+    table = pd.DataFrame(rows)
+    convergence = pd.DataFrame(conv)
+    store.write_csv(folder / "indices.csv", list(table.columns), table.astype(str).itertuples(index=False))
+    store.write_csv(folder / "convergence.csv", list(convergence.columns),
+                    convergence.astype(str).itertuples(index=False))
+    noise = noise_levels(spec, y, seed_var)
+    from . import plots
+
+    figures = plots.sensitivity_figures(spec, table, convergence, noise, folder / "figures")
+    report = write_report(spec, folder, table, convergence, noise, y)
+    return {"indices": str(folder / "indices.csv"), "figures": [str(p) for p in figures], "report": str(report)}
+
+
+def noise_levels(spec: SensitivitySpec, y: np.ndarray, seed_var: np.ndarray) -> dict[str, float]:
+    """What seed noise alone would show, per output: Morris, the mu* of elementary effects of pure noise
+    (E|N(0, s)| with s = sqrt(2 var / seeds) / delta, delta = levels / (2 (levels - 1))); Sobol, the share
+    of the outputs' variance that is seed noise (var / seeds over the variance across points)."""
+    out = {}
+    for j, o in enumerate(spec.outputs):
+        v = seed_var[j] / len(spec.seeds)
+        if not np.isfinite(v):
+            out[o.name] = math.nan
+        elif spec.method == "morris":
+            delta = spec.levels / (2 * (spec.levels - 1))
+            out[o.name] = math.sqrt(2 * v) / delta * math.sqrt(2 / math.pi)
+        else:
+            total = np.nanvar(y[:, j], ddof=1)
+            out[o.name] = v / total if total > 0 else math.nan
+    return out
+
+
+def _fmt(v: float) -> str:
+    if not np.isfinite(v):
+        return "n/a"
+    a = abs(v)
+    if a >= 1e9:
+        return f"{v / 1e9:.3g} bn"
+    if a >= 1e6:
+        return f"{v / 1e6:.3g} m"
+    if a >= 1e4:
+        return f"{v:,.0f}"
+    return f"{v:.3g}"
+
+
+def write_report(spec: SensitivitySpec, folder: Path, table: pd.DataFrame, convergence: pd.DataFrame,
+                 noise: dict[str, float], y: np.ndarray) -> Path:
+    """report.md: the design, then for each output the factors in order, in words."""
+    key = main_index(spec.method)
+    names = {f.name: f for f in spec.factors}
+    what = ("Morris elementary effects: mu* (mean absolute effect of moving a factor one grid step, scaled to "
+            "its full range, in the output's units), its bootstrap 95 % interval, and sigma (their spread: "
+            "interactions or non-linearity)" if spec.method == "morris" else
+            "Sobol indices (Saltelli's design, Jansen's estimators in SALib): first-order S1 (the share of the "
+            "output's variance a factor explains alone) and total ST (with all its interactions), with bootstrap "
+            "95 % intervals")
+    lines = [f"# Sensitivity: {spec.path.stem}", ""]
+    if spec.question:
+        lines += [f"Question: {spec.question}", ""]
+    lines += [f"Base scenario `{spec.base}`; {spec.method}, {spec.samples} "
+              f"{'trajectories' if spec.method == 'morris' else 'base samples'} x {spec.block} = {spec.points} design "
+              f"points, each on seeds {spec.seeds[0]}-{spec.seeds[-1]} (the same seeds at every point: common random "
+              f"numbers; an output is their mean); {spec.points * len(spec.seeds)} runs. {what}.", "",
+              "## Factors", "", "| factor | parameters | range | role |", "|---|---|---|---|"]
+    for f, role in zip(spec.factors, spec.roles):
+        rng = (", ".join(map(str, f.values)) if f.values is not None else
+               f"{f.low:g} to {f.high:g}{' (log)' if f.log else ''}")
+        src = spec.ranges_from.get(f.name)
+        rng += {"posterior": " (5-95 % of the calibration posterior)", "prior": " (calibration prior)"}.get(src, "")
+        lines.append(f"| `{f.name}` | {', '.join(f'`{k}`' for k in f.keys)} | {rng} | {role} |")
+    for j, o in enumerate(spec.outputs):
+        t = table[(table.output == o.name) & (table["index"] == key)].set_index("factor")
+        order = t.value.sort_values(ascending=False).index.tolist()
+        lines += ["", f"## {o.name}: {o.describe()} ({o.unit})", "",
+                  f"Across the design the output ranges from {_fmt(np.nanmin(y[:, j]))} to {_fmt(np.nanmax(y[:, j]))} "
+                  f"(mean {_fmt(np.nanmean(y[:, j]))}).", ""]
+        if spec.method == "morris":
+            lines += ["| rank | factor | role | mu* [95 %] | mu | sigma |", "|---|---|---|---|---|---|"]
+            idx = {n: table[(table.output == o.name) & (table["index"] == n)].set_index("factor").value
+                   for n in ("mu", "sigma")}
+            for r, fac in enumerate(order, 1):
+                v, h = t.value[fac], t.conf95[fac]
+                lines.append(f"| {r} | `{fac}` | {t.role[fac]} | {_fmt(v)} [{_fmt(v - h)}, {_fmt(v + h)}] | "
+                             f"{_fmt(idx['mu'][fac])} | {_fmt(idx['sigma'][fac])} |")
+        else:
+            s1 = table[(table.output == o.name) & (table["index"] == "S1")].set_index("factor")
+            lines += ["| rank | factor | role | ST [95 %] | S1 [95 %] |", "|---|---|---|---|---|"]
+            for r, fac in enumerate(order, 1):
+                v, h, a, b = t.value[fac], t.conf95[fac], s1.value[fac], s1.conf95[fac]
+                lines.append(f"| {r} | `{fac}` | {t.role[fac]} | {v:.3f} [{v - h:.3f}, {v + h:.3f}] | "
+                             f"{a:.3f} [{a - b:.3f}, {a + b:.3f}] |")
+        lines += ["", *_words(spec, o, t, order, noise[o.name], convergence)]
+    lines += ["", "## Figures", ""]
+    lines += (["![mu* against sigma](figures/morris.png)"] if spec.method == "morris" else
+              ["![Sobol indices](figures/sobol.png)"])
+    lines += ["", "![convergence](figures/convergence.png)", "",
+              "Files: `indices.csv` (every index of every output and factor, with its 95 % half-width), "
+              "`convergence.csv` (the main index on a quarter, half and all of the sample), `design.csv`, "
+              "`table.csv` (every run), `manifest.json`."]
+    return store.write_text(folder / "report.md", "\n".join(lines) + "\n")
+
+
+def _words(spec: SensitivitySpec, o: Output, t: pd.DataFrame, order: list[str], noise: float,
+           convergence: pd.DataFrame) -> list[str]:
+    """The output's paragraph: what drives it, levers against uncertain parameters, noise, convergence."""
+    key = main_index(spec.method)
+    top = order[0]
+    out = []
+    unit = "the output's units per full range" if spec.method == "morris" else "share of variance"
+    shown = {"mu_star": "mu*"}.get(key, key)
+    out.append(f"`{top}` drives {o.name} most ({shown} = {_fmt(t.value[top])}, {unit}).")
+    levers = [f for f in order if t.role[f] == "lever"]
+    unc = [f for f in order if t.role[f] == "uncertain"]
+    if levers and unc:
+        lv, un = levers[0], unc[0]
+        ratio = t.value[lv] / t.value[un] if t.value[un] > 0 else math.inf
+        rel = (f"{ratio:.2g} times" if np.isfinite(ratio) else "infinitely more than")
+        out.append(f"The most influential policy lever, `{lv}` (rank {order.index(lv) + 1}), has {rel} the {shown} of "
+                   f"the most influential uncertain parameter, `{un}` (rank {order.index(un) + 1}): "
+                   + ("the policy choice matters more than what the evidence leaves open." if ratio > 1 else
+                      "what the evidence leaves open matters more than this policy choice."))
+    if np.isfinite(noise):
+        if spec.method == "morris":
+            below = [f for f in order if t.value[f] < 2 * noise]
+            out.append(f"Seed noise alone would give mu* of about {_fmt(noise)}; "
+                       + (f"{', '.join(f'`{f}`' for f in below)} stay below twice that and are not distinguishable "
+                          "from noise at these seeds." if below else "every factor is above twice that."))
+        else:
+            out.append(f"Seed noise is {noise:.1%} of the output's variance across the design (it inflates ST "
+                       "and blurs small indices).")
+    else:
+        out.append("With one seed per point the seed noise is not measured: small indices may be noise.")
+    c = convergence[convergence.output == o.name]
+    ranks = {m: g.sort_values("value", ascending=False).factor.tolist() for m, g in c.groupby("samples")}
+    sizes = sorted(ranks)
+    if len(sizes) > 1:
+        same_top = ranks[sizes[-2]][:3] == ranks[sizes[-1]][:3]
+        out.append(f"Convergence: the top three on {sizes[-2]} and on {sizes[-1]} samples are "
+                   + ("the same, in the same order." if same_top else
+                      f"not the same ({', '.join(ranks[sizes[-2]][:3])} against {', '.join(ranks[sizes[-1]][:3])}): "
+                      "take more samples before trusting the ranking."))
+    return [" ".join(out)]
+
+
+def run(spec: SensitivitySpec, folder: Path, executor, resume: bool = False, progress=None) -> dict:
+    """Run what is missing of the design (analysis/sweep.py), then the analysis, unless runs failed."""
+    from . import sweep
+
+    info = sweep.run_sweep(spec, folder, executor, resume=resume, progress=progress)
+    if info["runs_failed"]:
+        info["analysis"] = None
+        return info
+    info["analysis"] = analyse(spec, folder)
+    return info
+
+
+__all__ = ["SensitivitySpec", "load_spec", "analyse", "run", "indices", "output_matrix", "METHODS"]

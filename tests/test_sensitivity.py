@@ -1,0 +1,145 @@
+"""Global sensitivity (`simmodel sensitivity`) and the Python entry point (analysis/api.py)."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simmodel.analysis import api, sensitivity
+from simmodel.cli import main
+from simmodel.params import ParamError
+
+TINY = """# Question: does the model's base rate matter more than a cost line that buys nothing?
+method = "{method}"
+samples = {samples}
+seeds = 2
+end = "2014-12"
+scale = 0.004
+resamples = 50
+[outputs.firms]
+indicator = "firms_stage_1plus"
+year = 2014
+[outputs.cost]
+indicator = "public_cost"
+year = 2014
+sum = true
+[factors.intercept]
+keys = ["decision.intercept"]
+range = "prior"
+[factors.conference_cost]
+keys = ["demonstration.cost_per_conference"]
+range = [0.0, 1e6]
+[factors.subsidy]
+keys = ["cities.purchase_rate"]
+range = [0.0, 0.3]
+"""
+
+
+def write(tmp_path, text=None, **kw):
+    path = tmp_path / "s.toml"
+    path.write_text(text if text is not None else TINY.format(**{"method": "morris", "samples": 4, **kw}))
+    return path
+
+
+def indices_of(folder, output, index):
+    t = pd.read_csv(folder / "indices.csv")
+    return t[(t.output == output) & (t["index"] == index)].set_index("factor").value
+
+
+def test_morris_ranks_what_moves_an_output_and_gives_zero_to_what_cannot(tmp_path):
+    out = tmp_path / "m"
+    assert main(["sensitivity", str(write(tmp_path)), "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    firms, cost = indices_of(out, "firms", "mu_star"), indices_of(out, "cost", "mu_star")
+    # the unit cost of a conference changes what is paid, never what firms do (common random numbers): exactly 0
+    assert firms["conference_cost"] == 0.0
+    assert cost["conference_cost"] > 0
+    # the base rate of adoption over its prior moves adoption by far the most
+    assert firms["intercept"] > 10 * firms["subsidy"] and firms["intercept"] > 0
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["kind"] == "sensitivity" and man["method"] == "morris" and man["complete"]
+    assert man["roles"] == {"intercept": "uncertain", "conference_cost": "uncertain", "subsidy": "lever"}
+    assert man["ranges_from"] == {"intercept": "prior"} and "SALib" in man["versions"]
+    report = (out / "report.md").read_text()
+    assert "`intercept` drives firms most" in report and "Convergence:" in report
+    for f in ("morris.png", "convergence.png"):
+        assert (out / "figures" / f).stat().st_size > 10_000
+    conv = pd.read_csv(out / "convergence.csv")
+    assert sorted(conv.samples.unique()) == [2, 4]
+
+
+def test_the_outputs_are_the_mean_over_seeds_of_each_design_point(tmp_path):
+    out = tmp_path / "m"
+    assert main(["sensitivity", str(write(tmp_path)), "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    spec = sensitivity.load_spec(out / "sweep.toml")
+    y, var = sensitivity.output_matrix(spec, out)
+    table = pd.read_csv(out / "table.csv", dtype={"period": str})
+    firms = table[(table.indicator == "firms_stage_1plus") & (table.period == "2014")]
+    expected = firms.groupby("point").value.mean().to_numpy()
+    assert y[:, 0] == pytest.approx(expected, rel=1e-12)
+    paid = table[table.indicator == "public_cost"].groupby(["point", "seed"]).value.sum().groupby("point").mean()
+    assert y[:, 1] == pytest.approx(paid.to_numpy(), rel=1e-12)
+    assert np.all(var >= 0) and var[0] > 0  # two seeds: the seed noise is measured
+
+
+def test_sobol_indices_and_the_same_bytes_on_a_rerun(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    path = write(tmp_path, method="sobol", samples=4)
+    for out in (a, b):
+        assert main(["sensitivity", str(path), "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    assert (a / "indices.csv").read_bytes() == (b / "indices.csv").read_bytes()
+    st = indices_of(a, "firms", "ST")
+    assert st["conference_cost"] == pytest.approx(0.0, abs=1e-12) and st["intercept"] > 0.5
+    assert (a / "figures" / "sobol.png").is_file()
+
+
+def test_resume_runs_only_what_is_missing_and_gives_the_same_indices(tmp_path):
+    out = tmp_path / "r"
+    path = write(tmp_path)
+    assert main(["sensitivity", str(path), "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    before = (out / "indices.csv").read_bytes()
+    runs = sorted((out / "runs").glob("*.csv"))
+    for r in runs[::3]:
+        r.unlink()
+    assert main(["sensitivity", str(path), "--out", str(out), "--workers", "1", "--quiet"]) == 2  # needs --resume
+    assert main(["sensitivity", str(path), "--out", str(out), "--workers", "1", "--quiet", "--resume"]) == 0
+    assert (out / "indices.csv").read_bytes() == before
+
+
+@pytest.mark.parametrize("change, fragment", [
+    (("samples = 4", "samples = 4\nbogus = 1"), "bogus"),
+    (('method = "morris"', 'method = "fast"'), "method"),
+    (('method = "morris"\nsamples = 4', 'method = "sobol"\nsamples = 6'), "power of two"),
+    (('range = "prior"', 'range = "hunch"'), "factors.intercept.range"),
+    (('keys = ["cities.purchase_rate"]\nrange = [0.0, 0.3]', 'keys = ["cities.purchase_rate"]\nrange = "posterior"'),
+     "is not calibrated"),
+    (("year = 2014\n[outputs.cost]", "year = 2016\n[outputs.cost]"), "outputs.firms.year"),
+    (('indicator = "firms_stage_1plus"', 'indicator = "firms_transformed"'), "outputs.firms.indicator"),
+])
+def test_bad_sensitivity_files_are_one_line_and_exit_2_and_write_nothing(tmp_path, capsys, change, fragment):
+    text = TINY.format(method="morris", samples=4)
+    assert change[0] in text
+    path = write(tmp_path, text.replace(change[0], change[1]))
+    out = tmp_path / "never"
+    assert main(["sensitivity", str(path), "--out", str(out), "--workers", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and fragment in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_evaluate_gives_the_run_s_own_values():
+    from simmodel.analysis import scenarios
+    from simmodel.runs.runner import run
+
+    outputs = (api.Output("firms", "firms_stage_1plus", 2014),
+               api.Output("paid", "public_cost", 2014, sum=True),
+               api.Output("paid_per_firm", "public_cost", 2014, sum=True, over="firms_stage_1plus"))
+    got = api.evaluate({"cities.purchase_rate": 0.2}, seed=3, outputs=outputs, scale=0.004, end="2014-12")
+    params = scenarios.load("baseline").params.replace({"cities.purchase_rate": 0.2, "run.scale": 0.004,
+                                                        "run.end": "2014-12"})
+    rows = api.province_values(run(params, 3, monthly=False).yearly)
+    assert got["firms"] == rows[("2014", "firms_stage_1plus")]
+    assert got["paid"] == rows[("2013", "public_cost")] + rows[("2014", "public_cost")]
+    assert got["paid_per_firm"] == pytest.approx(got["paid"] / got["firms"], rel=1e-12)
+    with pytest.raises(ParamError, match="cities.purchase_rat"):
+        api.evaluate({"cities.purchase_rat": 0.2}, seed=1, scale=0.004, end="2013-12")
