@@ -551,3 +551,65 @@ def sensitivity_figures(spec, table: pd.DataFrame, convergence: pd.DataFrame, no
     fig.tight_layout(rect=(0, 0.1, 1, 1))
     paths.append(_save(fig, folder / "convergence.png"))
     return paths
+
+
+# --- scenario discovery (analysis/discovery.py) ---------------------------------------------------------
+def discovery_figures(spec, cases: pd.DataFrame, box, folder: Path) -> list[Path]:
+    """The coverage-density trade-off of PRIM's peeling trajectory (the chosen box marked) and the chosen
+    box's limits on each restricted factor's full range; without a box, the distribution of the outcome."""
+    paths = []
+    fig, ax = plt.subplots(figsize=(6.5, 4.8))
+    if box is None:
+        ax.hist(cases[spec.interest_output], bins=30, color="0.6")
+        ax.axvline(spec.interest_value, color="tab:red", label=f"{spec.interest_side} {spec.interest_value:,.6g}")
+        ax.set_xlabel(spec.interest_output, fontsize=8)
+        ax.set_ylabel("design points")
+        ax.legend(frameon=False, fontsize=8)
+        ax.set_title("No box: the cases of interest are none or all of the points", fontsize=10)
+    else:
+        t = box.trajectory
+        sc = ax.scatter(t.coverage, t.density, c=t.res_dim, cmap="viridis", s=22, zorder=3)
+        ax.plot(t.coverage, t.density, color="0.7", lw=0.8, zorder=2)
+        c = t.loc[box.chosen]
+        ax.scatter([c.coverage], [c.density], s=160, facecolors="none", edgecolors="tab:red", lw=1.5, zorder=4,
+                   label=f"chosen box (step {box.chosen})")
+        ax.axhline(spec.prim["threshold"], color="tab:red", ls=":", lw=1, label="density threshold")
+        bar = fig.colorbar(sc, ax=ax, label="restricted factors")
+        bar.set_ticks(sorted(set(int(v) for v in t.res_dim)))
+        ax.set_xlabel("coverage (share of the cases of interest inside the box)", fontsize=8)
+        ax.set_ylabel("density (share of the box's points that are cases)", fontsize=8)
+        ax.set_xlim(0, 1.02)
+        ax.set_ylim(0, 1.02)
+        ax.legend(frameon=False, fontsize=8, loc="lower left")
+        ax.set_title(textwrap.fill(f"PRIM peeling trajectory: {spec.interest_text()}", 70), fontsize=9)
+    fig.tight_layout()
+    paths.append(_save(fig, folder / "tradeoff.png"))
+    if box is not None:
+        from .discovery import limit_text
+
+        lim = box.limits
+        fig, ax = plt.subplots(figsize=(7, 0.75 * max(len(lim), 1) + 1.4))
+        for i, (_, r) in enumerate(lim.iterrows()):
+            col = cases[r.factor]
+            ax.barh(i, 1.0, color="0.88", height=0.5)
+            if isinstance(r["min"], set):
+                cats = sorted(map(str, col.astype(str).unique()))
+                ax.text(0.5, i, f"kept: {limit_text(r)} (of {', '.join(cats)})", ha="center", va="center", fontsize=7)
+                continue
+            lo_all, hi_all = float(col.min()), float(col.max())
+            span = hi_all - lo_all or 1.0
+            a, b = (float(r["min"]) - lo_all) / span, (float(r["max"]) - lo_all) / span
+            ax.barh(i, b - a, left=a, color="tab:red", alpha=0.7, height=0.5)
+            ax.text((a + b) / 2, i, limit_text(r), ha="center", va="center", fontsize=7, color="white")
+            ax.text(0, i + 0.4, f"{lo_all:,.4g}", fontsize=6, ha="left", va="center", color="0.4")
+            ax.text(1, i + 0.4, f"{hi_all:,.4g}", fontsize=6, ha="right", va="center", color="0.4")
+        ax.set_yticks(range(len(lim)), list(lim.factor), fontsize=8)
+        ax.set_ylim(len(lim) - 0.4, -0.5)
+        ax.set_xlim(-0.02, 1.02)
+        ax.set_xticks([])
+        ax.set_xlabel("each factor's range in the design (grey), the box (red)", fontsize=8)
+        t = box.trajectory.loc[box.chosen]
+        ax.set_title(f"The chosen box: coverage {t.coverage:.0%}, density {t.density:.0%}", fontsize=9)
+        fig.tight_layout()
+        paths.append(_save(fig, folder / "box.png"))
+    return paths

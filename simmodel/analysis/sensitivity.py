@@ -140,6 +140,39 @@ def _calibrated_range(path: Path, name: str, body: dict, how: str) -> list[float
     return [float(lo), float(hi)]
 
 
+def factors_from(path: Path, factors_doc: Any) -> tuple[list, list[str], dict[str, str]]:
+    """The factors of a sensitivity or discovery file: as in a sweep (keys, range, values, log), a range
+    may be "posterior" or "prior" (from the calibration), and each has a role, "lever" or "uncertain"
+    (default: uncertain over a calibrated parameter or a range from the calibration, lever for a
+    parameter the visual server offers as one, uncertain otherwise). Returns (factors, roles, ranges_from)."""
+    if not isinstance(factors_doc, dict) or len(factors_doc) < 2:
+        raise _bad(path, "factors", factors_doc, "must be a table of at least two [factors.<name>]")
+    from .calibrate import load_priors
+
+    calibrated = {p.key for p in load_priors().parameters}
+    factors, roles, ranges_from = [], [], {}
+    for name, body in factors_doc.items():
+        if not isinstance(body, dict):
+            raise _bad(path, f"factors.{name}", body, "must be a table with keys and range (or values)")
+        body = dict(body)
+        role = body.pop("role", None)
+        if isinstance(body.get("range"), str):
+            how = body["range"]
+            if how not in ("posterior", "prior"):
+                raise _bad(path, f"factors.{name}.range", how, 'must be [low, high], "posterior" or "prior"')
+            body["range"] = _calibrated_range(path, name, body, how)
+            ranges_from[name] = how
+        f = _factor(path, name, body, "lhs")
+        if role is None:
+            levers = all(BY_KEY[k].lever for k in f.keys) and not set(f.keys) & calibrated
+            role = "uncertain" if name in ranges_from or not levers else "lever"
+        elif role not in ROLES:
+            raise _bad(path, f"factors.{name}.role", role, "must be one of " + ", ".join(ROLES))
+        factors.append(f)
+        roles.append(role)
+    return factors, roles, ranges_from
+
+
 def load_spec(path_like: str | Path) -> SensitivitySpec:
     """Read and validate a sensitivity file; every problem is a one-line ParamError naming the key."""
     path = Path(path_like)
@@ -161,32 +194,7 @@ def load_spec(path_like: str | Path) -> SensitivitySpec:
     if method == "morris" and levels % 2:
         raise _bad(path, "levels", levels, "morris needs an even number of levels (4 is usual)")
     resamples = _int(doc, path, "resamples", 1000, 10)
-    factors_doc = doc.get("factors")
-    if not isinstance(factors_doc, dict) or len(factors_doc) < 2:
-        raise _bad(path, "factors", factors_doc, "must be a table of at least two [factors.<name>]")
-    factors, roles, ranges_from = [], [], {}
-    for name, body in factors_doc.items():
-        if not isinstance(body, dict):
-            raise _bad(path, f"factors.{name}", body, "must be a table with keys and range (or values)")
-        body = dict(body)
-        role = body.pop("role", None)
-        if isinstance(body.get("range"), str):
-            how = body["range"]
-            if how not in ("posterior", "prior"):
-                raise _bad(path, f"factors.{name}.range", how, 'must be [low, high], "posterior" or "prior"')
-            body["range"] = _calibrated_range(path, name, body, how)
-            ranges_from[name] = how
-        f = _factor(path, name, body, "lhs")
-        if role is None:
-            from .calibrate import load_priors
-
-            calibrated = {p.key for p in load_priors().parameters}
-            levers = all(BY_KEY[k].lever for k in f.keys) and not set(f.keys) & calibrated
-            role = "uncertain" if name in ranges_from or not levers else "lever"
-        elif role not in ROLES:
-            raise _bad(path, f"factors.{name}.role", role, "must be one of " + ", ".join(ROLES))
-        factors.append(f)
-        roles.append(role)
+    factors, roles, ranges_from = factors_from(path, doc.get("factors"))
     outputs = parse_outputs(doc.get("outputs"), str(path))
     first = _int(doc, path, "first_seed", 1, 0)
     seeds = tuple(range(first, first + _int(doc, path, "seeds", 2, 1)))
@@ -441,4 +449,4 @@ def run(spec: SensitivitySpec, folder: Path, executor, resume: bool = False, pro
     return info
 
 
-__all__ = ["SensitivitySpec", "load_spec", "analyse", "run", "indices", "output_matrix", "METHODS"]
+__all__ = ["SensitivitySpec", "load_spec", "factors_from", "analyse", "run", "indices", "output_matrix", "METHODS"]

@@ -61,10 +61,26 @@ def _design_folder(args: argparse.Namespace, spec) -> Path:
 
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
-    from ..analysis import scenarios, sensitivity, sweep
+    from ..analysis import sensitivity
+
+    return _design_analysis(args, sensitivity, lambda spec: f"{spec.method}, {len(spec.factors)} factors",
+                            _print_ranking)
+
+
+def cmd_discover(args: argparse.Namespace) -> int:
+    from ..analysis import discovery
+
+    return _design_analysis(args, discovery, lambda spec: f"{spec.design}, {len(spec.factors)} factors, cases of "
+                            f"interest: {spec.interest_text()}", _print_box)
+
+
+def _design_analysis(args: argparse.Namespace, module, what, show) -> int:
+    """sensitivity and discover: load the file, run its design as a sweep (resume, progress, one file a
+    run), then the module's analysis, which needs every run."""
+    from ..analysis import scenarios, sweep
     from ..runs.progress import ProgressLine
 
-    spec = sensitivity.load_spec(args.file)
+    spec = module.load_spec(args.file)
     out = _design_folder(args, spec)
     sweep.check_folder(spec, out, args.resume)
     n_runs = spec.points * len(spec.seeds)
@@ -72,22 +88,37 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     with common.executor(args, n_runs) as ex:
         if not args.quiet:
-            print(f"sensitivity {spec.path.name}: {spec.method}, {len(spec.factors)} factors, {spec.points} design "
-                  f"points x {len(spec.seeds)} seeds = {n_runs} runs on {ex.describe()}")
+            print(f"{spec.kind} {spec.path.name}: {what(spec)}; {spec.points} design points x {len(spec.seeds)} "
+                  f"seeds = {n_runs} runs on {ex.describe()}")
         bar = ProgressLine("runs", enabled=None if not args.quiet else False)
-        info = sensitivity.run(spec, out, ex, resume=args.resume, progress=bar.update)
+        info = module.run(spec, out, ex, resume=args.resume, progress=bar.update)
         bar.close()
     if not args.quiet:
         print(f"{info['runs_ok']} runs ok, {info['runs_failed']} failed, {time.perf_counter() - t0:.1f} s")
         for e in info["errors"][:3]:
             print(f"  {e['run']}: {e['error']}")
         if info["analysis"]:
-            _print_ranking(spec, out)
+            show(spec, out)
         else:
-            print("indices not computed: the analysis needs every run; rerun with --resume to retry the failed ones")
+            print("not analysed: the analysis needs every run; rerun with --resume to retry the failed ones")
     print(f"results: {out}")
     failures = [(e["run"], e["error"]) for e in info["errors"]]
-    return common.failures_exit(args, failures, n_runs, "the run table (no indices: they need every run)")
+    return common.failures_exit(args, failures, n_runs, "the run table (no analysis: it needs every run)")
+
+
+def _print_box(spec, out: Path) -> None:
+    import pandas as pd
+
+    from ..analysis.discovery import limit_text
+
+    cases = pd.read_csv(out / "cases.csv")
+    print(f"cases of interest: {int(cases.of_interest.sum())} of {len(cases)} points")
+    if (out / "trajectory.csv").is_file() and (out / "box.csv").is_file():
+        box = pd.read_csv(out / "box.csv")
+        for _, r in box.iterrows():
+            qp = min(x for x in (r.qp_low, r.qp_high) if x == x)
+            print(f"  {r.factor}: {limit_text(r)} (quasi-p {qp:.2g})")
+    print(f"report: {out / 'report.md'}")
 
 
 def _print_ranking(spec, out: Path) -> None:
@@ -191,6 +222,15 @@ def add_parsers(sub) -> None:
     common.add_figure_options(se)
     se.set_defaults(func=cmd_sensitivity)
 
+    di = sub.add_parser("discover", help="scenario discovery: PRIM boxes (EMA workbench) for an outcome of interest "
+                        "over policy levers and uncertain parameters")
+    di.add_argument("file", help="discovery file (experiments/discovery/*.toml)")
+    di.add_argument("--resume", action="store_true", help="continue the design in --out, running only what is missing")
+    di.add_argument("--out", help="result folder (default results/discovery-<name>-...)")
+    common.add_executor_options(di)
+    common.add_figure_options(di)
+    di.set_defaults(func=cmd_discover)
+
     ca = sub.add_parser("calibrate", help="fit the model to the reported Zhejiang outcomes (history matching + ABC)")
     ca.add_argument("--budget", type=int, help=f"model runs to spend (default {FULL_BUDGET}; --quick: 80)")
     ca.add_argument("--quick", action="store_true", help="a small budget at a tiny scale: every step, for CI; writes "
@@ -205,4 +245,4 @@ def add_parsers(sub) -> None:
     ca.set_defaults(func=cmd_calibrate)
 
 
-__all__ = ["add_parsers", "cmd_sweep", "cmd_sweep_plot", "cmd_sensitivity", "cmd_calibrate", "json"]
+__all__ = ["add_parsers", "cmd_sweep", "cmd_sweep_plot", "cmd_sensitivity", "cmd_discover", "cmd_calibrate", "json"]

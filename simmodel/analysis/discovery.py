@@ -1,0 +1,319 @@
+"""Scenario discovery: PRIM boxes for an outcome of interest (the EMA workbench's PRIM; docs/ODD.md 3.5).
+
+A discovery file (experiments/discovery/*.toml):
+
+    # Question: under which levers and uncertainties do fewer than 60,000 firms reach stage >= 1 by 2020?
+    base = "baseline"
+    design = "lhs"            # lhs | sobol: a space-filling design over the factors
+    points = 200
+    design_seed = 1
+    seeds = 1                 # the same seeds at every point; an output is their mean
+    end = "2020-12"           # scale = 0.02 (optional)
+
+    [outputs.firms_2020]      # analysis/api.py: indicator, year, sum, over, over_sum
+    indicator = "firms_stage_1plus"
+    year = 2020
+
+    [interest]                # the cases of interest: an output below (or above) a value
+    output = "firms_2020"
+    below = 60000
+
+    [prim]                    # optional: PRIM's settings (EMA workbench defaults)
+    threshold = 0.8           # the density the chosen box must reach (else the densest box is chosen)
+    peel_alpha = 0.05
+    mass_min = 0.05
+
+    [factors.subsidy_rate]    # as in a sensitivity file: keys, range (or "posterior" / "prior"), values, role
+    keys = ["cities.purchase_rate"]
+    range = [0.0, 0.3]
+
+The design runs like a sweep (one file per run, --resume, progress, manifest). PRIM peels the factor
+space towards the cases of interest; the chosen box is the one on the peeling trajectory with the
+largest coverage among those whose density reaches the threshold. Its limits come with the EMA
+workbench's quasi-p-values (a binomial test of whether the restriction raises the share of cases of
+interest by more than chance would).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..params import ParamError, read_toml
+from ..runs import store
+from . import scenarios
+from .api import Output, parse_outputs
+from .sensitivity import factors_from, output_matrix
+from .sweep import MAX_RUNS, SweepSpec
+
+TOP_KEYS = {"base", "design", "points", "design_seed", "seeds", "first_seed", "end", "scale", "outputs", "interest",
+            "prim", "factors"}
+PRIM_KEYS = {"threshold": (0.8, 0.0, 1.0), "peel_alpha": (0.05, 0.001, 0.5), "paste_alpha": (0.05, 0.0, 0.5),
+             "mass_min": (0.05, 0.0, 0.5)}
+
+
+@dataclass(frozen=True)
+class DiscoverySpec(SweepSpec):
+    """A validated discovery file: a space-filling sweep, its outputs, the outcome of interest, PRIM's settings."""
+
+    kind: str = "discovery"
+    outputs: tuple[Output, ...] = ()
+    roles: tuple[str, ...] = ()
+    ranges_from: dict = field(default_factory=dict)
+    interest_output: str = ""
+    interest_side: str = "below"  # "below" | "above"
+    interest_value: float = 0.0
+    prim: dict = field(default_factory=dict)
+
+    def manifest_extra(self) -> dict:
+        return {"roles": dict(zip([f.name for f in self.factors], self.roles)), "ranges_from": self.ranges_from,
+                "outputs": [vars(o) for o in self.outputs],
+                "interest": {"output": self.interest_output, self.interest_side: self.interest_value},
+                "prim": self.prim}
+
+    def interest_text(self) -> str:
+        o = next(o for o in self.outputs if o.name == self.interest_output)
+        return f"{o.describe()} {self.interest_side} {self.interest_value:,.6g} {o.unit}"
+
+
+def _bad(path: Path, key: str, value: Any, allowed: str) -> ParamError:
+    return ParamError(key, value, allowed, str(path))
+
+
+def load_spec(path_like: str | Path) -> DiscoverySpec:
+    """Read and validate a discovery file; every problem is a one-line ParamError naming the key."""
+    path = Path(path_like)
+    doc = read_toml(path)
+    unknown = set(doc) - TOP_KEYS
+    if unknown:
+        k = sorted(unknown)[0]
+        raise _bad(path, k, doc[k], "unknown discovery key; allowed: " + ", ".join(sorted(TOP_KEYS)))
+    design = doc.get("design", "lhs")
+    if design not in ("lhs", "sobol"):
+        raise _bad(path, "design", design, "must be lhs or sobol (a space-filling design)")
+    points = doc.get("points", 200)
+    if not isinstance(points, int) or isinstance(points, bool) or points < 20:
+        raise _bad(path, "points", points, "must be an integer >= 20 (PRIM needs cases to peel)")
+    if design == "sobol" and points & (points - 1):
+        raise _bad(path, "points", points, "sobol needs a power of two (e.g. 128, 256)")
+    base = doc.get("base", "baseline")
+    if not isinstance(base, str):
+        raise _bad(path, "base", base, "must be a scenario name or file")
+    factors, roles, ranges_from = factors_from(path, doc.get("factors"))
+    outputs = parse_outputs(doc.get("outputs"), str(path))
+    interest = doc.get("interest")
+    if not isinstance(interest, dict):
+        raise _bad(path, "interest", interest, "must be a table with output and below (or above)")
+    unknown = set(interest) - {"output", "below", "above"}
+    if unknown:
+        k = sorted(unknown)[0]
+        raise _bad(path, f"interest.{k}", interest[k], "unknown; allowed: output, below, above")
+    if interest.get("output") not in [o.name for o in outputs]:
+        raise _bad(path, "interest.output", interest.get("output"), "must name one of the [outputs]: "
+                   + ", ".join(o.name for o in outputs))
+    sides = [s for s in ("below", "above") if s in interest]
+    if len(sides) != 1 or not isinstance(interest[sides[0]], (int, float)) or isinstance(interest[sides[0]], bool):
+        raise _bad(path, "interest", interest, "needs exactly one of below = <number> or above = <number>")
+    prim_doc = doc.get("prim", {})
+    if not isinstance(prim_doc, dict):
+        raise _bad(path, "prim", prim_doc, "must be a table (threshold, peel_alpha, paste_alpha, mass_min)")
+    prim = {}
+    for k, v in prim_doc.items():
+        if k not in PRIM_KEYS:
+            raise _bad(path, f"prim.{k}", v, "unknown; allowed: " + ", ".join(PRIM_KEYS))
+    for k, (default, lo, hi) in PRIM_KEYS.items():
+        v = prim_doc.get(k, default)
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not lo <= v <= hi:
+            raise _bad(path, f"prim.{k}", v, f"must be a number from {lo} to {hi}")
+        prim[k] = float(v)
+    seeds_n, first, design_seed = (doc.get(k, d) for k, d in (("seeds", 1), ("first_seed", 1), ("design_seed", 1)))
+    for k, v, lo in (("seeds", seeds_n, 1), ("first_seed", first, 0), ("design_seed", design_seed, 0)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+            raise _bad(path, k, v, f"must be an integer >= {lo}")
+    seeds = tuple(range(first, first + seeds_n))
+    if points * len(seeds) > MAX_RUNS:
+        raise _bad(path, "points", points, f"{points:,} points x {len(seeds)} seeds is more than {MAX_RUNS:,} runs")
+    overrides = {}
+    if "end" in doc:
+        overrides["run.end"] = doc["end"]
+    if "scale" in doc:
+        overrides["run.scale"] = doc["scale"]
+    indicators = tuple(dict.fromkeys(n for o in outputs for n in o.indicators))
+    spec = DiscoverySpec(path, scenarios.question(path), base, design, tuple(factors), points, design_seed, seeds,
+                         indicators, overrides, None, hashlib.sha256(path.read_bytes()).hexdigest()[:16],
+                         outputs=outputs, roles=tuple(roles), ranges_from=ranges_from,
+                         interest_output=interest["output"], interest_side=sides[0],
+                         interest_value=float(interest[sides[0]]), prim=prim)
+    base_params = scenarios.load(base).params
+    end_year = int(str(base_params.replace(overrides, where=str(path))["run.end"])[:4])
+    for o in outputs:
+        if o.year > end_year:
+            raise _bad(path, f"outputs.{o.name}.year", o.year, f"must be at most the run's last year, {end_year}")
+    for point in spec.design_points():
+        spec.point_params(base_params, point)
+    return spec
+
+
+# --- analysis ------------------------------------------------------------------------------------------
+@dataclass
+class Box:
+    """The chosen PRIM box and the trajectory it was chosen from."""
+
+    trajectory: pd.DataFrame  # coverage, density, mass, res_dim, mean per peeling step (EMA's peeling_trajectory)
+    chosen: int  # the step chosen
+    limits: pd.DataFrame  # restricted factors: min, max (or the categories kept), qp (quasi-p-value)
+    cases: int  # cases of interest in the design
+    points: int
+
+
+def find_box(x: pd.DataFrame, y: np.ndarray, settings: dict) -> Box:
+    """PRIM (ema_workbench.analysis.prim) on the design ``x`` and the cases of interest ``y``; the box
+    chosen is the one with the largest coverage whose density reaches the threshold (or the densest)."""
+    import logging
+    import warnings
+
+    with warnings.catch_warnings():  # "ipyparallel not installed": the workbench's evaluators are not used here
+        warnings.simplefilter("ignore", UserWarning)
+        from ema_workbench.analysis import prim
+
+    logging.getLogger("EMA").setLevel(logging.WARNING)
+    p = prim.Prim(x, y.astype(bool), threshold=settings["threshold"], peel_alpha=settings["peel_alpha"],
+                  paste_alpha=settings["paste_alpha"], mass_min=settings["mass_min"])
+    box = p.find_box()
+    traj = box.peeling_trajectory.reset_index(drop=True)
+    ok = traj.index[traj.density >= settings["threshold"]]
+    pool = traj.loc[ok] if len(ok) else traj.loc[[traj.density.idxmax()]]
+    chosen = int(pool.sort_values(["coverage", "density"], ascending=False, kind="stable").index[0])
+    box.select(chosen)
+    lims = box.box_lims[chosen]
+    restricted = [c for c in x.columns if _restricted(lims[c], x[c])]
+    qp = box.qp[chosen] if hasattr(box, "qp") else {}
+    rows = []
+    for c in restricted:
+        lo, hi = lims[c].iloc[0], lims[c].iloc[1]
+        q = qp.get(c, (-1.0, -1.0)) if isinstance(qp, dict) else (-1.0, -1.0)
+        q = [v if v >= 0 else math.nan for v in q]  # EMA marks a side that is not restricted with -1
+        rows.append({"factor": c, "min": lo, "max": hi, "qp_low": q[0], "qp_high": q[1]})
+    limits = pd.DataFrame(rows, columns=["factor", "min", "max", "qp_low", "qp_high"])
+    return Box(traj, chosen, limits, int(y.sum()), len(y))
+
+
+def _restricted(lim: pd.Series, col: pd.Series) -> bool:
+    lo, hi = lim.iloc[0], lim.iloc[1]
+    if isinstance(lo, set):
+        return lo != set(col.unique())
+    return lo > col.min() or hi < col.max()
+
+
+def analyse(spec: DiscoverySpec, folder: Path) -> dict:
+    """cases.csv (each point's outputs and whether it is a case of interest), trajectory.csv, box.csv,
+    figures and report.md from a finished design."""
+    y, _ = output_matrix(spec, folder)
+    j = [o.name for o in spec.outputs].index(spec.interest_output)
+    value = y[:, j]
+    interest = value < spec.interest_value if spec.interest_side == "below" else value > spec.interest_value
+    design = pd.read_csv(folder / "design.csv").set_index("point")
+    x = design[[f.name for f in spec.factors]].copy()
+    for f in spec.factors:  # categorical factors (explicit values) as categories for PRIM
+        if f.values is not None:
+            x[f.name] = x[f.name].astype(str).astype("category")
+    cases = x.copy()
+    for k, o in enumerate(spec.outputs):
+        cases[o.name] = y[:, k]
+    cases["of_interest"] = interest
+    store.write_csv(folder / "cases.csv", ["point", *cases.columns], ([str(i), *map(str, r)] for i, r in
+                                                                       zip(cases.index, cases.itertuples(index=False))))
+    if interest.sum() == 0 or interest.all():
+        box = None
+    else:
+        box = find_box(x, interest, spec.prim)
+        traj = box.trajectory[["coverage", "density", "mass", "res_dim"]]
+        store.write_csv(folder / "trajectory.csv", ["step", *traj.columns],
+                        ([str(i), *map(str, r)] for i, r in zip(traj.index, traj.itertuples(index=False))))
+        store.write_csv(folder / "box.csv", list(box.limits.columns), box.limits.astype(str).itertuples(index=False))
+    from . import plots
+
+    figures = plots.discovery_figures(spec, cases, box, folder / "figures")
+    report = write_report(spec, folder, cases, box)
+    return {"figures": [str(p) for p in figures], "report": str(report), "cases": int(interest.sum())}
+
+
+def write_report(spec: DiscoverySpec, folder: Path, cases: pd.DataFrame, box: Box | None) -> Path:
+    n, k = len(cases), int(cases.of_interest.sum())
+    lines = [f"# Scenario discovery: {spec.path.stem}", ""]
+    if spec.question:
+        lines += [f"Question: {spec.question}", ""]
+    lines += [f"Base scenario `{spec.base}`; a {spec.design} design of {spec.points} points over {len(spec.factors)} "
+              f"factors, each on seeds {spec.seeds[0]}-{spec.seeds[-1]} (the same at every point; an output is their "
+              f"mean). Cases of interest: {spec.interest_text()}: **{k} of {n} points ({k / n:.0%})**.", ""]
+    lines += ["| factor | parameters | range | role |", "|---|---|---|---|"]
+    for f, role in zip(spec.factors, spec.roles):
+        rng = (", ".join(map(str, f.values)) if f.values is not None else f"{f.low:g} to {f.high:g}")
+        src = spec.ranges_from.get(f.name)
+        rng += {"posterior": " (5-95 % of the calibration posterior)", "prior": " (calibration prior)"}.get(src, "")
+        lines.append(f"| `{f.name}` | {', '.join(f'`{q}`' for q in f.keys)} | {rng} | {role} |")
+    if box is None:
+        lines += ["", "No box: " + ("no point is a case of interest." if k == 0 else "every point is a case of interest.")
+                  + " Move the threshold of [interest] or widen the factors' ranges."]
+    else:
+        t = box.trajectory.loc[box.chosen]
+        roles = dict(zip([f.name for f in spec.factors], spec.roles))
+        lines += ["", "## The box", "",
+                  f"PRIM (EMA workbench, peel_alpha {spec.prim['peel_alpha']}, paste_alpha {spec.prim['paste_alpha']}, "
+                  f"mass_min {spec.prim['mass_min']}) peeled {len(box.trajectory) - 1} times; the box chosen (step "
+                  f"{box.chosen}) is the one with the largest coverage whose density reaches {spec.prim['threshold']:.0%}"
+                  + ("" if t.density >= spec.prim["threshold"] else " (none does: the densest is shown)") + ". "
+                  f"It holds {t.mass:.0%} of the points; **coverage {t.coverage:.0%}** (the share of all cases of "
+                  f"interest inside it) and **density {t.density:.0%}** (the share of its points that are cases).", "",
+                  "| factor | role | box | quasi-p-value (low, high limit) |", "|---|---|---|---|"]
+        for _, r in box.limits.iterrows():
+            lim = limit_text(r)
+            qp = ", ".join("-" if not np.isfinite(q) else f"{q:.2g}" for q in (r.qp_low, r.qp_high))
+            lines.append(f"| `{r.factor}` | {roles.get(r.factor, '')} | {lim} | {qp} |")
+        sig = [r.factor for _, r in box.limits.iterrows() if min(np.nan_to_num(r.qp_low, nan=1.0),
+                                                                 np.nan_to_num(r.qp_high, nan=1.0)) < 0.05]
+        lines += ["", ("In words: the cases of interest concentrate where " + "; ".join(
+            f"`{r.factor}` is {limit_text(r)}" for _, r in box.limits.iterrows()) + ". "
+            + (f"Restrictions significant at 5 % (quasi-p): {', '.join(f'`{s}`' for s in sig)}." if sig else
+               "No restriction is significant at 5 % (quasi-p): read the box with caution.")
+            if len(box.limits) else "In words: PRIM found no restriction that raises the density.")]
+    lines += ["", "![trade-off](figures/tradeoff.png)", "", "![box](figures/box.png)", "",
+              "Files: `cases.csv` (each point's factors, outputs and whether it is a case of interest), "
+              "`trajectory.csv` (coverage, density, mass and restricted dimensions at each peeling step), "
+              "`box.csv` (the chosen box), `table.csv` (every run), `design.csv`, `manifest.json`."]
+    return store.write_text(folder / "report.md", "\n".join(lines) + "\n")
+
+
+def limit_text(r) -> str:
+    """A restricted factor's limits in words: the categories kept, "at most x", "at least x" or "x to y"
+    (a side without a quasi-p-value is not restricted)."""
+    if isinstance(r["min"], set):
+        return ", ".join(sorted(map(str, r["min"])))
+    low, high = np.isfinite(r["qp_low"]), np.isfinite(r["qp_high"])
+    if low and not high:
+        return f"at least {_num(r['min'])}"
+    if high and not low:
+        return f"at most {_num(r['max'])}"
+    return f"{_num(r['min'])} to {_num(r['max'])}"
+
+
+def _num(v) -> str:
+    return f"{v:,.4g}" if isinstance(v, (int, float, np.floating, np.integer)) else str(v)
+
+
+def run(spec: DiscoverySpec, folder: Path, executor, resume: bool = False, progress=None) -> dict:
+    """Run what is missing of the design (analysis/sweep.py), then PRIM, unless runs failed."""
+    from . import sweep
+
+    info = sweep.run_sweep(spec, folder, executor, resume=resume, progress=progress)
+    info["analysis"] = None if info["runs_failed"] else analyse(spec, folder)
+    return info
+
+
+__all__ = ["DiscoverySpec", "load_spec", "find_box", "limit_text", "analyse", "run"]

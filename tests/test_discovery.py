@@ -1,0 +1,90 @@
+"""Scenario discovery (`simmodel discover`): PRIM boxes for an outcome of interest."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simmodel.analysis import discovery
+from simmodel.cli import main
+
+pytest.importorskip("ema_workbench")
+
+TINY = """# Question: where does adoption by 2014 stay low?
+design = "lhs"
+points = 24
+seeds = 1
+end = "2014-12"
+scale = 0.004
+[outputs.firms]
+indicator = "firms_stage_1plus"
+year = 2014
+[interest]
+output = "firms"
+below = {below}
+[prim]
+threshold = 0.8
+mass_min = 0.1
+[factors.intercept]
+keys = ["decision.intercept"]
+range = "prior"
+[factors.conference_cost]
+keys = ["demonstration.cost_per_conference"]
+range = [0.0, 1e6]
+"""
+
+
+def test_prim_finds_a_planted_box():
+    rng = np.random.default_rng(1)
+    x = pd.DataFrame({"a": rng.uniform(0, 1, 400), "b": rng.uniform(0, 1, 400), "c": rng.uniform(0, 1, 400)})
+    y = ((x.a > 0.6) & (x.b < 0.5)).to_numpy()  # c plays no part
+    box = discovery.find_box(x, y, {"threshold": 0.9, "peel_alpha": 0.05, "paste_alpha": 0.05, "mass_min": 0.05})
+    lim = box.limits.set_index("factor")
+    assert set(lim.index) == {"a", "b"}
+    assert lim.loc["a", "min"] == pytest.approx(0.6, abs=0.05) and lim.loc["b", "max"] == pytest.approx(0.5, abs=0.05)
+    chosen = box.trajectory.loc[box.chosen]
+    assert chosen.density >= 0.9 and chosen.coverage > 0.8
+    assert (lim[["qp_low", "qp_high"]].min(axis=1) < 0.05).all()  # both restrictions are significant
+    assert lim.loc["a", ["qp_low", "qp_high"]].isna().tolist() == [False, True]  # a is bounded below only
+
+
+def test_discover_finds_that_a_low_base_rate_keeps_adoption_low(tmp_path):
+    path = tmp_path / "d.toml"
+    out = tmp_path / "d"
+    # the median of the outcome over the design: about half the points are cases of interest
+    path.write_text(TINY.format(below=1e12))
+    probe = tmp_path / "probe"
+    assert main(["discover", str(path), "--out", str(probe), "--workers", "1", "--quiet"]) == 0
+    median = float(pd.read_csv(probe / "cases.csv").firms.median())
+    path.write_text(TINY.format(below=median))
+    assert main(["discover", str(path), "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    cases = pd.read_csv(out / "cases.csv")
+    assert cases.of_interest.sum() == (cases.firms < median).sum() > 0
+    box = pd.read_csv(out / "box.csv").set_index("factor")
+    # the base rate decides adoption; what a conference costs cannot
+    assert "intercept" in box.index and "conference_cost" not in box.index
+    assert box.loc["intercept", "max"] < -4.0  # low intercepts
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["kind"] == "discovery" and man["interest"] == {"output": "firms", "below": median}
+    report = (out / "report.md").read_text()
+    assert "coverage" in report and "density" in report and "`intercept`" in report
+    for f in ("tradeoff.png", "box.png"):
+        assert (out / "figures" / f).stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("change, fragment", [
+    (("below = 1", "between = 1"), "interest.between"),
+    (('output = "firms"', 'output = "cloud"'), "interest.output"),
+    (("points = 24", "points = 5"), "points"),
+    (("threshold = 0.8", "threshold = 1.5"), "prim.threshold"),
+])
+def test_bad_discovery_files_are_one_line_and_exit_2(tmp_path, capsys, change, fragment):
+    text = TINY.format(below=1)
+    assert change[0] in text
+    path = tmp_path / "d.toml"
+    path.write_text(text.replace(change[0], change[1]))
+    assert main(["discover", str(path), "--out", str(tmp_path / "never"), "--workers", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and fragment in err
+    assert not (tmp_path / "never").exists()
