@@ -613,3 +613,33 @@ def discovery_figures(spec, cases: pd.DataFrame, box, folder: Path) -> list[Path
         fig.tight_layout()
         paths.append(_save(fig, folder / "box.png"))
     return paths
+
+
+# --- optimisation (analysis/optimise.py) ------------------------------------------------------------------
+def optimisation_figures(spec, table: pd.DataFrame, front: pd.DataFrame, folder: Path) -> list[Path]:
+    """Every pair of objectives: all candidates (grey; infeasible ones as crosses), the front (red), the
+    historical mix (a black star)."""
+    objs = [n for n, _ in spec.objectives]
+    pairs = [(objs[i], objs[j]) for i in range(len(objs)) for j in range(i + 1, len(objs))]
+    fig, axes = plt.subplots(1, len(pairs), figsize=(5.2 * len(pairs), 4.6), squeeze=False)
+    cand = table[table.generation >= 0]
+    hist = table[table.generation == -1].iloc[0]
+    units = {o.name: o.unit for o in spec.outputs}
+    for ax, (a, b) in zip(axes.flat, pairs):
+        ok, bad = cand[cand.feasible], cand[~cand.feasible]
+        ax.scatter(ok[a], ok[b], s=14, color="0.6", label="candidates")
+        if len(bad):
+            ax.scatter(bad[a], bad[b], s=14, marker="x", color="0.75", label="over the budget")
+        if len(front):
+            f = front.sort_values(a)
+            ax.plot(f[a], f[b], "o-", color="tab:red", ms=5, lw=1, label="front")
+        ax.scatter([hist[a]], [hist[b]], marker="*", s=220, color="black", zorder=5, label="historical mix")
+        sense = dict(spec.objectives)
+        ax.set_xlabel(f"{a} ({units[a]}; {sense[a]})", fontsize=8)
+        ax.set_ylabel(f"{b} ({units[b]}; {sense[b]})", fontsize=8)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, frameon=False, fontsize=8)
+    budget = f"; budget: {spec.budget[0]} at most {spec.budget[1]:,.4g}" if spec.budget else ""
+    fig.suptitle(f"NSGA-II: {spec.population} candidates x {spec.generations} generations{budget}", fontsize=10)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return [_save(fig, folder / "front.png")]

@@ -63,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         kept = {batch.cmd_sweep: " (finished runs are kept: rerun with --resume)",
                 batch.cmd_sensitivity: " (finished runs are kept: rerun with --resume)",
                 batch.cmd_discover: " (finished runs are kept: rerun with --resume)",
+                batch.cmd_optimise: " (finished runs are kept: rerun with --resume)",
                 batch.cmd_calibrate: " (finished runs are kept: rerun the same command to resume)"}.get(
             func, "; no result folder was written")
         lead = "\n" if sys.stderr.isatty() else ""  # end the progress line

@@ -106,6 +106,38 @@ def _design_analysis(args: argparse.Namespace, module, what, show) -> int:
     return common.failures_exit(args, failures, n_runs, "the run table (no analysis: it needs every run)")
 
 
+def cmd_optimise(args: argparse.Namespace) -> int:
+    from ..analysis import optimise, scenarios
+    from ..runs.progress import ProgressLine
+
+    spec = optimise.load_spec(args.file)
+    if args.resume and not args.out:
+        raise ParamError("--resume", True, "needs --out, the folder of the optimisation to continue")
+    out = Path(args.out) if args.out else common.out_folder(
+        args, store.run_id(f"optimisation-{spec.path.stem}", f"{spec.seeds[0]}-{spec.seeds[-1]}"))
+    common.probe_parent(out if out.is_dir() else out.parent, "--out")
+    plan = common.posterior_plan(args, spec.seeds[0], len(spec.seeds))
+    optimise.check_folder(spec, out, args.resume, plan)
+    runs_each = len(spec.seeds) * (plan.n if plan else 1)
+    n_runs = (spec.population * spec.generations + 1) * runs_each
+    common.memory_check(args, scenarios.load(spec.base).params.replace(spec.overrides), n_runs, monthly=False, held=0)
+    t0 = time.perf_counter()
+    with common.executor(args, n_runs) as ex:
+        if not args.quiet:
+            print(f"optimisation {spec.path.name}: {len(spec.levers)} levers, {spec.population} candidates x "
+                  f"{spec.generations} generations + the historical mix, {runs_each} runs each = up to {n_runs} runs on "
+                  f"{ex.describe()}; {common.bands_line(plan, len(spec.seeds))}")
+        bar = ProgressLine("runs", enabled=None if not args.quiet else False)
+        info = optimise.run(spec, out, ex, resume=args.resume, plan=plan, progress=bar.update)
+        bar.close()
+    if not args.quiet:
+        print(f"{info['candidates']} candidates, {info['front']} on the front, {len(info['errors'])} runs failed, "
+              f"{time.perf_counter() - t0:.1f} s; report: {info['report']}")
+    print(f"results: {out}")
+    failures = [(e["run"], e["error"]) for e in info["errors"]]
+    return common.failures_exit(args, failures, n_runs, "the front (candidates with a failed run are excluded)")
+
+
 def _print_box(spec, out: Path) -> None:
     import pandas as pd
 
@@ -231,6 +263,16 @@ def add_parsers(sub) -> None:
     common.add_figure_options(di)
     di.set_defaults(func=cmd_discover)
 
+    op = sub.add_parser("optimise", help="the policy mix that does best under a public budget (NSGA-II, pymoo), "
+                        "optionally robust over posterior draws")
+    op.add_argument("file", help="optimisation file (experiments/optimise/*.toml)")
+    op.add_argument("--resume", action="store_true", help="continue the optimisation in --out (finished runs are kept)")
+    op.add_argument("--out", help="result folder (default results/optimisation-<name>-...)")
+    common.add_posterior_options(op)
+    common.add_executor_options(op)
+    common.add_figure_options(op)
+    op.set_defaults(func=cmd_optimise)
+
     ca = sub.add_parser("calibrate", help="fit the model to the reported Zhejiang outcomes (history matching + ABC)")
     ca.add_argument("--budget", type=int, help=f"model runs to spend (default {FULL_BUDGET}; --quick: 80)")
     ca.add_argument("--quick", action="store_true", help="a small budget at a tiny scale: every step, for CI; writes "
@@ -245,4 +287,4 @@ def add_parsers(sub) -> None:
     ca.set_defaults(func=cmd_calibrate)
 
 
-__all__ = ["add_parsers", "cmd_sweep", "cmd_sweep_plot", "cmd_sensitivity", "cmd_discover", "cmd_calibrate", "json"]
+__all__ = ["add_parsers", "cmd_sweep", "cmd_sweep_plot", "cmd_sensitivity", "cmd_discover", "cmd_optimise", "cmd_calibrate", "json"]

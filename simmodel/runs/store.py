@@ -265,7 +265,7 @@ def git_commit() -> dict[str, str | bool | None]:
 
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version(), "platform": platform.platform()}
-    for pkg in ("simmodel", "mesa", "numpy", "scipy", "pandas", "matplotlib", "dask", "SALib", "ema-workbench"):
+    for pkg in ("simmodel", "mesa", "numpy", "scipy", "pandas", "matplotlib", "dask", "SALib", "ema-workbench", "pymoo"):
         with contextlib.suppress(metadata.PackageNotFoundError):
             out[pkg] = metadata.version(pkg)
     return out

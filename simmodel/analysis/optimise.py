@@ -1,0 +1,432 @@
+"""The policy mix that does best under a public budget: NSGA-II (pymoo) on the project's executor.
+
+An optimisation file (experiments/optimise/*.toml):
+
+    # Question: which mix of subsidy, fund, conferences and leasing transforms the most firms for no more money?
+    base = "baseline"
+    population = 16          # candidates per generation (NSGA-II)
+    generations = 6
+    design_seed = 1          # the algorithm's seed: the same file gives the same candidates
+    seeds = 2                # every candidate runs on the same seeds (common random numbers); objectives are means
+    end = "2020-12"          # scale = 0.02 (optional)
+
+    [outputs.firms_2020]     # analysis/api.py: indicator, year, sum, over, over_sum
+    indicator = "firms_stage_1plus"
+    year = 2020
+    [outputs.public_cost]
+    indicator = "public_cost"
+    year = 2020
+    sum = true
+
+    [objectives]             # an output to maximise or minimise (two or more)
+    firms_2020 = "max"
+    public_cost = "min"
+
+    [budget]                 # optional: a candidate whose mean output exceeds this is infeasible
+    output = "public_cost"
+    at_most = 6e9
+
+    [levers.purchase_subsidy]   # as a sweep factor: keys with range (or values), log
+    keys = ["cities.purchase_rate"]
+    range = [0.0, 0.3]
+
+With `--posterior N` every candidate also runs on N posterior draws (each on its own seeds, the same
+for every candidate), so the objectives are means over parameter and seed uncertainty: a robust mix.
+The base scenario's own lever values (the historical mix) are evaluated first on the same runs and
+marked in the figure and the report. Every run is a file under runs/ named by the candidate's values,
+so an interrupted optimisation resumes (the algorithm replays from its seed and finds its finished
+runs) and reruns give the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..params import ParamError, Params, read_toml
+from ..runs import store
+from ..runs.executor import Executor, Outcome, Task
+from . import posterior, scenarios
+from .api import Output, parse_outputs, province_values
+from .sweep import Factor, _factor
+
+TOP_KEYS = {"base", "population", "generations", "design_seed", "seeds", "first_seed", "end", "scale", "outputs",
+            "objectives", "budget", "levers"}
+SENSES = ("max", "min")
+MAX_RUNS = 200_000
+
+
+@dataclass(frozen=True)
+class OptimisationSpec:
+    """A validated optimisation file."""
+
+    path: Path
+    question: str
+    base: str
+    levers: tuple[Factor, ...]
+    outputs: tuple[Output, ...]
+    objectives: tuple[tuple[str, str], ...]  # (output, "max" | "min")
+    budget: tuple[str, float] | None  # (output, at most)
+    population: int
+    generations: int
+    design_seed: int
+    seeds: tuple[int, ...]
+    overrides: dict
+    digest: str
+
+    @property
+    def indicators(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(n for o in self.outputs for n in o.indicators))
+
+    def values_at(self, u: np.ndarray) -> dict[str, Any]:
+        """The levers' values at a point of the unit cube."""
+        return {f.name: f.from_unit(min(float(x), 1.0 - 1e-12)) for f, x in zip(self.levers, u)}
+
+    def updates(self, values: dict[str, Any]) -> dict[str, Any]:
+        out = dict(self.overrides)
+        for f in self.levers:
+            for k in f.keys:
+                out[k] = values[f.name]
+        return out
+
+
+def _bad(path: Path, key: str, value: Any, allowed: str) -> ParamError:
+    return ParamError(key, value, allowed, str(path))
+
+
+def load_spec(path_like: str | Path) -> OptimisationSpec:
+    """Read and validate an optimisation file; every problem is a one-line ParamError naming the key."""
+    path = Path(path_like)
+    doc = read_toml(path)
+    unknown = set(doc) - TOP_KEYS
+    if unknown:
+        k = sorted(unknown)[0]
+        raise _bad(path, k, doc[k], "unknown optimisation key; allowed: " + ", ".join(sorted(TOP_KEYS)))
+    base = doc.get("base", "baseline")
+    if not isinstance(base, str):
+        raise _bad(path, "base", base, "must be a scenario name or file")
+    ints = {}
+    for key, default, lo in (("population", 16, 4), ("generations", 6, 1), ("design_seed", 1, 0), ("seeds", 2, 1),
+                             ("first_seed", 1, 0)):
+        v = doc.get(key, default)
+        if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+            raise _bad(path, key, v, f"must be an integer >= {lo}")
+        ints[key] = v
+    levers_doc = doc.get("levers")
+    if not isinstance(levers_doc, dict) or not levers_doc:
+        raise _bad(path, "levers", levers_doc, "must be a table of at least one [levers.<name>]")
+    levers = tuple(_factor(path, name, body, "lhs") for name, body in levers_doc.items())
+    outputs = parse_outputs(doc.get("outputs"), str(path))
+    names = [o.name for o in outputs]
+    objectives_doc = doc.get("objectives")
+    if not isinstance(objectives_doc, dict) or len(objectives_doc) < 2:
+        raise _bad(path, "objectives", objectives_doc, 'must name at least two outputs, each "max" or "min"')
+    for name, sense in objectives_doc.items():
+        if name not in names:
+            raise _bad(path, f"objectives.{name}", sense, "must name one of the [outputs]: " + ", ".join(names))
+        if sense not in SENSES:
+            raise _bad(path, f"objectives.{name}", sense, 'must be "max" or "min"')
+    budget = None
+    if "budget" in doc:
+        b = doc["budget"]
+        if not isinstance(b, dict) or set(b) != {"output", "at_most"}:
+            raise _bad(path, "budget", b, "must be a table with output and at_most")
+        if b["output"] not in names:
+            raise _bad(path, "budget.output", b["output"], "must name one of the [outputs]: " + ", ".join(names))
+        if not isinstance(b["at_most"], (int, float)) or isinstance(b["at_most"], bool):
+            raise _bad(path, "budget.at_most", b["at_most"], "must be a number")
+        budget = (b["output"], float(b["at_most"]))
+    overrides = {}
+    if "end" in doc:
+        overrides["run.end"] = doc["end"]
+    if "scale" in doc:
+        overrides["run.scale"] = doc["scale"]
+    seeds = tuple(range(ints["first_seed"], ints["first_seed"] + ints["seeds"]))
+    runs = (ints["population"] * ints["generations"] + 1) * len(seeds)
+    if runs > MAX_RUNS:
+        raise _bad(path, "generations", ints["generations"], f"{runs:,} runs is more than {MAX_RUNS:,}")
+    spec = OptimisationSpec(path, scenarios.question(path), base, levers, outputs, tuple(objectives_doc.items()),
+                            budget, ints["population"], ints["generations"], ints["design_seed"], seeds, overrides,
+                            hashlib.sha256(path.read_bytes()).hexdigest()[:16])
+    params = scenarios.load(base).params
+    end_year = int(str(params.replace(overrides, where=str(path))["run.end"])[:4])
+    for o in outputs:
+        if o.year > end_year:
+            raise _bad(path, f"outputs.{o.name}.year", o.year, f"must be at most the run's last year, {end_year}")
+    for u in (np.zeros(len(levers)), np.ones(len(levers))):  # the corners validate
+        params.replace(spec.updates(spec.values_at(u)), where=str(path))
+    return spec
+
+
+# --- runs ------------------------------------------------------------------------------------------------
+def candidate_id(values: dict[str, Any]) -> str:
+    """A candidate's name: a hash of its lever values (the same values, the same runs)."""
+    text = json.dumps({k: values[k] for k in sorted(values)}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _runs(spec: OptimisationSpec, plan) -> list[tuple[int | None, int]]:
+    return plan.runs() if plan is not None else [(None, s) for s in spec.seeds]
+
+
+class Evaluator:
+    """Evaluates batches of candidates on the executor; every run is kept in runs/<candidate>-[d<draw>-]s<seed>.csv
+    (province rows of the outputs' indicators), so a resumed optimisation reruns nothing."""
+
+    def __init__(self, spec: OptimisationSpec, folder: Path, executor: Executor, plan=None,
+                 progress: Callable[[int, int, str], None] | None = None):
+        self.spec, self.folder, self.executor, self.plan, self.progress = spec, folder, executor, plan, progress
+        self.store = store.RunStore(folder / "runs", ".csv")
+        self.base = scenarios.load(spec.base).params
+        self.done, self.failed = 0, []
+        self.total = (spec.population * spec.generations + 1) * len(_runs(spec, plan))
+
+    def _params(self, values: dict[str, Any], draw) -> Params:
+        updates = self.spec.updates(values)
+        if draw is None:
+            return self.base.replace(updates, where=f"{self.spec.path.name}: {values}")
+        d = self.plan.draws[draw]
+        return posterior.apply(self.base, d.values, self.plan.baseline, updates, where=f"{self.spec.path.name}: {values}")
+
+    @staticmethod
+    def run_name(cid: str, draw: int | None, seed: int) -> str:
+        return f"{cid}-s{seed:04d}" if draw is None else f"{cid}-d{draw:04d}-s{seed:04d}"
+
+    def _tasks(self, batch: list[dict[str, Any]]) -> Iterator[Task]:
+        have = self.store.done()
+        seen = set()
+        for values in batch:
+            cid = candidate_id(values)
+            for d, s in _runs(self.spec, self.plan):
+                name = self.run_name(cid, d, s)
+                if name in have or name in seen:
+                    continue
+                seen.add(name)
+                yield Task(name, self._params(values, d), s, monthly=False, names=self.spec.indicators,
+                           meta={"draw": d})
+
+    def evaluate(self, batch: list[dict[str, Any]]) -> np.ndarray:
+        """The outputs of each candidate (rows) as means over its runs; NaN where a run failed."""
+        for outcome in self.executor.map(self._tasks(batch)):
+            self._write(outcome)
+        out = np.full((len(batch), len(self.spec.outputs)), np.nan)
+        for i, values in enumerate(batch):
+            cid = candidate_id(values)
+            per_run = []
+            for d, s in _runs(self.spec, self.plan):
+                name = self.run_name(cid, d, s)
+                if not self.store.has(name):
+                    break
+                rows = [line.split(",") for line in self.store.read(name).splitlines()[1:]]
+                table = {(p, ind): float(v) if v else math.nan for p, ind, v in rows}
+                per_run.append([o.value(table) for o in self.spec.outputs])
+            else:
+                out[i] = np.mean(per_run, axis=0)
+        return out
+
+    def _write(self, outcome: Outcome) -> None:
+        name = outcome.task.key
+        if outcome.ok:
+            rows = province_values(outcome.result.yearly)
+            self.store.write(name, "period,indicator,value\n" + "".join(
+                f"{p},{ind},{store.fmt_value(v)}\n" for (p, ind), v in sorted(rows.items())))
+        else:
+            self.failed.append({"run": name, "error": outcome.error})
+            self.store.write_error(name, outcome.error)
+        self.done += 1
+        if self.progress:
+            self.progress(self.done, self.total, f"{len(self.failed)} failed" if self.failed else "")
+
+
+# --- the search ----------------------------------------------------------------------------------------------
+def historical_values(spec: OptimisationSpec) -> dict[str, Any]:
+    """The base scenario's own values of the levers (a lever of several keys takes its first key's value)."""
+    params = scenarios.load(spec.base).params
+    return {f.name: params[f.keys[0]] for f in spec.levers}
+
+
+def check_folder(spec: OptimisationSpec, folder: Path, resume: bool, plan=None) -> None:
+    manifest = folder / "manifest.json"
+    if folder.exists() and not folder.is_dir():
+        raise ParamError("--out", str(folder), "is a file, not a folder")
+    if not manifest.is_file():
+        if (folder / "runs").is_dir() and any((folder / "runs").iterdir()):
+            raise ParamError("--out", str(folder), "holds runs but no manifest.json; use another --out")
+        return
+    old = store.read_json(manifest, "manifest")
+    if old.get("kind") != "optimisation":
+        raise ParamError("--out", str(folder), "holds another kind of result; use another --out")
+    if not resume:
+        raise ParamError("--out", str(folder), "already holds an optimisation; use --resume to continue it, or "
+                         "another folder")
+    if old.get("file_digest") != spec.digest:
+        raise ParamError("--resume", str(folder), "holds a different optimisation file; use a new --out")
+    was = old.get("posterior")
+    was = {k: was.get(k) for k in ("sha256", "draws", "draw_seed", "seeds_per_draw")} if was else None
+    if was != (plan.identity() if plan is not None else None):
+        raise ParamError("--resume", str(folder), "was run with other --posterior draws; resume with the same")
+
+
+def run(spec: OptimisationSpec, folder: Path, executor: Executor, resume: bool = False, plan=None,
+        progress=None) -> dict:
+    """NSGA-II (pymoo's ask-and-tell) over the levers in the unit cube; each generation's candidates run as
+    one batch on the executor. Writes candidates.csv, front.csv, figures, report.md and the manifest."""
+    import warnings
+
+    from pymoo.algorithms.moo.nsga2 import NSGA2
+    from pymoo.core.evaluator import Evaluator as PymooEvaluator
+    from pymoo.core.problem import Problem
+    from pymoo.problems.static import StaticProblem
+
+    check_folder(spec, folder, resume, plan)
+    folder.mkdir(parents=True, exist_ok=True)
+    store.clean_partial(folder)
+    if not (folder / "manifest.json").is_file():
+        store.write_json(folder / "manifest.json", store.manifest(
+            "optimisation", complete=False, file=str(spec.path), file_digest=spec.digest, question=spec.question,
+            base=spec.base, population=spec.population, generations=spec.generations, design_seed=spec.design_seed,
+            seeds=list(spec.seeds), levers=[{"name": f.name, "keys": list(f.keys), "range": [f.low, f.high],
+                                             "values": list(f.values) if f.values else None} for f in spec.levers],
+            outputs=[vars(o) for o in spec.outputs], objectives=dict(spec.objectives),
+            budget={"output": spec.budget[0], "at_most": spec.budget[1]} if spec.budget else None,
+            **({"posterior": plan.manifest()} if plan is not None else {})))
+    store.write_bytes(folder / "optimisation.toml", spec.path.read_bytes())
+    ev = Evaluator(spec, folder, executor, plan, progress)
+    names = [o.name for o in spec.outputs]
+    obj = [(names.index(n), 1.0 if sense == "min" else -1.0) for n, sense in spec.objectives]
+    records = []
+
+    def record(generation: int, batch: list[dict], y: np.ndarray) -> None:
+        for values, row in zip(batch, y):
+            feasible = bool(np.all(np.isfinite(row))) and (spec.budget is None or
+                                                            row[names.index(spec.budget[0])] <= spec.budget[1])
+            records.append({"generation": generation, "candidate": candidate_id(values), **values,
+                            **dict(zip(names, row)), "feasible": feasible})
+
+    hist = historical_values(spec)
+    record(-1, [hist], ev.evaluate([hist]))
+    problem = Problem(n_var=len(spec.levers), n_obj=len(obj), n_ieq_constr=1 if spec.budget else 0, xl=0.0, xu=1.0)
+    algorithm = NSGA2(pop_size=spec.population)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        algorithm.setup(problem, termination=("n_gen", spec.generations), seed=spec.design_seed, verbose=False)
+        generation = 0
+        while algorithm.has_next():
+            pop = algorithm.ask()
+            batch = [spec.values_at(u) for u in pop.get("X")]
+            y = ev.evaluate(batch)
+            record(generation, batch, y)
+            bad = ~np.all(np.isfinite(y), axis=1)
+            f = np.column_stack([sign * y[:, j] for j, sign in obj])
+            f[bad] = 1e300  # a candidate whose runs failed is never chosen
+            extra = {}
+            if spec.budget:
+                g = (y[:, names.index(spec.budget[0])] - spec.budget[1])[:, None]
+                g[bad] = 1e300
+                extra["G"] = g
+            PymooEvaluator().eval(StaticProblem(problem, F=f, **extra), pop)
+            algorithm.tell(infills=pop)
+            generation += 1
+    table = pd.DataFrame(records)
+    front = pareto_front(table, spec)
+    write_table(folder / "candidates.csv", table)
+    write_table(folder / "front.csv", front)
+    from . import plots
+
+    figures = plots.optimisation_figures(spec, table, front, folder / "figures")
+    report = write_report(spec, folder, table, front, plan)
+    manifest = store.read_json(folder / "manifest.json", "manifest")
+    manifest.update(complete=True, result={"candidates": int((table.generation >= 0).sum()), "front": len(front),
+                                           "runs_failed": len(ev.failed), "errors": ev.failed[:20]})
+    store.write_json(folder / "manifest.json", manifest)
+    return {"front": len(front), "candidates": len(table), "errors": ev.failed, "figures": [str(p) for p in figures],
+            "report": str(report), "runs": ev.total}
+
+
+def write_table(path: Path, table: pd.DataFrame) -> None:
+    store.write_csv(path, list(table.columns), ([_cell(v) for v in r] for r in table.itertuples(index=False)))
+
+
+def _cell(v) -> str:
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v)).lower()
+    if isinstance(v, (float, np.floating)):
+        return store.fmt_value(float(v))
+    return str(v)
+
+
+def pareto_front(table: pd.DataFrame, spec: OptimisationSpec) -> pd.DataFrame:
+    """The feasible candidates no other feasible candidate beats on every objective (each candidate once)."""
+    t = table[(table.generation >= 0) & table.feasible].drop_duplicates("candidate")
+    if t.empty:
+        return t
+    f = np.column_stack([t[n].to_numpy() * (1.0 if s == "min" else -1.0) for n, s in spec.objectives])
+    keep = [not np.any(np.all(f <= f[i], axis=1) & np.any(f < f[i], axis=1)) for i in range(len(f))]
+    return t[keep].sort_values(spec.objectives[0][0], ascending=spec.objectives[0][1] == "min").reset_index(drop=True)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v)).lower()
+    if isinstance(v, str):
+        return v
+    a = abs(float(v))
+    if a >= 1e9:
+        return f"{v / 1e9:.3g} bn"
+    if a >= 1e6:
+        return f"{v / 1e6:.3g} m"
+    return f"{v:,.0f}" if a >= 1e4 else f"{v:.3g}"
+
+
+def write_report(spec: OptimisationSpec, folder: Path, table: pd.DataFrame, front: pd.DataFrame, plan) -> Path:
+    hist = table[table.generation == -1].iloc[0]
+    over = (f"{plan.n} posterior draws x {len(spec.seeds)} seeds (parameter and seed uncertainty)" if plan else
+            f"seeds {spec.seeds[0]}-{spec.seeds[-1]} at the calibrated point (seed uncertainty only)")
+    lines = [f"# Optimisation: {spec.path.stem}", ""]
+    if spec.question:
+        lines += [f"Question: {spec.question}", ""]
+    sense = ", ".join(f"{'maximise' if s == 'max' else 'minimise'} `{n}`" for n, s in spec.objectives)
+    lines += [f"NSGA-II (pymoo), {spec.population} candidates x {spec.generations} generations from base scenario "
+              f"`{spec.base}`: {sense}"
+              + (f", with `{spec.budget[0]}` at most {_fmt(spec.budget[1])}" if spec.budget else "")
+              + f". Every candidate runs on the same {over}; an objective is the mean over them.", "",
+              "| lever | parameters | range | historical |", "|---|---|---|---|"]
+    for f in spec.levers:
+        rng = ", ".join(map(str, f.values)) if f.values is not None else f"{f.low:g} to {f.high:g}"
+        lines.append(f"| `{f.name}` | {', '.join(f'`{k}`' for k in f.keys)} | {rng} | {_fmt(hist[f.name])} |")
+    cols = [f.name for f in spec.levers] + [o.name for o in spec.outputs]
+    lines += ["", f"## The front: {len(front)} mixes no other feasible candidate beats on every objective", "",
+              "| mix | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols),
+              "| **historical** | " + " | ".join(_fmt(hist[c]) for c in cols) + " |"]
+    for i, r in front.iterrows():
+        lines.append(f"| {i + 1} | " + " | ".join(_fmt(r[c]) for c in cols) + " |")
+    if not front.empty:
+        lines += ["", "Against the historical mix:"]
+        for n, s in spec.objectives:
+            best = front.loc[front[n].idxmax() if s == "max" else front[n].idxmin()]
+            change = best[n] - hist[n]
+            lines.append(f"- best for `{n}`: mix {int(best.name) + 1}, {_fmt(best[n])} ({'+' if change >= 0 else ''}"
+                         f"{_fmt(change)} against {_fmt(hist[n])})" + "".join(
+                             f"; {m} {_fmt(best[m])}" for m, _ in spec.objectives if m != n) + ".")
+        dominated = [i for i, r in front.iterrows() if all(
+            (r[n] >= hist[n]) if s == "max" else (r[n] <= hist[n]) for n, s in spec.objectives)]
+        lines.append("" if not dominated else
+                     f"- {len(dominated)} mix(es) on the front do at least as well as the historical mix on every "
+                     "objective: " + ", ".join(str(i + 1) for i in dominated) + ".")
+    lines += ["", "Differences smaller than the seed-to-seed spread of the runs are not evidence; rerun the front's "
+              "mixes with `simmodel compare` on more seeds (or `--posterior`) before acting on them.", "",
+              "![front](figures/front.png)", "",
+              "Files: `candidates.csv` (every candidate: generation, lever values, outputs, feasible; generation -1 "
+              "is the historical mix), `front.csv`, `runs/` (every run), `manifest.json`."]
+    return store.write_text(folder / "report.md", "\n".join(lines) + "\n")
+
+
+__all__ = ["OptimisationSpec", "load_spec", "run", "pareto_front", "candidate_id", "historical_values"]
