@@ -143,3 +143,17 @@ def test_evaluate_gives_the_run_s_own_values():
     assert got["paid_per_firm"] == pytest.approx(got["paid"] / got["firms"], rel=1e-12)
     with pytest.raises(ParamError, match="cities.purchase_rat"):
         api.evaluate({"cities.purchase_rat": 0.2}, seed=1, scale=0.004, end="2013-12")
+
+
+@pytest.mark.parametrize("folder", ["sensitivity", "discovery", "optimise"])
+def test_the_shipped_example_files_are_valid(folder):
+    from pathlib import Path
+
+    from simmodel.analysis import discovery, optimise
+
+    module = {"sensitivity": sensitivity, "discovery": discovery, "optimise": optimise}[folder]
+    files = sorted((Path(__file__).parent.parent / "experiments" / folder).glob("*.toml"))
+    assert files
+    for f in files:
+        spec = module.load_spec(f)
+        assert spec.question, f"{f.name}: a '# Question:' line says what it answers"
