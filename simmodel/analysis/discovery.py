@@ -223,6 +223,8 @@ def analyse(spec: DiscoverySpec, folder: Path) -> dict:
     for f in spec.factors:  # categorical factors (explicit values) as categories for PRIM
         if f.values is not None:
             x[f.name] = x[f.name].astype(str).astype("category")
+        else:  # numbers as floats: PRIM's pasting writes fractional limits
+            x[f.name] = x[f.name].astype(float)
     cases = x.copy()
     for k, o in enumerate(spec.outputs):
         cases[o.name] = y[:, k]

@@ -639,7 +639,8 @@ def optimisation_figures(spec, table: pd.DataFrame, front: pd.DataFrame, folder:
         ax.set_ylabel(f"{b} ({units[b]}; {sense[b]})", fontsize=8)
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=4, frameon=False, fontsize=8)
-    budget = f"; budget: {spec.budget[0]} at most {spec.budget[1]:,.4g}" if spec.budget else ""
-    fig.suptitle(f"NSGA-II: {spec.population} candidates x {spec.generations} generations{budget}", fontsize=10)
+    budget = f"; budget: {spec.budget[0]} at most {spec.budget[1]:,.0f}" if spec.budget else ""
+    fig.suptitle(textwrap.fill(f"NSGA-II: {spec.population} candidates x {spec.generations} generations{budget}",
+                               55 * len(pairs)), fontsize=10)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     return [_save(fig, folder / "front.png")]
