@@ -193,6 +193,8 @@ def _ratio_rules():
         "tech_investment_share": lambda v, prm: v("tech_investment") == 0 and (
             prm["economy.other_investment_share"] == 0 or v("value_added") == 0),
         # provider_utilisation: never (at least one provider, capacity >= 0.1, providers never leave)
+        # months of providers' work waiting: undefined when no project started in the period
+        "provider_backlog_months": lambda v, prm: _empty(v("projects_started")),
     })
     for suffix, count in (("", "adopters"), ("_above", "adopters_above"), ("_small", "adopters_small")):
         rules[f"share_adopters_negative_npv{suffix}"] = lambda v, prm, c=count: _empty(v(c))
