@@ -114,6 +114,20 @@ def parse_outputs(doc: Any, where: str) -> tuple[Output, ...]:
     return tuple(out)
 
 
+def run_overrides(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """What a design file's top-level ``end`` and ``scale`` set: run.end and run.scale (sweep, sensitivity,
+    discovery and optimisation files)."""
+    return {key: doc[name] for name, key in (("end", "run.end"), ("scale", "run.scale")) if name in doc}
+
+
+def check_output_years(outputs: Iterable[Output], params, where: str) -> None:
+    """Every output's year within the run (``params`` with the file's overrides); a ParamError otherwise."""
+    end_year = int(str(params["run.end"])[:4])
+    for o in outputs:
+        if o.year > end_year:
+            raise ParamError(f"outputs.{o.name}.year", o.year, f"must be at most the run's last year, {end_year}", where)
+
+
 def province_values(rows: Iterable[tuple]) -> dict[tuple[str, str], float]:
     """``{(period, indicator): value}`` from tidy rows (period, region, sector, indicator, value), province-wide."""
     return {(str(p), ind): float(v) for p, region, sector, ind, v in rows if region == "Zhejiang" and sector == "all"}
@@ -141,4 +155,4 @@ def evaluate(values: Mapping[str, Any] | None = None, seed: int = 1, *, base: st
     return {o.name: o.value(table) for o in outputs}
 
 
-__all__ = ["Output", "DEFAULT_OUTPUTS", "parse_outputs", "province_values", "evaluate"]
+__all__ = ["Output", "DEFAULT_OUTPUTS", "parse_outputs", "run_overrides", "check_output_years", "province_values", "evaluate"]

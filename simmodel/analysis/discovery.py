@@ -48,7 +48,7 @@ import pandas as pd
 from ..params import ParamError, read_toml
 from ..runs import store
 from . import scenarios
-from .api import Output, parse_outputs
+from .api import Output, check_output_years, parse_outputs, run_overrides
 from .sensitivity import factors_from, output_matrix
 from .sweep import MAX_RUNS, SweepSpec
 
@@ -139,11 +139,7 @@ def load_spec(path_like: str | Path) -> DiscoverySpec:
     seeds = tuple(range(first, first + seeds_n))
     if points * len(seeds) > MAX_RUNS:
         raise _bad(path, "points", points, f"{points:,} points x {len(seeds)} seeds is more than {MAX_RUNS:,} runs")
-    overrides = {}
-    if "end" in doc:
-        overrides["run.end"] = doc["end"]
-    if "scale" in doc:
-        overrides["run.scale"] = doc["scale"]
+    overrides = run_overrides(doc)
     indicators = tuple(dict.fromkeys(n for o in outputs for n in o.indicators))
     spec = DiscoverySpec(path, scenarios.question(path), base, design, tuple(factors), points, design_seed, seeds,
                          indicators, overrides, None, hashlib.sha256(path.read_bytes()).hexdigest()[:16],
@@ -151,10 +147,7 @@ def load_spec(path_like: str | Path) -> DiscoverySpec:
                          interest_output=interest["output"], interest_side=sides[0],
                          interest_value=float(interest[sides[0]]), prim=prim)
     base_params = scenarios.load(base).params
-    end_year = int(str(base_params.replace(overrides, where=str(path))["run.end"])[:4])
-    for o in outputs:
-        if o.year > end_year:
-            raise _bad(path, f"outputs.{o.name}.year", o.year, f"must be at most the run's last year, {end_year}")
+    check_output_years(outputs, base_params.replace(overrides, where=str(path)), str(path))
     for point in spec.design_points():
         spec.point_params(base_params, point)
     return spec

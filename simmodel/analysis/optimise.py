@@ -55,7 +55,7 @@ from ..params import ParamError, Params, read_toml
 from ..runs import store
 from ..runs.executor import Executor, Outcome, Task
 from . import posterior, scenarios
-from .api import Output, parse_outputs, province_values
+from .api import Output, check_output_years, parse_outputs, run_overrides, province_values
 from .sweep import Factor, _factor
 
 TOP_KEYS = {"base", "population", "generations", "design_seed", "seeds", "first_seed", "end", "scale", "outputs",
@@ -144,11 +144,7 @@ def load_spec(path_like: str | Path) -> OptimisationSpec:
         if not isinstance(b["at_most"], (int, float)) or isinstance(b["at_most"], bool):
             raise _bad(path, "budget.at_most", b["at_most"], "must be a number")
         budget = (b["output"], float(b["at_most"]))
-    overrides = {}
-    if "end" in doc:
-        overrides["run.end"] = doc["end"]
-    if "scale" in doc:
-        overrides["run.scale"] = doc["scale"]
+    overrides = run_overrides(doc)
     seeds = tuple(range(ints["first_seed"], ints["first_seed"] + ints["seeds"]))
     runs = (ints["population"] * ints["generations"] + 1) * len(seeds)
     if runs > MAX_RUNS:
@@ -157,10 +153,7 @@ def load_spec(path_like: str | Path) -> OptimisationSpec:
                             budget, ints["population"], ints["generations"], ints["design_seed"], seeds, overrides,
                             hashlib.sha256(path.read_bytes()).hexdigest()[:16])
     params = scenarios.load(base).params
-    end_year = int(str(params.replace(overrides, where=str(path))["run.end"])[:4])
-    for o in outputs:
-        if o.year > end_year:
-            raise _bad(path, f"outputs.{o.name}.year", o.year, f"must be at most the run's last year, {end_year}")
+    check_output_years(outputs, params.replace(overrides, where=str(path)), str(path))
     for u in (np.zeros(len(levers)), np.ones(len(levers))):  # the corners validate
         params.replace(spec.updates(spec.values_at(u)), where=str(path))
     return spec

@@ -49,7 +49,7 @@ import pandas as pd
 from ..params import BY_KEY, ParamError, read_toml
 from ..runs import store
 from . import scenarios
-from .api import Output, parse_outputs
+from .api import Output, check_output_years, parse_outputs, run_overrides
 from .sweep import MAX_RUNS, SweepSpec, _factor
 
 METHODS = ("morris", "sobol")
@@ -203,22 +203,14 @@ def load_spec(path_like: str | Path) -> SensitivitySpec:
     points = samples * (d + 1 if method == "morris" else d + 2)
     if points * len(seeds) > MAX_RUNS:
         raise _bad(path, "samples", samples, f"{points:,} points x {len(seeds)} seeds is more than {MAX_RUNS:,} runs")
-    overrides = {}
-    if "end" in doc:
-        overrides["run.end"] = doc["end"]
-    if "scale" in doc:
-        overrides["run.scale"] = doc["scale"]
+    overrides = run_overrides(doc)
     indicators = tuple(dict.fromkeys(n for o in outputs for n in o.indicators))
     spec = SensitivitySpec(path, scenarios.question(path), base, method, tuple(factors), points, design_seed, seeds,
                            indicators, overrides, None, hashlib.sha256(path.read_bytes()).hexdigest()[:16],
                            method=method, samples=samples, levels=levels, resamples=resamples, outputs=outputs,
                            roles=tuple(roles), ranges_from=ranges_from)
     base_params = scenarios.load(base).params  # the base must exist and every point must validate
-    last = base_params.replace(overrides, where=str(path))
-    end_year = int(str(last["run.end"])[:4])
-    for o in outputs:
-        if o.year > end_year:
-            raise _bad(path, f"outputs.{o.name}.year", o.year, f"must be at most the run's last year, {end_year}")
+    check_output_years(outputs, base_params.replace(overrides, where=str(path)), str(path))
     for point in spec.design_points():
         spec.point_params(base_params, point)
     return spec

@@ -49,6 +49,7 @@ from ..params import BY_KEY, GROUPS, ParamError, Params, read_toml
 from ..runs import store
 from ..runs.executor import Executor, Outcome, Task
 from . import posterior, scenarios
+from .api import run_overrides
 from .stats import band
 
 DESIGNS = ("grid", "lhs", "sobol")
@@ -191,11 +192,7 @@ def load_spec(path_like: str | Path) -> SweepSpec:
     for name in indicators:
         if name not in INDICATORS:
             raise _bad(path, "indicators", name, "unknown indicator; see the names in MODEL.md section 6")
-    overrides = {}
-    if "end" in doc:
-        overrides["run.end"] = doc["end"]
-    if "scale" in doc:
-        overrides["run.scale"] = doc["scale"]
+    overrides = run_overrides(doc)
     plot_year = doc.get("plot_year")
     spec = SweepSpec(path, scenarios.question(path), base, design, factors, points, doc.get("design_seed", 1), seeds,
                      tuple(indicators), overrides, plot_year,
