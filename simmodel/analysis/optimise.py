@@ -367,16 +367,13 @@ def pareto_front(table: pd.DataFrame, spec: OptimisationSpec) -> pd.DataFrame:
 
 
 def _fmt(v) -> str:
+    """A lever value or an output for the report: booleans and text as they are, numbers in the project's one
+    number format (experiments._fmt)."""
+    from .experiments import _fmt as fmt
+
     if isinstance(v, (bool, np.bool_)):
         return str(bool(v)).lower()
-    if isinstance(v, str):
-        return v
-    a = abs(float(v))
-    if a >= 1e9:
-        return f"{v / 1e9:.3g} bn"
-    if a >= 1e6:
-        return f"{v / 1e6:.3g} m"
-    return f"{v:,.0f}" if a >= 1e4 else f"{v:.3g}"
+    return v if isinstance(v, str) else fmt(float(v))
 
 
 def write_report(spec: OptimisationSpec, folder: Path, table: pd.DataFrame, front: pd.DataFrame, plan) -> Path:

@@ -318,16 +318,10 @@ def noise_levels(spec: SensitivitySpec, y: np.ndarray, seed_var: np.ndarray) -> 
 
 
 def _fmt(v: float) -> str:
-    if not np.isfinite(v):
-        return "n/a"
-    a = abs(v)
-    if a >= 1e9:
-        return f"{v / 1e9:.3g} bn"
-    if a >= 1e6:
-        return f"{v / 1e6:.3g} m"
-    if a >= 1e4:
-        return f"{v:,.0f}"
-    return f"{v:.3g}"
+    """A number for the report (experiments._fmt, the project's one number format; n/a when undefined)."""
+    from .experiments import _fmt as fmt
+
+    return fmt(v) or "n/a"
 
 
 def write_report(spec: SensitivitySpec, folder: Path, table: pd.DataFrame, convergence: pd.DataFrame,

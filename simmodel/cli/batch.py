@@ -245,33 +245,22 @@ def add_parsers(sub) -> None:
     common.add_figure_options(sp)
     sp.set_defaults(func=cmd_sweep_plot)
 
-    se = sub.add_parser("sensitivity", help="global sensitivity (Morris screening or Sobol indices, SALib) of "
-                        "chosen outputs to policy levers and uncertain parameters")
-    se.add_argument("file", help="sensitivity file (experiments/sensitivity/*.toml)")
-    se.add_argument("--resume", action="store_true", help="continue the design in --out, running only what is missing")
-    se.add_argument("--out", help="result folder (default results/sensitivity-<name>-...)")
-    common.add_executor_options(se)
-    common.add_figure_options(se)
-    se.set_defaults(func=cmd_sensitivity)
-
-    di = sub.add_parser("discover", help="scenario discovery: PRIM boxes (EMA workbench) for an outcome of interest "
-                        "over policy levers and uncertain parameters")
-    di.add_argument("file", help="discovery file (experiments/discovery/*.toml)")
-    di.add_argument("--resume", action="store_true", help="continue the design in --out, running only what is missing")
-    di.add_argument("--out", help="result folder (default results/discovery-<name>-...)")
-    common.add_executor_options(di)
-    common.add_figure_options(di)
-    di.set_defaults(func=cmd_discover)
-
-    op = sub.add_parser("optimise", help="the policy mix that does best under a public budget (NSGA-II, pymoo), "
-                        "optionally robust over posterior draws")
-    op.add_argument("file", help="optimisation file (experiments/optimise/*.toml)")
-    op.add_argument("--resume", action="store_true", help="continue the optimisation in --out (finished runs are kept)")
-    op.add_argument("--out", help="result folder (default results/optimisation-<name>-...)")
-    common.add_posterior_options(op)
-    common.add_executor_options(op)
-    common.add_figure_options(op)
-    op.set_defaults(func=cmd_optimise)
+    for name, func, helptext, kind, posterior in (
+            ("sensitivity", cmd_sensitivity, "global sensitivity (Morris screening or Sobol indices, SALib) of chosen "
+             "outputs to policy levers and uncertain parameters", "sensitivity", False),
+            ("discover", cmd_discover, "scenario discovery: PRIM boxes (EMA workbench) for an outcome of interest over "
+             "policy levers and uncertain parameters", "discovery", False),
+            ("optimise", cmd_optimise, "the policy mix that does best under a public budget (NSGA-II, pymoo), "
+             "optionally robust over posterior draws", "optimisation", True)):
+        d = sub.add_parser(name, help=helptext)
+        d.add_argument("file", help=f"{kind} file (experiments/{'optimise' if name == 'optimise' else kind}/*.toml)")
+        d.add_argument("--resume", action="store_true", help="continue the work in --out, running only what is missing")
+        d.add_argument("--out", help=f"result folder (default results/{kind}-<name>-...)")
+        if posterior:
+            common.add_posterior_options(d)
+        common.add_executor_options(d)
+        common.add_figure_options(d)
+        d.set_defaults(func=func)
 
     ca = sub.add_parser("calibrate", help="fit the model to the reported Zhejiang outcomes (history matching + ABC)")
     ca.add_argument("--budget", type=int, help=f"model runs to spend (default {FULL_BUDGET}; --quick: 80)")
