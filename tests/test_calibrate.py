@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from simmodel.analysis import calibrate, scenarios
-from simmodel.analysis.calibrate import Emulator, Target, distance, implausibility, load_targets
+from simmodel.analysis.calibrate import Emulator, Target, distance, implausibility, load_targets, pooled_seed_variance
 from simmodel.cli import main
 from simmodel.runs.executor import SerialExecutor
 from simmodel.params import Params
@@ -52,6 +52,21 @@ def test_distance_weights_misses_by_their_uncertainty_and_the_seed_variance():
     assert distance(one_sd, fit, np.zeros(2), 1)[0] == pytest.approx(1.0)
     assert distance(one_sd, fit, np.array([75.0, 3.0]), 1)[0] == pytest.approx(0.5)  # noisy model: counts less
     assert implausibility(np.array([[115.0, 10.0]]), fit, np.zeros(2))[0] == pytest.approx(3.0)
+
+
+def test_the_distance_is_the_worst_miss_so_a_badly_missed_target_cannot_hide_behind_others_met():
+    fit = [_t(name=f"t{i}") for i in range(9)]  # nine targets, each value 100 and sd 5
+    one_bad = np.array([[115.0] + [100.0] * 8])  # one missed by 3 sd, eight met exactly
+    all_close = np.array([[108.0] * 9])  # every one missed by 1.6 sd: each within its band (2 sd)
+    assert distance(one_bad, fit, np.zeros(9), 1)[0] == pytest.approx(3.0)  # a root mean square gives 1.0
+    assert distance(all_close, fit, np.zeros(9), 1)[0] == pytest.approx(1.6)
+    assert distance(all_close, fit, np.zeros(9), 1)[0] < distance(one_bad, fit, np.zeros(9), 1)[0]
+
+
+def test_the_seed_variance_is_the_typical_points_not_the_heavy_tailed_few():
+    y = np.array([[[2.4], [2.6]], [[3.0], [3.2]], [[4.9], [5.1]], [[45.0], [70.0]]])  # (points, seeds, targets)
+    assert pooled_seed_variance(y)[0] == pytest.approx(0.02)  # the mean would be 78.1: one point's 312.5 / 4
+    assert pooled_seed_variance(np.full((3, 1, 2), 1.0)).tolist() == [0.0, 0.0]  # one seed a point: unknown, 0
 
 
 def test_a_bound_only_counts_a_miss_on_its_wrong_side_and_is_met_or_missed_without_tolerance():

@@ -109,9 +109,10 @@ def write_report(path: Path, cal: Calibration, post: dict, rows: list[dict], met
              f"{cal.plan.quantile:.0%} quantile of the last generation's distances. The search stops when a threshold "
              f"falls by less than {100 * cal.plan.min_improvement:.0f} %, a generation accepts fewer than "
              f"{100 * cal.plan.min_acceptance:.0f} % of its proposals, or the budget is spent. "
-             f"**Stopped: {meta['stop'] or 'no ABC-SMC generation ran'}.** The distance is the root mean square of "
-             "the fitted targets' misses, each scaled by its observation, model-discrepancy and seed-to-seed sd (a "
-             "bound only counts a miss on its wrong side).", "",
+             f"**Stopped: {meta['stop'] or 'no ABC-SMC generation ran'}.** The distance is the worst of the fitted "
+             "targets' misses, each scaled by its observation, model-discrepancy and seed-to-seed sd (a bound only "
+             "counts a miss on its wrong side; the seed variance is the median over the history-matching points): "
+             "below about 2 every fitted target is within its band.", "",
              (f"The posterior is the last generation: {meta['particles']} weighted particles, effective sample size "
               f"{meta['ess']:.0f}, distance <= {meta['epsilon']}." if pops else
               "**No ABC-SMC generation completed: the table below shows the closest history-matching runs, which "
