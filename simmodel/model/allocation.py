@@ -7,6 +7,8 @@ budgets are then paid down that order.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 
@@ -34,12 +36,12 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 def mix(keys: np.ndarray, event: int) -> np.ndarray:
     """uint64 splitmix64 finaliser of (key + event x golden ratio): a new independent-looking key per
-    (firm key, event)."""
-    with np.errstate(over="ignore"):
-        z = keys + np.uint64(event) * _GOLDEN
-        z = (z ^ (z >> np.uint64(30))) * _MIX1
-        z = (z ^ (z >> np.uint64(27))) * _MIX2
-        return z ^ (z >> np.uint64(31))
+    (firm key, event). Array arithmetic on uint64 wraps silently; the one scalar product is taken
+    modulo 2^64 in Python (no np.errstate: it cost more than the hash on a month's few claimants)."""
+    z = keys + np.uint64((event * int(_GOLDEN)) % 2**64)
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
 
 
 def tie_break(keys: np.ndarray, event: int) -> np.ndarray:
@@ -54,8 +56,12 @@ def tie_break(keys: np.ndarray, event: int) -> np.ndarray:
 
 def event_id(instrument: str, month: int) -> int:
     """The allocation event of ``instrument`` in ``month`` (for tie_break)."""
-    code = sum((i + 1) * ord(c) for i, c in enumerate(instrument)) % 65_521
-    return code * 10_000 + month + 1
+    return _instrument_code(instrument) * 10_000 + month + 1
+
+
+@functools.cache
+def _instrument_code(instrument: str) -> int:
+    return sum((i + 1) * ord(c) for i, c in enumerate(instrument)) % 65_521
 
 
 def random_order(keys: np.ndarray, instrument: str, month: int) -> np.ndarray:

@@ -102,16 +102,17 @@ class Demonstration:
         k = min(k, int(np.count_nonzero(weight)))
         cells = self.rng.choice(self.n_cells, size=k, replace=False, p=weight / weight.sum())
         self.held.extend((month, int(c)) for c in cells)
-        attendees = []
-        for c in cells:
-            members = self.cell_members[c]
-            pool = members[(firms.stage[members] == 0) & (firms.proj_phase[members] == NONE) & firms.alive[members]]
-            if pool.size == 0:
-                continue
-            p_attend = min(1.0, self.p.attendees_per_conference / firms.weight[pool].sum())
-            attendees.append(pool[tie_break(firms.key[pool], event_id("conference seats", month)) < p_attend])
+        # the invited: stage-0 firms of the chosen cells without a project, in cell order
+        members = np.concatenate([self.cell_members[c] for c in cells])
+        of_cell = np.repeat(np.arange(k), [self.cell_members[c].size for c in cells])
+        open_ = (firms.stage[members] == 0) & (firms.proj_phase[members] == NONE) & firms.alive[members]
+        pool, of_cell = members[open_], of_cell[open_]
+        ends = np.searchsorted(of_cell, np.arange(k + 1))
+        w = firms.weight[pool]
+        real = np.array([w[a:b].sum() for a, b in zip(ends[:-1], ends[1:])])  # real firms invited, per cell
+        p_attend = np.minimum(1.0, self.p.attendees_per_conference / np.where(real > 0, real, np.inf))
+        att = pool[tie_break(firms.key[pool], event_id("conference seats", month)) < p_attend[of_cell]]
         self.held_this_month = k
-        att = np.concatenate(attendees) if attendees else np.zeros(0, np.int64)
         if att.size:
             self.attended[att] = month
             firms.exposure[att] = 1.0

@@ -222,11 +222,13 @@ def diagnose(firms, groups: list[ExpertGroup], sector_members: list[np.ndarray],
 
     exposed = np.flatnonzero(firms.exposure > 0.2)
     exposed = exposed[open_to(exposed)]
+    # one ordering for every sector: by sector, then exposure (highest first), then the seeded tie
+    tie = tie_break(firms.key[exposed], event_id("diagnoses", month))
+    exposed = exposed[np.lexsort((tie, -firms.exposure[exposed], firms.sector[exposed]))]
+    bounds = np.searchsorted(firms.sector[exposed], np.arange(n_sectors + 1))
     chosen = []
     for s in np.flatnonzero(capacity > 0):
-        pool = exposed[firms.sector[exposed] == s]
-        tie = tie_break(firms.key[pool], event_id("diagnoses", month))
-        pool = pool[np.lexsort((tie, -firms.exposure[pool]))]
+        pool = exposed[bounds[s]:bounds[s + 1]]
         members = sector_members[s]
         if firms.weight[pool].sum() < capacity[s] and members.size:  # too few asked: visit others at random
             # firms drawn in proportion to the real firms they stand for, a fixed number of draws a month
