@@ -37,6 +37,14 @@ def test_sector_rows_exist_yearly(baseline):
     assert sectors == {"all", *baseline.tables.sectors}
 
 
+@pytest.mark.parametrize("yearly", [True, False])
+def test_province_only_tables_are_the_province_rows_of_the_full_tables(baseline, yearly):
+    full = tidy(baseline, yearly)
+    province = tidy(baseline, yearly, levels=("province",))
+    assert repr(province) == repr([r for r in full if r[1] == "Zhejiang" and r[2] == "all"])  # NaN != NaN
+    assert len(province) < len(full)
+
+
 def test_the_indicator_dictionary_is_in_step_with_the_definitions():
     from simmodel.docgen import INDICATORS, indicators_document
     assert INDICATORS.read_text(encoding="utf-8") == indicators_document(), "run `python -m simmodel.docgen`"

@@ -150,7 +150,7 @@ def evaluate(values: Mapping[str, Any] | None = None, seed: int = 1, *, base: st
         updates["run.end"] = end
     params = scenarios.load(str(base)).params.replace(updates, where="evaluate()")
     names = tuple(dict.fromkeys(n for o in outputs for n in o.indicators))
-    result = run(params, seed, monthly=False, names=names)
+    result = run(params, seed, monthly=False, names=names, levels=("province",))
     table = province_values(result.yearly)
     return {o.name: o.value(table) for o in outputs}
 

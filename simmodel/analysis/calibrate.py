@@ -299,7 +299,8 @@ class Calibration:
         names = tuple(dict.fromkeys(t.indicator for t in self.targets))
         keys = [[f"p{i:05d}-s{int(s):04d}" for s in seeds[i]] for i in range(len(u))]
         todo = [Task(keys[i][k], self.params_at(u[i]), int(seeds[i][k]), monthly=True, names=names,
-                     meta={"point": i}) for i in range(len(u)) for k in range(seeds.shape[1]) if not runs.has(keys[i][k])]
+                     levels=("province",), meta={"point": i})
+                for i in range(len(u)) for k in range(seeds.shape[1]) if not runs.has(keys[i][k])]
         self.runs_done += seeds.size - len(todo)
         for outcome in self.executor.map(todo):
             record = {"error": outcome.error} if not outcome.ok else {"targets": read_run(outcome.result, self.targets)}

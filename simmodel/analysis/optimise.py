@@ -204,7 +204,7 @@ class Evaluator:
                     continue
                 seen.add(name)
                 yield Task(name, self._params(values, d), s, monthly=False, names=self.spec.indicators,
-                           meta={"draw": d})
+                           levels=("province",), meta={"draw": d})
 
     def evaluate(self, batch: list[dict[str, Any]]) -> np.ndarray:
         """The outputs of each candidate (rows) as means over its runs; NaN where a run failed."""

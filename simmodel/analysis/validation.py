@@ -69,7 +69,8 @@ def simulate(params: Params, seeds: list[int], targets: list[Target], executor: 
     names = tuple(dict.fromkeys(t.indicator for t in targets))
     values = np.full((len(seeds), len(targets)), np.nan)
     failures = []
-    for i, o in enumerate(executor.map([Task(f"s{s}", params, s, monthly=True, names=names) for s in seeds]), 1):
+    tasks = [Task(f"s{s}", params, s, monthly=True, names=names, levels=("province",)) for s in seeds]
+    for i, o in enumerate(executor.map(tasks), 1):
         if o.ok:
             got = read_run(o.result, targets)
             values[seeds.index(o.task.seed)] = [got[t.name] for t in targets]

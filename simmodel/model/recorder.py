@@ -216,12 +216,14 @@ def groups(rec: Recorder, level: str) -> list[tuple[str, str]]:
             "sector": [("Zhejiang", s) for s in rec.sectors]}[level]
 
 
-def tidy_rows(rec: Recorder, yearly: bool, names: tuple[str, ...] | None = None) -> list[tuple]:
+def tidy_rows(rec: Recorder, yearly: bool, names: tuple[str, ...] | None = None,
+              levels: tuple[str, ...] | None = None) -> list[tuple]:
     """(period, region, sector, indicator, value) rows: yearly for the province, cities and sectors,
-    monthly for the province and cities."""
+    monthly for the province and cities (``levels``: only these of them, e.g. ("province",) where only
+    province-wide values are read)."""
     T = rec.months_done
     labels = ([str(2013 + y // 12) for y in range(0, T, 12)] if yearly else [month_label(t) for t in range(T)])
-    levels = LEVELS if yearly else ("province", "city")
+    levels = tuple(lv for lv in (LEVELS if yearly else ("province", "city")) if levels is None or lv in levels)
     rows: list[tuple] = []
     wanted = [indicator(n) for n in names] if names else INDICATORS
     for level in levels:

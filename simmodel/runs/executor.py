@@ -40,6 +40,8 @@ class Task:
     seed: int
     monthly: bool = False
     names: tuple[str, ...] | None = None  # indicators to keep (None: all)
+    levels: tuple[str, ...] | None = None  # of province, city, sector (None: all); ("province",) where only
+    # province-wide values are read (calibration, validation, optimisation, evaluate)
     meta: dict = field(default_factory=dict, compare=False, hash=False)
 
 
@@ -62,7 +64,7 @@ def execute(task: Task) -> Outcome:
     """Run one task; any exception is caught and returned as the outcome's error (one line)."""
     t0 = time.perf_counter()
     try:
-        result = run(task.params, task.seed, monthly=task.monthly, names=task.names)
+        result = run(task.params, task.seed, monthly=task.monthly, names=task.names, levels=task.levels)
         return Outcome(task, result, None, time.perf_counter() - t0, _worker_name())
     except Exception as e:  # a failing run is recorded, not fatal
         msg = "".join(traceback.format_exception_only(type(e), e)).strip().replace("\n", " ")

@@ -36,19 +36,22 @@ def simulate(params: Params, seed: int, progress: Progress | None = None) -> Tra
     return model
 
 
-def tidy(model: TransformationModel, yearly: bool, names: tuple[str, ...] | None = None) -> list[tuple]:
-    """The model's indicators as tidy rows, by year (province, cities, sectors) or month."""
-    return tidy_rows(model.recorder, yearly, names)
+def tidy(model: TransformationModel, yearly: bool, names: tuple[str, ...] | None = None,
+         levels: tuple[str, ...] | None = None) -> list[tuple]:
+    """The model's indicators as tidy rows, by year (province, cities, sectors) or month (province,
+    cities); ``levels`` keeps only some of them."""
+    return tidy_rows(model.recorder, yearly, names, levels)
 
 
 def run(params: Params, seed: int, monthly: bool = True, progress: Progress | None = None,
-        names: tuple[str, ...] | None = None) -> RunResult:
-    """Simulate and tabulate one run."""
+        names: tuple[str, ...] | None = None, levels: tuple[str, ...] | None = None) -> RunResult:
+    """Simulate and tabulate one run (``names``: only these indicators; ``levels``: only these of
+    province, city, sector)."""
     t0 = time.perf_counter()
     model = simulate(params, seed, progress)
     t1 = time.perf_counter()
-    yearly_rows = tidy(model, True, names)
-    monthly_rows = tidy(model, False, names) if monthly else []
+    yearly_rows = tidy(model, True, names, levels)
+    monthly_rows = tidy(model, False, names, levels) if monthly else []
     n_agents = model.firms.n
     model.release()  # memory stays flat over thousands of runs in one worker
     t2 = time.perf_counter()
