@@ -83,6 +83,20 @@ def test_a_rerun_and_a_resume_give_the_same_bytes(tmp_path):
     assert (a / "front.csv").read_bytes() == (b / "front.csv").read_bytes()
 
 
+def test_posterior_draws_make_each_candidate_robust_and_a_resume_must_keep_them(tmp_path):
+    code, out = optimise(tmp_path, "p", extra=["--posterior", "2"])
+    assert code == 0
+    runs = sorted(p.name for p in (out / "runs").glob("*.csv"))
+    assert len(runs) == 2 * (1 + 8 * 3)  # every candidate (and the historical mix) on 2 draws x 1 seed
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["posterior"]["draws"] == 2
+    assert "2 posterior draws" in (out / "report.md").read_text()
+    code, plain = optimise(tmp_path, "plain")
+    hist = lambda folder: pd.read_csv(folder / "candidates.csv").query("generation == -1").iloc[0]  # noqa: E731
+    assert hist(out).firms != hist(plain).firms  # the draws move the outcome: parameter uncertainty counts
+    assert optimise(tmp_path, "p", extra=["--posterior", "3", "--resume"])[0] == 2  # other draws: refused
+
+
 @pytest.mark.parametrize("change, fragment", [
     (('firms = "max"', 'firms = "most"'), "objectives.firms"),
     (('cost = "min"\n', ''), "objectives"),
