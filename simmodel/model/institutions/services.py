@@ -57,6 +57,7 @@ class ProviderMarket:
         self.active = np.zeros(0)
         self.completed = np.zeros(0)
         self.providers: list[ServiceProvider] = []
+        self._members: list[np.ndarray] | None = None  # per sector, its providers best first (cached)
         counts = largest_remainder(sector_share, pr.initial_count)
         for s, k in enumerate(counts):
             for _ in range(k):
@@ -73,7 +74,17 @@ class ProviderMarket:
         self.completed = np.append(self.completed, 0.0)
         p = ServiceProvider(self.model, self, len(self.providers))
         self.providers.append(p)
+        self._members = None
         return p
+
+    def members(self) -> list[np.ndarray]:
+        """Per sector, its providers' indices with the best (smallest quality multiplier) first; ties
+        by entry."""
+        if self._members is None:
+            order = np.lexsort((self.quality, self.sector))  # by sector, then quality, then entry
+            bounds = np.searchsorted(self.sector[order], np.arange(self.n_sectors + 1))
+            self._members = [order[bounds[s]:bounds[s + 1]] for s in range(self.n_sectors)]
+        return self._members
 
     # --- views used by firms and indicators -------------------------------------------------------
     def fee_shares(self) -> np.ndarray:
@@ -127,13 +138,13 @@ class ProviderMarket:
         free_all = np.maximum(self.capacity - self.active, 0.0)
         # net of any provider's overfill, so an overfill is worked off before new projects start
         net = np.bincount(self.sector, weights=self.capacity - self.active, minlength=self.n_sectors)
-        for s in np.unique(qsector):
+        by_sector = np.argsort(qsector, kind="stable")  # queue positions by sector, in queue order within
+        bounds = np.searchsorted(qsector[by_sector], np.arange(self.n_sectors + 1))
+        members_of = self.members()
+        for s in np.flatnonzero((bounds[1:] > bounds[:-1]) & (net > 0)):
             total = net[s]
-            if total <= 0:
-                continue
-            members = np.flatnonzero(self.sector == s)
-            members = members[np.argsort(self.quality[members], kind="stable")]  # best providers first
-            pos = np.flatnonzero(qsector == s)
+            members = members_of[s]
+            pos = by_sector[bounds[s]:bounds[s + 1]]
             w = weight[queued[pos]]
             end = np.cumsum(w)
             start = end - w  # capacity already used when this project arrives
