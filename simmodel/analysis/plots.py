@@ -500,10 +500,20 @@ def sensitivity_figures(spec, table: pd.DataFrame, convergence: pd.DataFrame, no
         for ax, o in zip(axes, outs):
             t = table[table.output == o.name].pivot_table(index="factor", columns="index", values="value")
             half = table[(table.output == o.name) & (table["index"] == "mu_star")].set_index("factor").conf95
-            for fac, r in t.iterrows():
+            # name the factors that stand out; those within twice the seed noise (or, with the noise unknown,
+            # under 5 % of the largest mu*) huddle at the origin, so they are listed in a corner instead
+            level = 2 * noise[o.name] if np.isfinite(noise.get(o.name, np.nan)) else 0.05 * t.mu_star.max()
+            small = []
+            for fac, r in t.sort_values("mu_star", ascending=False).iterrows():
                 marker, color, _ = ROLE_STYLE[roles[fac]]
                 ax.errorbar(r.mu_star, r.sigma, xerr=half[fac], fmt=marker, color=color, ms=6, capsize=2)
-                ax.annotate(fac, (r.mu_star, r.sigma), fontsize=7, xytext=(4, 3), textcoords="offset points")
+                if r.mu_star > level:
+                    ax.annotate(fac, (r.mu_star, r.sigma), fontsize=7, xytext=(4, 3), textcoords="offset points")
+                else:
+                    small.append(fac)
+            if small:
+                ax.text(0.98, 0.04, textwrap.fill("near the origin: " + ", ".join(small), 45), transform=ax.transAxes,
+                        ha="right", va="bottom", fontsize=6.5, color="0.3")
             if np.isfinite(noise.get(o.name, np.nan)):
                 ax.axvspan(0, 2 * noise[o.name], color="0.85", zorder=0)
             ax.set_xlim(left=0)
