@@ -6,8 +6,9 @@ Prints, for a full 2013-2020 run of the baseline scenario (what users run) at 5,
 time per model month and peak memory (each run in a fresh process); the speed-up of the vectorised
 model over the per-firm reference (simmodel/reference.py) at 5,000 and 50,000 firms, measured side
 by side over 2013-2014 for the decision and project submodels the reference implements and for
-the whole model; model runs per second at the calibration scale and sweep runs per second on 1 and
-2 workers; and the visual server's time per frame. Writes a log-log plot of run
+the whole model; model runs per second at the calibration scale (the calibration's path and the
+`simmodel run` path) and where a month goes there, phase by phase (benchmarks/phases.py); sweep runs
+per second on 1 and 2 workers; and the visual server's time per frame. Writes a log-log plot of run
 time against firms. Times are the best of --repeat runs (the machine is shared and noisy).
 """
 
@@ -103,14 +104,28 @@ if __name__ == "__main__":
 RUNS_PER_SECOND = r"""
 import json, sys, time
 from simmodel.analysis.scenarios import baseline
+from simmodel.analysis.targets import load_targets
 from simmodel.runs.runner import run
 scale, n = float(sys.argv[1]), int(sys.argv[2])
+path = sys.argv[3] if len(sys.argv) > 3 else "run"
 p = baseline().params.replace({"run.scale": scale})
-run(p, 0, monthly=False)  # warm up imports and caches
+if path == "calibration":  # what a calibration run tabulates: the targets' indicators, province-wide, by month
+    kw = dict(monthly=True, names=tuple(dict.fromkeys(t.indicator for t in load_targets())), levels=("province",))
+else:  # simmodel run: every indicator by year for the province, its cities and sectors
+    kw = dict(monthly=False)
+for seed in (0, 1000, 1001):  # warm up imports, caches and the process's memory (first-touch page faults)
+    run(p, seed, **kw)
 t0 = time.perf_counter()
 for seed in range(1, n + 1):
-    run(p, seed, monthly=False)
+    run(p, seed, **kw)
 print(json.dumps({"runs_per_s": n / (time.perf_counter() - t0)}))
+"""
+
+
+PHASES = r"""
+import json, sys
+from benchmarks.phases import measure
+print(json.dumps(measure(float(sys.argv[1]), int(sys.argv[2]))))
 """
 
 
@@ -162,9 +177,15 @@ def main(argv=None) -> int:
               f"{ref['whole_us'] / v['whole_us']:>8.0f}x")
 
     n_runs = 3 if args.quick else 10
-    r = child(RUNS_PER_SECOND, args.calibration_scale, n_runs)
-    print(f"\nCalibration scale {args.calibration_scale}: {r['runs_per_s']:.2f} runs per second on one core "
-          f"(yearly outputs, {n_runs} seeds)")
+    print(f"\nRuns per second on one core at scale {args.calibration_scale} (marginal cost of {n_runs} more runs "
+          "in a warm process):")
+    for path, what in (("calibration", "the calibration's outputs: target indicators, province-wide, monthly"),
+                       ("run", "simmodel run: every indicator, yearly, province, cities and sectors")):
+        r = child(RUNS_PER_SECOND, args.calibration_scale, n_runs, path)
+        print(f"  {r['runs_per_s']:.2f}  {what}")
+    r = child(PHASES, args.calibration_scale, 1 if args.quick else 3)
+    print(f"  where a month goes at this scale ({r['agents']:,} agents, ms, fastest of the runs): "
+          + ", ".join(f"{k} {v:.2f}" for k, v in sorted(r["ms"].items(), key=lambda kv: (kv[0] == "TOTAL", -kv[1]))))
 
     print(f"\nSweep throughput at scale {args.calibration_scale} (steady state, after starting and warming "
           f"the workers; 24 runs in process, a sweep of 200 on two workers):")
