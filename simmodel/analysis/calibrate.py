@@ -558,7 +558,8 @@ def run_calibration(targets_path: Path, priors_path: Path, work: Path, fitted: P
         r["point"] = float(v)
     pops = post["populations"]
     meta = {"date": _dt.date.today().isoformat(), "commit": store.git_commit()["commit"], "budget": budget,
-            "runs": cal.runs_done, "waves": plan.waves, "seeds_per_point": priors.seeds_per_point,
+            "runs": cal.runs_done, "waves": [len(w.u) for w in cal.waves],  # as run (a resumed search keeps its stored designs)
+            "seeds_per_point": priors.seeds_per_point,
             "generations": len(pops), "population": plan.population,
             "epsilons": [round(p.epsilon, 4) for p in pops], "stop": post["stop_reason"],
             "scale": priors.scale, "particles": int(len(post["weights"])), "ess": round(post["ess"], 1),
