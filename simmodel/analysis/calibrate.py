@@ -26,7 +26,7 @@ seed-to-seed variance of the model is estimated from replicate runs. The search:
    over the history-matching points of the variance between a point's seeds, then fixed: a mean would
    be dominated by the few points where a target is heavy-tailed (a median payback of 45 years on one
    seed and 70 on the other), which made the economics targets count for almost nothing.
-   The threshold weights proposals by prior / proposal density. Proposals run in batches of
+   Accepted proposals are weighted by prior / proposal density. Proposals run in batches of
    ``population`` points until ``population`` are kept. The search stops when a threshold falls by
    less than ``Plan.min_improvement`` (the fit stopped improving), when a generation accepts fewer
    than ``Plan.min_acceptance`` of its proposals, or when the budget is spent. The last generation,
@@ -558,7 +558,8 @@ def run_calibration(targets_path: Path, priors_path: Path, work: Path, fitted: P
         r["point"] = float(v)
     pops = post["populations"]
     meta = {"date": _dt.date.today().isoformat(), "commit": store.git_commit()["commit"], "budget": budget,
-            "runs": cal.runs_done, "waves": [len(w.u) for w in cal.waves],  # as run (a resumed search keeps its stored designs)
+            # the waves as run: a search resumed with another budget keeps its stored designs
+            "runs": cal.runs_done, "waves": [len(w.u) for w in cal.waves],
             "seeds_per_point": priors.seeds_per_point,
             "generations": len(pops), "population": plan.population,
             "epsilons": [round(p.epsilon, 4) for p in pops], "stop": post["stop_reason"],
