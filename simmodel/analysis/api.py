@@ -139,7 +139,7 @@ def evaluate(values: Mapping[str, Any] | None = None, seed: int = 1, *, base: st
     """Run the ``base`` scenario with ``values`` (dotted parameter keys) on ``seed`` and return the outputs
     by name. ``scale`` and ``end`` set run.scale and run.end (default: the scenario's). A bad key or value
     raises ParamError naming it."""
-    from ..runs.runner import run
+    from ..runs.runner import PROVINCE_ONLY, run
     from . import scenarios
 
     outputs = tuple(outputs)
@@ -150,7 +150,7 @@ def evaluate(values: Mapping[str, Any] | None = None, seed: int = 1, *, base: st
         updates["run.end"] = end
     params = scenarios.load(str(base)).params.replace(updates, where="evaluate()")
     names = tuple(dict.fromkeys(n for o in outputs for n in o.indicators))
-    result = run(params, seed, monthly=False, names=names, levels=("province",))
+    result = run(params, seed, monthly=False, names=names, levels=PROVINCE_ONLY)
     table = province_values(result.yearly)
     return {o.name: o.value(table) for o in outputs}
 

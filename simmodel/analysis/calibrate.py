@@ -58,6 +58,7 @@ from .. import resources
 from ..params import BY_KEY, ParamError, Params, month_index, read_toml
 from ..runs import store
 from ..runs.executor import Executor, Task
+from ..runs.runner import PROVINCE_ONLY
 from .targets import Target, load_targets, misses, read_run
 
 
@@ -299,7 +300,7 @@ class Calibration:
         names = tuple(dict.fromkeys(t.indicator for t in self.targets))
         keys = [[f"p{i:05d}-s{int(s):04d}" for s in seeds[i]] for i in range(len(u))]
         todo = [Task(keys[i][k], self.params_at(u[i]), int(seeds[i][k]), monthly=True, names=names,
-                     levels=("province",), meta={"point": i})
+                     levels=PROVINCE_ONLY, meta={"point": i})
                 for i in range(len(u)) for k in range(seeds.shape[1]) if not runs.has(keys[i][k])]
         self.runs_done += seeds.size - len(todo)
         for outcome in self.executor.map(todo):

@@ -54,6 +54,7 @@ import pandas as pd
 from ..params import ParamError, Params, read_toml
 from ..runs import store
 from ..runs.executor import Executor, Outcome, Task
+from ..runs.runner import PROVINCE_ONLY
 from . import posterior, scenarios
 from .api import Output, check_output_years, parse_outputs, run_overrides, province_values
 from .sweep import Factor, _factor
@@ -204,7 +205,7 @@ class Evaluator:
                     continue
                 seen.add(name)
                 yield Task(name, self._params(values, d), s, monthly=False, names=self.spec.indicators,
-                           levels=("province",), meta={"draw": d})
+                           levels=PROVINCE_ONLY, meta={"draw": d})
 
     def evaluate(self, batch: list[dict[str, Any]]) -> np.ndarray:
         """The outputs of each candidate (rows) as means over its runs; NaN where a run failed."""

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..params import Params, month_index
 from ..runs.executor import Executor, Task
+from ..runs.runner import PROVINCE_ONLY
 from .targets import Target, read_run
 
 DEFAULT_SEEDS = 20  # the median over 20 seeds moves by well under a tolerance between seed sets (docs/ODD.md 3.6)
@@ -69,7 +70,7 @@ def simulate(params: Params, seeds: list[int], targets: list[Target], executor: 
     names = tuple(dict.fromkeys(t.indicator for t in targets))
     values = np.full((len(seeds), len(targets)), np.nan)
     failures = []
-    tasks = [Task(f"s{s}", params, s, monthly=True, names=names, levels=("province",)) for s in seeds]
+    tasks = [Task(f"s{s}", params, s, monthly=True, names=names, levels=PROVINCE_ONLY) for s in seeds]
     for i, o in enumerate(executor.map(tasks), 1):
         if o.ok:
             got = read_run(o.result, targets)

@@ -40,8 +40,8 @@ class Task:
     seed: int
     monthly: bool = False
     names: tuple[str, ...] | None = None  # indicators to keep (None: all)
-    levels: tuple[str, ...] | None = None  # of province, city, sector (None: all); ("province",) where only
-    # province-wide values are read (calibration, validation, optimisation, evaluate)
+    levels: tuple[str, ...] | None = None  # of province, city, sector (None: all); runner.PROVINCE_ONLY where
+    # only province-wide values are read (calibration, validation, optimisation, evaluate)
     meta: dict = field(default_factory=dict, compare=False, hash=False)
 
 

@@ -11,6 +11,7 @@ from ..model.recorder import tidy_rows
 from ..params import Params
 
 Progress = Callable[[int, int], None]  # (months done, months in all)
+PROVINCE_ONLY = ("province",)  # levels= for callers that read province-wide values alone
 
 
 @dataclass
