@@ -128,6 +128,8 @@ def upper_bound_index(const, combo, ratio, a, l, h, s, exposure, margin, skill_t
         z = x - beta * np.float32(floor)
         np.maximum(z, k * z, out=z)
         np.maximum(z, np.float32(min_fraction) * k * (x - beta), out=z)
+        if ctx.beta_value > 0:
+            z = _less_waiting(z, ctx, kappa)
     else:
         with np.errstate(divide="ignore"):
             z = np.maximum(1.0 - 1.0 / (np.float32(ctx.target_payback) * x), np.float32(-5.0))
@@ -140,6 +142,20 @@ def upper_bound_index(const, combo, ratio, a, l, h, s, exposure, margin, skill_t
     z += np.float32(ctx.beta_profit) * margin
     z += skill_term
     return z
+
+
+def _less_waiting(z: np.ndarray, ctx: DecisionContext, kappa: float) -> np.ndarray:
+    """From a bound z of beta_value x NPV / G (any finance plan) to one of beta_value x v, v = (NPV - W) / G.
+
+    Waiting is worth at least investing a year later for sure (Jensen: E[max(X, 0)] >= max(E X, 0)), so
+    W >= max(NPV + delta K, 0) / (1 + r) (decision.value_of_waiting: prices a fraction delta lower, the
+    same benefits a year later), and NPV - W is increasing in NPV and (delta >= 0) decreasing in the net
+    cost K >= kappa G: beta v <= z - max(z + beta delta kappa, 0) / (1 + r). Where waiting is worth more
+    than investing this is (r z - beta delta kappa) / (1 + r): the value of waiting is what makes most
+    firms' bound loose when it is left out. Infinite bounds stay infinite."""
+    dk = ctx.beta_value * ctx.price_decline * (kappa if ctx.price_decline >= 0 else 1.0)
+    r = ctx.rate
+    return np.where(z > -dk, (z * np.float32(r) - np.float32(dk)) * np.float32(1.0 / (1.0 + r)), z).astype(np.float32)
 
 
 def index_constant(ctx: DecisionContext, scaled: bool) -> np.ndarray:
