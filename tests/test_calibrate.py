@@ -166,13 +166,19 @@ def test_quick_calibration_writes_fitted_report_figures_and_resumes(tmp_path):
     for f in ("targets.png", "marginals.png", "pairs.png", "waves.png"):
         assert (work / "figures" / f).stat().st_size > 3000
     n_runs = len(list(work.glob("*/runs/*.json")))
-    assert len(list(work.glob("select/runs/*.json"))) == 3 * 2  # the point: 3 candidates x 2 fresh seeds
+    assert len(list(work.glob("select-*/runs/*.json"))) == 3 * 2  # the point: 3 candidates x 2 fresh seeds
     assert (work / "posterior.csv").read_text().startswith("weight,")
     before = fitted.read_text()
     assert main(args) == 0  # a rerun resumes: nothing left to simulate, the same answer
     assert len(list(work.glob("*/runs/*.json"))) == n_runs
     strip = lambda s: "\n".join(line for line in s.splitlines() if not line.startswith(("date", "minutes", "commit")))  # noqa
     assert strip(fitted.read_text()) == strip(before)
+    # a larger budget continues the same search: every stored run is kept, the stages' designs reused
+    stored = {p.relative_to(work): p.read_text() for p in work.glob("*/runs/*.json")}
+    assert main(args[:2] + ["--budget", "60"] + args[4:]) == 0
+    after = {p.relative_to(work): p.read_text() for p in work.glob("*/runs/*.json")}
+    assert len(after) > len(stored) and all(after[k] == v for k, v in stored.items())
+    assert main(args[:2] + ["--budget", "30"] + args[4:]) == 2  # and a budget may not shrink
 
 
 def test_calibrate_refuses_a_work_folder_of_another_calibration(tmp_path, capsys):

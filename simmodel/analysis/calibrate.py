@@ -46,6 +46,7 @@ so a calibration resumes where it stopped. Each wave's design is stored before i
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import math
 from collections.abc import Callable
@@ -500,7 +501,9 @@ class Calibration:
         order = np.argsort(d, kind="stable")[: self.plan.select]
         order = order[np.isfinite(d[order])]
         seeds = [self.priors.first_seed + 1000 + k for k in range(self.plan.select_seeds)]  # not the search's
-        dist, mean = self.distances_of(self.run_points("select", u[order], np.tile(seeds, (len(order), 1))))
+        # named by the points: a search resumed with a larger budget has other closest points
+        name = "select-" + hashlib.sha256(u[order].tobytes()).hexdigest()[:12]
+        dist, mean = self.distances_of(self.run_points(name, u[order], np.tile(seeds, (len(order), 1))))
         k = int(np.argmin(dist))
         return {"u": u[order[k]], "theta": self.theta(u[order[k]]), "distance": float(dist[k]),
                 "search_distance": float(d[order[k]]), "candidates": len(order), "seeds": len(seeds),

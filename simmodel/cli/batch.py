@@ -205,12 +205,16 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     for path, key in ((fitted, "--fitted"), (report, "--report")):
         common.probe_parent(path.parent, key)
     resuming = (work / "config.json").is_file()
-    if resuming and store.read_json(work / "config.json", "--work config.json") != config:
-        raise ParamError("--work", str(work), "holds a calibration with other settings; choose another --work")
+    if resuming:  # the same targets and priors; the budget may grow (the stored designs and runs are reused)
+        held = store.read_json(work / "config.json", "--work config.json")
+        if {**held, "budget": budget} != config:
+            raise ParamError("--work", str(work), "holds a calibration with other settings; choose another --work")
+        if held.get("budget", budget) > budget:
+            raise ParamError("--budget", str(budget), f"at least the {held['budget']} runs of the calibration in "
+                             f"{work} (a resumed search may only get more)")
     common.memory_check(args, calibrate.calibration_params(priors), budget, monthly=True, held=0)
     with common.executor(args, budget) as ex:  # the executor is up (a scheduler answered) before anything is written
-        if not resuming:
-            store.write_json(work / "config.json", config)
+        store.write_json(work / "config.json", config)
         if not args.quiet:
             print(f"calibrating {len(priors.parameters)} parameters to {sum(t.role == 'fit' for t in loaded)} targets: "
                   f"budget {budget} runs, {ex.describe()}{' (resuming)' if resuming else ''}")
