@@ -20,6 +20,18 @@ def test_in_a_log_short_work_is_silent_and_long_work_reports_every_30_seconds(mo
     assert err.count("\n") == 1 and "calibration: 40/100 (40 %) after 31s" in err and "wave 1" in err
 
 
+def test_the_time_left_counts_only_this_processs_work(monkeypatch, capsys):
+    """A resumed calibration starts with most runs stored: they took no time here."""
+    clock = [0.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: clock[0])
+    bar = progress.ProgressLine("runs")
+    clock[0] = 1.0
+    bar.update(900, 1000)  # 900 stored runs, found in a second
+    clock[0] = 41.0
+    bar.update(940, 1000)  # then 1 run a second: 60 runs left
+    assert "60s left" in capsys.readouterr().err
+
+
 def test_quiet_prints_nothing(monkeypatch, capsys):
     monkeypatch.setattr(progress.time, "monotonic", lambda: 5000.0)
     bar = progress.ProgressLine("x", enabled=False)

@@ -21,11 +21,15 @@ class ProgressLine:
         self.start = time.monotonic()
         self._last = 0.0 if self.tty else self.start
         self._logged = False
+        self._first: tuple[int, float] | None = None  # (done, time) at the first update: work done before
+        # this process (a resumed calibration's stored runs) does not count towards the rate
 
     def update(self, done: int, total: int, note: str = "") -> None:
         if not self.enabled:
             return
         now = time.monotonic()
+        if self._first is None:
+            self._first = (done, now)
         if self.tty and done < total and now - self._last < 0.1:
             return
         if not self.tty and now - self._last < LOG_EVERY_S:
@@ -33,7 +37,11 @@ class ProgressLine:
         self._last = now
         frac = done / total if total else 1.0
         elapsed = now - self.start
-        eta = f"{elapsed / frac - elapsed:5.0f}s left" if 0 < frac < 1 else f"{elapsed:5.1f}s"
+        d0, t0 = self._first
+        if 0 < frac < 1 and done > d0 and now > t0:  # at the rate of this process's work
+            eta = f"{(total - done) * (now - t0) / (done - d0):5.0f}s left"
+        else:
+            eta = f"{elapsed:5.1f}s" if frac >= 1 else "     "
         if self.tty:
             bar = "#" * int(24 * frac) + "." * (24 - int(24 * frac))
             sys.stderr.write(f"\r{self.label} [{bar}] {done}/{total} {eta} {note}   ")
