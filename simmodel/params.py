@@ -596,6 +596,9 @@ PARAMS: tuple[Param, ...] = (
           "cities without a sourced rule of their own (cities.csv)",
           "seed 000 (10-20 %; the midpoint; assumption for the cities it does not name)", lo=0.0, hi=0.6,
           lever=True, label="Robot purchase subsidy rate", ui=(0.0, 0.4, 0.01)),
+    Param("cities.purchase_end", LAST_MONTH, "month", "month", "last month in which the cities subsidise robot "
+          "purchases (the default: to the end of any run; a scenario may move their money elsewhere from a date)",
+          A + " (no end is reported)", lo=START_MONTH, hi=LAST_MONTH),
     Param("cities.cap_per_robot", 50_000.0, "float", "yuan/robot", "cap of the purchase subsidy per robot "
           "in cities without a rule of their own", A + " (Quzhou's 50,000, DATA.md B, taken for the others)",
           lo=0.0, hi=1e8),
@@ -630,6 +633,37 @@ PARAMS: tuple[Param, ...] = (
           "the threshold, in providers' capacities) that new entrants take on each month (Poisson)", A,
           lo=0.0, hi=1.0),
     Param("providers.max_count", 2_000, "int", "firms", "ceiling on providers", A, lo=1, hi=100_000),
+
+    # --- shared: shared-manufacturing platforms (seed 003; docs/ODD.md 3.4.14) ---------------------
+    Param("shared.platforms_enabled", False, "bool", "-", "shared-manufacturing platforms sell production capacity "
+          "per use to firms at stage 0 (off in the historical baseline: the national plan came in 2019)",
+          "seed 003 (MIIT plan of late October 2019)", lever=True, label="Shared-manufacturing platforms"),
+    Param("shared.platforms_start", "2019-11", "month", "month", "month the first platforms open (a national plan, not the "
+          "province's programme: programme.start does not move it)", "seed 003 (the plan of late October 2019)",
+          lo=START_MONTH, hi=LAST_MONTH, lever=True, label="Shared platforms open (year)", ui=(2013, 2025, 1)),
+    Param("shared.initial_platforms", 4, "int", "platforms", "platforms open at the start in Zhejiang (one per "
+          "city x sector cell, in the cells with the most small firms at stage 0)", A + " (the plan's 20 platforms "
+          "by 2022 are national; no Zhejiang count is sourced)", lo=0, hi=1_000),
+    Param("shared.max_platforms", 60, "int", "platforms", "ceiling on platforms in the province", A, lo=0,
+          hi=10_000),
+    Param("shared.platform_capacity", 100.0, "float", "firms", "firms one platform serves at once (each using it for a "
+          "share shared.coverage of its production: one use is a firm-month)", A, lo=0.1, hi=1e6),
+    Param("shared.coverage", 0.5, "float", "share", "share of a user's production processed on the shared line, "
+          "and so the share of machine substitution's gain it gets", A, lo=0.0, hi=1.0),
+    Param("shared.distance_penalty", 0.5, "float", "share", "share of that gain lost using a platform in another "
+          "city (same sector): transport, scheduling, coordination", A, lo=0.0, hi=1.0),
+    Param("shared.markup", 0.3, "float", "share", "a new platform's price over the rental cost of the capacity a "
+          "user takes (the capital cost of the covered share of its own line, as an annuity at the firm's rate "
+          "over the decision horizon), before learning", A, lo=0.0, hi=10.0),
+    Param("shared.price_progress_ratio", 0.9, "float", "ratio", "price multiplier per doubling of a platform's uses "
+          "(in capacity-months): the price falls with scale", A + " (as providers.progress_ratio)", lo=0.5, hi=1.0),
+    Param("shared.entry_utilisation", 0.9, "float", "share", "a new platform opens in a sector when its platforms "
+          "are this full or firms were turned away in the month (at most one a sector a month)", A, lo=0.0, hi=1.0),
+    Param("shared.support_per_use", 0.0, "float", "yuan/firm-month", "public support a platform gets per use, "
+          "passed on in the price the user pays (0: none)", A, lo=0.0, hi=1e7),
+    Param("shared.support_budget", 0.0, "float", "yuan/yr", "yearly budget for that support (released each "
+          "January, unspent money lapses; paid per use in the users' random order until it runs out)", A,
+          lo=0.0, hi=1e12),
 )
 # fmt: on
 

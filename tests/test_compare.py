@@ -22,7 +22,8 @@ from simmodel.cli import main
 
 FAST = ["--scale", "0.004", "--end", "2015-12", "--workers", "1"]
 INDICATORS = ("firms_stage_1plus", "labour_productivity_above", "tech_investment", "cloud_firms", "public_cost",
-              "subsidy_robots", "subsidy_awards", "subsidy_pilots", "subsidy_vouchers", "running_cost", "value_added",
+              "subsidy_robots", "subsidy_awards", "subsidy_pilots", "subsidy_vouchers", "shared_support", "running_cost",
+              "value_added",
               "conferences_held", "diagnoses")
 YEARS = (2013, 2014, 2015)
 

@@ -195,6 +195,13 @@ def _ratio_rules():
         # provider_utilisation: never (at least one provider, capacity >= 0.1, providers never leave)
         # months of providers' work waiting: undefined when no project started in the period
         "provider_backlog_months": lambda v, prm: _empty(v("projects_started")),
+        # platforms never close: none at the period's end means none all period
+        "shared_utilisation": lambda v, prm: _empty(v("shared_platforms")),
+        "labour_productivity_shared_users": lambda v, prm: _empty(v("shared_users")),
+        # stage-0 firms not on a platform: none left at the period's end (stages never fall), or users
+        "labour_productivity_stage0_nonusers": lambda v, prm: _empty(v("share_stage_0")) or v("shared_users") > 0,
+        # no small firm in the group (a difference of two float sums: rounding noise counts as none)
+        "share_automated_or_shared_small": lambda v, prm: v("firms") - v("above_size_firms") <= 1e-9 * v("firms"),
     })
     for suffix, count in (("", "adopters"), ("_above", "adopters_above"), ("_small", "adopters_small")):
         rules[f"share_adopters_negative_npv{suffix}"] = lambda v, prm, c=count: _empty(v(c))

@@ -167,6 +167,7 @@ COSTED = (("subsidy_robots", "robot purchase subsidies (the cities' budgets, inc
           ("subsidy_awards", "special-fund awards"),
           ("subsidy_pilots", "pilot support (the fund's pilot envelope)"),
           ("subsidy_vouchers", "cloud vouchers (the cloud action's budget or the cities')"),
+          ("shared_support", "support of shared-manufacturing platforms per use (shared.support_budget)"),
           ("running_cost", "the running cost of the conferences and the expert groups, at assumed unit costs "
            "(demonstration.cost_per_conference, experts.cost_per_group_year: no source was found, set them with "
            "--set or to 0 to leave them out)"))
@@ -443,7 +444,7 @@ def report(folder: Path, scenarios: list[tuple[str, str]], seeds: list[int], tab
               "bootstrap 90 % intervals (runs resampled" + (", as (draw, seed) pairs" if draws else "")
               + f", {BOOTSTRAP_DRAWS} resamples); the same whichever scenario is listed first. Where the 90 % "
               "interval of the mean difference in the outcome covers 0 the ratio is not given: no measurable effect.",
-              "", "| scenario | year | public cost, m yuan (robots / awards / pilots / vouchers / running) | "
+              "", "| scenario | year | public cost, m yuan (robots / awards / pilots / vouchers / platforms / running) | "
               "firms at stage >= 1 [90 %] | value added, bn yuan [90 %] | per firm at stage >= 1 | "
               "per yuan of value added |", "|---|---|---|---|---|---|---|"]
     for _, r in tables["cost"].iterrows():
@@ -484,7 +485,7 @@ def summary_lines(tables: dict, first: str, years_chosen: bool = False) -> list[
                "cloud vouchers, and conferences and expert groups at assumed unit costs; see report.md)")
     rows = {(r.scenario, r.year): r for _, r in c.iterrows()}
     body = [("public cost, m yuan", [_signed(rows[k][f"{EFFECT}_public_cost"] / 1e6) for k in cols]),
-            ("  robots / awards / pilots / vouchers / running",
+            ("  robots / awards / pilots / vouchers / platforms / running",
              [" / ".join(_signed(rows[k][f"{EFFECT}_{f}"] / 1e6) for f, _ in COSTED) for k in cols]),
             ("firms at stage >= 1 [90 %]", [_interval_cell(rows[k], ADOPTERS, 1.0) for k in cols]),
             ("value added, bn yuan [90 %]", [_interval_cell(rows[k], VALUE_ADDED, 1e9) for k in cols]),

@@ -111,6 +111,7 @@ class FirmDynamics:
         gov.applications = [tuple(x[keep] for x in a) for a in gov.applications
                             for keep in [~np.isin(a[0], d)] if keep.any()]
         m.cloud.firms_leave(f, d[f.on_cloud[d]])
+        m.shared.firms_leave(d)
 
     def enter(self, d: np.ndarray) -> None:
         """Entrants take slots ``d``: same city, sector and weight; drawn like small firms of 2013."""

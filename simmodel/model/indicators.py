@@ -33,10 +33,12 @@ FLOWS = ("projects_applied", "projects_started", "projects_completed", "iot_proj
          "loans_rejected", "leases_funds", "leases_materials", "leases_engineering", "defaults",
          "conference_attendees", "diagnoses", "cloud_migrations", "cloud_exits", "subsidy_robots", "subsidy_awards", "subsidy_pilots",
          "subsidy_vouchers", "adopters", "adopters_negative_npv", "firm_exits", "firm_entries", "crossed_up",
-         "crossed_down", "exit_written_off", "exit_unpaid", "workers_substituted", "pool_hires", *PAYBACK_BINS)
+         "crossed_down", "exit_written_off", "exit_unpaid", "workers_substituted", "pool_hires",
+         "shared_joins", "shared_leaves", "shared_use", "shared_fees", "shared_support", "shared_va",
+         "shared_employees", *PAYBACK_BINS)
 SCALARS = ("fund_remaining", "fund_spent", "running_cost", "providers", "provider_capacity", "provider_active", "conferences_held",
            "pilots", "wage_all", "wage_private", "labour_pool",
-           "price_index")
+           "price_index", "shared_platforms", "shared_capacity")
 N_CLOUD, N_SIZE = 2, 2
 ABOVE, SMALL = 1, 0
 LEVELS = ("province", "city", "sector")
@@ -261,8 +263,9 @@ INDICATORS: tuple[Indicator, ...] = (
        "working expert groups cost in the period, at their assumed unit costs (demonstration.cost_per_conference, "
        "experts.cost_per_group_year)", lambda a: a.z("running_cost", True) * a.months[:, None], PROVINCE, **M),
     _i("public_cost", "yuan", "Public cost", "every yuan the model records a government paying: subsidy_spent "
-       "(robot subsidies, fund awards, pilot support, cloud vouchers) plus running_cost (conferences, expert groups)",
-       lambda a: a.f("subsidy_spent") + a.z("running_cost", True) * a.months[:, None],
+       "(robot subsidies, fund awards, pilot support, cloud vouchers), shared_support (support of shared-"
+       "manufacturing platforms) and running_cost (conferences, expert groups)",
+       lambda a: a.f("subsidy_spent") + a.f("shared_support") + a.z("running_cost", True) * a.months[:, None],
        PROVINCE, **M),
     _i("fund_remaining", "yuan", "Special fund left", "special fund left at the end of the period",
        lambda a: a.z("fund_remaining"), PROVINCE, **M),
@@ -339,6 +342,37 @@ INDICATORS: tuple[Indicator, ...] = (
        "as median_payback_adopters, above-size adopters", _median_payback(ABOVE)),
     _i("median_payback_adopters_small", "years", "Median payback of small adopters",
        "as median_payback_adopters, small adopters", _median_payback(SMALL)),
+    _i("shared_users", "firms", "Firms using shared factories", "firms using a shared-manufacturing platform "
+       "(period mean)", lambda a: a.f("shared_use") / a.months[:, None], short="shared"),
+    _i("shared_users_small", "firms", "Small firms using shared factories", "as shared_users, firms below "
+       "designated size", lambda a: a.f("shared_use", SMALL) / a.months[:, None], **K),
+    _i("shared_users_above", "firms", "Above-size firms using shared factories", "as shared_users, above-size "
+       "firms", lambda a: a.f("shared_use", ABOVE) / a.months[:, None], **K),
+    _i("shared_joins", "firms", "Firms starting on shared factories", "firms that took a seat on a shared-"
+       "manufacturing platform in the period", _flow("shared_joins")),
+    _i("shared_leaves", "firms", "Firms leaving shared factories", "users that left a platform in the period "
+       "(their own line completed, or the fee came to exceed what the covered gain brings)", _flow("shared_leaves")),
+    _i("share_automated_or_shared_small", "share", "Small firms automated or on shared factories",
+       "firms below designated size at stage >= 1 or using a shared-manufacturing platform (period means; a "
+       "user leaves in the month its own line completes)",
+       lambda a: _div(a.s("firms", SMALL, slice(1, None), mean=True) + a.f("shared_use", SMALL) / a.months[:, None],
+                      a.s("firms", SMALL, mean=True)), **PCT),
+    _i("shared_platforms", "platforms", "Shared-manufacturing platforms", "platforms open (period end)",
+       lambda a: a.z("shared_platforms"), PROVINCE),
+    _i("shared_utilisation", "share", "Shared-platform utilisation", "firms using platforms / their capacity "
+       "(period mean)", lambda a: _div(a.f("shared_use") / a.months[:, None], a.z("shared_capacity", True)),
+       PROVINCE, **PCT),
+    _i("shared_fees", "yuan", "Fees paid to shared platforms", "what users paid the platforms in the period "
+       "(after the public support per use)", _flow("shared_fees"), **M),
+    _i("shared_support", "yuan", "Public support of shared platforms", "support paid to platforms per use "
+       "in the period (shared.support_per_use, from shared.support_budget)", _flow("shared_support"), **M),
+    _i("labour_productivity_shared_users", "yuan/worker/yr", "Labour productivity, shared-factory users",
+       "value added per worker of firms using a platform", lambda a: _div(a.f("shared_va"), a.f("shared_employees")),
+       **KLP),
+    _i("labour_productivity_stage0_nonusers", "yuan/worker/yr", "Labour productivity, stage-0 firms not on shared "
+       "factories", "value added per worker of firms at stage 0 not using a platform (the users' comparison group)",
+       lambda a: _div(a.s("va", stage=0, mean=True) * a.months[:, None] - a.f("shared_va"),
+                      a.s("employees", stage=0, mean=True) * a.months[:, None] - a.f("shared_employees")), **KLP),
     _i("share_transformed", "share", "Firms transformed (all sizes)",
        "firms of all sizes with stage >= 1 or on the cloud (the cities' reward ranks its yearly rise)",
        lambda a: _div(_transformed(a, slice(None)), a.s("firms")), PROV_CITY, **PCT),
@@ -349,10 +383,12 @@ assert len(BY_NAME) == len(INDICATORS), "indicator names must be unique"
 # The headline: the CLI's yearly table and the headline figure.
 HEADLINE = ("share_transformed_above", "share_automated_above", "share_digitized_above", "share_cloud_above", "labour_productivity_above", "cloud_firms",
             "tech_investment", "robots_in_service", "projects_completed", "subsidy_spent", "share_with_labour_gap")
+# Added to the CLI's yearly table in runs where they are not zero (an instrument off in the baseline).
+HEADLINE_IF_ACTIVE = ("shared_users",)
 # Province-wide each month in Mesa's DataCollector (the visual server plots these).
 MONITORED = ("share_transformed_above", "share_automated_above", "share_digitized_above", "share_cloud_above", "labour_productivity_above", "cloud_firms",
              "projects_completed", "subsidy_spent", "fund_remaining", "queue_length", "robots_in_service",
-             "share_with_labour_gap", "loans_issued", "loans_rejected", "provider_utilisation",
+             "share_with_labour_gap", "loans_issued", "loans_rejected", "provider_utilisation", "shared_users",
              *(f"share_stage_{s.value}" for s in Stage))
 
 
@@ -376,5 +412,5 @@ def dictionary_markdown() -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Indicator", "INDICATORS", "BY_NAME", "HEADLINE", "MONITORED", "STOCKS", "FLOWS", "SCALARS", "indicator",
+__all__ = ["Indicator", "INDICATORS", "BY_NAME", "HEADLINE", "HEADLINE_IF_ACTIVE", "MONITORED", "STOCKS", "FLOWS", "SCALARS", "indicator",
            "dictionary_markdown", "N_STAGES"]

@@ -24,6 +24,7 @@ from . import firms as firmlib
 from .adoption import Adoption
 from .bass import bass_adoption
 from .cloud import CloudMigration
+from .shared import SharedManufacturing
 from .demonstration import Demonstration, start_pilot_projects
 from .dynamics import FirmDynamics
 from .labour import LabourMarket
@@ -41,7 +42,7 @@ from .thinning import Thinning
 # A draw made only for the firms that claim something this month (a bank's decision, a conference
 # seat, a pilot place, a tie-break) is keyed by firm and month instead (allocation.tie_break), so
 # who else claims does not shift it: common random numbers firm by firm across scenarios.
-STREAMS = ("population", "decisions", "providers", "conferences", "cloud", "experts", "pilots")
+STREAMS = ("population", "decisions", "providers", "conferences", "cloud", "experts", "pilots", "shared")
 
 class TransformationModel(mesa.Model):
     """SME intelligent transformation in Zhejiang, one step per month from January 2013.
@@ -57,6 +58,7 @@ class TransformationModel(mesa.Model):
         providers: the engineering-service providers and the matching of projects to them
         experts: the expert steering groups
         demonstration: conferences and pilots; cloud: cloud migration
+        shared: shared-manufacturing platforms and their users (off unless shared.platforms_enabled)
         peers: cell x stage counts and peer shares; thinning: the exact speed-up of the decision
         recorder: monthly cubes from which every output indicator is derived
         datacollector: Mesa DataCollector of the MONITORED indicators, province-wide, monthly
@@ -132,6 +134,7 @@ class TransformationModel(mesa.Model):
         self._latest: tuple[int, dict[str, float]] = (-1, {})
         self.thinning = Thinning(self)
         self.adoption = Adoption(self)
+        self.shared = SharedManufacturing(self)
         self.dynamics = FirmDynamics(self)
         self.labour = LabourMarket(params, t.n_cities)
 
@@ -232,6 +235,7 @@ class TransformationModel(mesa.Model):
                                      self.obs_var, self.peers.counts(t).sum(axis=1))  # 3. information
             self._evidence = None
             self.adoption.step(wage, price_index)  # 4. decisions, finance, approval
+            self.shared.step(wage, price_index)  # 4b. the shared-manufacturing route (when platforms are open)
             self._work_projects()  # 5. providers, projects, completions
             self.cloud.step(self)  # 6. cloud
             self.subsidies.decide_round()  # the fund's yearly round, in its month
@@ -347,6 +351,7 @@ class TransformationModel(mesa.Model):
         f, e = self.firms, self.params.economy
         firmlib.grow(f, demand_growth, e.productivity_trend, e.labour_supply_growth)
         firmlib.produce(f, e.other_cost_share)
+        self.shared.charge()  # users of shared platforms pay for the month's use
         owing = finance.service(f, self.bank, self.leasing)
         firmlib.book_cash(f, e.retained_share)
         self.dynamics.accumulate(f)

@@ -154,12 +154,13 @@ SERIES = (
     (5, "queue_length", "projects waiting for a provider", "tab:blue"),
     (5, "loans_issued", "bank loans granted / month", "tab:orange"),
     (5, "loans_rejected", "loans refused / month", "tab:green"),
+    (5, "shared_users", "firms using shared factories", "tab:brown"),
 )
 PANEL_TITLES = ("Firms by stage (all sizes), %", "Above-size firms, %",
                 f"{indicator('cloud_firms').label}, {indicator('cloud_firms').display_unit}",
                 f"{indicator('labour_productivity_above').label}, {indicator('labour_productivity_above').display_unit}",
                 f"Subsidies and the special fund, {indicator('subsidy_spent').display_unit}",
-                "Providers' queue and bank approvals")
+                "Queue, loans, shared-factory users (firms)")
 
 
 def _series_figure(model: TransformationModel) -> dict:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
-from ...params import Params, instrument_start
+from ...params import Params, instrument_start, month_index
 from ..allocation import pay_in_order
 
 
@@ -170,6 +170,7 @@ class CityGovernment(mesa.Agent):
         t = model.tables
         own = c.use_city_rules and np.isfinite(t.city_robot_rate[city])
         self.start = instrument_start(params)
+        self.end = month_index(c.purchase_end)
         self.default_rule = (c.purchase_rate, c.cap_per_robot)
         self.own_rule = (float(t.city_robot_rate[city]), float(t.city_robot_cap[city])) if own else None
         self.own_from = instrument_start(params, t.city_robot_rule_from[city]) if own else None
@@ -180,8 +181,8 @@ class CityGovernment(mesa.Agent):
 
     def rule(self, month: int) -> tuple[float, float]:
         """(rate, cap per robot) of the city's robot purchase subsidy in ``month`` (0 if it has none, or
-        before the programme's start)."""
-        if not self.enabled or month < self.start:
+        before the programme's start or after cities.purchase_end)."""
+        if not self.enabled or month < self.start or month > self.end:
             return 0.0, 0.0
         if self.own_rule is not None and month >= self.own_from:
             return self.own_rule

@@ -1,0 +1,78 @@
+"""Shared-manufacturing platforms (seed 003; simmodel/model/shared.py): claims a modeller would make, on
+common random numbers."""
+
+import numpy as np
+import pytest
+
+from conftest import baseline_params, flow_total, run
+from simmodel.model import TransformationModel
+from simmodel.model.recorder import tidy_rows
+
+ON = {"shared__platforms_enabled": True, "run__end": "2022-12"}
+
+
+def _value(m, name: str, period: str) -> float:
+    rows = tidy_rows(m.recorder, yearly=True, names=(name,), levels=("province",))
+    return next(r[4] for r in rows if r[0] == period)
+
+
+def test_with_platforms_switched_off_every_output_is_that_of_the_model_without_them():
+    """Platforms that never open (enabled, opening after the run) leave every stock, flow and scalar as with
+    the instrument off: no random stream, budget or firm is touched before they open."""
+    off = run(3, run__end="2021-06")
+    later = run(3, run__end="2021-06", shared__platforms_enabled=True, shared__platforms_start="2022-01")
+    for cube in ("stocks", "flows", "scalars"):
+        assert np.array_equal(getattr(off.recorder, cube), getattr(later.recorder, cube)), cube
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_shared_capacity_raises_adoption_among_small_firms(seed):
+    """Small firms automated or using a platform, 2022 (platforms from 2019-11), against the same seed
+    without platforms."""
+    base, shared = run(seed, run__end="2022-12"), run(seed, **ON)
+    name = "share_automated_or_shared_small"
+    assert _value(shared, name, "2022") > _value(base, name, "2022")
+    assert _value(shared, "shared_users_small", "2022") > 0
+
+
+def test_fees_paid_are_the_platforms_revenue_and_support_stays_within_its_budget():
+    m = run(2, **ON, shared__support_per_use=2_000.0, shared__support_budget=5e7)
+    sh = m.shared
+    fees, support = flow_total(m, "shared_fees"), flow_total(m, "shared_support")
+    assert fees > 0 and support > 0
+    assert fees == pytest.approx(sh.fee_revenue.sum(), rel=1e-9)
+    assert support == pytest.approx(sh.support_paid.sum(), rel=1e-9)
+    assert support == pytest.approx(sh.budget.paid_total, rel=1e-9)
+    assert sh.budget.paid_total <= sh.budget.released_total * (1 + 1e-12)
+    # the budget binds: some months' support ran out (5e7 a year buys less than a year of every use)
+    assert support < 2_000.0 * flow_total(m, "shared_use")
+
+
+def test_capacity_is_never_exceeded_and_seats_are_the_users_weights():
+    p = baseline_params().replace({"run.scale": 0.02, "shared.platforms_enabled": True, "run.end": "2021-12", "shared.platform_capacity": 40.0,
+                               "shared.max_platforms": 6})
+    m = TransformationModel(seed=1, params=p, collect_headline=False)
+    turned_away = 0.0
+    while m.running:
+        m.step()
+        sh = m.shared
+        if sh.platforms:
+            assert np.all(sh.users <= sh.capacity + 1e-9)
+            seated = np.bincount(sh.platform[sh.platform >= 0], weights=m.firms.weight[sh.platform >= 0],
+                                 minlength=len(sh.platforms))
+            assert np.allclose(seated, sh.users)
+            turned_away += sh.turned_away.sum()
+    assert len(m.shared.platforms) == 6 and turned_away > 0  # the ceiling binds: capacity is scarce here
+
+
+def test_users_pay_from_their_accounts_and_gain_while_they_use_the_platform():
+    """Users' productivity is above that of the stage-0 firms not on a platform, and their fees are in
+    their profit (the flows' sum equals what the platforms received)."""
+    m = run(1, **ON)
+    assert _value(m, "labour_productivity_shared_users", "2022") > _value(m, "labour_productivity_stage0_nonusers",
+                                                                         "2022")
+    users = np.flatnonzero(m.shared.platform >= 0)
+    assert users.size and np.all(m.firms.alive[users])  # a closing firm gives its seat up
+    # a user whose own line completes leaves in that month: every user is at stage 0
+    assert np.all(m.firms.stage[users] == 0)
+    assert flow_total(m, "shared_leaves") > 0
