@@ -13,7 +13,8 @@ no finance. What it weighs (its certainty-equivalent gain ratio r, decision.py's
                 less the public support per use while the support budget lasts
   NPV_s         = PV of g_s's benefits (decision.present_value) - F x annuity_factor(rate, horizon);
                 nothing is sunk, so there is no value of waiting
-  value         v_s = NPV_s / G, G the size of its own stage-1 project (capital cost + fee + fixed cost)
+  value         v_s = NPV_s / (coverage x its own stage-1 capital cost): per yuan of the capital the
+                rented capacity stands for, as the decision values a project per yuan of its size
 It takes the shared route with the decision's logit at v_s (decision.adoption_probability: the same
 intercept, weights and trigger) if NPV_s is also above what its own project is worth now (its NPV
 less its value of waiting, decision.choose; 0 when nothing finances it). A user leaves when its own
@@ -174,7 +175,7 @@ class SharedManufacturing:
         x = self.model.adoption.inputs(idx)
         sector = x.sector
         capex = ctx.cost_per_worker[sector, 1] * x.needs
-        size = capex * (1.0 + ctx.fee_share[sector]) + ctx.fixed_cost  # its own stage-1 project
+        size = self.p.coverage * capex  # the capital cost of the capacity it rents: the route's size
         remote = np.where(local, 1.0, 1.0 - self.p.distance_penalty)
         gain = self.p.coverage * x.ratio * ctx.nominal_gain[sector, 1] * remote
         pv, _ = decision.present_value(gain, x, ctx)
