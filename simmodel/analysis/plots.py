@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ..model.indicators import HEADLINE, indicator  # noqa: E402
+from ..model.indicators import headline_for, indicator  # noqa: E402
 from ..model.stages import STAGE_LABELS  # noqa: E402
 from ..runs import store  # noqa: E402
 from .stats import MIN_BAND_RUNS as _MIN_BAND_RUNS  # noqa: E402
@@ -81,8 +81,14 @@ def headline(summary: pd.DataFrame, path: Path, title: str, over: str | None = N
     n = int(prov.seeds.max()) if "seeds" in prov and len(prov) else 0
     reported = [t for t in load_targets() if t.kind == "level" and t.role != "excluded"]
     last_data = max(int(t.year) for t in reported)
-    fig, axes = plt.subplots(3, 3, figsize=(12, 9), sharex=True)
-    for ax, name in zip(axes.flat, HEADLINE):
+    names = headline_for(lambda n: bool((prov[prov.indicator == n]["mean"] > 0).any()))
+    rows = -(-len(names) // 3)
+    fig, axes = plt.subplots(rows, 3, figsize=(12, 3 * rows), sharex=True)
+    for k in range(len(names), axes.size):  # an empty panel: the one above it shows the years
+        axes.flat[k].set_visible(False)
+        axes.flat[k - 3].xaxis.set_tick_params(labelbottom=True)
+        axes.flat[k - 3].set_xlabel("year", fontsize=8)
+    for ax, name in zip(axes.flat, names):
         div = indicator(name).scale
         d = prov[prov.indicator == name].sort_values("period")
         x = d.period.astype(int)

@@ -269,13 +269,12 @@ def failures_exit(args: argparse.Namespace, failures: list, planned: int, where:
 def yearly_table(summary) -> str:
     """The headline indicators, province-wide, one line per year (means over runs), and those of
     HEADLINE_IF_ACTIVE where the run has any (shared factories)."""
-    from ..model.indicators import HEADLINE, HEADLINE_IF_ACTIVE, indicator
+    from ..model.indicators import headline_for, indicator
 
     prov = summary[(summary.region == "Zhejiang") & (summary.sector == "all")]
     values = {(str(r.period), r.indicator): r.mean for r in prov.itertuples()}
     years = sorted({str(p) for p in prov.period})
-    active = [n for n in HEADLINE_IF_ACTIVE if any(values.get((y, n), 0) > 0 for y in years)]
-    view = [indicator(n) for n in (*HEADLINE, *active)]
+    view = [indicator(n) for n in headline_for(lambda n: any(values.get((y, n), 0) > 0 for y in years))]
     lines = ["year " + " ".join(f"{i.short:>{max(len(i.short), 7)}}" for i in view)]
     for y in years:
         cells = []

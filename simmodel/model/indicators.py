@@ -383,8 +383,13 @@ assert len(BY_NAME) == len(INDICATORS), "indicator names must be unique"
 # The headline: the CLI's yearly table and the headline figure.
 HEADLINE = ("share_transformed_above", "share_automated_above", "share_digitized_above", "share_cloud_above", "labour_productivity_above", "cloud_firms",
             "tech_investment", "robots_in_service", "projects_completed", "subsidy_spent", "share_with_labour_gap")
-# Added to the CLI's yearly table in runs where they are not zero (an instrument off in the baseline).
+# Added to the headline (table and figure) in runs where they are not zero (an instrument off in the baseline).
 HEADLINE_IF_ACTIVE = ("shared_users",)
+
+
+def headline_for(nonzero: Callable[[str], bool]) -> tuple[str, ...]:
+    """The headline of a run: HEADLINE, and each of HEADLINE_IF_ACTIVE for which ``nonzero(name)``."""
+    return HEADLINE + tuple(n for n in HEADLINE_IF_ACTIVE if nonzero(n))
 # Province-wide each month in Mesa's DataCollector (the visual server plots these).
 MONITORED = ("share_transformed_above", "share_automated_above", "share_digitized_above", "share_cloud_above", "labour_productivity_above", "cloud_firms",
              "projects_completed", "subsidy_spent", "fund_remaining", "queue_length", "robots_in_service",
@@ -412,5 +417,5 @@ def dictionary_markdown() -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Indicator", "INDICATORS", "BY_NAME", "HEADLINE", "HEADLINE_IF_ACTIVE", "MONITORED", "STOCKS", "FLOWS", "SCALARS", "indicator",
+__all__ = ["Indicator", "INDICATORS", "BY_NAME", "HEADLINE", "HEADLINE_IF_ACTIVE", "headline_for", "MONITORED", "STOCKS", "FLOWS", "SCALARS", "indicator",
            "dictionary_markdown", "N_STAGES"]
