@@ -470,7 +470,7 @@ def calibration_figures(cal, post: dict, rows: list[dict], folder: Path) -> dict
     ax.boxplot(data, tick_labels=labels, showfliers=False)
     ax.set_xlabel("stage (hm: history-matching wave, all runs; smc: ABC-SMC generation, its particles; "
                   "red: threshold)", fontsize=8)
-    ax.set_ylabel("distance to the targets (rms of scaled misses)")
+    ax.set_ylabel("distance to the targets (worst scaled miss)")
     ax.set_yscale("log")
     ax.set_title("The search closes in on the targets", fontsize=10)
     fig.tight_layout()
