@@ -259,3 +259,28 @@ def test_the_calibrated_baseline_meets_every_fitted_target():
     assert not failures
     missed = [r.target.name for r in validation.table(targets, values) if r.target.role == "fit" and not r.met]
     assert not missed, missed
+
+
+def test_an_interrupted_calibration_keeps_the_time_it_spent(tmp_path, monkeypatch):
+    """The clock is saved as the search goes, so a calibration stopped mid-way and resumed reports the time of
+    both sessions (each run here takes 31 s of a fake clock)."""
+    import time
+
+    clock = [0.0]
+    monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
+
+    class Interrupted(SerialExecutor):
+        def map(self, tasks):
+            for k, outcome in enumerate(super().map(tasks)):
+                clock[0] += 31.0
+                if k == 5:
+                    raise KeyboardInterrupt
+                yield outcome
+
+    work = tmp_path / "w"
+    with pytest.raises(KeyboardInterrupt):
+        from simmodel.analysis.targets import default_path
+
+        calibrate.run_calibration(default_path(), calibrate.default_priors(), work, work / "fitted.toml", work / "report.md",
+                                  Interrupted(), 24, quick=True)
+    assert json.loads((work / "elapsed.json").read_text())["seconds"] >= 31.0 * 5

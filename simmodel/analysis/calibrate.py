@@ -549,10 +549,21 @@ def run_calibration(targets_path: Path, priors_path: Path, work: Path, fitted: P
     work.mkdir(parents=True, exist_ok=True)
     for folder in (work, *work.glob("*/"), fitted.parent, report.parent):  # after an interruption
         store.clean_partial(folder)
-    cal = Calibration(targets, priors, work, executor, plan, calibration_params(priors, base), progress)
+    clock = work / "elapsed.json"  # time adds up over resumed sessions, an interrupted one's too (saved as it goes)
+    before = json.loads(clock.read_text())["seconds"] if clock.exists() else 0.0
+    saved = [t0]
+
+    def progress_and_clock(done: int, total: int, note: str) -> None:
+        now = time.perf_counter()
+        if now - saved[0] >= 30.0:
+            store.write_text(clock, json.dumps({"seconds": before + now - t0}))
+            saved[0] = now
+        if progress:
+            progress(done, total, note)
+
+    cal = Calibration(targets, priors, work, executor, plan, calibration_params(priors, base), progress_and_clock)
     post = cal.run()
-    clock = work / "elapsed.json"  # time adds up over resumed sessions
-    spent = (json.loads(clock.read_text())["seconds"] if clock.exists() else 0.0) + time.perf_counter() - t0
+    spent = before + time.perf_counter() - t0
     store.write_text(clock, json.dumps({"seconds": spent}))
     from . import plots
     from .calibration_report import summary_of, write_fitted, write_posterior, write_report
