@@ -86,3 +86,11 @@ def test_support_per_use_brings_more_small_firms_onto_the_platforms(seed):
     none = run(seed, **roomy)
     some = run(seed, **roomy, shared__support_per_use=3_000.0, shared__support_budget=1e12)
     assert _value(some, "shared_users_small", "2022") > _value(none, "shared_users_small", "2022")
+
+
+def test_demand_brings_platforms_into_sectors_the_first_ones_did_not_cover():
+    """Firms of a sector without a platform that would take one are turned away, and entry follows them."""
+    m = run(1, **ON)
+    sh = m.shared
+    first = set(sh.sector[: m.params["shared.initial_platforms"]].tolist())
+    assert len(set(sh.sector.tolist())) > len(first) + 3

@@ -111,8 +111,8 @@ class SharedManufacturing:
 
     def _enter(self) -> None:
         """At most one new platform a sector a month, where its platforms are nearly full or firms were
-        turned away; in the sector's city that turned most firms away (else that with the most small
-        firms at stage 0)."""
+        turned away; in the sector's city that turned most firms away per seat it already has there
+        (else that with the most small firms at stage 0)."""
         m = self.model
         n_s = m.tables.n_sectors
         cap = np.bincount(self.sector, weights=self.capacity, minlength=n_s)
@@ -122,10 +122,16 @@ class SharedManufacturing:
         f = m.firms
         small0 = f.alive & ~f.above & (f.stage == 0)
         demand = np.bincount(f.cell[small0], weights=f.weight[small0], minlength=m.n_cells).reshape(-1, n_s)
+        local_cap = np.bincount(self.city * n_s + self.sector, weights=self.capacity,
+                                minlength=m.n_cells).reshape(-1, n_s)
         for s in np.flatnonzero(full | (away.sum(axis=0) > 0)):
             if len(self.platforms) >= self.p.max_platforms:
                 return
-            city = int(np.argmax(away[:, s])) if away[:, s].any() else int(np.argmax(demand[:, s]))
+            # a documented ranking of cities: most firms turned away per seat the city already has in the sector
+            # (plus one platform's), then most small stage-0 firms, then index
+            pressure = away[:, s] / (local_cap[:, s] + self.p.platform_capacity)
+            city = int(np.lexsort((np.arange(away.shape[0]), -demand[:, s], -pressure))[0])
+            local_cap[city, s] += self.p.platform_capacity
             self._open(city, int(s))
 
     # --- the month --------------------------------------------------------------------------------
@@ -194,13 +200,15 @@ class SharedManufacturing:
         u = m.rngs["shared"].random(f.n, dtype=np.float32)
         if not self.platforms:
             return
-        n_s = m.tables.n_sectors
-        idx = np.flatnonzero((f.stage == 0) & (f.proj_phase == NONE) & f.alive & (self.platform < 0)
-                             & np.isin(f.sector, self.sector))
+        idx = np.flatnonzero((f.stage == 0) & (f.proj_phase == NONE) & f.alive & (self.platform < 0))
         if idx.size == 0:
             return
-        local = self._local_room()[f.cell[idx]]
-        npv, v, rent, x = self.valuation(idx, ctx, local, self._best_price(local, f.sector[idx], f.city[idx]))
+        # a firm of a sector without a platform values one that would open in its city at an entrant's price:
+        # if it would take it, it is turned away, and that is what brings a platform into its sector
+        covered = np.isin(f.sector[idx], self.sector)
+        local = self._local_room()[f.cell[idx]] | ~covered
+        price = np.where(covered, self._best_price(local, f.sector[idx], f.city[idx]), 1.0 + self.p.markup)
+        npv, v, rent, x = self.valuation(idx, ctx, local, price)
         keep = np.flatnonzero(u[idx] < decision.firm_probability(v, x, ctx))
         if keep.size == 0:
             return
