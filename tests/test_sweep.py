@@ -224,3 +224,15 @@ def test_no_model_outlives_its_run():
     gc.collect()
     assert all(o.ok for o in outcomes)
     assert set(mesa.Agent._ids) <= before
+
+
+def test_every_shipped_sweep_loads_and_says_what_it_answers():
+    from pathlib import Path
+
+    from simmodel.analysis.sweep import load_spec
+
+    files = sorted((Path(__file__).parent.parent / "experiments" / "sweeps").glob("*.toml"))
+    assert len(files) >= 4
+    for f in files:
+        spec = load_spec(f)
+        assert spec.question and spec.points > 1, f.name
