@@ -49,6 +49,7 @@ def test_fees_paid_are_the_platforms_revenue_and_support_stays_within_its_budget
 
 
 def test_capacity_is_never_exceeded_and_seats_are_the_users_weights():
+    """In real firms: an agent that straddles a platform's last seats holds the share of its firms that fits."""
     p = baseline_params().replace({"run.scale": 0.02, "shared.platforms_enabled": True, "run.end": "2021-12", "shared.platform_capacity": 40.0,
                                "shared.max_platforms": 6})
     m = TransformationModel(seed=1, params=p, collect_headline=False)
@@ -58,8 +59,8 @@ def test_capacity_is_never_exceeded_and_seats_are_the_users_weights():
         sh = m.shared
         if sh.platforms:
             assert np.all(sh.users <= sh.capacity + 1e-9)
-            seated = np.bincount(sh.platform[sh.platform >= 0], weights=m.firms.weight[sh.platform >= 0],
-                                 minlength=len(sh.platforms))
+            on = sh.platform >= 0
+            seated = np.bincount(sh.platform[on], weights=m.firms.weight[on] * sh.share[on], minlength=len(sh.platforms))
             assert np.allclose(seated, sh.users)
             turned_away += sh.turned_away.sum()
     assert len(m.shared.platforms) == 6 and turned_away > 0  # the ceiling binds: capacity is scarce here
@@ -94,3 +95,14 @@ def test_demand_brings_platforms_into_sectors_the_first_ones_did_not_cover():
     sh = m.shared
     first = set(sh.sector[: m.params["shared.initial_platforms"]].tolist())
     assert len(set(sh.sector.tolist())) > len(first) + 3
+
+
+def test_how_many_small_firms_get_seats_does_not_depend_on_the_scale():
+    """Capacities are in real firms: with platforms of 50 seats, agents of up to 50 firms (scale 0.02) once
+    found no room after the first few seats were taken; now the same platforms seat about as many small firms
+    at scales 0.02 and 0.05 (within a quarter: different samples of firms, one seed each)."""
+    users = []
+    for scale in (0.02, 0.05):
+        m = run(1, **ON, run__scale=scale, shared__platform_capacity=50.0)
+        users.append(_value(m, "shared_users_small", "2022"))
+    assert users[0] > 0 and abs(users[0] - users[1]) < 0.25 * max(users)

@@ -76,8 +76,9 @@ class SharedManufacturing:
         self.platforms: list[SharedPlatform] = []
         n = model.firms.n
         self.platform = np.full(n, -1, np.int64)  # each firm's platform, -1 if none
-        self.gain = np.zeros(n)  # the productivity gain a user got (removed when it leaves)
-        self.fee = np.zeros(n)  # yuan a year a user's contract charges (before support)
+        self.share = np.zeros(n)  # share of a user agent's real firms that hold a seat (1 unless it straddled)
+        self.gain = np.zeros(n)  # the productivity gain the agent got, share x a seated firm's (removed when it leaves)
+        self.fee = np.zeros(n)  # yuan a year a seated firm's contract charges (before support)
         self.budget = Budget(p.support_budget)
         self.progress_exponent = math.log2(p.price_progress_ratio)
         self.turned_away = np.zeros(0)
@@ -151,7 +152,8 @@ class SharedManufacturing:
         users = np.flatnonzero(self.platform >= 0)
         if users.size:
             # the fee it pays costs more than the covered gain brings
-            self.leave(users[self._net_fee(self.fee[users]) > self._benefit_year(users, self.gain[users], ctx)])
+            paid = self._net_fee(self.fee[users]) * self.share[users]
+            self.leave(users[paid > self._benefit_year(users, self.gain[users], ctx)])
         self.join(ctx)
         self._enter()
 
@@ -221,17 +223,18 @@ class SharedManufacturing:
             return
         order = np.argsort(tie_break(f.key[idx], event_id("shared seats", t)), kind="stable")
         idx, rent = idx[order], rent[order]
-        seat = self._seat(idx)
+        seat, share = self._seat(idx)
+        np.add.at(self.turned_away, f.cell[idx], f.weight[idx] * (1.0 - share))
         taken = seat >= 0
-        np.add.at(self.turned_away, f.cell[idx[~taken]], f.weight[idx[~taken]])
-        idx, seat, rent = idx[taken], seat[taken], rent[taken]
+        idx, seat, rent, share = idx[taken], seat[taken], rent[taken], share[taken]
         if idx.size == 0:
             return
         remote = np.where(self.city[seat] != f.city[idx], 1.0 - self.p.distance_penalty, 1.0)
         # the platform's line is proven: the sector's true gain ratio, no own-draw risk
-        g = self.p.coverage * m.true_multiplier * m.nominal_gain[f.sector[idx], 1] * remote
+        # an agent partly seated gets that share of a seated firm's gain (its firms' mean productivity)
+        g = share * self.p.coverage * m.true_multiplier * m.nominal_gain[f.sector[idx], 1] * remote
         apply_gain(f, idx, g, m.tables.sector_labour_saving[f.sector[idx]])
-        self.platform[idx], self.gain[idx] = seat, g
+        self.platform[idx], self.gain[idx], self.share[idx] = seat, g, share
         self.fee[idx] = self.price()[seat] * rent  # its contract: the platform's price when it joins
         m.thinning.refresh(idx)  # productivity changed: the decision's cached bound terms
         m.flow("shared_joins", idx)
@@ -254,25 +257,33 @@ class SharedManufacturing:
         np.minimum.at(by_sector, self.sector, price)
         return np.where(local, by_cell[city * n_s + sector], by_sector[sector])
 
-    def _seat(self, idx: np.ndarray) -> np.ndarray:
+    def _seat(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Seats for firms ``idx`` (in their random order), platform by platform (few; the emptiest
         first): first a platform of their city and sector, then one of their sector elsewhere. Each
-        platform takes the longest prefix of its waiting firms whose weights fit its free seats (capacity
-        is in real firms and never exceeded; a firm that does not fit is not overtaken). -1: no seat."""
+        platform takes its waiting firms in order while their weights fit its free seats, and of the one
+        that straddles the limit the share of its real firms that fits (an agent stands for several
+        firms: capacity is in real firms, never exceeded, and the same at every scale); no firm is
+        overtaken. Returns (platform or -1, share of each agent's real firms seated)."""
         f = self.model.firms
         n_s = self.model.tables.n_sectors
         seat = np.full(idx.size, -1, np.int64)
+        share = np.zeros(idx.size)
         w, cell, sector = f.weight[idx], f.cell[idx], f.sector[idx]
         for same_city in (True, False):
             for k in np.argsort(self.users - self.capacity, kind="stable"):  # the emptiest first
+                room = self.capacity[k] - self.users[k]
+                if room <= 0:
+                    continue
                 waiting = np.flatnonzero((seat < 0) & (sector == self.sector[k])
                                          & ((cell == self.city[k] * n_s + self.sector[k]) if same_city else True))
                 if waiting.size == 0:
                     continue
-                fits = waiting[np.cumsum(w[waiting]) <= self.capacity[k] - self.users[k]]
-                seat[fits] = k
-                self.users[k] += w[fits].sum()
-        return seat
+                before = np.cumsum(w[waiting]) - w[waiting]  # seats taken ahead of each
+                take = waiting[before < room]
+                s = np.minimum((room - before[: take.size]) / w[take], 1.0)
+                seat[take], share[take] = k, s
+                self.users[k] += float(np.sum(s * w[take]))
+        return seat, share
 
     def leave(self, idx: np.ndarray) -> None:
         """Users ``idx`` stop: their seats free up and the covered gain goes with them."""
@@ -280,10 +291,10 @@ class SharedManufacturing:
             return
         m = self.model
         f = m.firms
-        np.subtract.at(self.users, self.platform[idx], f.weight[idx])
+        np.subtract.at(self.users, self.platform[idx], f.weight[idx] * self.share[idx])
         g = self.gain[idx]
         apply_gain(f, idx, 1.0 / (1.0 + g) - 1.0, m.tables.sector_labour_saving[f.sector[idx]])
-        self.platform[idx], self.gain[idx], self.fee[idx] = -1, 0.0, 0.0
+        self.platform[idx], self.gain[idx], self.fee[idx], self.share[idx] = -1, 0.0, 0.0, 0.0
         m.thinning.refresh(idx)
         m.flow("shared_leaves", idx)
 
@@ -293,8 +304,8 @@ class SharedManufacturing:
             return
         idx = idx[self.platform[idx] >= 0]
         if idx.size:
-            np.subtract.at(self.users, self.platform[idx], self.model.firms.weight[idx])
-            self.platform[idx], self.gain[idx], self.fee[idx] = -1, 0.0, 0.0
+            np.subtract.at(self.users, self.platform[idx], self.model.firms.weight[idx] * self.share[idx])
+            self.platform[idx], self.gain[idx], self.fee[idx], self.share[idx] = -1, 0.0, 0.0, 0.0
 
     def charge(self) -> None:
         """The month's use (after production): users pay their fee less the support the budget still
@@ -309,20 +320,21 @@ class SharedManufacturing:
         if users.size == 0:
             return
         users = users[np.argsort(tie_break(f.key[users], event_id("shared support", m.month)), kind="stable")]
-        w, seat = f.weight[users], self.platform[users]
-        month_fee = self.fee[users] / 12.0
+        w, seat, share = f.weight[users], self.platform[users], self.share[users]
+        seated = w * share  # real firms holding a seat
+        month_fee = self.fee[users] / 12.0  # a seated firm's
         support = np.zeros(users.size)
         if self.p.support_per_use > 0:
-            support = self.budget.pay(np.minimum(self.p.support_per_use, month_fee) * w) / w
+            support = self.budget.pay(np.minimum(self.p.support_per_use, month_fee) * seated) / seated
         paid = month_fee - support
-        f.profit[users] -= 12.0 * paid  # a yearly rate, like the rest of profit
-        np.add.at(self.fee_revenue, seat, paid * w)
-        np.add.at(self.support_paid, seat, support * w)
-        np.add.at(self.uses, seat, w)
-        m.flow("shared_use", users)
-        m.flow("shared_fees", users, paid)
-        m.flow("shared_support", users, support)
-        m.flow("shared_va", users, f.value_added[users])
-        m.flow("shared_employees", users, f.employed[users])
+        f.profit[users] -= 12.0 * paid * share  # a yearly rate of the agent's mean firm, like the rest of profit
+        np.add.at(self.fee_revenue, seat, paid * seated)
+        np.add.at(self.support_paid, seat, support * seated)
+        np.add.at(self.uses, seat, seated)
+        m.flow("shared_use", users, share)
+        m.flow("shared_fees", users, paid * share)
+        m.flow("shared_support", users, support * share)
+        m.flow("shared_va", users, f.value_added[users] * share)
+        m.flow("shared_employees", users, f.employed[users] * share)
 
 __all__ = ["SharedManufacturing", "SharedPlatform"]
