@@ -102,13 +102,18 @@ class SharedManufacturing:
     def _open_initial(self) -> None:
         """The first platforms: one per cell, in the cells with the most small firms at stage 0 (ties by
         cell index: a documented ranking of cells, not of firms)."""
+        n_s = self.model.tables.n_sectors
+        k = min(self.p.initial_platforms, self.p.max_platforms)
+        for cell in np.argsort(-self._small_stage0().ravel(), kind="stable")[:k]:
+            self._open(int(cell) // n_s, int(cell) % n_s)
+
+    def _small_stage0(self) -> np.ndarray:
+        """Small operating firms at stage 0 (real firms), by city x sector: where the route's demand is."""
         m = self.model
         f = m.firms
         small0 = f.alive & ~f.above & (f.stage == 0)
         count = np.bincount(f.cell[small0], weights=f.weight[small0], minlength=m.n_cells)
-        k = min(self.p.initial_platforms, self.p.max_platforms)
-        for cell in np.argsort(-count, kind="stable")[:k]:
-            self._open(int(cell) // m.tables.n_sectors, int(cell) % m.tables.n_sectors)
+        return count.reshape(-1, m.tables.n_sectors)
 
     def _enter(self) -> None:
         """At most one new platform a sector a month, where its platforms are nearly full or firms were
@@ -120,12 +125,13 @@ class SharedManufacturing:
         used = np.bincount(self.sector, weights=self.users, minlength=n_s)
         away = self.turned_away.reshape(-1, n_s)  # (cities, sectors)
         full = (cap > 0) & (used >= self.p.entry_utilisation * cap)
-        f = m.firms
-        small0 = f.alive & ~f.above & (f.stage == 0)
-        demand = np.bincount(f.cell[small0], weights=f.weight[small0], minlength=m.n_cells).reshape(-1, n_s)
+        sectors = np.flatnonzero(full | (away.sum(axis=0) > 0))
+        if sectors.size == 0 or len(self.platforms) >= self.p.max_platforms:
+            return  # no pass over the firms in a month without entry
+        demand = self._small_stage0()
         local_cap = np.bincount(self.city * n_s + self.sector, weights=self.capacity,
                                 minlength=m.n_cells).reshape(-1, n_s)
-        for s in np.flatnonzero(full | (away.sum(axis=0) > 0)):
+        for s in sectors:
             if len(self.platforms) >= self.p.max_platforms:
                 return
             # a documented ranking of cities: most firms turned away per seat the city already has in the sector
