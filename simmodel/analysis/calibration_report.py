@@ -26,16 +26,21 @@ def summary_of(theta: np.ndarray, priors: Priors, weights: np.ndarray | None = N
 
 
 def write_fitted(path: Path, rows: list[dict], meta: dict) -> None:
-    """fitted.toml: the chosen point as parameter tables (a scenario file) and the posterior intervals."""
+    """fitted.toml: the chosen point as parameter tables (a scenario file), the posterior intervals and the
+    search's point the chosen one was refined from."""
     lines = ["# Fitted by `simmodel calibrate`: history matching, then ABC-SMC (see calibration/report.md).",
              "# The baseline scenario inherits these values: of the search's closest points, re-simulated on",
-             "# fresh seeds, the closest. [calibration] records how they were found.",
+             "# fresh seeds, the closest, then refined by a local search on validate's rule (report.md, 'The",
+             "# baseline's point'). [calibration] records how they were found.",
              "", "[calibration]"]
     for k, v in meta.items():
         lines.append(f"{k} = {json.dumps(v)}")
     lines += ["", "[calibration.intervals]  # [5 %, median, 95 %] of the posterior (ABC-SMC's last population)"]
     for r in rows:
         lines.append(f'"{r["key"]}" = [{_num(r["p05"])}, {_num(r["median"])}, {_num(r["p95"])}]')
+    if all("search" in r for r in rows):
+        lines += ["", "[calibration.search_point]  # the search's point, before the refinement"]
+        lines += [f'"{r["key"]}" = {_num(r["search"])}' for r in rows]
     groups: dict[str, list[str]] = {}
     for r in rows:
         g, name = r["key"].split(".")
@@ -93,6 +98,64 @@ def informative_share(cal: Calibration) -> np.ndarray:
     return np.array([np.mean([t.met(v) for v in mean[:, j]]) for j, t in enumerate(cal.targets)])
 
 
+POINT_BEGIN, POINT_END = "<!-- the baseline's point -->", "<!-- end of the baseline's point -->"
+
+
+def point_section(refined: dict, meta: dict, rows: list[dict], targets: list) -> list[str]:
+    """The report's section on the baseline's point: the search's point, its refinement and the check on
+    seeds neither saw (between markers, so that `calibrate --refine` can rewrite it alone)."""
+    n, adopted = refined["seeds"], refined["adopted"]
+    searched = (f"; it was {meta['point_search_distance']:.3g} in the search" if "point_search_distance" in meta else "")
+    lines = [POINT_BEGIN, "## The baseline's point", "",
+             f"The search's point: the {meta['point_candidates']} closest points of the search, re-simulated on "
+             f"{meta['point_seeds']} fresh seeds each; the closest of them (distance {meta['point_distance']} over "
+             f"those seeds{searched}). It is then refined: a local search from it (Nelder-Mead, scipy, inside the "
+             f"prior box, at most {meta['refine_limit']} points, every point on the same {n} fresh seeds) for the "
+             "point whose worst fitted target scores least by `validate`'s rule (Target.score of the median over "
+             f"seeds: at most 1 when the target is met). {refined['evaluations']} points were simulated "
+             f"({meta['refine_runs']} runs, {meta['refine_minutes']} minutes); the worst score was "
+             f"{refined['score_start']:.3f} at the search's point and {refined['score']:.3f} at the best. On {n} "
+             f"further seeds neither saw: {refined['check_start']:.3f} against {refined['check']:.3f}, so "
+             + ("**the refined point is the baseline's**." if adopted else
+                "**the search's point stays the baseline's** (the refined one did not score better on seeds it never "
+                "saw).") +
+             " No parameter is solved to meet a target: every calibrated parameter moves at once within its prior, "
+             "and `simmodel validate` checks the baseline on seeds 1-20. The posterior (`--posterior N`) stays the "
+             "ABC-SMC population; the table says where the baseline's point lies in it.", "",
+             "| parameter | prior | search's point | baseline | posterior 5-95 % | inside the 5-95 % |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        inside = "yes" if r["p05"] <= r["point"] <= r["p95"] else "**no**"
+        lines.append(f"| `{r['key']}` | [{_num(r['low'])}, {_num(r['high'])}] | {_num(r['search'])} | "
+                     f"{_num(r['point'])} | [{_num(r['p05'])}, {_num(r['p95'])}] | {inside} |")
+    lines += ["", f"Fitted targets on the {n} check seeds (median over seeds; score: at most 1 when met):", "",
+              "| fitted target | observed | tolerance | search's point | score | refined point | score | met (baseline) |",
+              "|---|---|---|---|---|---|---|---|"]
+    for j, t in enumerate(targets):
+        if t.role != "fit":
+            continue
+        a, b = refined["median_start"][j], refined["median_best"][j]
+        met = "yes" if t.met(refined["median"][j]) else "**no**"
+        tol = "bound" if t.bound else _num(t.tolerance)
+        lines.append(f"| `{t.name}` | {t.shown} | {tol} | {_num(a)} | {t.score(a):.2f} | {_num(b)} | {t.score(b):.2f} "
+                     f"| {met} |")
+    return lines + ["", POINT_END]
+
+
+def replace_point_section(path: Path, section: list[str]) -> None:
+    """Rewrite the report's section on the baseline's point (between its markers; before '## Generations'
+    in a report written before it had one)."""
+    text = path.read_text()
+    body = "\n".join(section)
+    if POINT_BEGIN in text and POINT_END in text:
+        head, rest = text.split(POINT_BEGIN, 1)
+        text = head + body + rest.split(POINT_END, 1)[1]
+    else:
+        head, rest = text.split("## Generations", 1)
+        text = head + body + "\n\n## Generations" + rest
+    store.write_text(path, text)
+
+
 def write_report(path: Path, cal: Calibration, post: dict, rows: list[dict], meta: dict, figs: dict) -> None:
     rel = lambda p: os.path.relpath(p, path.parent)  # noqa: E731
     pops = post["populations"]
@@ -117,10 +180,7 @@ def write_report(path: Path, cal: Calibration, post: dict, rows: list[dict], met
               f"{meta['ess']:.0f}, distance <= {meta['epsilon']}." if pops else
               "**No ABC-SMC generation completed: the table below shows the closest history-matching runs, which "
               "are not a posterior.**"), "",
-             f"The baseline (calibration/fitted.toml) takes one point: the {meta['point_candidates']} closest points "
-             f"of the search, re-simulated on {meta['point_seeds']} fresh seeds each; the closest of them "
-             f"(distance {meta['point_distance']} over those seeds; it was {post['point']['search_distance']:.3g} "
-             f"in the search). No parameter is solved after the search to meet a target.", "",
+             *point_section(post["refined"], meta, rows, cal.targets), "",
              "## Generations", "",
              "| generation | threshold | proposals | accepted | acceptance | effective sample size |",
              "|---|---|---|---|---|---|"]
@@ -128,10 +188,10 @@ def write_report(path: Path, cal: Calibration, post: dict, rows: list[dict], met
         lines.append(f"| {g} | {p.epsilon:.4g} | {p.proposals} | {len(p.u)} | {100 * p.acceptance:.1f} % | "
                      f"{p.ess:.0f} |")
     lines += ["", "## Calibrated parameters", "",
-              "| parameter | prior | baseline | posterior median | 5-95 % | interval / prior | why calibrated |",
+              "| parameter | prior | search's point | posterior median | 5-95 % | interval / prior | why calibrated |",
               "|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| `{r['key']}` | [{_num(r['low'])}, {_num(r['high'])}] | {_num(r['point'])} | "
+        lines.append(f"| `{r['key']}` | [{_num(r['low'])}, {_num(r['high'])}] | {_num(r['search'])} | "
                      f"{_num(r['median'])} | [{_num(r['p05'])}, {_num(r['p95'])}] | "
                      f"{100 * r['interval_share']:.0f} % | {r['why']} |")
     lines += ["", "Everything else is fixed from a source or as an assumption (calibration/priors.toml, "
@@ -140,11 +200,11 @@ def write_report(path: Path, cal: Calibration, post: dict, rows: list[dict], met
               "## Targets and the posterior predictive", "",
               "Prior: the share of the first wave's runs (a Latin hypercube over the prior) that meet the target; "
               "a fitted target met by most of the prior says little about the parameters (informative: met by at "
-              "most half). Posterior: the particles' runs, weighted median and 5-95 % band. Baseline: the chosen point "
-              "(mean over its fresh seeds), at the calibration scale; `simmodel validate` checks the baseline at its "
-              "own scale on 20 seeds. A figure is met within its tolerance (2 sd), a bound (>=, <=) is met or missed.",
+              "most half). Posterior: the particles' runs, weighted median and 5-95 % band. Search's point: the search's "
+              "chosen point (mean over its fresh seeds), at the calibration scale (the baseline's point, refined from it, "
+              "is above). A figure is met within its tolerance (2 sd), a bound (>=, <=) is met or missed.",
               "", "| target | role | observed | tolerance | met in the prior | posterior median | 5-95 % | "
-              "baseline point | met (baseline) |", "|---|---|---|---|---|---|---|---|---|"]
+              "search's point | met (search's point) |", "|---|---|---|---|---|---|---|---|---|"]
     pred, w = post["predictive"], post["weights"]
     prior_met = informative_share(cal)
     for j, t in enumerate(cal.targets):

@@ -62,10 +62,17 @@ class Target:
 
     def met(self, simulated: float) -> bool:
         """Whether a simulated value meets the figure: a bound exactly, a figure within its tolerance."""
+        return bool(self.score(simulated) <= 1.0)
+
+    def score(self, simulated: float) -> float:
+        """The rule ``met`` applies, as a number that is at most 1 when the figure is met: a figure's distance
+        from the reported value in tolerances (|d| / 2 sd); a bound's 1 plus its distance on the wrong side
+        (minus its distance on the right side) in units of 2 sd, so a bound met with room scores below 1.
+        Infinite where the run gives no value. The refinement of the baseline's point minimises the worst."""
         if not np.isfinite(simulated):
-            return False
-        return bool(self.miss(np.asarray(simulated)) == 0.0) if self.bound else \
-            abs(simulated - self.value) <= self.tolerance
+            return math.inf
+        d = (float(simulated) - self.value) / (2.0 * self.sd)
+        return {"lower": 1.0 - d, "upper": 1.0 + d}.get(self.bound, abs(d))
 
     def miss(self, simulated: np.ndarray) -> np.ndarray:
         """Signed miss in the target's units; a bound only misses on its wrong side."""

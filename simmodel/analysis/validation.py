@@ -58,6 +58,17 @@ def table(targets: list[Target], values: np.ndarray) -> list[Row]:
     return rows
 
 
+def worst_fitted(values: np.ndarray, targets: list[Target]) -> float:
+    """The worst fitted target's score (Target.score, at most 1 when met) of the median over seeds of
+    ``values`` (seeds x targets): at most 1 exactly when every fitted target is met; inf if none has a value."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        med = np.nanmedian(values, axis=0)
+    return max((t.score(med[j]) for j, t in enumerate(targets) if t.role == "fit"), default=math.inf)
+
+
 def last_year(targets: list[Target]) -> int:
     """The last calendar year any target reads."""
     return max(int(str(t.year or t.end or t.month)[:4]) for t in targets)
@@ -94,4 +105,4 @@ def lines(rows: list[Row]) -> list[str]:
     return out
 
 
-__all__ = ["Row", "table", "simulate", "lines", "last_year", "DEFAULT_SEEDS"]
+__all__ = ["Row", "table", "worst_fitted", "simulate", "lines", "last_year", "DEFAULT_SEEDS"]

@@ -184,14 +184,20 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     targets_path = Path(args.targets) if args.targets else targets.default_path()
     priors_path = Path(args.priors) if args.priors else calibrate.default_priors()
     loaded, priors = calibrate.load_targets(targets_path), calibrate.load_priors(priors_path)
-    budget = args.budget or (80 if args.quick else FULL_BUDGET)
+    if args.refine:
+        if args.quick:
+            raise ParamError("--refine", "with --quick", "refines a finished calibration's point; leave out --quick")
+        budget = args.budget or REFINE_BUDGET
+    else:
+        budget = args.budget or (80 if args.quick else FULL_BUDGET)
     if budget < 8:
         raise ParamError("--budget", budget, "must be at least 8 runs")
     common.workers_for(args, budget)
     if args.scheduler:
         from ..runs.executor import check_scheduler
         check_scheduler(args.scheduler)
-    work = Path(args.work) if args.work else Path("results") / ("calibration-quick" if args.quick else "calibration")
+    work = Path(args.work) if args.work else Path("results") / ("calibration-quick" if args.quick else
+                                                                 "calibration-refine" if args.refine else "calibration")
     # a full calibration in the repository updates the shipped calibration (calibration/); elsewhere
     # (an installed package, --quick) it writes into its working folder
     shipped = resources.is_source_checkout() and not args.quick
@@ -201,6 +207,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                                                      work / "report.md")
     config = {"budget": budget, "quick": args.quick, "targets": targets_path.read_text(),
               "priors": priors_path.read_text()}
+    if args.refine:
+        if not fitted.is_file():
+            raise ParamError("--fitted", str(fitted), "an existing fitted.toml to refine the point of")
+        config["refine"] = True
     common.probe_parent(work if work.is_dir() else work.parent, "--work")
     for path, key in ((fitted, "--fitted"), (report, "--report")):
         common.probe_parent(path.parent, key)
@@ -216,9 +226,22 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     with common.executor(args, budget) as ex:  # the executor is up (a scheduler answered) before anything is written
         store.write_json(work / "config.json", config)
         if not args.quiet:
-            print(f"calibrating {len(priors.parameters)} parameters to {sum(t.role == 'fit' for t in loaded)} targets: "
+            doing = f"refining the point of {fitted}" if args.refine else "calibrating"
+            print(f"{doing}: {len(priors.parameters)} parameters, {sum(t.role == 'fit' for t in loaded)} fitted targets, "
                   f"budget {budget} runs, {ex.describe()}{' (resuming)' if resuming else ''}")
         bar = ProgressLine("runs", enabled=None if not args.quiet else False)
+        if args.refine:
+            out = calibrate.refine_shipped(targets_path, priors_path, work, fitted, report, ex, budget,
+                                           progress=bar.update)
+            bar.close()
+            m = out["meta"]
+            if not args.quiet:
+                print(f"worst fitted-target score (at most 1: every fitted target met): search's point "
+                      f"{m['refine_score_start']} -> {m['refine_score']} over {m['refine_points']} points; on "
+                      f"{m['refine_seeds']} check seeds {m['refine_check_start']} -> {m['refine_check']}: "
+                      + ("refined point adopted" if m["refine_adopted"] else "search's point kept"))
+            print(f"fitted: {fitted}\nreport: {report}")
+            return common.failures_exit(args, out["failures"], m["refine_runs"], "the refinement")
         out = calibrate.run_calibration(targets_path, priors_path, work, fitted, report, ex, budget, args.quick,
                                         progress=bar.update)
         bar.close()
@@ -232,6 +255,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 FULL_BUDGET = 14_000  # history matching, then ABC-SMC until it converges or this is spent (docs/ODD.md 3.6)
+REFINE_BUDGET = 1_216  # --refine: 150 points on 8 seeds and the check of two points on 8 more
 
 
 def add_parsers(sub) -> None:
@@ -270,6 +294,10 @@ def add_parsers(sub) -> None:
     ca.add_argument("--budget", type=int, help=f"model runs to spend (default {FULL_BUDGET}; --quick: 80)")
     ca.add_argument("--quick", action="store_true", help="a small budget at a tiny scale: every step, for CI; writes "
                     "its fitted.toml and report into --work, not calibration/")
+    ca.add_argument("--refine", action="store_true", help="refine the point of the finished calibration in --fitted "
+                    "(default calibration/fitted.toml) without repeating the search: a local search on validate's "
+                    f"rule (default budget {REFINE_BUDGET} runs); rewrites fitted.toml's point and the report's section "
+                    "on it")
     ca.add_argument("--work", help="working folder of the runs (default results/calibration); rerun to resume")
     ca.add_argument("--fitted", help="where to write fitted.toml (default calibration/fitted.toml)")
     ca.add_argument("--report", help="where to write the report (default calibration/report.md)")
