@@ -4,8 +4,9 @@ Each instrument's contribution is baseline minus the scenario without it, per se
 1-8 at scale 0.05 (the scale of docs/contributions.md). Where the effect is large against the seed
 noise (leasing, conferences, the approval reform, the cloud action's cloud firms, a bigger fund)
 the test asks the 95 % interval of the mean to exclude zero. Where it is small (robot subsidies: a
-project's robots are a small share of its cost; the fund's awards; the expert groups' diagnoses) eight seeds cannot exclude zero (docs/contributions.md uses 20 and does): the
-test asks the mean to be positive. With the instrument removed the difference is exactly zero on
+project's robots are a small share of its cost; the expert groups' diagnoses) eight seeds cannot exclude
+zero (docs/contributions.md uses 20 and does): the test asks the mean to be positive. The fund's claim does
+not hold at the calibrated point; its test states the mechanism that reverses it. With the instrument removed the difference is exactly zero on
 every seed, so an instrument that stopped working fails, as does one that works the wrong way by
 more than the noise of eight seeds.
 
@@ -30,9 +31,9 @@ METRICS = ("firms_stage_1plus", "labour_productivity_above", "cloud_firms", "sub
 
 
 @functools.lru_cache(maxsize=128)
-def outcome(scenario: str, seed: int) -> dict[str, np.ndarray]:
-    """Province-wide yearly values of METRICS (2013-2020) of one run."""
-    params = scenarios.load(scenario).params.replace({"run.scale": SCALE})
+def outcome(scenario: str, seed: int, extra: tuple = ()) -> dict[str, np.ndarray]:
+    """Province-wide yearly values of METRICS (2013-2020) of one run (``extra``: (key, value) pairs set too)."""
+    params = scenarios.load(scenario).params.replace({"run.scale": SCALE, **dict(extra)})
     r = run(params, seed, monthly=False, names=METRICS)
     out = {m: np.zeros(8) for m in METRICS}
     for period, region, sector, name, value in r.yearly:
@@ -41,9 +42,10 @@ def outcome(scenario: str, seed: int) -> dict[str, np.ndarray]:
     return out
 
 
-def contribution(scenario: str, metric: str = "firms_stage_1plus") -> np.ndarray:
-    """Baseline minus ``scenario`` in 2020, per seed."""
-    return np.array([outcome("baseline", s)[metric][-1] - outcome(scenario, s)[metric][-1] for s in SEEDS])
+def contribution(scenario: str, metric: str = "firms_stage_1plus", extra: tuple = ()) -> np.ndarray:
+    """Baseline minus ``scenario`` in 2020, per seed (both with ``extra`` set)."""
+    return np.array([outcome("baseline", s, extra)[metric][-1] - outcome(scenario, s, extra)[metric][-1]
+                     for s in SEEDS])
 
 
 @pytest.mark.parametrize("scenario", ["no_leasing", "no_conferences", "no_approval_reform"])
@@ -52,9 +54,23 @@ def test_the_instrument_adds_firms_at_stage_1_or_more(scenario):
     assert lo > 0, (scenario, lo, hi)
 
 
-@pytest.mark.parametrize("scenario", ["no_subsidy", "no_fund", "no_expert_groups"])
+@pytest.mark.parametrize("scenario", ["no_subsidy", "no_expert_groups"])
 def test_a_small_instrument_adds_firms_on_average(scenario):
     assert contribution(scenario).mean() > 0
+
+
+def test_the_fund_raises_productivity_and_its_borrowers_defaults_tighten_credit_for_first_adopters():
+    """The seed paper's claim for the fund (it added firms) does not hold at the calibrated point of 2026-12-03:
+    the fund moves firms up the ladder (stages 2-4) and raises above-size productivity, while firms at stage >= 1
+    are fewer with it (docs/contributions.md, 'opposite'). The channel is the bank: the projects the fund adds
+    borrow, some default, and the bank tightens its lending on the default rate, so fewer stage-0 firms find
+    finance. With that tightening off, the fund's contribution to firms at stage >= 1 is higher on the same
+    seeds (measured: -290 against -1,430 on seeds 1-8; city budgets 100 times larger change nothing)."""
+    lo, _ = mean_interval(contribution("no_fund", "labour_productivity_above"))
+    assert lo > 0
+    loose = (("bank.tightening_per_default_rate", 0.0),)
+    lo, hi = mean_interval(contribution("no_fund", extra=loose) - contribution("no_fund"))
+    assert lo > 0, (lo, hi)
 
 
 def test_pilots_raise_the_productivity_of_above_size_firms():

@@ -540,6 +540,8 @@ class Calibration:
         seeds = np.array([[self.priors.first_seed + 2000 + k for k in range(n)]])  # neither the search's ...
         check = np.array([[self.priors.first_seed + 3000 + k for k in range(n)]])  # ... nor validate's (1-20)
         folder = "refine-" + hashlib.sha256(np.asarray(start, float).tobytes()).hexdigest()[:12]
+        clock = self.work / folder / "elapsed.json"  # time adds up over resumed sessions
+        before = json.loads(clock.read_text())["seconds"] if clock.exists() else 0.0
         seen: dict[bytes, tuple[float, np.ndarray]] = {}
 
         def worst(u: np.ndarray) -> float:
@@ -562,9 +564,11 @@ class Calibration:
                             np.tile(check, (2, 1)))
         check_start, check_best = (worst_fitted(y[i], self.targets) for i in range(2))
         adopted = bool(check_best < check_start)
+        seconds = before + time.perf_counter() - t0
+        store.write_text(clock, json.dumps({"seconds": seconds}))
         u = best if adopted else np.asarray(start, float)
         return {"u": u, "theta": self.theta(u), "adopted": adopted, "evaluations": len(seen),
-                "runs": (len(seen) + 2) * n, "seconds": time.perf_counter() - t0,
+                "runs": (len(seen) + 2) * n, "seconds": seconds,
                 "seeds": n, "score_start": seen[np.clip(start, 0, 1).tobytes()][0], "score": score,
                 "check_start": check_start, "check": check_best, "start_theta": self.theta(np.asarray(start)),
                 "median_start": np.nanmedian(y[0], axis=0), "median": np.nanmedian(y[1 if adopted else 0], axis=0),
