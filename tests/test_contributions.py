@@ -73,12 +73,27 @@ def test_the_fund_raises_productivity_and_its_borrowers_defaults_tighten_credit_
     assert lo > 0, (lo, hi)
 
 
-def test_pilots_raise_the_productivity_of_above_size_firms():
-    # ~300 pilot firms add little public evidence in cells of hundreds of firms: their count of firms
-    # at stage >= 1 is not distinguishable from zero even over 20 seeds (docs/contributions.md); their
-    # own projects' gains show in above-size productivity
-    lo, _ = mean_interval(contribution("no_pilots", "labour_productivity_above"))
-    assert lo > 0
+@pytest.mark.parametrize("seed", [1, 2])
+def test_pilots_move_their_own_firms_up_the_ladder(seed):
+    """About 300 real pilot firms (30 industries x 10) add little public evidence in cells of hundreds of firms:
+    at the calibrated point neither firms at stage >= 1 nor above-size productivity differ distinguishably from
+    zero over 20 seeds (docs/contributions.md; at the hand-set point of 2026-12-02 productivity did). What pilots
+    do is their own projects, started at once with support, finance and the first place in the queue: the same
+    firms (common random numbers) stand higher on the ladder in 2020 with the programme than without it (by 0.6-0.8
+    of a stage on seeds 1-3 at scale 0.02; the test asks 0.2)."""
+    from simmodel.model import TransformationModel
+
+    firms = {}
+    for name in ("baseline", "no_pilots"):
+        m = TransformationModel(seed=seed, params=scenarios.load(name).params.replace({"run.scale": 0.02}),
+                                collect_headline=False)
+        m.run()
+        firms[name] = m.firms
+    b, n = firms["baseline"], firms["no_pilots"]
+    pilots = (b.key == n.key) & b.alive & n.alive & b.pilot
+    assert pilots.any()
+    w = b.weight[pilots]
+    assert np.average(b.stage[pilots], weights=w) > np.average(n.stage[pilots], weights=w) + 0.2
 
 
 def test_a_bigger_fund_adds_firms_while_the_fund_binds():
