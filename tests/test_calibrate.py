@@ -381,6 +381,11 @@ def test_calibrate_refine_rewrites_the_point_of_a_finished_calibration_and_resum
     strip = lambda s: [line for line in s.splitlines() if not line.startswith("refine_minutes")]  # noqa: E731
     assert strip(fitted.read_text()) == strip(first) and report.read_text().count("## The baseline's point") == 1
     assert main(args[:1] + ["--quick"] + args[1:]) == 2  # --quick refines nothing
+    scenario = tmp_path / "scenario.toml"  # a scenario file, not a calibration's record: refused, nothing written
+    scenario.write_text("[economy]\nproductivity_trend = 0.05\n")
+    bad = [a if a != str(fitted) else str(scenario) for a in args]
+    bad[bad.index(str(tmp_path / "w"))] = str(tmp_path / "w2")
+    assert main(bad) == 2 and not (tmp_path / "w2").exists()
 
 
 def test_a_longer_refinement_checks_the_point_it_ends_at(tmp_path):

@@ -666,6 +666,21 @@ def refine_meta(refined: dict, limit: int) -> dict:
             "refine_adopted": refined["adopted"]}
 
 
+def read_fitted(fitted: Path, priors: Priors) -> tuple[dict, dict, dict]:
+    """A finished calibration's record, posterior intervals and search's point (its point where it has no
+    [calibration.search_point]); a one-line ParamError if ``fitted`` is not a fitted.toml of these priors."""
+    doc = read_toml(fitted)
+    meta = dict(doc.get("calibration", {}))
+    intervals = meta.pop("intervals", None)
+    start = meta.pop("search_point", None)
+    if start is None:
+        start = {k: doc.get(k.split(".")[0], {}).get(k.split(".")[1]) for k in priors.keys}
+    if (not isinstance(intervals, dict) or set(intervals) != set(priors.keys) or set(start) != set(priors.keys)
+            or not all(isinstance(v, (int, float)) for v in start.values())):
+        raise ParamError("--fitted", str(fitted), "a fitted.toml written by `simmodel calibrate` with these priors")
+    return meta, intervals, start
+
+
 def refine_shipped(targets_path: Path | None, priors_path: Path | None, work: Path, fitted: Path, report: Path,
                    executor: Executor, budget: int, progress=None) -> dict:
     """Refine the point of a finished calibration (its fitted.toml and report) without repeating the search
@@ -676,12 +691,7 @@ def refine_shipped(targets_path: Path | None, priors_path: Path | None, work: Pa
 
     targets = load_targets(targets_path)
     priors = load_priors(priors_path)
-    doc = read_toml(fitted)
-    meta = dict(doc.get("calibration", {}))
-    intervals = meta.pop("intervals", None)
-    start = meta.pop("search_point", None) or {k: doc[k.split(".")[0]][k.split(".")[1]] for k in priors.keys}
-    if intervals is None or set(start) != set(priors.keys) or set(intervals) != set(priors.keys):
-        raise ParamError("--fitted", str(fitted), "a fitted.toml written by `simmodel calibrate` for these priors")
+    meta, intervals, start = read_fitted(fitted, priors)
     seeds = Plan.for_budget(14_000, priors.seeds_per_point, priors.population).select_seeds
     if budget < 4 * seeds:
         raise ParamError("--budget", budget, f"at least {4 * seeds} runs (two points and the check, {seeds} seeds each)")

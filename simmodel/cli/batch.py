@@ -210,6 +210,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.refine:
         if not fitted.is_file():
             raise ParamError("--fitted", str(fitted), "an existing fitted.toml to refine the point of")
+        calibrate.read_fitted(fitted, priors)  # checked before anything is written
         config["refine"] = True
     common.probe_parent(work if work.is_dir() else work.parent, "--work")
     for path, key in ((fitted, "--fitted"), (report, "--report")):
