@@ -386,6 +386,9 @@ def test_calibrate_refine_rewrites_the_point_of_a_finished_calibration_and_resum
     bad = [a if a != str(fitted) else str(scenario) for a in args]
     bad[bad.index(str(tmp_path / "w"))] = str(tmp_path / "w2")
     assert main(bad) == 2 and not (tmp_path / "w2").exists()
+    small = [a if a != "40" else "20" for a in args]  # fewer runs than two points and their check
+    small[small.index(str(tmp_path / "w"))] = str(tmp_path / "w3")
+    assert main(small) == 2 and not (tmp_path / "w3").exists()
 
 
 def test_a_longer_refinement_checks_the_point_it_ends_at(tmp_path):

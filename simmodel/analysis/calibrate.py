@@ -535,7 +535,6 @@ class Calibration:
         from .validation import worst_fitted
 
         t0 = time.perf_counter()
-
         n, d = self.plan.select_seeds, len(start)
         seeds = np.array([[self.priors.first_seed + 2000 + k for k in range(n)]])  # neither the search's ...
         check = np.array([[self.priors.first_seed + 3000 + k for k in range(n)]])  # ... nor validate's (1-20)
@@ -570,7 +569,7 @@ class Calibration:
         return {"u": u, "theta": self.theta(u), "adopted": adopted, "evaluations": len(seen),
                 "runs": (len(seen) + 2) * n, "seconds": seconds,
                 "seeds": n, "score_start": seen[np.clip(start, 0, 1).tobytes()][0], "score": score,
-                "check_start": check_start, "check": check_best, "start_theta": self.theta(np.asarray(start)),
+                "check_start": check_start, "check": check_best,
                 "median_start": np.nanmedian(y[0], axis=0), "median": np.nanmedian(y[1 if adopted else 0], axis=0),
                 "median_best": np.nanmedian(y[1], axis=0)}
 
@@ -666,6 +665,16 @@ def refine_meta(refined: dict, limit: int) -> dict:
             "refine_adopted": refined["adopted"]}
 
 
+REFINE_SEEDS = Plan.select_seeds  # seeds a point of `calibrate --refine` runs on (as the full search's refinement)
+
+
+def check_refine_budget(budget: int) -> None:
+    """`calibrate --refine` needs two points and the check of two: four points' runs."""
+    if budget < 4 * REFINE_SEEDS:
+        raise ParamError("--budget", budget, f"at least {4 * REFINE_SEEDS} runs for --refine (two points and the check of "
+                         f"two, {REFINE_SEEDS} seeds each)")
+
+
 def read_fitted(fitted: Path, priors: Priors) -> tuple[dict, dict, dict]:
     """A finished calibration's record, posterior intervals and search's point (its point where it has no
     [calibration.search_point]); a one-line ParamError if ``fitted`` is not a fitted.toml of these priors."""
@@ -692,9 +701,8 @@ def refine_shipped(targets_path: Path | None, priors_path: Path | None, work: Pa
     targets = load_targets(targets_path)
     priors = load_priors(priors_path)
     meta, intervals, start = read_fitted(fitted, priors)
-    seeds = Plan.for_budget(14_000, priors.seeds_per_point, priors.population).select_seeds
-    if budget < 4 * seeds:
-        raise ParamError("--budget", budget, f"at least {4 * seeds} runs (two points and the check, {seeds} seeds each)")
+    seeds = REFINE_SEEDS
+    check_refine_budget(budget)
     plan = Plan([], priors.population, budget, select_seeds=seeds, refine=budget // seeds - 2)
     cal = Calibration(targets, priors, work, executor, plan, calibration_params(priors), progress)
     u0 = np.clip((np.array([float(start[k]) for k in priors.keys]) - priors.low) / (priors.high - priors.low), 0, 1)

@@ -211,6 +211,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         if not fitted.is_file():
             raise ParamError("--fitted", str(fitted), "an existing fitted.toml to refine the point of")
         calibrate.read_fitted(fitted, priors)  # checked before anything is written
+        calibrate.check_refine_budget(budget)
         config["refine"] = True
     common.probe_parent(work if work.is_dir() else work.parent, "--work")
     for path, key in ((fitted, "--fitted"), (report, "--report")):
