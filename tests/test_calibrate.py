@@ -404,3 +404,43 @@ def test_a_longer_refinement_checks_the_point_it_ends_at(tmp_path):
     for out in (first, second):
         trend, cost = out["theta"]
         assert out["median_best"][0] == pytest.approx(formula(trend, cost, 0))
+
+
+def _population(rng, n=60, d=3):
+    u = rng.uniform(0.3, 0.7, (n, d))
+    w = rng.uniform(0.5, 1.5, n)
+    return calibrate.Population(u, w / w.sum(), rng.uniform(0, 10, n), 10.0, np.zeros((n, 1)), n)
+
+
+def test_the_smc_kernel_is_each_particles_local_covariance_and_the_weights_are_prior_over_its_mixture():
+    """Filippi et al. (2013): particle i's kernel is the weighted second moment about u_i of the particles within
+    the new threshold; the importance weight is 1 / sum_i w_i N(u; u_i, Sigma_i), checked against scipy."""
+    from scipy.stats import multivariate_normal
+    rng = np.random.default_rng(5)
+    prev = _population(rng)
+    eps = float(np.median(prev.distance))
+    covs = calibrate.Calibration.kernel_covs(prev, eps)
+    near = prev.distance <= eps
+    wn = prev.weights[near] / prev.weights[near].sum()
+    for i in (0, 17, 59):
+        diff = prev.u[near] - prev.u[i]
+        np.testing.assert_allclose(covs[i], (diff * wn[:, None]).T @ diff + np.eye(3) * 1e-6, rtol=1e-10)
+    u = rng.uniform(0.2, 0.8, (50, 3))
+    dens = np.array([sum(w * multivariate_normal(m, c).pdf(x) for w, m, c in zip(prev.weights, prev.u, covs))
+                     for x in u])
+    np.testing.assert_allclose(calibrate.Calibration.importance_weights(u, prev, covs),
+                               (1 / dens) / (1 / dens).sum(), rtol=1e-8)
+
+
+def test_smc_proposals_follow_the_mixture_of_the_particles_kernels():
+    """Proposals are drawn from sum_i w_i N(u_i, Sigma_i): their mean and covariance match the mixture's (the
+    particles sit mid-cube with small kernels, so drawing again outside the cube is rare)."""
+    rng = np.random.default_rng(6)
+    prev = _population(rng)
+    covs = calibrate.Calibration.kernel_covs(prev, float(np.median(prev.distance))) * 0.25
+    draws = calibrate.Calibration.perturb(prev, covs, 40_000, np.random.default_rng(7))
+    mean = prev.weights @ prev.u
+    second = np.einsum("i,ijk->jk", prev.weights, covs + prev.u[:, :, None] * prev.u[:, None, :])
+    np.testing.assert_allclose(draws.mean(axis=0), mean, atol=0.003)  # se ~ 0.1 / sqrt(40,000) = 0.0005
+    np.testing.assert_allclose(np.cov(draws.T), second - np.outer(mean, mean), atol=0.0008)
+    assert np.all((draws >= 0) & (draws <= 1))
