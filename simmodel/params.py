@@ -35,6 +35,9 @@ class ParamError(ValueError):
         prefix = f"{where}: " if where else ""
         super().__init__(f"{prefix}{key} = {value!r}: {allowed}")
 
+    def __reduce__(self):  # rebuilt from its fields, so it crosses a process boundary (a pool's worker)
+        return type(self), (self.key, self.value, self.allowed, self.where)
+
 
 _MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
 

@@ -70,3 +70,11 @@ def test_odd_parameter_table_is_generated_from_the_definitions():
     from simmodel.docgen import ODD, with_table
     text = ODD.read_text(encoding="utf-8")
     assert text == with_table(text), "run `python -m simmodel.docgen` to update docs/ODD.md"
+
+
+def test_a_parameter_error_survives_a_process_boundary():
+    """A worker of a process pool sends its exception back pickled: the one-line message must arrive intact."""
+    import pickle
+    e = pickle.loads(pickle.dumps(ParamError("decision.intercept", 3, "a number in [-10, -4]", "x.toml")))
+    assert isinstance(e, ParamError) and (e.key, e.value, e.where) == ("decision.intercept", 3, "x.toml")
+    assert str(e) == "x.toml: decision.intercept = 3: a number in [-10, -4]"
