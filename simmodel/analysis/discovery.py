@@ -40,17 +40,15 @@ import hashlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..params import ParamError, read_toml
 from ..runs import store
 from . import scenarios
 from .api import Output, check_output_years, parse_outputs, run_overrides
 from .sensitivity import factors_from, output_matrix
-from .sweep import MAX_RUNS, SweepSpec
+from .sweep import MAX_RUNS, SweepSpec, read_spec, spec_error
 
 TOP_KEYS = {"base", "design", "points", "design_seed", "seeds", "first_seed", "end", "scale", "outputs", "interest",
             "prim", "factors"}
@@ -82,63 +80,51 @@ class DiscoverySpec(SweepSpec):
         return f"{o.describe()} {self.interest_side} {self.interest_value:,.6g} {o.unit}"
 
 
-def _bad(path: Path, key: str, value: Any, allowed: str) -> ParamError:
-    return ParamError(key, value, allowed, str(path))
-
-
 def load_spec(path_like: str | Path) -> DiscoverySpec:
     """Read and validate a discovery file; every problem is a one-line ParamError naming the key."""
-    path = Path(path_like)
-    doc = read_toml(path)
-    unknown = set(doc) - TOP_KEYS
-    if unknown:
-        k = sorted(unknown)[0]
-        raise _bad(path, k, doc[k], "unknown discovery key; allowed: " + ", ".join(sorted(TOP_KEYS)))
+    path, doc, base = read_spec(path_like, TOP_KEYS, "discovery")
     design = doc.get("design", "lhs")
     if design not in ("lhs", "sobol"):
-        raise _bad(path, "design", design, "must be lhs or sobol (a space-filling design)")
+        raise spec_error(path, "design", design, "must be lhs or sobol (a space-filling design)")
     points = doc.get("points", 200)
     if not isinstance(points, int) or isinstance(points, bool) or points < 20:
-        raise _bad(path, "points", points, "must be an integer >= 20 (PRIM needs cases to peel)")
+        raise spec_error(path, "points", points, "must be an integer >= 20 (PRIM needs cases to peel)")
     if design == "sobol" and points & (points - 1):
-        raise _bad(path, "points", points, "sobol needs a power of two (e.g. 128, 256)")
-    base = doc.get("base", "baseline")
-    if not isinstance(base, str):
-        raise _bad(path, "base", base, "must be a scenario name or file")
+        raise spec_error(path, "points", points, "sobol needs a power of two (e.g. 128, 256)")
     factors, roles, ranges_from = factors_from(path, doc.get("factors"))
     outputs = parse_outputs(doc.get("outputs"), str(path))
     interest = doc.get("interest")
     if not isinstance(interest, dict):
-        raise _bad(path, "interest", interest, "must be a table with output and below (or above)")
+        raise spec_error(path, "interest", interest, "must be a table with output and below (or above)")
     unknown = set(interest) - {"output", "below", "above"}
     if unknown:
         k = sorted(unknown)[0]
-        raise _bad(path, f"interest.{k}", interest[k], "unknown; allowed: output, below, above")
+        raise spec_error(path, f"interest.{k}", interest[k], "unknown; allowed: output, below, above")
     if interest.get("output") not in [o.name for o in outputs]:
-        raise _bad(path, "interest.output", interest.get("output"), "must name one of the [outputs]: "
+        raise spec_error(path, "interest.output", interest.get("output"), "must name one of the [outputs]: "
                    + ", ".join(o.name for o in outputs))
     sides = [s for s in ("below", "above") if s in interest]
     if len(sides) != 1 or not isinstance(interest[sides[0]], (int, float)) or isinstance(interest[sides[0]], bool):
-        raise _bad(path, "interest", interest, "needs exactly one of below = <number> or above = <number>")
+        raise spec_error(path, "interest", interest, "needs exactly one of below = <number> or above = <number>")
     prim_doc = doc.get("prim", {})
     if not isinstance(prim_doc, dict):
-        raise _bad(path, "prim", prim_doc, "must be a table (threshold, peel_alpha, paste_alpha, mass_min)")
+        raise spec_error(path, "prim", prim_doc, "must be a table (threshold, peel_alpha, paste_alpha, mass_min)")
     prim = {}
     for k, v in prim_doc.items():
         if k not in PRIM_KEYS:
-            raise _bad(path, f"prim.{k}", v, "unknown; allowed: " + ", ".join(PRIM_KEYS))
+            raise spec_error(path, f"prim.{k}", v, "unknown; allowed: " + ", ".join(PRIM_KEYS))
     for k, (default, lo, hi) in PRIM_KEYS.items():
         v = prim_doc.get(k, default)
         if not isinstance(v, (int, float)) or isinstance(v, bool) or not lo <= v <= hi:
-            raise _bad(path, f"prim.{k}", v, f"must be a number from {lo} to {hi}")
+            raise spec_error(path, f"prim.{k}", v, f"must be a number from {lo} to {hi}")
         prim[k] = float(v)
     seeds_n, first, design_seed = (doc.get(k, d) for k, d in (("seeds", 1), ("first_seed", 1), ("design_seed", 1)))
     for k, v, lo in (("seeds", seeds_n, 1), ("first_seed", first, 0), ("design_seed", design_seed, 0)):
         if not isinstance(v, int) or isinstance(v, bool) or v < lo:
-            raise _bad(path, k, v, f"must be an integer >= {lo}")
+            raise spec_error(path, k, v, f"must be an integer >= {lo}")
     seeds = tuple(range(first, first + seeds_n))
     if points * len(seeds) > MAX_RUNS:
-        raise _bad(path, "points", points, f"{points:,} points x {len(seeds)} seeds is more than {MAX_RUNS:,} runs")
+        raise spec_error(path, "points", points, f"{points:,} points x {len(seeds)} seeds is more than {MAX_RUNS:,} runs")
     overrides = run_overrides(doc)
     indicators = tuple(dict.fromkeys(n for o in outputs for n in o.indicators))
     spec = DiscoverySpec(path, scenarios.question(path), base, design, tuple(factors), points, design_seed, seeds,

@@ -51,13 +51,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..params import ParamError, Params, read_toml
+from ..params import ParamError, Params
 from ..runs import store
 from ..runs.executor import Executor, Outcome, Task
 from ..runs.runner import PROVINCE_ONLY
 from . import posterior, scenarios
 from .api import Output, check_output_years, parse_outputs, run_overrides, province_values
-from .sweep import Factor, _factor
+from .sweep import Factor, _factor, read_spec, spec_error
 
 TOP_KEYS = {"base", "population", "generations", "design_seed", "seeds", "first_seed", "end", "scale", "outputs",
             "objectives", "budget", "levers"}
@@ -99,57 +99,45 @@ class OptimisationSpec:
         return out
 
 
-def _bad(path: Path, key: str, value: Any, allowed: str) -> ParamError:
-    return ParamError(key, value, allowed, str(path))
-
-
 def load_spec(path_like: str | Path) -> OptimisationSpec:
     """Read and validate an optimisation file; every problem is a one-line ParamError naming the key."""
-    path = Path(path_like)
-    doc = read_toml(path)
-    unknown = set(doc) - TOP_KEYS
-    if unknown:
-        k = sorted(unknown)[0]
-        raise _bad(path, k, doc[k], "unknown optimisation key; allowed: " + ", ".join(sorted(TOP_KEYS)))
-    base = doc.get("base", "baseline")
-    if not isinstance(base, str):
-        raise _bad(path, "base", base, "must be a scenario name or file")
+    path, doc, base = read_spec(path_like, TOP_KEYS, "optimisation")
     ints = {}
     for key, default, lo in (("population", 16, 4), ("generations", 6, 1), ("design_seed", 1, 0), ("seeds", 2, 1),
                              ("first_seed", 1, 0)):
         v = doc.get(key, default)
         if not isinstance(v, int) or isinstance(v, bool) or v < lo:
-            raise _bad(path, key, v, f"must be an integer >= {lo}")
+            raise spec_error(path, key, v, f"must be an integer >= {lo}")
         ints[key] = v
     levers_doc = doc.get("levers")
     if not isinstance(levers_doc, dict) or not levers_doc:
-        raise _bad(path, "levers", levers_doc, "must be a table of at least one [levers.<name>]")
+        raise spec_error(path, "levers", levers_doc, "must be a table of at least one [levers.<name>]")
     levers = tuple(_factor(path, name, body, "lhs") for name, body in levers_doc.items())
     outputs = parse_outputs(doc.get("outputs"), str(path))
     names = [o.name for o in outputs]
     objectives_doc = doc.get("objectives")
     if not isinstance(objectives_doc, dict) or len(objectives_doc) < 2:
-        raise _bad(path, "objectives", objectives_doc, 'must name at least two outputs, each "max" or "min"')
+        raise spec_error(path, "objectives", objectives_doc, 'must name at least two outputs, each "max" or "min"')
     for name, sense in objectives_doc.items():
         if name not in names:
-            raise _bad(path, f"objectives.{name}", sense, "must name one of the [outputs]: " + ", ".join(names))
+            raise spec_error(path, f"objectives.{name}", sense, "must name one of the [outputs]: " + ", ".join(names))
         if sense not in SENSES:
-            raise _bad(path, f"objectives.{name}", sense, 'must be "max" or "min"')
+            raise spec_error(path, f"objectives.{name}", sense, 'must be "max" or "min"')
     budget = None
     if "budget" in doc:
         b = doc["budget"]
         if not isinstance(b, dict) or set(b) != {"output", "at_most"}:
-            raise _bad(path, "budget", b, "must be a table with output and at_most")
+            raise spec_error(path, "budget", b, "must be a table with output and at_most")
         if b["output"] not in names:
-            raise _bad(path, "budget.output", b["output"], "must name one of the [outputs]: " + ", ".join(names))
+            raise spec_error(path, "budget.output", b["output"], "must name one of the [outputs]: " + ", ".join(names))
         if not isinstance(b["at_most"], (int, float)) or isinstance(b["at_most"], bool):
-            raise _bad(path, "budget.at_most", b["at_most"], "must be a number")
+            raise spec_error(path, "budget.at_most", b["at_most"], "must be a number")
         budget = (b["output"], float(b["at_most"]))
     overrides = run_overrides(doc)
     seeds = tuple(range(ints["first_seed"], ints["first_seed"] + ints["seeds"]))
     runs = (ints["population"] * ints["generations"] + 1) * len(seeds)
     if runs > MAX_RUNS:
-        raise _bad(path, "generations", ints["generations"], f"{runs:,} runs is more than {MAX_RUNS:,}")
+        raise spec_error(path, "generations", ints["generations"], f"{runs:,} runs is more than {MAX_RUNS:,}")
     spec = OptimisationSpec(path, scenarios.question(path), base, levers, outputs, tuple(objectives_doc.items()),
                             budget, ints["population"], ints["generations"], ints["design_seed"], seeds, overrides,
                             hashlib.sha256(path.read_bytes()).hexdigest()[:16])

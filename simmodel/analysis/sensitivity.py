@@ -46,11 +46,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..params import BY_KEY, ParamError, read_toml
+from ..params import BY_KEY
 from ..runs import store
 from . import scenarios
 from .api import Output, check_output_years, parse_outputs, run_overrides
-from .sweep import MAX_RUNS, SweepSpec, _factor
+from .sweep import MAX_RUNS, SweepSpec, _factor, read_spec, spec_error
 
 METHODS = ("morris", "sobol")
 ROLES = ("lever", "uncertain")
@@ -102,14 +102,10 @@ class SensitivitySpec(SweepSpec):
                 "outputs": [vars(o) for o in self.outputs]}
 
 
-def _bad(path: Path, key: str, value: Any, allowed: str) -> ParamError:
-    return ParamError(key, value, allowed, str(path))
-
-
 def _int(doc: dict, path: Path, key: str, default: int, lo: int) -> int:
     v = doc.get(key, default)
     if not isinstance(v, int) or isinstance(v, bool) or v < lo:
-        raise _bad(path, key, v, f"must be an integer >= {lo}")
+        raise spec_error(path, key, v, f"must be an integer >= {lo}")
     return v
 
 
@@ -118,13 +114,13 @@ def _calibrated_range(path: Path, name: str, body: dict, how: str) -> list[float
     keys = body.get("keys", [name])
     keys = [keys] if isinstance(keys, str) else keys
     if len(keys) != 1:
-        raise _bad(path, f"factors.{name}.range", how, "a range from the calibration needs exactly one key")
+        raise spec_error(path, f"factors.{name}.range", how, "a range from the calibration needs exactly one key")
     key = keys[0]
     from .calibrate import load_priors
 
     priors = {p.key: p for p in load_priors().parameters}
     if key not in priors:
-        raise _bad(path, f"factors.{name}.range", how, f"{key} is not calibrated (calibration/priors.toml); "
+        raise spec_error(path, f"factors.{name}.range", how, f"{key} is not calibrated (calibration/priors.toml); "
                    "give range = [low, high]")
     if how == "prior":
         return [float(priors[key].low), float(priors[key].high)]
@@ -133,10 +129,10 @@ def _calibrated_range(path: Path, name: str, body: dict, how: str) -> list[float
 
     post = Posterior.load()
     if key not in post.keys:
-        raise _bad(path, f"factors.{name}.range", how, f"{key} is not in the shipped posterior")
+        raise spec_error(path, f"factors.{name}.range", how, f"{key} is not in the shipped posterior")
     lo, hi = weighted_quantile(post.theta[:, post.keys.index(key)], [0.05, 0.95], post.weights)
     if not lo < hi:
-        raise _bad(path, f"factors.{name}.range", how, f"the posterior of {key} has no spread ({lo}, {hi})")
+        raise spec_error(path, f"factors.{name}.range", how, f"the posterior of {key} has no spread ({lo}, {hi})")
     return [float(lo), float(hi)]
 
 
@@ -146,20 +142,20 @@ def factors_from(path: Path, factors_doc: Any) -> tuple[list, list[str], dict[st
     (default: uncertain over a calibrated parameter or a range from the calibration, lever for a
     parameter the visual server offers as one, uncertain otherwise). Returns (factors, roles, ranges_from)."""
     if not isinstance(factors_doc, dict) or len(factors_doc) < 2:
-        raise _bad(path, "factors", factors_doc, "must be a table of at least two [factors.<name>]")
+        raise spec_error(path, "factors", factors_doc, "must be a table of at least two [factors.<name>]")
     from .calibrate import load_priors
 
     calibrated = {p.key for p in load_priors().parameters}
     factors, roles, ranges_from = [], [], {}
     for name, body in factors_doc.items():
         if not isinstance(body, dict):
-            raise _bad(path, f"factors.{name}", body, "must be a table with keys and range (or values)")
+            raise spec_error(path, f"factors.{name}", body, "must be a table with keys and range (or values)")
         body = dict(body)
         role = body.pop("role", None)
         if isinstance(body.get("range"), str):
             how = body["range"]
             if how not in ("posterior", "prior"):
-                raise _bad(path, f"factors.{name}.range", how, 'must be [low, high], "posterior" or "prior"')
+                raise spec_error(path, f"factors.{name}.range", how, 'must be [low, high], "posterior" or "prior"')
             body["range"] = _calibrated_range(path, name, body, how)
             ranges_from[name] = how
         f = _factor(path, name, body, "lhs")
@@ -167,7 +163,7 @@ def factors_from(path: Path, factors_doc: Any) -> tuple[list, list[str], dict[st
             levers = all(BY_KEY[k].lever for k in f.keys) and not set(f.keys) & calibrated
             role = "uncertain" if name in ranges_from or not levers else "lever"
         elif role not in ROLES:
-            raise _bad(path, f"factors.{name}.role", role, "must be one of " + ", ".join(ROLES))
+            raise spec_error(path, f"factors.{name}.role", role, "must be one of " + ", ".join(ROLES))
         factors.append(f)
         roles.append(role)
     return factors, roles, ranges_from
@@ -175,24 +171,16 @@ def factors_from(path: Path, factors_doc: Any) -> tuple[list, list[str], dict[st
 
 def load_spec(path_like: str | Path) -> SensitivitySpec:
     """Read and validate a sensitivity file; every problem is a one-line ParamError naming the key."""
-    path = Path(path_like)
-    doc = read_toml(path)
-    unknown = set(doc) - TOP_KEYS
-    if unknown:
-        k = sorted(unknown)[0]
-        raise _bad(path, k, doc[k], "unknown sensitivity key; allowed: " + ", ".join(sorted(TOP_KEYS)))
+    path, doc, base = read_spec(path_like, TOP_KEYS, "sensitivity")
     method = doc.get("method", "morris")
     if method not in METHODS:
-        raise _bad(path, "method", method, "must be one of " + ", ".join(METHODS))
-    base = doc.get("base", "baseline")
-    if not isinstance(base, str):
-        raise _bad(path, "base", base, "must be a scenario name or file")
+        raise spec_error(path, "method", method, "must be one of " + ", ".join(METHODS))
     samples = _int(doc, path, "samples", 20 if method == "morris" else 64, 2)
     if method == "sobol" and samples & (samples - 1):
-        raise _bad(path, "samples", samples, "sobol needs a power of two (e.g. 64, 128, 256)")
+        raise spec_error(path, "samples", samples, "sobol needs a power of two (e.g. 64, 128, 256)")
     levels = _int(doc, path, "levels", 4, 2)
     if method == "morris" and levels % 2:
-        raise _bad(path, "levels", levels, "morris needs an even number of levels (4 is usual)")
+        raise spec_error(path, "levels", levels, "morris needs an even number of levels (4 is usual)")
     resamples = _int(doc, path, "resamples", 1000, 10)
     factors, roles, ranges_from = factors_from(path, doc.get("factors"))
     outputs = parse_outputs(doc.get("outputs"), str(path))
@@ -202,7 +190,7 @@ def load_spec(path_like: str | Path) -> SensitivitySpec:
     d = len(factors)
     points = samples * (d + 1 if method == "morris" else d + 2)
     if points * len(seeds) > MAX_RUNS:
-        raise _bad(path, "samples", samples, f"{points:,} points x {len(seeds)} seeds is more than {MAX_RUNS:,} runs")
+        raise spec_error(path, "samples", samples, f"{points:,} points x {len(seeds)} seeds is more than {MAX_RUNS:,} runs")
     overrides = run_overrides(doc)
     indicators = tuple(dict.fromkeys(n for o in outputs for n in o.indicators))
     spec = SensitivitySpec(path, scenarios.question(path), base, method, tuple(factors), points, design_seed, seeds,
@@ -328,7 +316,6 @@ def write_report(spec: SensitivitySpec, folder: Path, table: pd.DataFrame, conve
                  noise: dict[str, float], y: np.ndarray) -> Path:
     """report.md: the design, then for each output the factors in order, in words."""
     key = main_index(spec.method)
-    names = {f.name: f for f in spec.factors}
     what = ("Morris elementary effects: mu* (mean absolute effect of moving a factor one grid step, scaled to "
             "its full range, in the output's units), its bootstrap 95 % interval, and sigma (their spread: "
             "interactions or non-linearity)" if spec.method == "morris" else

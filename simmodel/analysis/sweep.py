@@ -147,51 +147,59 @@ class SweepSpec:
         return base.replace(self.point_updates(point), where=f"{self.path.name}: point {point}")
 
 
-def _bad(path: Path, key: str, value: Any, allowed: str) -> ParamError:
+def spec_error(path: Path, key: str, value: Any, allowed: str) -> ParamError:
+    """A one-line error in an experiment file (sweep, sensitivity, discovery, optimisation)."""
     return ParamError(key, value, allowed, str(path))
+
+
+def read_spec(path_like: str | Path, top_keys: set[str], what: str) -> tuple[Path, dict, str]:
+    """An experiment file's path, table and base scenario; an unknown top-level key or a base that is not a
+    name is a one-line error."""
+    path = Path(path_like)
+    doc = read_toml(path)
+    unknown = set(doc) - top_keys
+    if unknown:
+        k = sorted(unknown)[0]
+        raise spec_error(path, k, doc[k], f"unknown {what} key; allowed: " + ", ".join(sorted(top_keys)))
+    base = doc.get("base", "baseline")
+    if not isinstance(base, str):
+        raise spec_error(path, "base", base, "must be a scenario name or file")
+    return path, doc, base
 
 
 def load_spec(path_like: str | Path) -> SweepSpec:
     """Read and validate a sweep file; every problem is a one-line ParamError naming the key."""
-    path = Path(path_like)
-    doc = read_toml(path)
-    unknown = set(doc) - TOP_KEYS
-    if unknown:
-        k = sorted(unknown)[0]
-        raise _bad(path, k, doc[k], "unknown sweep key; allowed: " + ", ".join(sorted(TOP_KEYS)))
+    path, doc, base = read_spec(path_like, TOP_KEYS, "sweep")
     design = doc.get("design", "grid")
     if design not in DESIGNS:
-        raise _bad(path, "design", design, "must be one of " + ", ".join(DESIGNS))
-    base = doc.get("base", "baseline")
-    if not isinstance(base, str):
-        raise _bad(path, "base", base, "must be a scenario name or file")
+        raise spec_error(path, "design", design, "must be one of " + ", ".join(DESIGNS))
     factors_doc = doc.get("factors")
     if not isinstance(factors_doc, dict) or not factors_doc:
-        raise _bad(path, "factors", factors_doc, "must be a table of at least one [factors.<name>]")
+        raise spec_error(path, "factors", factors_doc, "must be a table of at least one [factors.<name>]")
     factors = tuple(_factor(path, name, body, design) for name, body in factors_doc.items())
     points = doc.get("points")
     if design == "grid":
         points = math.prod(f.size for f in factors)  # counted before any grid is built
     else:
         if not isinstance(points, int) or isinstance(points, bool) or points < 2:
-            raise _bad(path, "points", points, f"design {design} needs points, an integer >= 2")
+            raise spec_error(path, "points", points, f"design {design} needs points, an integer >= 2")
         if design == "sobol" and points & (points - 1):
-            raise _bad(path, "points", points, "sobol needs a power of two (e.g. 16, 32, 64)")
+            raise spec_error(path, "points", points, "sobol needs a power of two (e.g. 16, 32, 64)")
     for key, lo in (("seeds", 1), ("first_seed", 0), ("design_seed", 0)):
         v = doc.get(key, {"seeds": 1, "first_seed": 1, "design_seed": 1}[key])
         if not isinstance(v, int) or isinstance(v, bool) or v < lo:
-            raise _bad(path, key, v, f"must be an integer >= {lo}")
+            raise spec_error(path, key, v, f"must be an integer >= {lo}")
     seeds = tuple(range(doc.get("first_seed", 1), doc.get("first_seed", 1) + doc.get("seeds", 1)))
     if points * len(seeds) > MAX_RUNS:
-        raise _bad(path, "points" if design != "grid" else "factors", points * len(seeds),
+        raise spec_error(path, "points" if design != "grid" else "factors", points * len(seeds),
                    f"{points:,} points x {len(seeds)} seeds is more than the {MAX_RUNS:,} runs a sweep may hold "
                    "(its design, table and run files); split it into several sweeps")
     indicators = doc.get("indicators", ["firms_stage_1plus", "share_transformed_above", "labour_productivity_above"])
     if not isinstance(indicators, list) or not indicators or not all(isinstance(i, str) for i in indicators):
-        raise _bad(path, "indicators", indicators, "must be a non-empty list of indicator names")
+        raise spec_error(path, "indicators", indicators, "must be a non-empty list of indicator names")
     for name in indicators:
         if name not in INDICATORS:
-            raise _bad(path, "indicators", name, "unknown indicator; see the names in MODEL.md section 6")
+            raise spec_error(path, "indicators", name, "unknown indicator; see the names in MODEL.md section 6")
     overrides = run_overrides(doc)
     plot_year = doc.get("plot_year")
     spec = SweepSpec(path, scenarios.question(path), base, design, factors, points, doc.get("design_seed", 1), seeds,
@@ -206,45 +214,45 @@ def load_spec(path_like: str | Path) -> SweepSpec:
 def _factor(path: Path, name: str, body: Any, design: str) -> Factor:
     where = f"factors.{name}"
     if not isinstance(body, dict):
-        raise _bad(path, where, body, "must be a table with keys and values, or range (+ steps)")
+        raise spec_error(path, where, body, "must be a table with keys and values, or range (+ steps)")
     unknown = set(body) - FACTOR_KEYS
     if unknown:
         k = sorted(unknown)[0]
-        raise _bad(path, f"{where}.{k}", body[k], "unknown; allowed: " + ", ".join(sorted(FACTOR_KEYS)))
+        raise spec_error(path, f"{where}.{k}", body[k], "unknown; allowed: " + ", ".join(sorted(FACTOR_KEYS)))
     keys = body.get("keys", [name])
     if isinstance(keys, str):
         keys = [keys]
     for k in keys:
         if k not in BY_KEY:
-            raise _bad(path, f"{where}.keys", k, "unknown parameter key (dotted, e.g. cities.purchase_rate;"
+            raise spec_error(path, f"{where}.keys", k, "unknown parameter key (dotted, e.g. cities.purchase_rate;"
                        f" groups: {', '.join(GROUPS)})")
     kinds = {BY_KEY[k].kind for k in keys}
     integer = kinds == {"int"}
     if ("values" in body) == ("range" in body):
-        raise _bad(path, where, body, "give either values = [...] or range = [low, high]")
+        raise spec_error(path, where, body, "give either values = [...] or range = [low, high]")
     if "values" in body:
         values = body["values"]
         if not isinstance(values, list) or not values:
-            raise _bad(path, f"{where}.values", values, "must be a non-empty list")
+            raise spec_error(path, f"{where}.values", values, "must be a non-empty list")
         for k in keys:
             for v in values:
                 BY_KEY[k].validate(v, str(path))
         return Factor(name, tuple(keys), tuple(values), integer=integer)
     rng = body["range"]
     if kinds - {"float", "int"}:
-        raise _bad(path, f"{where}.range", rng, "a range needs numeric parameters; use values for others")
+        raise spec_error(path, f"{where}.range", rng, "a range needs numeric parameters; use values for others")
     if (not isinstance(rng, list) or len(rng) != 2 or not all(isinstance(x, (int, float)) and not isinstance(x, bool)
                                                               for x in rng) or rng[0] >= rng[1]):
-        raise _bad(path, f"{where}.range", rng, "must be [low, high] with low < high")
+        raise spec_error(path, f"{where}.range", rng, "must be [low, high] with low < high")
     for k in keys:
         for v in rng:
             BY_KEY[k].validate(int(v) if integer else float(v), str(path))
     log = bool(body.get("log", False))
     if log and rng[0] <= 0:
-        raise _bad(path, f"{where}.log", True, "a log range needs low > 0")
+        raise spec_error(path, f"{where}.log", True, "a log range needs low > 0")
     steps = body.get("steps")
     if design == "grid" and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 2):
-        raise _bad(path, f"{where}.steps", steps, "a grid over a range needs steps, an integer >= 2")
+        raise spec_error(path, f"{where}.steps", steps, "a grid over a range needs steps, an integer >= 2")
     return Factor(name, tuple(keys), None, float(rng[0]), float(rng[1]), steps, log, integer)
 
 
