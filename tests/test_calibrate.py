@@ -412,19 +412,27 @@ def _population(rng, n=60, d=3):
     return calibrate.Population(u, w / w.sum(), rng.uniform(0, 10, n), 10.0, np.zeros((n, 1)), n)
 
 
-def test_the_smc_kernel_is_each_particles_local_covariance_and_the_weights_are_prior_over_its_mixture():
-    """Filippi et al. (2013): particle i's kernel is the weighted second moment about u_i of the particles within
-    the new threshold; the importance weight is 1 / sum_i w_i N(u; u_i, Sigma_i), checked against scipy."""
+@pytest.mark.parametrize("kernel", ["global", "local"])
+def test_the_smc_kernels_covariances_and_the_weights_are_prior_over_their_mixture(kernel):
+    """Global (Beaumont et al. 2009): every particle's kernel is twice the population's weighted covariance.
+    Local (Filippi et al. 2013): particle i's kernel is the weighted second moment about u_i of the particles
+    within the new threshold. Either way the importance weight is 1 / sum_i w_i N(u; u_i, Sigma_i), checked
+    against scipy's densities."""
     from scipy.stats import multivariate_normal
     rng = np.random.default_rng(5)
     prev = _population(rng)
     eps = float(np.median(prev.distance))
-    covs = calibrate.Calibration.kernel_covs(prev, eps)
-    near = prev.distance <= eps
+    covs = calibrate.Calibration.kernel_covs(prev, eps, kernel)
+    near = prev.distance <= eps if kernel == "local" else np.ones(len(prev.u), bool)
     wn = prev.weights[near] / prev.weights[near].sum()
     for i in (0, 17, 59):
-        diff = prev.u[near] - prev.u[i]
-        np.testing.assert_allclose(covs[i], (diff * wn[:, None]).T @ diff + np.eye(3) * 1e-6, rtol=1e-10)
+        if kernel == "local":
+            diff = prev.u[near] - prev.u[i]
+            expected = (diff * wn[:, None]).T @ diff
+        else:
+            diff = prev.u - wn @ prev.u
+            expected = 2 * (diff * wn[:, None]).T @ diff / (1 - np.sum(wn**2))  # numpy's unbiased weighted cov
+        np.testing.assert_allclose(covs[i], expected + np.eye(3) * 1e-6, rtol=1e-10)
     u = rng.uniform(0.2, 0.8, (50, 3))
     dens = np.array([sum(w * multivariate_normal(m, c).pdf(x) for w, m, c in zip(prev.weights, prev.u, covs))
                      for x in u])
@@ -437,7 +445,7 @@ def test_smc_proposals_follow_the_mixture_of_the_particles_kernels():
     particles sit mid-cube with small kernels, so drawing again outside the cube is rare)."""
     rng = np.random.default_rng(6)
     prev = _population(rng)
-    covs = calibrate.Calibration.kernel_covs(prev, float(np.median(prev.distance))) * 0.25
+    covs = calibrate.Calibration.kernel_covs(prev, float(np.median(prev.distance)), "local") * 0.25
     draws = calibrate.Calibration.perturb(prev, covs, 40_000, np.random.default_rng(7))
     mean = prev.weights @ prev.u
     second = np.einsum("i,ijk->jk", prev.weights, covs + prev.u[:, :, None] * prev.u[:, None, :])

@@ -15,8 +15,7 @@ seed-to-seed variance of the model is estimated from replicate runs. The search:
    Toni et al. 2009; Beaumont et al. 2009) in generations of ``population`` particles, each simulated on
    its own seed. Generation 0 proposes from the region history matching left (uniform over it) and
    keeps the runs closer than the median distance of its first batch; each later generation proposes
-   by perturbing the last (a Gaussian kernel around each particle with its optimal local covariance,
-   Filippi et al. 2013: the second moment about it of the particles within the new threshold), keeps
+   by perturbing the last (Gaussian kernel, twice its weighted covariance; ``Plan.kernel``), keeps
    proposals closer than the median of the last generation's distances, where
        d(theta) = max_i |miss_i| / s_i,  s_i^2 = sd_obs_i^2 + sd_model_i^2 + seed variance_i,
    the worst standardised miss (a bound's miss counts only on its wrong side). A point is as close as
@@ -216,6 +215,7 @@ class Plan:
     min_improvement: float = 0.05  # stop once a threshold falls by less than this share of the last one
     min_acceptance: float = 0.01  # stop once a generation accepts fewer than this share of its proposals
     max_generations: int = 30
+    kernel: str = "global"  # the perturbation kernel: "global" or "local" (Calibration.kernel_covs)
     select: int = 12  # candidates for the point estimate, re-simulated on fresh seeds ...
     select_seeds: int = 8  # ... this many; the refinement's points and its check use as many seeds
     refine: int = 150  # points the refinement of the chosen point may simulate (Nelder-Mead evaluations)
@@ -413,14 +413,24 @@ class Calibration:
 
     # ABC-SMC ------------------------------------------------------------------------------------------
     @staticmethod
-    def kernel_covs(prev: Population, eps: float) -> np.ndarray:
-        """Each particle's kernel covariance, (particles, d, d): the optimal local covariance of Filippi et al.
-        (2013), the weighted second moment about the particle of the previous particles within the new
-        threshold ``eps``,  Sigma_i = C + (m - u_i)(m - u_i)^T  (m, C: their weighted mean and covariance).
-        A particle near the region the next generation keeps moves little, one far from it far and toward
-        it; the 2026-12-03 calibration's global kernel (twice the weighted covariance of all particles,
-        Beaumont et al. 2009) accepted 33, 14 and 8 % of its proposals in generations 0-2."""
+    def kernel_covs(prev: Population, eps: float, kernel: str = "global") -> np.ndarray:
+        """Each particle's kernel covariance, (particles, d, d).
+
+        "global" (the default; Beaumont et al. 2009): twice the weighted covariance of the whole population,
+        the same for every particle. "local": the optimal local covariance of Filippi et al. (2013), the
+        weighted second moment about the particle of the previous particles within the new threshold ``eps``,
+        Sigma_i = C + (m - u_i)(m - u_i)^T (m, C: their weighted mean and covariance). Measured on the full
+        calibration (2026-12-03, 27,000 runs): "local" accepted 50-17 % of its proposals in generations 0-6
+        (global: 33, 14, 8 % in 0-2) and its thresholds fell from 7.2 to 3.0 (global: 7.0 to 5.5 on a
+        similar budget), but the importance weights of its proposals, drawn from narrow kernels where
+        particles crowd and wide ones far from them, left effective samples of 33-77 of 800 particles
+        (global: 432-633), so it is not the default (docs/ODD.md 3.6)."""
         d = prev.u.shape[1]
+        if kernel == "global":
+            c = np.atleast_2d(np.cov(prev.u.T, aweights=prev.weights)) if len(prev.u) > 1 else np.eye(d) * 0.01
+            return np.broadcast_to(2.0 * c + np.eye(d) * 1e-6, (len(prev.u), d, d))
+        if kernel != "local":
+            raise ValueError(f"unknown SMC kernel {kernel!r}: global or local")
         near = prev.distance <= eps
         if near.sum() < d + 1:  # too few particles within the threshold to estimate a covariance: all of them
             near = np.ones(len(prev.u), bool)
@@ -466,7 +476,7 @@ class Calibration:
         accepted_u, accepted_d, accepted_y, proposals, eps = [], [], [], 0, math.inf
         if prev is not None:
             eps = float(np.quantile(prev.distance, self.plan.quantile))
-            covs = self.kernel_covs(prev, eps)
+            covs = self.kernel_covs(prev, eps, self.plan.kernel)
         for b in range(10_000):
             if self.runs_left < n:
                 break

@@ -167,9 +167,10 @@ def write_report(path: Path, cal: Calibration, post: dict, rows: list[dict], met
              f"{len(meta['waves'])} waves ({' and '.join(map(str, meta['waves']))} points x "
              f"{meta['seeds_per_point']} seeds; quadratic emulators, implausibility cut-off {cal.plan.cutoff}), then "
              f"ABC-SMC: generations of {meta['population']} particles, one seed each, the first proposed from the "
-             "region history matching did not rule out, each later one by perturbing the last (a Gaussian kernel "
-             "around each particle with its optimal local covariance, Filippi et al. 2013) and weighted by prior / "
-             f"proposal density; each threshold is the "
+             "region history matching did not rule out, each later one by perturbing the last ("
+             + ("Gaussian kernel, twice its weighted covariance" if cal.plan.kernel == "global" else
+                "a Gaussian kernel around each particle with its optimal local covariance, Filippi et al. 2013")
+             + f") and weighted by prior / proposal density; each threshold is the "
              f"{cal.plan.quantile:.0%} quantile of the last generation's distances. The search stops when a threshold "
              f"falls by less than {100 * cal.plan.min_improvement:.0f} %, a generation accepts fewer than "
              f"{100 * cal.plan.min_acceptance:.0f} % of its proposals, or the budget is spent. "
