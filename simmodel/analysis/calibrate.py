@@ -64,7 +64,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from .. import resources
-from ..params import BY_KEY, ParamError, Params, month_index, read_toml
+from ..params import BY_KEY, ParamError, Params, read_toml
 from ..runs import store
 from ..runs.executor import Executor, Task
 from ..runs.runner import PROVINCE_ONLY
