@@ -419,12 +419,9 @@ class Calibration:
         "global" (the default; Beaumont et al. 2009): twice the weighted covariance of the whole population,
         the same for every particle. "local": the optimal local covariance of Filippi et al. (2013), the
         weighted second moment about the particle of the previous particles within the new threshold ``eps``,
-        Sigma_i = C + (m - u_i)(m - u_i)^T (m, C: their weighted mean and covariance). Measured on the full
-        calibration (2026-12-03, 27,000 runs): "local" accepted 50-17 % of its proposals in generations 0-6
-        (global: 33, 14, 8 % in 0-2) and its thresholds fell from 7.2 to 3.0 (global: 7.0 to 5.5 on a
-        similar budget), but the importance weights of its proposals, drawn from narrow kernels where
-        particles crowd and wide ones far from them, left effective samples of 33-77 of 800 particles
-        (global: 432-633), so it is not the default (docs/ODD.md 3.6)."""
+        Sigma_i = C + (m - u_i)(m - u_i)^T (m, C: their weighted mean and covariance). "local" accepts more
+        proposals but left effective samples of a few dozen particles in a full calibration, so it is not the
+        default (measured in docs/ODD.md 3.6)."""
         d = prev.u.shape[1]
         if kernel == "global":
             c = np.atleast_2d(np.cov(prev.u.T, aweights=prev.weights)) if len(prev.u) > 1 else np.eye(d) * 0.01
