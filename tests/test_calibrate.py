@@ -146,9 +146,12 @@ def test_calibration_recovers_parameters_it_generated_the_targets_from(tmp_path)
     assert all(np.all(p.distance <= p.epsilon) for p in pops)
     assert all(b.epsilon < a.epsilon for a, b in zip(pops, pops[1:]))  # ... and the thresholds fall
     rows = {r["key"]: r for r in out["rows"]}
-    for key, value in truth.items():
-        r = rows[key]
-        assert r["p05"] <= value <= r["p95"], (key, value, r)
+    # the truth inside each 1-99 % interval: with five parameters, each 5-95 % interval of a posterior that is
+    # exactly right misses its truth one time in ten, so all five hold only six times in ten (0.9^5)
+    theta = out["posterior"]["theta"]
+    for j, (key, value) in enumerate(truth.items()):
+        lo, hi = np.quantile(theta[:, j], [0.01, 0.99])
+        assert lo <= value <= hi, (key, value, lo, hi)
     assert np.mean([r["interval_share"] for r in rows.values()]) < 0.5  # and the targets pin them down
     assert (tmp_path / "posterior.csv").read_text().splitlines()[0].split(",") == ["weight", *priors.keys]
 

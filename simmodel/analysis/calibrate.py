@@ -15,7 +15,8 @@ seed-to-seed variance of the model is estimated from replicate runs. The search:
    Toni et al. 2009; Beaumont et al. 2009) in generations of ``population`` particles, each simulated on
    its own seed. Generation 0 proposes from the region history matching left (uniform over it) and
    keeps the runs closer than the median distance of its first batch; each later generation proposes
-   by perturbing the last (Gaussian kernel, twice its weighted covariance; ``Plan.kernel``), keeps
+   by perturbing the last (Gaussian kernels with the optimal local covariance of Filippi et al. 2013, or
+   twice the weighted covariance of the whole population; ``Plan.kernel``), keeps
    proposals closer than the median of the last generation's distances, where
        d(theta) = max_i |miss_i| / s_i,  s_i^2 = sd_obs_i^2 + sd_model_i^2 + seed variance_i,
    the worst standardised miss (a bound's miss counts only on its wrong side). A point is as close as
@@ -29,8 +30,15 @@ seed-to-seed variance of the model is estimated from replicate runs. The search:
    Accepted proposals are weighted by prior / proposal density. Proposals run in batches of
    ``population`` points until ``population`` are kept. The search stops when a threshold falls by
    less than ``Plan.min_improvement`` (the fit stopped improving), when a generation accepts fewer
-   than ``Plan.min_acceptance`` of its proposals, or when the budget is spent. The last generation,
-   weighted, is the posterior (calibration/posterior.csv; its effective sample size is reported).
+   than ``Plan.min_acceptance`` of its proposals, or when the budget is spent (``Plan.reserved_runs``
+   kept back).
+2b. The posterior (``emulated_posterior``; emulated_abc.py): an emulator fitted to every ABC-SMC run
+   carries the same ABC-SMC on from the last simulated generation until the threshold falls by less than
+   ``Plan.min_improvement``; ``population`` draws from its last importance sample, each simulated on a
+   fresh seed, are the posterior sample (calibration/posterior.csv), its predictive, and the check of the
+   emulator (the share of those runs within the final threshold against the share it expected). The
+   simulated generations' own importance weights are no posterior: with the local kernel their effective
+   sample is a few dozen particles; with the global one the budget ends far above the final threshold.
 3. The point the baseline takes: the closest points of the whole search, re-simulated on fresh seeds
    (``Plan.select`` points x ``Plan.select_seeds`` seeds); the closest of them over those seeds (the
    search's point). Then refined (``Calibration.refine``): a local search from it (Nelder-Mead, scipy,
@@ -39,7 +47,7 @@ seed-to-seed variance of the model is estimated from replicate runs. The search:
    fresh seeds (common random numbers). The ABC distance weighs each miss by the seed noise of one run;
    the baseline is judged on the median of many, so the search's closest point can miss narrowly where a
    nearby point does not. The refined point is adopted only if it also scores better on further seeds it
-   never saw; `simmodel validate` then checks it on seeds 1-20. The posterior stays the ABC-SMC one.
+   never saw; `simmodel validate` then checks it on seeds 1-20. The posterior stays that of 2b.
 No parameter is solved after the search to meet a target. The accounting parameters of
    technological-transformation investment (the renewal share of value added, its growth, the other
    investment share) are calibrated with their priors like every other parameter: until 2026-12-02
@@ -215,7 +223,7 @@ class Plan:
     min_improvement: float = 0.05  # stop once a threshold falls by less than this share of the last one
     min_acceptance: float = 0.01  # stop once a generation accepts fewer than this share of its proposals
     max_generations: int = 30
-    kernel: str = "global"  # the perturbation kernel: "global" or "local" (Calibration.kernel_covs)
+    kernel: str = "local"  # the perturbation kernel: "local" or "global" (Calibration.kernel_covs)
     select: int = 12  # candidates for the point estimate, re-simulated on fresh seeds ...
     select_seeds: int = 8  # ... this many; the refinement's points and its check use as many seeds
     refine: int = 150  # points the refinement of the chosen point may simulate (Nelder-Mead evaluations)
@@ -233,10 +241,18 @@ class Plan:
             return cls(waves, population, budget, candidates=5_000, select=3, select_seeds=2, refine=10)
         return cls(waves, population, budget)
 
+    emulated_proposals: int = 20_000  # an emulated generation's proposals (doubled until their ESS reaches ...
+    emulated_ess: int = 2_000  # ... this, at most 16 times): emulated_abc.EmulatedABC.run
+
     @property
     def select_runs(self) -> int:
         """Runs kept back for the point: its re-simulations, the refinement and the refinement's check."""
         return self.select * self.select_seeds + (self.refine + 2) * self.select_seeds
+
+    @property
+    def reserved_runs(self) -> int:
+        """Runs the simulated ABC-SMC leaves: the posterior sample's check (one run a draw) and the point's."""
+        return self.population + self.select_runs
 
 
 @dataclass
@@ -288,6 +304,8 @@ class Calibration:
         self.runs_done = 0
         self.failures: dict[str, str] = {}  # run -> error, over every stage
         self.populations: list[Population] = []
+        self.proposal_runs: list[tuple[np.ndarray, np.ndarray]] = []  # (points, targets) of every ABC-SMC run
+        self.emulated: dict | None = None  # the emulated generations and the posterior sample's check
         self.stop_reason = ""
         self._seed_var: np.ndarray | None = None
 
@@ -302,7 +320,7 @@ class Calibration:
 
     @property
     def runs_left(self) -> int:
-        return self.plan.budget - self.plan.select_runs - self.runs_done
+        return self.plan.budget - self.plan.reserved_runs - self.runs_done
 
     # running points -------------------------------------------------------------------------------------
     def run_points(self, name: str, u: np.ndarray, seeds: np.ndarray) -> np.ndarray:
@@ -413,15 +431,17 @@ class Calibration:
 
     # ABC-SMC ------------------------------------------------------------------------------------------
     @staticmethod
-    def kernel_covs(prev: Population, eps: float, kernel: str = "global") -> np.ndarray:
+    def kernel_covs(prev: Population, eps: float, kernel: str = "local") -> np.ndarray:
         """Each particle's kernel covariance, (particles, d, d).
 
-        "global" (the default; Beaumont et al. 2009): twice the weighted covariance of the whole population,
-        the same for every particle. "local": the optimal local covariance of Filippi et al. (2013), the
-        weighted second moment about the particle of the previous particles within the new threshold ``eps``,
-        Sigma_i = C + (m - u_i)(m - u_i)^T (m, C: their weighted mean and covariance). "local" accepts more
-        proposals but left effective samples of a few dozen particles in a full calibration, so it is not the
-        default (measured in docs/ODD.md 3.6)."""
+        "local" (the default): the optimal local covariance of Filippi et al. (2013), the weighted second
+        moment about the particle of the previous particles within the new threshold ``eps``,
+        Sigma_i = C + (m - u_i)(m - u_i)^T (m, C: their weighted mean and covariance). "global" (Beaumont et
+        al. 2009): twice the weighted covariance of the whole population, the same for every particle. The
+        local kernel accepts more proposals, so the thresholds fall further on a budget (3.01 against 5.52 in
+        full calibrations), but its importance weights vary by orders of magnitude (effective samples of a
+        few dozen): the simulated generations design the runs the emulator learns from, and the posterior
+        is the emulated one (``emulated_posterior``; docs/ODD.md 3.6)."""
         d = prev.u.shape[1]
         if kernel == "global":
             c = np.atleast_2d(np.cov(prev.u.T, aweights=prev.weights)) if len(prev.u) > 1 else np.eye(d) * 0.01
@@ -483,7 +503,9 @@ class Calibration:
                                                                                      math.nan))
             u, _ = self.stored_design(name, make)
             seeds = (self.priors.first_seed + 100_000 + (1000 + g) * 100_000 + b * n + np.arange(n))[:, None]
-            d, mean = self.distances_of(self.run_points(name, u, seeds))
+            y = self.run_points(name, u, seeds)
+            self.proposal_runs.append((u, y[:, 0, :]))
+            d, mean = self.distances_of(y)
             proposals += n
             if prev is None and b == 0:  # the first threshold: this quantile of the NROY sample's distances
                 eps = float(np.quantile(d[np.isfinite(d)], self.plan.quantile)) if np.isfinite(d).any() else math.inf
@@ -522,9 +544,49 @@ class Calibration:
         self.stop_reason = f"{self.plan.max_generations} generations"
 
     # the whole search -------------------------------------------------------------------------------------
+    def emulated_posterior(self) -> None:
+        """The posterior: the simulated search's last generation carried on by ABC-SMC on an emulator fitted
+        to every ABC-SMC run (emulated_abc), until the threshold stops falling; then ``population`` draws
+        from it (systematic resampling), each simulated on a fresh seed: the posterior sample, its predictive,
+        and the check of the emulator (the share of those runs within the final threshold against the share
+        the emulator expected)."""
+        from .emulated_abc import EmulatedABC, PolyEmulator, systematic_resample
+
+        u = np.vstack([r[0] for r in self.proposal_runs])
+        y = np.vstack([r[1] for r in self.proposal_runs])[:, self.index]
+        ok = np.all(np.isfinite(y), axis=1)
+        rng = np.random.default_rng([self.priors.design_seed, 5000])
+        emu = PolyEmulator.fit(u[ok], y[ok], rng)
+        seed_var = self.seed_variance()
+        abc = EmulatedABC(emu, self.fit, lambda runs: distance(runs, self.fit, seed_var, 1), rng)
+        last = self.populations[-1]
+        try:
+            post = abc.run(last.u, last.weights, last.distance, last.epsilon, centres=self.plan.population,
+                           proposals=self.plan.emulated_proposals, quantile=self.plan.quantile,
+                           min_improvement=self.plan.min_improvement, max_stages=self.plan.max_generations,
+                           rng=rng, min_ess=self.plan.emulated_ess)
+        except ValueError as e:  # the posterior stays the last simulated generation; the report says why
+            self.stop_reason += f"; no emulated posterior ({e})"
+            return
+        n = self.plan.population
+        pick = systematic_resample(post.weights, n, rng)
+        draws = post.u[pick]
+        seeds = (self.priors.first_seed + 200_000_000 + np.arange(n))[:, None]
+        # named by the draws: a search resumed with a larger budget draws another sample
+        ys = self.run_points("posterior-" + hashlib.sha256(draws.tobytes()).hexdigest()[:12], draws, seeds)
+        d, mean = self.distances_of(ys)
+        s = np.sqrt(np.array([t.sd**2 for t in self.fit]) + seed_var)
+        self.emulated = {
+            "posterior": post, "u": draws, "distance": d, "predictive": mean, "distinct": len(np.unique(pick)),
+            "expected_within": float(post.likelihood[pick].mean()), "within": float(np.mean(d <= post.epsilon)),
+            "degree": emu.degree, "runs": int(ok.sum()), "residual_sd": np.std(emu.residuals, axis=0) / s,
+            "seed_sd": np.sqrt(seed_var) / s}
+
     def run(self) -> dict:
         self.history_matching()
         self.abc_smc()
+        if self.populations:
+            self.emulated_posterior()
         point = self.best_point()
         return {**self.posterior(), "point": point, "refined": self.refine(point["u"])}
 
@@ -532,6 +594,8 @@ class Calibration:
         """(points, distances) of every run of the search: history-matching points and ABC-SMC proposals."""
         u = [w.u for w in self.waves] + [p.u for p in self.populations]
         d = [self.distances(w)[0] for w in self.waves] + [p.distance for p in self.populations]
+        if self.emulated:
+            u.append(self.emulated["u"]), d.append(self.emulated["distance"])
         return np.vstack(u), np.concatenate(d)
 
     def best_point(self) -> dict:
@@ -602,8 +666,16 @@ class Calibration:
                 "median_best": np.nanmedian(y[1], axis=0)}
 
     def posterior(self) -> dict:
-        """The last ABC-SMC generation, weighted; with none, the closest history-matching runs (equal
+        """The emulated posterior's sample (equal weights; ``ess`` is the effective sample of the importance
+        sample it was drawn from); with no ABC-SMC generation, the closest history-matching runs (equal
         weights), which the report then says is no posterior."""
+        if self.emulated:
+            e = self.emulated
+            n = len(e["u"])
+            return {"theta": self.theta(e["u"]), "weights": np.full(n, 1.0 / n), "distance": e["distance"],
+                    "epsilon": e["posterior"].epsilon, "predictive": e["predictive"], "ess": e["posterior"].ess,
+                    "seed_var": self.seed_variance(), "populations": self.populations, "emulated": e,
+                    "stop_reason": self.stop_reason}
         if self.populations:
             pop = self.populations[-1]
         else:
@@ -671,7 +743,7 @@ def run_calibration(targets_path: Path, priors_path: Path, work: Path, fitted: P
             "generations": len(pops), "population": plan.population,
             "epsilons": [round(p.epsilon, 4) for p in pops], "stop": post["stop_reason"],
             "scale": priors.scale, "particles": int(len(post["weights"])), "ess": round(post["ess"], 1),
-            "epsilon": round(post["epsilon"], 4),
+            "epsilon": round(post["epsilon"], 4), **emulated_meta(post.get("emulated")),
             "point_distance": round(post["point"]["distance"], 4), "point_seeds": post["point"]["seeds"],
             "point_candidates": post["point"]["candidates"],
             "point_search_distance": round(post["point"]["search_distance"], 4),
@@ -682,6 +754,16 @@ def run_calibration(targets_path: Path, priors_path: Path, work: Path, fitted: P
     figs = plots.calibration_figures(cal, post, rows, figures)
     write_report(report, cal, post, rows, meta, figs)
     return {"rows": rows, "meta": meta, "posterior": post, "calibration": cal, "failures": sorted(cal.failures.items())}
+
+
+def emulated_meta(e: dict | None) -> dict:
+    """What fitted.toml's [calibration] records of the emulated generations and the posterior's check."""
+    if not e:
+        return {}
+    return {"emulated_epsilons": [round(st.epsilon, 4) for st in e["posterior"].stages],
+            "emulated_stop": e["posterior"].stop_reason, "emulator_degree": e["degree"], "emulator_runs": e["runs"],
+            "posterior_draws": len(e["u"]), "posterior_distinct": e["distinct"],
+            "posterior_check_within": round(e["within"], 4), "posterior_check_expected": round(e["expected_within"], 4)}
 
 
 def refine_meta(refined: dict, limit: int) -> dict:

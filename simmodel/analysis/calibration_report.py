@@ -35,7 +35,7 @@ def write_fitted(path: Path, rows: list[dict], meta: dict) -> None:
              "", "[calibration]"]
     for k, v in meta.items():
         lines.append(f"{k} = {json.dumps(v)}")
-    lines += ["", "[calibration.intervals]  # [5 %, median, 95 %] of the posterior (ABC-SMC's last population)"]
+    lines += ["", "[calibration.intervals]  # [5 %, median, 95 %] of the posterior sample (posterior.csv)"]
     for r in rows:
         lines.append(f'"{r["key"]}" = [{_num(r["p05"])}, {_num(r["median"])}, {_num(r["p95"])}]')
     if all("search" in r for r in rows):
@@ -121,7 +121,7 @@ def point_section(refined: dict, meta: dict, rows: list[dict], targets: list) ->
                 "saw).") +
              " No parameter is solved to meet a target: every calibrated parameter moves at once within its prior, "
              "and `simmodel validate` checks the baseline on seeds 1-20. The posterior (`--posterior N`) stays the "
-             "ABC-SMC population; the table says where the baseline's point lies in it.", "",
+             "sample of the emulated ABC-SMC's posterior; the table says where the baseline's point lies in it.", "",
              "| parameter | prior | search's point | baseline | posterior 5-95 % | inside the 5-95 % |",
              "|---|---|---|---|---|---|"]
     for r in rows:
@@ -156,6 +156,44 @@ def replace_point_section(path: Path, section: list[str]) -> None:
     store.write_text(path, text)
 
 
+def posterior_paragraph(post: dict, meta: dict) -> list[str]:
+    """What the posterior is: the emulated ABC-SMC's sample and its check by simulation, or why there is none."""
+    e = post.get("emulated")
+    if e:
+        return [f"The simulated generations end at threshold {meta['epsilons'][-1]}; an emulator fitted to their "
+                f"{e['runs']} runs carries the same ABC-SMC on (emulated generations below, docs/ODD.md 3.6) until "
+                f"**{e['posterior'].stop_reason}**, at threshold {e['posterior'].epsilon:.4g}. The posterior is an "
+                f"importance sample of {len(e['posterior'].u)} points with **an effective sample size of "
+                f"{e['posterior'].ess:.0f}**; {len(e['u'])} draws from it (systematic resampling, {e['distinct']} "
+                f"distinct) are posterior.csv, each simulated on a fresh seed: {100 * e['within']:.1f} % of those "
+                f"runs came within the final threshold, where the emulator expected {100 * e['expected_within']:.1f} "
+                "%. Their runs are the posterior predictive below; the intervals below are of these draws."]
+    if post["populations"]:
+        return [f"The posterior is the last generation: {meta['particles']} weighted particles, effective sample "
+                f"size {meta['ess']:.0f}, distance <= {meta['epsilon']}."]
+    return ["**No ABC-SMC generation completed: the table below shows the closest history-matching runs, which "
+            "are not a posterior.**"]
+
+
+def emulator_section(e: dict, cal: Calibration) -> list[str]:
+    """How good the emulator is, target by target: its out-of-fold residual sd against the distance's scale,
+    beside the seed noise alone (the residual holds both)."""
+    lines = ["The emulator (simmodel/analysis/emulated_abc.py): per fitted target, a ridge regression on the "
+             f"parameters' polynomial features of degree {e['degree']} (on the log of targets positive in every run), "
+             f"fitted to the {e['runs']} runs of the simulated generations. An emulated run is its mean plus one "
+             "residual vector drawn from the out-of-fold residuals (5 folds), so seed noise and the emulator's error "
+             "both widen the emulated likelihood. Residual sd in units of the distance's scale s (a miss of 1 s "
+             "counts 1 in the distance):", "",
+             "| fitted target | residual sd / s (emulator and seed) | seed sd / s |", "|---|---|---|"]
+    for t, r, sd in zip(cal.fit, e["residual_sd"], e["seed_sd"]):
+        lines.append(f"| `{t.name}` | {r:.2f} | {sd:.2f} |")
+    stages = e["posterior"].stages
+    lines += ["", "The emulated generations' median distance without seed noise (of their points' emulated means; "
+              "the search stops when it or the threshold falls by less than "
+              f"{100 * cal.plan.min_improvement:.0f} %): " + ", ".join(f"{st.fit:.3f}" for st in stages) + "."]
+    return lines
+
+
 def write_report(path: Path, cal: Calibration, post: dict, rows: list[dict], meta: dict, figs: dict) -> None:
     rel = lambda p: os.path.relpath(p, path.parent)  # noqa: E731
     pops = post["populations"]
@@ -178,10 +216,7 @@ def write_report(path: Path, cal: Calibration, post: dict, rows: list[dict], met
              "targets' misses, each scaled by its observation, model-discrepancy and seed-to-seed sd (a bound only "
              "counts a miss on its wrong side; the seed variance is the median over the history-matching points): "
              "below about 2 every fitted target is within its band.", "",
-             (f"The posterior is the last generation: {meta['particles']} weighted particles, effective sample size "
-              f"{meta['ess']:.0f}, distance <= {meta['epsilon']}." if pops else
-              "**No ABC-SMC generation completed: the table below shows the closest history-matching runs, which "
-              "are not a posterior.**"), "",
+             *posterior_paragraph(post, meta), "",
              *point_section(post["refined"], meta, rows, cal.targets), "",
              "## Generations", "",
              "| generation | threshold | proposals | accepted | acceptance | effective sample size |",
@@ -189,6 +224,10 @@ def write_report(path: Path, cal: Calibration, post: dict, rows: list[dict], met
     for g, p in enumerate(pops):
         lines.append(f"| {g} | {p.epsilon:.4g} | {p.proposals} | {len(p.u)} | {100 * p.acceptance:.1f} % | "
                      f"{p.ess:.0f} |")
+    if post.get("emulated"):
+        for k, st in enumerate(post["emulated"]["posterior"].stages, len(pops)):
+            lines.append(f"| {k} (emulated) | {st.epsilon:.4g} | {st.proposals} | - | - | {st.ess:.0f} |")
+        lines += ["", *emulator_section(post["emulated"], cal)]
     lines += ["", "## Calibrated parameters", "",
               "| parameter | prior | search's point | posterior median | 5-95 % | interval / prior | why calibrated |",
               "|---|---|---|---|---|---|---|"]

@@ -467,9 +467,15 @@ def calibration_figures(cal, post: dict, rows: list[dict], folder: Path) -> dict
         labels.append(f"smc {g}")
         x = len(cal.waves) + g + 1
         ax.plot([x - 0.4, x + 0.4], [pop.epsilon] * 2, color="tab:red", lw=1.5)
+    if post.get("emulated"):  # the posterior sample's runs, against the emulated search's last threshold
+        e = post["emulated"]
+        data.append(e["distance"][np.isfinite(e["distance"])])
+        labels.append("posterior")
+        x = len(data)
+        ax.plot([x - 0.4, x + 0.4], [e["posterior"].epsilon] * 2, color="tab:red", lw=1.5)
     ax.boxplot(data, tick_labels=labels, showfliers=False)
-    ax.set_xlabel("stage (hm: history-matching wave, all runs; smc: ABC-SMC generation, its particles; "
-                  "red: threshold)", fontsize=8)
+    ax.set_xlabel("stage (hm: history-matching wave, all runs; smc: ABC-SMC generation, its particles; posterior: "
+                  "the posterior draws' runs; red: threshold)", fontsize=8)
     ax.set_ylabel("distance to the targets (worst scaled miss)")
     ax.set_yscale("log")
     ax.set_title("The search closes in on the targets", fontsize=10)
