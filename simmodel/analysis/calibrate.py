@@ -33,8 +33,9 @@ seed-to-seed variance of the model is estimated from replicate runs. The search:
    than ``Plan.min_acceptance`` of its proposals, or when the budget is spent (``Plan.reserved_runs``
    kept back).
 2b. The posterior (``emulated_posterior``; emulated_abc.py): an emulator fitted to every ABC-SMC run
-   carries the same ABC-SMC on from the last simulated generation until the threshold falls by less than
-   ``Plan.min_improvement``; ``population`` draws from its last importance sample, each simulated on a
+   carries the same ABC-SMC on from the last simulated generation until the fit stops improving (the
+   threshold, or the posterior's median distance without seed noise, falls by less than
+   ``Plan.min_improvement``); ``population`` draws from its last importance sample, each simulated on a
    fresh seed, are the posterior sample (calibration/posterior.csv), its predictive, and the check of the
    emulator (the share of those runs within the final threshold against the share it expected). The
    simulated generations' own importance weights are no posterior: with the local kernel their effective
@@ -236,9 +237,11 @@ class Plan:
         waves = [max(4, int(points * 0.55)), max(4, points - int(points * 0.55))]
         if quick:
             return cls(waves, population, budget, candidates=2_000, select=3, select_seeds=2, max_generations=3,
-                       refine=4)
-        if budget < 2000:  # a small search: the point's re-simulations stay a small part of it
-            return cls(waves, population, budget, candidates=5_000, select=3, select_seeds=2, refine=10)
+                       refine=4, emulated_proposals=2_000, emulated_ess=200)
+        if budget < 2000:  # a small search: the point's re-simulations stay a small part of it; a posterior of
+            # tens of draws needs no effective sample of thousands
+            return cls(waves, population, budget, candidates=5_000, select=3, select_seeds=2, refine=10,
+                       emulated_proposals=5_000, emulated_ess=1_000)
         return cls(waves, population, budget)
 
     emulated_proposals: int = 20_000  # an emulated generation's proposals (doubled until their ESS reaches ...
@@ -532,7 +535,7 @@ class Calibration:
             if len(self.populations) >= 2:
                 drop = 1.0 - pop.epsilon / self.populations[-2].epsilon
                 if drop < self.plan.min_improvement:
-                    self.stop_reason = (f"the threshold fell by {100 * drop:.1f} % in generation {g} (less than "
+                    self.stop_reason = (f"the threshold fell by {100 * drop:.2f} % in generation {g} (less than "
                                         f"{100 * self.plan.min_improvement:.0f} %): the fit stopped improving")
                     return
             if pop.acceptance < self.plan.min_acceptance:
@@ -546,7 +549,7 @@ class Calibration:
     # the whole search -------------------------------------------------------------------------------------
     def emulated_posterior(self) -> None:
         """The posterior: the simulated search's last generation carried on by ABC-SMC on an emulator fitted
-        to every ABC-SMC run (emulated_abc), until the threshold stops falling; then ``population`` draws
+        to every ABC-SMC run (emulated_abc), until the fit stops improving; then ``population`` draws
         from it (systematic resampling), each simulated on a fresh seed: the posterior sample, its predictive,
         and the check of the emulator (the share of those runs within the final threshold against the share
         the emulator expected)."""

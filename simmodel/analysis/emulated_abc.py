@@ -231,8 +231,8 @@ class EmulatedABC:
             acc_w = np.broadcast_to(np.exp(-(logq - logq.max()))[:, None], dist.shape)[inside]
             u, w, eps, fit = cand, cw, new_eps, new_fit
             if drop < min_improvement or better < min_improvement:
-                stop = ((f"the threshold fell by {100 * drop:.1f} %" if drop < min_improvement else
-                         f"the median distance without seed noise fell by {100 * better:.1f} %")
+                stop = ((f"the threshold fell by {100 * drop:.2f} %" if drop < min_improvement else
+                         f"the median distance without seed noise fell by {100 * better:.2f} %")
                         + f" (less than {100 * min_improvement:.0f} %): the fit stopped improving")
                 break
         if post is None:

@@ -419,7 +419,7 @@ def calibration_figures(cal, post: dict, rows: list[dict], folder: Path) -> dict
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
-    fig.suptitle("Targets (black line; grey: where the target is met) against the posterior particles (weighted "
+    fig.suptitle("Targets (black line; grey: where the target is met) against the posterior's runs (weighted "
                  "histogram)", fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, 0.98))
     out["targets"] = _save(fig, folder / "targets.png")
@@ -474,8 +474,8 @@ def calibration_figures(cal, post: dict, rows: list[dict], folder: Path) -> dict
         x = len(data)
         ax.plot([x - 0.4, x + 0.4], [e["posterior"].epsilon] * 2, color="tab:red", lw=1.5)
     ax.boxplot(data, tick_labels=labels, showfliers=False)
-    ax.set_xlabel("stage (hm: history-matching wave, all runs; smc: ABC-SMC generation, its particles; posterior: "
-                  "the posterior draws' runs; red: threshold)", fontsize=8)
+    ax.set_xlabel("hm: history-matching wave (all runs); smc: ABC-SMC generation (its particles);\n"
+                  "posterior: the posterior draws' runs; red: threshold", fontsize=8)
     ax.set_ylabel("distance to the targets (worst scaled miss)")
     ax.set_yscale("log")
     ax.set_title("The search closes in on the targets", fontsize=10)
