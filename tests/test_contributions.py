@@ -2,10 +2,11 @@
 
 Each instrument's contribution is baseline minus the scenario without it, per seed, for seeds
 1-8 at scale 0.05 (the scale of docs/contributions.md). Where the effect is large against the seed
-noise (leasing, conferences, the approval reform, the cloud action's cloud firms, a bigger fund)
-the test asks the 95 % interval of the mean to exclude zero. Where it is small (robot subsidies: a
-project's robots are a small share of its cost; the expert groups' diagnoses) eight seeds cannot exclude
-zero (docs/contributions.md uses 20 and does): the test asks the mean to be positive. The fund's claim does
+noise (leasing, conferences, the approval reform, the cloud action's cloud firms) the test asks the 95 %
+interval of the mean to exclude zero. Where it is small (robot subsidies: a project's robots are a small
+share of its cost; the expert groups' diagnoses; a fund twice as large at the fifth calibration's point)
+eight seeds cannot exclude zero (docs/contributions.md uses 20 and does): the test asks the mean to have
+the claimed sign. The fund's claim does
 not hold at the calibrated point; its test states the mechanisms that reverse it. With the instrument removed the difference is exactly zero on
 every seed, so an instrument that stopped working fails, as does one that works the wrong way by
 more than the noise of eight seeds.
@@ -62,11 +63,11 @@ def test_a_small_instrument_adds_firms_on_average(scenario):
 def test_the_fund_raises_productivity_and_pulls_firms_toward_skipping_a_stage():
     """The seed paper's claim for the fund (it added firms) does not hold at the calibrated point of 2026-12-03:
     the fund moves firms up the ladder (stages 2-4) and raises above-size productivity, while firms at stage >= 1
-    are fewer with it (docs/contributions.md, 'opposite'). Its award is a share of capital cost, worth most on the
-    largest project, so more stage-0 firms skip to stage 2, which fewer finance and complete: with skipping
-    disallowed the fund adds firms (measured +1,490, standard error 180, on seeds 1-8). The bank adds to it: its
-    borrowers default and the bank tightens on the default rate; with that tightening off the fund's
-    contribution is higher on the same seeds (-290 against -1,430)."""
+    are not distinguishably more (docs/contributions.md; at the fourth calibration's point they were fewer). Its
+    award is a share of capital cost, worth most on the largest project, so more stage-0 firms skip to stage 2,
+    which fewer finance and complete: with skipping disallowed the fund adds firms (measured +1,700, standard
+    error 350, on seeds 1-8). The bank adds to it: its borrowers default and the bank tightens on the default
+    rate; with that tightening off the fund's contribution is higher on the same seeds (+370 against -390)."""
     lo, _ = mean_interval(contribution("no_fund", "labour_productivity_above"))
     assert lo > 0
     no_skipping = (("decision.skip_allowed", False),)
@@ -104,8 +105,9 @@ def test_a_bigger_fund_adds_firms_while_the_fund_binds():
     for s in SEEDS:  # the fund binds: from 2016 its awards and the pilots' support take all of it
         o = outcome("baseline", s)
         assert np.allclose((o["subsidy_awards"] + o["subsidy_pilots"])[3:], 200e6, rtol=1e-6)
-    _, hi = mean_interval(contribution("double_fund"))
-    assert hi < 0  # baseline minus a bigger fund: the bigger fund has more firms
+    # baseline minus a bigger fund: the bigger fund has more firms (-310 on seeds 1-8, 95 % interval of the mean
+    # [-640, 14]; over 20 seeds docs/contributions.md's interval [193, 530] of the opposite difference excludes 0)
+    assert contribution("double_fund").mean() < 0
 
 
 def test_conferences_do_not_lower_productivity():
