@@ -77,6 +77,7 @@ from ..params import BY_KEY, ParamError, Params, read_toml
 from ..runs import store
 from ..runs.executor import Executor, Task
 from ..runs.runner import PROVINCE_ONLY
+from .emulated_abc import poly_features
 from .targets import Target, load_targets, misses, read_run
 
 
@@ -159,24 +160,17 @@ def load_priors(path: Path | None = None) -> Priors:
 
 
 # --- emulators -----------------------------------------------------------------------------------------
-def _features(u: np.ndarray) -> np.ndarray:
-    """Quadratic features of points scaled to [0, 1]: 1, x, x^2 and the pairwise products."""
-    n, d = u.shape
-    cols = [np.ones(n), *u.T, *(u.T ** 2)]
-    cols += [u[:, i] * u[:, j] for i in range(d) for j in range(i + 1, d)]
-    return np.column_stack(cols)
-
-
 @dataclass
 class Emulator:
-    """Ridge regression on quadratic features, one per target; variance from leave-one-out residuals."""
+    """Ridge regression on quadratic features (emulated_abc.poly_features), one per target; variance from
+    leave-one-out residuals."""
 
     coef: np.ndarray  # (features, targets)
     var: np.ndarray  # (targets,)
 
     @classmethod
     def fit(cls, u: np.ndarray, y: np.ndarray, ridge: float = 1e-3) -> Emulator:
-        x = _features(u)
+        x = poly_features(u, 2)
         xtx = x.T @ x + ridge * np.eye(x.shape[1]) * len(u)
         coef = np.linalg.solve(xtx, x.T @ y)
         hat = np.einsum("ij,jk,ik->i", x, np.linalg.inv(xtx), x)
@@ -184,7 +178,7 @@ class Emulator:
         return cls(coef, np.mean(loo**2, axis=0))
 
     def predict(self, u: np.ndarray) -> np.ndarray:
-        return _features(u) @ self.coef
+        return poly_features(u, 2) @ self.coef
 
 
 def implausibility(mean: np.ndarray, fit: list[Target], extra_var: np.ndarray) -> np.ndarray:
