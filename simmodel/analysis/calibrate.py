@@ -77,7 +77,7 @@ from ..params import BY_KEY, ParamError, Params, read_toml
 from ..runs import store
 from ..runs.executor import Executor, Task
 from ..runs.runner import PROVINCE_ONLY
-from .emulated_abc import poly_features
+from .emulated_abc import EmulatedABC, PolyEmulator, global_kernel, poly_features, systematic_resample
 from .targets import Target, load_targets, misses, read_run
 
 
@@ -441,8 +441,7 @@ class Calibration:
         is the emulated one (``emulated_posterior``; docs/ODD.md 3.6)."""
         d = prev.u.shape[1]
         if kernel == "global":
-            c = np.atleast_2d(np.cov(prev.u.T, aweights=prev.weights)) if len(prev.u) > 1 else np.eye(d) * 0.01
-            return np.broadcast_to(2.0 * c + np.eye(d) * 1e-6, (len(prev.u), d, d))
+            return np.broadcast_to(global_kernel(prev.u, prev.weights, jitter=1e-6), (len(prev.u), d, d))
         if kernel != "local":
             raise ValueError(f"unknown SMC kernel {kernel!r}: global or local")
         near = prev.distance <= eps
@@ -547,15 +546,13 @@ class Calibration:
         from it (systematic resampling), each simulated on a fresh seed: the posterior sample, its predictive,
         and the check of the emulator (the share of those runs within the final threshold against the share
         the emulator expected)."""
-        from .emulated_abc import EmulatedABC, PolyEmulator, systematic_resample
-
         u = np.vstack([r[0] for r in self.proposal_runs])
         y = np.vstack([r[1] for r in self.proposal_runs])[:, self.index]
         ok = np.all(np.isfinite(y), axis=1)
         rng = np.random.default_rng([self.priors.design_seed, 5000])
         emu = PolyEmulator.fit(u[ok], y[ok], rng)
         seed_var = self.seed_variance()
-        abc = EmulatedABC(emu, self.fit, lambda runs: distance(runs, self.fit, seed_var, 1), rng)
+        abc = EmulatedABC(emu, lambda runs: distance(runs, self.fit, seed_var, 1), rng)
         last = self.populations[-1]
         try:
             post = abc.run(last.u, last.weights, last.distance, last.epsilon, centres=self.plan.population,

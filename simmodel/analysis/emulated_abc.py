@@ -35,9 +35,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logsumexp
 
-from .targets import Target
-
-
 def poly_features(u: np.ndarray, degree: int) -> np.ndarray:
     """Every monomial of the columns of ``u`` up to ``degree`` (1 first)."""
     n, d = u.shape
@@ -120,7 +117,6 @@ class EmulatedPosterior:
     epsilon: float
     stages: list[Stage]
     stop_reason: str
-    emulator: PolyEmulator
 
     @property
     def ess(self) -> float:
@@ -131,9 +127,8 @@ class EmulatedABC:
     """ABC-SMC on an emulator: ``distance_of(y)`` is the simulated search's distance of runs (rows) of the
     fitted targets, so an emulated run is judged by the same rule as a simulated one."""
 
-    def __init__(self, emulator: PolyEmulator, fit: list[Target], distance_of, rng: np.random.Generator,
-                 draws: int = 200):
-        self.emulator, self.fit, self.distance_of = emulator, fit, distance_of
+    def __init__(self, emulator: PolyEmulator, distance_of, rng: np.random.Generator, draws: int = 200):
+        self.emulator, self.distance_of = emulator, distance_of
         res = emulator.residuals
         self.noise = res[rng.choice(len(res), size=min(draws, len(res)), replace=False)]  # (K, targets), fixed
 
@@ -146,13 +141,6 @@ class EmulatedABC:
             m = mean[a:a + 500]
             out[a:a + len(m)] = self.distance_of((m[:, None, :] + self.noise[None]).reshape(-1, t)).reshape(len(m), k)
         return out
-
-    @staticmethod
-    def kernel(centres: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        """Twice the weighted covariance of the last generation (Beaumont et al. 2009), as the simulated
-        search's global kernel."""
-        c = np.atleast_2d(np.cov(centres.T, aweights=weights)) if len(centres) > 1 else np.eye(centres.shape[1])
-        return 2.0 * c + np.eye(centres.shape[1]) * 1e-9
 
     @staticmethod
     def propose(centres: np.ndarray, cov: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -201,7 +189,7 @@ class EmulatedABC:
         for _ in range(max_stages):
             new_eps = _weighted_quantile(acc_d, acc_w, quantile)
             c = u[rng.choice(len(u), size=centres, p=w)]
-            cov = self.kernel(u, w)
+            cov = global_kernel(u, w, jitter=1e-9)
             n = proposals
             while True:
                 cand = self.propose(c, cov, n, rng)
@@ -224,7 +212,7 @@ class EmulatedABC:
             new_fit = self.mean_fit(cand, cw)
             drop, better = 1.0 - new_eps / eps, 1.0 - new_fit / fit
             stages.append(Stage(new_eps, n, ess, new_fit))
-            post = EmulatedPosterior(cand, cw, lik, new_eps, stages, "", self.emulator)
+            post = EmulatedPosterior(cand, cw, lik, new_eps, stages, "")
             # the accepted emulated runs: every (point, residual) within the threshold, weighted 1 / proposal
             inside = dist <= new_eps
             acc_d = dist[inside]
@@ -239,6 +227,14 @@ class EmulatedABC:
             raise ValueError(f"the emulated search could not start: {stop}")
         post.stop_reason = stop
         return post
+
+
+def global_kernel(u: np.ndarray, w: np.ndarray, jitter: float) -> np.ndarray:
+    """The global ABC-SMC perturbation kernel (Beaumont et al. 2009): twice the weighted covariance of the
+    particles ``u`` (weights ``w``), plus ``jitter`` on the diagonal; 0.01 x identity for a single particle."""
+    d = u.shape[1]
+    c = np.atleast_2d(np.cov(u.T, aweights=w)) if len(u) > 1 else np.eye(d) * 0.01
+    return 2.0 * c + np.eye(d) * jitter
 
 
 def _weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
