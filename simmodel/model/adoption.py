@@ -14,7 +14,7 @@ from . import beliefs, decision, finance, projects
 from .allocation import event_id, tie_break
 from .econ import annuity_factor
 from .firms import LOAN, NONE
-from .indicators import PAYBACK_EDGES
+from .indicators import PAYBACK_BINS, PAYBACK_EDGES
 
 
 class Adoption:
@@ -34,7 +34,7 @@ class Adoption:
         return (f.proj_phase == NONE) & (f.stage < 4) & (f.cooldown_until <= max(self.model.month, 0)) & f.alive
 
     def eligible(self) -> np.ndarray:
-        return np.flatnonzero(self.eligible_mask())
+        return self.eligible_mask().nonzero()[0]
 
     def planning(self, idx: np.ndarray | None = None) -> beliefs.Planning:
         """What firms ``idx`` (default: all) plan their next project with (beliefs.planning), aligned with idx."""
@@ -134,14 +134,14 @@ class Adoption:
         if not eligible.any():
             return
         ctx = m.adoption_context = self.context(wage, price_index)
-        idx = np.flatnonzero(m.thinning.candidates(u, eligible, self.ratio_bound(), ctx))  # exact: thinning.py
+        idx = m.thinning.candidates(u, eligible, self.ratio_bound(), ctx).nonzero()[0]  # exact: thinning.py
         x = self.inputs(idx)
         proj = decision.best_project(x, ctx)
         keep = m.thinning.second_stage(u[idx], idx, x, proj, ctx)  # exact, tighter, before any finance quote
         idx, x, proj = idx[keep], x.subset(keep), proj.subset(keep)
         q = self.quote(idx, proj.need, proj.benefit)
         opts = decision.choose(x, q, ctx, proj)
-        k = np.flatnonzero(u[idx] < opts.prob)
+        k = (u[idx] < opts.prob).nonzero()[0]
         if k.size:
             self.apply(idx[k], opts, q, k)
 
@@ -179,8 +179,7 @@ class Adoption:
         m.flow("adopters_negative_npv", a[expected < 0])
         payback = opts.net_cost[k] / np.maximum(opts.benefit[k], 1e-9)
         bins = np.clip(np.searchsorted(PAYBACK_EDGES, payback, side="right") - 1, 0, len(PAYBACK_EDGES) - 2)
-        for b in np.unique(bins):
-            m.flow(f"payback_bin_{b:02d}", a[bins == b])
+        m.binned_flow(PAYBACK_BINS, bins, a)
 
 
 __all__ = ["Adoption"]

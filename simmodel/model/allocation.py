@@ -76,7 +76,7 @@ def take_within(amounts: np.ndarray, available: float, draw: float) -> np.ndarra
     agent weight (an agent stands for several firms)."""
     end = np.cumsum(amounts)
     take = end <= available
-    straddle = np.flatnonzero(~take)[:1]
+    straddle = (~take).nonzero()[0][:1]
     if straddle.size:
         i = straddle[0]
         start = end[i] - amounts[i]

@@ -17,7 +17,7 @@ def bass_adoption(model) -> None:
     share = model.peers.share(model.month)[:, 1]  # the cell's adopted share (blended with its sector)
     mid = share + (1 - share) * (r.bass_p + r.bass_q * share) / 24.0
     hazard = 1.0 - np.exp(-(r.bass_p + r.bass_q * mid) / 12.0)
-    new = np.flatnonzero((f.stage == 0) & (u < hazard[f.cell]))
+    new = ((f.stage == 0) & (u < hazard[f.cell])).nonzero()[0]
     f.stage[new] = 1
     f.update_keys(new)
     model.peers.stages_changed()

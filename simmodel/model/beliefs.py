@@ -67,29 +67,32 @@ def age_evidence(firms, half_life_months: float) -> None:
     keep = 0.5 ** (1.0 / half_life_months)
     firms.cell_precision *= keep
     firms.cell_weighted *= keep
-    inf = np.flatnonzero(firms.informed)
+    inf = firms.informed.nonzero()[0]
     if inf.size:
         firms.belief_precision[inf] *= keep
         firms.belief_weighted[inf] *= keep
 
 
-def mean_belief(firms, prior_mean: float, prior_sd: float, idx=None) -> tuple[np.ndarray, np.ndarray]:
-    """(mean, variance) of the belief of firms ``idx`` (default: all) about their sector's true gain ratio mu."""
+def mean_belief(firms, prior_mean: float, prior_sd: float, idx=None,
+                variance: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """(mean, variance) of the belief of firms ``idx`` (default: all) about their sector's true gain ratio mu
+    (the variance None unless ``variance``)."""
     f = firms
     p0 = 1.0 / prior_sd ** 2
     cell_p = p0 + f.cell_precision
     cell_w = prior_mean * p0 + f.cell_weighted
     cell = f.cell if idx is None else f.cell[idx]
     mean = (cell_w / cell_p)[cell]
-    var = (1.0 / cell_p)[cell]
+    var = (1.0 / cell_p)[cell] if variance else None
     informed = f.informed if idx is None else f.informed[idx]
-    inf = np.flatnonzero(informed)
+    inf = informed.nonzero()[0]
     if inf.size:
         i = inf if idx is None else idx[inf]
         c = cell[inf]
         prec = f.belief_precision[i] + cell_p[c]
         mean[inf] = (f.belief_weighted[i] + cell_w[c]) / prec
-        var[inf] = 1.0 / prec
+        if variance:
+            var[inf] = 1.0 / prec
     return mean, var
 
 
@@ -136,7 +139,7 @@ def ratio_bound(firms, prior_mean: float, prior_sd: float, gain_sd: float) -> np
     """For every firm, max(own mean, 0) (float32, rounded up): at least the certainty equivalent it plans
     with, and the most a lessor carrying all of its shortfall risk can lift it to (thinning.py)."""
     f = firms
-    mean, _ = mean_belief(f, prior_mean, prior_sd)
+    mean, _ = mean_belief(f, prior_mean, prior_sd, variance=False)
     zk = f.z_known.ravel()[np.arange(0, 4 * f.n, 4) + np.minimum(f.stage, 3)]  # float32
     own = np.float32(1.0) + np.float32(gain_sd) * zk
     np.maximum(own, 0.0, out=own)

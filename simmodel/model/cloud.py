@@ -129,13 +129,13 @@ class CloudMigration:
         table = self.index_table(month, push)
         c = self.p
         # exact thinning: v <= 5, so no firm's probability exceeds logistic(max index + 5 beta_net_value)
-        cand = np.flatnonzero(u < logistic(table.max() + 5.0 * c.beta_net_value))
+        cand = (u < logistic(table.max() + 5.0 * c.beta_net_value)).nonzero()[0]
         cand = cand[self.fit[cand] & ~firms.on_cloud[cand] & firms.alive[cand]]
         z = table[firms.combo[cand]] + c.beta_net_value * self.value(firms, cand, voucher)
         movers = cand[u[cand] < logistic(z)]
         leavers = np.zeros(0, np.int64)
         if c.discontinue_rate > 0:
-            on = np.flatnonzero(u < c.discontinue_rate)
+            on = (u < c.discontinue_rate).nonzero()[0]
             on = on[firms.on_cloud[on] & firms.alive[on]]
             leavers = on[self.value(firms, on, 0.0) < 0.0]
         for idx, flag, sign in ((movers, True, 1.0), (leavers, False, -1.0)):

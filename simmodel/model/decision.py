@@ -189,7 +189,7 @@ def best_project(x: FirmInputs, ctx: DecisionContext) -> Project:
     best = _project(ctx.cost_per_worker[sector, s1], ctx.nominal_gain[sector, s1], stage == 0, x, ctx)
     best.target = s1.astype(np.int64)
     if ctx.skip_allowed:
-        can = np.flatnonzero(stage <= 2)
+        can = (stage <= 2).nonzero()[0]
         if can.size:
             # value the skip for every firm when nearly all may skip (cheaper than gathering their inputs;
             # stage-3 firms get a placeholder stage 4 and are masked out)
@@ -203,7 +203,7 @@ def best_project(x: FirmInputs, ctx: DecisionContext) -> Project:
             alt = _project(cpw2, nominal, xs.stage == 0, xs, ctx)
             if whole:
                 better = (_cash_value(alt) > _cash_value(best)) & (stage <= 2)
-                win, pick = np.flatnonzero(better), better
+                win, pick = better.nonzero()[0], better
             else:
                 better = _cash_value(alt) > _cash_value(best)[can]
                 win, pick = can[better], better

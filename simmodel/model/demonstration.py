@@ -127,8 +127,8 @@ class Demonstration:
         """At a batch's month, draw the pilot firms of its industries (real firms); returns them."""
         chosen = []
         for sector in self.batches.get(month, []):
-            cand = np.flatnonzero((firms.sector == sector) & firms.above & (firms.proj_phase == NONE)
-                                  & (firms.stage <= 2) & ~firms.pilot & firms.alive)
+            cand = ((firms.sector == sector) & firms.above & (firms.proj_phase == NONE)
+                                  & (firms.stage <= 2) & ~firms.pilot & firms.alive).nonzero()[0]
             if cand.size == 0:
                 continue
             cand = cand[random_order(firms.key[cand], f"pilot places {sector}", month)]

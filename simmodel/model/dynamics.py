@@ -86,7 +86,7 @@ class FirmDynamics:
             return
         f = m.firms
         f.loss_years[:] = np.where(f.profit_year < 0, np.minimum(f.loss_years.astype(np.int16) + 1, 100), 0)
-        closing = np.flatnonzero((f.loss_years >= self.p.exit_loss_years) & (f.cash < 0))
+        closing = ((f.loss_years >= self.p.exit_loss_years) & (f.cash < 0)).nonzero()[0]
         if closing.size:
             self.close(closing)
             self.enter(closing)
@@ -147,7 +147,7 @@ class FirmDynamics:
         """The year's above-size panel from last year's revenue; crossings are recorded."""
         m = self.model
         above = f.va_year >= va_threshold(m.params)
-        changed = np.flatnonzero(above != f.above)
+        changed = (above != f.above).nonzero()[0]
         if changed.size == 0:
             return
         up = changed[above[changed]]

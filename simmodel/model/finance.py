@@ -231,7 +231,7 @@ def service(firms: Firms, bank: Bank, leasing: LeasingPartner) -> np.ndarray:
 
     Returns the firms that owe anything (for the default check).
     """
-    idx = np.flatnonzero((firms.debt > 0) | (firms.lease_liability > 0))
+    idx = ((firms.debt > 0) | (firms.lease_liability > 0)).nonzero()[0]
     if idx.size == 0:
         return idx
     w = firms.weight[idx]

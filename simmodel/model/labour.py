@@ -38,7 +38,7 @@ class LabourMarket:
         """January's hires from the pools: (firms that hired, workers each hired); their caps are raised."""
         if not self.enabled or not self.pool.any():
             return np.zeros(0, np.int64), np.zeros(0)
-        k = np.flatnonzero(firms.output > firms.workforce_cap * firms.productivity)  # short of labour
+        k = (firms.output > firms.workforce_cap * firms.productivity).nonzero()[0]  # short of labour
         gap = firms.output[k] / firms.productivity[k] - firms.workforce_cap[k]
         w, city = firms.weight[k], firms.city[k]
         want = np.bincount(city, weights=gap * w, minlength=self.pool.size)

@@ -204,6 +204,10 @@ class TransformationModel(mesa.Model):
         w = self.firms.weight[idx]
         self.recorder.add_flow(name, self._flow_key[idx], w if amounts is None else amounts * w)
 
+    def binned_flow(self, names: tuple[str, ...], bins: np.ndarray, idx: np.ndarray) -> None:
+        """Record real firms ``idx`` in flow ``names[bins]`` (a histogram kept as consecutive flows)."""
+        self.recorder.add_binned_flow(names, bins, self._flow_key[idx], self.firms.weight[idx])
+
     # --- the month ------------------------------------------------------------------------------
     def step(self) -> None:
         """One month, in the order of MODEL.md section 3."""
@@ -277,7 +281,7 @@ class TransformationModel(mesa.Model):
     # 5. projects ------------------------------------------------------------------------------------
     def _work_projects(self) -> None:
         f, t = self.firms, self.month
-        active = np.flatnonzero(f.proj_phase != NONE)  # the few firms with a project
+        active = (f.proj_phase != NONE).nonzero()[0]  # the few firms with a project
         done = projects.advance_implementation(f, active, t)
         if done.size:
             self._complete(done)

@@ -54,6 +54,18 @@ class Recorder:
         if flow_key.size:
             self.month_flows[i] += np.bincount(flow_key, weights=amounts, minlength=self.k_flow)
 
+    def add_binned_flow(self, names: tuple[str, ...], bins: np.ndarray, flow_key: np.ndarray,
+                        amounts: np.ndarray) -> None:
+        """Add real-firm amounts to flow ``names[bins]`` (names consecutive in FLOWS) in one bincount: each
+        flow's cells add its firms in order, as one :meth:`add_flow` per name would."""
+        i = _FLOW_INDEX[names[0]]
+        if [_FLOW_INDEX.get(n) for n in names] != list(range(i, i + len(names))):
+            raise KeyError(f"flows {names[0]}..{names[-1]} must be consecutive in indicators.FLOWS")
+        if flow_key.size:
+            k = self.k_flow
+            self.month_flows[i:i + len(names)] += np.bincount(bins * k + flow_key, weights=amounts,
+                                                              minlength=len(names) * k).reshape(len(names), k)
+
     def collect(self, t: int, stock_key: np.ndarray, quantities: dict[str, np.ndarray],
                 scalars: dict[str, float], renewal_share: float = 0.0, weights: np.ndarray | None = None) -> None:
         """Store month ``t``: stock quantities (unweighted, per agent, or sparse as (indices, values)) at
@@ -101,8 +113,8 @@ class Recorder:
 def record_month(model, wage: float) -> None:
     """Data collection (MODEL.md section 3, step 8): the month's stocks and scalars of ``model``."""
     f, e = model.firms, model.params.economy
-    queued = np.flatnonzero(f.proj_phase == QUEUED)
-    owing = np.flatnonzero((f.debt > 0) | (f.lease_liability > 0))
+    queued = (f.proj_phase == QUEUED).nonzero()[0]
+    owing = ((f.debt > 0) | (f.lease_liability > 0)).nonzero()[0]
     quantities = {  # unweighted: the recorder applies the (per size class) weights
         "employees": f.employed,
         "va": f.value_added,

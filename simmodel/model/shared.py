@@ -125,7 +125,7 @@ class SharedManufacturing:
         used = np.bincount(self.sector, weights=self.users, minlength=n_s)
         away = self.turned_away.reshape(-1, n_s)  # (cities, sectors)
         full = (cap > 0) & (used >= self.p.entry_utilisation * cap)
-        sectors = np.flatnonzero(full | (away.sum(axis=0) > 0))
+        sectors = (full | (away.sum(axis=0) > 0)).nonzero()[0]
         if sectors.size == 0 or len(self.platforms) >= self.p.max_platforms:
             return  # no pass over the firms in a month without entry
         demand = self._small_stage0()
@@ -155,7 +155,7 @@ class SharedManufacturing:
         self.turned_away = np.zeros(m.n_cells)
         ctx = m.adoption.context(wage, price_index)
         f = m.firms
-        users = np.flatnonzero(self.platform >= 0)
+        users = (self.platform >= 0).nonzero()[0]
         if users.size:
             # the fee it pays costs more than the covered gain brings
             paid = self._net_fee(self.fee[users]) * self.share[users]
@@ -208,7 +208,7 @@ class SharedManufacturing:
         u = m.rngs["shared"].random(f.n, dtype=np.float32)
         if not self.platforms:
             return
-        idx = np.flatnonzero((f.stage == 0) & (f.proj_phase == NONE) & f.alive & (self.platform < 0))
+        idx = ((f.stage == 0) & (f.proj_phase == NONE) & f.alive & (self.platform < 0)).nonzero()[0]
         if idx.size == 0:
             return
         # a firm of a sector without a platform values one that would open in its city at an entrant's price:
@@ -217,7 +217,7 @@ class SharedManufacturing:
         local = self._local_room()[f.cell[idx]] | ~covered
         price = np.where(covered, self._best_price(local, f.sector[idx], f.city[idx]), 1.0 + self.p.markup)
         npv, v, rent, x = self.valuation(idx, ctx, local, price)
-        keep = np.flatnonzero(u[idx] < decision.firm_probability(v, x, ctx))
+        keep = (u[idx] < decision.firm_probability(v, x, ctx)).nonzero()[0]
         if keep.size == 0:
             return
         idx, npv, rent = idx[keep], npv[keep], rent[keep]
@@ -280,8 +280,8 @@ class SharedManufacturing:
                 room = self.capacity[k] - self.users[k]
                 if room <= 0:
                     continue
-                waiting = np.flatnonzero((seat < 0) & (sector == self.sector[k])
-                                         & ((cell == self.city[k] * n_s + self.sector[k]) if same_city else True))
+                waiting = ((seat < 0) & (sector == self.sector[k])
+                                         & ((cell == self.city[k] * n_s + self.sector[k]) if same_city else True)).nonzero()[0]
                 if waiting.size == 0:
                     continue
                 before = np.cumsum(w[waiting]) - w[waiting]  # seats taken ahead of each
@@ -320,7 +320,7 @@ class SharedManufacturing:
             return
         m = self.model
         f = m.firms
-        users = np.flatnonzero(self.platform >= 0)
+        users = (self.platform >= 0).nonzero()[0]
         self.leave(users[f.stage[users] >= 1])  # its own line completed this month: it switches to it
         users = users[f.stage[users] == 0]
         if users.size == 0:

@@ -112,7 +112,7 @@ class SubsidySchedule:
         w, city = f.weight[idx], f.city[idx]
         paid = np.zeros(idx.size)
         for c in np.unique(city[claims > 0]):
-            k = np.flatnonzero(city == c)
+            k = (city == c).nonzero()[0]
             paid[k] = budget_of(int(c)).pay(claims[k] * w[k]) / w[k]
         return paid
 

@@ -38,7 +38,8 @@ class YearAhead:
     min_fraction: float  # smallest share a project may be scaled down to
 
 
-def bound_terms(stage, sector, city, output, productivity, workforce_cap, wage, ctx: DecisionContext, ya: YearAhead):
+def bound_terms(stage, sector, city, output, productivity, workforce_cap, wage, ctx: DecisionContext, ya: YearAhead,
+                tables: tuple | None = None):
     """Per-firm terms (a, l, h, s) of the thinning bound, valid until December (given ya.ratio_cap).
 
     For a gain g >= 0 the yearly benefit is at most (1 - tau) g q N + w N max(0, lambda g - gap),
@@ -55,10 +56,11 @@ def bound_terms(stage, sector, city, output, productivity, workforce_cap, wage, 
         a = (1 - tau) q x P,  l = w lambda x P,  h = gap / (lambda G_max),  s = sigma x P,
         P = max over options of G_k / (c_k phi + F / N),
     with q, the gap, prices, fees and subsidies at their most favourable values before December.
+    ``tables``: :func:`stage_tables` of ``ctx`` and ``ya``, if already computed.
     """
     n_s = ctx.nominal_gain.shape[0]
     key = sector.astype(np.int64) * 5 + np.minimum(stage, 3)  # stage-4 firms never decide: terms unused
-    n_next, c_next, g_skip, c_skip = _stage_tables(ctx, ya)
+    n_next, c_next, g_skip, c_skip = tables if tables is not None else stage_tables(ctx, ya)
     city = city.astype(np.int64)
     phi = 1.0 + ya.fee_share[sector] - ya.award_rate.ravel()[city * n_s + sector]
     fixed = ctx.fixed_cost * productivity / (output * ya.needs_factor)  # F / N at the year's largest needs
@@ -81,7 +83,7 @@ def bound_terms(stage, sector, city, output, productivity, workforce_cap, wage, 
     return a, l, h, s
 
 
-def _stage_tables(ctx: DecisionContext, ya: YearAhead):
+def stage_tables(ctx: DecisionContext, ya: YearAhead):
     """Per (sector, stage) flattened: the next stage's gain and cost, and those of skipping one."""
     n_s = ctx.nominal_gain.shape[0]
     n_next, c_next = np.zeros((n_s, 5)), np.ones((n_s, 5))
@@ -186,6 +188,7 @@ class Thinning:
         self.bound = tuple(np.zeros(f.n, np.float32) for _ in range(4))
         self.year: YearAhead | None = None
         self.ctx: DecisionContext | None = None
+        self._tables: tuple = (None, None, None)  # (ctx, year, stage_tables of both): see refresh
 
     def year_ahead(self, ratio_cap: float) -> YearAhead:
         """Favourable bounds on what may change before December (for the cached terms)."""
@@ -233,8 +236,10 @@ class Thinning:
         if self.year is None or self.ctx is None:
             return
         f, ctx = self.model.firms, self.ctx
+        if self._tables[0] is not ctx or self._tables[1] is not self.year:  # a month's refreshes share them
+            self._tables = (ctx, self.year, stage_tables(ctx, self.year))
         a, l, h, s = bound_terms(f.stage[idx], f.sector[idx], f.city[idx], f.output[idx], f.productivity[idx],
-                              f.workforce_cap[idx], f.wage[idx], ctx, self.year)
+                                 f.workforce_cap[idx], f.wage[idx], ctx, self.year, self._tables[2])
         if self.scaled:  # fold beta_value x the annuities into the terms (NPV measure)
             a *= ctx.beta_value * ctx.annuity
             l *= ctx.beta_value * self.year.wage_annuity
@@ -275,7 +280,7 @@ class Thinning:
         f = self.model.firms
         short = np.maximum(f.cash[idx], 0.0) < proj.need
         v = decision.value_bound(proj, x, short, ctx, self.year.finance_floor, self.year.min_fraction)
-        return np.flatnonzero(u < decision.firm_probability(v, x, ctx))
+        return (u < decision.firm_probability(v, x, ctx)).nonzero()[0]
 
     def subsidies_rose(self) -> bool:
         """Whether a subsidy line now pays more than the cached terms assumed: a line that starts in the
@@ -304,4 +309,4 @@ class Thinning:
                                  y.min_fraction, y.kappa)
 
 
-__all__ = ["Thinning", "YearAhead", "bound_terms", "upper_bound_index", "index_constant"]
+__all__ = ["Thinning", "YearAhead", "bound_terms", "stage_tables", "upper_bound_index", "index_constant"]

@@ -59,23 +59,24 @@ class ProviderMarket:
         self.providers: list[ServiceProvider] = []
         self._members: list[np.ndarray] | None = None  # per sector, its providers best first (cached)
         counts = largest_remainder(sector_share, pr.initial_count)
-        for s, k in enumerate(counts):
-            for _ in range(k):
-                self._enter(s)
+        self._enter(np.repeat(np.arange(len(counts)), counts))
         self.entries_total = 0
 
-    def _enter(self, sector: int) -> ServiceProvider:
-        q = 1.0 + self.spread * (2.0 * self.rng.random() - 1.0)
-        self.sector = np.append(self.sector, sector)
-        self.capacity = np.append(self.capacity, self.default_capacity)
-        self.base_fee = np.append(self.base_fee, self.default_fee)
-        self.quality = np.append(self.quality, q)
-        self.active = np.append(self.active, 0.0)
-        self.completed = np.append(self.completed, 0.0)
-        p = ServiceProvider(self.model, self, len(self.providers))
-        self.providers.append(p)
+    def _enter(self, sectors: np.ndarray) -> None:
+        """Providers enter ``sectors`` (one each, in this order), each with its quality drawn in turn."""
+        k = len(sectors)
+        if k == 0:
+            return
+        q = 1.0 + self.spread * (2.0 * self.rng.random(k) - 1.0)
+        self.sector = np.concatenate([self.sector, sectors])
+        self.capacity = np.concatenate([self.capacity, np.full(k, self.default_capacity)])
+        self.base_fee = np.concatenate([self.base_fee, np.full(k, self.default_fee)])
+        self.quality = np.concatenate([self.quality, q])
+        self.active = np.concatenate([self.active, np.zeros(k)])
+        self.completed = np.concatenate([self.completed, np.zeros(k)])
+        first = len(self.providers)
+        self.providers.extend([ServiceProvider(self.model, self, first + i) for i in range(k)])
         self._members = None
-        return p
 
     def members(self) -> list[np.ndarray]:
         """Per sector, its providers' indices with the best (smallest quality multiplier) first; ties
@@ -141,7 +142,7 @@ class ProviderMarket:
         by_sector = np.argsort(qsector, kind="stable")  # queue positions by sector, in queue order within
         bounds = np.searchsorted(qsector[by_sector], np.arange(self.n_sectors + 1))
         members_of = self.members()
-        for s in np.flatnonzero((bounds[1:] > bounds[:-1]) & (net > 0)):
+        for s in ((bounds[1:] > bounds[:-1]) & (net > 0)).nonzero()[0]:
             total = net[s]
             members = members_of[s]
             pos = by_sector[bounds[s]:bounds[s + 1]]
@@ -149,7 +150,7 @@ class ProviderMarket:
             end = np.cumsum(w)
             start = end - w  # capacity already used when this project arrives
             take = end <= total
-            straddle = np.flatnonzero(~take)[:1]
+            straddle = (~take).nonzero()[0][:1]
             if straddle.size and start[straddle[0]] < total:
                 take[straddle] = draws[s] < (total - start[straddle[0]]) / w[straddle[0]]
             slot = np.searchsorted(np.cumsum(free_all[members]), start[take], side="right")
@@ -181,12 +182,9 @@ class ProviderMarket:
         number with mean entry_rate x the excess backlog in units of a provider's capacity."""
         excess = np.maximum(queue_by_sector - self.entry_ratio * self.sector_capacity(), 0.0)
         n = self.rng.poisson(self.entry_rate * excess / self.default_capacity)  # one draw per sector
-        entered = 0
-        for s in np.flatnonzero(n):
-            for _ in range(int(n[s])):
-                if len(self.providers) < self.max_count:
-                    self._enter(int(s))
-                    entered += 1
+        sectors = np.repeat(np.arange(n.size), n)[:max(self.max_count - len(self.providers), 0)]  # by sector
+        self._enter(sectors)
+        entered = len(sectors)
         self.entries_total += entered
         return entered
 
@@ -231,14 +229,14 @@ def diagnose(firms, groups: list[ExpertGroup], sector_members: list[np.ndarray],
     def open_to(idx):
         return (firms.proj_phase[idx] == NONE) & (firms.stage[idx] < 4) & ~firms.diagnosed[idx] & firms.alive[idx]
 
-    exposed = np.flatnonzero(firms.exposure > 0.2)
+    exposed = (firms.exposure > 0.2).nonzero()[0]
     exposed = exposed[open_to(exposed)]
     # one ordering for every sector: by sector, then exposure (highest first), then the seeded tie
     tie = tie_break(firms.key[exposed], event_id("diagnoses", month))
     exposed = exposed[np.lexsort((tie, -firms.exposure[exposed], firms.sector[exposed]))]
     bounds = np.searchsorted(firms.sector[exposed], np.arange(n_sectors + 1))
     chosen = []
-    for s in np.flatnonzero(capacity > 0):
+    for s in (capacity > 0).nonzero()[0]:
         pool = exposed[bounds[s]:bounds[s + 1]]
         members = sector_members[s]
         if firms.weight[pool].sum() < capacity[s] and members.size:  # too few asked: visit others at random
