@@ -59,7 +59,7 @@ class Tables:
 
     def year_row(self, year: int) -> int:
         """Index of ``year`` in the series, clamped to the table's range."""
-        return int(np.clip(year - self.years[0], 0, len(self.years) - 1))
+        return min(max(int(year) - int(self.years[0]), 0), len(self.years) - 1)
 
 
 def _read(name: str) -> list[dict[str, str]]:

@@ -133,17 +133,20 @@ def arrange(firms: Firms, idx: np.ndarray, plan: np.ndarray, q: Quote, month: in
     lent = applied & ~refused
     route[lent], borrowed[lent], rate[lent] = LOAN, q.bank_loan[lent], q.bank_rate[lent]
     scale[lent] = q.bank_scale[lent]
-    wants_lease = np.isin(plan, LEASES) | refused
+    is_lease = (plan >= LEASE_FUNDS) & (plan <= LEASE_ENGINEERING)  # the lease plans' codes are consecutive
+    wants_lease = is_lease | refused
     done = (plan == CASH) | lent
     w = firms.weight[idx]
     order = random_order(firms.key[idx], "lease signing", month)
     # each firm tries its plan's model first, then the others from the cheapest
     cost = np.where(q.lease_ok, q.lease_cost, np.inf)
-    planned = np.where(np.isin(plan, LEASES), plan.astype(np.int64) - LEASE_FUNDS, -1)
+    planned = np.where(is_lease, plan.astype(np.int64) - LEASE_FUNDS, -1)
     cost[np.arange(n)[planned >= 0], planned[planned >= 0]] = -np.inf
     pref = np.argsort(cost, axis=1, kind="stable")
     waiting = wants_lease.copy()
     for rank in range(len(LEASES)):  # rounds: each firm's rank-th preference, in the signing order
+        if not waiting.any():
+            break
         for j, m in enumerate(LEASES):
             k = order[waiting[order] & (pref[order, rank] == j) & q.lease_ok[order, j]]
             if k.size == 0:
@@ -240,23 +243,27 @@ def service(firms: Firms, bank: Bank, leasing: LeasingPartner) -> np.ndarray:
         b = balance[idx]
         interest = b * rate[idx] / 12.0
         principal = np.clip(payment[idx] - interest, 0.0, b)
-        balance[idx] = np.where(b - principal > 1e-6, b - principal, 0.0)
-        paid_off = balance[idx] == 0
-        principal = np.where(paid_off, b, principal)
+        left = b - principal
+        left[left <= 1e-6] = 0.0
+        balance[idx] = left
+        paid_off = left == 0
+        principal[paid_off] = b[paid_off]
         payment[idx[paid_off]] = 0.0
         firms.profit[idx] -= 12.0 * interest  # yuan/yr rate, like profit
         firms.cash[idx] -= principal
         if is_bank:
             bank.interest_total += float((interest * w).sum())
-            bank.repaid_total += float((principal * w).sum())
-            bank.loans_outstanding -= float((principal * w).sum())
+            repaid = float((principal * w).sum())
+            bank.repaid_total += repaid
+            bank.loans_outstanding -= repaid
         else:
             model = firms.lease_model[idx]
             for m in LEASES:
-                k = model == m
-                if k.any():
-                    leasing.book_interest(m, float((interest[k] * w[k]).sum()), float((b[k] * w[k]).sum()))
-                    leasing.book(m, "repaid", float((principal[k] * w[k]).sum()))
+                k = (model == m).nonzero()[0]
+                if k.size:
+                    wk = w[k]
+                    leasing.book_interest(m, float((interest[k] * wk).sum()), float((b[k] * wk).sum()))
+                    leasing.book(m, "repaid", float((principal[k] * wk).sum()))
     firms.margin[idx] = np.clip(firms.profit[idx] / np.maximum(firms.value_added[idx], 1.0), -1.0, 1.0)  # float32
     return idx
 

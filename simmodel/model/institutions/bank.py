@@ -55,8 +55,8 @@ class Bank(mesa.Agent):
         self.tightening = self.p.tightening_per_default_rate * rate
 
     def record_month(self, defaults: float, borrowers: float) -> None:
-        self._defaults = np.roll(self._defaults, 1)
-        self._borrowers = np.roll(self._borrowers, 1)
+        self._defaults[1:] = self._defaults[:-1]  # a month older (numpy copies overlapping slices safely)
+        self._borrowers[1:] = self._borrowers[:-1]
         self._defaults[0], self._borrowers[0] = defaults, borrowers
 
     def collateral(self, value_added: np.ndarray) -> np.ndarray:
