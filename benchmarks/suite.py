@@ -186,6 +186,16 @@ def main(argv=None) -> int:
     r = child(PHASES, args.calibration_scale, 1 if args.quick else 3)
     print(f"  where a month goes at this scale ({r['agents']:,} agents, ms, fastest of the runs): "
           + ", ".join(f"{k} {v:.2f}" for k, v in sorted(r["ms"].items(), key=lambda kv: (kv[0] == "TOTAL", -kv[1]))))
+    # what stepping replicates together (the firm axis stacked over runs) could give at most: the fixed monthly cost
+    # shared, each run still pays the per-firm-month cost of a population of at least ten runs' firms
+    big = [b for b in rows if b["agents"] >= 10 * r["agents"]]
+    if big:
+        b = big[0]
+        us = 1e6 * b["run_s"] / b["months"] / b["agents"]
+        per_run = us * 1e-6 * r["agents"] * b["months"]
+        print(f"  ceiling of stacked replicates: at the {b['agents']:,}-agent run's {us:.3f} us a firm-month, one run of "
+              f"{r['agents']:,} agents costs {per_run:.2f} s even with no fixed cost: {1 / per_run:.1f} runs/s "
+              f"(10 runs/s needs {1e6 / (10 * r['agents'] * b['months']):.3f} us)")
 
     print(f"\nSweep throughput at scale {args.calibration_scale} (steady state, after starting and warming "
           f"the workers; 24 runs in process, a sweep of 200 on two workers):")
