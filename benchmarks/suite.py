@@ -113,12 +113,16 @@ if path == "calibration":  # what a calibration run tabulates: the targets' indi
     kw = dict(monthly=True, names=tuple(dict.fromkeys(t.indicator for t in load_targets())), levels=("province",))
 else:  # simmodel run: every indicator by year for the province, its cities and sectors
     kw = dict(monthly=False)
+repeat = int(sys.argv[4]) if len(sys.argv) > 4 else 1
 for seed in (0, 1000, 1001):  # warm up imports, caches and the process's memory (first-touch page faults)
     run(p, seed, **kw)
-t0 = time.perf_counter()
-for seed in range(1, n + 1):
-    run(p, seed, **kw)
-print(json.dumps({"runs_per_s": n / (time.perf_counter() - t0)}))
+best = 0.0
+for _ in range(repeat):  # the best of repeated batches of the same seeds (the machine is shared and noisy)
+    t0 = time.perf_counter()
+    for seed in range(1, n + 1):
+        run(p, seed, **kw)
+    best = max(best, n / (time.perf_counter() - t0))
+print(json.dumps({"runs_per_s": best}))
 """
 
 
@@ -146,6 +150,7 @@ def main(argv=None) -> int:
     print("Full runs, 2013-01 to 2020-12 (96 months), seed 1, each size in a fresh process:")
     print(f"{'agents':>9} {'scale':>7} {'build s':>8} {'run s':>7} {'ms/month':>9} {'us/firm-month':>14} {'peak MB':>8}")
     rows = []
+    yard = []  # issue #20's yardsticks: (what, measured, target, met)
     for n in sizes:
         r = child(CHILD, n, 1 if args.quick else args.repeat)
         rows.append(r)
@@ -160,11 +165,14 @@ def main(argv=None) -> int:
         per_firm, fixed = np.polyfit([r["agents"] for r in small], [1e3 * r["run_s"] / r["months"] for r in small], 1)
         print(f"fixed monthly cost (intercept of ms/month against agents, {small[0]['agents']:,}-"
               f"{small[-1]['agents']:,} agents): {fixed:.2f} ms; per firm {1e3 * per_firm:.3f} us")
+        yard.append(("fixed monthly cost, ms", f"{fixed:.2f}", "<= 0.5", fixed <= 0.5))
     for r in rows:
         if "floor_ms" in r:
             month = 1e3 * r["run_s"] / r["months"]
             print(f"province: {month:.0f} ms a month against a bandwidth floor of {r['floor_ms']:.1f} ms (one pass "
                   f"over its {r['state_mb']:.0f} MB of per-firm state arrays on this machine): {month / r['floor_ms']:.1f}x")
+            yard.append(("province month / bandwidth floor", f"{month / r['floor_ms']:.1f}x", "<= 1.5x",
+                         month / r["floor_ms"] <= 1.5))
 
     print("\nVectorised model vs per-firm reference, side by side, 2013-01 to 2014-12 (24 months):")
     print(f"{'agents':>9} {'submodels: vec us':>18} {'ref us':>9} {'speed-up':>9}   "
@@ -175,14 +183,23 @@ def main(argv=None) -> int:
         print(f"{v['agents']:>9,} {v['submodels_us']:>18.3f} {ref['submodels_us']:>9.2f} "
               f"{ref['submodels_us'] / v['submodels_us']:>8.0f}x   {v['whole_us']:>20.3f} {ref['whole_us']:>9.2f} "
               f"{ref['whole_us'] / v['whole_us']:>8.0f}x")
+        if v["agents"] == 5_000:
+            speed = ref["whole_us"] / v["whole_us"]
+            yard.append(("whole model / per-firm reference, 5,000 agents", f"{speed:.0f}x", ">= 300x", speed >= 300))
 
     n_runs = 3 if args.quick else 10
     print(f"\nRuns per second on one core at scale {args.calibration_scale} (marginal cost of {n_runs} more runs "
-          "in a warm process):")
+          "in a warm process, the best of --repeat batches):")
+    rate = {}
     for path, what in (("calibration", "the calibration's outputs: target indicators, province-wide, monthly"),
                        ("run", "simmodel run: every indicator, yearly, province, cities and sectors")):
-        r = child(RUNS_PER_SECOND, args.calibration_scale, n_runs, path)
+        r = child(RUNS_PER_SECOND, args.calibration_scale, n_runs, path, 1 if args.quick else args.repeat)
         print(f"  {r['runs_per_s']:.2f}  {what}")
+        rate[path] = r["runs_per_s"]
+    yard.append((f"runs/s per core at scale {args.calibration_scale}, calibration outputs", f"{rate['calibration']:.2f}",
+                 ">= 10", rate["calibration"] >= 10))
+    yard.append(("simmodel run's rate / the calibration path's", f"{rate['run'] / rate['calibration']:.2f}",
+                 ">= 1 (or explained)", rate["run"] >= rate["calibration"]))
     r = child(PHASES, args.calibration_scale, 1 if args.quick else 3)
     print(f"  where a month goes at this scale ({r['agents']:,} agents, ms, fastest of the runs): "
           + ", ".join(f"{k} {v:.2f}" for k, v in sorted(r["ms"].items(), key=lambda kv: (kv[0] == "TOTAL", -kv[1]))))
@@ -199,10 +216,14 @@ def main(argv=None) -> int:
 
     print(f"\nSweep throughput at scale {args.calibration_scale} (steady state, after starting and warming "
           f"the workers; 24 runs in process, a sweep of 200 on two workers):")
+    sweep = {}
     for w in (1, 2):
         r = child(SWEEP_THROUGHPUT, args.calibration_scale, 4 if args.quick else (24 if w == 1 else 200), w)
         print(f"  {w} worker{'s' if w > 1 else ' (in process)'}: {r['runs_per_s']:.2f} runs/s "
               f"(start-up {r['startup_s']:.1f} s)")
+        sweep[w] = r["runs_per_s"]
+    yard.append((f"two Dask workers / one, sweep of {4 if args.quick else 200}", f"{sweep[2] / sweep[1]:.2f}x", ">= 1.8x",
+                 sweep[2] / sweep[1] >= 1.8))
     # the machine's own ceiling for two workers: two plain processes running models side by side
     procs = [subprocess.Popen([sys.executable, "-c", RUNS_PER_SECOND, str(args.calibration_scale), str(n_runs)],
                               stdout=subprocess.PIPE, text=True) for _ in range(2)]
@@ -217,6 +238,9 @@ def main(argv=None) -> int:
     if args.plot:
         plot(rows, Path(args.plot))
         print(f"\nscaling plot: {args.plot}")
+    print("\nIssue #20's yardsticks on this machine:")
+    for what, measured, target, met in yard:
+        print(f"  {what:<58} {measured:>8}  target {target:<20} {'met' if met else 'MISSED'}")
     return 0
 
 

@@ -67,3 +67,26 @@ def test_every_indicator_has_a_label_a_unit_and_a_definition():
     from simmodel.model.indicators import HEADLINE, INDICATORS, MONITORED
     assert all(i.label and i.unit and i.doc and i.scale > 0 for i in INDICATORS)
     assert all(BY_NAME[n].short for n in HEADLINE) and set(MONITORED) <= set(BY_NAME)
+
+
+def test_a_binned_flow_adds_exactly_what_one_flow_per_bin_would(baseline):
+    """The payback histogram is recorded in one bincount (Recorder.add_binned_flow); each bin's cells must
+    add its firms in the same order as one add_flow call per bin, to the bit."""
+    import copy
+
+    import numpy as np
+
+    from simmodel.model.indicators import PAYBACK_BINS
+
+    rng = np.random.default_rng(3)
+    n = 500
+    key, bins = rng.integers(0, 3, n), rng.integers(0, 4, n)  # many firms a cell: the order of additions matters
+    amounts = rng.lognormal(3.0, 2.0, n)  # a wide range, so that the order of additions shows in the bits
+    one, each = copy.deepcopy(baseline.recorder), copy.deepcopy(baseline.recorder)
+    one.add_binned_flow(PAYBACK_BINS, bins, key, amounts)
+    for b in range(len(PAYBACK_BINS)):
+        if (bins == b).any():
+            each.add_flow(PAYBACK_BINS[b], key[bins == b], amounts[bins == b])
+    assert one.month_flows.tobytes() == each.month_flows.tobytes()
+    with pytest.raises(KeyError, match="consecutive"):
+        one.add_binned_flow(("projects_applied", "projects_completed"), bins[:2] % 2, key[:2], amounts[:2])
