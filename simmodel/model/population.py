@@ -62,7 +62,6 @@ def build_population(params: Params, tables: Tables, rng: np.random.Generator) -
     """Draw the firm agents of January 2013."""
     p = params.population
     n_above, n_small, w_above, w_small = agent_counts(params)
-    n_c, n_s = tables.n_cities, tables.n_sectors
 
     # cities: above-size firms follow output shares; the rest make up each city's firm share
     real_above_c = p.n_above_size * tables.city_output_share

@@ -154,7 +154,6 @@ class SharedManufacturing:
             self._open_initial()
         self.turned_away = np.zeros(m.n_cells)
         ctx = m.adoption.context(wage, price_index)
-        f = m.firms
         users = (self.platform >= 0).nonzero()[0]
         if users.size:
             # the fee it pays costs more than the covered gain brings
