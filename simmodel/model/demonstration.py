@@ -128,7 +128,7 @@ class Demonstration:
         chosen = []
         for sector in self.batches.get(month, []):
             cand = ((firms.sector == sector) & firms.above & (firms.proj_phase == NONE)
-                                  & (firms.stage <= 2) & ~firms.pilot & firms.alive).nonzero()[0]
+                    & (firms.stage <= 2) & ~firms.pilot & firms.alive).nonzero()[0]
             if cand.size == 0:
                 continue
             cand = cand[random_order(firms.key[cand], f"pilot places {sector}", month)]

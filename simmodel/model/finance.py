@@ -244,7 +244,7 @@ def service(firms: Firms, bank: Bank, leasing: LeasingPartner) -> np.ndarray:
         interest = b * rate[idx] / 12.0
         principal = np.clip(payment[idx] - interest, 0.0, b)
         left = b - principal
-        left[left <= 1e-6] = 0.0
+        left[~(left > 1e-6)] = 0.0
         balance[idx] = left
         paid_off = left == 0
         principal[paid_off] = b[paid_off]

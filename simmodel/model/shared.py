@@ -280,7 +280,7 @@ class SharedManufacturing:
                 if room <= 0:
                     continue
                 waiting = ((seat < 0) & (sector == self.sector[k])
-                                         & ((cell == self.city[k] * n_s + self.sector[k]) if same_city else True)).nonzero()[0]
+                           & ((cell == self.city[k] * n_s + self.sector[k]) if same_city else True)).nonzero()[0]
                 if waiting.size == 0:
                     continue
                 before = np.cumsum(w[waiting]) - w[waiting]  # seats taken ahead of each
