@@ -12,7 +12,7 @@ import numpy as np
 
 from . import beliefs, decision, finance, projects
 from .allocation import event_id, tie_break
-from .econ import annuity_factor
+from .econ import annuity_factor, clamp
 from .firms import LOAN, NONE
 from .indicators import PAYBACK_BINS, PAYBACK_EDGES
 
@@ -178,7 +178,7 @@ class Adoption:
         m.flow("adopters", a)
         m.flow("adopters_negative_npv", a[expected < 0])
         payback = opts.net_cost[k] / np.maximum(opts.benefit[k], 1e-9)
-        bins = np.clip(np.searchsorted(PAYBACK_EDGES, payback, side="right") - 1, 0, len(PAYBACK_EDGES) - 2)
+        bins = clamp(PAYBACK_EDGES.searchsorted(payback, side="right") - 1, 0, len(PAYBACK_EDGES) - 2)
         m.binned_flow(PAYBACK_BINS, bins, a)
 
 

@@ -11,6 +11,8 @@ import functools
 
 import numpy as np
 
+from .econ import clamp
+
 
 def largest_remainder(expected: np.ndarray, total: int, rng: np.random.Generator | None = None) -> np.ndarray:
     """Integers summing to ``total`` close to ``expected`` (any shape), by largest remainder.
@@ -74,7 +76,7 @@ def take_within(amounts: np.ndarray, available: float, draw: float) -> np.ndarra
     that fit in full, and the one that straddles the limit with probability equal to the share of it
     that fits (``draw`` uniform in [0, 1)), so the expected amount served equals the capacity at any
     agent weight (an agent stands for several firms)."""
-    end = np.cumsum(amounts)
+    end = amounts.cumsum()
     take = end <= available
     straddle = (~take).nonzero()[0][:1]
     if straddle.size:
@@ -90,8 +92,8 @@ def pay_in_order(claims: np.ndarray, available: float) -> np.ndarray:
     out, then the claim that finds it nearly empty gets what is left, the rest nothing."""
     if claims.size == 0:
         return claims.copy()
-    before = np.cumsum(claims) - claims
-    return np.clip(available - before, 0.0, claims)
+    before = claims.cumsum() - claims
+    return clamp(available - before, 0.0, claims)
 
 
 __all__ = ["largest_remainder", "mix", "tie_break", "event_id", "random_order", "take_within", "pay_in_order"]

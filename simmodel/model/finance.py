@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .allocation import random_order
-from .econ import annuity_payment, clipped_shortfall, pv_of_payments
+from .econ import annuity_payment, clamp, clipped_shortfall, pv_of_payments
 from .firms import CASH, LEASE_ENGINEERING, LEASE_FUNDS, LEASE_MATERIALS, LOAN, Firms
 from .institutions.bank import Bank, LeasingPartner
 
@@ -151,7 +151,7 @@ def arrange(firms: Firms, idx: np.ndarray, plan: np.ndarray, q: Quote, month: in
             k = order[waiting[order] & (pref[order, rank] == j) & q.lease_ok[order, j]]
             if k.size == 0:
                 continue
-            fits = np.cumsum(q.lease_amount[k, j] * w[k]) <= leasing.volume_left[m]
+            fits = (q.lease_amount[k, j] * w[k]).cumsum() <= leasing.volume_left[m]
             k = k[fits]
             leasing.volume_left[m] -= float((q.lease_amount[k, j] * w[k]).sum())
             route[k], borrowed[k], rate[k] = m, q.lease_amount[k, j], q.lease_rate[k, j]
@@ -242,7 +242,7 @@ def service(firms: Firms, bank: Bank, leasing: LeasingPartner) -> np.ndarray:
                                             (firms.lease_liability, firms.lease_payment, firms.lease_rate, False)):
         b = balance[idx]
         interest = b * rate[idx] / 12.0
-        principal = np.clip(payment[idx] - interest, 0.0, b)
+        principal = clamp(payment[idx] - interest, 0.0, b)
         left = b - principal
         left[~(left > 1e-6)] = 0.0
         balance[idx] = left

@@ -140,20 +140,20 @@ class ProviderMarket:
         # net of any provider's overfill, so an overfill is worked off before new projects start
         net = np.bincount(self.sector, weights=self.capacity - self.active, minlength=self.n_sectors)
         by_sector = np.argsort(qsector, kind="stable")  # queue positions by sector, in queue order within
-        bounds = np.searchsorted(qsector[by_sector], np.arange(self.n_sectors + 1))
+        bounds = qsector[by_sector].searchsorted(np.arange(self.n_sectors + 1))
         members_of = self.members()
         for s in ((bounds[1:] > bounds[:-1]) & (net > 0)).nonzero()[0]:
             total = net[s]
             members = members_of[s]
             pos = by_sector[bounds[s]:bounds[s + 1]]
             w = weight[queued[pos]]
-            end = np.cumsum(w)
+            end = w.cumsum()
             start = end - w  # capacity already used when this project arrives
             take = end <= total
             straddle = (~take).nonzero()[0][:1]
             if straddle.size and start[straddle[0]] < total:
                 take[straddle] = draws[s] < (total - start[straddle[0]]) / w[straddle[0]]
-            slot = np.searchsorted(np.cumsum(free_all[members]), start[take], side="right")
+            slot = free_all[members].cumsum().searchsorted(start[take], side="right")
             assigned[pos[take]] = members[np.minimum(slot, members.size - 1)]
         started = assigned >= 0
         if started.any():
@@ -234,7 +234,7 @@ def diagnose(firms, groups: list[ExpertGroup], sector_members: list[np.ndarray],
     # one ordering for every sector: by sector, then exposure (highest first), then the seeded tie
     tie = tie_break(firms.key[exposed], event_id("diagnoses", month))
     exposed = exposed[np.lexsort((tie, -firms.exposure[exposed], firms.sector[exposed]))]
-    bounds = np.searchsorted(firms.sector[exposed], np.arange(n_sectors + 1))
+    bounds = firms.sector[exposed].searchsorted(np.arange(n_sectors + 1))
     chosen = []
     for s in (capacity > 0).nonzero()[0]:
         pool = exposed[bounds[s]:bounds[s + 1]]
@@ -244,7 +244,7 @@ def diagnose(firms, groups: list[ExpertGroup], sector_members: list[np.ndarray],
             # (common random numbers), each once, in the order drawn
             cum, w_min = sector_cum_weights[s]
             m = int(np.ceil(4 * capacity[s] / w_min)) + 16
-            picks = members[np.searchsorted(cum, rng.random(m) * cum[-1], side="right").clip(0, members.size - 1)]
+            picks = members[np.minimum(cum.searchsorted(rng.random(m) * cum[-1], side="right"), members.size - 1)]
             _, first = np.unique(picks, return_index=True)
             extra = picks[np.sort(first)]
             extra = extra[open_to(extra) & (firms.exposure[extra] <= 0.2)]
