@@ -15,7 +15,7 @@ import mesa
 import numpy as np
 
 from ...params import Params
-from ..allocation import largest_remainder
+from ..allocation import largest_remainder, take_within
 
 
 class ServiceProvider(mesa.Agent):
@@ -143,17 +143,12 @@ class ProviderMarket:
         bounds = qsector[by_sector].searchsorted(np.arange(self.n_sectors + 1))
         members_of = self.members()
         for s in ((bounds[1:] > bounds[:-1]) & (net > 0)).nonzero()[0]:
-            total = net[s]
             members = members_of[s]
             pos = by_sector[bounds[s]:bounds[s + 1]]
             w = weight[queued[pos]]
-            end = w.cumsum()
-            start = end - w  # capacity already used when this project arrives
-            take = end <= total
-            straddle = (~take).nonzero()[0][:1]
-            if straddle.size and start[straddle[0]] < total:
-                take[straddle] = draws[s] < (total - start[straddle[0]]) / w[straddle[0]]
-            slot = free_all[members].cumsum().searchsorted(start[take], side="right")
+            take = take_within(w, net[s], draws[s])
+            start = w.cumsum()[take] - w[take]  # capacity already used when each project arrives
+            slot = free_all[members].cumsum().searchsorted(start, side="right")
             assigned[pos[take]] = members[np.minimum(slot, members.size - 1)]
         started = assigned >= 0
         if started.any():
