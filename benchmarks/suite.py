@@ -7,7 +7,7 @@ time per model month and peak memory (each run in a fresh process); the speed-up
 model over the per-firm reference (simmodel/reference.py) at 5,000 and 50,000 firms, measured side
 by side over 2013-2014 for the decision and project submodels the reference implements and for
 the whole model; model runs per second at the calibration scale (the calibration's path and the
-`simmodel run` path) and where a month goes there, phase by phase (benchmarks/phases.py); sweep runs
+`simmodel run` path) and where a month goes there, phase by phase, in ms and in calls (benchmarks/phases.py); sweep runs
 per second on 1 and 2 workers; and the visual server's time per frame. Writes a log-log plot of run
 time against firms. Times are the best of --repeat runs (the machine is shared and noisy).
 """
@@ -128,8 +128,10 @@ print(json.dumps({"runs_per_s": best}))
 
 PHASES = r"""
 import json, sys
-from benchmarks.phases import measure
-print(json.dumps(measure(float(sys.argv[1]), int(sys.argv[2]))))
+from benchmarks.phases import count_calls, measure
+r = measure(float(sys.argv[1]), int(sys.argv[2]))
+r["calls"] = count_calls(float(sys.argv[1]))
+print(json.dumps(r))
 """
 
 
@@ -203,6 +205,8 @@ def main(argv=None) -> int:
     r = child(PHASES, args.calibration_scale, 1 if args.quick else 3)
     print(f"  where a month goes at this scale ({r['agents']:,} agents, ms, fastest of the runs): "
           + ", ".join(f"{k} {v:.2f}" for k, v in sorted(r["ms"].items(), key=lambda kv: (kv[0] == "TOTAL", -kv[1]))))
+    print("  calls a month (Python and C functions as sys.setprofile sees them; array operators not counted), one run: "
+          + ", ".join(f"{k} {v:.0f}" for k, v in sorted(r["calls"].items(), key=lambda kv: (kv[0] == "TOTAL", -kv[1]))))
     # what stepping replicates together (the firm axis stacked over runs) could give at most: the fixed monthly cost
     # shared, each run still pays the per-firm-month cost of a population of at least ten runs' firms
     calibration_agents = r["agents"]
