@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from conftest import flow_total, run
+from conftest import SMALL, baseline_params, flow_total, run
 from simmodel.model.firms import LEASE_ENGINEERING, LEASE_FUNDS, LEASE_MATERIALS
 from simmodel.model.indicators import FLOWS
 from simmodel.model.econ import annuity_payment
@@ -126,3 +126,31 @@ def test_defaults_happen_and_wipe_the_defaulters_debts():
 def test_no_bank_loans_when_loans_are_switched_off():
     m = run(bank__loans_enabled=False)
     assert flow_total(m, "loans_issued") == 0 and m.bank.lent_total == 0
+
+
+def test_the_month_records_exactly_the_firms_that_owe(monkeypatch):
+    # the recorder gets the firms still owing after the month's service and defaults from the accounts (no
+    # second scan); every month that set must equal a scan of the balances, with loans paid off, leases
+    # ended and defaulters' debts wiped out of it
+    import simmodel.model.model as M
+
+    seen = {"months": 0, "dropped": 0}
+    record = M.record_month
+    service = M.finance.service
+
+    def counting_service(firms, bank, leasing):
+        owed = service(firms, bank, leasing)
+        seen["dropped"] += int(((firms.debt[owed] <= 0) & (firms.lease_liability[owed] <= 0)).sum())
+        return owed
+
+    def checked(model, wage, owing):
+        f = model.firms
+        assert np.array_equal(owing, ((f.debt > 0) | (f.lease_liability > 0)).nonzero()[0]), model.month
+        seen["months"] += 1
+        record(model, wage, owing)
+
+    monkeypatch.setattr(M, "record_month", checked)
+    monkeypatch.setattr(M.finance, "service", counting_service)
+    m = TransformationModel(seed=3, params=baseline_params().replace({**SMALL, "run.end": "2016-12"}))
+    m.run()
+    assert seen["months"] == 48 and seen["dropped"] > 0 and flow_total(m, "defaults") > 0

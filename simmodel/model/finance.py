@@ -229,12 +229,19 @@ def share_shortfall(firms: Firms, idx: np.ndarray, ratio: np.ndarray, gain_log: 
     firms.lease_gain[leased] += financed * gain_log[k]
 
 
+def owing(firms: Firms, among: np.ndarray | None = None) -> np.ndarray:
+    """The firms of ``among`` (ascending; default: all) with a loan or a lease to pay off, in ascending order."""
+    if among is None:
+        return ((firms.debt > 0) | (firms.lease_liability > 0)).nonzero()[0]
+    return among[(firms.debt[among] > 0) | (firms.lease_liability[among] > 0)]
+
+
 def service(firms: Firms, bank: Bank, leasing: LeasingPartner) -> np.ndarray:
     """A month of loan and lease payments: interest into profit, principal out of cash.
 
-    Returns the firms that owe anything (for the default check).
+    Returns the firms that owed anything before it (for the default check).
     """
-    idx = ((firms.debt > 0) | (firms.lease_liability > 0)).nonzero()[0]
+    idx = owing(firms)
     if idx.size == 0:
         return idx
     w = firms.weight[idx]

@@ -243,8 +243,8 @@ class TransformationModel(mesa.Model):
             self._work_projects()  # 5. providers, projects, completions
             self.cloud.step(self)  # 6. cloud
             self.subsidies.decide_round()  # the fund's yearly round, in its month
-        self._produce(demand_growth)  # 7. production and accounts
-        record_month(self, wage)  # 8. data
+        owing = self._produce(demand_growth)  # 7. production and accounts
+        record_month(self, wage, owing)  # 8. data
         if t % 12 == 11:  # December: the province ranks the cities on the year's data
             self.government.reward_cities(self.cities, self.recorder, t)
         if self.collect_headline:
@@ -351,7 +351,8 @@ class TransformationModel(mesa.Model):
         return t.bad_wave_multiplier if start <= self.month < start + t.bad_wave_months else 1.0
 
     # 7. production and accounts -----------------------------------------------------------------------
-    def _produce(self, demand_growth: float) -> None:
+    def _produce(self, demand_growth: float) -> np.ndarray:
+        """Returns the firms that owe anything once the month's payments and defaults are booked."""
         f, e = self.firms, self.params.economy
         firmlib.grow(f, demand_growth, e.productivity_trend, e.labour_supply_growth)
         firmlib.produce(f, e.other_cost_share)
@@ -363,6 +364,8 @@ class TransformationModel(mesa.Model):
         self.flow("defaults", defaulted)
         borrowers = float(f.weight[owing][f.debt[owing] > 0].sum()) if owing.size else 0.0
         self.bank.record_month(float(f.weight[defaulted].sum()), borrowers)
+        # nothing lends between the service and here, so those still owing are among the firms that owed
+        return finance.owing(f, owing)
 
 
 __all__ = ["TransformationModel", "STREAMS"]

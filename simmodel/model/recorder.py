@@ -110,11 +110,11 @@ class Recorder:
         self.months_done = t + 1
 
 
-def record_month(model, wage: float) -> None:
-    """Data collection (MODEL.md section 3, step 8): the month's stocks and scalars of ``model``."""
+def record_month(model, wage: float, owing: np.ndarray) -> None:
+    """Data collection (MODEL.md section 3, step 8): the month's stocks and scalars of ``model``; ``owing``:
+    the firms with debt or a lease liability, in ascending order."""
     f, e = model.firms, model.params.economy
     queued = (f.proj_phase == QUEUED).nonzero()[0]
-    owing = ((f.debt > 0) | (f.lease_liability > 0)).nonzero()[0]
     quantities = {  # unweighted: the recorder applies the (per size class) weights
         "employees": f.employed,
         "va": f.value_added,
