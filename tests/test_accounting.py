@@ -176,3 +176,21 @@ def test_without_conferences_and_expert_groups_the_running_cost_is_zero():
     m = run(demonstration__conferences_enabled=False, experts__enabled=False)
     assert _yearly(m, "running_cost").sum() == 0.0
     assert _yearly(m, "public_cost") == pytest.approx(_yearly(m, "subsidy_spent"), rel=1e-12)
+
+
+def test_the_recorded_stocks_are_the_firms_own_numbers_weighted(baseline):
+    # the month's stock cube, city by city, equals the firms' own arrays times their weights, summed city by
+    # city here with np.add.at (the recorder sums sparse quantities over the firms where they can be nonzero)
+    from simmodel.model.indicators import STOCKS
+
+    f, rec, t = baseline.firms, baseline.recorder, baseline.month
+    n_cities = rec.n_cities
+    cube = rec.stocks[t].reshape(len(STOCKS), n_cities, -1).sum(axis=2)
+    for name, values in (("firms", np.ones(f.n)), ("employees", f.employed), ("va", f.value_added),
+                         ("profit", f.profit), ("robots", f.robots), ("gap_firms", f.has_gap),
+                         ("workers_saved", f.workers_saved), ("debt", f.debt),
+                         ("lease_liability", f.lease_liability)):
+        by_city = np.zeros(n_cities)
+        np.add.at(by_city, f.city.astype(np.int64), values * f.weight)
+        assert cube[STOCKS.index(name)] == pytest.approx(by_city, rel=1e-9, abs=1e-6), name
+    assert f.robots.sum() > 0 and f.workers_saved.sum() > 0 and f.debt.sum() > 0

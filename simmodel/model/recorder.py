@@ -81,13 +81,17 @@ class Recorder:
             raise KeyError(f"unknown stock or scalar {sorted(unknown)}: declare it in indicators.STOCKS / SCALARS")
         k4 = self.k_stock * 4
         w = self._cell_weights if weights is None else 1.0  # uniform within a size class: weigh the sums
+        keys_of: dict[int, np.ndarray] = {}  # sparse quantities often share their firms: their keys, gathered once
         for i, name in enumerate(STOCKS):
             q = quantities.get(name)
             if name == "firms":
                 cube = np.bincount(stock_key, weights=weights, minlength=k4) * w
             elif isinstance(q, tuple):  # sparse: (firm indices, values)
                 v = q[1] if weights is None else q[1] * weights[q[0]]
-                cube = np.bincount(stock_key[q[0]], weights=v, minlength=k4) * w
+                keys = keys_of.get(id(q[0]))
+                if keys is None:
+                    keys = keys_of[id(q[0])] = stock_key[q[0]]
+                cube = np.bincount(keys, weights=v, minlength=k4) * w
             elif q is not None:
                 cube = np.bincount(stock_key, weights=q if weights is None else q * weights, minlength=k4) * w
             else:
@@ -115,13 +119,16 @@ def record_month(model, wage: float, owing: np.ndarray) -> None:
     the firms with debt or a lease liability, in ascending order."""
     f, e = model.firms, model.params.economy
     queued = (f.proj_phase == QUEUED).nonzero()[0]
+    # robots and workers substituted are nonzero only in firms that completed a project (a quarter of them, on
+    # average over 2013-2020): summed over those, as the cells' sums skipping zeros are the same numbers
+    done = ((f.robots != 0) | (f.workers_saved != 0)).nonzero()[0]
     quantities = {  # unweighted: the recorder applies the (per size class) weights
         "employees": f.employed,
         "va": f.value_added,
         "profit": f.profit,
-        "robots": f.robots,
+        "robots": (done, f.robots[done]),
         "gap_firms": f.has_gap,
-        "workers_saved": f.workers_saved,
+        "workers_saved": (done, f.workers_saved[done]),
         "queued": (queued, np.ones(queued.size)),  # sparse: (firms, values)
         "debt": (owing, f.debt[owing]),
         "lease_liability": (owing, f.lease_liability[owing]),
