@@ -98,16 +98,18 @@ class Recorder:
                 continue
             self.stocks[t, i] = ((cube[0::4] + cube[1::4]) + cube[2::4]) + cube[3::4]  # the two flags summed out
             if name == "va":
-                flags = cube.reshape(-1, 2, 2)  # (..., high-tech, emerging)
-                self.stocks[t, STOCKS.index("va_hightech")] = flags[:, 1, :].sum(axis=1)
-                self.stocks[t, STOCKS.index("va_emerging")] = flags[:, :, 1].sum(axis=1)
+                # (..., high-tech, emerging); each pair added as one operation (a reduction over an axis of two
+                # would loop over the 2,200 cells one by one: 0.25 ms a month), the same sums as .sum(axis)
+                flags = cube.reshape(-1, 2, 2)
+                self.stocks[t, STOCKS.index("va_hightech")] = flags[:, 1, 0] + flags[:, 1, 1]
+                self.stocks[t, STOCKS.index("va_emerging")] = flags[:, 0, 1] + flags[:, 1, 1]
         # routine renewal investment this month: the month's renewal share of value added
         va = self.stocks[t, STOCKS.index("va")].reshape(self.k_flow, -1).sum(axis=1)
         self.month_flows[_FLOW_INDEX["renewal_investment"]] += va * renewal_share / 12.0
         # labour cost saved this month: workers substituted x the month's wage of their size class
         saved = self.stocks[t, STOCKS.index("workers_saved")].reshape(self.k_flow, -1).sum(axis=1)
-        wage = np.tile([scalars.get("wage_private", 0.0), scalars.get("wage_all", 0.0)], self.k_flow // N_SIZE)
-        self.month_flows[_FLOW_INDEX["labour_cost_saved"]] += saved * wage / 12.0
+        wage = np.array([scalars.get("wage_private", 0.0), scalars.get("wage_all", 0.0)])  # by size (last in the key)
+        self.month_flows[_FLOW_INDEX["labour_cost_saved"]] += (saved.reshape(-1, N_SIZE) * wage).ravel() / 12.0
         self.flows[t] = self.month_flows
         self.month_flows = np.zeros_like(self.month_flows)
         self.scalars[t] = [scalars.get(k, 0.0) for k in SCALARS]
