@@ -27,7 +27,7 @@ import numpy as np
 
 from ..params import Params, instrument_start
 from .allocation import event_id, tie_break
-from .econ import logistic
+from .econ import clamp, logistic
 from .firms import Firms
 
 
@@ -64,14 +64,14 @@ class CloudMigration:
         """Share of firms of a size class in a city of an IT tier that can and would use cloud services."""
         c = self.p
         base = np.where(above, c.potential_above, c.potential_small)
-        return np.clip(base - c.potential_tier_step * (tier - 1), 0.0, 1.0)
+        return clamp(base - c.potential_tier_step * (tier - 1), 0.0, 1.0)
 
     def value(self, firms: Firms, idx: np.ndarray, voucher: float) -> np.ndarray:
         """v of firms ``idx``: log of what cloud services bring a year (with the voucher spread over
         value_years) over what they cost, capped at +-5 (v < 0: they cost more than they bring)."""
         c = self.p
         brings = c.productivity_gain * (1.0 - self.other_cost_share) * firms.value_added[idx] + voucher / c.value_years
-        return np.clip(np.log(np.maximum(brings, 1e-9) / max(c.service_cost, 1e-9)), -5.0, 5.0)
+        return clamp(np.log(np.maximum(brings, 1e-9) / max(c.service_cost, 1e-9)), -5.0, 5.0)
 
     def action_on(self, month: int) -> bool:
         return self.start is not None and month >= self.start

@@ -107,7 +107,7 @@ class Demonstration:
         of_cell = np.repeat(np.arange(k), [self.cell_members[c].size for c in cells])
         open_ = (firms.stage[members] == 0) & (firms.proj_phase[members] == NONE) & firms.alive[members]
         pool, of_cell = members[open_], of_cell[open_]
-        ends = np.searchsorted(of_cell, np.arange(k + 1))
+        ends = of_cell.searchsorted(np.arange(k + 1))
         w = firms.weight[pool]
         real = np.array([w[a:b].sum() for a, b in zip(ends[:-1], ends[1:])])  # real firms invited, per cell
         p_attend = np.minimum(1.0, self.p.attendees_per_conference / np.where(real > 0, real, np.inf))

@@ -218,14 +218,14 @@ def share_shortfall(firms: Firms, idx: np.ndarray, ratio: np.ndarray, gain_log: 
     leased, r = idx[k], ratio[k]
     model = firms.lease_model[leased]
     share = np.array([leasing.risk_share[int(m)] for m in model])
-    cut = 1.0 - (1.0 - share) * np.clip(1.0 - r, 0.0, 1.0)
+    cut = 1.0 - (1.0 - share) * clamp(1.0 - r, 0.0, 1.0)
     relief = firms.lease_liability[leased] * (1 - cut) * firms.weight[leased]
     for m in LEASES:
         leasing.book(m, "shortfall", float(relief[model == m].sum()))
     firms.lease_liability[leased] *= cut
     firms.lease_payment[leased] *= cut
     need = np.maximum(firms.proj_capex[leased] + firms.proj_fee[leased], 1e-9)
-    financed = np.clip(firms.proj_borrowed[leased] / need, 0.0, 1.0)
+    financed = clamp(firms.proj_borrowed[leased] / need, 0.0, 1.0)
     firms.lease_gain[leased] += financed * gain_log[k]
 
 
@@ -271,7 +271,7 @@ def service(firms: Firms, bank: Bank, leasing: LeasingPartner) -> np.ndarray:
                     wk = w[k]
                     leasing.book_interest(m, float((interest[k] * wk).sum()), float((b[k] * wk).sum()))
                     leasing.book(m, "repaid", float((principal[k] * wk).sum()))
-    firms.margin[idx] = np.clip(firms.profit[idx] / np.maximum(firms.value_added[idx], 1.0), -1.0, 1.0)  # float32
+    firms.margin[idx] = clamp(firms.profit[idx] / np.maximum(firms.value_added[idx], 1.0), -1.0, 1.0)  # float32
     return idx
 
 

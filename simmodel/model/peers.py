@@ -36,7 +36,7 @@ class Peers:
         ns = self.n_sectors
         counts = self.counts(month)
         at_least = np.zeros((self.n_cells, N_STAGES + 1))
-        at_least[:, :N_STAGES] = np.cumsum(counts[:, ::-1], axis=1)[:, ::-1]
+        at_least[:, :N_STAGES] = counts[:, ::-1].cumsum(axis=1)[:, ::-1]
         sector_at_least = at_least.reshape(-1, ns, N_STAGES + 1).sum(axis=0)
         cell_share = at_least / np.maximum(at_least[:, :1], 1e-12)
         sector_share = sector_at_least / np.maximum(sector_at_least[:, :1], 1e-12)
