@@ -70,8 +70,11 @@ def test_thinned_kernel_selects_exactly_the_references_adopters(mid_run):
     assert len(candidates) < 0.05 * len(ref)
 
 
+# the last set: about 50 agents adopt a month, so the month's flows add several firms a cell and every month has
+# adopters expecting a loss (the adopters' terms are recorded from the decision's inputs, not recomputed)
 @pytest.mark.parametrize("extra", [{}, {"decision.value_measure": "payback"}, {"beliefs.peer_contacts": 200.0},
-                                   {"decision.invest_trigger": True, "technology.cost_per_worker_stage1": 20_000.0}])
+                                   {"decision.invest_trigger": True, "technology.cost_per_worker_stage1": 20_000.0},
+                                   {"decision.intercept": -3.0}])
 def test_whole_runs_are_identical(extra):
     p = Params().replace({"run.scale": 0.004, "run.end": "2016-06", **extra})
     fast, slow = TransformationModel(seed=4, params=p), ReferenceModel(seed=4, params=p)

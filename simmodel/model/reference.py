@@ -81,7 +81,9 @@ class FirmAgent(mesa.Agent):
         zk, zv = float(f.z_known[i, nxt]), float(f.z_var[i, nxt])
         m = max(mean, 0.0)
         own = 1.0 + gsd * zk
-        sd = math.sqrt(var * own ** 2 + (m * gsd) ** 2 * zv)
+        # squares as products: numpy squares an array by x * x, while Python's x ** 2 calls C's pow(), which
+        # misses x * x by an ulp about once in a thousand (a gain ratio an ulp apart, robots planned 2 ulps apart)
+        sd = math.sqrt(var * (own * own) + ((m * gsd) * (m * gsd)) * zv)
         return max(m * own - p["decision.risk_aversion"] * sd, 0.0), m * own, sd, own, var
 
     # --- the decision (MODEL.md section 5) ----------------------------------------------------------
@@ -212,7 +214,7 @@ class ReferenceAdoption(Adoption):
                            pick("net_cost"), pick("benefit"), pick("gain"), pick("npv"), pick("plan_cost"),
                            np.zeros(a.size), pick("plan"), pick("value"), pick("prob"))
         q = self.quote(a, opts.capex + opts.fee - opts.subsidy, opts.benefit)
-        self.apply(a, opts, q, np.arange(a.size))
+        self.apply(a, opts, q, np.arange(a.size), self.inputs(a))
 
 
 class ReferenceModel(TransformationModel):
