@@ -153,3 +153,23 @@ def test_a_larger_true_gain_makes_diffusion_faster():
     gains = [share_adopted(run(s, technology__true_gain_multiplier=1.5))[-1] - share_adopted(run(s))[-1]
              for s in (7, 8, 9)]
     assert np.mean(gains) > 0
+
+
+def test_adopters_terms_are_recorded_from_their_own_inputs():
+    # Adoption.record books each adopter's expected NPV at its mean expectation and its payback from the inputs
+    # the decision used, carried through finance and the application rather than gathered again: those must still
+    # be the adopters' own inputs, field by field, in every month (a high intercept: about 1 % of firms a month)
+    m = TransformationModel.from_scenario("baseline", seed=11, scale=0.01,
+                                          **{"decision.intercept": -3.0, "run.end": "2014-12"})
+    record, seen = m.adoption.record, []
+
+    def checked(a, opts, k, x):
+        again = m.adoption.inputs(a)
+        for name in x.__dataclass_fields__:
+            assert np.array_equal(getattr(x, name), getattr(again, name)), (m.month, name)
+        seen.append(a.size)
+        return record(a, opts, k, x)
+
+    m.adoption.record = checked
+    m.run()
+    assert len(seen) >= 20 and sum(seen) > 500 and max(seen) > 1, seen

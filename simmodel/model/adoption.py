@@ -143,11 +143,12 @@ class Adoption:
         opts = decision.choose(x, q, ctx, proj)
         k = (u[idx] < opts.prob).nonzero()[0]
         if k.size:
-            self.apply(idx[k], opts, q, k)
+            self.apply(idx[k], opts, q, k, x)
 
-    def apply(self, a: np.ndarray, opts: decision.Options, q: finance.Quote, k: np.ndarray) -> None:
-        """Adopters ``a`` (their options ``opts`` and quotes ``q`` are at positions ``k``) take up their
-        finance plans and, if they find enough, apply."""
+    def apply(self, a: np.ndarray, opts: decision.Options, q: finance.Quote, k: np.ndarray,
+              x: decision.FirmInputs) -> None:
+        """Adopters ``a`` (their options ``opts``, quotes ``q`` and decision inputs ``x`` are at positions ``k``)
+        take up their finance plans and, if they find enough, apply."""
         m = self.model
         f = m.firms
         q = q.subset(k)
@@ -163,16 +164,17 @@ class Adoption:
         m.flow("loans_issued", a[go & (fin.route == LOAN)])
         for route, name in finance.LEASE_FLOWS.items():
             m.flow(name, a[go & (fin.route == route)])
-        self.record(a, opts, k)  # every firm that decided, whether or not it found finance
+        # every firm that decided, whether or not it found finance; finance and the application change only the
+        # firm's project fields, which the decision's inputs do not read: ``x`` is still the adopters' inputs
+        self.record(a, opts, k, x.subset(k))
 
-    def record(self, a: np.ndarray, opts: decision.Options, k: np.ndarray) -> None:
+    def record(self, a: np.ndarray, opts: decision.Options, k: np.ndarray, x: decision.FirmInputs) -> None:
         """The adopters' terms at decision time: how many had a negative expected NPV (at their mean
         expectation, not the certainty equivalent) and the payback of each (net cost / first-year
         benefit), as flows the indicators read."""
         if a.size == 0:
             return
         m = self.model
-        x = self.inputs(a)
         pv_mean, _ = decision.present_value(x.own_mean * opts.gain[k], x, m.adoption_context)
         expected = pv_mean - opts.plan_cost[k]
         m.flow("adopters", a)
