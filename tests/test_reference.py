@@ -84,3 +84,21 @@ def test_whole_runs_are_identical(extra):
     assert np.array_equal(fast.recorder.flows, slow.recorder.flows)
     assert np.array_equal(fast.firms.proj_phase, slow.firms.proj_phase)
     assert (fast.firms.stage > 0).sum() > 0 and fast.recorder.flows.sum() > 0
+
+
+def test_whole_runs_are_identical_at_the_calibrated_baseline_with_firm_dynamics():
+    # the cases above use the model's defaults, where firms neither enter nor leave and weights are uniform; the
+    # calibrated baseline has firm dynamics (entrants, exits, per-agent weights), and early_shared_factories adds
+    # the shared route from 2016; a high intercept makes about 50 agents decide a month
+    from simmodel.analysis.scenarios import load
+
+    p = load("early_shared_factories").params.replace({"run.scale": 0.004, "run.end": "2016-12",
+                                                       "decision.intercept": -3.0})
+    fast, slow = TransformationModel(seed=4, params=p), ReferenceModel(seed=4, params=p)
+    fast.run()
+    slow.run()
+    assert fast.dynamics.enabled and fast.shared.platforms
+    assert np.array_equal(fast.recorder.stocks, slow.recorder.stocks)
+    assert np.array_equal(fast.recorder.flows, slow.recorder.flows)
+    for name in ("proj_phase", "proj_robots", "stage", "cash", "debt"):
+        assert np.array_equal(getattr(fast.firms, name), getattr(slow.firms, name)), name
