@@ -70,8 +70,8 @@ def test_thinned_kernel_selects_exactly_the_references_adopters(mid_run):
     assert len(candidates) < 0.05 * len(ref)
 
 
-# the last set: about 50 agents adopt a month, so the month's flows add several firms a cell and every month has
-# adopters expecting a loss (the adopters' terms are recorded from the decision's inputs, not recomputed)
+# the last set: about 50 of the 2,707 agents adopt a month, so the month's flows add several firms a cell and every
+# month has adopters expecting a loss (the adopters' terms are recorded from the decision's inputs, not recomputed)
 @pytest.mark.parametrize("extra", [{}, {"decision.value_measure": "payback"}, {"beliefs.peer_contacts": 200.0},
                                    {"decision.invest_trigger": True, "technology.cost_per_worker_stage1": 20_000.0},
                                    {"decision.intercept": -3.0}])
@@ -89,7 +89,7 @@ def test_whole_runs_are_identical(extra):
 def test_whole_runs_are_identical_at_the_calibrated_baseline_with_firm_dynamics():
     # the cases above use the model's defaults, where firms neither enter nor leave and weights are uniform; the
     # calibrated baseline has firm dynamics (entrants, exits, per-agent weights), and early_shared_factories adds
-    # the shared route from 2016; a high intercept makes about 50 agents decide a month
+    # the shared route from 2016; at a high intercept about 65 of the 2,707 agents adopt a month
     from simmodel.analysis.scenarios import load
 
     p = load("early_shared_factories").params.replace({"run.scale": 0.004, "run.end": "2016-12",
