@@ -71,7 +71,7 @@ def test_thinned_kernel_selects_exactly_the_references_adopters(mid_run):
 
 
 # the last set: about 50 of the 2,707 agents adopt a month, so the month's flows add several firms a cell and every
-# month has adopters expecting a loss (the adopters' terms are recorded from the decision's inputs, not recomputed)
+# month has adopters expecting a loss
 @pytest.mark.parametrize("extra", [{}, {"decision.value_measure": "payback"}, {"beliefs.peer_contacts": 200.0},
                                    {"decision.invest_trigger": True, "technology.cost_per_worker_stage1": 20_000.0},
                                    {"decision.intercept": -3.0}])
