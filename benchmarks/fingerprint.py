@@ -78,8 +78,12 @@ def main(argv=None) -> int:
 
         from simmodel.runs.store import atomic_open
 
-        with atomic_open(Path(a.save)) as fh:
-            fh.write(json.dumps(now, indent=1) + "\n")
+        try:
+            with atomic_open(Path(a.save)) as fh:
+                fh.write(json.dumps(now, indent=1) + "\n")
+        except OSError as e:
+            print(f"fingerprint: --save {a.save!r}: cannot write ({e})", file=sys.stderr)
+            return 2
         print(f"fingerprints of {len(now)} runs written to {a.save}")
         return 0
     differ = sorted(k for k in now if before.get(k) != now[k])
