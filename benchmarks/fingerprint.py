@@ -67,6 +67,16 @@ def main(argv=None) -> int:
         except (OSError, ValueError) as e:
             print(f"fingerprint: --check {a.check!r}: cannot read a fingerprint file ({e})", file=sys.stderr)
             return 2
+    if a.save:  # a path that cannot be written fails before the runs, not after them
+        import os
+        from pathlib import Path
+
+        where = Path(a.save).resolve().parent
+        while not where.exists():
+            where = where.parent
+        if not os.access(where, os.W_OK) or Path(a.save).is_dir():
+            print(f"fingerprint: --save {a.save!r}: cannot write there", file=sys.stderr)
+            return 2
     t0, now = time.perf_counter(), {}
     todo = runs(a.quick)
     for i, (name, seed, scale) in enumerate(todo, 1):
