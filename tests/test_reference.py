@@ -63,7 +63,7 @@ def test_thinned_kernel_selects_exactly_the_references_adopters(mid_run):
     ref = ReferenceModel.choices(_as_reference(m), ctx, u)
     adopters = {i for i, c in ref.items() if c.adopt}
     assert adopters and adopters <= candidates  # the bound never drops an adopter
-    # and it saves work: with the value of waiting's lower bound in it (thinning._less_waiting) 128 of 5,779
+    # and it saves work: with the value of waiting's lower bound in it (thinning._waiting_terms) 128 of 5,779
     # eligible firms are valued here at the calibrated point of 2026-12-03, where about five times as many firms
     # adopt as at the hand-set point before (35 of 6,600 there); without the bound, 40-70 % were
     # (docs/performance.md). 5 % catches a bound gone loose without tracking the adoption rate.

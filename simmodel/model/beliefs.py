@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 
 def observe(precision: np.ndarray, weighted: np.ndarray, idx, obs_mean, obs_count, obs_var: float) -> None:
@@ -76,24 +77,35 @@ def age_evidence(firms, half_life_months: float) -> None:
 def mean_belief(firms, prior_mean: float, prior_sd: float, idx=None,
                 variance: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """(mean, variance) of the belief of firms ``idx`` (default: all) about their sector's true gain ratio mu
-    (the variance None unless ``variance``)."""
+    (the variance None unless ``variance``): the prior, the public evidence of the firm's cell and, if it
+    is informed, its private evidence, added in precision and precision-weighted sum."""
     f = firms
     p0 = 1.0 / prior_sd ** 2
     cell_p = p0 + f.cell_precision
     cell_w = prior_mean * p0 + f.cell_weighted
-    cell = f.cell if idx is None else f.cell[idx]
-    mean = (cell_w / cell_p)[cell]
-    var = (1.0 / cell_p)[cell] if variance else None
-    informed = f.informed if idx is None else f.informed[idx]
-    inf = informed.nonzero()[0]
-    if inf.size:
-        i = inf if idx is None else idx[inf]
-        c = cell[inf]
-        prec = f.belief_precision[i] + cell_p[c]
-        mean[inf] = (f.belief_weighted[i] + cell_w[c]) / prec
-        if variance:
-            var[inf] = 1.0 / prec
-    return mean, var
+    everyone = idx is None
+    rows = np.empty(0, np.int64) if everyone else np.asarray(idx, np.int64)
+    n = f.n if everyone else rows.size
+    mean, var = np.empty(n), np.empty(n if variance else 0)
+    _belief_kernel(cell_p, cell_w, f.cell, f.informed, f.belief_precision, f.belief_weighted, everyone, rows,
+                   mean, var)
+    return mean, (var if variance else None)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _belief_kernel(cell_p, cell_w, cell, informed, precision, weighted, everyone, rows, mean, var):
+    """mean_belief firm by firm (of every firm, or of ``rows``): ``var`` is filled when it has their length."""
+    for j in range(mean.size):
+        i = j if everyone else rows[j]
+        c = cell[i]
+        if informed[i]:
+            prec = precision[i] + cell_p[c]
+            mean[j] = (weighted[i] + cell_w[c]) / prec
+        else:
+            prec = cell_p[c]
+            mean[j] = cell_w[c] / prec
+        if var.size:
+            var[j] = 1.0 / prec
 
 
 def _own_next(firms, name: str, idx) -> np.ndarray:
@@ -140,12 +152,18 @@ def ratio_bound(firms, prior_mean: float, prior_sd: float, gain_sd: float) -> np
     with, and the most a lessor carrying all of its shortfall risk can lift it to (thinning.py)."""
     f = firms
     mean, _ = mean_belief(f, prior_mean, prior_sd, variance=False)
-    zk = f.z_known.ravel()[np.arange(0, 4 * f.n, 4) + np.minimum(f.stage, 3)]  # float32
-    own = np.float32(1.0) + np.float32(gain_sd) * zk
-    np.maximum(own, 0.0, out=own)
-    own *= np.maximum(mean, 0.0).astype(np.float32)
-    own *= np.float32(1 + 1e-5)  # float32 rounding (relative 1e-7 per operation) stays far below this
+    own = np.empty(f.n, np.float32)
+    _own_mean_bound(mean, f.z_known, f.stage, np.float32(gain_sd), own)
     return own
+
+
+@njit(cache=True, nogil=True)
+def _own_mean_bound(mean, z_known, stage, gain_sd, own):
+    """ratio_bound firm by firm: max(1 + gain_sd E[z], 0) x max(mean, 0), in float32, rounded up."""
+    for i in range(mean.size):
+        o = np.maximum(np.float32(1.0) + gain_sd * z_known[i, min(stage[i], 3)], np.float32(0.0))
+        o *= np.float32(np.maximum(mean[i], 0.0))
+        own[i] = o * np.float32(1 + 1e-5)  # float32 rounding (relative 1e-7 per operation) stays far below this
 
 
 def diagnose(firms, idx: np.ndarray, observations: float) -> None:

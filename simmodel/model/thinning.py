@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from . import decision
 from .decision import DecisionContext
@@ -58,29 +59,44 @@ def bound_terms(stage, sector, city, output, productivity, workforce_cap, wage, 
     with q, the gap, prices, fees and subsidies at their most favourable values before December.
     ``tables``: :func:`stage_tables` of ``ctx`` and ``ya``, if already computed.
     """
-    n_s = ctx.nominal_gain.shape[0]
-    key = sector.astype(np.int64) * 5 + np.minimum(stage, 3)  # stage-4 firms never decide: terms unused
     n_next, c_next, g_skip, c_skip = tables if tables is not None else stage_tables(ctx, ya)
-    city = city.astype(np.int64)
-    phi = 1.0 + ya.fee_share[sector] - ya.award_rate.ravel()[city * n_s + sector]
-    fixed = ctx.fixed_cost * productivity / (output * ya.needs_factor)  # F / N at the year's largest needs
-    with np.errstate(divide="ignore", invalid="ignore"):
-        per_cost = n_next[key] / (c_next[key] * phi + fixed)
-        if ctx.skip_allowed:
-            np.maximum(per_cost, g_skip[key] / (c_skip[key] * phi + fixed), out=per_cost)
-        per_cost[~(phi > 0)] = 1e30  # subsidies above cost: no useful bound, value everyone (finite: 0 x it = 0)
-        gain = np.maximum(n_next[key], g_skip[key]) if ctx.skip_allowed else n_next[key]
-        full = workforce_cap * productivity / output
-        hi = full * ya.full_high
-        lam = ctx.labour_saving[sector]
-        q_over_p = np.where(full * ya.full_low >= 1.0, 1.0 - lam, np.minimum(hi, 1.0))
-        a = (1.0 - ctx.other_cost_share) * ya.productivity_factor * productivity * q_over_p * per_cost
-        l = wage * lam * per_cost
-        h = np.maximum(1.0 - hi, 0.0) / (lam * gain)  # the smallest gap in the year, in units of r
-        # robots, and their purchase subsidy, come only with machine substitution, the climb from stage 0
-        s = np.where(stage == 0, ya.robot_subsidy[city] * ctx.robots_per_worker * lam, 0.0) * per_cost
-    h[np.isnan(h)] = np.inf  # no labour saving at all (lambda = 0)
+    n = stage.size
+    a, l, h, s = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    _terms_kernel(stage, sector.astype(np.int64), city.astype(np.int64), output, productivity, workforce_cap, wage,
+                  ctx.nominal_gain.shape[0], n_next, c_next, g_skip, c_skip, ya.fee_share, ya.award_rate.ravel(),
+                  ctx.labour_saving, ya.robot_subsidy, float(ctx.fixed_cost), float(ya.needs_factor),
+                  float(ya.full_low), float(ya.full_high), float(ctx.other_cost_share), float(ya.productivity_factor),
+                  float(ctx.robots_per_worker), bool(ctx.skip_allowed), a, l, h, s)
     return a, l, h, s
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _terms_kernel(stage, sector, city, output, productivity, workforce_cap, wage, n_sectors, n_next, c_next, g_skip,
+                  c_skip, fee_share, award_rate, labour_saving, robot_subsidy, fixed_cost, needs_factor, full_low,
+                  full_high, other_cost_share, productivity_factor, robots_per_worker, skip_allowed, a, l, h, s):
+    """bound_terms firm by firm, in one pass (float64; the same operations in the same order as the formula)."""
+    for i in range(stage.size):
+        k = sector[i] * 5 + min(stage[i], 3)  # stage-4 firms never decide: terms unused
+        phi = 1.0 + fee_share[sector[i]] - award_rate[city[i] * n_sectors + sector[i]]
+        fixed = fixed_cost * productivity[i] / (output[i] * needs_factor)  # F / N at the year's largest needs
+        per_cost = n_next[k] / (c_next[k] * phi + fixed)
+        gain = n_next[k]
+        if skip_allowed:
+            per_cost = np.maximum(per_cost, g_skip[k] / (c_skip[k] * phi + fixed))
+            gain = np.maximum(gain, g_skip[k])
+        if not phi > 0:
+            per_cost = 1e30  # subsidies above cost: no useful bound, value everyone (finite: 0 x it = 0)
+        full = workforce_cap[i] * productivity[i] / output[i]
+        hi = full * full_high
+        lam = labour_saving[sector[i]]
+        q_over_p = 1.0 - lam if full * full_low >= 1.0 else np.minimum(hi, 1.0)
+        a[i] = (1.0 - other_cost_share) * productivity_factor * productivity[i] * q_over_p * per_cost
+        l[i] = wage[i] * lam * per_cost
+        h[i] = np.maximum(1.0 - hi, 0.0) / (lam * gain)  # the smallest gap in the year, in units of r
+        if h[i] != h[i]:
+            h[i] = np.inf  # no labour saving at all (lambda = 0)
+        # robots, and their purchase subsidy, come only with machine substitution, the climb from stage 0
+        s[i] = (robot_subsidy[city[i]] * robots_per_worker * lam if stage[i] == 0 else 0.0) * per_cost
 
 
 def stage_tables(ctx: DecisionContext, ya: YearAhead):
@@ -116,37 +132,15 @@ def upper_bound_index(const, combo, ratio, a, l, h, s, exposure, margin, skill_t
     the value of waiting only lowers v. With the trigger (ctx.trigger) a firm whose bound of v is not
     positive cannot adopt: its bound is -inf.
     """
-    x = ratio * a
-    t = ratio - h
-    np.maximum(t, 0.0, out=t)
-    t *= l
-    x += t
-    d = np.float32(1.0) - s * ratio  # the robot subsidy's share of the cost bound (stage-0 firms)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        x /= np.maximum(d, np.float32(1e-30))
-    x[~(d > np.float32(1e-3))] = np.inf  # the subsidy may reach the cost: no useful bound, value the firm
-    if scaled:
-        beta, k = np.float32(ctx.beta_value), np.float32(kappa)
-        z = x - beta * np.float32(floor)
-        np.maximum(z, k * z, out=z)
-        np.maximum(z, np.float32(min_fraction) * k * (x - beta), out=z)
-        if ctx.beta_value > 0:
-            z = _less_waiting(z, ctx, kappa)
-    else:
-        with np.errstate(divide="ignore"):
-            z = np.maximum(1.0 - 1.0 / (np.float32(ctx.target_payback) * x), np.float32(-5.0))
-        z *= np.float32(ctx.beta_value)
-    if ctx.trigger and ctx.beta_value > 0:  # z bounds beta_value x v: v <= 0 means no adoption at all
-        # (below a margin far above float32 rounding of x, so a bound rounded down never drops a firm)
-        z[z < np.float32(-1e-4) * (1.0 + np.abs(x))] = -np.inf
-    z += const[combo]
-    z += np.float32(ctx.beta_exposure) * exposure
-    z += np.float32(ctx.beta_profit) * margin
-    z += skill_term
+    z = np.empty(ratio.size, np.float32)
+    f32 = np.float32
+    _index_kernel(ratio, a, l, h, s, const, combo, exposure, margin, skill_term, bool(scaled), bool(ctx.trigger),
+                  f32(ctx.beta_value), f32(floor), f32(kappa), f32(min_fraction), *_waiting_terms(ctx, kappa),
+                  f32(ctx.target_payback), f32(ctx.beta_exposure), f32(ctx.beta_profit), z)
     return z
 
 
-def _less_waiting(z: np.ndarray, ctx: DecisionContext, kappa: float) -> np.ndarray:
+def _waiting_terms(ctx: DecisionContext, kappa: float) -> tuple:
     """From a bound z of beta_value x NPV / G (any finance plan) to one of beta_value x v, v = (NPV - W) / G.
 
     Waiting is worth at least investing a year later for sure (Jensen: E[max(X, 0)] >= max(E X, 0)), so
@@ -157,7 +151,32 @@ def _less_waiting(z: np.ndarray, ctx: DecisionContext, kappa: float) -> np.ndarr
     firms' bound loose when it is left out. Infinite bounds stay infinite."""
     dk = ctx.beta_value * ctx.price_decline * (kappa if ctx.price_decline >= 0 else 1.0)
     r = ctx.rate
-    return np.where(z > -dk, (z * np.float32(r) - np.float32(dk)) * np.float32(1.0 / (1.0 + r)), z).astype(np.float32)
+    return (ctx.beta_value > 0, np.float32(-dk), np.float32(dk), np.float32(r), np.float32(1.0 / (1.0 + r)))
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _index_kernel(ratio, a, l, h, s, const, combo, exposure, margin, skill_term, scaled, trigger, beta, floor, kappa,
+                  min_fraction, waiting, minus_dk, dk, rate, discount, target_payback, beta_exposure, beta_profit, z):
+    """upper_bound_index firm by firm, in one pass: float32 throughout, the same operations in the same order."""
+    one, zero = np.float32(1.0), np.float32(0.0)
+    for i in range(ratio.size):
+        r = ratio[i]
+        x = r * a[i] + np.maximum(r - h[i], zero) * l[i]
+        d = one - s[i] * r  # the robot subsidy's share of the cost bound (stage-0 firms)
+        x = x / d if d > np.float32(1e-3) else np.float32(np.inf)  # the subsidy may reach the cost: value the firm
+        if scaled:
+            v = x - beta * floor
+            v = np.maximum(v, kappa * v)
+            v = np.maximum(v, min_fraction * kappa * (x - beta))
+            if waiting and v > minus_dk:  # less the value of waiting (_waiting_terms)
+                v = (v * rate - dk) * discount
+        else:
+            v = np.maximum(one - one / (target_payback * x), np.float32(-5.0)) * beta
+        # z bounds beta_value x v: v <= 0 means no adoption at all (below a margin far above float32 rounding
+        # of x, so a bound rounded down never drops a firm)
+        if trigger and beta > 0 and v < np.float32(-1e-4) * (one + np.abs(x)):
+            v = np.float32(-np.inf)
+        z[i] = v + const[combo[i]] + beta_exposure * exposure[i] + beta_profit * margin[i] + skill_term[i]
 
 
 def index_constant(ctx: DecisionContext, scaled: bool) -> np.ndarray:
