@@ -128,8 +128,11 @@ def upper_bound_index(const, combo, ratio, a, l, h, s, exposure, margin, skill_t
     plan costs at least finance_floor x K (cash K; a loan or lease at least the present value of
     payments at the cheapest rate any lender offers), and a project scaled down to a share
     s >= min_fraction has PV <= s X K, X the bound of PV / K; so v <= (K / G)(X - finance_floor), and
-    v <= s (K / G)(X - 1) scaled, whence v <= max(X - floor, kappa (X - floor), min_fraction kappa (X - 1));
-    the value of waiting only lowers v. With the trigger (ctx.trigger) a firm whose bound of v is not
+    v <= s (K / G)(X - 1) scaled. The bank plan is worth the loan's NPV with the bank's approval
+    probability and its fallback's otherwise, the fallback being at least giving up (0): however
+    negative the loan's NPV, a small enough probability leaves the plan's near 0 (decision.plan_values).
+    Whence v <= max(X - floor, kappa (X - floor), min_fraction kappa (X - 1), 0) before waiting; the value
+    of waiting only lowers v. With the trigger (ctx.trigger) a firm whose bound of v is not
     positive cannot adopt: its bound is -inf.
     """
     z = np.empty(ratio.size, np.float32)
@@ -168,6 +171,7 @@ def _index_kernel(ratio, a, l, h, s, const, combo, exposure, margin, skill_term,
             v = x - beta * floor
             v = np.maximum(v, kappa * v)
             v = np.maximum(v, min_fraction * kappa * (x - beta))
+            v = np.maximum(v, zero)  # the bank plan: the loan with the bank's probability, else giving up (0)
             if waiting and v > minus_dk:  # less the value of waiting (_waiting_terms)
                 v = (v * rate - dk) * discount
         else:
