@@ -160,6 +160,93 @@ def test_the_first_stage_bound_is_above_every_eligible_firms_probability_every_m
     assert len(worst) == 60 and min(worst) >= 0.0
 
 
+def _random_states(extra):
+    """The baseline of March 2016 (seed 11, scale 0.01, parameters ``extra``) with its firms put in random
+    states: demand, recruitment caps and productivity spread far apart (labour gaps of every size), cash from
+    deep negative to ample, random beliefs, exposure, margins, debts, exclusions and stages; every budget expected
+    to meet its claims in full, as the bound allows. Returns the model
+    and the month's decision context, prices on the model's own path (the bound's terms assume it)."""
+    from simmodel.model import firms as firmlib
+
+    m = TransformationModel.from_scenario("baseline", seed=11, scale=0.01, end="2016-03", **extra)
+    m.run()
+    f = m.firms
+    rng, n = np.random.default_rng(len(str(extra))), f.n
+    f.output *= rng.lognormal(0.0, 0.7, n)
+    f.workforce_cap *= rng.lognormal(0.0, 0.4, n)
+    f.productivity *= rng.lognormal(0.0, 0.3, n)
+    f.cash[:] = rng.choice([-1.0, 1.0, 3.0], n) * rng.lognormal(11.0, 2.0, n)
+    f.exposure[:] = rng.random(n)
+    f.margin[:] = rng.uniform(-1.0, 1.0, n)
+    f.z_known[:] = rng.normal(0.0, 1.0, (n, 4))
+    f.informed[:] = rng.random(n) < 0.5
+    f.belief_precision[:] = rng.gamma(1.0, 20.0, n)
+    f.belief_weighted[:] = f.belief_precision * rng.normal(1.0, 0.5, n)
+    f.debt[:] = np.where(rng.random(n) < 0.3, rng.lognormal(11.0, 1.5, n), 0.0)
+    f.lease_liability[:] = np.where(rng.random(n) < 0.1, rng.lognormal(11.0, 1.5, n), 0.0)
+    f.excluded_until[:] = np.where(rng.random(n) < 0.1, 10_000, 0)
+    f.stage[:] = rng.integers(0, 4, n)
+    f.update_keys()
+    firmlib.produce(f, m.params["economy.other_cost_share"])
+    m.peers.stages_changed()
+    for budget in [m.government.fund] + [c.budget for c in m.cities]:  # every claim expected to be met in full
+        budget.expected_share = 1.0
+    price_index = (1.0 - m.params["economy.robot_price_decline"]) ** (m.month / 12)
+    ctx = m.thinning.ctx = m.adoption_context = m.adoption.context(60_000.0, price_index)
+    return m, ctx
+
+
+RANDOM_STATE_PARAMS = [{}, {"cities.purchase_rate": 0.6, "cities.budget_total": 1e12, "cities.use_city_rules": False},
+                       {"economy.robot_price_decline": 0.0}, {"economy.robot_price_decline": 0.15}, {"decision.skip_allowed": False},
+                       {"decision.invest_trigger": True}, {"decision.intercept": -2.0}, {"government.award_rate": 0.6}]
+
+
+@pytest.mark.parametrize("extra", RANDOM_STATE_PARAMS)
+def test_the_first_stage_bound_holds_for_firms_in_random_states(extra):
+    """The bound is proved for any firm, not only for the states a run visits: firms in random states
+    (_random_states), the bound's terms recomputed for them, every eligible firm valued in full."""
+    m, ctx = _random_states(extra)
+    th, ad = m.thinning, m.adoption
+    eligible, ratio = ad.eligible_mask(), ad.ratio_bound()
+    th.year = th.year_ahead(th.choose_cap(ratio, eligible))
+    th.refresh(slice(None))
+    idx = (eligible & (ratio <= th.year.ratio_cap)).nonzero()[0]
+    opts, _ = ad.options(idx, ctx)
+    can = opts.prob > 0
+    bound = th.index(ratio, ctx)[idx[can]].astype(np.float64) + 1e-3
+    assert idx.size > 2000 and can.sum() > 100
+    assert np.all(bound >= np.log(opts.prob[can]))
+
+
+@pytest.mark.parametrize("extra", RANDOM_STATE_PARAMS)
+def test_the_bound_terms_bound_a_projects_pv_per_yuan_of_net_cost_at_any_gain_ratio(extra):
+    """The inequality thinning.bound_terms proves, before finance, waiting and the logit enter: for a gain ratio r
+    up to the terms' cap, beta_value x PV / K of the firm's project (the next stage, or the best of it and the
+    skip) is at most (a r + l max(0, r - h)) / (1 - s r). Far tighter than the logit bound (near r = 0 the
+    inequalities it uses are equalities), so a term computed too low shows here. Firms in random states, r drawn
+    uniformly up to the cap; the terms carry a 1e-6 nudge for float32, the tolerance is that nudge."""
+    import dataclasses
+
+    from simmodel.model import decision
+
+    m, ctx = _random_states(extra)
+    th, ad = m.thinning, m.adoption
+    eligible, ratio = ad.eligible_mask(), ad.ratio_bound()
+    th.year = th.year_ahead(th.choose_cap(ratio, eligible))
+    th.refresh(slice(None))
+    idx = eligible.nonzero()[0]
+    r = np.random.default_rng(7).uniform(0.0, th.year.ratio_cap, idx.size)
+    x = dataclasses.replace(ad.inputs(idx), ratio=r)
+    a, l, h, s = (t[idx].astype(np.float64) for t in th.bound)
+    d = 1.0 - s * r
+    bound = np.where(d > 1e-3, (a * r + l * np.maximum(r - h, 0.0)) / np.maximum(d, 1e-3), np.inf)
+    for skip in (False, True):
+        proj = decision.best_project(x, dataclasses.replace(ctx, skip_allowed=skip and ctx.skip_allowed))
+        exact = ctx.beta_value * proj.pv / proj.net_cost
+        assert np.all(exact <= bound * (1.0 + 1e-6) + 1e-12)
+    assert np.quantile(exact / bound, 0.99) > 0.5  # the bound is near some firms' value (not vacuous)
+
+
 def test_a_larger_robot_subsidy_gives_more_projects_while_the_money_is_there():
     """No city budget limit and no cap: 40 % of robot prices against none, on four seeds (common random
     numbers); one run's path can wander, the mean over seeds may not."""
