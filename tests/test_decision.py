@@ -198,7 +198,8 @@ def _random_states(extra):
 
 RANDOM_STATE_PARAMS = [{}, {"cities.purchase_rate": 0.6, "cities.budget_total": 1e12, "cities.use_city_rules": False},
                        {"economy.robot_price_decline": 0.0}, {"economy.robot_price_decline": 0.15},
-                       {"decision.skip_allowed": False}, {"decision.invest_trigger": True}, {"decision.intercept": -2.0}, {"government.award_rate": 0.6}]
+                       {"decision.skip_allowed": False}, {"decision.invest_trigger": True},
+                       {"decision.intercept": -2.0}, {"government.award_rate": 0.6}]
 
 
 @pytest.mark.parametrize("extra", RANDOM_STATE_PARAMS)
