@@ -204,8 +204,9 @@ RANDOM_STATE_PARAMS = [{}, {"cities.purchase_rate": 0.6, "cities.budget_total": 
 
 @pytest.mark.parametrize("extra", RANDOM_STATE_PARAMS)
 def test_the_first_stage_bound_holds_for_firms_in_random_states(extra):
-    """The bound is proved for any firm, not only for the states a run visits: firms in random states
-    (_random_states), the bound's terms recomputed for them, every eligible firm valued in full."""
+    """The bounds are proved for any firm, not only for the states a run visits: firms in random states
+    (_random_states), the bound's terms recomputed for them, every eligible firm valued in full and its
+    probability compared with the first stage's bound and the second stage's (decision.value_bound)."""
     m, ctx = _random_states(extra)
     th, ad = m.thinning, m.adoption
     eligible, ratio = ad.eligible_mask(), ad.ratio_bound()
@@ -217,6 +218,15 @@ def test_the_first_stage_bound_holds_for_firms_in_random_states(extra):
     bound = th.index(ratio, ctx)[idx[can]].astype(np.float64) + 1e-3
     assert idx.size > 2000 and can.sum() > 100
     assert np.all(bound >= np.log(opts.prob[can]))
+    # the second stage's bound (valued project, finance bounded without a quote) too
+    from simmodel.model import decision
+
+    x = ad.inputs(idx)
+    proj = decision.best_project(x, ctx)
+    short = np.maximum(m.firms.cash[idx], 0.0) < proj.need
+    assert short.sum() > 100 and (~short).sum() > 100
+    second = decision.value_bound(proj, x, short, ctx, th.year.finance_floor, th.year.min_fraction)
+    assert np.all(decision.firm_probability(second, x, ctx) >= opts.prob)
 
 
 @pytest.mark.parametrize("extra", RANDOM_STATE_PARAMS)
