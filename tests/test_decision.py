@@ -161,14 +161,15 @@ def test_the_first_stage_bound_is_above_every_eligible_firms_probability_every_m
 
 
 def _random_states(extra):
-    """The baseline of March 2016 (seed 11, scale 0.01, parameters ``extra``) with its firms put in random
+    """The baseline of December 2015 (seed 11, scale 0.01, parameters ``extra``; in December the bound allows
+    nothing for growth before the year ends, so it is as tight as it gets) with its firms put in random
     states: demand, recruitment caps and productivity spread far apart (labour gaps of every size), cash from
     deep negative to ample, random beliefs, exposure, margins, debts, exclusions and stages; every budget expected
     to meet its claims in full, as the bound allows. Returns the model
     and the month's decision context, prices on the model's own path (the bound's terms assume it)."""
     from simmodel.model import firms as firmlib
 
-    m = TransformationModel.from_scenario("baseline", seed=11, scale=0.01, end="2016-03", **extra)
+    m = TransformationModel.from_scenario("baseline", seed=11, scale=0.01, end="2015-12", **extra)
     m.run()
     f = m.firms
     rng, n = np.random.default_rng(len(str(extra))), f.n
@@ -196,7 +197,8 @@ def _random_states(extra):
     return m, ctx
 
 
-RANDOM_STATE_PARAMS = [{}, {"cities.purchase_rate": 0.6, "cities.budget_total": 1e12, "cities.use_city_rules": False},
+RANDOM_STATE_PARAMS = [{}, {"cities.purchase_rate": 0.6, "cities.budget_total": 1e12, "cities.use_city_rules": False,
+                            "cities.cap_per_robot": 1e6},
                        {"economy.robot_price_decline": 0.0}, {"economy.robot_price_decline": 0.15},
                        {"decision.skip_allowed": False}, {"decision.invest_trigger": True},
                        {"decision.intercept": -2.0}, {"government.award_rate": 0.6}]
