@@ -165,8 +165,9 @@ def _random_states(extra):
     nothing for growth before the year ends, so it is as tight as it gets) with its firms put in random
     states: demand, recruitment caps and productivity spread far apart (labour gaps of every size), cash from
     deep negative to ample, random beliefs, exposure, margins, debts, exclusions and stages; every budget expected
-    to meet its claims in full, as the bound allows. Returns the model
-    and the month's decision context, prices on the model's own path (the bound's terms assume it)."""
+    to meet its claims in full, as the bound allows. Returns the model, the month's decision context (prices on
+    the model's own path, which the bound's terms assume), the eligible firms and their ratio bounds, with the
+    bound's terms recomputed for these states."""
     from simmodel.model import firms as firmlib
 
     m = TransformationModel.from_scenario("baseline", seed=11, scale=0.01, end="2015-12", **extra)
@@ -194,7 +195,11 @@ def _random_states(extra):
         budget.expected_share = 1.0
     price_index = (1.0 - m.params["economy.robot_price_decline"]) ** (m.month / 12)
     ctx = m.thinning.ctx = m.adoption_context = m.adoption.context(60_000.0, price_index)
-    return m, ctx
+    th, ad = m.thinning, m.adoption
+    eligible, ratio = ad.eligible_mask(), ad.ratio_bound()
+    th.year = th.year_ahead(th.choose_cap(ratio, eligible))
+    th.refresh(slice(None))
+    return m, ctx, eligible, ratio
 
 
 RANDOM_STATE_PARAMS = [{}, {"cities.purchase_rate": 0.6, "cities.budget_total": 1e12, "cities.use_city_rules": False,
@@ -209,11 +214,8 @@ def test_the_first_stage_bound_holds_for_firms_in_random_states(extra):
     """The bounds are proved for any firm, not only for the states a run visits: firms in random states
     (_random_states), the bound's terms recomputed for them, every eligible firm valued in full and its
     probability compared with the first stage's bound and the second stage's (decision.value_bound)."""
-    m, ctx = _random_states(extra)
+    m, ctx, eligible, ratio = _random_states(extra)
     th, ad = m.thinning, m.adoption
-    eligible, ratio = ad.eligible_mask(), ad.ratio_bound()
-    th.year = th.year_ahead(th.choose_cap(ratio, eligible))
-    th.refresh(slice(None))
     idx = (eligible & (ratio <= th.year.ratio_cap)).nonzero()[0]
     opts, _ = ad.options(idx, ctx)
     can = opts.prob > 0
@@ -242,11 +244,8 @@ def test_the_bound_terms_bound_a_projects_pv_per_yuan_of_net_cost_at_any_gain_ra
 
     from simmodel.model import decision
 
-    m, ctx = _random_states(extra)
+    m, ctx, eligible, ratio = _random_states(extra)
     th, ad = m.thinning, m.adoption
-    eligible, ratio = ad.eligible_mask(), ad.ratio_bound()
-    th.year = th.year_ahead(th.choose_cap(ratio, eligible))
-    th.refresh(slice(None))
     idx = eligible.nonzero()[0]
     r = np.random.default_rng(7).uniform(0.0, th.year.ratio_cap, idx.size)
     x = dataclasses.replace(ad.inputs(idx), ratio=r)
