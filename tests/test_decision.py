@@ -206,7 +206,17 @@ RANDOM_STATE_PARAMS = [{}, {"cities.purchase_rate": 0.6, "cities.budget_total": 
                             "cities.cap_per_robot": 1e6},
                        {"economy.robot_price_decline": 0.0}, {"economy.robot_price_decline": 0.15},
                        {"decision.skip_allowed": False}, {"decision.invest_trigger": True},
-                       {"decision.intercept": -2.0}, {"government.award_rate": 0.6}]
+                       {"decision.intercept": -2.0}, {"government.award_rate": 0.6},
+                       # the first stage's bound as tight as it gets where waiting binds: firms plan with their mean
+                       # (no risk aversion), cash is the cheapest plan (discounting below the lenders' rates: the
+                       # finance floor is 1) and no subsidy moves the net cost; the slack left (0.031 logit units on
+                       # 2026-12-04) is below what a value of waiting half as large again takes off (0.048)
+                       {"decision.risk_aversion": 0.0, "economy.discount_rate": 0.04, "government.award_rate": 0.0,
+                        "cities.purchase_rate": 0.0},
+                       # the second stage's bound for firms short of cash, where a lessor carrying the shortfall
+                       # lifts a very risk-averse firm's certainty equivalent to its mean and no project is scaled
+                       # down: without that lift the bound falls 0.31 logit units below some firms' probability
+                       {"decision.risk_aversion": 2.0, "decision.min_finance_fraction": 1.0}]
 
 
 @pytest.mark.parametrize("extra", RANDOM_STATE_PARAMS)
