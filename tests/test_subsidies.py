@@ -84,3 +84,52 @@ def test_the_round_ranks_applications_and_stays_within_the_fund():
     assert m.government.fund.paid_total <= m.government.fund.released_total + 1e-6
     assert 0 < m.government.fund.expected_share < 1  # the small fund cannot meet every claim
     assert flow_total(m, "subsidy_awards") > 0
+
+
+def test_a_robot_subsidy_is_capped_per_robot_where_the_rate_would_pay_more():
+    """The purchase subsidy is the rate times the robot's price up to a cap per robot. At the calibrated rates the
+    cap never binds (0.15 x 190,000 < 50,000), so the cap is tested at a rate of 0.6: a claim is then the cap per
+    robot times the robots, whatever the project's cost."""
+    m = TransformationModel.from_scenario("baseline", seed=3, scale=0.01, end="2013-03", **{
+        "cities.purchase_rate": 0.6, "cities.use_city_rules": False})
+    m.step()
+    cap = m.params["cities.cap_per_robot"]
+    assert 0.6 * m.params["technology.robot_price"] > 1.5 * cap
+    t = m.subsidies.terms(expected=False)
+    claims = t.robot_claim(np.arange(11), np.full(11, 1e9), np.full(11, 10.0))
+    assert claims == pytest.approx(np.full(11, 10 * cap), rel=1e-12)
+
+
+def test_each_budget_expects_the_share_of_last_years_claims_it_paid():
+    """What firms expect of a budget (its expected share) is, each January, the share of last year's claims on it
+    that it paid, claims and payments counted here call by call from what each budget was asked and what it
+    paid; a budget nobody claimed from keeps its expectation. The fund falls short (in this run it paid 73 %, 16 %,
+    8 % and 6 % of its claims in 2013-2016), so what firms expect of it moves year by year."""
+    from simmodel.model.institutions.government import Budget
+
+    books, seen = {}, []
+    pay, new_year = Budget.pay, Budget.new_year
+
+    def counted_pay(self, claims):
+        paid = pay(self, claims)
+        b = books.setdefault(id(self), [0.0, 0.0])
+        b[0] += float(claims.sum())
+        b[1] += float(paid.sum())
+        return paid
+
+    def checked_new_year(self, *args, **kwargs):
+        claimed, paid = books.pop(id(self), [0.0, 0.0])
+        before = self.expected_share
+        new_year(self, *args, **kwargs)
+        seen.append((claimed, paid, before, self.expected_share))
+
+    try:
+        Budget.pay, Budget.new_year = counted_pay, checked_new_year
+        TransformationModel.from_scenario("baseline", seed=7, scale=0.01, end="2016-12").run()
+    finally:
+        Budget.pay, Budget.new_year = pay, new_year
+    claimed = [(c, p, e) for c, p, _, e in seen if c > 0]
+    assert len(claimed) >= 20 and any(p < 0.5 * c for c, p, _ in claimed)
+    for c, p, e in claimed:
+        assert e == p / c  # the same sums in the same order: the same number
+    assert all(e == before for c, _, before, e in seen if c == 0)
