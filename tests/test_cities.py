@@ -61,3 +61,32 @@ def test_cloud_targets_split_by_firm_share():
     m = run()
     share = np.array([c.cloud_target_year for c in m.cities]) / m.params["cloud.target_per_year"]
     assert np.allclose(share, m.tables.city_firm_share)
+
+
+def test_each_decembers_rewards_go_to_the_cities_whose_transformed_share_rose_most():
+    """The province's pool goes each December to the cities whose share of transformed firms (the indicator
+    share_transformed, by city) rose most over the year: every winner's rise is at least every other city's.
+    The rises are read from the recorder by the indicator's own function; winners are the cities whose reward
+    for next year grew in the call."""
+    from simmodel.model import TransformationModel
+    from simmodel.model.recorder import values_at
+
+    m = TransformationModel.from_scenario("baseline", seed=4, scale=0.01, end="2016-12")
+    gov, decembers = m.government, []
+    reward = gov.reward_cities
+
+    def watched(cities, recorder, month):
+        before = np.array([c.reward_next for c in cities])
+        reward(cities, recorder, month)
+        won = np.array([c.reward_next for c in cities]) > before
+        now = values_at(recorder, month, ("share_transformed",), "city")["share_transformed"]
+        then = values_at(recorder, max(month - 12, 0), ("share_transformed",), "city")["share_transformed"]
+        decembers.append((now - then, won))
+
+    gov.reward_cities = watched
+    m.run()
+    assert len(decembers) == 4
+    for rise, won in decembers:
+        assert won.sum() == m.params["cities.reward_winners"]
+        assert rise[won].min() >= rise[~won].max()
+        assert np.ptp(rise) > 0  # the cities differ: the order is not decided by ties alone
