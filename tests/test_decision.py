@@ -141,13 +141,17 @@ def test_the_first_stage_bound_is_above_every_eligible_firms_probability_every_m
     full valuation gives it. Seed 8 has firms short of cash whose loan would lose money and whose bank plan is
     still worth nearly 0 (approval unlikely, giving up otherwise): until 2026-12-04 the bound left that out, and
     656 firm-months in 2013-2020 (this seed, scale 0.01) were below their probability, two of them adopters the
-    thinning dropped. The firms above the bound's ratio cap are always candidates and are not checked."""
+    thinning dropped. The bound holds up to the year's ratio cap: the firms above it must all be candidates (in
+    this run 19 firm-months are above it; dropping them would show in a whole-run comparison only if one adopted)."""
     m = TransformationModel.from_scenario("baseline", seed=8, scale=0.01, end="2017-12")
     th, ad = m.thinning, m.adoption
-    first_stage, worst = th.candidates, []
+    first_stage, worst, above_cap = th.candidates, [], []
 
     def checked(u, eligible, ratio, ctx):
         out = first_stage(u, eligible, ratio, ctx)
+        over = eligible & (ratio > th.year.ratio_cap)
+        above_cap.append(int(over.sum()))
+        assert np.all(out[over])
         idx = (eligible & (ratio <= th.year.ratio_cap)).nonzero()[0]
         opts, _ = ad.options(idx, ctx)
         bound = th.index(ratio, ctx)[idx].astype(np.float64) + 1e-3
@@ -158,6 +162,7 @@ def test_the_first_stage_bound_is_above_every_eligible_firms_probability_every_m
     th.candidates = checked
     m.run()
     assert len(worst) == 60 and min(worst) >= 0.0
+    assert sum(above_cap) > 0
 
 
 def _random_states(extra):
