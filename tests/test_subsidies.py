@@ -133,3 +133,32 @@ def test_each_budget_expects_the_share_of_last_years_claims_it_paid():
     for c, p, e in claimed:
         assert e == p / c  # the same sums in the same order: the same number
     assert all(e == before for c, _, before, e in seen if c == 0)
+
+
+def test_the_rounds_money_goes_to_the_projects_with_the_largest_realised_gains_first():
+    """The fund's yearly round approves applications by their realised gain ratio (government.award_ranking =
+    "gain"): in every round the fund cannot meet, each application paid in full has a gain at least that of
+    each application paid nothing. What each firm was paid is read from its cash, which only the award moves
+    in the round's call; the applications are the round's own inputs."""
+    m = TransformationModel.from_scenario("baseline", seed=7, scale=0.01, end="2016-12")
+    sub, f, rounds = m.subsidies, m.firms, []
+    decide = sub.decide_round
+
+    def watched():
+        apps = list(m.government.applications)
+        cash = f.cash.copy()
+        decide()
+        if apps and m.government.applications == []:
+            idx, claims, gain, _ = (np.concatenate(a) for a in zip(*apps))
+            live = f.alive[idx]
+            idx, claims, gain = idx[live], claims[live], gain[live]
+            assert np.unique(idx).size == idx.size  # one application per firm in a round: cash tells each apart
+            paid = (f.cash - cash)[idx]
+            rounds.append((gain[paid >= claims * (1 - 1e-6)], gain[paid == 0]))  # 1e-6: cash rounds the award
+
+    sub.decide_round = watched
+    m.run()
+    short = [(full, none) for full, none in rounds if full.size and none.size]
+    assert len(short) >= 3
+    for full, none in short:
+        assert full.min() >= none.max()
