@@ -154,3 +154,32 @@ def test_the_month_records_exactly_the_firms_that_owe(monkeypatch):
     m = TransformationModel(seed=3, params=baseline_params().replace({**SMALL, "run.end": "2016-12"}))
     m.run()
     assert seen["months"] == 48 and seen["dropped"] > 0 and flow_total(m, "defaults") > 0
+
+
+def test_a_lessor_leases_only_to_a_firm_whose_income_covers_the_payments_min_coverage_times():
+    """The same break-even firm, short of cash, asks for the same project under each leasing model, once with an
+    expected benefit that covers the smallest lease's principal / term exactly once (below min_coverage times any
+    payments, which are at least that) and once with one covering min_coverage times the whole project's
+    principal / term + interest at the highest rate a lessor can charge (the cost of funds and margin, the
+    riskiest firm's default probability, a full shortfall over the term; an annuity's yearly payments are at most
+    principal / term + interest): every lessor refuses the first and approves the second, leasing what the down
+    payment leaves."""
+    from simmodel.params import month_index
+    m = TransformationModel(seed=1, scale=0.005, **{"leasing.min_margin": 0.0})
+    m.month = month_index("2016-06")  # all three models on offer
+    assert sorted(m.leasing.offered()) == [LEASE_FUNDS, LEASE_MATERIALS, LEASE_ENGINEERING]
+    f, i, need = m.firms, 0, 2e6
+    f.cash[i], f.profit[i], f.margin[i] = 0.5 * need, 0.0, 0.0  # pays any down payment, not the whole project
+    f.debt[i] = f.lease_liability[i] = f.debt_payment[i] = f.lease_payment[i] = 0.0
+    f.excluded_until[i] = 0
+    p = m.params
+    years, cover = p["leasing.lease_years"], p["bank.min_coverage"]
+    down = np.array([p["leasing.funds_down_payment"], p["leasing.materials_down_payment"], 0.0])
+    leased = (1.0 - down) * need
+    max_rate = p["leasing.funding_rate"] + p["leasing.margin"] + p["leasing.pd_max"] + 1.0 / years
+    low, high = leased.min() / years, cover * need * (1.0 / years + max_rate)
+    q = m.adoption.quote(np.array([i, i]), np.full(2, need), np.array([low, high]))
+    assert cover > 1.0 and q.lease_rate.max() <= max_rate
+    assert not q.lease_ok[0].any(), f"income {low:.0f} < min_coverage x payments, yet approved: {q.lease_ok[0]}"
+    assert q.lease_ok[1].all(), f"income {high:.0f} covers the payments, yet refused: {q.lease_ok[1]}"
+    assert q.lease_amount[1] == pytest.approx(leased)
