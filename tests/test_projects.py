@@ -64,3 +64,26 @@ def test_realised_gains_average_the_true_gain():
     expected = m.nominal_gain[f.sector[idx], 1]
     assert abs(np.mean(ratio) - 1.0) < 0.02  # draws are centred on the true gain
     assert np.mean(gain) < np.mean(expected) + 0.01  # the -50 % floor and compounding only lower it
+
+
+def test_pilot_firms_go_first_in_the_providers_queue_whatever_their_arrival():
+    """Twelve firms of a real province queue for providers; the three pilots arrived after every other firm. The
+    queue holds exactly the queued projects (not the one still in approval), every pilot before every non-pilot,
+    and within each group earlier arrivals first."""
+    from simmodel.model import projects
+    from simmodel.model.firms import APPROVAL, NONE, QUEUED
+    m = TransformationModel(seed=2, scale=0.005)
+    f = m.firms
+    idx = np.flatnonzero(f.alive & (f.proj_phase == NONE))[:13]
+    queued, approving = idx[:12], idx[12]
+    f.pilot[idx] = False
+    f.pilot[queued[[2, 6, 9]]] = True
+    f.proj_phase[queued], f.proj_phase[approving] = QUEUED, APPROVAL
+    f.proj_since[queued] = [3, 3, 20, 4, 7, 7, 22, 7, 8, 20, 10, 11]  # the pilots arrived in months 20-22
+    f.proj_since[approving] = 1
+    q = projects.queue_order(f, np.flatnonzero(f.proj_phase != NONE))
+    assert sorted(q) == sorted(queued)
+    pilot = f.pilot[q]
+    assert pilot.tolist() == [True] * 3 + [False] * 9, f"pilots (True) in queue order: {pilot.tolist()}"
+    for group in (q[pilot], q[~pilot]):
+        assert np.all(np.diff(f.proj_since[group]) >= 0), f.proj_since[group]
