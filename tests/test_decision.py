@@ -112,10 +112,14 @@ def test_payback_rule_ranks_cheaper_projects_higher(fresh):
 
 
 def test_waiting_is_worth_more_when_prices_fall_faster(fresh):
+    """The option to wait is worth something (equipment cheaper and more evidence a year on), more when prices
+    fall faster, and lowers the value of investing now: no firm's waiting is worth less, most firms' is worth
+    more (87 % of these firms on 2026-12-04; with the value of waiting set to 0 none would be)."""
     slow = _options(fresh, _context(fresh, price_decline=0.0))
     fast = _options(fresh, _context(fresh, price_decline=0.15))
     ok = np.isfinite(slow.npv)
     assert np.all(fast.wait[ok] >= slow.wait[ok]) and np.all(fast.value[ok] <= slow.value[ok] + 1e-12)
+    assert (fast.wait[ok] > slow.wait[ok]).mean() > 0.5 and (fast.value[ok] < slow.value[ok]).mean() > 0.5
 
 
 @pytest.mark.parametrize("extra", [{}, {"decision.value_measure": "payback"}, {"decision.skip_allowed": False}])
