@@ -47,6 +47,23 @@ def test_the_bank_rations_credit_by_collateral_and_profitability():
     assert np.all(np.diff(b.approval_probability(loan, np.full(3, 2e6), np.array([-0.1, 0.1, 0.3]), np.full(3, 50))) > 0)
 
 
+
+def test_the_bank_lends_only_to_a_firm_whose_income_covers_its_payments_min_coverage_times():
+    """Two firms with collateral for far more than the loan, the same debts and the same request: the one whose
+    income covers its old payments and the new loan's (at the highest rate the bank charges, base + the whole
+    spread) min_coverage times gets the loan; the one whose income covers them once, at the lowest rate, gets
+    nothing."""
+    m = TransformationModel(seed=1, scale=0.005)
+    b, p = m.bank, m.params
+    years, cover = p["bank.loan_years"], p["bank.min_coverage"]
+    paying, want = 50_000.0, 1e6
+    cheapest = paying + 12.0 * annuity_payment(want, p["bank.base_rate"], years)
+    dearest = paying + 12.0 * annuity_payment(want, p["bank.base_rate"] + p["bank.max_spread"], years)
+    _, rate, loan = b.terms(np.full(2, want), np.full(2, 1e9), np.full(2, 0.1), np.full(2, 50.0), np.full(2, 2e5),
+                            np.full(2, paying), np.array([cheapest, cover * dearest]))
+    assert cover > 1.0 and np.all(rate <= p["bank.base_rate"] + p["bank.max_spread"])
+    assert loan[0] == 0.0 and loan[1] == want
+
 def test_lending_standards_tighten_after_defaults():
     m = TransformationModel(seed=1, scale=0.005)
     b = m.bank
