@@ -317,3 +317,24 @@ def test_adopters_terms_are_recorded_from_their_own_inputs():
     m.adoption.record = checked
     m.run()
     assert len(seen) >= 20 and sum(seen) > 500 and max(seen) > 1, seen
+
+
+def test_a_firms_peers_are_its_cell_blended_with_its_sector_province_wide():
+    """The peer share in a firm's logit is the real firms of its city x sector cell at the stage or above, as a
+    share of the cell's, blended with the same share of its sector province-wide (beliefs.cross_cell_weight),
+    counted here from the firms' own stages and weights. The tolerance is for the same sums added in another
+    order; cells and their sectors differ by far more (the check asserts it), so a share without the blend
+    fails."""
+    m = TransformationModel.from_scenario("baseline", seed=2, scale=0.01, end="2015-12")
+    m.run()
+    f, ns, w = m.firms, m.tables.n_sectors, m.params["beliefs.cross_cell_weight"]
+    assert 0 < w < 1 and np.array_equal(f.cell % ns, f.sector)
+    share, real = m.peers.share(m.month), f.weight * f.alive
+    in_cell = np.bincount(f.cell, real, m.n_cells)
+    ok = in_cell > 0
+    for k in (1, 2):
+        at_k = real * (f.stage >= k)
+        cell = np.bincount(f.cell, at_k, m.n_cells)[ok] / in_cell[ok]
+        sector = (np.bincount(f.sector, at_k, ns) / np.bincount(f.sector, real, ns))[np.arange(m.n_cells)[ok] % ns]
+        assert np.abs(cell - sector).max() > 0.05
+        assert share[ok, k] == pytest.approx((1 - w) * cell + w * sector, rel=1e-9, abs=1e-12)
