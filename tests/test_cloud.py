@@ -88,3 +88,39 @@ def test_when_cities_pay_the_vouchers_they_compete_with_robot_subsidies():
     assert shared.government.vouchers.paid_total == 0 and flow_total(shared, "subsidy_vouchers") > 0
     assert flow_total(shared, "subsidy_robots") < flow_total(alone, "subsidy_robots")  # the same city money
     assert flow_total(own, "subsidy_vouchers") > 0
+
+
+def test_a_migrating_firm_gets_its_voucher_in_cash_and_counts_toward_its_citys_target():
+    """During the action (2017) a firm moving onto the cloud receives the voucher it is paid in its cash, other
+    firms' cash is untouched, and each city's migrations this year are what it counts toward its target (read
+    from the recorded flows of January to the month)."""
+    from simmodel.model import TransformationModel
+    from simmodel.model.indicators import FLOWS
+    m = TransformationModel.from_scenario("baseline", seed=3, scale=0.01)
+    while m.month < 50:  # March 2017
+        m.step()
+    paid = {}
+    pay = m.subsidies.pay_vouchers
+
+    def watched(idx):
+        paid["idx"], paid["yuan"] = idx.copy(), pay(idx)
+        return paid["yuan"]
+
+    m.subsidies.pay_vouchers = watched
+    f = m.firms
+    cash, on = f.cash.copy(), f.on_cloud.copy()
+    m.cloud.step(m)
+    movers = np.flatnonzero(f.on_cloud & ~on)
+    assert movers.size > 0 and np.array_equal(np.sort(paid["idx"]), movers)
+    assert np.all(paid["yuan"] > 0)
+    order = np.argsort(paid["idx"])
+    assert np.allclose(f.cash[movers] - cash[movers], paid["yuan"][order])
+    rest = np.ones(f.n, bool)
+    rest[movers] = False
+    assert np.array_equal(f.cash[rest], cash[rest])
+    n_cities, n_sectors = len(m.cities), m.tables.n_sectors
+    flows = m.recorder.flows[48:51, FLOWS.index("cloud_migrations")].sum(axis=0)
+    flows = flows + m.recorder.month_flows[FLOWS.index("cloud_migrations")]  # the extra call this month
+    by_city = flows.reshape(n_cities, n_sectors, 2).sum(axis=(1, 2))
+    assert by_city.sum() > 0
+    assert np.allclose([c.cloud_done for c in m.cities], by_city)

@@ -215,3 +215,39 @@ def test_conferences_are_held_where_the_stage0_firms_are(monkeypatch):
         assert len(m.demonstration.held) > 200
         ratios.append(hosted[0] / uniform[0])
     assert min(ratios) > 1.4, ratios
+
+
+def test_a_diagnosis_moves_what_a_firm_knows_of_its_own_gain_toward_the_truth():
+    """An expert diagnosis is `experts.learning` = k noisy measurements of the firm's own draw for its next stage
+    (docs/ODD.md 3.4.9): the gap between what it expects and the truth shrinks by 1 + k for every firm (float32
+    storage: relative 1e-5), so the diagnosed firms' expectations track their true draws more closely."""
+    from simmodel.model import TransformationModel
+    from simmodel.model.beliefs import diagnose
+    m = TransformationModel(seed=2, scale=0.01)
+    f = m.firms
+    idx = np.flatnonzero(f.stage == 0)[:500]
+    k = m.params["experts.learning"]
+    known, truth = f.z_known[idx, 0].astype(float), f.gain_z[idx, 0].astype(float)
+    diagnose(f, idx, k)
+    after = f.z_known[idx, 0].astype(float)
+    assert k > 0 and np.allclose(truth - after, (truth - known) / (1.0 + k), rtol=1e-4, atol=1e-5)
+    assert np.corrcoef(after, truth)[0, 1] > np.corrcoef(known, truth)[0, 1]
+
+
+def test_a_firms_own_project_pulls_its_belief_to_the_ratio_it_realised():
+    """Evidence adds in precision and precision-weighted sum (docs/ODD.md 3.4.3): a firm of a province with no
+    public evidence yet that observes its own project's ratio, 0.3, with weight 4 believes the prior and the
+    observation averaged by their precisions, computed here by hand from the parameters."""
+    from simmodel.model import TransformationModel
+    from simmodel.model.beliefs import mean_belief, observe
+    m = TransformationModel(seed=2, scale=0.01)
+    f, b = m.firms, m.params.beliefs
+    i = np.flatnonzero(f.stage == 0)[:1]
+    f.cell_precision[:], f.cell_weighted[:] = 0.0, 0.0
+    f.informed[i] = True
+    f.belief_precision[i], f.belief_weighted[i] = 0.0, 0.0  # nothing private before
+    observe(f.belief_precision, f.belief_weighted, i, np.array([0.3]), 4.0, m.obs_var)
+    p0, p1 = 1.0 / b.prior_sd ** 2, 4.0 / m.obs_var
+    mean, var = mean_belief(f, b.prior_mean, b.prior_sd, i)
+    assert mean[0] == pytest.approx((b.prior_mean * p0 + 0.3 * p1) / (p0 + p1), rel=1e-9)
+    assert var[0] == pytest.approx(1.0 / (p0 + p1), rel=1e-9)

@@ -200,3 +200,22 @@ def test_a_lessor_leases_only_to_a_firm_whose_income_covers_the_payments_min_cov
     assert not q.lease_ok[0].any(), f"income {low:.0f} < min_coverage x payments, yet approved: {q.lease_ok[0]}"
     assert q.lease_ok[1].all(), f"income {high:.0f} covers the payments, yet refused: {q.lease_ok[1]}"
     assert q.lease_amount[1] == pytest.approx(leased)
+
+
+def test_a_lessor_owning_the_equipment_takes_back_the_leased_part_of_the_gain_when_a_lease_is_written_off():
+    """When a firm's lease is written off (a default or an exit), the lessor of 'financing funds' and the maker of
+    'financing materials' own the equipment and take it back: the firm's productivity falls by the leased part of
+    its gain (here a 20 % gain). The engineering lessor owns nothing the firm keeps: its productivity stays."""
+    from simmodel.model.finance import write_off
+    m = TransformationModel(seed=1, scale=0.005)
+    f = m.firms
+    idx = np.arange(3)
+    f.lease_model[idx] = [LEASE_FUNDS, LEASE_MATERIALS, LEASE_ENGINEERING]
+    f.lease_liability[idx] = 1e6
+    f.lease_gain[idx] = np.log(1.2)
+    before = f.productivity[idx].astype(float)
+    write_off(f, idx, m.bank, m.leasing, m.tables.sector_labour_saving)
+    after = f.productivity[idx].astype(float)
+    assert after[:2] == pytest.approx(before[:2] / 1.2, rel=1e-6)  # float32 productivity
+    assert after[2] == pytest.approx(before[2], rel=1e-6)
+    assert np.all(f.lease_liability[idx] == 0) and np.all(f.lease_gain[idx] == 0)

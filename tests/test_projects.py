@@ -87,3 +87,34 @@ def test_pilot_firms_go_first_in_the_providers_queue_whatever_their_arrival():
     assert pilot.tolist() == [True] * 3 + [False] * 9, f"pilots (True) in queue order: {pilot.tolist()}"
     for group in (q[pilot], q[~pilot]):
         assert np.all(np.diff(f.proj_since[group]) >= 0), f.proj_since[group]
+
+
+def test_a_project_that_skips_a_stage_takes_the_months_of_both_stages():
+    """Implementation of a project climbing two stages takes the two stages' months added up (docs/ODD.md 3.4.4),
+    one climbing a single stage that stage's months; the months are read from the parameters, not the model."""
+    from simmodel.model import projects
+    m = TransformationModel(seed=1, scale=0.005)
+    t = m.params.technology
+    months = [t.implementation_months_stage1, t.implementation_months_stage2, t.implementation_months_stage3,
+              t.implementation_months_stage4]
+    stage, target = np.array([0, 0, 1, 2, 2]), np.array([1, 2, 3, 3, 4])
+    got = projects.implementation_months(stage, target, m.impl_months)
+    expected = [months[0], months[0] + months[1], months[1] + months[2], months[2], months[2] + months[3]]
+    assert got.tolist() == expected
+
+
+def test_a_provider_of_quality_zero_delivers_the_true_gain_and_quality_scales_the_spread():
+    """The realised gain ratio is true multiplier x (1 + gain_sd x provider quality x z) (docs/ODD.md 3.4.4): with
+    a quality-0 provider every firm realises exactly the true ratio, and doubling the quality doubles every
+    firm's deviation from it (below the -50 % floor, which the stage-1 gains here never reach at quality <= 1)."""
+    from simmodel.model import projects
+    m = TransformationModel(seed=4, scale=0.02)
+    f = m.firms
+    idx = np.flatnonzero(f.stage == 0)
+    f.proj_target[idx] = 1
+    f.proj_scale[idx] = 1.0
+    ratio = {q: projects.realised_gain(f, idx, m.nominal_gain, 1.1, 0.85, np.full(idx.size, q))[1]
+             for q in (0.0, 0.5, 1.0)}
+    assert np.allclose(ratio[0.0], 1.1)
+    assert np.std(ratio[1.0]) > 0.5
+    assert np.allclose(ratio[1.0] - 1.1, 2.0 * (ratio[0.5] - 1.1))

@@ -108,3 +108,21 @@ def test_how_many_small_firms_get_seats_does_not_depend_on_the_scale():
         m = run(1, **ON, run__scale=scale, shared__platform_capacity=50.0)
         users.append(_value(m, "shared_users_small", "2022"))
     assert users[0] > 0 and abs(users[0] - users[1]) < 0.25 * max(users)
+
+
+def test_a_user_leaving_its_platform_loses_the_covered_gain():
+    """A firm that stops using a platform loses the productivity gain it had from it (docs/ODD.md 3.4.14: the gain
+    goes with it), frees its seats, and pays no fee any more."""
+    m = TransformationModel.from_scenario("early_shared_factories", seed=1, scale=0.01, end="2017-06")
+    m.run()
+    sh, f = m.shared, m.firms
+    users = np.flatnonzero(sh.platform >= 0)[:20]
+    assert users.size == 20
+    gain, seats = sh.gain[users].copy(), sh.users.sum()
+    held = float((f.weight[users] * sh.share[users]).sum())
+    assert np.all(gain > 0)
+    before = f.productivity[users].astype(float)
+    sh.leave(users)
+    assert np.allclose(f.productivity[users], before / (1.0 + gain), rtol=1e-6)  # float32 productivity
+    assert sh.users.sum() == pytest.approx(seats - held)
+    assert np.all(sh.platform[users] == -1) and np.all(sh.fee[users] == 0)

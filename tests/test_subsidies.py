@@ -162,3 +162,18 @@ def test_the_rounds_money_goes_to_the_projects_with_the_largest_realised_gains_f
     assert len(short) >= 3
     for full, none in short:
         assert full.min() >= none.max()
+
+
+def test_pilot_money_the_envelope_did_not_pay_returns_to_the_fund_before_the_round():
+    """In the round's month the pilot envelope's unspent money goes back to the fund before the round pays
+    (docs/ODD.md 3.4.5): the fund can pay that much more, and the money released stays counted once."""
+    m = TransformationModel(seed=1, scale=0.005)
+    gov = m.government
+    m.month = 12 * 2 + m.params["government.award_month"] - 1  # December 2015, the round
+    gov.fund.remaining, gov.fund.released_total = 1e7, 1e7
+    gov.envelope.remaining, gov.envelope.released_total = 3e6, 3e6
+    gov.applications = []
+    m.subsidies.decide_round()
+    assert gov.envelope.remaining == 0.0
+    assert gov.fund.remaining == pytest.approx(1.3e7)
+    assert gov.fund.released_total + gov.envelope.released_total == pytest.approx(1.3e7)
