@@ -219,3 +219,50 @@ def test_a_lessor_owning_the_equipment_takes_back_the_leased_part_of_the_gain_wh
     assert after[:2] == pytest.approx(before[:2] / 1.2, rel=1e-6)  # float32 productivity
     assert after[2] == pytest.approx(before[2], rel=1e-6)
     assert np.all(f.lease_liability[idx] == 0) and np.all(f.lease_gain[idx] == 0)
+
+
+def test_a_months_service_pays_each_firms_annuity_as_the_rule_says_to_the_bit():
+    # finance.service pays loans and leases firm by firm in one compiled pass; every firm's balance, payment,
+    # profit, cash and margin, and the bank's books, must be what the rule gives written out over arrays:
+    # interest = balance x rate / 12; principal = payment - interest within [0, balance]; a balance left at
+    # 1e-6 or less is paid off whole and its payment stops; profit carries 12 x interest, cash the principal
+    import copy
+
+    from simmodel.model import finance
+
+    m = TransformationModel(seed=5, params=baseline_params().replace({**SMALL, "run.end": "2017-06"}))
+    m.run()
+    f = m.firms
+    f.debt_payment[(f.debt > 0).nonzero()[0][::7]] = 0.0  # some firms pay nothing this month, some pay off
+    f.debt_payment[(f.debt > 0).nonzero()[0][1::9]] *= 1e6
+    f.lease_payment[(f.lease_liability > 0).nonzero()[0][2::9]] *= 1e6
+    tiny = (f.debt > 0).nonzero()[0][3::9]
+    f.debt[tiny], f.debt_payment[tiny] = 5e-4, 0.0  # below a yuan, above the 1e-6 left that counts as paid
+    owed = ((f.debt > 0) | (f.lease_liability > 0)).nonzero()[0]
+    assert owed.size > 100 and (f.lease_liability > 0).sum() > 50
+    want = copy.deepcopy(f)
+    interest_before = m.bank.interest_total
+    bank_interest = 0.0
+    for balance, payment, rate in (("debt", "debt_payment", "debt_rate"),
+                                   ("lease_liability", "lease_payment", "lease_rate")):
+        bal, pay, r = getattr(want, balance), getattr(want, payment), getattr(want, rate)
+        b = bal[owed]
+        interest = b * r[owed] / 12.0
+        principal = np.clip(pay[owed] - interest, 0.0, b)
+        left = b - principal
+        left[left <= 1e-6] = 0.0
+        principal[left == 0] = b[left == 0]
+        bal[owed] = left
+        pay[owed[left == 0]] = 0.0
+        want.profit[owed] -= 12.0 * interest
+        want.cash[owed] -= principal
+        if balance == "debt":
+            bank_interest = float((interest * want.weight[owed]).sum())
+    want.margin[owed] = np.clip(want.profit[owed] / np.maximum(want.value_added[owed], 1.0), -1.0, 1.0)
+    got = finance.service(f, m.bank, m.leasing)
+    assert np.array_equal(got, owed)
+    for name in ("debt", "debt_payment", "lease_liability", "lease_payment", "profit", "cash", "margin"):
+        assert getattr(f, name).tobytes() == getattr(want, name).tobytes(), name
+    assert (f.debt[owed] == 0).sum() > 0 and (f.lease_liability[owed] == 0).sum() > 0  # some paid off
+    assert (f.debt[tiny] > 0).all()
+    assert m.bank.interest_total - interest_before == pytest.approx(bank_interest, rel=1e-12)

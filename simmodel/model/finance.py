@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from .allocation import random_order
 from .econ import annuity_payment, clamp, clipped_shortfall, pv_of_payments
@@ -232,8 +233,20 @@ def share_shortfall(firms: Firms, idx: np.ndarray, ratio: np.ndarray, gain_log: 
 def owing(firms: Firms, among: np.ndarray | None = None) -> np.ndarray:
     """The firms of ``among`` (ascending; default: all) with a loan or a lease to pay off, in ascending order."""
     if among is None:
-        return ((firms.debt > 0) | (firms.lease_liability > 0)).nonzero()[0]
+        return _owing_kernel(firms.debt, firms.lease_liability)
     return among[(firms.debt[among] > 0) | (firms.lease_liability[among] > 0)]
+
+
+@njit(cache=True, nogil=True)
+def _owing_kernel(debt, lease):
+    """``((debt > 0) | (lease > 0)).nonzero()[0]`` in one pass over the firms, not four."""
+    idx = np.empty(debt.size, np.int64)
+    n = 0
+    for i in range(debt.size):
+        if debt[i] > 0 or lease[i] > 0:
+            idx[n] = i
+            n += 1
+    return idx[:n].copy()
 
 
 def service(firms: Firms, bank: Bank, leasing: LeasingPartner) -> np.ndarray:
@@ -245,19 +258,10 @@ def service(firms: Firms, bank: Bank, leasing: LeasingPartner) -> np.ndarray:
     if idx.size == 0:
         return idx
     w = firms.weight[idx]
-    for balance, payment, rate, is_bank in ((firms.debt, firms.debt_payment, firms.debt_rate, True),
-                                            (firms.lease_liability, firms.lease_payment, firms.lease_rate, False)):
-        b = balance[idx]
-        interest = b * rate[idx] / 12.0
-        principal = clamp(payment[idx] - interest, 0.0, b)
-        left = b - principal
-        left[~(left > 1e-6)] = 0.0
-        balance[idx] = left
-        paid_off = left == 0
-        principal[paid_off] = b[paid_off]
-        payment[idx[paid_off]] = 0.0
-        firms.profit[idx] -= 12.0 * interest  # yuan/yr rate, like profit
-        firms.cash[idx] -= principal
+    balance, interest, principal = (np.empty(idx.size) for _ in range(3))
+    for debts, payment, rate, is_bank in ((firms.debt, firms.debt_payment, firms.debt_rate, True),
+                                          (firms.lease_liability, firms.lease_payment, firms.lease_rate, False)):
+        _pay_down(idx, debts, payment, rate, firms.profit, firms.cash, balance, interest, principal)
         if is_bank:
             bank.interest_total += float((interest * w).sum())
             repaid = float((principal * w).sum())
@@ -269,10 +273,46 @@ def service(firms: Firms, bank: Bank, leasing: LeasingPartner) -> np.ndarray:
                 k = (model == m).nonzero()[0]
                 if k.size:
                     wk = w[k]
-                    leasing.book_interest(m, float((interest[k] * wk).sum()), float((b[k] * wk).sum()))
+                    leasing.book_interest(m, float((interest[k] * wk).sum()), float((balance[k] * wk).sum()))
                     leasing.book(m, "repaid", float((principal[k] * wk).sum()))
-    firms.margin[idx] = clamp(firms.profit[idx] / np.maximum(firms.value_added[idx], 1.0), -1.0, 1.0)  # float32
+    _margin_of(idx, firms.profit, firms.value_added, firms.margin)
     return idx
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _pay_down(idx, debts, payment, rate, profit, cash, balance, interest, principal):
+    """A month's annuity payment on ``debts`` (a loan or a lease book) of firms ``idx``, in place, firm by firm;
+    writes each firm's balance before it, interest and principal (for the books).
+
+    Interest is balance x rate / 12; principal is the payment less interest, within [0, balance]; a balance
+    left at 1e-6 yuan or less is paid off (principal = the whole balance, the payment stops). Interest is a
+    cost in profit (a yuan/yr rate, so x 12), principal comes out of cash."""
+    for j in range(idx.size):
+        i = idx[j]
+        b = debts[i]
+        r = b * rate[i] / 12.0
+        p = payment[i] - r
+        p = p if p >= 0.0 or p != p else 0.0  # np.maximum(p, 0) and np.minimum(p, b), NaN kept
+        p = p if p <= b or p != p else b
+        left = b - p
+        if not left > 1e-6:
+            left = 0.0
+        debts[i] = left
+        if left == 0:
+            p = b
+            payment[i] = 0.0
+        profit[i] -= 12.0 * r
+        cash[i] -= p
+        balance[j], interest[j], principal[j] = b, r, p
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _margin_of(idx, profit, value_added, margin):
+    """Margins of firms ``idx`` after interest: profit / max(value added, 1) within [-1, 1], stored as float32."""
+    for i in idx:
+        x = profit[i] / max(value_added[i], 1.0)
+        x = x if x >= -1.0 or x != x else -1.0
+        margin[i] = x if x <= 1.0 or x != x else 1.0
 
 
 def defaults(firms: Firms, owing: np.ndarray, month: int, bank: Bank, leasing: LeasingPartner,
