@@ -90,3 +90,37 @@ def test_a_binned_flow_adds_exactly_what_one_flow_per_bin_would(baseline):
     assert one.month_flows.tobytes() == each.month_flows.tobytes()
     with pytest.raises(KeyError, match="consecutive"):
         one.add_binned_flow(("projects_applied", "projects_completed"), bins[:2] % 2, key[:2], amounts[:2])
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_a_months_stocks_are_each_cells_sums_of_its_firms_to_the_bit(baseline, weighted):
+    """Recorder.collect sums every quantity over the firms of each stock cell (one pass over the firms for all
+    of them); each cell must hold what np.bincount of that quantity gives, in firm order, to the bit, and a
+    quantity given sparsely (the firms where it is not zero) the same as given for every firm."""
+    import copy
+
+    import numpy as np
+
+    from simmodel.model.indicators import STOCKS
+
+    rec = copy.deepcopy(baseline.recorder)
+    rng = np.random.default_rng(5)
+    n, k4 = 4000, rec.k_stock * 4
+    key = rng.integers(0, 40, n) * (k4 // 40)  # many firms a cell, in 40 cells spread over the cube
+    weights = rng.uniform(0.5, 30.0, n) if weighted else None
+    va, profit = rng.lognormal(10.0, 2.0, n), rng.normal(0.0, 1e5, n)
+    robots = np.where(rng.random(n) < 0.3, rng.lognormal(1.0, 1.0, n), 0.0)
+    gap = rng.random(n) < 0.4
+    some = robots.nonzero()[0]
+    quantities = {"va": va, "profit": profit, "gap_firms": gap, "robots": robots,
+                  "workers_saved": (some, robots[some])}
+    rec.collect(0, key, quantities, {}, weights=weights)
+    cell_weights = rec._cell_weights if weights is None else 1.0
+    for name, q in (("firms", None), ("va", va), ("profit", profit), ("gap_firms", gap), ("robots", robots),
+                    ("workers_saved", robots)):
+        w = q if weights is None else (weights if q is None else q * weights)
+        cube = np.bincount(key, weights=w, minlength=k4) * cell_weights
+        expected = ((cube[0::4] + cube[1::4]) + cube[2::4]) + cube[3::4]
+        assert rec.stocks[0, STOCKS.index(name)].tobytes() == expected.tobytes(), name
+    with pytest.raises(TypeError, match="employees"):
+        rec.collect(1, key, {"employees": va.astype(np.float32)}, {})
