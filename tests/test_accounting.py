@@ -194,3 +194,45 @@ def test_the_recorded_stocks_are_the_firms_own_numbers_weighted(baseline):
         np.add.at(by_city, f.city.astype(np.int64), values * f.weight)
         assert cube[STOCKS.index(name)] == pytest.approx(by_city, rel=1e-9, abs=1e-6), name
     assert f.robots.sum() > 0 and f.workers_saved.sum() > 0 and f.debt.sum() > 0
+
+
+@pytest.mark.parametrize("seed", [2, 9])
+def test_a_month_of_production_and_cash_follows_the_formulas_firm_by_firm_to_the_bit(seed):
+    """firms.produce and firms.book_cash run as one compiled pass each; every firm's numbers must be the
+    module's formulas written out over arrays: growth, E = min(Y / p, E_max), a gap where E_max < Y / p, value
+    added p E, profit before interest (firms.annual_profit), margin profit / value added within [-1, 1]
+    (float32); then cash + profit / 12 less the paid-out share of a positive month, and the year's sums."""
+    import copy
+
+    from simmodel.model import TransformationModel
+    from simmodel.model import firms as firmlib
+
+    m = TransformationModel(seed=seed, scale=0.01, end="2016-06")
+    m.run()
+    f = m.firms
+    rng = np.random.default_rng(seed)
+    f.workforce_cap[rng.random(f.n) < 0.3] *= 0.5  # gaps, and firms with losses
+    f.wage[rng.random(f.n) < 0.2] *= 3.0
+    ocs, retained = m.params["economy.other_cost_share"], m.params["economy.retained_share"]
+    growth = firmlib.monthly_growth(0.05, 0.03, -0.01)
+    want = copy.deepcopy(f)
+    want.output *= 1.05 ** (1 / 12)
+    want.productivity *= 1.03 ** (1 / 12)
+    want.workforce_cap *= 0.99 ** (1 / 12)
+    needs = want.output / want.productivity
+    employed = np.minimum(needs, want.workforce_cap)
+    va = want.productivity * employed
+    profit = firmlib.annual_profit(want.output, want.productivity, want.workforce_cap, want.wage, ocs)
+    margin = np.clip((profit / va).astype(np.float32), -1.0, 1.0)
+    month = profit / 12.0
+    cash = want.cash + month - np.maximum(month, 0.0) * (1.0 - retained)
+    firmlib.produce(f, ocs, growth)
+    firmlib.book_cash(f, retained, year_sums=True)
+    for name, value in (("output", want.output), ("productivity", want.productivity), ("employed", employed),
+                        ("has_gap", want.workforce_cap < needs), ("value_added", va), ("profit", profit),
+                        ("margin", margin), ("va_year", want.va_year + va / 12.0),
+                        ("profit_year", want.profit_year + profit / 12.0)):
+        assert getattr(f, name).tobytes() == value.tobytes(), name
+    # the model books profit x (1 / 12), the formula here profit / 12: one rounding apart, so a relative 1e-12
+    assert np.allclose(f.cash, cash, rtol=1e-12, atol=1e-6)
+    assert f.has_gap.mean() > 0.1 and (margin == -1.0).sum() > 10  # gaps, and losses beyond the value added

@@ -73,12 +73,6 @@ class FirmDynamics:
         self.model, self.p = model, model.params.dynamics
         self.enabled = bool(self.p.firm_dynamics) and not model.bass
 
-    def accumulate(self, firms: Firms) -> None:
-        """A month of value added and profit into the year's sums (after production and interest)."""
-        if self.enabled:
-            firms.va_year += firms.value_added / 12.0
-            firms.profit_year += firms.profit / 12.0
-
     def year_start(self) -> None:
         """January: exits and entrants, growth shocks, the new above-size panel (module docstring)."""
         m = self.model

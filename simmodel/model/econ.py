@@ -3,6 +3,20 @@
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
+
+
+@njit(inline="always")
+def fmax(a, b):
+    """``np.maximum`` of two numbers inside compiled kernels, to the bit: NaN propagates, and of two equal
+    numbers (0.0 and -0.0) it is the second, as numpy gives."""
+    return a if a > b or a != a else b
+
+
+@njit(inline="always")
+def fmin(a, b):
+    """``np.minimum`` of two numbers inside compiled kernels, to the bit (see :func:`fmax`)."""
+    return a if a < b or a != a else b
 
 
 def clamp(x, lo, hi):

@@ -26,7 +26,7 @@ import numpy as np
 from numba import njit
 
 from .allocation import random_order
-from .econ import annuity_payment, clamp, clipped_shortfall, pv_of_payments
+from .econ import annuity_payment, clamp, clipped_shortfall, fmax, fmin, pv_of_payments
 from .firms import CASH, LEASE_ENGINEERING, LEASE_FUNDS, LEASE_MATERIALS, LOAN, Firms
 from .institutions.bank import Bank, LeasingPartner
 
@@ -292,8 +292,7 @@ def _pay_down(idx, debts, payment, rate, profit, cash, balance, interest, princi
         b = debts[i]
         r = b * rate[i] / 12.0
         p = payment[i] - r
-        p = p if p >= 0.0 or p != p else 0.0  # np.maximum(p, 0) and np.minimum(p, b), NaN kept
-        p = p if p <= b or p != p else b
+        p = fmin(fmax(p, 0.0), b)  # clamp
         left = b - p
         if not left > 1e-6:
             left = 0.0
@@ -310,9 +309,7 @@ def _pay_down(idx, debts, payment, rate, profit, cash, balance, interest, princi
 def _margin_of(idx, profit, value_added, margin):
     """Margins of firms ``idx`` after interest: profit / max(value added, 1) within [-1, 1], stored as float32."""
     for i in idx:
-        x = profit[i] / max(value_added[i], 1.0)
-        x = x if x >= -1.0 or x != x else -1.0
-        margin[i] = x if x <= 1.0 or x != x else 1.0
+        margin[i] = fmin(fmax(profit[i] / fmax(value_added[i], 1.0), -1.0), 1.0)  # clamp, then float32
 
 
 def defaults(firms: Firms, owing: np.ndarray, month: int, bank: Bank, leasing: LeasingPartner,

@@ -19,6 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import numpy as np
+from numba import njit
+
+from .econ import fmax, fmin
 
 # project phases
 NONE, APPROVAL, QUEUED, IMPLEMENTING = 0, 1, 2, 3
@@ -196,11 +199,10 @@ def annual_profit(
     return ((1.0 - other_cost_share) * productivity - wage) * employees
 
 
-def grow(firms: Firms, demand_growth: float, productivity_trend: float, labour_supply_growth: float) -> None:
-    """Exogenous monthly growth of capacity output, productivity and recruitable workforce."""
-    firms.output *= (1.0 + demand_growth) ** (1 / 12)
-    firms.productivity *= (1.0 + productivity_trend) ** (1 / 12)
-    firms.workforce_cap *= (1.0 + labour_supply_growth) ** (1 / 12)
+def monthly_growth(demand_growth: float, productivity_trend: float, labour_supply_growth: float) -> tuple:
+    """A month's growth factors of capacity output, productivity and recruitable workforce (annual rates)."""
+    return ((1.0 + demand_growth) ** (1 / 12), (1.0 + productivity_trend) ** (1 / 12),
+            (1.0 + labour_supply_growth) ** (1 / 12))
 
 
 def set_wages(firms: Firms, wage_all: float, wage_private: float) -> None:
@@ -208,28 +210,53 @@ def set_wages(firms: Firms, wage_all: float, wage_private: float) -> None:
     firms.wage = np.where(firms.above, wage_all, wage_private)
 
 
-def produce(firms: Firms, other_cost_share: float, interest: np.ndarray | float = 0.0) -> None:
-    """This month's employment, value added, profit (yuan/yr rates) and margin (in place)."""
-    emp, va, profit, margin = firms.employed, firms.value_added, firms.profit, firms.margin
-    np.divide(firms.output, firms.productivity, out=emp)  # labour needs
-    np.less(firms.workforce_cap, emp, out=firms.has_gap)
-    np.minimum(emp, firms.workforce_cap, out=emp)
-    np.multiply(firms.productivity, emp, out=va)
-    np.multiply(firms.productivity, 1.0 - other_cost_share, out=profit)
-    profit -= firms.wage
-    profit *= emp
-    profit -= interest
-    np.divide(profit, va, out=margin, casting="same_kind")  # va > 0: productivity, employment positive
-    np.clip(margin, -1.0, 1.0, out=margin)
+def produce(firms: Firms, other_cost_share: float, growth: tuple = (1.0, 1.0, 1.0)) -> None:
+    """The month's exogenous growth (:func:`monthly_growth`, none by default), then its employment, value added,
+    profit before interest (yuan/yr rates) and margin, in place, in one pass over the firms."""
+    f = firms
+    _produce(f.output, f.productivity, f.workforce_cap, f.wage, *growth, 1.0 - other_cost_share,
+             f.employed, f.has_gap, f.value_added, f.profit, f.margin)
 
 
-def book_cash(firms: Firms, retained_share: float) -> None:
-    """A month of profit into cash: losses in full, a share of gains retained (rest paid out)."""
-    month = np.multiply(firms.profit, 1.0 / 12.0)
-    firms.cash += month
-    np.maximum(month, 0.0, out=month)
-    month *= 1.0 - retained_share
-    firms.cash -= month
+@njit(cache=True, nogil=True, error_model="numpy")
+def _produce(output, productivity, workforce_cap, wage, grow_output, grow_productivity, grow_workforce, kept,
+             employed, has_gap, value_added, profit, margin):
+    """produce firm by firm: E = min(Y / p, E_max), the gap flag where E_max < Y / p, value added p E, profit
+    (p x kept share - wage) x E, margin profit / value added (float32) within [-1, 1]."""
+    for i in range(output.size):
+        y = output[i] * grow_output
+        p = productivity[i] * grow_productivity
+        cap = workforce_cap[i] * grow_workforce
+        output[i], productivity[i], workforce_cap[i] = y, p, cap
+        e = y / p  # labour needs
+        has_gap[i] = cap < e
+        e = fmin(e, cap)
+        employed[i] = e
+        va = p * e
+        value_added[i] = va
+        pi = (p * kept - wage[i]) * e
+        profit[i] = pi
+        m = np.float32(pi / va)  # va > 0: productivity, employment positive
+        margin[i] = fmin(fmax(m, np.float32(-1.0)), np.float32(1.0))  # np.clip
+
+
+def book_cash(firms: Firms, retained_share: float, year_sums: bool = False) -> None:
+    """A month of profit (after interest) into cash: losses in full, a share of gains retained (the rest paid
+    out); with ``year_sums``, the month's value added and profit also into the year's sums (firm dynamics)."""
+    f = firms
+    _book_cash(f.profit, f.value_added, f.cash, 1.0 - retained_share, year_sums, f.va_year, f.profit_year)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _book_cash(profit, value_added, cash, paid_out, year_sums, va_year, profit_year):
+    """book_cash firm by firm: cash += profit / 12 less the paid-out share of a positive month."""
+    for i in range(profit.size):
+        month = profit[i] * (1.0 / 12.0)
+        c = cash[i] + month
+        cash[i] = c - fmax(month, 0.0) * paid_out
+        if year_sums:
+            va_year[i] += value_added[i] / 12.0
+            profit_year[i] += profit[i] / 12.0
 
 
 def employment(firms: Firms, idx: np.ndarray) -> np.ndarray:

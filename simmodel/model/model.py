@@ -354,12 +354,11 @@ class TransformationModel(mesa.Model):
     def _produce(self, demand_growth: float) -> np.ndarray:
         """Returns the firms that owe anything once the month's payments and defaults are booked."""
         f, e = self.firms, self.params.economy
-        firmlib.grow(f, demand_growth, e.productivity_trend, e.labour_supply_growth)
-        firmlib.produce(f, e.other_cost_share)
+        firmlib.produce(f, e.other_cost_share,
+                        firmlib.monthly_growth(demand_growth, e.productivity_trend, e.labour_supply_growth))
         self.shared.charge()  # users of shared platforms pay for the month's use
         owing = finance.service(f, self.bank, self.leasing)
-        firmlib.book_cash(f, e.retained_share)
-        self.dynamics.accumulate(f)
+        firmlib.book_cash(f, e.retained_share, year_sums=self.dynamics.enabled)
         defaulted = finance.defaults(f, owing, self.month, self.bank, self.leasing, self.tables.sector_labour_saving)
         self.flow("defaults", defaulted)
         borrowers = float(f.weight[owing][f.debt[owing] > 0].sum()) if owing.size else 0.0
