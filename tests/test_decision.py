@@ -338,3 +338,17 @@ def test_a_firms_peers_are_its_cell_blended_with_its_sector_province_wide():
         sector = (np.bincount(f.sector, at_k, ns) / np.bincount(f.sector, real, ns))[np.arange(m.n_cells)[ok] % ns]
         assert np.abs(cell - sector).max() > 0.05
         assert share[ok, k] == pytest.approx((1 - w) * cell + w * sector, rel=1e-9, abs=1e-12)
+
+
+def test_peer_counts_are_the_real_operating_firms_of_each_cell_and_stage_to_the_bit():
+    """Peers.counts sums each cell x stage's weights in one compiled pass; a closed firm (alive False) counts
+    for nothing, and each cell must hold what np.bincount of the operating firms' weights gives, to the bit."""
+    m = TransformationModel.from_scenario("baseline", seed=3, scale=0.01, end="2014-06")
+    m.run()
+    f = m.firms
+    f.alive[np.random.default_rng(3).random(f.n) < 0.2] = False
+    m.peers.stages_changed()
+    want = np.bincount(f.combo, weights=f.weight * f.alive, minlength=m.n_cells * 5).reshape(m.n_cells, 5)
+    got = m.peers.counts(m.month)
+    assert got.tobytes() == want.tobytes()
+    assert got.sum() < 0.9 * f.weight.sum()  # a fifth of the firms closed: they are not counted

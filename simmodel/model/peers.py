@@ -7,6 +7,7 @@ Counts are real firms (weights) and are cached for the month until a stage chang
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from .stages import N_STAGES
 
@@ -27,7 +28,8 @@ class Peers:
         """(n_cells, 5) real operating firms by cell and stage."""
         if self._cache[0] != month:
             f = self.firms
-            counts = np.bincount(f.combo, weights=f.weight * f.alive, minlength=self.n_cells * N_STAGES)
+            counts = np.zeros(self.n_cells * N_STAGES)
+            _operating_sums(f.combo, f.weight, f.alive, counts)
             self._cache = (month, counts.reshape(self.n_cells, N_STAGES))
         return self._cache[1]
 
@@ -42,6 +44,15 @@ class Peers:
         sector_share = sector_at_least / np.maximum(sector_at_least[:, :1], 1e-12)
         w = self.cross_cell_weight
         return (1 - w) * cell_share + w * sector_share[np.arange(self.n_cells) % ns]
+
+
+@njit(cache=True, nogil=True)
+def _operating_sums(key, weight, alive, out):
+    """``out += np.bincount(key, weights=weight * alive)`` in one pass, to the bit: closed firms add nothing
+    (adding 0.0 leaves a sum unchanged), the others their weight in firm order."""
+    for i in range(key.size):
+        if alive[i]:
+            out[key[i]] += weight[i]
 
 
 __all__ = ["Peers"]
