@@ -124,3 +124,39 @@ def test_a_migrating_firm_gets_its_voucher_in_cash_and_counts_toward_its_citys_t
     by_city = flows.reshape(n_cities, n_sectors, 2).sum(axis=(1, 2))
     assert by_city.sum() > 0
     assert np.allclose([c.cloud_done for c in m.cities], by_city)
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_a_months_movers_and_leavers_are_exactly_those_a_firm_by_firm_evaluation_gives(seed):
+    """migrate filters the month's draws in one pass before valuing anyone (a bound on every firm's
+    probability); the movers must be exactly the operating firms off the cloud and fit for it whose draw is
+    below their own probability, and the leavers the operating firms on it with a draw below the
+    discontinuance rate whose services cost more than they bring. Here a tenth of the firms are closed."""
+    from simmodel.model import TransformationModel
+    from simmodel.model.econ import logistic
+
+    # mid-2016: thousands of fit firms still off the cloud, a few hundred on it
+    m = TransformationModel.from_scenario("baseline", seed=seed, scale=0.02, end="2016-06")
+    m.run()
+    f, cloud = m.firms, m.cloud
+    rng = np.random.default_rng(seed)
+    f.alive[rng.random(f.n) < 0.1] = False
+    push = np.array([c.behind_target() for c in m.cities], float)
+    table, everyone = cloud.index_table(m.month, push), np.arange(f.n)
+    p = logistic(table[f.combo] + cloud.p.beta_net_value * cloud.value(f, everyone, 0.0))
+    # draws near each firm's own probability (off the cloud) or the discontinuance rate (on it), so that a
+    # filter or a bound that is off by a little changes who moves or leaves
+    near = np.where(f.on_cloud, cloud.p.discontinue_rate, p)
+    u = (near * rng.uniform(0.3, 1.7, f.n)).astype(np.float32)
+
+    class Fixed:
+        def random(self, n, dtype):
+            return u.copy()
+
+    want_move = everyone[f.alive & ~f.on_cloud & cloud.fit & (u < p)]
+    want_leave = everyone[f.alive & f.on_cloud & (u < np.float32(cloud.p.discontinue_rate))
+                          & (cloud.value(f, everyone, 0.0) < 0)]
+    cloud.rng = Fixed()
+    movers, leavers = cloud.migrate(f, m.month, push)
+    assert np.array_equal(movers, want_move) and np.array_equal(leavers, want_leave)
+    assert movers.size > 20 and leavers.size > 5, (movers.size, leavers.size)
