@@ -251,3 +251,27 @@ def test_a_firms_own_project_pulls_its_belief_to_the_ratio_it_realised():
     mean, var = mean_belief(f, b.prior_mean, b.prior_sd, i)
     assert mean[0] == pytest.approx((b.prior_mean * p0 + 0.3 * p1) / (p0 + p1), rel=1e-9)
     assert var[0] == pytest.approx(1.0 / (p0 + p1), rel=1e-9)
+
+
+def test_evidence_ages_by_its_half_life_public_and_private():
+    """A month passes: every cell's public evidence and every informed firm's own evidence count 0.5^(1 /
+    half-life) as much (precision and precision-weighted sum alike); an uninformed firm has none to age."""
+    from simmodel.model import TransformationModel
+    from simmodel.model.beliefs import age_evidence
+
+    m = TransformationModel.from_scenario("baseline", seed=4, scale=0.01, end="2016-12")
+    m.run()
+    f = m.firms
+    f.belief_precision[~f.informed] = 3.0  # nothing ages these
+    before = {n: getattr(f, n).copy() for n in ("cell_precision", "cell_weighted", "belief_precision",
+                                               "belief_weighted")}
+    age_evidence(f, 6.0)
+    keep = 0.5 ** (1 / 6)
+    assert 0.1 < f.informed.mean() < 0.99
+    for name in ("cell_precision", "cell_weighted"):
+        assert np.array_equal(getattr(f, name), before[name] * keep)
+    for name in ("belief_precision", "belief_weighted"):
+        now, was = getattr(f, name), before[name]
+        assert np.array_equal(now[f.informed], was[f.informed] * keep)
+        assert np.array_equal(now[~f.informed], was[~f.informed])
+    assert (before["belief_precision"][f.informed] > 0).mean() > 0.5
