@@ -275,3 +275,42 @@ def test_evidence_ages_by_its_half_life_public_and_private():
         assert np.array_equal(now[f.informed], was[f.informed] * keep)
         assert np.array_equal(now[~f.informed], was[~f.informed])
     assert (before["belief_precision"][f.informed] > 0).mean() > 0.5
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_expert_groups_diagnose_only_firms_that_can_still_use_it(monkeypatch, seed):
+    """A diagnosis goes to an operating firm with no project under way, below stage 4 and never diagnosed
+    before, whether it was exposed (conferences, pilots) or drawn at random from its sector. Here the
+    exposed pool is salted with firms that fail one condition each (a project under way, stage 4): none of
+    them may be diagnosed, while the groups still fill their capacity."""
+    import simmodel.model.model as M
+    from simmodel.model import TransformationModel
+    from simmodel.model.firms import NONE
+
+    seen = {"months": 0, "diagnosed": 0, "salted": 0}
+    real = M.diagnose
+
+    def checked(firms, *a, **k):
+        rng = np.random.default_rng(seen["months"])
+        salt = rng.choice(firms.n, 300, replace=False)
+        salt = salt[~firms.diagnosed[salt]]
+        firms.exposure[salt] = 1.0  # the most exposed of all: first in line if nothing else kept them out
+        busy, top = salt[: salt.size // 2], salt[salt.size // 2:]
+        saved = firms.proj_phase[busy].copy(), firms.stage[top].copy()
+        firms.proj_phase[busy] = np.where(firms.proj_phase[busy] == NONE, 3, firms.proj_phase[busy])
+        firms.stage[top] = 4
+        before = firms.diagnosed.copy()
+        out = real(firms, *a, **k)
+        assert not np.isin(out, salt).any()
+        assert (firms.proj_phase[out] == NONE).all() and (firms.stage[out] < 4).all() and not before[out].any()
+        assert firms.alive[out].all()
+        firms.proj_phase[busy], firms.stage[top] = saved
+        seen["months"] += 1
+        seen["diagnosed"] += out.size
+        seen["salted"] += salt.size
+        return out
+
+    monkeypatch.setattr(M, "diagnose", checked)
+    m = TransformationModel.from_scenario("baseline", seed=seed, scale=0.02, end="2014-12")
+    m.run()
+    assert seen["months"] >= 12 and seen["diagnosed"] > 100 and seen["salted"] > 1000

@@ -13,6 +13,7 @@ import math
 
 import mesa
 import numpy as np
+from numba import njit
 
 from ...params import Params
 from ..allocation import largest_remainder, take_within
@@ -221,11 +222,13 @@ def diagnose(firms, groups: list[ExpertGroup], sector_members: list[np.ndarray],
         capacity[g.sector] += g.capacity
     draws = rng.random((n_sectors, 2))  # a fixed number of draws a month: common random numbers
 
-    def open_to(idx):
-        return (firms.proj_phase[idx] == NONE) & (firms.stage[idx] < 4) & ~firms.diagnosed[idx] & firms.alive[idx]
+    def open_to(rows, exposed: bool):
+        """Firms of ``rows`` (None: all) open to a diagnosis and exposed (exposure > 0.2) or not."""
+        every = rows is None
+        return _open_to_diagnosis(np.empty(0, np.int64) if every else rows, every, firms.exposure, np.float32(0.2),
+                                  exposed, firms.proj_phase, firms.stage, firms.diagnosed, firms.alive, NONE)
 
-    exposed = (firms.exposure > 0.2).nonzero()[0]
-    exposed = exposed[open_to(exposed)]
+    exposed = open_to(None, True)
     # one ordering for every sector: by sector, then exposure (highest first), then the seeded tie
     tie = tie_break(firms.key[exposed], event_id("diagnoses", month))
     exposed = exposed[np.lexsort((tie, -firms.exposure[exposed], firms.sector[exposed]))]
@@ -242,7 +245,7 @@ def diagnose(firms, groups: list[ExpertGroup], sector_members: list[np.ndarray],
             picks = members[np.minimum(cum.searchsorted(rng.random(m) * cum[-1], side="right"), members.size - 1)]
             _, first = np.unique(picks, return_index=True)
             extra = picks[np.sort(first)]
-            extra = extra[open_to(extra) & (firms.exposure[extra] <= 0.2)]
+            extra = open_to(extra, False)
             pool = np.concatenate([pool, extra])
         chosen.append(pool[take_within(firms.weight[pool], capacity[s], draws[s, 0])])
     out = np.concatenate(chosen) if chosen else np.zeros(0, np.int64)
@@ -256,3 +259,19 @@ def diagnose(firms, groups: list[ExpertGroup], sector_members: list[np.ndarray],
         for g in groups:
             g.diagnosed_total += done[g.sector] / n_groups[g.sector]
     return out
+
+
+@njit(cache=True, nogil=True)
+def _open_to_diagnosis(rows, every, exposure, threshold, exposed, phase, stage, diagnosed, alive, no_project):
+    """The firms of ``rows`` (or of all, if ``every``), in order, open to a diagnosis (operating, no project,
+    below stage 4, never diagnosed) whose exposure is above ``threshold`` (``exposed``) or not: one pass."""
+    n = exposure.size if every else rows.size
+    out = np.empty(n, np.int64)
+    k = 0
+    for j in range(n):
+        i = j if every else rows[j]
+        if ((exposure[i] > threshold) == exposed and phase[i] == no_project and stage[i] < 4 and not diagnosed[i]
+                and alive[i]):
+            out[k] = i
+            k += 1
+    return out[:k].copy()
