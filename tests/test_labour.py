@@ -89,3 +89,25 @@ def test_released_workers_fill_other_firms_gaps():
         on, off = run(seed), run(seed, labour__pool_enabled=False)
         gap = [m.recorder.stocks[-1, STOCKS.index("gap_firms")].sum() for m in (on, off)]
         assert gap[0] < gap[1], (seed, gap)
+
+
+def test_labour_cost_saved_is_each_size_classs_workers_saved_at_its_own_wage_month_by_month():
+    """Each month a twelfth of the year's wage of the workers substituted: above-size firms' at the all-units
+    wage, small firms' at the private-unit wage, of that year (firms.wage, set from the series each January:
+    test_wages_follow_the_series_by_size_class). Counted here from the firms' own arrays after every month,
+    size class by size class, over three Januaries and two seeds."""
+    from simmodel.model.indicators import ABOVE
+    col = FLOWS.index("labour_cost_saved")
+    for seed in (2, 3):
+        m = TransformationModel.from_scenario("baseline", seed=seed, scale=0.01, end="2015-12")
+        t_wage = m.tables
+        while m.running:
+            m.step()
+            f, t = m.firms, m.month
+            yr = t_wage.year_row(2013 + t // 12)
+            wage = np.where(f.above, t_wage.wage[yr], t_wage.wage_private[yr])  # not f.wage: the series itself
+            booked = m.recorder.flows[t, col].reshape(-1, 2).sum(axis=0)  # (small, above)
+            for size, mask in ((ABOVE, f.above), (1 - ABOVE, ~f.above)):
+                expect = (f.weight * f.workers_saved * wage)[mask].sum() / 12.0
+                assert booked[size] == pytest.approx(expect, rel=1e-9, abs=1e-6), (seed, t, size)
+        assert booked.min() > 0  # both classes have substituted workers by 2015
