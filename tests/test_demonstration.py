@@ -314,3 +314,54 @@ def test_expert_groups_diagnose_only_firms_that_can_still_use_it(monkeypatch, se
     m = TransformationModel.from_scenario("baseline", seed=seed, scale=0.02, end="2014-12")
     m.run()
     assert seen["months"] >= 12 and seen["diagnosed"] > 100 and seen["salted"] > 1000
+
+
+def test_a_cells_public_evidence_grows_by_peer_contacts_times_the_share_of_its_firms_that_completed():
+    """Peer evidence (docs/ODD.md 3.4.3): each month, after last month's evidence has aged, a cell's public
+    precision grows by peer_contacts x the share of its real operating firms that completed a project last
+    month, blended with the same share of its sector province-wide (beliefs.cross_cell_weight), over the
+    observation variance; its precision-weighted sum by the same times the ratios they realised. The completed
+    projects (cell, sector, real firms, ratio) are the month's input; the real firms of each cell and sector are
+    counted here from the firms' arrays at the moment of learning. Every month of 2013-2015, two seeds."""
+    from simmodel.model import TransformationModel, beliefs
+
+    learn = beliefs.learn_from_peers
+    for seed in (2, 3):
+        m = TransformationModel.from_scenario("baseline", seed=seed, scale=0.01, end="2015-12")
+        b, ns = m.params.beliefs, m.tables.n_sectors
+        gain_sd, w, contacts = m.params["technology.gain_sd"], b.cross_cell_weight, b.peer_contacts
+        assert 0 < w < 0.5 and contacts > 0  # blend and share not interchangeable
+        checked = []
+
+        def checking(firms, evidence, params, n_cells, n_sectors, obs_var, cell_firms=None):
+            p0, s0 = firms.cell_precision.copy(), firms.cell_weighted.copy()
+            real = firms.weight * firms.alive
+            in_cell = np.bincount(firms.cell, real, n_cells)
+            in_sector = np.bincount(firms.cell % ns, real, ns)
+            learn(firms, evidence, params, n_cells, n_sectors, obs_var, cell_firms)
+            keep = 0.5 ** (1.0 / b.evidence_half_life_months)
+            share, weighted = np.zeros(n_cells), np.zeros(n_cells)
+            if evidence is not None:
+                cell, sector, weight, ratio = evidence
+                c_done, s_done = np.zeros(n_cells), np.zeros(ns)
+                c_sum, s_sum = np.zeros(n_cells), np.zeros(ns)
+                np.add.at(c_done, cell, weight)
+                np.add.at(s_done, sector, weight)
+                np.add.at(c_sum, cell, weight * ratio)
+                np.add.at(s_sum, sector, weight * ratio)
+                sec = np.arange(n_cells) % ns
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    share = np.nan_to_num((1 - w) * c_done / in_cell) + w * s_done[sec] / in_sector[sec]
+                    weighted = np.nan_to_num((1 - w) * c_sum / in_cell) + w * s_sum[sec] / in_sector[sec]
+                checked.append(share.max())
+            var = gain_sd ** 2
+            assert firms.cell_precision == pytest.approx(p0 * keep + contacts * share / var, rel=1e-9, abs=1e-12)
+            assert firms.cell_weighted == pytest.approx(s0 * keep + contacts * weighted / var, rel=1e-9, abs=1e-12)
+
+        beliefs.learn_from_peers = checking
+        try:
+            m.run()
+        finally:
+            beliefs.learn_from_peers = learn
+        # most months bring evidence, and in some cell a visible share of the firms completed a project
+        assert len(checked) > 20 and max(checked) > 0.01, (seed, len(checked), max(checked, default=0))
