@@ -94,3 +94,35 @@ def test_the_page_starts_on_the_calibrated_baseline():
     rebuilt = type(m)(seed=2, purchase_rate=0.3)  # how SolaraViz rebuilds the model on Reset
     assert rebuilt.params["beliefs.prior_mean"] == base["beliefs.prior_mean"] and rebuilt.params[
         "cities.purchase_rate"] == 0.3
+
+
+def test_every_control_starts_at_the_scenarios_value_not_the_codes_default():
+    """`simmodel serve --scenario NAME` shows NAME's levers: the controls of the no-policy scenario start with
+    its instruments off (the code's defaults have them on), and every other control at that scenario's value."""
+    from simmodel.analysis import scenarios
+    from simmodel.viz import app
+    scenario = scenarios.load("no_policy").params
+    controls = app.model_params(scenario)
+    levers = [p for p in PARAMS if p.lever]
+    assert any(scenario[p.key] != p.default for p in levers)  # the scenario moves some levers
+    for p in levers:
+        want = int(scenario[p.key][:4]) if p.kind == "month" else scenario[p.key]  # a month's control is its year
+        assert controls[p.name]["value"] == want, p.key
+    assert controls["special_fund_enabled"]["value"] is False and controls["purchase_enabled"]["value"] is False
+
+
+def test_the_seed_control_reaches_the_model():
+    """Reset builds the model with the page's seed: the firms of seeds 5 and 6 are those the CLI's model draws
+    for the same seeds, and differ between them."""
+    import numpy as np
+
+    from simmodel.model import TransformationModel
+    from simmodel.viz import app
+    for seed in (5, 6):
+        page_model, cli_model = app.make_model(seed=seed, scale=0.01), TransformationModel.from_scenario(
+            "baseline", seed=seed, scale=0.01)
+        assert page_model.seed == seed
+        for name in ("cash", "productivity", "stage"):
+            assert np.array_equal(getattr(page_model.firms, name), getattr(cli_model.firms, name)), (seed, name)
+    a, b = app.make_model(seed=5, scale=0.01).firms, app.make_model(seed=6, scale=0.01).firms
+    assert not np.array_equal(a.cash, b.cash)
