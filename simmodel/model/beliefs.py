@@ -80,19 +80,15 @@ def _age_private(informed, precision, weighted, keep):
             weighted[i] *= keep
 
 
-def _public(firms, prior_mean: float, prior_sd: float) -> tuple[np.ndarray, np.ndarray]:
-    """Each cell's (precision, precision-weighted sum) of the prior and the public evidence."""
-    p0 = 1.0 / prior_sd ** 2
-    return p0 + firms.cell_precision, prior_mean * p0 + firms.cell_weighted
-
-
 def mean_belief(firms, prior_mean: float, prior_sd: float, idx=None,
                 variance: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """(mean, variance) of the belief of firms ``idx`` (default: all) about their sector's true gain ratio mu
     (the variance None unless ``variance``): the prior, the public evidence of the firm's cell and, if it
     is informed, its private evidence, added in precision and precision-weighted sum."""
     f = firms
-    cell_p, cell_w = _public(f, prior_mean, prior_sd)
+    p0 = 1.0 / prior_sd ** 2
+    cell_p = p0 + f.cell_precision
+    cell_w = prior_mean * p0 + f.cell_weighted
     everyone = idx is None
     rows = np.empty(0, np.int64) if everyone else np.asarray(idx, np.int64)
     n = f.n if everyone else rows.size
@@ -107,20 +103,15 @@ def _belief_kernel(cell_p, cell_w, cell, informed, precision, weighted, everyone
     """mean_belief firm by firm (of every firm, or of ``rows``): ``var`` is filled when it has their length."""
     for j in range(mean.size):
         i = j if everyone else rows[j]
-        mean[j], prec = _belief_of(i, cell_p, cell_w, cell, informed, precision, weighted)
+        c = cell[i]
+        if informed[i]:
+            prec = precision[i] + cell_p[c]
+            mean[j] = (weighted[i] + cell_w[c]) / prec
+        else:
+            prec = cell_p[c]
+            mean[j] = cell_w[c] / prec
         if var.size:
             var[j] = 1.0 / prec
-
-
-@njit(inline="always")
-def _belief_of(i, cell_p, cell_w, cell, informed, precision, weighted):
-    """(mean, precision) of firm ``i``'s belief: its cell's public evidence (with the prior), plus its own if
-    it is informed, added in precision and precision-weighted sum."""
-    c = cell[i]
-    if informed[i]:
-        prec = precision[i] + cell_p[c]
-        return (weighted[i] + cell_w[c]) / prec, prec
-    return cell_w[c] / cell_p[c], cell_p[c]
 
 
 def _own_next(firms, name: str, idx) -> np.ndarray:
@@ -166,19 +157,18 @@ def ratio_bound(firms, prior_mean: float, prior_sd: float, gain_sd: float) -> np
     """For every firm, max(own mean, 0) (float32, rounded up): at least the certainty equivalent it plans
     with, and the most a lessor carrying all of its shortfall risk can lift it to (thinning.py)."""
     f = firms
+    mean, _ = mean_belief(f, prior_mean, prior_sd, variance=False)
     own = np.empty(f.n, np.float32)
-    _own_mean_bound(*_public(f, prior_mean, prior_sd), f.cell, f.informed,
-                    f.belief_precision, f.belief_weighted, f.z_known, f.stage, np.float32(gain_sd), own)
+    _own_mean_bound(mean, f.z_known, f.stage, np.float32(gain_sd), own)
     return own
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def _own_mean_bound(cell_p, cell_w, cell, informed, precision, weighted, z_known, stage, gain_sd, own):
-    """ratio_bound firm by firm: max(1 + gain_sd E[z], 0) x max(mean belief, 0), in float32, rounded up."""
-    for i in range(own.size):
-        mean, _ = _belief_of(i, cell_p, cell_w, cell, informed, precision, weighted)
+@njit(cache=True, nogil=True)
+def _own_mean_bound(mean, z_known, stage, gain_sd, own):
+    """ratio_bound firm by firm: max(1 + gain_sd E[z], 0) x max(mean, 0), in float32, rounded up."""
+    for i in range(mean.size):
         o = np.maximum(np.float32(1.0) + gain_sd * z_known[i, min(stage[i], 3)], np.float32(0.0))
-        o *= np.float32(np.maximum(mean, 0.0))
+        o *= np.float32(np.maximum(mean[i], 0.0))
         own[i] = o * np.float32(1 + 1e-5)  # float32 rounding (relative 1e-7 per operation) stays far below this
 
 
