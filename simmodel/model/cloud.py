@@ -24,7 +24,6 @@ migrations this year are behind its target to date. A migrating firm gains
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from ..params import Params, instrument_start
 from .allocation import event_id, tie_break
@@ -130,35 +129,18 @@ class CloudMigration:
         table = self.index_table(month, push)
         c = self.p
         # exact thinning: v <= 5, so no firm's probability exceeds logistic(max index + 5 beta_net_value)
-        cand, on = _draws_below(u, float(logistic(table.max() + 5.0 * c.beta_net_value)),
-                                np.float32(c.discontinue_rate), self.fit, firms.on_cloud, firms.alive)
+        cand = (u < logistic(table.max() + 5.0 * c.beta_net_value)).nonzero()[0]
+        cand = cand[self.fit[cand] & ~firms.on_cloud[cand] & firms.alive[cand]]
         z = table[firms.combo[cand]] + c.beta_net_value * self.value(firms, cand, voucher)
         movers = cand[u[cand] < logistic(z)]
-        leavers = on[self.value(firms, on, 0.0) < 0.0] if on.size else np.zeros(0, np.int64)
+        leavers = np.zeros(0, np.int64)
+        if c.discontinue_rate > 0:
+            on = (u < c.discontinue_rate).nonzero()[0]
+            on = on[firms.on_cloud[on] & firms.alive[on]]
+            leavers = on[self.value(firms, on, 0.0) < 0.0]
         for idx, flag, sign in ((movers, True, 1.0), (leavers, False, -1.0)):
             if idx.size:
                 firms.on_cloud[idx] = flag
                 firms.update_keys(idx)
                 self.cell_cloud += sign * np.bincount(firms.cell[idx], weights=firms.weight[idx], minlength=self.n_cells)
         return movers, leavers
-
-
-@njit(cache=True, nogil=True)
-def _draws_below(u, move_below, leave_below, fit, on_cloud, alive):
-    """One pass over the month's draws: (operating firms off the cloud, fit for it, with u < ``move_below``
-    (float64), in ascending order; operating firms on it with u < ``leave_below`` (float32, as numpy compares
-    a float32 draw with a Python float)). The candidates that may move and the ones that may leave."""
-    move, leave = np.empty(u.size, np.int64), np.empty(u.size, np.int64)
-    n_move = n_leave = 0
-    for i in range(u.size):
-        if not alive[i]:
-            continue
-        if on_cloud[i]:
-            if u[i] < leave_below:
-                leave[n_leave] = i
-                n_leave += 1
-        elif fit[i] and np.float64(u[i]) < move_below:
-            move[n_move] = i
-            n_move += 1
-    return move[:n_move].copy(), leave[:n_leave].copy()
-
