@@ -1,7 +1,6 @@
 """The command line: a run end to end, and one-line errors with exit code 2 for bad input."""
 
 import json
-import os
 import subprocess
 import sys
 

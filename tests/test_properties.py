@@ -283,7 +283,6 @@ def check_stocks_never_negative(model: TransformationModel, rows: list[tuple]) -
     """Stocks are never negative: firm counts, robots, employment, queues, debts, leases and the fund
     (in the tidy rows and in the firm arrays); every agent stands for a positive number of firms; stages
     are 0-4."""
-    gov = model.government
     for p, r, s, n, x in rows:
         if n in STOCK_INDICATORS:
             assert x >= 0, ("negative stock", p, r, s, n, x)

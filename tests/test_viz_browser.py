@@ -24,9 +24,9 @@ SCREENSHOT = ROOT / "docs" / "img" / "visual_server.png"
 def _missing():
     if CHROMIUM is None:
         return "chromium not found (apt-get install chromium)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
+    import importlib.util
+
+    if importlib.util.find_spec("playwright") is None:
         return "playwright not installed (pip install -e '.[test]')"
     return None
 
