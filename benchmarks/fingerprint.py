@@ -4,11 +4,11 @@
     python -m benchmarks.fingerprint --check before.json    (after it: exit 1 and the runs that differ)
 
 A run's fingerprint is the SHA-256 of every cube of its recorder (stocks, flows, scalars: everything any
-output is computed from), of every firm array at the end of the run and of the lenders' books. The runs: the calibrated baseline
-on seeds 1-3 at scale 0.02, seed 1 at scale 0.1 and seed 2 at 0.3, and every other shipped scenario on
-seed 1 at 0.02 (22 runs, about 20 s here; ``--quick``: the three baseline seeds at 0.005). These are the
-"22 fingerprinted runs" of docs/performance.md. A fingerprint holds for one numpy version and machine
-type; compare fingerprints made on the same machine.
+output is computed from), of every firm array at the end of the run and of the lenders' books. The runs:
+the calibrated baseline on seeds 1-3 at scale 0.02, seed 1 at scale 0.1 and seed 2 at 0.3, and every other
+shipped scenario on seed 1 at 0.02 (22 runs, about 20 s here; ``--quick``: the three baseline seeds at
+0.005). These are the "22 fingerprinted runs" of docs/performance.md. A fingerprint holds for one numpy
+version and machine type; compare fingerprints made on the same machine.
 """
 
 from __future__ import annotations
