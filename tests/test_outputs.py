@@ -106,7 +106,8 @@ def test_a_months_stocks_are_each_cells_sums_of_its_firms_to_the_bit(baseline, w
     rec = copy.deepcopy(baseline.recorder)
     rng = np.random.default_rng(5)
     n, k4 = 4000, rec.k_stock * 4
-    key = rng.integers(0, 40, n) * (k4 // 40)  # many firms a cell, in 40 cells spread over the cube
+    # many firms a cell, in 40 cells spread over the cube, in all four (high-tech, emerging) flag slots
+    key = rng.integers(0, 40, n) * (k4 // 40) + rng.integers(0, 4, n)
     weights = rng.uniform(0.5, 30.0, n) if weighted else None
     va, profit = rng.lognormal(10.0, 2.0, n), rng.normal(0.0, 1e5, n)
     robots = np.where(rng.random(n) < 0.3, rng.lognormal(1.0, 1.0, n), 0.0)
@@ -122,5 +123,8 @@ def test_a_months_stocks_are_each_cells_sums_of_its_firms_to_the_bit(baseline, w
         cube = np.bincount(key, weights=w, minlength=k4) * cell_weights
         expected = ((cube[0::4] + cube[1::4]) + cube[2::4]) + cube[3::4]
         assert rec.stocks[0, STOCKS.index(name)].tobytes() == expected.tobytes(), name
+        if name == "va":  # the value added of high-tech firms (flags 1, 0 and 1, 1) and of emerging ones (0, 1; 1, 1)
+            assert rec.stocks[0, STOCKS.index("va_hightech")].tobytes() == (cube[2::4] + cube[3::4]).tobytes()
+            assert rec.stocks[0, STOCKS.index("va_emerging")].tobytes() == (cube[1::4] + cube[3::4]).tobytes()
     with pytest.raises(TypeError, match="employees"):
         rec.collect(1, key, {"employees": va.astype(np.float32)}, {})

@@ -46,6 +46,7 @@ class Recorder:
         # each stock cell's agent weight (size is the key's 3rd dimension; 4 = the two flags)
         self._cell_weights = np.tile(np.repeat(self.size_weights, self.k_stock // self.k_flow * 4),
                                      self.k_flow // N_SIZE)
+        self._ones = np.ones(self.k_stock * 4)
 
     def add_flow(self, name: str, flow_key: np.ndarray, amounts: np.ndarray) -> None:
         """Add real-firm amounts (already times weight) of flow ``name`` at ``flow_key``."""
@@ -81,7 +82,8 @@ class Recorder:
         if unknown:
             raise KeyError(f"unknown stock or scalar {sorted(unknown)}: declare it in indicators.STOCKS / SCALARS")
         k4 = self.k_stock * 4
-        w = self._cell_weights if weights is None else 1.0  # uniform within a size class: weigh the sums
+        # uniform within a size class: weigh the sums (x 1.0 changes no bit when weighed per agent)
+        w = self._cell_weights if weights is None else self._ones
         # the firm count and the quantities given for every firm: one pass over the firms per dtype, not a
         # bincount each (dense bincounts were most of data collection's cost at large scales)
         dense = {n: q for n, q in quantities.items() if isinstance(q, np.ndarray)}
@@ -97,25 +99,18 @@ class Recorder:
                 _cube_sums(stock_key, weights, tuple(dense[n] for n in names), count, out)
                 cubes.update(zip(names + ["firms"] * count, out))
         keys_of: dict[int, np.ndarray] = {}  # sparse quantities often share their firms: their keys, gathered once
-        for i, name in enumerate(STOCKS):
+        for name in STOCKS:
             q = quantities.get(name)
-            if name in cubes:
-                cube = cubes[name] * w
-            elif isinstance(q, tuple):  # sparse: (firm indices, values)
+            if isinstance(q, tuple):  # sparse: (firm indices, values)
                 v = q[1] if weights is None else q[1] * weights[q[0]]
                 keys = keys_of.get(id(q[0]))
                 if keys is None:
                     keys = keys_of[id(q[0])] = stock_key[q[0]]
-                cube = np.bincount(keys, weights=v, minlength=k4) * w
-            else:
-                continue
-            self.stocks[t, i] = ((cube[0::4] + cube[1::4]) + cube[2::4]) + cube[3::4]  # the two flags summed out
-            if name == "va":
-                # (..., high-tech, emerging); each pair added as one operation (a reduction over an axis of two
-                # would loop over the 2,200 cells one by one: 0.25 ms a month), the same sums as .sum(axis)
-                flags = cube.reshape(-1, 2, 2)
-                self.stocks[t, STOCKS.index("va_hightech")] = flags[:, 1, 0] + flags[:, 1, 1]
-                self.stocks[t, STOCKS.index("va_emerging")] = flags[:, 0, 1] + flags[:, 1, 1]
+                # (an empty bincount is of integers, even with weights)
+                cubes[name] = np.bincount(keys, weights=v, minlength=k4) if keys.size else np.zeros(k4)
+        rows = np.array([i for i, name in enumerate(STOCKS) if name in cubes], np.int64)
+        _fold_flags(tuple(cubes[STOCKS[i]] for i in rows), rows, w, STOCKS.index("va") if "va" in cubes else -1,
+                    STOCKS.index("va_hightech"), STOCKS.index("va_emerging"), self.stocks[t])
         # routine renewal investment this month: the month's renewal share of value added
         va = self.stocks[t, STOCKS.index("va")].reshape(self.k_flow, -1).sum(axis=1)
         self.month_flows[_FLOW_INDEX["renewal_investment"]] += va * renewal_share / 12.0
@@ -144,6 +139,23 @@ def _cube_sums(key, weights, columns, count, out):
                 out[j, k] += columns[j][i] * weights[i]
         if count:
             out[n_cols, k] += 1.0 if weights is None else weights[i]
+
+
+@njit(cache=True, nogil=True)
+def _fold_flags(cubes, rows, w, va, hightech, emerging, out):
+    """``out[rows[j]]`` = ``cubes[j]`` x ``w`` with the cube's two last flags (high-tech, emerging: four cells in a
+    row) summed out, ((c00 + c01) + c10) + c11, and from the value added's cube (j with ``rows[j] == va``) the
+    value added of high-tech firms (c10 + c11) and of emerging ones (c01 + c11): numpy's products and sums of
+    the strided slices, cell by cell in the same order, so the same bits."""
+    for j in range(len(cubes)):
+        cube, r = cubes[j], rows[j]
+        for c in range(out.shape[1]):
+            a, b = cube[4 * c] * w[4 * c], cube[4 * c + 1] * w[4 * c + 1]
+            d, e = cube[4 * c + 2] * w[4 * c + 2], cube[4 * c + 3] * w[4 * c + 3]
+            out[r, c] = ((a + b) + d) + e
+            if r == va:
+                out[hightech, c] = d + e
+                out[emerging, c] = b + e
 
 
 def record_month(model, wage: float, owing: np.ndarray) -> None:
