@@ -129,8 +129,10 @@ class CloudMigration:
         table = self.index_table(month, push)
         c = self.p
         # exact thinning: v <= 5, so no firm's probability exceeds logistic(max index + 5 beta_net_value)
-        cand = (u < logistic(table.max() + 5.0 * c.beta_net_value)).nonzero()[0]
-        cand = cand[self.fit[cand] & ~firms.on_cloud[cand] & firms.alive[cand]]
+        # (whole-array masks, not gathers at the candidates: during the action the bound is near 1 and nearly
+        # every firm is one; 2.6 -> 1.1 ms at the province, and the same before the action)
+        cand = ((u < logistic(table.max() + 5.0 * c.beta_net_value)) & self.fit & ~firms.on_cloud
+                & firms.alive).nonzero()[0]
         z = table[firms.combo[cand]] + c.beta_net_value * self.value(firms, cand, voucher)
         movers = cand[u[cand] < logistic(z)]
         leavers = np.zeros(0, np.int64)
