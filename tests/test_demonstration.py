@@ -316,6 +316,28 @@ def test_expert_groups_diagnose_only_firms_that_can_still_use_it(monkeypatch, se
     assert seen["months"] >= 12 and seen["diagnosed"] > 100 and seen["salted"] > 1000
 
 
+@pytest.mark.parametrize("seed", [2, 9])
+def test_ranking_only_each_sectors_leading_exposed_firms_diagnoses_the_same_firms(monkeypatch, seed):
+    """Above RANK_ALL_BELOW exposed firms the expert groups rank only each sector's leading ones
+    (services._leading: those within reach of the capacity, ties kept whole). Forced on every month of a
+    run (threshold 0), the run must be the one that ranks all of them, to the bit: the same firms diagnosed,
+    the same months' stocks and flows."""
+    import simmodel.model.institutions.services as S
+    from simmodel.model import TransformationModel
+
+    runs = []
+    for threshold in (0, 10**9):
+        monkeypatch.setattr(S, "RANK_ALL_BELOW", threshold)
+        m = TransformationModel.from_scenario("baseline", seed=seed, scale=0.02, end="2016-12")
+        m.run()
+        runs.append(m)
+    a, b = runs
+    assert a.firms.diagnosed.sum() > 200
+    assert np.array_equal(a.firms.diagnosed, b.firms.diagnosed)
+    assert a.recorder.stocks.tobytes() == b.recorder.stocks.tobytes()
+    assert a.recorder.flows.tobytes() == b.recorder.flows.tobytes()
+
+
 def test_a_cells_public_evidence_grows_by_peer_contacts_times_the_share_of_its_firms_that_completed():
     """Peer evidence (docs/ODD.md 3.4.3): each month, after last month's evidence has aged, a cell's public
     precision grows by peer_contacts x the share of its real operating firms that completed a project last

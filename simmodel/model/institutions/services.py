@@ -229,6 +229,8 @@ def diagnose(firms, groups: list[ExpertGroup], sector_members: list[np.ndarray],
                                   exposed, firms.proj_phase, firms.stage, firms.diagnosed, firms.alive, NONE)
 
     exposed = open_to(None, True)
+    if exposed.size > RANK_ALL_BELOW:
+        exposed = _leading(firms, exposed, capacity)
     # one ordering for every sector: by sector, then exposure (highest first), then the seeded tie
     tie = tie_break(firms.key[exposed], event_id("diagnoses", month))
     exposed = exposed[np.lexsort((tie, -firms.exposure[exposed], firms.sector[exposed]))]
@@ -259,6 +261,35 @@ def diagnose(firms, groups: list[ExpertGroup], sector_members: list[np.ndarray],
         for g in groups:
             g.diagnosed_total += done[g.sector] / n_groups[g.sector]
     return out
+
+
+RANK_ALL_BELOW = 2_000  # exposed firms: fewer are ranked all together (cheaper than _leading's loop over sectors)
+
+
+def _leading(firms, exposed: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+    """Of the ``exposed`` firms, those that can be reached in their sector's ranking: each sector's k most
+    exposed (with every firm tied with the k-th in exposure), k agents weighing more than its groups' capacity
+    in real firms, so that the diagnoses are those of ranking them all.
+
+    take_within serves a head of the ranking up to the agent that straddles the capacity, the k-th at the
+    latest, and reads nothing behind it; the first k are ranked the same among these as among all (exposure,
+    then the seeded tie, which depends on the firm alone); and a sector with more than k of them has more
+    exposed firms than its capacity either way, so it visits none at random. Ranking 23,000 exposed firms took
+    2.5 ms a month at the province, for 220 diagnoses."""
+    sector, exposure, weight = firms.sector[exposed], firms.exposure[exposed], firms.weight[exposed]
+    keep = np.zeros(exposed.size, bool)
+    for s in (capacity > 0).nonzero()[0]:
+        mine = (sector == s).nonzero()[0]
+        if mine.size == 0:
+            continue
+        # k - 1 agents of the least weight already exceed the capacity; one more keeps the straddler within the k
+        # however the running sum of weights rounds
+        k = int(capacity[s] / weight[mine].min()) + 2
+        if mine.size > k:
+            e = exposure[mine]
+            mine = mine[e >= np.partition(e, mine.size - k)[mine.size - k]]
+        keep[mine] = True
+    return exposed[keep]
 
 
 @njit(cache=True, nogil=True)
