@@ -39,9 +39,11 @@ class YearAhead:
     min_fraction: float  # smallest share a project may be scaled down to
 
 
-def bound_terms(stage, sector, city, output, productivity, workforce_cap, wage, ctx: DecisionContext, ya: YearAhead,
-                tables: tuple | None = None):
-    """Per-firm terms (a, l, h, s) of the thinning bound, valid until December (given ya.ratio_cap).
+def bound_terms(rows, firms, ctx: DecisionContext, ya: YearAhead, out: tuple, fold: tuple = (1.0, 1.0),
+                tables: tuple | None = None) -> None:
+    """Per-firm terms (a, l, h, s) of the thinning bound of firms ``rows``, valid until December (given
+    ya.ratio_cap), written at ``rows`` into ``out`` (four float32 arrays over the firms), a and l times ``fold``
+    (Thinning.refresh) and every term nudged outwards by a relative 1e-6 for float32's rounding.
 
     For a gain g >= 0 the yearly benefit is at most (1 - tau) g q N + w N max(0, lambda g - gap),
     N the labour needs: value added rises by at most (1 - tau) g q N, q = (1 - lambda) p without a
@@ -60,24 +62,25 @@ def bound_terms(stage, sector, city, output, productivity, workforce_cap, wage, 
     ``tables``: :func:`stage_tables` of ``ctx`` and ``ya``, if already computed.
     """
     n_next, c_next, g_skip, c_skip = tables if tables is not None else stage_tables(ctx, ya)
-    n = stage.size
-    a, l, h, s = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
-    _terms_kernel(stage, sector.astype(np.int64), city.astype(np.int64), output, productivity, workforce_cap, wage,
+    f = firms
+    _terms_kernel(rows, f.stage, f.sector, f.city, f.output, f.productivity, f.workforce_cap, f.wage,
                   ctx.nominal_gain.shape[0], n_next, c_next, g_skip, c_skip, ya.fee_share, ya.award_rate.ravel(),
                   ctx.labour_saving, ya.robot_subsidy, float(ctx.fixed_cost), float(ya.needs_factor),
                   float(ya.full_low), float(ya.full_high), float(ctx.other_cost_share), float(ya.productivity_factor),
-                  float(ctx.robots_per_worker), bool(ctx.skip_allowed), a, l, h, s)
-    return a, l, h, s
+                  float(ctx.robots_per_worker), bool(ctx.skip_allowed), float(fold[0]), float(fold[1]), *out)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _terms_kernel(stage, sector, city, output, productivity, workforce_cap, wage, n_sectors, n_next, c_next, g_skip,
-                  c_skip, fee_share, award_rate, labour_saving, robot_subsidy, fixed_cost, needs_factor, full_low,
-                  full_high, other_cost_share, productivity_factor, robots_per_worker, skip_allowed, a, l, h, s):
-    """bound_terms firm by firm, in one pass (float64; the same operations in the same order as the formula)."""
-    for i in range(stage.size):
-        k = sector[i] * 5 + min(stage[i], 3)  # stage-4 firms never decide: terms unused
-        phi = 1.0 + fee_share[sector[i]] - award_rate[city[i] * n_sectors + sector[i]]
+def _terms_kernel(rows, stage, sector, city, output, productivity, workforce_cap, wage, n_sectors, n_next, c_next,
+                  g_skip, c_skip, fee_share, award_rate, labour_saving, robot_subsidy, fixed_cost, needs_factor,
+                  full_low, full_high, other_cost_share, productivity_factor, robots_per_worker, skip_allowed, fold_a,
+                  fold_l, a, l, h, s):
+    """bound_terms firm by firm, in one pass over ``rows`` (float64; the same operations in the same order as the
+    formula), each term stored in float32 after its nudge."""
+    for i in rows:
+        sec, st = int(sector[i]), int(stage[i])
+        k = sec * 5 + min(st, 3)  # stage-4 firms never decide: terms unused
+        phi = 1.0 + fee_share[sec] - award_rate[int(city[i]) * n_sectors + sec]
         fixed = fixed_cost * productivity[i] / (output[i] * needs_factor)  # F / N at the year's largest needs
         per_cost = n_next[k] / (c_next[k] * phi + fixed)
         gain = n_next[k]
@@ -88,15 +91,20 @@ def _terms_kernel(stage, sector, city, output, productivity, workforce_cap, wage
             per_cost = 1e30  # subsidies above cost: no useful bound, value everyone (finite: 0 x it = 0)
         full = workforce_cap[i] * productivity[i] / output[i]
         hi = full * full_high
-        lam = labour_saving[sector[i]]
+        lam = labour_saving[sec]
         q_over_p = 1.0 - lam if full * full_low >= 1.0 else np.minimum(hi, 1.0)
-        a[i] = (1.0 - other_cost_share) * productivity_factor * productivity[i] * q_over_p * per_cost
-        l[i] = wage[i] * lam * per_cost
-        h[i] = np.maximum(1.0 - hi, 0.0) / (lam * gain)  # the smallest gap in the year, in units of r
-        if h[i] != h[i]:
-            h[i] = np.inf  # no labour saving at all (lambda = 0)
+        ai = (1.0 - other_cost_share) * productivity_factor * productivity[i] * q_over_p * per_cost
+        li = wage[i] * lam * per_cost
+        hi = np.maximum(1.0 - hi, 0.0) / (lam * gain)  # the smallest gap in the year, in units of r
+        if hi != hi:
+            hi = np.inf  # no labour saving at all (lambda = 0)
         # robots, and their purchase subsidy, come only with machine substitution, the climb from stage 0
-        s[i] = (robot_subsidy[city[i]] * robots_per_worker * lam if stage[i] == 0 else 0.0) * per_cost
+        si = (robot_subsidy[int(city[i])] * robots_per_worker * lam if st == 0 else 0.0) * per_cost
+        # float32 rounds down as often as up: nudged outwards so the bound stays above
+        a[i] = (ai * fold_a) * (1 + 1e-6)
+        l[i] = (li * fold_l) * (1 + 1e-6)
+        h[i] = hi * (1 - 1e-6)
+        s[i] = si * (1 + 1e-6)
 
 
 def stage_tables(ctx: DecisionContext, ya: YearAhead):
@@ -261,16 +269,10 @@ class Thinning:
         f, ctx = self.model.firms, self.ctx
         if self._tables[0] is not ctx or self._tables[1] is not self.year:  # a month's refreshes share them
             self._tables = (ctx, self.year, stage_tables(ctx, self.year))
-        a, l, h, s = bound_terms(f.stage[idx], f.sector[idx], f.city[idx], f.output[idx], f.productivity[idx],
-                                 f.workforce_cap[idx], f.wage[idx], ctx, self.year, self._tables[2])
-        if self.scaled:  # fold beta_value x the annuities into the terms (NPV measure)
-            a *= ctx.beta_value * ctx.annuity
-            l *= ctx.beta_value * self.year.wage_annuity
-        # float32 rounds down as often as up: nudge the terms up so the bound stays above
-        self.bound[0][idx] = a * (1 + 1e-6)
-        self.bound[1][idx] = l * (1 + 1e-6)
-        self.bound[2][idx] = h * (1 - 1e-6)
-        self.bound[3][idx] = s * (1 + 1e-6)
+        rows = np.arange(f.n) if isinstance(idx, slice) else idx
+        # the NPV measure folds beta_value x the annuities into a and l
+        fold = (ctx.beta_value * ctx.annuity, ctx.beta_value * self.year.wage_annuity) if self.scaled else (1.0, 1.0)
+        bound_terms(rows, f, ctx, self.year, self.bound, fold, self._tables[2])
 
     def candidates(self, u: np.ndarray, eligible: np.ndarray, ratio: np.ndarray, ctx: DecisionContext) -> np.ndarray:
         """The eligible firms whose draw ``u`` falls below the bound of their adoption probability.
