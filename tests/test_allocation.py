@@ -64,3 +64,26 @@ def test_a_budget_pays_the_queue_in_order_until_it_is_empty(seed):
             used += a
             assert paid[i] == min(max(available - (used - a), 0.0), a), (available, i)
         assert paid.sum() <= max(available, 0.0) * (1 + 1e-12)
+
+
+def test_each_firms_priority_is_the_splitmix64_finaliser_of_its_key_and_the_event_in_plain_integers():
+    """tie_break and mix (every seeded order and keyed draw of the model) against splitmix64's finaliser of
+    key + event x the golden ratio, computed modulo 2^64 in Python integers, for keys at the ends of uint64 and
+    events up to the largest event_id: the priority is the top 53 bits over 2^53, to the bit."""
+    from simmodel.model.allocation import mix, tie_break
+
+    mod = 2**64
+
+    def finaliser(key: int, event: int) -> int:
+        z = (key + event * 0x9E3779B97F4A7C15) % mod
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) % mod
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) % mod
+        return z ^ (z >> 31)
+
+    keys = np.random.default_rng(1).integers(0, 2**64 - 1, 500, dtype=np.uint64, endpoint=True)
+    keys[:3] = [0, 2**64 - 1, 2**63]
+    for event in (0, 1, 10_001, 655_209_999):
+        want = [finaliser(int(k), event) for k in keys]
+        assert mix(keys, event).tolist() == want
+        assert tie_break(keys, event).tolist() == [(z >> 11) / 2**53 for z in want]
+    assert tie_break(keys[:0], 5).shape == (0,) and mix(keys[:0], 5).dtype == np.uint64

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+from numba import njit
 
 from .econ import clamp
 
@@ -38,12 +39,11 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 def mix(keys: np.ndarray, event: int) -> np.ndarray:
     """uint64 splitmix64 finaliser of (key + event x golden ratio): a new independent-looking key per
-    (firm key, event). Array arithmetic on uint64 wraps silently; the one scalar product is taken
-    modulo 2^64 in Python (no np.errstate: it cost more than the hash on a month's few claimants)."""
-    z = keys + np.uint64((event * int(_GOLDEN)) % 2**64)
-    z = (z ^ (z >> np.uint64(30))) * _MIX1
-    z = (z ^ (z >> np.uint64(27))) * _MIX2
-    return z ^ (z >> np.uint64(31))
+    (firm key, event), arithmetic modulo 2^64 (one compiled pass; the scalar product taken in Python)."""
+    keys = np.ascontiguousarray(keys, np.uint64)
+    out = np.empty(keys.shape, np.uint64)
+    _mix_into(keys.reshape(-1), _offset(event), out.reshape(-1))
+    return out
 
 
 def tie_break(keys: np.ndarray, event: int) -> np.ndarray:
@@ -53,7 +53,33 @@ def tie_break(keys: np.ndarray, event: int) -> np.ndarray:
     The top 53 bits of mix(key, event): a different, independent-looking order for every event, the
     same for every run of the same seed (common random numbers), and costing nothing for firms that do
     not claim. Nothing then depends on where a firm sits in the arrays."""
-    return (mix(keys, event) >> np.uint64(11)).astype(np.float64) * (1.0 / 2**53)
+    keys = np.ascontiguousarray(keys, np.uint64)
+    out = np.empty(keys.shape)
+    _priority_into(keys.reshape(-1), _offset(event), out.reshape(-1))
+    return out
+
+
+def _offset(event: int) -> np.uint64:
+    return np.uint64((event * int(_GOLDEN)) % 2**64)
+
+
+@njit(inline="always")
+def _splitmix(z):
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True, nogil=True)
+def _mix_into(keys, offset, out):
+    for i in range(keys.size):
+        out[i] = _splitmix(keys[i] + offset)
+
+
+@njit(cache=True, nogil=True)
+def _priority_into(keys, offset, out):
+    for i in range(keys.size):
+        out[i] = np.float64(_splitmix(keys[i] + offset) >> np.uint64(11)) * (1.0 / 2**53)
 
 
 def event_id(instrument: str, month: int) -> int:
