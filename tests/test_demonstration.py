@@ -217,6 +217,45 @@ def test_conferences_are_held_where_the_stage0_firms_are(monkeypatch):
     assert min(ratios) > 1.4, ratios
 
 
+def test_a_conference_invites_exactly_its_cells_operating_stage0_firms_without_a_project(monkeypatch):
+    """A conference invites the firms of its cell at stage 0 with no project under way that still operate
+    (docs/ODD.md 3.4.8). With more seats than firms every invited firm attends, so the attendees are the
+    invited. Before each month's conferences a quarter of the firms are salted with one failed condition
+    each (stage 1, a project queued, closed): the attendees must be exactly the firms of the hosting cells
+    that pass all three, in the salted state."""
+    from simmodel.model import TransformationModel
+    from simmodel.model.demonstration import Demonstration
+    from simmodel.model.firms import NONE, QUEUED
+
+    real = Demonstration.hold_conferences
+    seen = {"months": 0, "attended": 0}
+
+    def salted(self, firms, month, obs_var, stage0):
+        rng = np.random.default_rng(month)
+        salt = rng.choice(firms.n, firms.n // 4, replace=False)
+        third = salt.size // 3
+        staged, busy, closed = salt[:third], salt[third:2 * third], salt[2 * third:]
+        saved = firms.stage[staged].copy(), firms.proj_phase[busy].copy(), firms.alive[closed].copy()
+        firms.stage[staged] = np.maximum(firms.stage[staged], 1)
+        firms.proj_phase[busy] = np.where(firms.proj_phase[busy] == NONE, QUEUED, firms.proj_phase[busy])
+        firms.alive[closed] = False
+        before = len(self.held)
+        out = real(self, firms, month, obs_var, stage0)
+        cells = [c for _, c in self.held[before:]]
+        want = np.isin(firms.cell, cells) & (firms.stage == 0) & (firms.proj_phase == NONE) & firms.alive
+        assert np.array_equal(np.sort(out), want.nonzero()[0])
+        firms.stage[staged], firms.proj_phase[busy], firms.alive[closed] = saved
+        seen["months"] += bool(cells)
+        seen["attended"] += out.size
+        return out
+
+    monkeypatch.setattr(Demonstration, "hold_conferences", salted)
+    m = TransformationModel.from_scenario("baseline", seed=4, scale=0.02, end="2014-12",
+                                          **{"demonstration.attendees_per_conference": 1e5})
+    m.run()
+    assert seen["months"] >= 10 and seen["attended"] > 500
+
+
 def test_a_diagnosis_moves_what_a_firm_knows_of_its_own_gain_toward_the_truth():
     """An expert diagnosis is `experts.learning` = k noisy measurements of the firm's own draw for its next stage
     (docs/ODD.md 3.4.9): the gap between what it expects and the truth shrinks by 1 + k for every firm (float32

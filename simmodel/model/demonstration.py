@@ -21,6 +21,7 @@ start, each batch at its date moved with programme.start).
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from ..params import Params, instrument_start
 from . import beliefs
@@ -46,6 +47,7 @@ class Demonstration:
         self.case_n = np.zeros((self.window, n_sectors, 2))
         order = np.argsort(firms.cell, kind="stable")
         bounds = np.searchsorted(firms.cell[order], np.arange(n_cells + 1))
+        self._members_order, self._members_bounds = order, bounds  # cell c's firms: order[bounds[c]:bounds[c + 1]]
         self.cell_members = [order[bounds[c]:bounds[c + 1]] for c in range(n_cells)]
         industries = pilot_rng.permutation(np.repeat(np.arange(n_sectors), pilot_industries))
         self.conferences_from = instrument_start(params)
@@ -103,11 +105,9 @@ class Demonstration:
         cells = self.rng.choice(self.n_cells, size=k, replace=False, p=weight / weight.sum())
         self.held.extend((month, int(c)) for c in cells)
         # the invited: stage-0 firms of the chosen cells without a project, in cell order
-        members = np.concatenate([self.cell_members[c] for c in cells])
-        of_cell = np.repeat(np.arange(k), [self.cell_members[c].size for c in cells])
-        open_ = (firms.stage[members] == 0) & (firms.proj_phase[members] == NONE) & firms.alive[members]
-        pool, of_cell = members[open_], of_cell[open_]
-        ends = of_cell.searchsorted(np.arange(k + 1))
+        pool, ends = _invited(self._members_order, self._members_bounds, cells.astype(np.int64), firms.stage,
+                              firms.proj_phase, firms.alive, NONE)
+        of_cell = np.repeat(np.arange(k), np.diff(ends))
         w = firms.weight[pool]
         real = np.array([w[a:b].sum() for a, b in zip(ends[:-1], ends[1:])])  # real firms invited, per cell
         p_attend = np.minimum(1.0, self.p.attendees_per_conference / np.where(real > 0, real, np.inf))
@@ -160,3 +160,23 @@ def start_pilot_projects(model, idx: np.ndarray, wage: float, price_index: float
     projects.begin(f, idx[go], opts.target[go], opts.capex[go], opts.robots[go], fin.scale[go], fin.route[go],
                    fin.borrowed[go], fin.rate[go], model.government.approval_months(), model.month)
     model.flow("loans_issued", idx[go & fin.applied])
+
+
+@njit(cache=True, nogil=True)
+def _invited(order, bounds, cells, stage, phase, alive, no_project):
+    """The firms a conference in each of ``cells`` invites (stage 0, no project, operating), cell after cell in
+    the order of its members (cell c's: ``order[bounds[c]:bounds[c + 1]]``), in one pass; and where each cell's
+    end in them."""
+    n = 0
+    for c in cells:
+        n += bounds[c + 1] - bounds[c]
+    pool = np.empty(n, np.int64)
+    ends = np.zeros(cells.size + 1, np.int64)
+    k = 0
+    for j in range(cells.size):
+        for i in order[bounds[cells[j]]:bounds[cells[j] + 1]]:
+            if stage[i] == 0 and phase[i] == no_project and alive[i]:
+                pool[k] = i
+                k += 1
+        ends[j + 1] = k
+    return pool[:k].copy(), ends
