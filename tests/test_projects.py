@@ -118,3 +118,58 @@ def test_a_provider_of_quality_zero_delivers_the_true_gain_and_quality_scales_th
     assert np.allclose(ratio[0.0], 1.1)
     assert np.std(ratio[1.0]) > 0.5
     assert np.allclose(ratio[1.0] - 1.1, 2.0 * (ratio[0.5] - 1.1))
+
+
+def test_each_queued_project_goes_to_the_best_provider_with_room_when_it_arrives_as_written_out():
+    """ProviderMarket.match against its rule written out project by project in plain Python, on random
+    queues and random loads (some providers full or overfilled, weights of several real firms): in each
+    sector with a queue and room, the projects the capacity serves (the prefix that fits, and the one that
+    straddles it if its draw is below the share that fits) go, in queue order, each to the first of the
+    sector's providers, best (smallest quality multiplier) first, whose running total of free capacity
+    exceeds the weight queued ahead of it in the sector (the last provider if none does)."""
+    import copy
+
+    m = TransformationModel(seed=3, scale=0.02)
+    market = m.providers
+    rng = np.random.default_rng(8)
+    checked = 0
+    for trial in range(30):
+        n = market.active.size
+        market.active = market.capacity * rng.choice([0.0, 0.5, 1.0, 1.2], n) * rng.random(n)
+        q = int(rng.integers(1, 60))
+        queued = rng.choice(m.firms.n, q, replace=False)
+        sector = m.firms.sector.copy()
+        weight = rng.choice([1.0, 12.5, 50.0, 3.25], m.firms.n)
+        draws = copy.deepcopy(market.rng).random(market.n_sectors)
+        before = market.active.copy()
+        got = market.match(queued, sector, weight)
+        want = [-1] * q
+        for s in range(market.n_sectors):
+            mine = [i for i in range(q) if sector[queued[i]] == s]
+            provs = sorted((p for p in range(n) if market.sector[p] == s), key=lambda p: (market.quality[p], p))
+            room = sum(market.capacity[p] - before[p] for p in range(n) if market.sector[p] == s)  # in entry order
+            if not mine or not room > 0:
+                continue
+            free = [max(market.capacity[p] - before[p], 0.0) for p in provs]
+            ahead, straddled = 0.0, False
+            for i in mine:
+                w = weight[queued[i]]
+                if ahead + w <= room:
+                    served = True
+                elif not straddled:
+                    straddled = True
+                    served = ahead < room and draws[s] < (room - ahead) / w
+                else:
+                    served = False
+                if served:
+                    total, k = 0.0, len(provs) - 1
+                    for j, f in enumerate(free):
+                        total += f
+                        if total > ahead:
+                            k = j
+                            break
+                    want[i] = provs[k]
+                    checked += 1
+                ahead += w
+        assert got.tolist() == want, trial
+    assert checked > 200

@@ -97,19 +97,24 @@ def random_order(keys: np.ndarray, instrument: str, month: int) -> np.ndarray:
     return np.argsort(tie_break(keys, event_id(instrument, month)), kind="stable")
 
 
+@njit(cache=True, nogil=True)
 def take_within(amounts: np.ndarray, available: float, draw: float) -> np.ndarray:
     """Which claimants (in the order given) a capacity of ``available`` serves, in real firms: those
     that fit in full, and the one that straddles the limit with probability equal to the share of it
     that fits (``draw`` uniform in [0, 1)), so the expected amount served equals the capacity at any
-    agent weight (an agent stands for several firms)."""
-    end = amounts.cumsum()
-    take = end <= available
-    straddle = (~take).nonzero()[0][:1]
-    if straddle.size:
-        i = straddle[0]
-        start = end[i] - amounts[i]
-        if start < available:
-            take[i] = draw < (available - start) / amounts[i]
+    agent weight (an agent stands for several firms). One compiled pass (the providers' matching calls
+    it inside its own): the running total is numpy's cumsum, added in order."""
+    take = np.zeros(amounts.size, np.bool_)
+    end, straddled = 0.0, False
+    for i in range(amounts.size):
+        end += amounts[i]
+        if end <= available:
+            take[i] = True
+        elif not straddled:  # the first that does not fit
+            straddled = True
+            start = end - amounts[i]
+            if start < available:
+                take[i] = draw < (available - start) / amounts[i]
     return take
 
 

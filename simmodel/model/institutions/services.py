@@ -86,6 +86,7 @@ class ProviderMarket:
             order = np.lexsort((self.quality, self.sector))  # by sector, then quality, then entry
             bounds = np.searchsorted(self.sector[order], np.arange(self.n_sectors + 1))
             self._members = [order[bounds[s]:bounds[s + 1]] for s in range(self.n_sectors)]
+            self._members_flat = (order, bounds)
         return self._members
 
     # --- views used by firms and indicators -------------------------------------------------------
@@ -142,15 +143,8 @@ class ProviderMarket:
         net = np.bincount(self.sector, weights=self.capacity - self.active, minlength=self.n_sectors)
         by_sector = np.argsort(qsector, kind="stable")  # queue positions by sector, in queue order within
         bounds = qsector[by_sector].searchsorted(np.arange(self.n_sectors + 1))
-        members_of = self.members()
-        for s in ((bounds[1:] > bounds[:-1]) & (net > 0)).nonzero()[0]:
-            members = members_of[s]
-            pos = by_sector[bounds[s]:bounds[s + 1]]
-            w = weight[queued[pos]]
-            take = take_within(w, net[s], draws[s])
-            start = w.cumsum()[take] - w[take]  # capacity already used when each project arrives
-            slot = free_all[members].cumsum().searchsorted(start, side="right")
-            assigned[pos[take]] = members[np.minimum(slot, members.size - 1)]
+        self.members()
+        _match_sectors(weight[queued], by_sector, bounds, net, draws, free_all, *self._members_flat, assigned)
         started = assigned >= 0
         if started.any():
             self.active += np.bincount(assigned[started], weights=weight[queued[started]], minlength=self.active.size)
@@ -183,6 +177,26 @@ class ProviderMarket:
         entered = len(sectors)
         self.entries_total += entered
         return entered
+
+
+@njit(cache=True, nogil=True)
+def _match_sectors(w_queued, by_sector, bounds, net, draws, free_all, member_order, member_bounds, assigned):
+    """ProviderMarket.match sector by sector, in one compiled loop: in each sector with a queue and free
+    capacity, the projects take_within serves (in queue order) go to the sector's providers best first,
+    each to the provider whose free capacity holds the capacity already used when it arrives."""
+    for s in range(bounds.size - 1):
+        if bounds[s + 1] <= bounds[s] or not net[s] > 0:
+            continue
+        pos = by_sector[bounds[s]:bounds[s + 1]]
+        members = member_order[member_bounds[s]:member_bounds[s + 1]]
+        w = w_queued[pos]
+        take = take_within(w, net[s], draws[s])
+        used = np.cumsum(w)
+        free = np.cumsum(free_all[members])
+        for j in range(pos.size):
+            if take[j]:
+                slot = np.searchsorted(free, used[j] - w[j], side="right")  # capacity used when it arrives
+                assigned[pos[j]] = members[min(slot, members.size - 1)]
 
 
 class ExpertGroup(mesa.Agent):
