@@ -48,7 +48,6 @@ class Demonstration:
         order = np.argsort(firms.cell, kind="stable")
         bounds = np.searchsorted(firms.cell[order], np.arange(n_cells + 1))
         self._members_order, self._members_bounds = order, bounds  # cell c's firms: order[bounds[c]:bounds[c + 1]]
-        self.cell_members = [order[bounds[c]:bounds[c + 1]] for c in range(n_cells)]
         industries = pilot_rng.permutation(np.repeat(np.arange(n_sectors), pilot_industries))
         self.conferences_from = instrument_start(params)
         self.batches = {}

@@ -58,7 +58,7 @@ class ProviderMarket:
         self.active = np.zeros(0)
         self.completed = np.zeros(0)
         self.providers: list[ServiceProvider] = []
-        self._members: list[np.ndarray] | None = None  # per sector, its providers best first (cached)
+        self._members: tuple | None = None  # providers by sector, best first, and each sector's bounds (cached)
         counts = largest_remainder(sector_share, pr.initial_count)
         self._enter(np.repeat(np.arange(len(counts)), counts))
         self.entries_total = 0
@@ -79,14 +79,12 @@ class ProviderMarket:
         self.providers.extend([ServiceProvider(self.model, self, first + i) for i in range(k)])
         self._members = None
 
-    def members(self) -> list[np.ndarray]:
-        """Per sector, its providers' indices with the best (smallest quality multiplier) first; ties
-        by entry."""
+    def members(self) -> tuple[np.ndarray, np.ndarray]:
+        """(order, bounds): sector s's providers are ``order[bounds[s]:bounds[s + 1]]``, the best (smallest quality
+        multiplier) first; ties by entry."""
         if self._members is None:
             order = np.lexsort((self.quality, self.sector))  # by sector, then quality, then entry
-            bounds = np.searchsorted(self.sector[order], np.arange(self.n_sectors + 1))
-            self._members = [order[bounds[s]:bounds[s + 1]] for s in range(self.n_sectors)]
-            self._members_flat = (order, bounds)
+            self._members = (order, np.searchsorted(self.sector[order], np.arange(self.n_sectors + 1)))
         return self._members
 
     # --- views used by firms and indicators -------------------------------------------------------
@@ -143,8 +141,7 @@ class ProviderMarket:
         net = np.bincount(self.sector, weights=self.capacity - self.active, minlength=self.n_sectors)
         by_sector = np.argsort(qsector, kind="stable")  # queue positions by sector, in queue order within
         bounds = qsector[by_sector].searchsorted(np.arange(self.n_sectors + 1))
-        self.members()
-        _match_sectors(weight[queued], by_sector, bounds, net, draws, free_all, *self._members_flat, assigned)
+        _match_sectors(weight[queued], by_sector, bounds, net, draws, free_all, *self.members(), assigned)
         started = assigned >= 0
         if started.any():
             self.active += np.bincount(assigned[started], weights=weight[queued[started]], minlength=self.active.size)
