@@ -8,7 +8,9 @@ output is computed from), of every firm array at the end of the run and of the l
 the calibrated baseline on seeds 1-3 at scale 0.02, seed 1 at scale 0.1 and seed 2 at 0.3, and every other
 shipped scenario on seed 1 at 0.02 (22 runs, about 20 s here; ``--quick``: the three baseline seeds at
 0.005). These are the "22 fingerprinted runs" of docs/performance.md. A fingerprint holds for one numpy
-version and machine type; compare fingerprints made on the same machine.
+version and C library. Since the model takes its elementary functions from the C library on every machine
+(simmodel/model/libm.py), it holds across x86-64 CPUs with and without AVX-512: to check a change on both, run
+``--check`` a second time with NPY_DISABLE_CPU_FEATURES="AVX512_SPR AVX512_ICL X86_V4" (numpy reads it at import).
 """
 
 from __future__ import annotations

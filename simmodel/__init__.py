@@ -9,9 +9,15 @@ Layers: ``simmodel.model`` (the model and its submodels), ``simmodel.runs`` (run
 ``simmodel.cli`` and ``simmodel.viz``.
 """
 
-from .analysis.scenarios import load as load_scenario
-from .model import TransformationModel
-from .params import ParamError, Params
+import os
+
+# numba would use Intel's SVML for loops of exp and log if it found it, which round otherwise than the C library
+# (model/libm.py): off, before numba is first imported
+os.environ.setdefault("NUMBA_DISABLE_INTEL_SVML", "1")
+
+from .analysis.scenarios import load as load_scenario  # noqa: E402
+from .model import TransformationModel  # noqa: E402
+from .params import ParamError, Params  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["TransformationModel", "Params", "ParamError", "load_scenario", "__version__"]

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import libm
+
+
 
 def bass_adoption(model) -> None:
     """Hazard p + q x (adopted share of the firm's cell), nothing else: economics and policy off.
@@ -16,7 +19,7 @@ def bass_adoption(model) -> None:
     u = model.rngs["decisions"].random(f.n, dtype=np.float32)
     share = model.peers.share(model.month)[:, 1]  # the cell's adopted share (blended with its sector)
     mid = share + (1 - share) * (r.bass_p + r.bass_q * share) / 24.0
-    hazard = 1.0 - np.exp(-(r.bass_p + r.bass_q * mid) / 12.0)
+    hazard = 1.0 - libm.exp(-(r.bass_p + r.bass_q * mid) / 12.0)
     new = ((f.stage == 0) & (u < hazard[f.cell])).nonzero()[0]
     f.stage[new] = 1
     f.update_keys(new)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..params import Params, instrument_start
+from . import libm
 from .allocation import event_id, tie_break
 from .econ import clamp, logistic
 from .firms import Firms
@@ -71,7 +72,7 @@ class CloudMigration:
         value_years) over what they cost, capped at +-5 (v < 0: they cost more than they bring)."""
         c = self.p
         brings = c.productivity_gain * (1.0 - self.other_cost_share) * firms.value_added[idx] + voucher / c.value_years
-        return clamp(np.log(np.maximum(brings, 1e-9) / max(c.service_cost, 1e-9)), -5.0, 5.0)
+        return clamp(libm.log(np.maximum(brings, 1e-9) / max(c.service_cost, 1e-9)), -5.0, 5.0)
 
     def action_on(self, month: int) -> bool:
         return self.start is not None and month >= self.start

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import libm
 from .econ import logistic, normal_partial_expectation
 from .projects import planned_robots
 from .subsidies import SubsidyTerms
@@ -150,7 +151,7 @@ def benefit_parts(gain: np.ndarray, x: FirmInputs, ctx: DecisionContext) -> tupl
     """(value-added part, wage part) of the yearly profit change productivity ``gain`` brings (yuan/yr):
     (1 - tau) x the change in value added, and the wages of the workers it saves."""
     lam = ctx.labour_saving[x.sector]
-    out_after = x.output * np.exp((1.0 - lam) * np.log1p(gain))
+    out_after = x.output * libm.exp((1.0 - lam) * libm.log1p(gain))
     prod_after = x.productivity * (1.0 + gain)
     emp_now = np.minimum(x.output / x.productivity, x.workforce_cap)
     emp_after = np.minimum(out_after / prod_after, x.workforce_cap)
@@ -241,7 +242,7 @@ def plan_values(proj: Project, x: FirmInputs, q, ctx: DecisionContext) -> tuple[
     pv = np.zeros((n, 7))
     pv[:, 0] = proj.pv
     npv[:, 0] = np.where(~q.short, proj.pv - proj.net_cost, -np.inf)
-    pv_scaled, _ = present_value(np.expm1(q.scale * np.log1p(x.ratio * proj.gain)), x, ctx)
+    pv_scaled, _ = present_value(libm.expm1(q.scale * libm.log1p(x.ratio * proj.gain)), x, ctx)
     pv[:, SCALED] = pv_scaled
     npv[:, SCALED] = np.where(q.short & (q.scale > 0), pv_scaled - q.cash, -np.inf)
     for j, m in enumerate(LEASES):
@@ -254,7 +255,7 @@ def plan_values(proj: Project, x: FirmInputs, q, ctx: DecisionContext) -> tuple[
         npv[:, m] = np.where(ok, pv_m - q.lease_cost[:, j], -np.inf)
     fallback = np.maximum(np.max(npv[:, 2:6], axis=1), 0.0)  # refused: the best lease or scaled, or give up
     pv_loan = np.where(q.bank_scale < 1.0,
-                       present_value(np.expm1(q.bank_scale * np.log1p(x.ratio * proj.gain)), x, ctx)[0], proj.pv)
+                       present_value(libm.expm1(q.bank_scale * libm.log1p(x.ratio * proj.gain)), x, ctx)[0], proj.pv)
     loan = pv_loan - q.bank_cost
     pv[:, LOAN] = pv_loan
     npv[:, LOAN] = np.where(q.p_bank > 0, q.p_bank * loan + (1.0 - q.p_bank) * fallback, -np.inf)
@@ -325,7 +326,7 @@ def growing_annuity(rate: float, growth: float, years: int) -> float:
     """Present value of a yuan a year for ``years`` years, the first at the end of year 1, growing at
     ``growth`` a year."""
     t = np.arange(1, years + 1)
-    return float(np.sum((1.0 + growth) ** (t - 1) / (1.0 + rate) ** t))
+    return float(np.sum(libm.power(1.0 + growth, t - 1) / libm.power(1.0 + rate, t)))
 
 
 __all__ = ["DecisionContext", "FirmInputs", "Project", "Options", "benefit_parts", "present_value", "best_project",

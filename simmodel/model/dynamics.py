@@ -27,7 +27,7 @@ from dataclasses import fields
 import numpy as np
 from scipy.special import betaincinv, ndtri
 
-from . import finance
+from . import finance, libm
 from .allocation import event_id, mix, tie_break
 from .firms import IMPLEMENTING, Firms
 from .population import draw_attributes, make_firms, va_threshold
@@ -133,7 +133,7 @@ class FirmDynamics:
         if sd <= 0:
             return
         z = keyed_normal(f.key, event_id("firm growth", year))
-        factor = np.exp(sd * z - 0.5 * sd * sd)
+        factor = libm.exp(sd * z - 0.5 * sd * sd)
         f.output *= factor
         f.workforce_cap *= factor
 

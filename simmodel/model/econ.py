@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from . import libm
+
+
 
 @njit(inline="always")
 def fmax(a, b):
@@ -27,7 +30,7 @@ def clamp(x, lo, hi):
 
 def logistic(z):
     """1 / (1 + e^-z), the index clipped to +-50 so that extreme values never overflow."""
-    return 1.0 / (1.0 + np.exp(-clamp(z, -50, 50)))
+    return 1.0 / (1.0 + libm.exp(-clamp(z, -50, 50)))
 
 
 def annuity_factor(rate: float, years: int) -> float:
@@ -40,7 +43,7 @@ def annuity_payment(principal: np.ndarray, annual_rate: np.ndarray | float, year
     r = np.asarray(annual_rate, dtype=float) / 12.0
     n = 12 * years
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(r > 0, principal * r / (1.0 - (1.0 + r) ** -n), principal / n)
+        return np.where(r > 0, principal * r / (1.0 - libm.power(1.0 + r, -n)), principal / n)
 
 
 def normal_partial_expectation(mean, sd):
@@ -50,7 +53,7 @@ def normal_partial_expectation(mean, sd):
     mean, sd = np.asarray(mean, float), np.asarray(sd, float)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(sd > 0, mean / sd, np.sign(mean) * np.inf)
-    density = np.exp(-0.5 * np.minimum(z * z, 1e4)) / np.sqrt(2.0 * np.pi)
+    density = libm.exp(-0.5 * np.minimum(z * z, 1e4)) / np.sqrt(2.0 * np.pi)
     return np.where(sd > 0, mean * ndtr(z) + sd * density, np.maximum(mean, 0.0))
 
 

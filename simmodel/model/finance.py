@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from . import libm
 from .allocation import random_order
 from .econ import annuity_payment, clamp, clipped_shortfall, fmax, fmin, pv_of_payments
 from .firms import CASH, LEASE_ENGINEERING, LEASE_FUNDS, LEASE_MATERIALS, LOAN, Firms
@@ -344,8 +345,8 @@ def write_off(firms: Firms, d: np.ndarray, bank: Bank, leasing: LeasingPartner, 
         if m in (LEASE_FUNDS, LEASE_MATERIALS):  # the lessor or the maker owns the equipment: it goes
             i = d[k]
             lam = labour_saving[firms.sector[i]]
-            firms.productivity[i] *= np.exp(-firms.lease_gain[i])
-            firms.output[i] *= np.exp(-(1.0 - lam) * firms.lease_gain[i])
+            firms.productivity[i] *= libm.exp(-firms.lease_gain[i])
+            firms.output[i] *= libm.exp(-(1.0 - lam) * firms.lease_gain[i])
     for arr in (firms.debt, firms.debt_payment, firms.lease_liability, firms.lease_payment, firms.lease_gain):
         arr[d] = 0.0
     firms.lease_model[d] = 0

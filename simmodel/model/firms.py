@@ -21,6 +21,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 from numba import njit
 
+from . import libm
 from .econ import fmax, fmin
 
 # project phases
@@ -269,6 +270,6 @@ def apply_gain(firms: Firms, idx: np.ndarray, gain: np.ndarray, labour_saving: n
     needs_before = firms.output[idx] / firms.productivity[idx]
     factor = 1.0 + gain
     firms.productivity[idx] *= factor
-    firms.output[idx] *= factor ** (1.0 - labour_saving)
+    firms.output[idx] *= libm.power(factor, 1.0 - labour_saving)
     needs_after = firms.output[idx] / firms.productivity[idx]
     return np.maximum(needs_before - needs_after, 0.0)

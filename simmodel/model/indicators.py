@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import libm
 from .stages import N_STAGES, Stage
 
 # What the recorder keeps (recorder.py): stock quantities summed by the stock key, flows recorded by
@@ -133,9 +134,9 @@ def _median_payback(above=slice(None)):
         before = np.take_along_axis(cum, b[..., None], -1)[..., 0] - np.take_along_axis(counts, b[..., None], -1)[..., 0]
         inside = np.take_along_axis(counts, b[..., None], -1)[..., 0]
         frac = np.divide(0.5 * total - before, inside, out=np.zeros_like(total), where=inside > 0)
-        lo = np.log(np.maximum(PAYBACK_EDGES[b], 0.125))
-        hi = np.log(np.minimum(PAYBACK_EDGES[b + 1], 128.0))
-        return np.where(total > 0, np.exp(lo + frac * (hi - lo)), np.nan)
+        lo = libm.log(np.maximum(PAYBACK_EDGES[b], 0.125))
+        hi = libm.log(np.minimum(PAYBACK_EDGES[b + 1], 128.0))
+        return np.where(total > 0, libm.exp(lo + frac * (hi - lo)), np.nan)
     return fn
 
 

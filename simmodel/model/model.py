@@ -19,7 +19,7 @@ import numpy as np
 
 from ..data import load_tables
 from ..params import Params, instrument_start, month_index, month_label
-from . import beliefs, finance, projects
+from . import beliefs, finance, libm, projects
 from . import firms as firmlib
 from .adoption import Adoption
 from .bass import bass_adoption
@@ -330,7 +330,7 @@ class TransformationModel(mesa.Model):
         self.labour.release(f.city[idx], released * w)
         if self.subsidies.award_basis == "completion":
             self.subsidies.apply(idx, ratio)  # to this year's round of the fund
-        finance.share_shortfall(f, idx, ratio, np.log1p(gain), self.leasing)
+        finance.share_shortfall(f, idx, ratio, libm.log1p(gain), self.leasing)
         self.providers.finish(provider, w)
         beliefs.observe(f.belief_precision, f.belief_weighted, idx, ratio, self.params["beliefs.own_learning"],
                         self.obs_var)

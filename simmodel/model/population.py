@@ -12,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..data import Tables
+from ..params import Params
+from . import libm
 from .allocation import largest_remainder
 from .firms import NONE, Firms
-from ..params import Params
 
 _N_STAGES = 5
 MAX_GAP = 0.95  # a firm fills at least 5 % of its labour needs (assumption; the mean gap is at most 0.9)
@@ -107,7 +108,7 @@ def draw_attributes(above: np.ndarray, sector: np.ndarray, params: Params, table
     # size
     med = np.where(above, p.employees_above_median, p.employees_small_median)
     sig = np.where(above, p.employees_above_sigma, p.employees_small_sigma)
-    employees = np.maximum(1.0, med * np.exp(sig * draw.standard_normal(n)))
+    employees = np.maximum(1.0, med * libm.exp(sig * draw.standard_normal(n)))
 
     # stage
     shares = np.array([p.stage_shares_above, p.stage_shares_small])
@@ -122,7 +123,7 @@ def draw_attributes(above: np.ndarray, sector: np.ndarray, params: Params, table
     prod = (
         tables.sector_relative_productivity[sector]
         * np.where(above, 1.0, p.productivity_small_ratio)
-        * np.exp(sig_p * draw.standard_normal(n) - sig_p**2 / 2)
+        * libm.exp(sig_p * draw.standard_normal(n) - sig_p**2 / 2)
         * reached
     )
 
@@ -148,11 +149,11 @@ def draw_attributes(above: np.ndarray, sector: np.ndarray, params: Params, table
 
     # robots of stage 1 reached before 2013 (the workers those stages substituted are not the programme's:
     # labour cost saved counts only workers released by projects from 2013)
-    stage1_saved = np.where(stage >= 1, needs * ((1 + gains[sector, 1]) ** lam - 1), 0.0)
+    stage1_saved = np.where(stage >= 1, needs * (libm.power(1 + gains[sector, 1], lam) - 1), 0.0)
     robots = stage1_saved * params["technology.robots_per_worker_saved"] * params["technology.initial_robot_ratio"]
 
     value_added = prod * employees
-    cash = p.cash_to_value_added * value_added * np.exp(0.5 * draw.standard_normal(n) - 0.125)
+    cash = p.cash_to_value_added * value_added * libm.exp(0.5 * draw.standard_normal(n) - 0.125)
 
     # each firm's realised gain of each stage (a fixed draw: common random numbers), and what it knows of it
     # beforehand: a signal a with corr(a, z) = sqrt(kappa), so E[z | a] = sqrt(kappa) a, Var = 1 - kappa

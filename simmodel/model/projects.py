@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import libm
 from .firms import APPROVAL, IMPLEMENTING, NONE, QUEUED, Firms
 
 MIN_GAIN = -0.5
@@ -97,9 +98,9 @@ def realised_gain(firms: Firms, idx: np.ndarray, nominal_gain: np.ndarray, true_
             continue
         r = true_multiplier * (1.0 + gain_sd * quality * firms.gain_z[idx, k - 1])
         g = np.maximum(r * nominal_gain[sector, k], MIN_GAIN)
-        log_gain += np.where(climbs, np.log1p(g), 0.0)
+        log_gain += np.where(climbs, libm.log1p(g), 0.0)
         ratio_sum += np.where(climbs, r, 0.0)
-    gain = np.expm1(firms.proj_scale[idx] * log_gain)
+    gain = libm.expm1(firms.proj_scale[idx] * log_gain)
     return gain, ratio_sum / np.maximum(target - stage, 1)
 
 
@@ -117,5 +118,5 @@ def planned_robots(needs: np.ndarray, gain: np.ndarray, labour_saving: np.ndarra
                    climbs1: np.ndarray) -> np.ndarray:
     """Robots a project plans to install: robots_per_worker x the workers its gain saves, for projects
     that climb to stage 1 (machine substitution); the robot purchase subsidy is capped per robot."""
-    saved = needs * -np.expm1(-labour_saving * np.log1p(gain))
+    saved = needs * -libm.expm1(-labour_saving * libm.log1p(gain))
     return np.where(climbs1, np.maximum(saved, 0.0) * robots_per_worker, 0.0)

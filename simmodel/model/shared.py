@@ -32,6 +32,7 @@ import mesa
 import numpy as np
 
 from ..params import month_index
+from . import libm
 from .allocation import event_id, tie_break
 from .econ import annuity_factor
 from .firms import NONE, apply_gain
@@ -89,7 +90,7 @@ class SharedManufacturing:
 
     def price(self) -> np.ndarray:
         """Each platform's price, a multiple of the rental cost of the capacity a user takes."""
-        return (1.0 + self.p.markup) * (1.0 + self.uses / self.capacity) ** self.progress_exponent
+        return (1.0 + self.p.markup) * libm.power(1.0 + self.uses / self.capacity, self.progress_exponent)
 
     def _open(self, city: int, sector: int) -> None:
         self.city = np.append(self.city, city)
@@ -176,7 +177,7 @@ class SharedManufacturing:
         f = m.firms
         x = m.adoption.inputs(idx)
         x.productivity = f.productivity[idx] / (1.0 + gain)
-        x.output = f.output[idx] / (1.0 + gain) ** (1.0 - m.tables.sector_labour_saving[f.sector[idx]])
+        x.output = f.output[idx] / libm.power(1.0 + gain, 1.0 - m.tables.sector_labour_saving[f.sector[idx]])
         value, wages = benefit_parts(gain, x, ctx)
         return value + wages
 

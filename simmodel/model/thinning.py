@@ -294,7 +294,9 @@ class Thinning:
         z_max = self.index(ratio, ctx)
         z_max += np.float32(1e-3)  # margin for float32 rounding
         with np.errstate(over="ignore"):
-            return eligible & ((u < np.exp(z_max)) | over)  # exp(z) >= logistic(z)
+            # exp(z) >= logistic(z). numpy's exp, not libm's: its rounding is covered by the margin, and which firms
+            # are candidates does not change what any firm decides (exact), only which are valued
+            return eligible & ((u < np.exp(z_max)) | over)
 
     def second_stage(self, u: np.ndarray, idx: np.ndarray, x, proj, ctx: DecisionContext) -> np.ndarray:
         """Positions among the first stage's candidates ``idx`` (their inputs ``x``, best projects ``proj``

@@ -26,6 +26,7 @@ import mesa
 import numpy as np
 
 from ...params import Params, instrument_start
+from .. import libm
 from ..econ import annuity_payment, logistic
 from ..firms import LEASE_ENGINEERING, LEASE_FUNDS, LEASE_MATERIALS
 
@@ -64,8 +65,8 @@ class Bank(mesa.Agent):
 
     def approval_probability(self, loan, collateral, margin, employees) -> np.ndarray:
         p = self.p
-        z = (p.approval_intercept + p.approval_collateral * np.log(np.maximum(collateral, 1.0) / np.maximum(loan, 1.0))
-             + p.approval_profit * margin + p.approval_size * np.log(np.maximum(employees, 1.0)) - self.tightening)
+        z = (p.approval_intercept + p.approval_collateral * libm.log(np.maximum(collateral, 1.0) / np.maximum(loan, 1.0))
+             + p.approval_profit * margin + p.approval_size * libm.log(np.maximum(employees, 1.0)) - self.tightening)
         return logistic(z)
 
     def terms(self, want: np.ndarray, value_added, margin, employees, owed, paying,

@@ -16,6 +16,7 @@ import numpy as np
 from numba import njit
 
 from ...params import Params
+from .. import libm
 from ..allocation import largest_remainder, take_within
 
 
@@ -90,7 +91,7 @@ class ProviderMarket:
     # --- views used by firms and indicators -------------------------------------------------------
     def fee_shares(self) -> np.ndarray:
         """Each provider's fee share after learning: progress_ratio per doubling of experience."""
-        return self.base_fee * (1.0 + self.completed / self.capacity) ** self.progress_exponent
+        return self.base_fee * libm.power(1.0 + self.completed / self.capacity, self.progress_exponent)
 
     def expected_fee_share(self) -> np.ndarray:
         """Capacity-weighted fee share (after learning) per sector: what a firm expects to pay."""
@@ -106,7 +107,7 @@ class ProviderMarket:
         entrant starts unlearned and may learn as fast.
         """
         c = self.completed / self.capacity
-        floor = self.fee_shares() * ((1.0 + c + horizon_months) / (1.0 + c)) ** self.progress_exponent
+        floor = self.fee_shares() * libm.power((1.0 + c + horizon_months) / (1.0 + c), self.progress_exponent)
         low = np.full(self.n_sectors, self.default_fee * (1.0 + horizon_months) ** self.progress_exponent)
         np.minimum.at(low, self.sector, floor)
         return low
