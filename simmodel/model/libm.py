@@ -1,9 +1,9 @@
 """The elementary functions every result is computed with: the C library's, on every machine.
 
 numpy computes exp, log, log1p, expm1 and power with its own AVX-512 code where the CPU has AVX-512, and with
-the C library's functions where it has not. The two round differently in 3-9 % of arguments (exp, log1p,
-expm1, power; 200,000 normal arguments, docs/performance.md), so until 2026-12-05 a run's bits depended on the CPU: every
-one of the 22 fingerprinted runs differed between this machine with and without numpy's AVX-512 paths. These
+the C library's functions where it has not. The two round differently in 3-9 % of arguments (exp, log1p, expm1,
+power; 200,000 normal arguments, docs/performance.md), so until 2026-12-05 a run's bits depended on the CPU:
+every one of the 22 fingerprinted runs differed between this machine with and without numpy's AVX-512 paths. These
 ufuncs call the C library's functions (compiled by numba, whose math calls are the C library's, as Python's
 ``math`` module's are) whatever the CPU: the bits are those numpy gives on a machine without AVX-512, and the
 same on one with it (float64; a float32 array is computed in float64). The model and its indicators use

@@ -65,7 +65,8 @@ class Bank(mesa.Agent):
 
     def approval_probability(self, loan, collateral, margin, employees) -> np.ndarray:
         p = self.p
-        z = (p.approval_intercept + p.approval_collateral * libm.log(np.maximum(collateral, 1.0) / np.maximum(loan, 1.0))
+        z = (p.approval_intercept
+             + p.approval_collateral * libm.log(np.maximum(collateral, 1.0) / np.maximum(loan, 1.0))
              + p.approval_profit * margin + p.approval_size * libm.log(np.maximum(employees, 1.0)) - self.tightening)
         return logistic(z)
 
