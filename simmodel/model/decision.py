@@ -29,12 +29,16 @@ The exact thinning of the draw (thinning.py) bounds this index from cached per-f
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from . import libm
-from .econ import logistic, normal_partial_expectation
+from .econ import elementwise, fmax, fmin, logistic_of, partial_expectation
+from .finance import NO_FINANCE, SCALED
+from .firms import LEASE_FUNDS, LOAN
 from .projects import planned_robots
 from .subsidies import SubsidyTerms
 
@@ -147,23 +151,60 @@ class Options:
     prob: np.ndarray
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def firm_benefit(gain, output, productivity, cap, wage, lam, tau):
+    """(value-added part, wage part) of the yearly profit change productivity ``gain`` brings one firm (yuan/yr):
+    (1 - tau) x the change in value added, and the wages of the workers it saves; ``lam`` is its sector's
+    labour saving, ``cap`` its workforce cap."""
+    out_after = output * math.exp((1.0 - lam) * math.log1p(gain))
+    prod_after = productivity * (1.0 + gain)
+    emp_now = fmin(output / productivity, cap)
+    emp_after = fmin(out_after / prod_after, cap)
+    return (1.0 - tau) * (prod_after * emp_after - productivity * emp_now), wage * (emp_now - emp_after)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def firm_present_value(gain, output, productivity, cap, wage, lam, tau, annuity, wage_annuity):
+    """(PV of the benefits, first-year benefit) of productivity ``gain`` to one firm (yuan): the value-added part
+    over ``annuity``, the wage part over ``wage_annuity`` (its size class's)."""
+    value, wages = firm_benefit(gain, output, productivity, cap, wage, lam, tau)
+    return value * annuity + wages * wage_annuity, value + wages
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _benefit_kernel(gain, output, productivity, cap, wage, sector, above, labour_saving, tau, annuity, wage_annuity,
+                    first, second, as_pv):
+    """firm_benefit (``as_pv`` False: value and wage parts) or firm_present_value (True: PV and benefit) of each
+    firm, into ``first`` and ``second``."""
+    for i in range(gain.size):
+        lam = labour_saving[sector[i]]
+        if as_pv:
+            first[i], second[i] = firm_present_value(gain[i], output[i], productivity[i], cap[i], wage[i], lam, tau,
+                                                     annuity, wage_annuity[1] if above[i] else wage_annuity[0])
+        else:
+            first[i], second[i] = firm_benefit(gain[i], output[i], productivity[i], cap[i], wage[i], lam, tau)
+
+
+def _benefits(gain, x: FirmInputs, ctx: DecisionContext, as_pv: bool) -> tuple[np.ndarray, np.ndarray]:
+    gain = np.asarray(gain, np.float64)
+    if gain.shape != x.output.shape:
+        gain = np.broadcast_to(gain, x.output.shape)
+    first, second = np.empty(x.output.size), np.empty(x.output.size)
+    _benefit_kernel(gain, x.output, x.productivity, x.workforce_cap, x.wage, x.sector, x.above, ctx.labour_saving,
+                    float(ctx.other_cost_share), float(ctx.annuity), ctx.wage_annuity, first, second, as_pv)
+    return first, second
+
+
 def benefit_parts(gain: np.ndarray, x: FirmInputs, ctx: DecisionContext) -> tuple[np.ndarray, np.ndarray]:
-    """(value-added part, wage part) of the yearly profit change productivity ``gain`` brings (yuan/yr):
-    (1 - tau) x the change in value added, and the wages of the workers it saves."""
-    lam = ctx.labour_saving[x.sector]
-    out_after = x.output * libm.exp((1.0 - lam) * libm.log1p(gain))
-    prod_after = x.productivity * (1.0 + gain)
-    emp_now = np.minimum(x.output / x.productivity, x.workforce_cap)
-    emp_after = np.minimum(out_after / prod_after, x.workforce_cap)
-    value = (1.0 - ctx.other_cost_share) * (prod_after * emp_after - x.productivity * emp_now)
-    wages = x.wage * (emp_now - emp_after)
-    return value, wages
+    """(value-added part, wage part) of the yearly profit change productivity ``gain`` brings firms ``x``
+    (yuan/yr; :func:`firm_benefit`)."""
+    return _benefits(gain, x, ctx, False)
 
 
 def present_value(gain: np.ndarray, x: FirmInputs, ctx: DecisionContext) -> tuple[np.ndarray, np.ndarray]:
-    """(PV of the benefits, first-year benefit) of productivity ``gain`` (yuan)."""
-    value, wages = benefit_parts(gain, x, ctx)
-    return value * ctx.annuity + wages * ctx.wage_annuity[x.above.astype(np.int64)], value + wages
+    """(PV of the benefits, first-year benefit) of productivity ``gain`` to firms ``x`` (yuan;
+    :func:`firm_present_value`)."""
+    return _benefits(gain, x, ctx, True)
 
 
 def _project(cpw: np.ndarray, nominal: np.ndarray, climbs1: np.ndarray, x: FirmInputs, ctx: DecisionContext):
@@ -214,73 +255,152 @@ def best_project(x: FirmInputs, ctx: DecisionContext) -> Project:
     return best
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def waiting_value(npv, pv, cost, ratio, mean_var, own_factor, learning, price_decline, rate):
+    """W of one firm (:func:`value_of_waiting`); ``learning`` = wait_learning / obs_var."""
+    var_after = 1.0 / (1.0 / fmax(mean_var, 1e-12) + learning)
+    pre_sd = math.sqrt(fmax(mean_var - var_after, 0.0))
+    slope = pv / fmax(ratio, 1e-9)  # PV per unit of gain ratio
+    return partial_expectation(npv + price_decline * cost, slope * pre_sd * own_factor) / (1.0 + rate)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _waiting_kernel(npv, pv, cost, ratio, mean_var, own_factor, learning, price_decline, rate, out):
+    for i in range(out.size):
+        out[i] = waiting_value(npv[i], pv[i], cost[i], ratio[i], mean_var[i], own_factor[i], learning, price_decline,
+                               rate)
+
+
 def value_of_waiting(npv: np.ndarray, pv: np.ndarray, cost: np.ndarray, x: FirmInputs,
                      ctx: DecisionContext) -> np.ndarray:
     """W = E[max(NPV in a year, 0)] / (1 + r): the equipment a year cheaper (price_decline), the same
     benefits a year later, and the NPV spread by what a year of evidence (wait_learning observations)
     will tell the firm about its sector's mean gain: the preposterior sd of its belief, carried to
-    the NPV through the slope PV / ratio; normal."""
-    var_after = 1.0 / (1.0 / np.maximum(x.mean_var, 1e-12) + ctx.wait_learning / ctx.obs_var)
-    pre_sd = np.sqrt(np.maximum(x.mean_var - var_after, 0.0))
-    slope = pv / np.maximum(x.ratio, 1e-9)  # PV per unit of gain ratio
-    mean_next = npv + ctx.price_decline * cost
-    return normal_partial_expectation(mean_next, slope * pre_sd * x.own_factor) / (1.0 + ctx.rate)
+    the NPV through the slope PV / ratio; normal (:func:`waiting_value`, firm by firm)."""
+    out = np.empty(x.ratio.size)
+    _waiting_kernel(npv, pv, cost, x.ratio, x.mean_var, x.own_factor, ctx.wait_learning / ctx.obs_var,
+                    float(ctx.price_decline), float(ctx.rate), out)
+    return out
 
 
-def plan_values(proj: Project, x: FirmInputs, q, ctx: DecisionContext) -> tuple[np.ndarray, np.ndarray,
-                                                                              np.ndarray]:
-    """(plan, NPV, PV) of each firm's best finance plan for its project (finance.py: PLANS).
+@njit(cache=True, nogil=True, error_model="numpy")
+def best_plan(pv, net_cost, gain, ratio, own_mean, own_sd, short, cash, scale, lease_ok, lease_cover, lease_cost,
+              p_bank, bank_scale, bank_cost, risk_aversion, output, productivity, cap, wage, lam, tau, annuity,
+              wage_annuity):
+    """(plan, NPV, PV) of one firm's best finance plan for its project (finance.PLANS): ``pv``, ``net_cost`` and
+    ``gain`` (nominal, per unit of gain ratio) are its project's; ``short`` ... ``bank_cost`` its finance
+    quote's (``lease_*``: a row over finance.LEASES); ``output`` ... ``wage_annuity`` what the PV of a productivity
+    gain to it needs (:func:`firm_present_value`).
 
     Cash if its cash covers the net cost; otherwise the best of: the bank plan (the loan with the bank's
     approval probability, else the best of the rest), each lease it qualifies for (at the certainty
     equivalent its lessor's share of the shortfall leaves it, mean - risk_aversion x sd x (1 - share
-    carried)), and the project scaled down to its cash. NPV = -inf where nothing finances it."""
-    from .finance import LEASES, LOAN, NO_FINANCE, SCALED
+    carried)), and the project scaled down to its cash. NPV = -inf where nothing finances it (plan NO_FINANCE,
+    PV that of the scaled project); of equal NPVs the first plan."""
+    def pv_at(g):
+        return firm_present_value(g, output, productivity, cap, wage, lam, tau, annuity, wage_annuity)[0]
 
-    n = proj.capex.size
-    npv = np.full((n, 7), -np.inf)
-    pv = np.zeros((n, 7))
-    pv[:, 0] = proj.pv
-    npv[:, 0] = np.where(~q.short, proj.pv - proj.net_cost, -np.inf)
-    pv_scaled, _ = present_value(libm.expm1(q.scale * libm.log1p(x.ratio * proj.gain)), x, ctx)
-    pv[:, SCALED] = pv_scaled
-    npv[:, SCALED] = np.where(q.short & (q.scale > 0), pv_scaled - q.cash, -np.inf)
-    for j, m in enumerate(LEASES):
-        ok = q.lease_ok[:, j]
-        if not ok.any():
-            continue
-        ce = np.maximum(x.own_mean - ctx.risk_aversion * x.own_sd * (1.0 - q.lease_cover[:, j]), 0.0)
-        pv_m, _ = present_value(ce * proj.gain, x, ctx)
-        pv[:, m] = pv_m
-        npv[:, m] = np.where(ok, pv_m - q.lease_cost[:, j], -np.inf)
-    fallback = np.maximum(np.max(npv[:, 2:6], axis=1), 0.0)  # refused: the best lease or scaled, or give up
-    pv_loan = np.where(q.bank_scale < 1.0,
-                       present_value(libm.expm1(q.bank_scale * libm.log1p(x.ratio * proj.gain)), x, ctx)[0], proj.pv)
-    loan = pv_loan - q.bank_cost
-    pv[:, LOAN] = pv_loan
-    npv[:, LOAN] = np.where(q.p_bank > 0, q.p_bank * loan + (1.0 - q.p_bank) * fallback, -np.inf)
-    plan = np.argmax(npv, axis=1)
-    best = npv[np.arange(n), plan]
-    plan = np.where(np.isfinite(best), plan, NO_FINANCE)
-    return plan, best, pv[np.arange(n), np.minimum(plan, 5)]
+    npv = np.full(7, -np.inf)
+    pvs = np.zeros(7)
+    pvs[0] = pv
+    if not short:
+        npv[0] = pv - net_cost
+    if short and scale > 0:
+        pvs[SCALED] = pv_at(math.expm1(scale * math.log1p(ratio * gain)))
+        npv[SCALED] = pvs[SCALED] - cash
+    for j in range(lease_ok.size):
+        if lease_ok[j]:
+            m = LEASE_FUNDS + j
+            ce = fmax(own_mean - risk_aversion * own_sd * (1.0 - lease_cover[j]), 0.0)
+            pvs[m] = pv_at(ce * gain)
+            npv[m] = pvs[m] - lease_cost[j]
+    fallback = npv[2]  # refused: the best lease or scaled, or give up
+    for j in range(3, 6):
+        fallback = fmax(fallback, npv[j])
+    fallback = fmax(fallback, 0.0)
+    pvs[LOAN] = pv_at(math.expm1(bank_scale * math.log1p(ratio * gain))) if bank_scale < 1.0 else pv
+    if p_bank > 0:
+        npv[LOAN] = p_bank * (pvs[LOAN] - bank_cost) + (1.0 - p_bank) * fallback
+    plan = 0  # np.argmax: the first largest, a NaN counting as the largest
+    for j in range(1, 7):
+        if npv[plan] != npv[plan]:
+            break
+        if npv[j] > npv[plan] or npv[j] != npv[j]:
+            plan = j
+    if not math.isfinite(npv[plan]):
+        return NO_FINANCE, npv[plan], pvs[SCALED]
+    return plan, npv[plan], pvs[plan]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def firm_value(npv, wait, capex, fee, net_cost, benefit, npv_measure, target_payback):
+    """v of one firm (:func:`choose`): (NPV - W) / (C + fee), or 1 - payback / target payback; at least -5, and
+    -5 where nothing finances the project."""
+    if not math.isfinite(npv):
+        return -5.0
+    if npv_measure:
+        return fmax((npv - wait) / (capex + fee), -5.0)
+    payback = net_cost / fmax(benefit, 1e-9) if benefit > 0 else np.inf
+    return fmax(1.0 - payback / target_payback, -5.0)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def firm_adoption_probability(value, peer, exposure, margin, skill, intercept, beta_value, beta_peer, beta_exposure,
+                              beta_profit, beta_skill, trigger):
+    """adoption_probability of one firm."""
+    z = (intercept + beta_value * value + beta_peer * peer + beta_exposure * exposure + beta_profit * margin
+         + beta_skill * skill)
+    prob = logistic_of(z)
+    return (prob if value > 0.0 else 0.0) if trigger else prob
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _choose_kernel(output, productivity, cap, wage, sector, above, ratio, own_mean, own_sd, own_factor, mean_var, cell,
+                   stage, exposure, margin, skill, capex, fee, net_cost, benefit, gain, pv, short, cash, scale,
+                   lease_ok, lease_cover, lease_cost, p_bank, bank_scale, bank_cost, labour_saving, tau, annuity,
+                   wage_annuity, risk_aversion, learning, price_decline, rate, npv_measure, target_payback, peer_share,
+                   logit, trigger, plan, npv, wait, value, prob, plan_cost):
+    """choose, firm by firm: best_plan, waiting_value, firm_value and firm_adoption_probability; ``logit``: the
+    intercept and the five betas."""
+    for i in range(pv.size):
+        lam = labour_saving[sector[i]]
+        wa = wage_annuity[1] if above[i] else wage_annuity[0]
+        plan[i], npv[i], pv_plan = best_plan(pv[i], net_cost[i], gain[i], ratio[i], own_mean[i], own_sd[i], short[i],
+                                             cash[i], scale[i], lease_ok[i], lease_cover[i], lease_cost[i], p_bank[i],
+                                             bank_scale[i], bank_cost[i], risk_aversion, output[i], productivity[i],
+                                             cap[i], wage[i], lam, tau, annuity, wa)
+        finite = math.isfinite(npv[i])
+        wait[i] = waiting_value(npv[i], pv_plan, net_cost[i], ratio[i], mean_var[i], own_factor[i], learning,
+                                price_decline, rate) if finite else 0.0
+        value[i] = firm_value(npv[i], wait[i], capex[i], fee[i], net_cost[i], benefit[i], npv_measure, target_payback)
+        prob[i] = firm_adoption_probability(value[i], peer_share[cell[i], stage[i] + 1], np.float64(exposure[i]),
+                                            np.float64(margin[i]), skill[i], logit[0], logit[1], logit[2], logit[3],
+                                            logit[4], logit[5], trigger)
+        plan_cost[i] = pv_plan - npv[i] if finite else np.inf
+
+
+def _logit(ctx: DecisionContext) -> np.ndarray:
+    return np.array([ctx.intercept, ctx.beta_value, ctx.beta_peer, ctx.beta_exposure, ctx.beta_profit,
+                     ctx.beta_skill], np.float64)
 
 
 def choose(x: FirmInputs, q, ctx: DecisionContext, proj: Project | None = None) -> Options:
-    """Each deciding firm's project (``proj``: best_project's, if already known), finance plan, value and
-    probability of adopting this month."""
+    """Each deciding firm's project (``proj``: best_project's, if already known), finance plan (:func:`best_plan`),
+    value (:func:`firm_value`, net of waiting, :func:`waiting_value`) and probability of adopting this month
+    (:func:`firm_adoption_probability`), in one compiled pass over the firms."""
     proj = best_project(x, ctx) if proj is None else proj
-    plan, npv, pv = plan_values(proj, x, q, ctx)
-    finite = np.isfinite(npv)
-    wait = np.where(finite, value_of_waiting(np.where(finite, npv, 0.0), pv, proj.net_cost, x, ctx), 0.0)
-    if ctx.value_measure == "npv":  # per yuan of the project's size, which subsidies do not change
-        value = np.where(finite, (npv - wait) / (proj.capex + proj.fee), -5.0)
-    else:
-        payback = np.where(proj.benefit > 0, proj.net_cost / np.maximum(proj.benefit, 1e-9), np.inf)
-        value = np.where(finite, np.maximum(1.0 - payback / ctx.target_payback, -5.0), -5.0)
-    value = np.maximum(value, -5.0)
-    prob = firm_probability(value, x, ctx)
+    n = proj.pv.size
+    plan = np.empty(n, np.int64)
+    npv, wait, value, prob, plan_cost = (np.empty(n) for _ in range(5))
+    _choose_kernel(x.output, x.productivity, x.workforce_cap, x.wage, x.sector, x.above, x.ratio, x.own_mean, x.own_sd,
+                   x.own_factor, x.mean_var, x.cell, x.stage, x.exposure, x.margin, x.skill, proj.capex, proj.fee,
+                   proj.net_cost, proj.benefit, proj.gain, proj.pv, q.short, q.cash, q.scale, q.lease_ok, q.lease_cover,
+                   q.lease_cost, q.p_bank, q.bank_scale, q.bank_cost, ctx.labour_saving, float(ctx.other_cost_share),
+                   float(ctx.annuity), ctx.wage_annuity, float(ctx.risk_aversion), ctx.wait_learning / ctx.obs_var,
+                   float(ctx.price_decline), float(ctx.rate), ctx.value_measure == "npv", float(ctx.target_payback),
+                   ctx.peer_share, _logit(ctx), bool(ctx.trigger), plan, npv, wait, value, prob, plan_cost)
     return Options(proj.target, proj.capex, proj.fee, proj.robots, proj.subsidy, proj.net_cost, proj.benefit,
-                   proj.gain, npv, np.where(finite, pv - npv, np.inf), wait, plan, value, prob)
+                   proj.gain, npv, plan_cost, wait, plan, value, prob)
 
 
 def value_bound(proj: Project, x: FirmInputs, short: np.ndarray, ctx: DecisionContext, floor: float,
@@ -304,22 +424,27 @@ def value_bound(proj: Project, x: FirmInputs, short: np.ndarray, ctx: DecisionCo
     return np.maximum(np.where(short, short_bound, exact), -5.0)
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def _probability_kernel(value, peer, exposure, margin, skill, logit, trigger, out):
+    for i in range(out.size):
+        out[i] = firm_adoption_probability(value[i], peer[i], exposure[i], margin[i], skill[i], logit[0], logit[1],
+                                           logit[2], logit[3], logit[4], logit[5], trigger)
+
+
 def firm_probability(value: np.ndarray, x: FirmInputs, ctx: DecisionContext) -> np.ndarray:
     """adoption_probability of firms ``x`` at ``value``: exposure and margin are stored in float32 (they
     only enter logits); the index is computed in float64."""
-    return adoption_probability(value, ctx.peer_share[x.cell, x.stage + 1], x.exposure.astype(np.float64),
-                                x.margin.astype(np.float64), x.skill, ctx)
+    return adoption_probability(value, ctx.peer_share[x.cell, x.stage + 1], x.exposure, x.margin, x.skill, ctx)
 
 
 def adoption_probability(value, peer, exposure, margin, skill, ctx: DecisionContext) -> np.ndarray:
     """Monthly probability of adopting: the logit of MODEL.md section 5, and (ctx.trigger) zero unless
     investing now beats waiting, value > 0 (Dixit and Pindyck 1994: invest when the NPV exceeds the
     value of the option to wait; with the payback measure, when the payback is below the target).
-    The logit then sets when a firm that finds the project worth it gets round to it."""
-    z = (ctx.intercept + ctx.beta_value * value + ctx.beta_peer * peer + ctx.beta_exposure * exposure
-         + ctx.beta_profit * margin + ctx.beta_skill * skill)
-    prob = logistic(z)
-    return np.where(value > 0.0, prob, 0.0) if ctx.trigger else prob
+    The logit then sets when a firm that finds the project worth it gets round to it
+    (:func:`firm_adoption_probability`, firm by firm)."""
+    return elementwise(_probability_kernel, value, peer, exposure, margin, skill,
+                       extra=(_logit(ctx), bool(ctx.trigger)))
 
 
 def growing_annuity(rate: float, growth: float, years: int) -> float:
@@ -329,6 +454,6 @@ def growing_annuity(rate: float, growth: float, years: int) -> float:
     return float(np.sum(libm.power(1.0 + growth, t - 1) / libm.power(1.0 + rate, t)))
 
 
-__all__ = ["DecisionContext", "FirmInputs", "Project", "Options", "benefit_parts", "present_value", "best_project",
-           "plan_values", "choose", "value_of_waiting", "value_bound", "firm_probability", "adoption_probability",
-           "growing_annuity"]
+__all__ = ["DecisionContext", "FirmInputs", "Project", "Options", "firm_benefit", "firm_present_value", "benefit_parts",
+           "present_value", "best_project", "waiting_value", "value_of_waiting", "best_plan", "firm_value", "choose",
+           "value_bound", "firm_adoption_probability", "firm_probability", "adoption_probability", "growing_annuity"]

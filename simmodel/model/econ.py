@@ -1,12 +1,24 @@
-"""Small economic formulas shared by submodels: the logistic choice rule and annuities."""
+"""Small economic formulas shared by submodels: the logistic choice rule, annuities and the normal partial
+expectation. A rule that compiled kernels also need is written once, as a scalar compiled function (its home),
+and its array form runs it over the array in a compiled loop."""
 
 from __future__ import annotations
 
+import math
+
+import llvmlite.binding as _llvm
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import get_cython_function_address
 
-from . import libm
 
+# scipy's ndtr, the very function scipy.special.ndtr computes with, callable from compiled kernels: registered
+# under a name of its own so that cached kernels find it in every process (0 differences from
+# scipy.special.ndtr, tests/test_determinism.py)
+_llvm.add_symbol("simmodel_scipy_ndtr",
+                 get_cython_function_address("scipy.special.cython_special", "__pyx_fuse_1ndtr"))
+_scipy_ndtr = types.ExternalFunction("simmodel_scipy_ndtr", types.float64(types.float64, types.int32))
+_SQRT_2PI = math.sqrt(2.0 * math.pi)
 
 
 @njit(inline="always")
@@ -28,9 +40,34 @@ def clamp(x, lo, hi):
     return np.minimum(np.maximum(x, lo), hi)
 
 
+def elementwise(kernel, *args, extra: tuple = ()) -> np.ndarray:
+    """Run a compiled ``kernel(*arrays, *extra, out)`` over ``args`` (arrays of one shape, or numbers, broadcast
+    if not; in float64) into a new float64 array of their shape: the array form of a scalar rule."""
+    arrays = [np.asarray(a, np.float64) for a in args]
+    shapes = {a.shape for a in arrays}
+    if len(shapes) > 1:
+        shape = np.broadcast_shapes(*shapes)
+        arrays = [a if a.shape == shape else np.broadcast_to(a, shape) for a in arrays]
+    out = np.empty(arrays[0].shape)
+    kernel(*(a.reshape(-1) for a in arrays), *extra, out.reshape(-1))
+    return out
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def logistic_of(z):
+    """1 / (1 + e^-z), the index clipped to +-50 so that extreme values never overflow (one number)."""
+    return 1.0 / (1.0 + math.exp(-fmin(fmax(z, -50.0), 50.0)))
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _logistic_kernel(z, out):
+    for i in range(out.size):
+        out[i] = logistic_of(z[i])
+
+
 def logistic(z):
-    """1 / (1 + e^-z), the index clipped to +-50 so that extreme values never overflow."""
-    return 1.0 / (1.0 + libm.exp(-clamp(z, -50, 50)))
+    """:func:`logistic_of` of every element of ``z``."""
+    return elementwise(_logistic_kernel, z)
 
 
 def annuity_factor(rate: float, years: int) -> float:
@@ -38,38 +75,86 @@ def annuity_factor(rate: float, years: int) -> float:
     return years if rate == 0 else (1 - (1 + rate) ** -years) / rate
 
 
-def annuity_payment(principal: np.ndarray, annual_rate: np.ndarray | float, years: int) -> np.ndarray:
-    """Monthly payment that repays ``principal`` over ``years`` at ``annual_rate``."""
-    r = np.asarray(annual_rate, dtype=float) / 12.0
+@njit(cache=True, nogil=True, error_model="numpy")
+def payment_of(principal, annual_rate, years):
+    """Monthly payment that repays ``principal`` over ``years`` at ``annual_rate`` (one loan). The power's
+    exponent is a float: numba raises a number to an integer power by repeated multiplication, the C library's
+    pow (numpy's, and the bits until now) rounds otherwise."""
+    r = annual_rate / 12.0
     n = 12 * years
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(r > 0, principal * r / (1.0 - libm.power(1.0 + r, -n)), principal / n)
+    if r > 0:
+        return principal * r / (1.0 - (1.0 + r) ** float(-n))
+    return principal / n
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _payment_kernel(principal, annual_rate, years, out):
+    for i in range(out.size):
+        out[i] = payment_of(principal[i], annual_rate[i], years)
+
+
+def annuity_payment(principal, annual_rate, years: int) -> np.ndarray:
+    """:func:`payment_of` of each principal and rate."""
+    return elementwise(_payment_kernel, principal, annual_rate, extra=(int(years),))
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def partial_expectation(mean, sd):
+    """E[max(X, 0)] for X ~ Normal(mean, sd^2) (max(mean, 0) where sd = 0), of one mean and sd."""
+    if sd > 0:
+        z = mean / sd
+        return mean * _scipy_ndtr(z, 0) + sd * (math.exp(-0.5 * fmin(z * z, 1e4)) / _SQRT_2PI)
+    return fmax(mean, 0.0)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _partial_expectation_kernel(mean, sd, out):
+    for i in range(out.size):
+        out[i] = partial_expectation(mean[i], sd[i])
 
 
 def normal_partial_expectation(mean, sd):
-    """E[max(X, 0)] for X ~ Normal(mean, sd^2) (max(mean, 0) where sd = 0)."""
-    from scipy.special import ndtr
+    """:func:`partial_expectation` of each pair of ``mean`` and ``sd``."""
+    return elementwise(_partial_expectation_kernel, mean, sd)
 
-    mean, sd = np.asarray(mean, float), np.asarray(sd, float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(sd > 0, mean / sd, np.sign(mean) * np.inf)
-    density = libm.exp(-0.5 * np.minimum(z * z, 1e4)) / np.sqrt(2.0 * np.pi)
-    return np.where(sd > 0, mean * ndtr(z) + sd * density, np.maximum(mean, 0.0))
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def shortfall_of(mean, sd):
+    """E[clip(1 - R, 0, 1)] for R ~ Normal(mean, sd^2): the expected shortfall of a gain ratio below 1,
+    at most the whole (what a lessor carrying the shortfall expects to give up, per yuan)."""
+    return partial_expectation(1.0 - mean, sd) - partial_expectation(-mean, sd)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _shortfall_kernel(mean, sd, out):
+    for i in range(out.size):
+        out[i] = shortfall_of(mean[i], sd[i])
 
 
 def clipped_shortfall(mean, sd):
-    """E[clip(1 - R, 0, 1)] for R ~ Normal(mean, sd^2): the expected shortfall of a gain ratio below 1,
-    at most the whole (what a lessor carrying the shortfall expects to give up, per yuan)."""
-    return normal_partial_expectation(1.0 - mean, sd) - normal_partial_expectation(-mean, sd)
+    """:func:`shortfall_of` of each pair of ``mean`` and ``sd``."""
+    return elementwise(_shortfall_kernel, mean, sd)
 
 
-def pv_of_payments(rate, years: int, own_rate: float):
+@njit(cache=True, nogil=True, error_model="numpy")
+def payments_pv_of(rate, years, own_rate):
     """Present value at ``own_rate`` of the monthly payments that repay 1 yuan at ``rate`` over ``years``."""
-    pay = annuity_payment(1.0, rate, years)
     r = own_rate / 12.0
     n = 12 * years
-    return pay * ((1.0 - (1.0 + r) ** -n) / r if r > 0 else n)
+    return payment_of(1.0, rate, years) * ((1.0 - (1.0 + r) ** float(-n)) / r if r > 0 else float(n))
 
 
-__all__ = ["logistic", "annuity_factor", "annuity_payment", "normal_partial_expectation", "clipped_shortfall",
+@njit(cache=True, nogil=True, error_model="numpy")
+def _payments_pv_kernel(rate, years, own_rate, out):
+    for i in range(out.size):
+        out[i] = payments_pv_of(rate[i], years, own_rate)
+
+
+def pv_of_payments(rate, years: int, own_rate: float) -> np.ndarray:
+    """:func:`payments_pv_of` of each rate."""
+    return elementwise(_payments_pv_kernel, rate, extra=(int(years), float(own_rate)))
+
+
+__all__ = ["elementwise", "logistic", "logistic_of", "annuity_factor", "payment_of", "annuity_payment",
+           "partial_expectation", "normal_partial_expectation", "shortfall_of", "clipped_shortfall", "payments_pv_of",
            "pv_of_payments"]
