@@ -9,7 +9,7 @@ import math
 import llvmlite.binding as _llvm
 import numpy as np
 from numba import njit, types
-from numba.extending import get_cython_function_address
+from numba.extending import get_cython_function_address, overload
 
 
 # scipy's ndtr, the very function scipy.special.ndtr computes with, callable from compiled kernels: registered
@@ -34,6 +34,20 @@ def fmin(a, b):
     return a if a < b or a != a else b
 
 
+def like(x, y):
+    """``x`` (a Python number) as numpy takes it in arithmetic with ``y``: in float32 if ``y`` is a float32, else
+    as it is (NEP 50). For compiled rules that read float32 arrays (margins, exposure): numba would compute
+    ``x * y`` in float64."""
+    return np.float32(x) if isinstance(y, np.float32) else x
+
+
+@overload(like)
+def _like(x, y):
+    if isinstance(y, types.Float) and y.bitwidth == 32:
+        return lambda x, y: np.float32(x)
+    return lambda x, y: x
+
+
 def clamp(x, lo, hi):
     """``np.clip(x, lo, hi)`` for lo <= hi, NaN kept, without np.clip's layers of Python wrappers (about
     2 us a call, two dozen calls a month on small arrays: benchmarks, docs/performance.md)."""
@@ -42,8 +56,10 @@ def clamp(x, lo, hi):
 
 def elementwise(kernel, *args, extra: tuple = ()) -> np.ndarray:
     """Run a compiled ``kernel(*arrays, *extra, out)`` over ``args`` (arrays of one shape, or numbers, broadcast
-    if not; in float64) into a new float64 array of their shape: the array form of a scalar rule."""
-    arrays = [np.asarray(a, np.float64) for a in args]
+    if not; floats as they are, other numbers as float64) into a new float64 array of their shape: the array
+    form of a scalar rule."""
+    arrays = [np.asarray(a) for a in args]
+    arrays = [a if a.dtype.kind == "f" else a.astype(np.float64) for a in arrays]
     shapes = {a.shape for a in arrays}
     if len(shapes) > 1:
         shape = np.broadcast_shapes(*shapes)
@@ -126,17 +142,6 @@ def shortfall_of(mean, sd):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _shortfall_kernel(mean, sd, out):
-    for i in range(out.size):
-        out[i] = shortfall_of(mean[i], sd[i])
-
-
-def clipped_shortfall(mean, sd):
-    """:func:`shortfall_of` of each pair of ``mean`` and ``sd``."""
-    return elementwise(_shortfall_kernel, mean, sd)
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
 def payments_pv_of(rate, years, own_rate):
     """Present value at ``own_rate`` of the monthly payments that repay 1 yuan at ``rate`` over ``years``."""
     r = own_rate / 12.0
@@ -155,6 +160,6 @@ def pv_of_payments(rate, years: int, own_rate: float) -> np.ndarray:
     return elementwise(_payments_pv_kernel, rate, extra=(int(years), float(own_rate)))
 
 
-__all__ = ["elementwise", "logistic", "logistic_of", "annuity_factor", "payment_of", "annuity_payment",
-           "partial_expectation", "normal_partial_expectation", "shortfall_of", "clipped_shortfall", "payments_pv_of",
+__all__ = ["like", "elementwise", "logistic", "logistic_of", "annuity_factor", "payment_of", "annuity_payment",
+           "partial_expectation", "normal_partial_expectation", "shortfall_of", "payments_pv_of",
            "pv_of_payments"]

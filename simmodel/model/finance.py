@@ -27,9 +27,9 @@ from numba import njit
 
 from . import libm
 from .allocation import random_order
-from .econ import annuity_payment, clamp, clipped_shortfall, fmax, fmin, pv_of_payments
+from .econ import annuity_payment, clamp, elementwise, fmax, fmin, payments_pv_of, shortfall_of
 from .firms import CASH, LEASE_ENGINEERING, LEASE_FUNDS, LEASE_MATERIALS, LOAN, Firms
-from .institutions.bank import Bank, LeasingPartner
+from .institutions.bank import Bank, LeasingPartner, approval_of, lease_approval_of, lease_rate_of, loan_of
 
 LEASE_FLOWS = {LEASE_FUNDS: "leases_funds", LEASE_MATERIALS: "leases_materials",
                LEASE_ENGINEERING: "leases_engineering"}
@@ -38,10 +38,22 @@ SCALED, NO_FINANCE = 5, 6  # plans besides the routes of firms.py
 PLANS = ("cash", "loan", "lease_funds", "lease_materials", "lease_engineering", "scaled", "none")
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def scale_of(need, funds, min_fraction):
+    """Share of a project needing ``need`` yuan that ``funds`` can pay for: 1, a part >= min_fraction, or 0."""
+    share = fmin(fmax(funds, 0.0) / fmax(need, 1e-9), 1.0)
+    return share if share >= min_fraction else 0.0
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _scale_kernel(need, funds, min_fraction, out):
+    for i in range(out.size):
+        out[i] = scale_of(need[i], funds[i], min_fraction)
+
+
 def scale_to_funds(need: np.ndarray, funds: np.ndarray, min_fraction: float) -> np.ndarray:
-    """Share of each project that ``funds`` (yuan) can pay for: 1, a part >= min_fraction, or 0."""
-    share = np.minimum(np.maximum(funds, 0.0) / np.maximum(need, 1e-9), 1.0)
-    return np.where(share >= min_fraction, share, 0.0)
+    """:func:`scale_of` of each project."""
+    return elementwise(_scale_kernel, need, funds, extra=(float(min_fraction),))
 
 
 @dataclass
@@ -72,42 +84,62 @@ def quote(firms: Firms, idx: np.ndarray, need: np.ndarray, benefit: np.ndarray, 
           min_fraction: float) -> Quote:
     """What firms ``idx`` could get for their projects (``need``: yuan up front, ``benefit``: expected
     yuan/yr); ``sector_mean``: the gain ratio the public evidence of each firm's cell shows (lessors
-    price the shortfall with it)."""
+    price the shortfall with it). Firm by firm in one compiled pass (:func:`_quote_kernel`)."""
     n = idx.size
-    cash = np.maximum(firms.cash[idx], 0.0)
-    short = cash < need
-    paying = 12.0 * (firms.debt_payment[idx] + firms.lease_payment[idx])
-    profit = firms.profit[idx]
-    excluded = firms.excluded_until[idx] > month
-    va, margin, emp = firms.value_added[idx], firms.margin[idx], firms.employed[idx]
-    owed = firms.debt[idx] + firms.lease_liability[idx]
-    want = np.maximum(need - cash, 0.0)
-    p_bank, bank_rate, loan = bank.terms(want, va, margin, emp, owed, paying, np.maximum(profit, 0.0) + benefit)
-    bank_scale = scale_to_funds(need, cash + loan, min_fraction)
-    can_bank = short & ~excluded & (loan > 0) & (bank_scale > 0) & bank.enabled
-    p_bank = np.where(can_bank, p_bank, 0.0)
-    loan = np.where(can_bank, loan, 0.0)
-    bank_cost = np.minimum(cash, need) + loan * pv_of_payments(bank_rate, bank.p.loan_years, own_rate)
-    score = bank.approval_probability(need, bank.collateral(va), margin, emp)  # the lessors' credit score
-    pd = leasing.p.pd_max * (1.0 - score)
-    shortfall = clipped_shortfall(sector_mean, gain_sd * np.maximum(sector_mean, 0.0))
     offered = set(leasing.offered())
-    shape = (n, len(LEASES))
-    lease_ok, lease_rate = np.zeros(shape, bool), np.zeros(shape)
-    lease_amount, lease_cost, lease_cover = np.zeros(shape), np.zeros(shape), np.zeros(shape)
-    for j, m in enumerate(LEASES):
-        rate = leasing.rate(m, pd, shortfall)
-        lease_rate[:, j] = rate
-        if m in offered:
-            ok, leased = leasing.approve(m, need, cash, margin, benefit, profit, paying, excluded, rate)
-            lease_ok[:, j] = ok & short
-            lease_amount[:, j] = leased
-        down = need - lease_amount[:, j]
-        lease_cost[:, j] = down + lease_amount[:, j] * pv_of_payments(rate, leasing.p.lease_years, own_rate)
-        lease_cover[:, j] = (1.0 - leasing.risk_share[m]) * lease_amount[:, j] / np.maximum(need, 1e-9)
-    scale = np.where(short, scale_to_funds(need, cash, min_fraction), 1.0)
-    return Quote(need, cash, short, p_bank, bank_rate, loan, bank_scale, bank_cost, lease_ok, lease_rate,
-                 lease_amount, lease_cost, lease_cover, scale)
+    q = Quote(need, np.empty(n), np.empty(n, np.bool_), np.empty(n), np.empty(n), np.empty(n), np.empty(n),
+              np.empty(n), *(np.empty((n, len(LEASES)), dt) for dt in (np.bool_, np.float64, np.float64, np.float64,
+                                                                         np.float64)), np.empty(n))
+    f = firms
+    _quote_kernel(idx, need, benefit, f.cash, f.debt_payment, f.lease_payment, f.profit, f.excluded_until, month,
+                  f.value_added, f.margin, f.employed, f.debt, f.lease_liability, sector_mean, float(gain_sd),
+                  float(own_rate), float(min_fraction), bank.loan_terms(), bool(bank.enabled), float(leasing.p.pd_max),
+                  tuple(leasing.lease_terms(m) for m in LEASES), np.array([m in offered for m in LEASES]), q.cash,
+                  q.short, q.p_bank, q.bank_rate, q.bank_loan, q.bank_scale, q.bank_cost, q.lease_ok, q.lease_rate,
+                  q.lease_amount, q.lease_cost, q.lease_cover, q.scale)
+    return q
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _quote_kernel(idx, need, benefit, cash_all, debt_payment, lease_payment, profit_all, excluded_until, month,
+                  value_added, margin_all, employed, debt, lease_liability, sector_mean, gain_sd, own_rate, min_fraction,
+                  loan_terms, bank_enabled, pd_max, lease_terms, offered, cash, short, p_bank, bank_rate, bank_loan,
+                  bank_scale, bank_cost, lease_ok, lease_rate, lease_amount, lease_cost, lease_cover, scale):
+    """quote, firm by firm, into the Quote's arrays: the bank's terms (bank.loan_of), the lessors' credit score
+    (bank.approval_of for the whole need), each lease model's rate and approval (bank.lease_rate_of,
+    bank.lease_approval_of; ``lease_terms`` and ``offered`` by model) and the project scaled to the cash."""
+    for k in range(idx.size):
+        i = idx[k]
+        c = fmax(cash_all[i], 0.0)
+        cash[k] = c
+        short[k] = c < need[k]
+        paying = 12.0 * (debt_payment[i] + lease_payment[i])
+        profit, margin, va, emp = profit_all[i], margin_all[i], value_added[i], employed[i]
+        excluded = excluded_until[i] > month
+        owed = debt[i] + lease_liability[i]
+        prob, rate, loan = loan_of(fmax(need[k] - c, 0.0), va, margin, emp, owed, paying,
+                                   fmax(profit, 0.0) + benefit[k], loan_terms)
+        bank_scale[k] = scale_of(need[k], c + loan, min_fraction)
+        can_bank = short[k] and not excluded and loan > 0 and bank_scale[k] > 0 and bank_enabled
+        p_bank[k] = prob if can_bank else 0.0
+        bank_loan[k] = loan if can_bank else 0.0
+        bank_rate[k] = rate
+        bank_cost[k] = fmin(c, need[k]) + bank_loan[k] * payments_pv_of(rate, loan_terms.years, own_rate)
+        score = approval_of(need[k], loan_terms.collateral_to_value_added * fmax(va, 0.0), margin, emp, loan_terms)
+        pd = pd_max * (1.0 - score)  # the lessors' credit score
+        shortfall = shortfall_of(sector_mean[k], gain_sd * fmax(sector_mean[k], 0.0))
+        for j in range(len(lease_terms)):
+            t = lease_terms[j]
+            lease_rate[k, j] = lease_rate_of(pd, shortfall, t)
+            ok, leased = False, 0.0
+            if offered[j]:
+                ok, leased = lease_approval_of(need[k], c, margin, benefit[k], profit, paying, excluded,
+                                               lease_rate[k, j], t)
+            lease_ok[k, j] = ok and short[k]
+            lease_amount[k, j] = leased
+            lease_cost[k, j] = (need[k] - leased) + leased * payments_pv_of(lease_rate[k, j], t.years, own_rate)
+            lease_cover[k, j] = (1.0 - t.risk_share) * leased / fmax(need[k], 1e-9)
+        scale[k] = scale_of(need[k], c, min_fraction) if short[k] else 1.0
 
 
 @dataclass

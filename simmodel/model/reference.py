@@ -117,7 +117,7 @@ class FirmAgent(mesa.Agent):
 
     def plans(self, q: finance.Quote, nominal: float, pv: float, net: float, plan_inputs,
               ctx: vec.DecisionContext) -> tuple[int, float, float]:
-        """(plan, NPV, PV) of its best finance plan, as decision.plan_values, one firm at a time."""
+        """(plan, NPV, PV) of its best finance plan, as decision.best_plan, in scalar Python."""
         ratio, own_mean, own_sd = plan_inputs
         npv = [-math.inf] * 7
         pvs = [0.0] * 7

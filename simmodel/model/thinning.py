@@ -138,7 +138,7 @@ def upper_bound_index(const, combo, ratio, a, l, h, s, exposure, margin, skill_t
     s >= min_fraction has PV <= s X K, X the bound of PV / K; so v <= (K / G)(X - finance_floor), and
     v <= s (K / G)(X - 1) scaled. The bank plan is worth the loan's NPV with the bank's approval
     probability and its fallback's otherwise, the fallback being at least giving up (0): however
-    negative the loan's NPV, a small enough probability leaves the plan's near 0 (decision.plan_values).
+    negative the loan's NPV, a small enough probability leaves the plan's near 0 (decision.best_plan).
     Whence v <= max(X - floor, kappa (X - floor), min_fraction kappa (X - 1), 0) before waiting; the value
     of waiting only lowers v. With the trigger (ctx.trigger) a firm whose bound of v is not
     positive cannot adopt: its bound is -inf.

@@ -22,13 +22,107 @@ ordinary lending is not part of the programme and is not moved):
 
 from __future__ import annotations
 
+import math
+from typing import NamedTuple
+
 import mesa
 import numpy as np
+from numba import njit
 
 from ...params import Params, instrument_start
-from .. import libm
-from ..econ import annuity_payment, logistic
+from ..econ import elementwise, fmax, fmin, like, logistic_of, payment_of
 from ..firms import LEASE_ENGINEERING, LEASE_FUNDS, LEASE_MATERIALS
+
+
+class LoanTerms(NamedTuple):
+    """The bank's rules' numbers this month, for the compiled rules below."""
+
+    intercept: float
+    collateral: float  # approval_collateral
+    profit: float  # approval_profit
+    size: float  # approval_size
+    tightening: float
+    collateral_to_value_added: float
+    loan_to_collateral: float
+    base_rate: float
+    max_spread: float
+    min_coverage: float
+    years: int
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def approval_of(loan, collateral, margin, employees, t):
+    """The bank's approval probability for one firm (Bank, LoanTerms ``t``): logistic in log(collateral / loan),
+    the margin (in its own precision: float32 in the firm arrays) and log(employees), less the tightening."""
+    z = (t.intercept + t.collateral * math.log(fmax(collateral, 1.0) / fmax(loan, 1.0)) + like(t.profit, margin) * margin
+         + t.size * math.log(fmax(employees, 1.0)) - t.tightening)
+    return logistic_of(z)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def loan_of(want, value_added, margin, employees, owed, paying, income, t):
+    """(approval probability, annual rate, loan) of one firm (Bank.terms)."""
+    col = t.collateral_to_value_added * fmax(value_added, 0.0)
+    room = fmax(t.loan_to_collateral * col - owed, 0.0)
+    loan = fmin(want, room)
+    prob = approval_of(loan + owed, col, margin, employees, t)
+    rate = t.base_rate + t.max_spread * (1.0 - prob)
+    covered = income >= t.min_coverage * (paying + 12.0 * payment_of(loan, rate, t.years))
+    return prob, rate, loan if covered else 0.0
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _approval_kernel(loan, collateral, margin, employees, t, out):
+    for i in range(out.size):
+        out[i] = approval_of(loan[i], collateral[i], margin[i], employees[i], t)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _terms_kernel(want, value_added, margin, employees, owed, paying, income, t, prob, rate, loan):
+    for i in range(want.size):
+        prob[i], rate[i], loan[i] = loan_of(want[i], value_added[i], margin[i], employees[i], owed[i], paying[i],
+                                            income[i], t)
+
+
+class LeaseTerms(NamedTuple):
+    """One lease model's numbers this month (LeasingPartner), for the compiled rules below."""
+
+    base_rate: float  # the lessors' cost of funds + margin
+    recovery: float
+    risk_share: float
+    down_payment: float
+    paid_from_savings: bool  # financing engineering: the savings alone must cover the payments
+    min_margin: float
+    min_coverage: float
+    years: int
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def lease_rate_of(pd, shortfall, t):
+    """The yearly rate of a lease (LeasingPartner.rate) for one firm."""
+    return t.base_rate + pd * (1.0 - t.recovery) + (1.0 - t.risk_share) * shortfall / t.years
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def lease_approval_of(need, cash, margin, benefit, profit, paying, excluded, rate, t):
+    """(approved, leased yuan) of one firm needing ``need`` yuan up front under the lease model of ``t``.
+
+    The firm pays the down payment from cash; the lessor finances the rest if the firm is not excluded, its
+    margin is at least ``min_margin`` and its yearly payments (``paying`` already, plus this lease) are covered
+    ``min_coverage`` times by profit + the expected benefit, or (financing engineering, paid from the savings) by
+    the expected benefit alone. The model's limit is checked when leases are signed (finance.arrange)."""
+    down = t.down_payment * need
+    leased = need - down
+    pay = paying + 12.0 * payment_of(leased, rate, t.years)
+    income = benefit if t.paid_from_savings else fmax(profit, 0.0) + benefit
+    ok = cash >= down and not excluded and margin >= like(t.min_margin, margin) and income >= t.min_coverage * pay
+    return ok, leased if ok else 0.0
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _lease_rate_kernel(pd, shortfall, t, out):
+    for i in range(out.size):
+        out[i] = lease_rate_of(pd[i], shortfall[i], t)
 
 
 class Bank(mesa.Agent):
@@ -60,15 +154,15 @@ class Bank(mesa.Agent):
         self._borrowers[1:] = self._borrowers[:-1]
         self._defaults[0], self._borrowers[0] = defaults, borrowers
 
-    def collateral(self, value_added: np.ndarray) -> np.ndarray:
-        return self.p.collateral_to_value_added * np.maximum(value_added, 0.0)
+    def loan_terms(self) -> LoanTerms:
+        p = self.p
+        return LoanTerms(p.approval_intercept, p.approval_collateral, p.approval_profit, p.approval_size,
+                         float(self.tightening), p.collateral_to_value_added, p.loan_to_collateral, p.base_rate,
+                         p.max_spread, p.min_coverage, int(p.loan_years))
 
     def approval_probability(self, loan, collateral, margin, employees) -> np.ndarray:
-        p = self.p
-        z = (p.approval_intercept
-             + p.approval_collateral * libm.log(np.maximum(collateral, 1.0) / np.maximum(loan, 1.0))
-             + p.approval_profit * margin + p.approval_size * libm.log(np.maximum(employees, 1.0)) - self.tightening)
-        return logistic(z)
+        """:func:`approval_of` of each firm."""
+        return elementwise(_approval_kernel, loan, collateral, margin, employees, extra=(self.loan_terms(),))
 
     def terms(self, want: np.ndarray, value_added, margin, employees, owed, paying,
               income) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -76,14 +170,11 @@ class Bank(mesa.Agent):
         (loans and leases) and paying ``paying`` yuan/yr on them, with ``income`` yuan/yr (profit + the
         project's expected benefit). The loan is at most what the firm's collateral allows (existing
         debts take collateral first), and 0 unless its yearly payments, old and new, are covered
-        ``min_coverage`` times by the income."""
-        col = self.collateral(value_added)
-        room = np.maximum(self.p.loan_to_collateral * col - owed, 0.0)
-        loan = np.minimum(want, room)
-        prob = self.approval_probability(loan + owed, col, margin, employees)
-        rate = self.p.base_rate + self.p.max_spread * (1.0 - prob)
-        covered = income >= self.p.min_coverage * (paying + 12.0 * annuity_payment(loan, rate, self.p.loan_years))
-        return prob, rate, np.where(covered, loan, 0.0)
+        ``min_coverage`` times by the income (:func:`loan_of`, firm by firm; arrays of one length)."""
+        n = np.asarray(want).size
+        prob, rate, loan = np.empty(n), np.empty(n), np.empty(n)
+        _terms_kernel(want, value_added, margin, employees, owed, paying, income, self.loan_terms(), prob, rate, loan)
+        return prob, rate, loan
 
 
 class LeasingPartner(mesa.Agent):
@@ -140,29 +231,16 @@ class LeasingPartner(mesa.Agent):
         t = self.model.month
         return [m for m in self.MODELS if self.enabled[m] and t >= self.start[m]]
 
+    def lease_terms(self, model_id: int) -> LeaseTerms:
+        lp = self.p
+        return LeaseTerms(lp.funding_rate + lp.margin, self.recovery[model_id], self.risk_share[model_id],
+                          self.down[model_id], model_id == LEASE_ENGINEERING, lp.min_margin, self.min_coverage,
+                          int(lp.lease_years))
+
     def rate(self, model_id: int, pd: np.ndarray, shortfall: np.ndarray) -> np.ndarray:
         """The yearly rate of a lease under ``model_id`` for firms with yearly default probability ``pd``
-        and expected shortfall E[clip(1 - R, 0, 1)] ``shortfall`` (both arrays)."""
-        lp = self.p
-        return (lp.funding_rate + lp.margin + pd * (1.0 - self.recovery[model_id])
-                + (1.0 - self.risk_share[model_id]) * shortfall / lp.lease_years)
-
-    def approve(self, model_id: int, need, cash, margin, benefit, profit, paying, excluded,
-                rate) -> tuple[np.ndarray, np.ndarray]:
-        """(approved, leased yuan) for firms needing ``need`` yuan up front under ``model_id``.
-
-        The firm pays the down payment from cash; the lessor finances the rest if the firm is not
-        excluded, its margin is at least ``min_margin`` and its yearly payments (``paying`` already,
-        plus this lease) are covered ``min_coverage`` times by profit + the expected benefit, or
-        (financing engineering, paid from the savings) by the expected benefit alone. The model's
-        limit is checked when leases are signed (finance.arrange).
-        """
-        down = self.down[model_id] * need
-        leased = need - down
-        pay = paying + 12.0 * annuity_payment(leased, rate, self.p.lease_years)
-        income = benefit if model_id == LEASE_ENGINEERING else np.maximum(profit, 0.0) + benefit
-        ok = (cash >= down) & ~excluded & (margin >= self.p.min_margin) & (income >= self.min_coverage * pay)
-        return ok, np.where(ok, leased, 0.0)
+        and expected shortfall E[clip(1 - R, 0, 1)] ``shortfall`` (:func:`lease_rate_of`)."""
+        return elementwise(_lease_rate_kernel, pd, shortfall, extra=(self.lease_terms(model_id),))
 
     def book(self, model_id: int, entry: str, amount: float) -> None:
         """Record ``amount`` yuan (real firms) under ``entry`` for ``model_id``; the engineering lessors'
