@@ -89,3 +89,30 @@ def test_the_elementary_functions_are_the_c_librarys():
                       (libm.log(pos), [math.log(v) for v in pos]), (libm.log1p(pos), [math.log1p(v) for v in pos]),
                       (libm.power(1.0 + pos, -x), [(1.0 + v) ** -w for v, w in zip(pos, x)])):
         assert np.array_equal(got, np.array(want))
+
+
+def test_compiled_rules_call_the_functions_numpy_and_scipy_would():
+    """The compiled rules' special function is scipy's own ndtr (through cython_special), and their powers are the
+    C library's pow, not numba's repeated multiplication for an integer exponent: the normal partial expectation
+    and the annuity payment against the same formulas in numpy and scipy, to the bit, over arguments that reach
+    the tails (ndtr's branches at |z| > 1/sqrt(2) and beyond 37) and loans of every term the parameters allow."""
+    import numpy as np
+    from scipy.special import ndtr
+
+    from simmodel.model import econ, libm
+
+    rng = np.random.default_rng(2)
+    mean = np.concatenate([rng.normal(0.0, 5.0, 20_000), [0.0, -0.0, 40.0, -40.0, 1e-300, np.inf, -np.inf]])
+    sd = np.concatenate([rng.gamma(1.0, 2.0, 20_000), [1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0]])
+    sd[::97] = 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(sd > 0, mean / sd, 0.0)
+        want = np.where(sd > 0, mean * ndtr(z) + sd * (libm.exp(-0.5 * np.minimum(z * z, 1e4)) / np.sqrt(2 * np.pi)),
+                        np.maximum(mean, 0.0))
+    got = econ.normal_partial_expectation(mean, sd)
+    assert np.array_equal(got, want, equal_nan=True)
+    rate = rng.uniform(0.0, 0.3, 5_000)
+    for years in (1, 3, 5, 10, 30):
+        r = rate / 12.0
+        want = 1e6 * r / (1.0 - libm.power(1.0 + r, -12 * years))
+        assert np.array_equal(econ.annuity_payment(np.full(rate.size, 1e6), rate, years), want)
