@@ -352,3 +352,124 @@ def test_peer_counts_are_the_real_operating_firms_of_each_cell_and_stage_to_the_
     got = m.peers.counts(m.month)
     assert got.tobytes() == want.tobytes()
     assert got.sum() < 0.9 * f.weight.sum()  # a fifth of the firms closed: they are not counted
+
+
+def _choose_as_it_was(x, q, ctx, proj):
+    """decision.choose as it was before the compiled kernel (f5b01ba: plan_values, value_of_waiting, the body of
+    choose, firm_probability and adoption_probability, with the present_value, logistic and normal partial
+    expectation they used), written out over arrays in numpy: (plan, npv, wait, value, prob, plan_cost)."""
+    from scipy.special import ndtr
+
+    from simmodel.model import libm
+    from simmodel.model.finance import LEASES, LOAN, NO_FINANCE, SCALED
+
+    def present_value(gain):
+        lam = ctx.labour_saving[x.sector]
+        out_after = x.output * libm.exp((1.0 - lam) * libm.log1p(gain))
+        prod_after = x.productivity * (1.0 + gain)
+        emp_now = np.minimum(x.output / x.productivity, x.workforce_cap)
+        emp_after = np.minimum(out_after / prod_after, x.workforce_cap)
+        value = (1.0 - ctx.other_cost_share) * (prod_after * emp_after - x.productivity * emp_now)
+        wages = x.wage * (emp_now - emp_after)
+        return value * ctx.annuity + wages * ctx.wage_annuity[x.above.astype(np.int64)]
+
+    def partial_expectation(mean, sd):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.where(sd > 0, mean / sd, np.sign(mean) * np.inf)
+            density = libm.exp(-0.5 * np.minimum(z * z, 1e4)) / np.sqrt(2.0 * np.pi)
+            return np.where(sd > 0, mean * ndtr(z) + sd * density, np.maximum(mean, 0.0))
+
+    # plan_values
+    n = proj.capex.size
+    npv = np.full((n, 7), -np.inf)
+    pv = np.zeros((n, 7))
+    pv[:, 0] = proj.pv
+    npv[:, 0] = np.where(~q.short, proj.pv - proj.net_cost, -np.inf)
+    pv_scaled = present_value(libm.expm1(q.scale * libm.log1p(x.ratio * proj.gain)))
+    pv[:, SCALED] = pv_scaled
+    npv[:, SCALED] = np.where(q.short & (q.scale > 0), pv_scaled - q.cash, -np.inf)
+    for j, m in enumerate(LEASES):
+        ok = q.lease_ok[:, j]
+        if not ok.any():
+            continue
+        ce = np.maximum(x.own_mean - ctx.risk_aversion * x.own_sd * (1.0 - q.lease_cover[:, j]), 0.0)
+        pv[:, m] = present_value(ce * proj.gain)
+        npv[:, m] = np.where(ok, pv[:, m] - q.lease_cost[:, j], -np.inf)
+    fallback = np.maximum(np.max(npv[:, 2:6], axis=1), 0.0)
+    pv_loan = np.where(q.bank_scale < 1.0, present_value(libm.expm1(q.bank_scale * libm.log1p(x.ratio * proj.gain))),
+                       proj.pv)
+    pv[:, LOAN] = pv_loan
+    npv[:, LOAN] = np.where(q.p_bank > 0, q.p_bank * (pv_loan - q.bank_cost) + (1.0 - q.p_bank) * fallback, -np.inf)
+    plan = np.argmax(npv, axis=1)
+    best = npv[np.arange(n), plan]
+    plan = np.where(np.isfinite(best), plan, NO_FINANCE)
+    pv = pv[np.arange(n), np.minimum(plan, 5)]
+    npv = best
+    # choose
+    finite = np.isfinite(npv)
+    var_after = 1.0 / (1.0 / np.maximum(x.mean_var, 1e-12) + ctx.wait_learning / ctx.obs_var)
+    pre_sd = np.sqrt(np.maximum(x.mean_var - var_after, 0.0))
+    slope = pv / np.maximum(x.ratio, 1e-9)
+    mean_next = np.where(finite, npv, 0.0) + ctx.price_decline * proj.net_cost
+    wait = np.where(finite, partial_expectation(mean_next, slope * pre_sd * x.own_factor) / (1.0 + ctx.rate), 0.0)
+    if ctx.value_measure == "npv":
+        value = np.where(finite, (npv - wait) / (proj.capex + proj.fee), -5.0)
+    else:
+        with np.errstate(divide="ignore"):
+            payback = np.where(proj.benefit > 0, proj.net_cost / np.maximum(proj.benefit, 1e-9), np.inf)
+        value = np.where(finite, np.maximum(1.0 - payback / ctx.target_payback, -5.0), -5.0)
+    value = np.maximum(value, -5.0)
+    z = (ctx.intercept + ctx.beta_value * value + ctx.beta_peer * ctx.peer_share[x.cell, x.stage + 1]
+         + ctx.beta_exposure * x.exposure.astype(np.float64) + ctx.beta_profit * x.margin.astype(np.float64)
+         + ctx.beta_skill * x.skill)
+    prob = 1.0 / (1.0 + libm.exp(-np.minimum(np.maximum(z, -50), 50)))
+    prob = np.where(value > 0.0, prob, 0.0) if ctx.trigger else prob
+    return plan, npv, wait, value, prob, np.where(finite, pv - npv, np.inf)
+
+
+def test_the_choice_of_plan_its_value_and_the_probability_are_the_old_array_rules_to_the_bit():
+    """decision.choose runs the choice between finance plans, the value of waiting, the value and the logit firm
+    by firm in one compiled pass (decision._choose_kernel: best_plan, waiting_value, firm_value,
+    firm_adoption_probability): plan, NPV, W, value, probability and plan cost must be, to the bit, what the numpy
+    code it replaced (_choose_as_it_was) gives, for both value measures, with the trigger and without, on the
+    eligible firms of _random_states with all three lease models on offer: firms paying cash, borrowing, leasing,
+    scaling down and giving up, own factors of both signs, no first-year benefit. The quote is the model's, with
+    two plans tied exactly for some firms ('financing materials' given the terms of 'financing funds': of equal
+    NPVs the first plan) and a NaN lease cost for a few (np.argmax takes a NaN as the largest)."""
+    import dataclasses
+
+    from simmodel.model import decision
+    from simmodel.model.finance import NO_FINANCE, SCALED
+    from simmodel.model.firms import CASH, LEASE_ENGINEERING, LEASE_FUNDS, LEASE_MATERIALS, LOAN
+
+    m, ctx, eligible, _ = _random_states({"leasing.engineering_start": "2015-01"})
+    assert len(m.leasing.offered()) == 3
+    idx = eligible.nonzero()[0]
+    x = m.adoption.inputs(idx)
+    proj = decision.best_project(x, ctx)
+    q = m.adoption.quote(idx, proj.need, proj.benefit)
+    cost, cover = q.lease_cost.copy(), q.lease_cover.copy()
+    both = (q.lease_ok[:, 0] & q.lease_ok[:, 1]).nonzero()[0]
+    tied = both[::2]
+    cost[tied, 1], cover[tied, 1] = cost[tied, 0], cover[tied, 0]
+    nan = q.lease_ok[:, 2].nonzero()[0][::50]
+    cost[nan, 2] = np.nan
+    q = dataclasses.replace(q, lease_cost=cost, lease_cover=cover)
+    assert tied.size > 20 and nan.size > 2
+    for measure in ("npv", "payback"):
+        for trigger in (False, True):
+            c = dataclasses.replace(ctx, value_measure=measure, trigger=trigger)
+            got = decision.choose(x, q, c, proj)
+            want = _choose_as_it_was(x, q, c, proj)
+            for name, w in zip(("plan", "npv", "wait", "value", "prob", "plan_cost"), want):
+                g = getattr(got, name)
+                assert g.dtype == w.dtype and g.tobytes() == w.tobytes(), (measure, trigger, name)
+            plans = np.bincount(got.plan, minlength=7)
+            assert all(plans[k] > 20 for k in (CASH, LOAN, LEASE_FUNDS, LEASE_MATERIALS, LEASE_ENGINEERING, SCALED,
+                                               NO_FINANCE)), plans
+            assert (got.plan[tied] == LEASE_FUNDS).any() and np.all(got.plan[nan] == NO_FINANCE)
+            assert (x.own_factor[np.isfinite(got.npv)] < 0).any() and (got.wait > 0).any()
+            if trigger:
+                assert (got.prob == 0).any() and (got.prob > 0).any()
+            if measure == "payback":
+                assert (np.isfinite(got.npv) & (proj.benefit <= 0)).any()

@@ -266,3 +266,166 @@ def test_a_months_service_pays_each_firms_annuity_as_the_rule_says_to_the_bit():
     assert (f.debt[owed] == 0).sum() > 0 and (f.lease_liability[owed] == 0).sum() > 0  # some paid off
     assert (f.debt[tiny] > 0).all()
     assert m.bank.interest_total - interest_before == pytest.approx(bank_interest, rel=1e-12)
+
+
+def _quote_as_it_was(f, idx, need, benefit, month, bank, leasing, sector_mean, gain_sd, own_rate, min_fraction):
+    """finance.quote as it was before the compiled kernel (f5b01ba: finance.quote, Bank.terms,
+    Bank.approval_probability, Bank.collateral, LeasingPartner.rate and .approve, and the econ formulas they used),
+    written out over arrays in numpy: a dict of the Quote's fields."""
+    from scipy.special import ndtr
+
+    from simmodel.model import libm
+    from simmodel.model.finance import LEASES
+
+    def annuity_payment(principal, annual_rate, years):
+        r = np.asarray(annual_rate, dtype=float) / 12.0
+        n = 12 * years
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(r > 0, principal * r / (1.0 - libm.power(1.0 + r, -n)), principal / n)
+
+    def pv_of_payments(rate, years, own_rate):
+        r = own_rate / 12.0
+        n = 12 * years
+        return annuity_payment(1.0, rate, years) * ((1.0 - (1.0 + r) ** -n) / r if r > 0 else n)
+
+    def partial_expectation(mean, sd):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.where(sd > 0, mean / sd, np.sign(mean) * np.inf)
+            density = libm.exp(-0.5 * np.minimum(z * z, 1e4)) / np.sqrt(2.0 * np.pi)
+            return np.where(sd > 0, mean * ndtr(z) + sd * density, np.maximum(mean, 0.0))
+
+    def scale_to_funds(need, funds):
+        share = np.minimum(np.maximum(funds, 0.0) / np.maximum(need, 1e-9), 1.0)
+        return np.where(share >= min_fraction, share, 0.0)
+
+    bp, lp = bank.p, leasing.p
+
+    def approval(loan, collateral, margin, employees):  # margin float32: approval_profit x margin in float32
+        z = (bp.approval_intercept
+             + bp.approval_collateral * libm.log(np.maximum(collateral, 1.0) / np.maximum(loan, 1.0))
+             + bp.approval_profit * margin + bp.approval_size * libm.log(np.maximum(employees, 1.0)) - bank.tightening)
+        return 1.0 / (1.0 + libm.exp(-np.minimum(np.maximum(z, -50), 50)))
+
+    n = idx.size
+    cash = np.maximum(f.cash[idx], 0.0)
+    short = cash < need
+    paying = 12.0 * (f.debt_payment[idx] + f.lease_payment[idx])
+    profit = f.profit[idx]
+    excluded = f.excluded_until[idx] > month
+    va, margin, emp = f.value_added[idx], f.margin[idx], f.employed[idx]
+    owed = f.debt[idx] + f.lease_liability[idx]
+    want = np.maximum(need - cash, 0.0)
+    # Bank.terms
+    col = bp.collateral_to_value_added * np.maximum(va, 0.0)
+    loan = np.minimum(want, np.maximum(bp.loan_to_collateral * col - owed, 0.0))
+    p_bank = approval(loan + owed, col, margin, emp)
+    bank_rate = bp.base_rate + bp.max_spread * (1.0 - p_bank)
+    income = np.maximum(profit, 0.0) + benefit
+    loan = np.where(income >= bp.min_coverage * (paying + 12.0 * annuity_payment(loan, bank_rate, bp.loan_years)),
+                    loan, 0.0)
+    bank_scale = scale_to_funds(need, cash + loan)
+    can_bank = short & ~excluded & (loan > 0) & (bank_scale > 0) & bank.enabled
+    p_bank = np.where(can_bank, p_bank, 0.0)
+    loan = np.where(can_bank, loan, 0.0)
+    bank_cost = np.minimum(cash, need) + loan * pv_of_payments(bank_rate, bp.loan_years, own_rate)
+    pd = lp.pd_max * (1.0 - approval(need, col, margin, emp))  # the lessors' credit score
+    sd = gain_sd * np.maximum(sector_mean, 0.0)
+    shortfall = partial_expectation(1.0 - sector_mean, sd) - partial_expectation(-sector_mean, sd)
+    offered = set(leasing.offered())
+    q = dict(need=need, cash=cash, short=short, p_bank=p_bank, bank_rate=bank_rate, bank_loan=loan,
+             bank_scale=bank_scale, bank_cost=bank_cost)
+    for name, dtype in (("lease_ok", bool), ("lease_rate", float), ("lease_amount", float), ("lease_cost", float),
+                        ("lease_cover", float)):
+        q[name] = np.zeros((n, len(LEASES)), dtype)
+    for j, m in enumerate(LEASES):
+        rate = (lp.funding_rate + lp.margin + pd * (1.0 - leasing.recovery[m])
+                + (1.0 - leasing.risk_share[m]) * shortfall / lp.lease_years)
+        q["lease_rate"][:, j] = rate
+        if m in offered:  # LeasingPartner.approve; margin float32: compared with min_margin in float32
+            down = leasing.down[m] * need
+            leased = need - down
+            pay = paying + 12.0 * annuity_payment(leased, rate, lp.lease_years)
+            income = benefit if m == LEASE_ENGINEERING else np.maximum(profit, 0.0) + benefit
+            ok = (cash >= down) & ~excluded & (margin >= lp.min_margin) & (income >= leasing.min_coverage * pay)
+            q["lease_ok"][:, j] = ok & short
+            q["lease_amount"][:, j] = np.where(ok, leased, 0.0)
+        amount = q["lease_amount"][:, j]
+        q["lease_cost"][:, j] = need - amount + amount * pv_of_payments(rate, lp.lease_years, own_rate)
+        q["lease_cover"][:, j] = (1.0 - leasing.risk_share[m]) * amount / np.maximum(need, 1e-9)
+    q["scale"] = np.where(short, scale_to_funds(need, cash), 1.0)
+    return q
+
+
+def test_the_finance_quote_is_the_bank_and_lessors_rules_written_out_over_arrays_to_the_bit():
+    """finance.quote runs the bank's and the lessors' rules firm by firm in one compiled pass (finance._quote_kernel,
+    bank.loan_of, approval_of, lease_rate_of, lease_approval_of): every field of the Quote must be, to the bit,
+    what the numpy code it replaced (_quote_as_it_was) gives, for firms put in states that take every branch:
+    short of cash or not, excluded or not (and excluded until this very month: not excluded), with and without
+    debts and leases, losses, margins at the lessors' minimum and one float32 step either side, cash at and around
+    the down payments, with all three lease models on offer, one not yet on offer, and the bank's loans on and off.
+    The minimum margin (0.02) is one float32 rounds down and the bank's weight of the margin (7.9) one float32
+    multiplies otherwise than float64: margins are float32 and numpy takes a Python float with a float32 array in
+    float32 (NEP 50), which the kernel must too."""
+    import dataclasses
+
+    from simmodel.params import month_index
+
+    params = baseline_params().replace({**SMALL, "run.end": "2016-12", "leasing.min_margin": 0.02,
+                                        "bank.approval_profit": 7.9})
+    m = TransformationModel(seed=5, params=params)
+    m.run()
+    f, p = m.firms, m.params
+    assert m.bank.enabled and m.bank.tightening > 0
+    idx = f.alive.nonzero()[0]
+    n, rng = idx.size, np.random.default_rng(2)
+    need = rng.lognormal(13.0, 1.0, n)
+    benefit = need * rng.uniform(0.0, 0.6, n)
+    benefit[::13] = 0.0
+    f.cash[idx] = need * rng.choice([-0.5, 0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.7, 1.0, 2.0], n)  # down payments
+    f.value_added[idx] *= rng.lognormal(0.0, 1.0, n)
+    f.profit[idx] = rng.normal(0.05, 0.2, n) * f.value_added[idx]
+    f.debt[idx] = np.where(rng.random(n) < 0.3, rng.lognormal(13.0, 1.5, n), 0.0)
+    f.debt_payment[idx] = annuity_payment(f.debt[idx], 0.06, 3)
+    f.lease_liability[idx] = np.where(rng.random(n) < 0.15, rng.lognormal(13.0, 1.5, n), 0.0)
+    f.lease_payment[idx] = annuity_payment(f.lease_liability[idx], 0.08, 5)
+    f.excluded_until[idx] = rng.choice([0, m.month, m.month + 1, m.month + 36], n, p=[0.7, 0.1, 0.1, 0.1])
+    at = np.float32(p["leasing.min_margin"])
+    assert float(at) < p["leasing.min_margin"]  # float32 rounds it down: compared in float64, `at` would fail it
+    f.margin[idx] = rng.uniform(-0.3, 0.3, n).astype(np.float32)
+    edge = {"at": idx[0::7], "below": idx[1::7], "above": idx[2::7]}
+    f.margin[edge["at"]] = at
+    f.margin[edge["below"]] = np.nextafter(at, np.float32(-1.0))
+    f.margin[edge["above"]] = np.nextafter(at, np.float32(1.0))
+    p0 = 1.0 / p["beliefs.prior_sd"] ** 2
+    cell_mean = (p["beliefs.prior_mean"] * p0 + f.cell_weighted) / (p0 + f.cell_precision)
+    args = (cell_mean[f.cell[idx]], p["technology.gain_sd"], m.adoption.rate, p["decision.min_finance_fraction"])
+    position = {k: np.isin(idx, v) for k, v in edge.items()}
+    late, early = m.month, month_index("2015-06")
+    for month, enabled in ((late, True), (late, False), (early, True)):
+        m.month, m.bank.enabled = month, enabled
+        assert len(m.leasing.offered()) == (3 if month == late else 2)
+        q = m.adoption.quote(idx, need, benefit)
+        want = _quote_as_it_was(f, idx, need, benefit, month, m.bank, m.leasing, *args)
+        for field in dataclasses.fields(q):
+            got, expected = getattr(q, field.name), want[field.name]
+            assert got.dtype == expected.dtype and got.tobytes() == expected.tobytes(), (month, enabled, field.name)
+        # every branch taken
+        excluded = f.excluded_until[idx] > month
+        open_ = q.short & ~excluded
+        assert q.short.any() and (~q.short).any() and (q.short & excluded).any()
+        assert (open_ & (q.scale > 0) & (q.scale < 1)).any() and (open_ & (q.scale == 0)).any()
+        assert np.all(q.scale[~q.short] == 1.0)
+        if enabled:
+            assert (q.p_bank > 0).any() and (open_ & (q.p_bank == 0)).any() and (q.bank_scale[q.p_bank > 0] < 1).any()
+            assert not (q.p_bank[excluded] > 0).any() and (q.bank_loan[q.p_bank > 0] > 0).all()
+        else:
+            assert not q.p_bank.any() and not q.bank_loan.any()
+        for j in range(3):
+            if j < 2 or month == late:
+                assert q.lease_ok[:, j].any() and (open_ & ~q.lease_ok[:, j]).any(), (month, j)
+                # at the minimum margin a lessor may sign, one float32 step below it never does
+                assert q.lease_ok[position["at"], j].any() and q.lease_ok[position["above"], j].any()
+                assert not q.lease_ok[position["below"], j].any()
+            else:
+                assert not q.lease_ok[:, j].any() and not q.lease_amount[:, j].any()
+        assert not q.lease_ok[excluded].any()
