@@ -15,6 +15,10 @@ import os
 # (model/libm.py): off, before numba is first imported
 os.environ.setdefault("NUMBA_DISABLE_INTEL_SVML", "1")
 
+from . import _kernel_cache  # noqa: E402
+
+_kernel_cache.install()  # the kernels' cache follows every model source (_kernel_cache.py), before any is compiled
+
 from .analysis.scenarios import load as load_scenario  # noqa: E402
 from .model import TransformationModel  # noqa: E402
 from .params import ParamError, Params  # noqa: E402

@@ -116,3 +116,37 @@ def test_compiled_rules_call_the_functions_numpy_and_scipy_would():
         r = rate / 12.0
         want = 1e6 * r / (1.0 - libm.power(1.0 + r, -12 * years))
         assert np.array_equal(econ.annuity_payment(np.full(rate.size, 1e6), rate, years), want)
+
+
+def test_an_edit_to_a_rule_reaches_the_cached_kernels_of_other_files(tmp_path):
+    """numba reuses a cached kernel while its own file is unchanged, though the kernel has compiled in rules from
+    other files; simmodel/_kernel_cache.py stamps every model kernel with all the model's sources. In a copy of
+    the package: a kernel of decision.py (the logit over firms) is compiled and cached, then econ.py's
+    logistic_of is edited, and a fresh process must compute with the edit."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import simmodel
+
+    pkg = tmp_path / "simmodel"
+    shutil.copytree(Path(simmodel.__file__).parent, pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    code = ("from types import SimpleNamespace as N; from simmodel.model import decision as d; "
+            "ctx = N(intercept=0.0, beta_value=1.0, beta_peer=0.0, beta_exposure=0.0, beta_profit=0.0, "
+            "beta_skill=0.0, trigger=False); print(d.adoption_probability(0.5, 0.0, 0.0, 0.0, 0.0, ctx).item())")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"} | {"PYTHONPATH": str(tmp_path)}
+
+    def probability() -> float:
+        out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        return float(out.stdout)
+
+    assert probability() == pytest.approx(1.0 / (1.0 + 2.718281828459045 ** -0.5))
+    assert list((pkg / "model" / "__pycache__").glob("decision._probability_kernel*.nbi"))  # cached in the copy
+    econ = pkg / "model" / "econ.py"
+    rule = "return 1.0 / (1.0 + math.exp(-fmin(fmax(z, -50.0), 50.0)))"
+    assert rule in econ.read_text()
+    econ.write_text(econ.read_text().replace(rule, "return 0.25"))
+    assert probability() == 0.25
