@@ -1,5 +1,7 @@
-"""The firm's investment decision (MODEL.md section 5; docs/ODD.md 3.4.2): pure functions of arrays,
-so the per-firm reference (reference.py) can be checked against them.
+"""The firm's investment decision (MODEL.md section 5; docs/ODD.md 3.4.2): pure functions, so the per-firm
+reference (reference.py) can be checked against them. Each rule is one scalar compiled function (``firm_project``,
+``best_plan``, ``waiting_value``, ``firm_value``, ...); the array forms the model calls are compiled loops over the
+deciding firms.
 
 A firm without a running project considers the next stage, or skipping one at extra cost:
   capital cost  C = cost per worker x labour needs x equipment price index (x (1 + premium) if skipping)
@@ -39,8 +41,8 @@ from . import libm
 from .econ import elementwise, fmax, fmin, logistic_of, partial_expectation
 from .finance import NO_FINANCE, SCALED
 from .firms import LEASE_FUNDS, LOAN
-from .projects import planned_robots
-from .subsidies import SubsidyTerms
+from .projects import robots_of
+from .subsidies import SubsidyTerms, expected_subsidy_of
 
 
 @dataclass(frozen=True)
@@ -207,52 +209,65 @@ def present_value(gain: np.ndarray, x: FirmInputs, ctx: DecisionContext) -> tupl
     return _benefits(gain, x, ctx, True)
 
 
-def _project(cpw: np.ndarray, nominal: np.ndarray, climbs1: np.ndarray, x: FirmInputs, ctx: DecisionContext):
-    capex = cpw * x.needs
-    fee = ctx.fee_share[x.sector] * capex + ctx.fixed_cost
-    gain = x.ratio * nominal
-    pv, benefit = present_value(gain, x, ctx)
-    robots = planned_robots(x.needs, gain, ctx.labour_saving[x.sector], ctx.robots_per_worker, climbs1)
-    subsidy = ctx.subsidy.expected(x.city, capex, robots)
-    net = np.maximum(capex + fee - subsidy, 1.0)
-    return Project(np.zeros(capex.size, np.int64), capex, fee, robots, subsidy, net, nominal, benefit, pv)
+@njit(cache=True, nogil=True, error_model="numpy")
+def firm_project(cpw, nominal, climbs1, needs, ratio, fee_share, fixed_cost, lam, robots_per_worker, robot_subsidy,
+                 city_share, award_rate, award_cap, fund_share, output, productivity, cap, wage, tau, annuity,
+                 wage_annuity):
+    """(capital cost, fee, robots, expected subsidy, net cost, first-year benefit, PV) of one firm's project
+    costing ``cpw`` a worker of its labour needs ``needs`` and bringing ``nominal`` x its gain ratio:
+    C = cpw x needs, fee = fee share x C + fixed cost, robots (projects.robots_of), the subsidy it expects
+    (subsidies.expected_subsidy_of), K = max(C + fee - subsidy, 1), benefit and PV (:func:`firm_present_value`)."""
+    capex = cpw * needs
+    fee = fee_share * capex + fixed_cost
+    gain = ratio * nominal
+    pv, benefit = firm_present_value(gain, output, productivity, cap, wage, lam, tau, annuity, wage_annuity)
+    robots = robots_of(needs, gain, lam, robots_per_worker, climbs1)
+    subsidy = expected_subsidy_of(robot_subsidy, city_share, award_rate, award_cap, fund_share, capex, robots)
+    return capex, fee, robots, subsidy, fmax(capex + fee - subsidy, 1.0), benefit, pv
 
 
-def _cash_value(p: Project) -> np.ndarray:
-    """A project's NPV if paid in cash, per yuan of its size: what the choice between stages compares."""
-    return (p.pv - p.net_cost) / (p.capex + p.fee)
+@njit(cache=True, nogil=True, error_model="numpy")
+def _best_project_kernel(stage, sector, city, output, productivity, cap, wage, above, ratio, cost_per_worker,
+                         nominal_gain, labour_saving, fee_share, fixed_cost, robots_per_worker, robot_subsidy,
+                         city_share, award_rate, award_cap, fund_share, tau, annuity, wage_annuity, skip_allowed,
+                         skip_premium, target, capex, fee, robots, subsidy, net_cost, gain, benefit, pv):
+    """best_project, firm by firm: the next stage, and (where allowed, from stages 0-2) the skip to the one after
+    if its cash NPV per yuan of size is higher."""
+    for i in range(stage.size):
+        k, sc, c = stage[i], sector[i], city[i]
+        needs = output[i] / productivity[i]
+        lam = labour_saving[sc]
+        wa = wage_annuity[1] if above[i] else wage_annuity[0]
+        common = (needs, ratio[i], fee_share[sc], fixed_cost, lam, robots_per_worker, robot_subsidy[c], city_share[c],
+                  award_rate, award_cap, fund_share, output[i], productivity[i], cap[i], wage[i], tau, annuity, wa)
+        t, nominal = k + 1, nominal_gain[sc, k + 1]
+        best = firm_project(cost_per_worker[sc, k + 1], nominal, k == 0, *common)
+        if skip_allowed and k <= 2:
+            n1, n2 = nominal_gain[sc, k + 1], nominal_gain[sc, k + 2]
+            nominal2 = n1 + n2 + ratio[i] * n1 * n2
+            cpw2 = (cost_per_worker[sc, k + 1] + cost_per_worker[sc, k + 2]) * (1.0 + skip_premium)
+            alt = firm_project(cpw2, nominal2, k == 0, *common)
+            # the cash NPV per yuan of size (capital cost + fee): what the choice between stages compares
+            if (alt[6] - alt[4]) / (alt[0] + alt[1]) > (best[6] - best[4]) / (best[0] + best[1]):
+                t, nominal, best = k + 2, nominal2, alt
+        target[i], gain[i] = t, nominal
+        capex[i], fee[i], robots[i], subsidy[i], net_cost[i], benefit[i], pv[i] = best
 
 
 def best_project(x: FirmInputs, ctx: DecisionContext) -> Project:
-    """The next stage, or (where allowed) skipping to the one after if its cash NPV per yuan of size is higher.
-    ``nominal`` gains compound: (1 + r n1)(1 + r n2) - 1 is carried as r x (n1 + n2 + r n1 n2)."""
-    stage, sector = x.stage, x.sector
-    s1 = stage + 1
-    best = _project(ctx.cost_per_worker[sector, s1], ctx.nominal_gain[sector, s1], stage == 0, x, ctx)
-    best.target = s1.astype(np.int64)
-    if ctx.skip_allowed:
-        can = (stage <= 2).nonzero()[0]
-        if can.size:
-            # value the skip for every firm when nearly all may skip (cheaper than gathering their inputs;
-            # stage-3 firms get a placeholder stage 4 and are masked out)
-            whole = can.size > 0.8 * stage.size
-            xs = x if whole else x.subset(can)
-            sc, r = xs.sector, xs.ratio
-            s2 = np.minimum(xs.stage + 2, 4)
-            n1, n2 = ctx.nominal_gain[sc, s2 - 1], ctx.nominal_gain[sc, s2]
-            nominal = n1 + n2 + r * n1 * n2
-            cpw2 = (ctx.cost_per_worker[sc, s2 - 1] + ctx.cost_per_worker[sc, s2]) * (1.0 + ctx.skip_premium)
-            alt = _project(cpw2, nominal, xs.stage == 0, xs, ctx)
-            if whole:
-                better = (_cash_value(alt) > _cash_value(best)) & (stage <= 2)
-                win, pick = better.nonzero()[0], better
-            else:
-                better = _cash_value(alt) > _cash_value(best)[can]
-                win, pick = can[better], better
-            for name in ("capex", "fee", "robots", "subsidy", "net_cost", "gain", "benefit", "pv"):
-                getattr(best, name)[win] = getattr(alt, name)[pick]
-            best.target[win] = s2[pick]
-    return best
+    """The next stage, or (where allowed) skipping to the one after if its cash NPV per yuan of size is higher
+    (:func:`firm_project`, firm by firm). ``nominal`` gains compound: (1 + r n1)(1 + r n2) - 1 is carried as
+    r x (n1 + n2 + r n1 n2)."""
+    n = x.stage.size
+    p = Project(np.empty(n, np.int64), *(np.empty(n) for _ in range(8)))
+    t = ctx.subsidy
+    _best_project_kernel(x.stage, x.sector, x.city, x.output, x.productivity, x.workforce_cap, x.wage, x.above,
+                         x.ratio, ctx.cost_per_worker, ctx.nominal_gain, ctx.labour_saving, ctx.fee_share,
+                         float(ctx.fixed_cost), float(ctx.robots_per_worker), t.robot_subsidy, t.city_share,
+                         float(t.award_rate), float(t.award_cap), float(t.fund_share), float(ctx.other_cost_share),
+                         float(ctx.annuity), ctx.wage_annuity, bool(ctx.skip_allowed), float(ctx.skip_premium),
+                         p.target, p.capex, p.fee, p.robots, p.subsidy, p.net_cost, p.gain, p.benefit, p.pv)
+    return p
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

@@ -34,6 +34,59 @@ def fmin(a, b):
     return a if a < b or a != a else b
 
 
+@njit(cache=True, nogil=True)
+def _block_sum(a, lo, n):
+    """numpy's pairwise sum of a[lo:lo + n] for n <= 128: in order below 8 terms, else eight interleaved running
+    sums combined as a tree, then the rest in order."""
+    if n < 8:
+        res = 0.0
+        for i in range(lo, lo + n):
+            res += a[i]
+        return res
+    r = a[lo:lo + 8].copy()
+    i = 8
+    while i < n - n % 8:
+        for j in range(8):
+            r[j] += a[lo + i + j]
+        i += 8
+    res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@njit(cache=True, nogil=True)
+def array_sum(a):
+    """``a.sum()`` of a contiguous 1-d float64 array inside compiled kernels, to the bit: numpy's pairwise
+    summation, which splits a range of more than 128 terms in two (at a multiple of 8) and adds the halves' sums.
+    A loop adding in order rounds otherwise once a sum has eight or more terms. The halving is walked with an
+    explicit stack: numba's cache cannot load a recursive function (it crashed the process)."""
+    lo_, n_, phase, left = np.zeros(64, np.int64), np.zeros(64, np.int64), np.zeros(64, np.int64), np.zeros(64)
+    top, ret = 0, 0.0
+    n_[0] = a.size
+    while top >= 0:
+        lo, n = lo_[top], n_[top]
+        if n <= 128:
+            ret = _block_sum(a, lo, n)
+            top -= 1
+            continue
+        half = n // 2
+        half -= half % 8
+        if phase[top] == 0:  # the first half first
+            phase[top] = 1
+            top += 1
+            lo_[top], n_[top], phase[top] = lo, half, 0
+        elif phase[top] == 1:  # then the second
+            left[top], phase[top] = ret, 2
+            top += 1
+            lo_[top], n_[top], phase[top] = lo + half, n - half, 0
+        else:
+            ret = left[top] + ret
+            top -= 1
+    return ret
+
+
 def like(x, y):
     """``x`` (a Python number) as numpy takes it in arithmetic with ``y``: in float32 if ``y`` is a float32, else
     as it is (NEP 50). For compiled rules that read float32 arrays (margins, exposure): numba would compute
@@ -160,6 +213,6 @@ def pv_of_payments(rate, years: int, own_rate: float) -> np.ndarray:
     return elementwise(_payments_pv_kernel, rate, extra=(int(years), float(own_rate)))
 
 
-__all__ = ["like", "elementwise", "logistic", "logistic_of", "annuity_factor", "payment_of", "annuity_payment",
+__all__ = ["array_sum", "like", "elementwise", "logistic", "logistic_of", "annuity_factor", "payment_of", "annuity_payment",
            "partial_expectation", "normal_partial_expectation", "shortfall_of", "payments_pv_of",
            "pv_of_payments"]

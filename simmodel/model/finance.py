@@ -27,7 +27,7 @@ from numba import njit
 
 from . import libm
 from .allocation import random_order
-from .econ import annuity_payment, clamp, elementwise, fmax, fmin, payments_pv_of, shortfall_of
+from .econ import annuity_payment, array_sum, clamp, elementwise, fmax, fmin, payments_pv_of, shortfall_of
 from .firms import CASH, LEASE_ENGINEERING, LEASE_FUNDS, LEASE_MATERIALS, LOAN, Firms
 from .institutions.bank import Bank, LeasingPartner, approval_of, lease_approval_of, lease_rate_of, loan_of
 
@@ -177,23 +177,42 @@ def arrange(firms: Firms, idx: np.ndarray, plan: np.ndarray, q: Quote, month: in
     planned = np.where(is_lease, plan.astype(np.int64) - LEASE_FUNDS, -1)
     cost[np.arange(n)[planned >= 0], planned[planned >= 0]] = -np.inf
     pref = np.argsort(cost, axis=1, kind="stable")
-    waiting = wants_lease.copy()
-    for rank in range(len(LEASES)):  # rounds: each firm's rank-th preference, in the signing order
-        if not waiting.any():
-            break
-        for j, m in enumerate(LEASES):
-            k = order[waiting[order] & (pref[order, rank] == j) & q.lease_ok[order, j]]
-            if k.size == 0:
-                continue
-            fits = (q.lease_amount[k, j] * w[k]).cumsum() <= leasing.volume_left[m]
-            k = k[fits]
-            leasing.volume_left[m] -= float((q.lease_amount[k, j] * w[k]).sum())
-            route[k], borrowed[k], rate[k] = m, q.lease_amount[k, j], q.lease_rate[k, j]
-            done[k] = True
-            waiting[k] = False
+    volume = np.array([leasing.volume_left[m] for m in LEASES])
+    _sign_leases(order, pref, q.lease_ok, q.lease_amount, q.lease_rate, w, np.array(LEASES, np.int8), volume,
+                 wants_lease.copy(), route, borrowed, rate, done)
+    for j, m in enumerate(LEASES):
+        leasing.volume_left[m] = float(volume[j])
     rest = ~done
     scale[rest] = q.scale[rest]
     return Finance(scale, route, borrowed, rate, applied, refused)
+
+
+@njit(cache=True, nogil=True)
+def _sign_leases(order, pref, lease_ok, amount, lease_rate, weight, models, volume, waiting, route, borrowed, rate,
+                 done):
+    """The signing rounds of arrange, in place: in round r each waiting firm asks for its r-th preferred lease
+    model (``pref``), the firms in the signing ``order``; a model signs them while the running total of the
+    real firms' leased yuan (numpy's cumsum, in order) is within its ``volume`` left, and none after the first
+    that does not fit; its volume then falls by their sum (numpy's pairwise sum: econ.array_sum)."""
+    signed = np.empty(order.size)
+    for r in range(pref.shape[1]):
+        if not waiting.any():
+            break
+        for j in range(models.size):
+            total, n, full = 0.0, 0, False
+            for i in order:
+                if full or not (waiting[i] and pref[i, r] == j and lease_ok[i, j]):
+                    continue
+                yuan = amount[i, j] * weight[i]
+                total += yuan
+                if not total <= volume[j]:
+                    full = True  # the running total only grows: no later firm fits
+                    continue
+                signed[n] = yuan
+                n += 1
+                route[i], borrowed[i], rate[i] = models[j], amount[i, j], lease_rate[i, j]
+                done[i], waiting[i] = True, False
+            volume[j] -= array_sum(signed[:n])
 
 
 def guaranteed(firms: Firms, idx: np.ndarray, need: np.ndarray, bank: Bank, min_fraction: float) -> Finance:

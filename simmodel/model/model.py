@@ -201,8 +201,7 @@ class TransformationModel(mesa.Model):
 
     def flow(self, name: str, idx: np.ndarray, amounts: np.ndarray | None = None) -> None:
         """Record a flow for firms ``idx``: real firms (weights) or yuan per firm x weight."""
-        w = self.firms.weight[idx]
-        self.recorder.add_flow(name, self._flow_key[idx], w if amounts is None else amounts * w)
+        self.recorder.add_firm_flow(name, idx, self._flow_key, self.firms.weight, amounts)
 
     def binned_flow(self, names: tuple[str, ...], bins: np.ndarray, idx: np.ndarray) -> None:
         """Record real firms ``idx`` in flow ``names[bins]`` (a histogram kept as consecutive flows)."""

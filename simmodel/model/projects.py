@@ -10,9 +10,13 @@ found (share f) realises (1 + g)^f - 1.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from numba import njit
 
 from . import libm
+from .econ import elementwise, fmax
 from .firms import APPROVAL, IMPLEMENTING, NONE, QUEUED, Firms
 
 MIN_GAIN = -0.5
@@ -114,9 +118,22 @@ def finish(firms: Firms, idx: np.ndarray, month: int, cooldown: int) -> None:
     firms.cooldown_until[idx] = month + cooldown
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def robots_of(needs, gain, labour_saving, robots_per_worker, climbs1):
+    """Robots a project plans to install: robots_per_worker x the workers its gain saves, for projects
+    that climb to stage 1 (machine substitution); the robot purchase subsidy is capped per robot (one firm)."""
+    if not climbs1:
+        return 0.0
+    return fmax(needs * -math.expm1(-labour_saving * math.log1p(gain)), 0.0) * robots_per_worker
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _robots_kernel(needs, gain, labour_saving, climbs1, robots_per_worker, out):
+    for i in range(out.size):
+        out[i] = robots_of(needs[i], gain[i], labour_saving[i], robots_per_worker, climbs1[i] != 0)
+
+
 def planned_robots(needs: np.ndarray, gain: np.ndarray, labour_saving: np.ndarray, robots_per_worker: float,
                    climbs1: np.ndarray) -> np.ndarray:
-    """Robots a project plans to install: robots_per_worker x the workers its gain saves, for projects
-    that climb to stage 1 (machine substitution); the robot purchase subsidy is capped per robot."""
-    saved = needs * -libm.expm1(-labour_saving * libm.log1p(gain))
-    return np.where(climbs1, np.maximum(saved, 0.0) * robots_per_worker, 0.0)
+    """:func:`robots_of` of each project."""
+    return elementwise(_robots_kernel, needs, gain, labour_saving, climbs1, extra=(float(robots_per_worker),))

@@ -48,13 +48,26 @@ class Recorder:
                                      self.k_flow // N_SIZE)
         self._ones = np.ones(self.k_stock * 4)
 
-    def add_flow(self, name: str, flow_key: np.ndarray, amounts: np.ndarray) -> None:
-        """Add real-firm amounts (already times weight) of flow ``name`` at ``flow_key``."""
+    def _flow_row(self, name: str) -> np.ndarray:
         i = _FLOW_INDEX.get(name)
         if i is None:
             raise KeyError(f"unknown flow {name!r}: declare it in indicators.FLOWS")
+        return self.month_flows[i]
+
+    def add_flow(self, name: str, flow_key: np.ndarray, amounts: np.ndarray) -> None:
+        """Add real-firm amounts (already times weight) of flow ``name`` at ``flow_key``."""
+        row = self._flow_row(name)
         if flow_key.size:
-            self.month_flows[i] += np.bincount(flow_key, weights=amounts, minlength=self.k_flow)
+            row += np.bincount(flow_key, weights=amounts, minlength=self.k_flow)
+
+    def add_firm_flow(self, name: str, idx: np.ndarray, flow_key: np.ndarray, weight: np.ndarray,
+                      amounts: np.ndarray | None = None) -> None:
+        """:meth:`add_flow` of firms ``idx`` (``flow_key`` and ``weight``: every firm's): real firms, or yuan per
+        firm (``amounts``, aligned with idx) x weight, in one compiled pass with add_flow's bits."""
+        row = self._flow_row(name)
+        if idx.size:
+            _add_firm_flow(idx, flow_key, weight, amounts if amounts is not None else weight[:0], amounts is not None,
+                           row)
 
     def add_binned_flow(self, names: tuple[str, ...], bins: np.ndarray, flow_key: np.ndarray,
                         amounts: np.ndarray) -> None:
@@ -122,6 +135,18 @@ class Recorder:
         self.month_flows = np.zeros_like(self.month_flows)
         self.scalars[t] = [scalars.get(k, 0.0) for k in SCALARS]
         self.months_done = t + 1
+
+
+@njit(cache=True, nogil=True)
+def _add_firm_flow(idx, flow_key, weight, amounts, has_amounts, row):
+    """row += np.bincount(flow_key[idx], weights=(amounts x) weight[idx], minlength=row.size): each cell's firms
+    summed in order from 0, then added to the row (every cell, as numpy adds the whole bincount)."""
+    cells = np.zeros(row.size)
+    for j in range(idx.size):
+        i = idx[j]
+        cells[flow_key[i]] += amounts[j] * weight[i] if has_amounts else weight[i]
+    for c in range(row.size):
+        row[c] += cells[c]
 
 
 @njit(cache=True, nogil=True)

@@ -27,6 +27,7 @@ from .adoption import Adoption
 from .econ import normal_partial_expectation
 from .firms import APPROVAL, IMPLEMENTING, NONE, QUEUED
 from .model import TransformationModel
+from .subsidies import expected_subsidy_of
 
 
 @dataclass
@@ -110,9 +111,11 @@ class FirmAgent(mesa.Agent):
         fee = float(ctx.fee_share[sector]) * capex + ctx.fixed_cost
         gain = ratio * nominal
         pv, benefit = self.present_value(gain, ctx)
-        robots = float(projects.planned_robots(np.array([needs]), np.array([gain]), ctx.labour_saving[[sector]],
-                                               ctx.robots_per_worker, np.array([climbs1]))[0])  # the project's rule
-        subsidy = float(ctx.subsidy.expected(np.array([city]), np.array([capex]), np.array([robots]))[0])
+        robots = projects.robots_of(needs, gain, float(ctx.labour_saving[sector]), ctx.robots_per_worker,
+                                    climbs1)  # the project's rule
+        t = ctx.subsidy  # the subsidy schedule's rule
+        subsidy = expected_subsidy_of(float(t.robot_subsidy[city]), float(t.city_share[city]), float(t.award_rate),
+                                      float(t.award_cap), float(t.fund_share), capex, robots)
         return capex, fee, robots, subsidy, max(capex + fee - subsidy, 1.0), pv, benefit
 
     def plans(self, q: finance.Quote, nominal: float, pv: float, net: float, plan_inputs,

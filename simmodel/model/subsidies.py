@@ -29,10 +29,52 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from .allocation import event_id, random_order, tie_break
+from .econ import elementwise, fmin
 
 FLOWS = ("subsidy_robots", "subsidy_awards", "subsidy_pilots", "subsidy_vouchers")  # plus the total, subsidy_spent
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def robot_claim_of(robot_subsidy, robots):
+    """The robot purchase subsidy a project installing ``robots`` may claim (yuan), at its city's subsidy per
+    robot."""
+    return robot_subsidy * robots
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def award_claim_of(award_rate, award_cap, capex):
+    """The award a project of capital cost ``capex`` may claim from the fund's round (yuan)."""
+    return fmin(award_rate * capex, award_cap)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def expected_subsidy_of(robot_subsidy, city_share, award_rate, award_cap, fund_share, capex, robots):
+    """What one firm expects to receive for a project (yuan): each claim times the share of claims its budget
+    met (SubsidyTerms)."""
+    return (city_share * robot_claim_of(robot_subsidy, robots)
+            + fund_share * award_claim_of(award_rate, award_cap, capex))
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _robot_claim_kernel(robot_subsidy, robots, out):
+    for i in range(out.size):
+        out[i] = robot_claim_of(robot_subsidy[i], robots[i])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _award_claim_kernel(capex, award_rate, award_cap, out):
+    for i in range(out.size):
+        out[i] = award_claim_of(award_rate, award_cap, capex[i])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _expected_kernel(robot_subsidy, city_share, capex, robots, award_rate, award_cap, fund_share, out):
+    for i in range(out.size):
+        out[i] = expected_subsidy_of(robot_subsidy[i], city_share[i], award_rate, award_cap, fund_share, capex[i],
+                                     robots[i])
 
 
 @dataclass(frozen=True)
@@ -48,19 +90,20 @@ class SubsidyTerms:
     pilot_cap: float
 
     def robot_claim(self, city, capex, robots):
-        """The robot purchase subsidy a project installing ``robots`` may claim (yuan)."""
-        return self.robot_subsidy[city] * robots
+        """:func:`robot_claim_of` of projects in cities ``city``."""
+        return elementwise(_robot_claim_kernel, self.robot_subsidy[city], robots)
 
     def award_claim(self, capex):
-        """The award a project may claim from the fund's round (yuan)."""
-        return np.minimum(self.award_rate * capex, self.award_cap)
+        """:func:`award_claim_of` of projects of capital cost ``capex``."""
+        return elementwise(_award_claim_kernel, capex, extra=(float(self.award_rate), float(self.award_cap)))
 
     def pilot_claim(self, capex):
         return np.minimum(self.pilot_rate * capex, self.pilot_cap)
 
     def expected(self, city, capex, robots):
-        """What a firm expects to receive for a project (yuan): each claim times the share met."""
-        return self.city_share[city] * self.robot_claim(city, capex, robots) + self.fund_share * self.award_claim(capex)
+        """What firms in cities ``city`` expect to receive for projects (yuan; :func:`expected_subsidy_of`)."""
+        return elementwise(_expected_kernel, self.robot_subsidy[city], self.city_share[city], capex, robots,
+                           extra=(float(self.award_rate), float(self.award_cap), float(self.fund_share)))
 
     def largest_rate(self, robots_per_capex: np.ndarray) -> np.ndarray:
         """(n_cities, n_sectors): the largest share of capital cost the lines a firm expects can pay (every
