@@ -473,3 +473,133 @@ def test_the_choice_of_plan_its_value_and_the_probability_are_the_old_array_rule
                 assert (got.prob == 0).any() and (got.prob > 0).any()
             if measure == "payback":
                 assert (np.isfinite(got.npv) & (proj.benefit <= 0)).any()
+
+
+def _best_project_as_it_was(x, ctx):
+    """decision.best_project as it was before the compiled kernel (a68a43d: best_project, _project, _cash_value,
+    present_value, projects.planned_robots and SubsidyTerms.expected), written out over arrays in numpy: a dict of
+    the Project's fields, and whether the skip was valued for every firm at once (None: no firm could skip)."""
+    from simmodel.model import libm
+
+    t = ctx.subsidy
+
+    def present_value(gain, x):
+        lam = ctx.labour_saving[x.sector]
+        out_after = x.output * libm.exp((1.0 - lam) * libm.log1p(gain))
+        prod_after = x.productivity * (1.0 + gain)
+        emp_now = np.minimum(x.output / x.productivity, x.workforce_cap)
+        emp_after = np.minimum(out_after / prod_after, x.workforce_cap)
+        value = (1.0 - ctx.other_cost_share) * (prod_after * emp_after - x.productivity * emp_now)
+        wages = x.wage * (emp_now - emp_after)
+        return value * ctx.annuity + wages * ctx.wage_annuity[x.above.astype(np.int64)], value + wages
+
+    def planned_robots(needs, gain, labour_saving, robots_per_worker, climbs1):
+        saved = needs * -libm.expm1(-labour_saving * libm.log1p(gain))
+        return np.where(climbs1, np.maximum(saved, 0.0) * robots_per_worker, 0.0)
+
+    def expected(city, capex, robots):
+        robot_claim = t.robot_subsidy[city] * robots
+        award_claim = np.minimum(t.award_rate * capex, t.award_cap)
+        return t.city_share[city] * robot_claim + t.fund_share * award_claim
+
+    def project(cpw, nominal, climbs1, x):
+        needs = x.output / x.productivity
+        capex = cpw * needs
+        fee = ctx.fee_share[x.sector] * capex + ctx.fixed_cost
+        gain = x.ratio * nominal
+        pv, benefit = present_value(gain, x)
+        robots = planned_robots(needs, gain, ctx.labour_saving[x.sector], ctx.robots_per_worker, climbs1)
+        subsidy = expected(x.city, capex, robots)
+        net = np.maximum(capex + fee - subsidy, 1.0)
+        return dict(target=np.zeros(capex.size, np.int64), capex=capex, fee=fee, robots=robots, subsidy=subsidy,
+                    net_cost=net, gain=nominal, benefit=benefit, pv=pv)
+
+    def cash_value(p):
+        return (p["pv"] - p["net_cost"]) / (p["capex"] + p["fee"])
+
+    stage, sector = x.stage, x.sector
+    s1 = stage + 1
+    best = project(ctx.cost_per_worker[sector, s1], ctx.nominal_gain[sector, s1], stage == 0, x)
+    best["target"] = s1.astype(np.int64)
+    whole = None
+    if ctx.skip_allowed:
+        can = (stage <= 2).nonzero()[0]
+        if can.size:
+            whole = can.size > 0.8 * stage.size
+            xs = x if whole else x.subset(can)
+            sc, r = xs.sector, xs.ratio
+            s2 = np.minimum(xs.stage + 2, 4)
+            n1, n2 = ctx.nominal_gain[sc, s2 - 1], ctx.nominal_gain[sc, s2]
+            nominal = n1 + n2 + r * n1 * n2
+            cpw2 = (ctx.cost_per_worker[sc, s2 - 1] + ctx.cost_per_worker[sc, s2]) * (1.0 + ctx.skip_premium)
+            alt = project(cpw2, nominal, xs.stage == 0, xs)
+            if whole:
+                better = (cash_value(alt) > cash_value(best)) & (stage <= 2)
+                win, pick = better.nonzero()[0], better
+            else:
+                better = cash_value(alt) > cash_value(best)[can]
+                win, pick = can[better], better
+            for name in ("capex", "fee", "robots", "subsidy", "net_cost", "gain", "benefit", "pv"):
+                best[name][win] = alt[name][pick]
+            best["target"][win] = s2[pick]
+    return best, whole
+
+
+def test_the_best_project_is_the_old_array_rules_to_the_bit():
+    """decision.best_project values the next stage and the skip firm by firm in one compiled pass
+    (decision._best_project_kernel over firm_project, projects.robots_of and subsidies.expected_subsidy_of): every
+    field of the Project must be, to the bit, what the numpy code it replaced (_best_project_as_it_was) gives, with
+    skipping allowed and not, on the eligible firms of _random_states (some stage-3 firms among them: the old code
+    valued the skip for the firms that may skip) and on those firms with nearly every stage-3 firm left out (it
+    valued it for every firm, stage-3 ones masked out). Three sets of terms: the month's; subsidies so generous
+    (expected shares below 1, award rate above 1 + the fee share) that the net cost's floor of 1 binds; and the
+    skip from stage 0 of one sector worth exactly what the next stage is (stage 2 of that sector free and worth
+    nothing, no premium): of a tie the next stage is kept."""
+    import dataclasses
+
+    from simmodel.model import decision
+
+    m, ctx, eligible, _ = _random_states({})
+    idx = eligible.nonzero()[0]
+    x = m.adoption.inputs(idx)
+    stage3 = (x.stage == 3).nonzero()[0]
+    nearly_all_may_skip = np.sort(np.concatenate([(x.stage <= 2).nonzero()[0], stage3[: stage3.size // 20]]))
+    rng = np.random.default_rng(4)
+    n_cities = ctx.subsidy.robot_subsidy.size
+    generous = dataclasses.replace(ctx.subsidy, robot_subsidy=rng.uniform(0.0, 60_000.0, n_cities),
+                                   city_share=rng.uniform(0.3, 1.0, n_cities), award_rate=1.6, award_cap=1e12,
+                                   fund_share=0.85)
+    tied_sector = int(np.bincount(x.sector[x.stage == 0]).argmax())
+    cpw, nominal = ctx.cost_per_worker.copy(), ctx.nominal_gain.copy()
+    cpw[tied_sector, 2] = nominal[tied_sector, 2] = 0.0
+    terms = {"month": ctx, "generous": dataclasses.replace(ctx, subsidy=generous),
+             "tie": dataclasses.replace(ctx, cost_per_worker=cpw, nominal_gain=nominal, skip_premium=0.0)}
+    assert ctx.skip_allowed and ctx.skip_premium > 0
+    paths = set()
+    for firms in (np.arange(idx.size), nearly_all_may_skip):
+        xs = x.subset(firms)
+        for label, c in terms.items():
+            for skip in (True, False):
+                c2 = dataclasses.replace(c, skip_allowed=skip)
+                got = decision.best_project(xs, c2)
+                want, whole = _best_project_as_it_was(xs, c2)
+                paths.add(whole)
+                for name, w in want.items():
+                    g = getattr(got, name)
+                    assert g.dtype == w.dtype and g.tobytes() == w.tobytes(), (label, skip, name)
+                # every branch taken
+                assert np.all(got.robots[xs.stage > 0] == 0) and (got.robots[xs.stage == 0] > 0).mean() > 0.5
+                skipped = got.target == xs.stage + 2
+                if skip:
+                    assert skipped.any() and (~skipped & (xs.stage <= 2)).any() and not skipped[xs.stage == 3].any()
+                else:
+                    assert np.all(got.target == xs.stage + 1)
+                if label == "month":
+                    assert (got.subsidy > 0).any() and (got.net_cost > 1.0).all()
+                if label == "generous":
+                    floor = got.need < 1.0
+                    assert floor.any() and (~floor).any() and np.all(got.net_cost[floor] == 1.0)
+                if label == "tie":
+                    tied = (xs.stage == 0) & (xs.sector == tied_sector)
+                    assert tied.sum() > 5 and np.all(got.target[tied] == 1)
+    assert paths == {True, False, None}

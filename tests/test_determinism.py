@@ -150,3 +150,64 @@ def test_an_edit_to_a_rule_reaches_the_cached_kernels_of_other_files(tmp_path):
     assert rule in econ.read_text()
     econ.write_text(econ.read_text().replace(rule, "return 0.25"))
     assert probability() == 0.25
+
+
+_ARRAY_SUM = """
+import numpy as np
+
+from simmodel.model.econ import array_sum
+
+
+def arrays():
+    rng = np.random.default_rng(12)
+    for n in [*range(301), 1000, 4096, 8192, 20_000, 100_000]:
+        signs = rng.choice([-1.0, 1.0], n)
+        yield signs * rng.lognormal(0.0, 1.0, n) * 10.0 ** rng.integers(-12, 13, n)  # both signs, 25 decades
+        yield rng.normal(0.0, 1.0, n)  # both signs, one magnitude: sums that cancel
+        yield rng.lognormal(13.0, 1.5, n)  # positive, as the yuan a lease model signs
+        yield np.where(rng.random(n) < 0.3, -0.0, rng.normal(0.0, 1e3, n))  # zeros of both signs among them
+
+
+checked = differ = in_order = 0
+for a in arrays():
+    checked += 1
+    differ += np.float64(array_sum(a)).tobytes() != a.sum().tobytes()
+    in_order += a.size > 0 and a.cumsum()[-1] != a.sum()
+print(checked, differ, in_order, sum(array_sum.stats.cache_hits.values()))
+"""
+
+
+def test_the_compiled_array_sum_is_numpys_sum_to_the_bit_also_loaded_from_the_cache():
+    """econ.array_sum is numpy's pairwise sum (eight interleaved running sums in blocks of up to 128 terms, longer
+    ranges halved at a multiple of 8) for compiled kernels (the lease volumes' decrease, finance._sign_leases): it
+    must equal ndarray.sum() to the bit for every size from 0 to 300 and for large ones, with terms of both signs
+    over 25 decades, of one sign, and with zeros of both signs; the sum in order differs from it for most of these
+    arrays. Run here and in fresh processes, which load the kernel from numba's cache: a recursive version
+    compiled and ran, and crashed the process that loaded it from the cache."""
+    import os
+    import subprocess
+    import sys
+
+    ns = {}
+    exec(_ARRAY_SUM, ns)  # here: compiled, or loaded from the cache, and cached
+    checked, differ, in_order = ns["checked"], ns["differ"], ns["in_order"]
+    assert checked == 4 * 306 and differ == 0 and in_order > 3 * 250
+    for _ in range(2):  # the second process at least finds the kernel in the cache
+        out = subprocess.run([sys.executable, "-c", _ARRAY_SUM], env=dict(os.environ), capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        checked, differ, in_order, hits = map(int, out.stdout.split()[-4:])
+        assert checked == 4 * 306 and differ == 0 and in_order > 3 * 250
+    assert hits > 0
+
+
+def test_the_compiled_array_sum_of_negative_zeros_is_numpys():
+    """ndarray.sum() adds its pairwise sum to the reduction's start, 0.0, so a sum of -0.0 terms is 0.0; found
+    while writing the test above (2026-12-05): array_sum returned -0.0 from 8 terms on, until it too added its
+    sum to 0.0."""
+    import numpy as np
+
+    from simmodel.model.econ import array_sum
+
+    for n in (8, 9, 128, 129, 300):
+        a = np.full(n, -0.0)
+        assert np.float64(array_sum(a)).tobytes() == a.sum().tobytes(), n

@@ -429,3 +429,129 @@ def test_the_finance_quote_is_the_bank_and_lessors_rules_written_out_over_arrays
             else:
                 assert not q.lease_ok[:, j].any() and not q.lease_amount[:, j].any()
         assert not q.lease_ok[excluded].any()
+
+
+def _arrange_as_it_was(firms, idx, plan, q, month, leasing, draws):
+    """finance.arrange as it was before the compiled signing rounds (a68a43d), written out over arrays in numpy: a
+    dict of the Finance's fields (``leasing.volume_left`` falls as it did), and for each round and model that had
+    candidates (rank, model's column, candidates, firms signed, the yuan they lease)."""
+    from simmodel.model.allocation import random_order
+    from simmodel.model.finance import LEASES
+    from simmodel.model.firms import CASH, LEASE_ENGINEERING, LEASE_FUNDS, LOAN
+
+    n = idx.size
+    route = np.full(n, CASH, np.int8)
+    borrowed, rate, scale = np.zeros(n), np.zeros(n), np.ones(n)
+    applied = plan == LOAN
+    refused = applied & (draws >= q.p_bank)
+    lent = applied & ~refused
+    route[lent], borrowed[lent], rate[lent] = LOAN, q.bank_loan[lent], q.bank_rate[lent]
+    scale[lent] = q.bank_scale[lent]
+    is_lease = (plan >= LEASE_FUNDS) & (plan <= LEASE_ENGINEERING)
+    wants_lease = is_lease | refused
+    done = (plan == CASH) | lent
+    w = firms.weight[idx]
+    order = random_order(firms.key[idx], "lease signing", month)
+    cost = np.where(q.lease_ok, q.lease_cost, np.inf)
+    planned = np.where(is_lease, plan.astype(np.int64) - LEASE_FUNDS, -1)
+    cost[np.arange(n)[planned >= 0], planned[planned >= 0]] = -np.inf
+    pref = np.argsort(cost, axis=1, kind="stable")
+    waiting = wants_lease.copy()
+    rounds = []
+    for rank in range(len(LEASES)):
+        if not waiting.any():
+            break
+        for j, m in enumerate(LEASES):
+            k = order[waiting[order] & (pref[order, rank] == j) & q.lease_ok[order, j]]
+            if k.size == 0:
+                continue
+            fits = (q.lease_amount[k, j] * w[k]).cumsum() <= leasing.volume_left[m]
+            k_size = k.size
+            k = k[fits]
+            rounds.append((rank, j, k_size, k.size, q.lease_amount[k, j] * w[k]))
+            leasing.volume_left[m] -= float((q.lease_amount[k, j] * w[k]).sum())
+            route[k], borrowed[k], rate[k] = m, q.lease_amount[k, j], q.lease_rate[k, j]
+            done[k] = True
+            waiting[k] = False
+    rest = ~done
+    scale[rest] = q.scale[rest]
+    return dict(scale=scale, route=route, borrowed=borrowed, rate=rate, applied=applied, refused=refused), rounds
+
+
+def test_the_lease_signing_rounds_are_the_old_array_rules_to_the_bit():
+    """finance.arrange signs leases in compiled rounds (finance._sign_leases: the running total in order, as numpy's
+    cumsum, and each model's volume falling by econ.array_sum, numpy's pairwise sum): every field of the Finance and
+    the three models' volumes left must be, to the bit, what the numpy code it replaced (_arrange_as_it_was) gives,
+    from copies of the same volumes. Adopters of a run to December 2016, quotes for firms put in states that take
+    every branch (as in the quote's test), paying cash, borrowing (approved and refused by their draws), leasing
+    with each model, scaling down and giving up; volumes that bind for each model in some round (firms signed, firms
+    turned away, some of them signing with a later preference), no volume at all, and volumes that never bind, where
+    more than 128 firms sign with one model in one round (the pairwise sum halves its range) and every round's sum
+    has eight terms or more (numpy's pairwise sum is not the sum in order)."""
+    import copy
+    import dataclasses
+    from types import SimpleNamespace
+
+    from simmodel.model import finance
+    from simmodel.model.finance import LEASES, NO_FINANCE, SCALED
+    from simmodel.model.firms import CASH, LOAN
+
+    m = TransformationModel(seed=5, params=baseline_params().replace({**SMALL, "run.end": "2016-12"}))
+    m.run()
+    f = m.firms
+    assert len(m.leasing.offered()) == 3
+    idx = f.alive.nonzero()[0]
+    n, rng = idx.size, np.random.default_rng(6)
+    need = rng.lognormal(13.0, 1.0, n)
+    benefit = need * rng.uniform(0.0, 0.6, n)
+    f.cash[idx] = need * rng.choice([-0.5, 0.1, 0.2, 0.3, 0.5, 0.7, 2.0], n)
+    f.value_added[idx] *= rng.lognormal(0.0, 1.0, n)
+    f.profit[idx] = rng.normal(0.1, 0.2, n) * f.value_added[idx]
+    f.margin[idx] = rng.uniform(-0.1, 0.3, n).astype(np.float32)
+    f.excluded_until[idx] = np.where(rng.random(n) < 0.1, m.month + 12, 0)
+    q = m.adoption.quote(idx, need, benefit)
+    # each firm's plan, among those open to it (a lease plan only where the lessor would sign)
+    open_ = np.column_stack([~q.short, q.p_bank > 0, *q.lease_ok.T, q.short & (q.scale > 0), q.short])
+    plan = np.array([rng.choice(np.flatnonzero(o)) for o in open_])  # columns in the order of the plans' codes
+    draws = rng.random(n)
+    assert (q.short & open_[:, 1] & open_[:, 2] & open_[:, 3] & open_[:, 4]).sum() > 100
+    for k in (slice(None), slice(0, n // 3)):  # all the adopters, and a third of them
+        qk = dataclasses.replace(q, **{name: getattr(q, name)[k] for name in q.__dataclass_fields__})
+        ample = dict.fromkeys(LEASES, 1e15)
+        taken, _ = _arrange_as_it_was(f, idx[k], plan[k], qk, m.month, SimpleNamespace(volume_left=dict(ample)),
+                                      draws[k])
+        leased = {model: float((taken["borrowed"] * f.weight[idx[k]])[taken["route"] == model].sum())
+                  for model in LEASES}  # what each model would sign without a limit
+        binding = {model: share * leased[model] for model, share in zip(LEASES, (0.6, 0.4, 0.5))}
+        for label, volume_left in (("binding", binding), ("none", dict.fromkeys(LEASES, 0.0)), ("ample", ample)):
+            old, new = SimpleNamespace(volume_left=copy.deepcopy(volume_left)), copy.deepcopy(volume_left)
+            m.leasing.volume_left = new
+            got = finance.arrange(f, idx[k], plan[k], qk, m.month, m.leasing, draws[k])
+            want, rounds = _arrange_as_it_was(f, idx[k], plan[k], qk, m.month, old, draws[k])
+            for name, w in want.items():
+                g = getattr(got, name)
+                assert g.dtype == w.dtype and g.tobytes() == w.tobytes(), (label, k, name)
+            for model in LEASES:
+                assert np.float64(new[model]).tobytes() == np.float64(old.volume_left[model]).tobytes(), (label, model)
+            # every branch taken
+            pk = plan[k]
+            for code in (CASH, LOAN, SCALED, NO_FINANCE, *LEASES):
+                assert (pk == code).sum() > 10, code
+            assert got.refused.any() and (got.applied & ~got.refused).any()
+            signed = sum(r[3] for r in rounds)
+            assert np.isin(got.route, LEASES).sum() == signed
+            if label != "none":  # firms sign, firms the bank refused among them; the sum in order rounds otherwise
+                assert (got.refused & np.isin(got.route, LEASES)).any()
+                assert any(r[4].cumsum()[-1] != r[4].sum() for r in rounds if r[3])
+            if label == "binding":
+                for j in range(3):  # the limit binds for each model in some round; firms sign in a later round
+                    assert any(r[1] == j and 0 < r[3] < r[2] for r in rounds), (k, j, rounds)
+                assert any(r[0] > 0 and r[3] > 0 for r in rounds), rounds
+                left_out = np.isin(pk, LEASES) & ~np.isin(got.route, LEASES)
+                assert left_out.any() and (got.scale[left_out] > 0).any() and (got.scale[left_out] == 0).any()
+            elif label == "none":
+                assert signed == 0 and not np.isin(got.route, LEASES).any()
+            else:
+                assert all(r[2] == r[3] for r in rounds) and all(r[3] >= 8 for r in rounds if r[0] == 0)
+                if k == slice(None):
+                    assert max(r[3] for r in rounds) > 128, rounds

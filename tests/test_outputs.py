@@ -128,3 +128,52 @@ def test_a_months_stocks_are_each_cells_sums_of_its_firms_to_the_bit(baseline, w
             assert rec.stocks[0, STOCKS.index("va_emerging")].tobytes() == (cube[1::4] + cube[3::4]).tobytes()
     with pytest.raises(TypeError, match="employees"):
         rec.collect(1, key, {"employees": va.astype(np.float32)}, {})
+
+
+@pytest.mark.parametrize("with_amounts", [False, True])
+def test_a_firms_flow_is_add_flow_of_their_keys_and_amounts_times_weights_to_the_bit(with_amounts):
+    """Recorder.add_firm_flow records firms ``idx`` (real firms, or yuan per firm x weight) in one compiled pass
+    (recorder._add_firm_flow, what model.flow calls); the month's flows must be, to the bit, what add_flow of the
+    gathered keys and amounts x weights gives (np.bincount added to the row): many firms a cell in a shuffled
+    order, rows that already hold sums (some -0.0), amounts of both signs and magnitudes, some 0.0 and -0.0, and
+    cells only -0.0 reaches (numpy's bincount adds it to 0.0: the cell gets 0.0, the row's -0.0 + 0.0 is 0.0)."""
+    import copy
+
+    import numpy as np
+
+    from simmodel.model import TransformationModel
+    from simmodel.model.indicators import FLOWS
+
+    rec = TransformationModel(seed=1, scale=0.005).recorder
+    rng = np.random.default_rng(9)
+    k, n = rec.k_flow, 6000
+    shape = rec.month_flows.shape
+    rec.month_flows[:] = rng.normal(0.0, 1e4, shape) * 10.0 ** rng.integers(-3, 4, shape)
+    rec.month_flows[:, ::7] = -0.0
+    busy = rng.choice(k // 7, 6, replace=False) * 7 + 1  # six cells, not starting at -0.0
+    zeros_only = np.arange(0, k, 7)[:3]  # three cells starting at -0.0 that only -0.0 amounts reach
+    key = busy[rng.integers(0, busy.size, n)]
+    key[:60] = zeros_only[np.arange(60) % 3]
+    weight = rng.uniform(0.5, 30.0, n)
+    idx = rng.permutation(n)[: n - 500]  # a shuffled subset of the firms
+    amounts = None
+    if with_amounts:
+        amounts = rng.choice([-1.0, 1.0], idx.size) * rng.lognormal(8.0, 3.0, idx.size)
+        amounts[::11], amounts[5::11] = 0.0, -0.0
+        amounts[idx < 60] = -0.0
+    for name in ("project_investment", "subsidy_spent", "projects_applied"):
+        assert name in FLOWS
+        one, gathered = copy.deepcopy(rec), copy.deepcopy(rec)
+        one.add_firm_flow(name, idx, key, weight, amounts)
+        w = weight[idx]
+        gathered.add_flow(name, key[idx], w if amounts is None else amounts * w)
+        assert one.month_flows.tobytes() == gathered.month_flows.tobytes(), name
+        row = one.month_flows[FLOWS.index(name)]
+        assert (row != rec.month_flows[FLOWS.index(name)]).sum() >= busy.size  # the firms' cells changed
+        assert np.all(np.signbit(rec.month_flows[FLOWS.index(name), zeros_only]))
+        if amounts is not None:  # -0.0 + (0.0 + -0.0 + ...): 0.0
+            assert np.all(row[zeros_only] == 0.0) and not np.signbit(row[zeros_only]).any()
+        one.add_firm_flow(name, idx[:0], key, weight, None if amounts is None else amounts[:0])  # nothing
+        assert one.month_flows.tobytes() == gathered.month_flows.tobytes()
+    with pytest.raises(KeyError, match="unknown flow"):
+        rec.add_firm_flow("subsidies_spent", idx, key, weight, amounts)

@@ -84,7 +84,7 @@ def array_sum(a):
         else:
             ret = left[top] + ret
             top -= 1
-    return ret
+    return 0.0 + ret  # numpy adds the pairwise sum to the reduction's start, 0.0: a sum of -0.0 terms is 0.0
 
 
 def like(x, y):
