@@ -177,17 +177,6 @@ def partial_expectation(mean, sd):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _partial_expectation_kernel(mean, sd, out):
-    for i in range(out.size):
-        out[i] = partial_expectation(mean[i], sd[i])
-
-
-def normal_partial_expectation(mean, sd):
-    """:func:`partial_expectation` of each pair of ``mean`` and ``sd``."""
-    return elementwise(_partial_expectation_kernel, mean, sd)
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
 def shortfall_of(mean, sd):
     """E[clip(1 - R, 0, 1)] for R ~ Normal(mean, sd^2): the expected shortfall of a gain ratio below 1,
     at most the whole (what a lessor carrying the shortfall expects to give up, per yuan)."""
@@ -202,17 +191,5 @@ def payments_pv_of(rate, years, own_rate):
     return payment_of(1.0, rate, years) * ((1.0 - (1.0 + r) ** float(-n)) / r if r > 0 else float(n))
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def _payments_pv_kernel(rate, years, own_rate, out):
-    for i in range(out.size):
-        out[i] = payments_pv_of(rate[i], years, own_rate)
-
-
-def pv_of_payments(rate, years: int, own_rate: float) -> np.ndarray:
-    """:func:`payments_pv_of` of each rate."""
-    return elementwise(_payments_pv_kernel, rate, extra=(int(years), float(own_rate)))
-
-
 __all__ = ["array_sum", "like", "elementwise", "logistic", "logistic_of", "annuity_factor", "payment_of", "annuity_payment",
-           "partial_expectation", "normal_partial_expectation", "shortfall_of", "payments_pv_of",
-           "pv_of_payments"]
+           "partial_expectation", "shortfall_of", "payments_pv_of"]

@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit
 
 from . import libm
-from .econ import elementwise, fmax
+from .econ import fmax
 from .firms import APPROVAL, IMPLEMENTING, NONE, QUEUED, Firms
 
 MIN_GAIN = -0.5
@@ -125,15 +125,3 @@ def robots_of(needs, gain, labour_saving, robots_per_worker, climbs1):
     if not climbs1:
         return 0.0
     return fmax(needs * -math.expm1(-labour_saving * math.log1p(gain)), 0.0) * robots_per_worker
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _robots_kernel(needs, gain, labour_saving, climbs1, robots_per_worker, out):
-    for i in range(out.size):
-        out[i] = robots_of(needs[i], gain[i], labour_saving[i], robots_per_worker, climbs1[i] != 0)
-
-
-def planned_robots(needs: np.ndarray, gain: np.ndarray, labour_saving: np.ndarray, robots_per_worker: float,
-                   climbs1: np.ndarray) -> np.ndarray:
-    """:func:`robots_of` of each project."""
-    return elementwise(_robots_kernel, needs, gain, labour_saving, climbs1, extra=(float(robots_per_worker),))

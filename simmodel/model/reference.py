@@ -24,7 +24,7 @@ import numpy as np
 from . import decision as vec
 from . import finance, projects
 from .adoption import Adoption
-from .econ import normal_partial_expectation
+from .econ import partial_expectation
 from .firms import APPROVAL, IMPLEMENTING, NONE, QUEUED
 from .model import TransformationModel
 from .subsidies import expected_subsidy_of
@@ -169,7 +169,7 @@ class FirmAgent(mesa.Agent):
             var_after = 1.0 / (1.0 / max(mean_var, 1e-12) + ctx.wait_learning / ctx.obs_var)
             pre_sd = math.sqrt(max(mean_var - var_after, 0.0))
             sd_next = pv_plan / max(ratio, 1e-9) * pre_sd * own_factor
-            wait = float(normal_partial_expectation(npv + ctx.price_decline * net, sd_next)) / (1.0 + ctx.rate)
+            wait = partial_expectation(npv + ctx.price_decline * net, sd_next) / (1.0 + ctx.rate)
         if not math.isfinite(npv):
             value = -5.0
         elif ctx.value_measure == "npv":

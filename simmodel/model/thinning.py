@@ -239,12 +239,11 @@ class Thinning:
         gain = ratio_cap * (g[:, 1] + g[:, 2] + ratio_cap * g[:, 1] * g[:, 2])
         robots_per_capex = (p["technology.robots_per_worker_saved"] * m.tables.sector_labour_saving * gain
                             / np.maximum(m.base_cost[:, 1] * december, 1e-9))
-        from .econ import pv_of_payments
+        from .econ import payments_pv_of
 
         rate = p["economy.discount_rate"]
-        floor = min(1.0, float(pv_of_payments(p["bank.base_rate"], p["bank.loan_years"], rate)),
-                    float(pv_of_payments(p["leasing.funding_rate"] + p["leasing.margin"], p["leasing.lease_years"],
-                                         rate)))
+        floor = min(1.0, payments_pv_of(p["bank.base_rate"], p["bank.loan_years"], rate),
+                    payments_pv_of(p["leasing.funding_rate"] + p["leasing.margin"], p["leasing.lease_years"], rate))
         return YearAhead(
             productivity_factor=max(1.0, g_p), needs_factor=max(1.0, g_n),
             full_low=min(1.0, g_full), full_high=max(1.0, g_full),
