@@ -272,3 +272,23 @@ def test_a_set_run_is_named_by_its_keys_in_folder_header_and_manifest(tmp_path, 
     assert re.fullmatch(r"mine\+file-1key-[0-9a-f]{6}-s1-.*", mine.name), mine.name
     man = json.loads((mine / "manifest.json").read_text())
     assert man["changed_keys"] == {"cities.budget_total": 2e9} and man["custom_file"] == str(own)
+
+
+
+def test_a_short_runs_headline_shows_its_own_years_ticked_as_years(tmp_path, monkeypatch):
+    """A run ending 2014: the year axis spans 2013-2014 with whole-year ticks, and no reported figure of a later
+    year (productivity 2015 and 2016, investment and robots 2016) is drawn or stretches an axis."""
+    from simmodel.model.indicators import HEADLINE
+    rows = [("Zhejiang", "all", name, str(y), 100.0 + y - 2013, 1) for name in HEADLINE for y in (2013, 2014)]
+    summary = pd.DataFrame(rows, columns=["region", "sector", "indicator", "period", "mean", "seeds"])
+    drawn, figs = [], []
+    real_bar, real_save = matplotlib.axes.Axes.errorbar, plots._save
+    monkeypatch.setattr(matplotlib.axes.Axes, "errorbar",
+                        lambda self, x, *a, **k: drawn.extend(x) or real_bar(self, x, *a, **k))
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figs.append(fig) or real_save(fig, path))
+    plots.headline(summary, tmp_path / "h.png", "short")
+    assert drawn and set(drawn) <= {2013, 2014}, drawn  # productivity 2013 is reported and drawn; nothing later
+    for ax in (a for a in figs[0].axes if a.get_visible()):
+        assert ax.get_xlim() == (2012.5, 2014.5)
+        ticks = [t for t in ax.get_xticks() if 2012.5 <= t <= 2014.5]
+        assert ticks == [2013, 2014], ticks

@@ -82,6 +82,7 @@ def headline(summary: pd.DataFrame, path: Path, title: str, over: str | None = N
     reported = [t for t in load_targets() if t.kind == "level" and t.role != "excluded"]
     last_data = max(int(t.year) for t in reported)
     names = headline_for(lambda n: bool((prov[prov.indicator == n]["mean"] > 0).any()))
+    simulated = set(prov.period.astype(int))  # a reported figure outside the run's years has nothing to meet
     rows = -(-len(names) // 3)
     fig, axes = plt.subplots(rows, 3, figsize=(12, 3 * rows), sharex=True)
     for k in range(len(names), axes.size):  # an empty panel: the one above it shows the years
@@ -95,7 +96,7 @@ def headline(summary: pd.DataFrame, path: Path, title: str, over: str | None = N
         if n >= MIN_BAND_RUNS:
             ax.fill_between(x, d.p05 / div, d.p95 / div, alpha=0.25, lw=0, label="5-95 % band")
         ax.plot(x, d["mean"] / div, lw=2, label="simulated (mean)")
-        for t in (t for t in reported if t.indicator == name):
+        for t in (t for t in reported if t.indicator == name and int(t.year) in simulated):
             kw = dict(fmt="o", color="k", ms=4, capsize=3, label="reported")
             if t.bound:  # an arrow from the bound toward the side that meets it
                 ax.errorbar([t.year], [t.value / div], yerr=[[0.0], [0.0]], **kw)
@@ -108,6 +109,9 @@ def headline(summary: pd.DataFrame, path: Path, title: str, over: str | None = N
         ax.set_title(indicator(name).label, fontsize=10)
         ax.set_ylabel(indicator(name).display_unit, fontsize=8)
         ax.grid(alpha=0.3)
+    if simulated:  # shared by every panel
+        axes.flat[0].set_xlim(min(simulated) - 0.5, max(simulated) + 0.5)
+    axes.flat[0].xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # 2014, not 2013.5
     for ax in axes[-1]:
         ax.set_xlabel("year", fontsize=8)
     handles = {}
