@@ -354,6 +354,21 @@ def test_peer_counts_are_the_real_operating_firms_of_each_cell_and_stage_to_the_
     assert got.sum() < 0.9 * f.weight.sum()  # a fifth of the firms closed: they are not counted
 
 
+def _present_value_as_it_was(gain, x, ctx):
+    """decision.present_value as it was before the compiled kernels (f5b01ba), over arrays in numpy: the present
+    value of a project's gain and its first year's benefit (value added plus wages saved)."""
+    from simmodel.model import libm
+
+    lam = ctx.labour_saving[x.sector]
+    out_after = x.output * libm.exp((1.0 - lam) * libm.log1p(gain))
+    prod_after = x.productivity * (1.0 + gain)
+    emp_now = np.minimum(x.output / x.productivity, x.workforce_cap)
+    emp_after = np.minimum(out_after / prod_after, x.workforce_cap)
+    value = (1.0 - ctx.other_cost_share) * (prod_after * emp_after - x.productivity * emp_now)
+    wages = x.wage * (emp_now - emp_after)
+    return value * ctx.annuity + wages * ctx.wage_annuity[x.above.astype(np.int64)], value + wages
+
+
 def _choose_as_it_was(x, q, ctx, proj):
     """decision.choose as it was before the compiled kernel (f5b01ba: plan_values, value_of_waiting, the body of
     choose, firm_probability and adoption_probability, with the present_value, logistic and normal partial
@@ -364,14 +379,7 @@ def _choose_as_it_was(x, q, ctx, proj):
     from simmodel.model.finance import LEASES, LOAN, NO_FINANCE, SCALED
 
     def present_value(gain):
-        lam = ctx.labour_saving[x.sector]
-        out_after = x.output * libm.exp((1.0 - lam) * libm.log1p(gain))
-        prod_after = x.productivity * (1.0 + gain)
-        emp_now = np.minimum(x.output / x.productivity, x.workforce_cap)
-        emp_after = np.minimum(out_after / prod_after, x.workforce_cap)
-        value = (1.0 - ctx.other_cost_share) * (prod_after * emp_after - x.productivity * emp_now)
-        wages = x.wage * (emp_now - emp_after)
-        return value * ctx.annuity + wages * ctx.wage_annuity[x.above.astype(np.int64)]
+        return _present_value_as_it_was(gain, x, ctx)[0]
 
     def partial_expectation(mean, sd):
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -484,14 +492,7 @@ def _best_project_as_it_was(x, ctx):
     t = ctx.subsidy
 
     def present_value(gain, x):
-        lam = ctx.labour_saving[x.sector]
-        out_after = x.output * libm.exp((1.0 - lam) * libm.log1p(gain))
-        prod_after = x.productivity * (1.0 + gain)
-        emp_now = np.minimum(x.output / x.productivity, x.workforce_cap)
-        emp_after = np.minimum(out_after / prod_after, x.workforce_cap)
-        value = (1.0 - ctx.other_cost_share) * (prod_after * emp_after - x.productivity * emp_now)
-        wages = x.wage * (emp_now - emp_after)
-        return value * ctx.annuity + wages * ctx.wage_annuity[x.above.astype(np.int64)], value + wages
+        return _present_value_as_it_was(gain, x, ctx)
 
     def planned_robots(needs, gain, labour_saving, robots_per_worker, climbs1):
         saved = needs * -libm.expm1(-labour_saving * libm.log1p(gain))
