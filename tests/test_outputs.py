@@ -130,6 +130,65 @@ def test_a_months_stocks_are_each_cells_sums_of_its_firms_to_the_bit(baseline, w
         rec.collect(1, key, {"employees": va.astype(np.float32)}, {})
 
 
+def test_months_collected_in_turn_hold_their_own_firms_and_flows_alone():
+    """Recorder.collect sums into a cube kept between months and folds only the cells the month's firms occupy,
+    and a month's flows add up in its own row: month after month, with firms moving between cells (cells emptied
+    and newly occupied), every month must hold exactly what a recorder given that month alone holds, to the bit
+    (nothing of the month before left in a cell, a sparse quantity or a flow), and so must a month collected
+    again, a recorder copied in the middle of a month, and months collected out of order."""
+    import copy
+
+    import numpy as np
+
+    from simmodel.model import TransformationModel
+    from simmodel.model.indicators import FLOWS
+
+    base = TransformationModel(seed=1, scale=0.003).recorder
+    rng = np.random.default_rng(11)
+    n, k4 = 3000, base.k_stock * 4
+    months = []
+    for t in range(4):  # firms in 30 cells a month, drawn afresh: most cells of a month are empty the next
+        key = rng.choice(k4 // 4, 30, replace=False)[rng.integers(0, 30, n)] * 4 + rng.integers(0, 4, n)
+        va, gap = rng.lognormal(10.0, 2.0, n), rng.random(n) < 0.4
+        some = rng.choice(n, 50, replace=False)
+        q = {"va": va, "gap_firms": gap, "debt": (some, rng.lognormal(12.0, 1.0, 50))}
+        flow = (rng.integers(0, base.k_flow, 20), rng.lognormal(5.0, 1.0, 20))
+        months.append((key, q, flow))
+
+    def alone(t):
+        rec = copy.deepcopy(base)
+        key, q, (cells, amounts) = months[t]
+        rec.add_flow("project_investment", cells, amounts)
+        rec.collect(t, key, q, {})
+        return rec.stocks[t].tobytes(), rec.flows[t].tobytes()
+
+    want = [alone(t) for t in range(4)]
+    rec = copy.deepcopy(base)
+    for t, (key, q, (cells, amounts)) in enumerate(months):
+        rec.add_flow("project_investment", cells[:10], amounts[:10])
+        if t == 2:  # a copy in the middle of a month carries on with its flows
+            rec = copy.deepcopy(rec)
+        rec.add_flow("project_investment", cells[10:], amounts[10:])
+        rec.collect(t, key, q, {})
+    for t in range(4):
+        assert (rec.stocks[t].tobytes(), rec.flows[t].tobytes()) == want[t], t
+        assert rec.flows[t, FLOWS.index("project_investment")].any()
+    assert not rec._scratch.any() and not rec._seen.any()
+    assert not rec.month_flows.any() and not rec.flows[4].any()  # the next month's row: nothing added yet
+    key, q, (cells, amounts) = months[1]  # month 1 again, over what it held
+    rec.add_flow("project_investment", cells, amounts)
+    rec.collect(1, key, q, {})
+    assert (rec.stocks[1].tobytes(), rec.flows[1].tobytes()) == want[1]
+    later = copy.deepcopy(base)  # out of order: month 3 then month 2
+    for t in (3, 2):
+        key, q, (cells, amounts) = months[t]
+        later.add_flow("project_investment", cells, amounts)
+        later.collect(t, key, q, {})
+    for t in (3, 2):
+        assert (later.stocks[t].tobytes(), later.flows[t].tobytes()) == want[t], t
+    assert not later.flows[4].any()  # where month 3's collection sent the next month's flows
+
+
 @pytest.mark.parametrize("with_amounts", [False, True])
 def test_a_firms_flow_is_add_flow_of_their_keys_and_amounts_times_weights_to_the_bit(with_amounts):
     """Recorder.add_firm_flow records firms ``idx`` (real firms, or yuan per firm x weight) in one compiled pass

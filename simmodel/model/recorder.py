@@ -41,12 +41,24 @@ class Recorder:
         self.stocks = np.zeros((n_months, len(STOCKS), self.k_stock))
         self.flows = np.zeros((n_months, len(FLOWS), self.k_flow))
         self.scalars = np.zeros((n_months, len(SCALARS)))
-        self.month_flows = np.zeros((len(FLOWS), self.k_flow))
         self.months_done = 0
+        self._written = np.zeros(n_months, np.bool_)  # months collected (a month collected again starts from 0)
+        self.month_flows = self._next_flows(0)
         # each stock cell's agent weight (size is the key's 3rd dimension; 4 = the two flags)
         self._cell_weights = np.tile(np.repeat(self.size_weights, self.k_stock // self.k_flow * 4),
                                      self.k_flow // N_SIZE)
         self._ones = np.ones(self.k_stock * 4)
+        # the month's sums before the flags are folded: zero outside the cells the month's firms occupy (kept zero
+        # between months, so a month costs its firms and its occupied cells, not the 26,400 cells of a stock)
+        self._scratch = np.zeros((len(STOCKS), self.k_stock * 4))
+        self._seen = np.zeros(self.k_stock, np.bool_)  # the occupied cells ...
+        self._cells = np.empty(self.k_stock, np.int64)  # ... listed as first met
+
+    def _next_flows(self, t: int) -> np.ndarray:
+        """Where month ``t``'s flows add up: its row of ``flows`` (still zero), so collecting it copies nothing."""
+        if t < self.n_months and not self._written[t]:
+            return self.flows[t]
+        return np.zeros((len(FLOWS), self.k_flow))
 
     def _flow_row(self, name: str) -> np.ndarray:
         i = _FLOW_INDEX.get(name)
@@ -94,36 +106,35 @@ class Recorder:
         unknown = (set(quantities) - set(STOCKS)) | (set(scalars) - set(SCALARS))
         if unknown:
             raise KeyError(f"unknown stock or scalar {sorted(unknown)}: declare it in indicators.STOCKS / SCALARS")
-        k4 = self.k_stock * 4
         # uniform within a size class: weigh the sums (x 1.0 changes no bit when weighed per agent)
         w = self._cell_weights if weights is None else self._ones
         # the firm count and the quantities given for every firm: one pass over the firms per dtype, not a
         # bincount each (dense bincounts were most of data collection's cost at large scales)
         dense = {n: q for n, q in quantities.items() if isinstance(q, np.ndarray)}
-        floats = [n for n, q in dense.items() if q.dtype == np.float64]
-        flags = [n for n, q in dense.items() if q.dtype == np.bool_]
-        if len(floats) + len(flags) < len(dense):
-            odd = sorted(set(dense) - set(floats) - set(flags))
+        floats = [n for n, q in dense.items() if q.dtype == np.float64 and n != "firms"]  # the count is "firms"
+        flags = [n for n, q in dense.items() if q.dtype == np.bool_ and n != "firms"]
+        if len(floats) + len(flags) < len(dense) - ("firms" in dense):
+            odd = sorted(set(dense) - set(floats) - set(flags) - {"firms"})
             raise TypeError(f"stock quantities {odd}: give float64 or bool arrays over the firms, or (indices, values)")
-        cubes: dict[str, np.ndarray] = {}
-        for names, count in ((floats, True), (flags, False)):
-            if names or count:
-                out = np.zeros((len(names) + count, k4))
-                _cube_sums(stock_key, weights, tuple(dense[n] for n in names), count, out)
-                cubes.update(zip(names + ["firms"] * count, out))
-        keys_of: dict[int, np.ndarray] = {}  # sparse quantities often share their firms: their keys, gathered once
+        if self._written[t]:
+            self.stocks[t] = 0.0
+        scratch, row = self._scratch, STOCKS.index
+        groups = [g for g in (floats, flags) if g]  # (numba indexes a tuple of arrays of one dtype)
+        if not groups:  # the count alone: a column of zeros carries it (x + 0.0 is x)
+            groups, dense = [["firms"]], {"firms": np.zeros(stock_key.size)}
+        n_cells = 0
+        for g, names in enumerate(groups):  # the count with the first group
+            n_cells = _cube_sums(stock_key, weights, tuple(dense[n] for n in names), _rows(names),
+                                 row("firms") if g == 0 else -1, scratch, self._seen, self._cells, n_cells)
+        done = ["firms", *floats, *flags]
         for name in STOCKS:
             q = quantities.get(name)
-            if isinstance(q, tuple):  # sparse: (firm indices, values)
-                v = q[1] if weights is None else q[1] * weights[q[0]]
-                keys = keys_of.get(id(q[0]))
-                if keys is None:
-                    keys = keys_of[id(q[0])] = stock_key[q[0]]
-                # (an empty bincount is of integers, even with weights)
-                cubes[name] = np.bincount(keys, weights=v, minlength=k4) if keys.size else np.zeros(k4)
-        rows = np.array([i for i, name in enumerate(STOCKS) if name in cubes], np.int64)
-        _fold_flags(tuple(cubes[STOCKS[i]] for i in rows), rows, w, STOCKS.index("va") if "va" in cubes else -1,
-                    STOCKS.index("va_hightech"), STOCKS.index("va_emerging"), self.stocks[t])
+            if isinstance(q, tuple):  # sparse: (firm indices, values), at cells the pass over the firms has met
+                _sparse_sums(np.asarray(q[0], np.int64), np.asarray(q[1], np.float64), weights, stock_key,
+                             scratch[row(name)])
+                done.append(name)
+        _fold_cells(scratch, _rows(done), self._cells[:n_cells], w, row("va") if "va" in done else -1,
+                    row("va_hightech"), row("va_emerging"), self._seen, self.stocks[t])
         # routine renewal investment this month: the month's renewal share of value added
         va = self.stocks[t, STOCKS.index("va")].reshape(self.k_flow, -1).sum(axis=1)
         self.month_flows[_FLOW_INDEX["renewal_investment"]] += va * renewal_share / 12.0
@@ -131,10 +142,14 @@ class Recorder:
         saved = self.stocks[t, STOCKS.index("workers_saved")].reshape(self.k_flow, -1).sum(axis=1)
         wage = np.array([scalars.get("wage_private", 0.0), scalars.get("wage_all", 0.0)])  # by size (last in the key)
         self.month_flows[_FLOW_INDEX["labour_cost_saved"]] += (saved.reshape(-1, N_SIZE) * wage).ravel() / 12.0
-        self.flows[t] = self.month_flows
-        self.month_flows = np.zeros_like(self.month_flows)
+        if not np.may_share_memory(self.month_flows, self.flows[t]):  # (a copied recorder's, or out of order)
+            self.flows[t] = self.month_flows
+            if np.may_share_memory(self.month_flows, self.flows):  # another month's row: leave it as it was, zero
+                self.month_flows[:] = 0.0
         self.scalars[t] = [scalars.get(k, 0.0) for k in SCALARS]
+        self._written[t] = True
         self.months_done = t + 1
+        self.month_flows = self._next_flows(t + 1)
 
 
 @njit(cache=True, nogil=True)
@@ -149,38 +164,62 @@ def _add_firm_flow(idx, flow_key, weight, amounts, has_amounts, row):
         row[c] += cells[c]
 
 
+def _rows(names) -> np.ndarray:
+    return np.array([STOCKS.index(n) for n in names], np.int64)
+
+
 @njit(cache=True, nogil=True)
-def _cube_sums(key, weights, columns, count, out):
-    """One pass over the firms: ``out[j]`` += ``columns[j]`` (times ``weights``, if given) at each firm's key,
-    and, if ``count``, the last row += 1 (or the weight): what ``np.bincount(key, weights=...)`` gives for each
-    column, firm by firm in the same order, so the same sums to the bit."""
+def _cube_sums(key, weights, columns, rows, count_row, cube, seen, cells, n_cells):
+    """One pass over the firms: ``cube[rows[j]]`` += ``columns[j]`` (times ``weights``, if given) at each firm's
+    key, and, if ``count_row`` >= 0, that row += 1 (or the weight): what ``np.bincount(key, weights=...)`` gives
+    for each column, firm by firm in the same order, so the same sums to the bit. Each cell first met (a key's
+    cell: its four flag slots) is listed in ``cells`` after the ``n_cells`` already there; returns the count."""
     n_cols = len(columns)
     for i in range(key.size):
         k = key[i]
+        c = k >> 2
+        if not seen[c]:
+            seen[c] = True
+            cells[n_cells] = c
+            n_cells += 1
         for j in range(n_cols):
             if weights is None:
-                out[j, k] += columns[j][i]
+                cube[rows[j], k] += columns[j][i]
             else:
-                out[j, k] += columns[j][i] * weights[i]
-        if count:
-            out[n_cols, k] += 1.0 if weights is None else weights[i]
+                cube[rows[j], k] += columns[j][i] * weights[i]
+        if count_row >= 0:
+            cube[count_row, k] += 1.0 if weights is None else weights[i]
+    return n_cells
 
 
 @njit(cache=True, nogil=True)
-def _fold_flags(cubes, rows, w, va, hightech, emerging, out):
-    """``out[rows[j]]`` = ``cubes[j]`` x ``w`` with the cube's two last flags (high-tech, emerging: four cells in a
-    row) summed out, ((c00 + c01) + c10) + c11, and from the value added's cube (j with ``rows[j] == va``) the
-    value added of high-tech firms (c10 + c11) and of emerging ones (c01 + c11): numpy's products and sums of
-    the strided slices, cell by cell in the same order, so the same bits."""
-    for j in range(len(cubes)):
-        cube, r = cubes[j], rows[j]
-        for c in range(out.shape[1]):
-            a, b = cube[4 * c] * w[4 * c], cube[4 * c + 1] * w[4 * c + 1]
-            d, e = cube[4 * c + 2] * w[4 * c + 2], cube[4 * c + 3] * w[4 * c + 3]
+def _sparse_sums(idx, values, weights, key, row):
+    """``row`` += np.bincount(key[idx], weights=values (x weights[idx])): firm by firm in the order given."""
+    for j in range(idx.size):
+        i = idx[j]
+        row[key[i]] += values[j] if weights is None else values[j] * weights[i]
+
+
+@njit(cache=True, nogil=True)
+def _fold_cells(cube, rows, cells, w, va, hightech, emerging, seen, out):
+    """At each of ``cells``, ``out[r]`` = ``cube[r]`` x ``w`` with the key's two last flags (high-tech, emerging:
+    four slots in a row) summed out, ((c00 + c01) + c10) + c11, for each of ``rows``, and from the value added
+    (row ``va``) the value added of high-tech firms (c10 + c11) and of emerging ones (c01 + c11): numpy's
+    products and sums of the strided slices, cell by cell in the same order, so the same bits. The cube's slots
+    and ``seen`` are left zero again. Every other cell of ``out`` stays 0.0, what the fold of an empty cell gives
+    (0.0 x w summed)."""
+    for n in range(cells.size):
+        c = cells[n]
+        seen[c] = False
+        for r in rows:
+            a, b = cube[r, 4 * c] * w[4 * c], cube[r, 4 * c + 1] * w[4 * c + 1]
+            d, e = cube[r, 4 * c + 2] * w[4 * c + 2], cube[r, 4 * c + 3] * w[4 * c + 3]
             out[r, c] = ((a + b) + d) + e
             if r == va:
                 out[hightech, c] = d + e
                 out[emerging, c] = b + e
+            for s in range(4):
+                cube[r, 4 * c + s] = 0.0
 
 
 def record_month(model, wage: float, owing: np.ndarray) -> None:
