@@ -126,12 +126,14 @@ def test_a_migrating_firm_gets_its_voucher_in_cash_and_counts_toward_its_citys_t
     assert np.allclose([c.cloud_done for c in m.cities], by_city)
 
 
-@pytest.mark.parametrize("seed", [7, 8])
-def test_a_months_movers_and_leavers_are_exactly_those_a_firm_by_firm_evaluation_gives(seed):
+@pytest.mark.parametrize("seed, voucher", [(7, 0.0), (8, 0.0), (7, 3000.0)])
+def test_a_months_movers_and_leavers_are_exactly_those_a_firm_by_firm_evaluation_gives(seed, voucher):
     """migrate filters the month's draws in one pass before valuing anyone (a bound on every firm's
     probability); the movers must be exactly the operating firms off the cloud and fit for it whose draw is
-    below their own probability, and the leavers the operating firms on it with a draw below the
-    discontinuance rate whose services cost more than they bring. Here a tenth of the firms are closed."""
+    below their own probability (the voucher in what the services bring), and the leavers the operating firms
+    on it with a draw below the discontinuance rate (compared in the draw's float32, as numpy compares a float32
+    array with a Python float: a draw of exactly float32(0.02), below 0.02 in float64, is not below it) whose
+    services cost more than they bring without the voucher. Here a tenth of the firms are closed."""
     from simmodel.model import TransformationModel
     from simmodel.model.econ import logistic
 
@@ -143,11 +145,15 @@ def test_a_months_movers_and_leavers_are_exactly_those_a_firm_by_firm_evaluation
     f.alive[rng.random(f.n) < 0.1] = False
     push = np.array([c.behind_target() for c in m.cities], float)
     table, everyone = cloud.index_table(m.month, push), np.arange(f.n)
-    p = logistic(table[f.combo] + cloud.p.beta_net_value * cloud.value(f, everyone, 0.0))
+    p = logistic(table[f.combo] + cloud.p.beta_net_value * cloud.value(f, everyone, voucher))
     # draws near each firm's own probability (off the cloud) or the discontinuance rate (on it), so that a
     # filter or a bound that is off by a little changes who moves or leaves
     near = np.where(f.on_cloud, cloud.p.discontinue_rate, p)
     u = (near * rng.uniform(0.3, 1.7, f.n)).astype(np.float32)
+    losing = (f.alive & f.on_cloud & (cloud.value(f, everyone, 0.0) < 0)).nonzero()[0]
+    rate = np.float32(cloud.p.discontinue_rate)
+    assert float(rate) < cloud.p.discontinue_rate  # float32(0.02) is below 0.02
+    u[losing[::3]] = rate
 
     class Fixed:
         def random(self, n, dtype):
@@ -157,6 +163,7 @@ def test_a_months_movers_and_leavers_are_exactly_those_a_firm_by_firm_evaluation
     want_leave = everyone[f.alive & f.on_cloud & (u < np.float32(cloud.p.discontinue_rate))
                           & (cloud.value(f, everyone, 0.0) < 0)]
     cloud.rng = Fixed()
-    movers, leavers = cloud.migrate(f, m.month, push)
+    movers, leavers = cloud.migrate(f, m.month, push, voucher)
     assert np.array_equal(movers, want_move) and np.array_equal(leavers, want_leave)
     assert movers.size > 20 and leavers.size > 5, (movers.size, leavers.size)
+    assert losing[::3].size > 5 and not np.isin(losing[::3], leavers).any()

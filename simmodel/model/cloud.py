@@ -23,13 +23,58 @@ migrations this year are behind its target to date. A migrating firm gains
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from numba import njit
 
 from ..params import Params, instrument_start
-from . import libm
 from .allocation import event_id, tie_break
-from .econ import clamp, logistic
+from .econ import clamp, elementwise, logistic_of
 from .firms import Firms
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def value_of(gain_share, voucher_year, service_cost, value_added):
+    """v: the log of what cloud services bring a firm a year (``gain_share`` = productivity_gain x (1 -
+    other_cost_share) of its value added, plus the voucher spread over value_years) over what they cost,
+    capped at +-5 (v < 0: they cost more than they bring)."""
+    brings = gain_share * value_added + voucher_year
+    ratio = (brings if not brings < 1e-9 else 1e-9) / service_cost  # (NaN kept, as numpy's maximum keeps it)
+    v = math.log(ratio)
+    v = v if not v < -5.0 else -5.0
+    return v if not v > 5.0 else 5.0
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _value_kernel(value_added, gain_share, voucher_year, service_cost, out):
+    for i in range(out.size):
+        out[i] = value_of(gain_share, voucher_year, service_cost, value_added[i])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _migrate_kernel(u, bound, table, combo, fit, on_cloud, alive, value_added, beta, gain_share, voucher_year,
+                    service_cost, leaving, rate):
+    """One pass over the firms: movers (operating, fit, off the cloud, draw below their probability
+    logistic(table[combo] + beta v)), read only where the draw is below ``bound``, and, if ``leaving``, leavers
+    (operating, on the cloud, draw below the discontinuance ``rate`` in the draw's precision, v without the
+    voucher < 0); both in firm order."""
+    movers = np.empty(u.size, np.int64)
+    leavers = np.empty(u.size, np.int64)
+    n_move = n_leave = 0
+    for i in range(u.size):
+        if not alive[i]:
+            continue
+        if on_cloud[i]:
+            if leaving and u[i] < rate and value_of(gain_share, 0.0, service_cost, value_added[i]) < 0.0:
+                leavers[n_leave] = i
+                n_leave += 1
+        elif u[i] < bound and fit[i]:
+            z = table[combo[i]] + beta * value_of(gain_share, voucher_year, service_cost, value_added[i])
+            if u[i] < logistic_of(z):
+                movers[n_move] = i
+                n_move += 1
+    return movers[:n_move].copy(), leavers[:n_leave].copy()
 
 
 class CloudMigration:
@@ -68,11 +113,12 @@ class CloudMigration:
         return clamp(base - c.potential_tier_step * (tier - 1), 0.0, 1.0)
 
     def value(self, firms: Firms, idx: np.ndarray, voucher: float) -> np.ndarray:
-        """v of firms ``idx``: log of what cloud services bring a year (with the voucher spread over
-        value_years) over what they cost, capped at +-5 (v < 0: they cost more than they bring)."""
+        """:func:`value_of` of firms ``idx``."""
+        return elementwise(_value_kernel, firms.value_added[idx], extra=self._value_terms(voucher))
+
+    def _value_terms(self, voucher: float) -> tuple[float, float, float]:
         c = self.p
-        brings = c.productivity_gain * (1.0 - self.other_cost_share) * firms.value_added[idx] + voucher / c.value_years
-        return clamp(libm.log(np.maximum(brings, 1e-9) / max(c.service_cost, 1e-9)), -5.0, 5.0)
+        return c.productivity_gain * (1.0 - self.other_cost_share), voucher / c.value_years, max(c.service_cost, 1e-9)
 
     def action_on(self, month: int) -> bool:
         return self.start is not None and month >= self.start
@@ -129,18 +175,12 @@ class CloudMigration:
         u = self.rng.random(firms.n, dtype=np.float32)
         table = self.index_table(month, push)
         c = self.p
-        # exact thinning: v <= 5, so no firm's probability exceeds logistic(max index + 5 beta_net_value)
-        # (whole-array masks, not gathers at the candidates: during the action the bound is near 1 and nearly
-        # every firm is one; 2.6 -> 1.1 ms at the province, and the same before the action)
-        cand = ((u < logistic(table.max() + 5.0 * c.beta_net_value)) & self.fit & ~firms.on_cloud
-                & firms.alive).nonzero()[0]
-        z = table[firms.combo[cand]] + c.beta_net_value * self.value(firms, cand, voucher)
-        movers = cand[u[cand] < logistic(z)]
-        leavers = np.zeros(0, np.int64)
-        if c.discontinue_rate > 0:
-            on = (u < c.discontinue_rate).nonzero()[0]
-            on = on[firms.on_cloud[on] & firms.alive[on]]
-            leavers = on[self.value(firms, on, 0.0) < 0.0]
+        # exact thinning: v <= 5, so no firm's probability exceeds logistic(max index + 5 beta_net_value); the
+        # draw is compared with it before anything else of the firm is read
+        bound = logistic_of(table.max() + 5.0 * c.beta_net_value)
+        movers, leavers = _migrate_kernel(u, bound, table, firms.combo, self.fit, firms.on_cloud, firms.alive,
+                                          firms.value_added, c.beta_net_value, *self._value_terms(voucher),
+                                          c.discontinue_rate > 0, u.dtype.type(c.discontinue_rate))  # as numpy's <
         for idx, flag, sign in ((movers, True, 1.0), (leavers, False, -1.0)):
             if idx.size:
                 firms.on_cloud[idx] = flag
