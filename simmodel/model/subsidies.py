@@ -129,24 +129,34 @@ class SubsidySchedule:
         self.pilot_cap = d.pilot_subsidy_cap
         self.voucher = p["cloud.voucher"]
         self.cities_pay_vouchers = p["cloud.voucher_payer"] == "cities"
+        self._met: tuple[int, SubsidyTerms] | None = None  # (month, its terms with every share 1)
 
     def award_rate_now(self) -> float:
         """The award rate of this month's applications (0 before the fund's start)."""
         return self.award_rate if self.model.month >= self.model.government.fund_start else 0.0
 
     def terms(self, expected: bool = True) -> SubsidyTerms:
-        """This month's terms; ``expected=False``: every share 1 (what a claim is when it is met)."""
+        """This month's terms; ``expected=False``: every share 1 (what a claim is when it is met). Those depend on
+        the month alone (the rules, the robot price, the fund's start) and are built once a month (read-only);
+        the shares firms expect change with the budgets."""
         m = self.model
+        if not expected and self._met is not None and self._met[0] == m.month:
+            return self._met[1]
         rules = np.array([c.rule(m.month) for c in m.cities])
         price = self.robot_price * (1.0 - self.price_decline) ** (max(m.month, 0) / 12)
         gov = m.government
-        return SubsidyTerms(
+        terms = SubsidyTerms(
             robot_subsidy=np.minimum(rules[:, 0] * price, rules[:, 1]),
             city_share=np.array([c.budget.expected_share for c in m.cities]) if expected else np.ones(len(m.cities)),
             award_rate=self.award_rate_now(), award_cap=self.award_cap,
             fund_share=gov.fund.expected_share if expected else 1.0,
             pilot_rate=self.pilot_rate, pilot_cap=self.pilot_cap,
         )
+        if not expected:
+            for a in (terms.robot_subsidy, terms.city_share):
+                a.setflags(write=False)
+            self._met = (m.month, terms)
+        return terms
 
     # --- payments ----------------------------------------------------------------------------------
     def _pay_by_city(self, idx: np.ndarray, claims: np.ndarray, budget_of) -> np.ndarray:
