@@ -153,13 +153,13 @@ def test_expert_groups_diagnose_the_most_exposed_waiting_firms_first(monkeypatch
     months = []
     real = model_module.diagnose
 
-    def spy(f, groups, sector_members, *args, **kwargs):
+    def spy(f, groups, draws, *args, **kwargs):
         waiting = ((f.exposure > 0.2) & (f.proj_phase == NONE) & (f.stage < 4) & ~f.diagnosed & f.alive).nonzero()[0]
         exposure, sector, weight = f.exposure[waiting].copy(), f.sector[waiting].copy(), f.weight[waiting].copy()
-        capacity = np.zeros(len(sector_members))
+        capacity = np.zeros(draws.w_min.size)
         for g in groups:
             capacity[g.sector] += g.capacity
-        out = real(f, groups, sector_members, *args, **kwargs)
+        out = real(f, groups, draws, *args, **kwargs)
         months.append((exposure, sector, weight, capacity, np.isin(waiting, out)))
         return out
 
@@ -426,3 +426,72 @@ def test_a_cells_public_evidence_grows_by_peer_contacts_times_the_share_of_its_f
             beliefs.learn_from_peers = learn
         # most months bring evidence, and in some cell a visible share of the firms completed a project
         assert len(checked) > 20 and max(checked) > 0.01, (seed, len(checked), max(checked, default=0))
+
+
+def _diagnosed_as_it_was(firms, groups, members, cum_weights, month, rng):
+    """The firms services.diagnose chose before its sectors were compiled (9e8d24c), its loop over the sectors
+    written out in numpy (members and cum_weights: each sector's firms, and their cumulative weights and the
+    least weight)."""
+    from simmodel.model.allocation import event_id, take_within, tie_break
+    from simmodel.model.firms import NONE
+    from simmodel.model.institutions.services import _open_to_diagnosis
+
+    n_sectors = len(members)
+    capacity = np.zeros(n_sectors)
+    for g in groups:
+        capacity[g.sector] += g.capacity
+    draws = rng.random((n_sectors, 2))
+
+    def open_to(rows, exposed):
+        every = rows is None
+        return _open_to_diagnosis(np.empty(0, np.int64) if every else rows, every, firms.exposure, np.float32(0.2),
+                                  exposed, firms.proj_phase, firms.stage, firms.diagnosed, firms.alive, NONE)
+
+    exposed = open_to(None, True)
+    tie = tie_break(firms.key[exposed], event_id("diagnoses", month))
+    exposed = exposed[np.lexsort((tie, -firms.exposure[exposed], firms.sector[exposed]))]
+    bounds = firms.sector[exposed].searchsorted(np.arange(n_sectors + 1))
+    chosen = []
+    for s in (capacity > 0).nonzero()[0]:
+        pool = exposed[bounds[s]:bounds[s + 1]]
+        mine = members[s]
+        if firms.weight[pool].sum() < capacity[s] and mine.size:
+            cum, w_min = cum_weights[s]
+            m = int(np.ceil(4 * capacity[s] / w_min)) + 16
+            picks = mine[np.minimum(cum.searchsorted(rng.random(m) * cum[-1], side="right"), mine.size - 1)]
+            _, first = np.unique(picks, return_index=True)
+            pool = np.concatenate([pool, open_to(picks[np.sort(first)], False)])
+        chosen.append(pool[take_within(firms.weight[pool], capacity[s], draws[s, 0])])
+    return np.concatenate(chosen) if chosen else np.zeros(0, np.int64)
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_the_diagnoses_are_the_old_loop_over_the_sectors_to_the_firm_and_the_draw(seed):
+    """services.diagnose serves the sectors in compiled passes (_visits, _diagnosed): the firms diagnosed and
+    the state of the experts' stream after the month must be what the old loop over the sectors gives, on a
+    2014 state where some sectors rank their exposed firms and others (exposure cleared for a third of their
+    firms, capacities raised in half the sectors) visit firms at random, with repeated picks."""
+    import copy
+
+    from simmodel.model import TransformationModel
+    from simmodel.model.institutions.services import diagnose
+
+    m = TransformationModel.from_scenario("baseline", seed=seed, scale=0.01, end="2014-03")
+    m.run()
+    f, rng = m.firms, np.random.default_rng(seed)
+    f.exposure[(rng.random(f.n) < 0.33) & (f.sector % 2 == 1)] = 0.0
+    for g in m.experts:
+        g.capacity *= rng.uniform(30.0, 90.0) if g.sector % 2 else 0.1  # more agents than the 2-5 a month
+    d = m.sector_draws
+    members = [d.members[a:b] for a, b in zip(d.bounds[:-1], d.bounds[1:])]
+    cum = [(np.cumsum(f.weight[s]), float(f.weight[s].min()) if s.size else 1.0) for s in members]
+    old_rng, new_rng = copy.deepcopy(m.rngs["experts"]), copy.deepcopy(m.rngs["experts"])
+    want = _diagnosed_as_it_was(f, m.experts, members, cum, m.month, old_rng)
+    got = diagnose(copy.deepcopy(f), m.experts, d, m.month, new_rng, 1.0)
+    assert np.array_equal(got, want)
+    assert new_rng.bit_generator.state == old_rng.bit_generator.state
+    capacity = np.bincount([g.sector for g in m.experts], [g.capacity for g in m.experts], minlength=d.w_min.size)
+    exposed = (f.exposure > 0.2) & ~f.diagnosed & f.alive
+    short = np.bincount(f.sector[exposed], f.weight[exposed], minlength=d.w_min.size) < capacity
+    assert short.sum() >= 3 and (~short & (capacity > 0)).sum() >= 2  # sectors of both kinds
+    assert want.size > 50

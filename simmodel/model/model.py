@@ -31,7 +31,7 @@ from .labour import LabourMarket
 from .firms import NONE, FirmView
 from .indicators import MONITORED
 from .institutions import Bank, CityGovernment, LeasingPartner, ProviderMarket, ProvincialGovernment, expert_groups
-from .institutions.services import diagnose
+from .institutions.services import diagnose, sector_draws
 from .peers import Peers
 from .population import build_population, nominal_gains
 from .recorder import Recorder, record_month, values_at
@@ -112,12 +112,7 @@ class TransformationModel(mesa.Model):
         self.running_cost_this_month = 0.0  # conferences and expert groups (_programme)
         self.demonstration = Demonstration(params, f, self.n_cells, t.n_sectors, t.sector_pilot_industries,
                                            self.rngs["conferences"], self.rngs["pilots"])
-        order = np.argsort(f.sector, kind="stable")
-        bounds = np.searchsorted(f.sector[order], np.arange(t.n_sectors + 1))
-        self.sector_members = [order[bounds[s]:bounds[s + 1]] for s in range(t.n_sectors)]
-        # per sector: cumulative agent weights and the smallest (weights never change), for weighted draws
-        self.sector_cum_weights = [(np.cumsum(f.weight[m]), float(f.weight[m].min()) if m.size else 1.0)
-                                   for m in self.sector_members]
+        self.sector_draws = sector_draws(f.sector, f.weight, t.n_sectors)  # the experts' random visits
         self.peers = Peers(f, self.n_cells, t.n_sectors, params["beliefs.cross_cell_weight"])
 
         tech = params.technology
@@ -268,8 +263,7 @@ class TransformationModel(mesa.Model):
             start_pilot_projects(self, pilots, wage, price_index)
         working = bool(self.experts) and t >= self.experts_start
         if working:
-            done = diagnose(f, self.experts, self.sector_members, self.sector_cum_weights, t, self.rngs["experts"],
-                            self.params["experts.learning"])
+            done = diagnose(f, self.experts, self.sector_draws, t, self.rngs["experts"], self.params["experts.learning"])
             self.flow("diagnoses", done)
         # the running cost of the instruments that pay no firm (docs/ODD.md 3.4.8-3.4.9): the conferences held
         # and the working expert groups, at their assumed unit costs

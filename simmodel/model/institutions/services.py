@@ -10,6 +10,7 @@ sector's queue is long, new providers enter in proportion to the backlog.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import mesa
 import numpy as np
@@ -18,6 +19,7 @@ from numba import njit
 from ...params import Params
 from .. import libm
 from ..allocation import largest_remainder, take_within
+from ..econ import array_sum
 
 
 class ServiceProvider(mesa.Agent):
@@ -212,9 +214,27 @@ def expert_groups(model: mesa.Model, n_groups: int, capacity: float, sector_shar
     return [ExpertGroup(model, s, capacity) for s, k in enumerate(counts) for _ in range(k)]
 
 
-def diagnose(firms, groups: list[ExpertGroup], sector_members: list[np.ndarray], sector_cum_weights: list[tuple],
-             month: int,
-             rng: np.random.Generator, learning: float) -> np.ndarray:
+class SectorDraws(NamedTuple):
+    """Each sector's firms for weighted draws: sector s's are ``members[bounds[s]:bounds[s + 1]]`` (in firm
+    order), ``cum`` the running sum of their agent weights (restarting in each sector) and ``w_min[s]`` the
+    smallest (weights never change)."""
+
+    members: np.ndarray
+    bounds: np.ndarray
+    cum: np.ndarray
+    w_min: np.ndarray
+
+
+def sector_draws(sector: np.ndarray, weight: np.ndarray, n_sectors: int) -> SectorDraws:
+    members = np.argsort(sector, kind="stable")
+    bounds = np.searchsorted(sector[members], np.arange(n_sectors + 1))
+    cum = np.concatenate([np.zeros(0), *(np.cumsum(weight[members[a:b]]) for a, b in zip(bounds[:-1], bounds[1:]))])
+    w_min = np.array([weight[members[a:b]].min() if b > a else 1.0 for a, b in zip(bounds[:-1], bounds[1:])])
+    return SectorDraws(members, bounds, cum, w_min)
+
+
+def diagnose(firms, groups: list[ExpertGroup], draws: SectorDraws, month: int, rng: np.random.Generator,
+             learning: float) -> np.ndarray:
     """A month of free diagnoses (docs/ODD.md 3.4.9); returns the firms diagnosed.
 
     Each sector's groups serve up to their capacity in real firms: first firms recently exposed
@@ -225,44 +245,29 @@ def diagnose(firms, groups: list[ExpertGroup], sector_members: list[np.ndarray],
     once; a diagnosis shows it more of its own prospects (beliefs.diagnose).
     """
     from .. import beliefs
-    from ..allocation import event_id, take_within, tie_break
+    from ..allocation import event_id, tie_break
     from ..firms import NONE
 
-    n_sectors = len(sector_members)
+    n_sectors = draws.w_min.size
     capacity = np.zeros(n_sectors)
     for g in groups:
         capacity[g.sector] += g.capacity
-    draws = rng.random((n_sectors, 2))  # a fixed number of draws a month: common random numbers
-
-    def open_to(rows, exposed: bool):
-        """Firms of ``rows`` (None: all) open to a diagnosis and exposed (exposure > 0.2) or not."""
-        every = rows is None
-        return _open_to_diagnosis(np.empty(0, np.int64) if every else rows, every, firms.exposure, np.float32(0.2),
-                                  exposed, firms.proj_phase, firms.stage, firms.diagnosed, firms.alive, NONE)
-
-    exposed = open_to(None, True)
+    straddle = rng.random((n_sectors, 2))[:, 0].copy()  # a fixed number of draws a month: common random numbers
+    exposed = _open_to_diagnosis(np.empty(0, np.int64), True, firms.exposure, EXPOSED, True, firms.proj_phase,
+                                 firms.stage, firms.diagnosed, firms.alive, NONE)
     if exposed.size > RANK_ALL_BELOW:
         exposed = _leading(firms, exposed, capacity)
     # one ordering for every sector: by sector, then exposure (highest first), then the seeded tie
     tie = tie_break(firms.key[exposed], event_id("diagnoses", month))
     exposed = exposed[np.lexsort((tie, -firms.exposure[exposed], firms.sector[exposed]))]
     bounds = firms.sector[exposed].searchsorted(np.arange(n_sectors + 1))
-    chosen = []
-    for s in (capacity > 0).nonzero()[0]:
-        pool = exposed[bounds[s]:bounds[s + 1]]
-        members = sector_members[s]
-        if firms.weight[pool].sum() < capacity[s] and members.size:  # too few asked: visit others at random
-            # firms drawn in proportion to the real firms they stand for, a fixed number of draws a month
-            # (common random numbers), each once, in the order drawn
-            cum, w_min = sector_cum_weights[s]
-            m = int(np.ceil(4 * capacity[s] / w_min)) + 16
-            picks = members[np.minimum(cum.searchsorted(rng.random(m) * cum[-1], side="right"), members.size - 1)]
-            _, first = np.unique(picks, return_index=True)
-            extra = picks[np.sort(first)]
-            extra = open_to(extra, False)
-            pool = np.concatenate([pool, extra])
-        chosen.append(pool[take_within(firms.weight[pool], capacity[s], draws[s, 0])])
-    out = np.concatenate(chosen) if chosen else np.zeros(0, np.int64)
+    sectors = (capacity > 0).nonzero()[0]
+    # sectors with too few exposed firms visit others at random: a fixed number of draws a month each (common
+    # random numbers), drawn in one call, sector after sector
+    visits = _visits(exposed, bounds, sectors, capacity, firms.weight, draws.bounds, draws.w_min)
+    out = _diagnosed(exposed, bounds, sectors, capacity, visits, rng.random(int(visits.sum())), straddle,
+                     firms.weight, draws.members, draws.bounds, draws.cum, firms.exposure, EXPOSED, firms.proj_phase,
+                     firms.stage, firms.diagnosed, firms.alive, NONE)
     if out.size:
         firms.diagnosed[out] = True
         firms.informed[out] = True
@@ -273,6 +278,64 @@ def diagnose(firms, groups: list[ExpertGroup], sector_members: list[np.ndarray],
         for g in groups:
             g.diagnosed_total += done[g.sector] / n_groups[g.sector]
     return out
+
+
+EXPOSED = np.float32(0.2)  # a firm with exposure above this was recently exposed (conferences, pilots)
+
+
+@njit(cache=True, nogil=True)
+def _visits(exposed, bounds, sectors, capacity, weight, member_bounds, w_min):
+    """For each of ``sectors``: the draws of its random visits this month, 0 unless its exposed firms
+    (``exposed[bounds[s]:bounds[s + 1]]``) weigh less than its capacity in real firms and it has firms: 4 x the
+    capacity in agents of the least weight, plus 16."""
+    out = np.zeros(sectors.size, np.int64)
+    for j in range(sectors.size):
+        s = sectors[j]
+        if array_sum(weight[exposed[bounds[s]:bounds[s + 1]]]) < capacity[s] and member_bounds[s + 1] > member_bounds[s]:
+            out[j] = int(math.ceil(4 * capacity[s] / w_min[s])) + 16
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _diagnosed(exposed, bounds, sectors, capacity, visits, r, straddle, weight, members, member_bounds, cum,
+               exposure, threshold, phase, stage, diagnosed, alive, no_project):
+    """The firms each of ``sectors`` diagnoses, sector after sector: its exposed firms in their order, then (if it
+    ``visits``) the firms drawn with the draws ``r`` in proportion to their weight, each once, in the order first
+    drawn, those open to a diagnosis; served by take_within of its capacity (the straddler with ``straddle[s]``)."""
+    out = np.empty(exposed.size + visits.sum(), np.int64)
+    n, used = 0, 0
+    for j in range(sectors.size):
+        s = sectors[j]
+        pool = exposed[bounds[s]:bounds[s + 1]]
+        if visits[j] > 0:
+            mine, c = members[member_bounds[s]:member_bounds[s + 1]], cum[member_bounds[s]:member_bounds[s + 1]]
+            picks = np.empty(visits[j], np.int64)
+            for k in range(visits[j]):
+                at = np.searchsorted(c, r[used + k] * c[-1], side="right")
+                picks[k] = mine[min(at, mine.size - 1)]
+            used += visits[j]
+            extra = _open_to_diagnosis(_first_of_each(picks), False, exposure, threshold, False, phase, stage,
+                                       diagnosed, alive, no_project)
+            pool = np.concatenate((pool, extra))
+        take = take_within(weight[pool], capacity[s], straddle[s])
+        for k in range(pool.size):
+            if take[k]:
+                out[n] = pool[k]
+                n += 1
+    return out[:n].copy()
+
+
+@njit(cache=True, nogil=True)
+def _first_of_each(a):
+    """The distinct values of ``a`` in the order they first occur."""
+    order = np.argsort(a, kind="mergesort")  # stable: a value's first occurrence leads its run
+    first = np.empty(a.size, np.int64)
+    n = 0
+    for k in range(a.size):
+        if k == 0 or a[order[k]] != a[order[k - 1]]:
+            first[n] = order[k]
+            n += 1
+    return a[np.sort(first[:n])]
 
 
 RANK_ALL_BELOW = 2_000  # exposed firms: fewer are ranked all together (cheaper than _leading's loop over sectors)
