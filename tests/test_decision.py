@@ -149,7 +149,7 @@ def test_the_first_stage_bound_is_above_every_eligible_firms_probability_every_m
     this run 19 firm-months are above it; dropping them would show in a whole-run comparison only if one adopted)."""
     m = TransformationModel.from_scenario("baseline", seed=8, scale=0.01, end="2017-12")
     th, ad = m.thinning, m.adoption
-    first_stage, worst, above_cap = th.candidates, [], []
+    first_stage, worst, above_cap, adopting = th.candidates, [], [], []
 
     def checked(u, eligible, ratio, ctx):
         out = first_stage(u, eligible, ratio, ctx)
@@ -161,12 +161,16 @@ def test_the_first_stage_bound_is_above_every_eligible_firms_probability_every_m
         bound = th.index(ratio, ctx)[idx].astype(np.float64) + 1e-3
         with np.errstate(divide="ignore"):
             worst.append(float(np.min(bound - np.log(opts.prob))))
+        # and the month's candidates (the bound through numpy's float32 exp) hold every firm whose draw falls below
+        # its probability, and only eligible firms
+        assert np.all(out[idx[u[idx] < opts.prob]]) and not np.any(out & ~eligible)
+        adopting.append(int((u[idx] < opts.prob).sum()))
         return out
 
     th.candidates = checked
     m.run()
     assert len(worst) == 60 and min(worst) >= 0.0
-    assert sum(above_cap) > 0
+    assert sum(above_cap) > 0 and sum(adopting) > 100
 
 
 def _random_states(extra):
