@@ -12,7 +12,7 @@ import functools
 import numpy as np
 from numba import njit
 
-from .econ import clamp
+from .econ import fmax, fmin
 
 
 def largest_remainder(expected: np.ndarray, total: int, rng: np.random.Generator | None = None) -> np.ndarray:
@@ -121,10 +121,21 @@ def take_within(amounts: np.ndarray, available: float, draw: float) -> np.ndarra
 def pay_in_order(claims: np.ndarray, available: float) -> np.ndarray:
     """Pay ``claims`` (yuan, in the order given) from ``available`` yuan: in full until the money runs
     out, then the claim that finds it nearly empty gets what is left, the rest nothing."""
-    if claims.size == 0:
-        return claims.copy()
-    before = claims.cumsum() - claims
-    return clamp(available - before, 0.0, claims)
+    out = np.empty(claims.size)
+    pay_in_order_into(np.ascontiguousarray(claims, np.float64), float(available), out)
+    return out
 
 
-__all__ = ["largest_remainder", "mix", "tie_break", "event_id", "random_order", "take_within", "pay_in_order"]
+@njit(cache=True, nogil=True)
+def pay_in_order_into(claims, available, out):
+    """:func:`pay_in_order` into ``out``, for compiled kernels too: each claim is paid what is left before it
+    (the running total of the claims before it, numpy's cumsum less the claim), at least 0 and at most the
+    claim, as numpy's clip of it would be, to the bit."""
+    cum = 0.0
+    for j in range(claims.size):
+        cum = claims[j] if j == 0 else cum + claims[j]
+        out[j] = fmin(fmax(available - (cum - claims[j]), 0.0), claims[j])
+
+
+__all__ = ["largest_remainder", "mix", "tie_break", "event_id", "random_order", "take_within", "pay_in_order",
+           "pay_in_order_into"]

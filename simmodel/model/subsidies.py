@@ -31,8 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from .allocation import event_id, random_order, tie_break
-from .econ import elementwise, fmin
+from .allocation import event_id, pay_in_order_into, random_order, tie_break
+from .econ import array_sum, elementwise, fmin
 
 FLOWS = ("subsidy_robots", "subsidy_awards", "subsidy_pilots", "subsidy_vouchers")  # plus the total, subsidy_spent
 
@@ -75,6 +75,28 @@ def _expected_kernel(robot_subsidy, city_share, capex, robots, award_rate, award
     for i in range(out.size):
         out[i] = expected_subsidy_of(robot_subsidy[i], city_share[i], award_rate, award_cap, fund_share, capex[i],
                                      robots[i])
+
+
+@njit(cache=True, nogil=True)
+def _pay_cities(city, claims, weight, remaining, paid, claimed, total):
+    """Each city with a positive claim pays its claims x ``weight`` in the order given from ``remaining[c]``
+    (pay_in_order_into); ``paid`` gets the yuan per firm, ``claimed[c]`` and ``total[c]`` the claims and the
+    payments (numpy's pairwise sums, as Budget.pay takes them). Returns which cities paid."""
+    paying = np.zeros(remaining.size, np.bool_)
+    for j in range(city.size):
+        if claims[j] > 0:
+            paying[city[j]] = True
+    for c in range(remaining.size):
+        if not paying[c]:
+            continue
+        k = (city == c).nonzero()[0]
+        cw = claims[k] * weight[k]
+        out = np.empty(k.size)
+        pay_in_order_into(cw, remaining[c], out)
+        claimed[c], total[c] = array_sum(cw), array_sum(out)
+        for j in range(k.size):
+            paid[k[j]] = out[j] / weight[k[j]]
+    return paying
 
 
 @dataclass(frozen=True)
@@ -159,14 +181,15 @@ class SubsidySchedule:
         return terms
 
     # --- payments ----------------------------------------------------------------------------------
-    def _pay_by_city(self, idx: np.ndarray, claims: np.ndarray, budget_of) -> np.ndarray:
-        """Pay per-firm claims (yuan) of firms ``idx`` (in the order given) from their cities' budgets."""
-        f = self.model.firms
-        w, city = f.weight[idx], f.city[idx]
-        paid = np.zeros(idx.size)
-        for c in np.unique(city[claims > 0]):
-            k = (city == c).nonzero()[0]
-            paid[k] = budget_of(int(c)).pay(claims[k] * w[k]) / w[k]
+    def _pay_by_city(self, idx: np.ndarray, claims: np.ndarray) -> np.ndarray:
+        """Pay per-firm claims (yuan) of firms ``idx`` (in the order given) from their cities' budgets: each
+        city with a claim pays its firms' claims (x weight) in order, as Budget.pay, in one compiled pass."""
+        f, budgets = self.model.firms, [c.budget for c in self.model.cities]
+        paid, claimed, total = np.zeros(idx.size), np.zeros(len(budgets)), np.zeros(len(budgets))
+        paying = _pay_cities(f.city[idx].astype(np.int64), np.asarray(claims, np.float64), f.weight[idx],
+                             np.array([b.remaining for b in budgets]), paid, claimed, total)
+        for c in paying.nonzero()[0]:
+            budgets[c].book(float(claimed[c]), float(total[c]))
         return paid
 
     def _record(self, idx: np.ndarray, paid: np.ndarray, flow: str) -> None:
@@ -177,7 +200,7 @@ class SubsidySchedule:
         """Implementation starts (``idx`` in queue order): the cities' robot purchase subsidies."""
         f = self.model.firms
         claims = self.terms(expected=False).robot_claim(f.city[idx], f.proj_capex[idx], f.proj_robots[idx])
-        paid = self._pay_by_city(idx, claims, lambda c: self.model.cities[c].budget)
+        paid = self._pay_by_city(idx, claims)
         self._record(idx, paid, "subsidy_robots")
         if self.award_basis == "purchase":
             self.apply(idx, np.ones(idx.size))
@@ -232,7 +255,7 @@ class SubsidySchedule:
         claims = np.full(idx.size, self.voucher)
         paid = np.zeros(idx.size)
         if self.cities_pay_vouchers:
-            paid[order] = self._pay_by_city(idx[order], claims, lambda c: m.cities[c].budget)
+            paid[order] = self._pay_by_city(idx[order], claims)
         else:
             w = m.firms.weight[idx[order]]
             paid[order] = m.government.vouchers.pay(claims * w) / w

@@ -54,13 +54,16 @@ class Budget:
     def pay(self, claims: np.ndarray) -> np.ndarray:
         """Pay claims (yuan, already times the agents' weights) in the order given."""
         paid = pay_in_order(claims, self.remaining)
-        total = float(paid.sum())
+        self.book(float(claims.sum()), float(paid.sum()))
+        return paid
+
+    def book(self, claimed: float, total: float) -> None:
+        """Claims of ``claimed`` yuan were paid ``total`` (pay_in_order from what remained)."""
         self.remaining = max(self.remaining - total, 0.0)  # float noise must not make it negative
         self.paid_total += total
         self.paid_this_month += total
-        self.claimed_year += float(claims.sum())
+        self.claimed_year += claimed
         self.paid_year += total
-        return paid
 
 
 class ProvincialGovernment(mesa.Agent):
