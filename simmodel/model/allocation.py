@@ -42,7 +42,7 @@ def mix(keys: np.ndarray, event: int) -> np.ndarray:
     (firm key, event), arithmetic modulo 2^64 (one compiled pass; the scalar product taken in Python)."""
     keys = np.ascontiguousarray(keys, np.uint64)
     out = np.empty(keys.shape, np.uint64)
-    _mix_into(keys.reshape(-1), _offset(event), out.reshape(-1))
+    _mix_into(keys.reshape(-1), event_offset(event), out.reshape(-1))
     return out
 
 
@@ -55,11 +55,12 @@ def tie_break(keys: np.ndarray, event: int) -> np.ndarray:
     not claim. Nothing then depends on where a firm sits in the arrays."""
     keys = np.ascontiguousarray(keys, np.uint64)
     out = np.empty(keys.shape)
-    _priority_into(keys.reshape(-1), _offset(event), out.reshape(-1))
+    _priority_into(keys.reshape(-1), event_offset(event), out.reshape(-1))
     return out
 
 
-def _offset(event: int) -> np.uint64:
+def event_offset(event: int) -> np.uint64:
+    """What an allocation event adds to every firm's key before mixing (event x the golden ratio, modulo 2^64)."""
     return np.uint64((event * int(_GOLDEN)) % 2**64)
 
 
@@ -76,10 +77,17 @@ def _mix_into(keys, offset, out):
         out[i] = _splitmix(keys[i] + offset)
 
 
+@njit(inline="always")
+def priority_of(key, offset):
+    """One firm's priority in an allocation event (tie_break), for compiled kernels: ``offset`` is the event's
+    (event_offset)."""
+    return np.float64(_splitmix(key + offset) >> np.uint64(11)) * (1.0 / 2**53)
+
+
 @njit(cache=True, nogil=True)
 def _priority_into(keys, offset, out):
     for i in range(keys.size):
-        out[i] = np.float64(_splitmix(keys[i] + offset) >> np.uint64(11)) * (1.0 / 2**53)
+        out[i] = priority_of(keys[i], offset)
 
 
 def event_id(instrument: str, month: int) -> int:
@@ -137,5 +145,5 @@ def pay_in_order_into(claims, available, out):
         out[j] = fmin(fmax(available - (cum - claims[j]), 0.0), claims[j])
 
 
-__all__ = ["largest_remainder", "mix", "tie_break", "event_id", "random_order", "take_within", "pay_in_order",
+__all__ = ["largest_remainder", "mix", "tie_break", "priority_of", "event_offset", "event_id", "random_order", "take_within", "pay_in_order",
            "pay_in_order_into"]

@@ -25,7 +25,8 @@ from numba import njit
 
 from ..params import Params, instrument_start
 from . import beliefs
-from .allocation import event_id, random_order, take_within, tie_break
+from .allocation import event_id, event_offset, priority_of, random_order, take_within
+from .econ import array_sum, fmin
 from .firms import NONE, Firms
 
 
@@ -103,14 +104,9 @@ class Demonstration:
         k = min(k, int(np.count_nonzero(weight)))
         cells = self.rng.choice(self.n_cells, size=k, replace=False, p=weight / weight.sum())
         self.held.extend((month, int(c)) for c in cells)
-        # the invited: stage-0 firms of the chosen cells without a project, in cell order
-        pool, ends = _invited(self._members_order, self._members_bounds, cells.astype(np.int64), firms.stage,
-                              firms.proj_phase, firms.alive, NONE)
-        of_cell = np.repeat(np.arange(k), np.diff(ends))
-        w = firms.weight[pool]
-        real = np.array([w[a:b].sum() for a, b in zip(ends[:-1], ends[1:])])  # real firms invited, per cell
-        p_attend = np.minimum(1.0, self.p.attendees_per_conference / np.where(real > 0, real, np.inf))
-        att = pool[tie_break(firms.key[pool], event_id("conference seats", month)) < p_attend[of_cell]]
+        att = _attendees(self._members_order, self._members_bounds, cells.astype(np.int64), firms.stage,
+                         firms.proj_phase, firms.alive, NONE, firms.weight, firms.key,
+                         event_offset(event_id("conference seats", month)), float(self.p.attendees_per_conference))
         self.held_this_month = k
         if att.size:
             self.attended[att] = month
@@ -162,20 +158,27 @@ def start_pilot_projects(model, idx: np.ndarray, wage: float, price_index: float
 
 
 @njit(cache=True, nogil=True)
-def _invited(order, bounds, cells, stage, phase, alive, no_project):
-    """The firms a conference in each of ``cells`` invites (stage 0, no project, operating), cell after cell in
-    the order of its members (cell c's: ``order[bounds[c]:bounds[c + 1]]``), in one pass; and where each cell's
-    end in them."""
+def _attendees(order, bounds, cells, stage, phase, alive, no_project, weight, key, offset, seats):
+    """Who attends the conferences in ``cells``, in one pass: a conference invites the stage-0 firms of its cell
+    without a project (cell c's members: ``order[bounds[c]:bounds[c + 1]]``), and each invited firm attends with
+    probability min(1, ``seats`` / the real firms invited), decided by its priority in the event (``offset``:
+    tie_break's); the attendees cell after cell, each cell's in the order of its members."""
     n = 0
     for c in cells:
         n += bounds[c + 1] - bounds[c]
-    pool = np.empty(n, np.int64)
-    ends = np.zeros(cells.size + 1, np.int64)
+    invited = np.empty(n, np.int64)
+    out = np.empty(n, np.int64)
     k = 0
-    for j in range(cells.size):
-        for i in order[bounds[cells[j]]:bounds[cells[j] + 1]]:
+    for c in cells:
+        m = 0
+        for i in order[bounds[c]:bounds[c + 1]]:
             if stage[i] == 0 and phase[i] == no_project and alive[i]:
-                pool[k] = i
+                invited[m] = i
+                m += 1
+        real = array_sum(weight[invited[:m]])  # real firms invited (numpy's sum)
+        p = fmin(1.0, seats / (real if real > 0 else np.inf))
+        for j in range(m):
+            if priority_of(key[invited[j]], offset) < p:
+                out[k] = invited[j]
                 k += 1
-        ends[j + 1] = k
-    return pool[:k].copy(), ends
+    return out[:k].copy()
