@@ -15,7 +15,6 @@ import math
 import numpy as np
 from numba import njit
 
-from . import libm
 from .econ import fmax
 from .firms import APPROVAL, IMPLEMENTING, NONE, QUEUED, Firms
 
@@ -87,25 +86,36 @@ def advance_implementation(firms: Firms, active: np.ndarray, month: int) -> np.n
 
 def realised_gain(firms: Firms, idx: np.ndarray, nominal_gain: np.ndarray, true_multiplier: float,
                   gain_sd: float, quality: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(gain, evidence ratio) of completed projects ``idx``.
+    """(gain, evidence ratio) of completed projects ``idx`` (:func:`realised_gain_of`, firm by firm)."""
+    gain, ratio = np.empty(idx.size), np.empty(idx.size)
+    _realised_kernel(idx, firms.stage, firms.proj_target, firms.sector, firms.proj_scale, firms.gain_z,
+                     np.ascontiguousarray(quality, np.float64), nominal_gain, float(true_multiplier), float(gain_sd),
+                     gain, ratio)
+    return gain, ratio
 
-    The evidence ratio is the realised gain per unit of nominal gain (averaged over the stages
-    climbed, before scaling): what other firms learn from this project.
-    """
-    stage, target = firms.stage[idx].astype(np.int64), firms.proj_target[idx].astype(np.int64)
-    sector = firms.sector[idx]
-    log_gain = np.zeros(idx.size)
-    ratio_sum = np.zeros(idx.size)
-    for k in range(1, 5):  # the four stages; a project climbs one or two of them
-        climbs = (stage < k) & (target >= k)
-        if not climbs.any():
-            continue
-        r = true_multiplier * (1.0 + gain_sd * quality * firms.gain_z[idx, k - 1])
-        g = np.maximum(r * nominal_gain[sector, k], MIN_GAIN)
-        log_gain += np.where(climbs, libm.log1p(g), 0.0)
-        ratio_sum += np.where(climbs, r, 0.0)
-    gain = libm.expm1(firms.proj_scale[idx] * log_gain)
-    return gain, ratio_sum / np.maximum(target - stage, 1)
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def realised_gain_of(stage, target, scale, z, quality, nominal, true_multiplier, gain_sd):
+    """(gain, evidence ratio) of one completed project climbing from ``stage`` to ``target``: each stage k climbed
+    realises r_k = true_multiplier x (1 + gain_sd x quality x z[k - 1]) of its nominal gain (``nominal[k]``; the
+    gain at least MIN_GAIN), the gains compound, and a project carried out at ``scale`` gets that share of the
+    compounded gain's log. The evidence ratio is the mean r over the stages climbed, before scaling: what other
+    firms learn from this project."""
+    log_gain = ratio_sum = 0.0
+    for k in range(stage + 1, target + 1):  # a project climbs one or two stages
+        r = true_multiplier * (1.0 + gain_sd * quality * z[k - 1])
+        log_gain += math.log1p(fmax(r * nominal[k], MIN_GAIN))
+        ratio_sum += r
+    return math.expm1(scale * log_gain), ratio_sum / max(target - stage, 1)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _realised_kernel(idx, stage, target, sector, scale, gain_z, quality, nominal_gain, true_multiplier, gain_sd,
+                     gain, ratio):
+    for j in range(idx.size):
+        i = idx[j]
+        gain[j], ratio[j] = realised_gain_of(np.int64(stage[i]), np.int64(target[i]), scale[i], gain_z[i], quality[j],
+                                             nominal_gain[sector[i]], true_multiplier, gain_sd)
 
 
 def finish(firms: Firms, idx: np.ndarray, month: int, cooldown: int) -> None:
