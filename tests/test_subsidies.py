@@ -103,8 +103,9 @@ def test_a_robot_subsidy_is_capped_per_robot_where_the_rate_would_pay_more():
 def test_each_budget_expects_the_share_of_last_years_claims_it_paid():
     """What firms expect of a budget (its expected share) is, each January, the share of last year's claims on it
     that it paid, claims and payments counted here call by call from what each budget booked (Budget.book, where
-    every payment is booked: a city's in the one pass over its claims); a budget nobody claimed from keeps its expectation. The fund falls short (in this run it paid 73 %, 16 %,
-    8 % and 6 % of its claims in 2013-2016), so what firms expect of it moves year by year."""
+    every payment is booked: a city's in the one pass over its claims); a budget nobody claimed from keeps its
+    expectation. The fund falls short (in this run it paid 73 %, 16 %, 8 % and 6 % of its claims in 2013-2016), so
+    what firms expect of it moves year by year."""
     from simmodel.model.institutions.government import Budget
 
     books, seen = {}, []

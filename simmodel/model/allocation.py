@@ -145,5 +145,5 @@ def pay_in_order_into(claims, available, out):
         out[j] = fmin(fmax(available - (cum - claims[j]), 0.0), claims[j])
 
 
-__all__ = ["largest_remainder", "mix", "tie_break", "priority_of", "event_offset", "event_id", "random_order", "take_within", "pay_in_order",
-           "pay_in_order_into"]
+__all__ = ["largest_remainder", "mix", "tie_break", "priority_of", "event_offset", "event_id", "random_order",
+           "take_within", "pay_in_order", "pay_in_order_into"]

@@ -167,7 +167,8 @@ class CloudMigration:
             c.cloud_done += by_city[c.city]
         model.flow("cloud_migrations", movers)
 
-    def migrate(self, firms: Firms, month: int, push: np.ndarray, voucher: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    def migrate(self, firms: Firms, month: int, push: np.ndarray,
+                voucher: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         """(firms moving onto the cloud, firms leaving it) this month; flags and keys are updated.
 
         One draw per firm per month (common random numbers): it decides a migration for a firm off the
@@ -185,5 +186,6 @@ class CloudMigration:
             if idx.size:
                 firms.on_cloud[idx] = flag
                 firms.update_keys(idx)
-                self.cell_cloud += sign * np.bincount(firms.cell[idx], weights=firms.weight[idx], minlength=self.n_cells)
+                self.cell_cloud += sign * np.bincount(firms.cell[idx], weights=firms.weight[idx],
+                                                      minlength=self.n_cells)
         return movers, leavers

@@ -27,7 +27,7 @@ from numba import njit
 
 from . import libm
 from .allocation import random_order
-from .econ import annuity_payment, array_sum, clamp, elementwise, fmax, fmin, payments_pv_of, shortfall_of
+from .econ import array_sum, clamp, elementwise, fmax, fmin, payment_of, payments_pv_of, shortfall_of
 from .firms import CASH, LEASE_ENGINEERING, LEASE_FUNDS, LEASE_MATERIALS, LOAN, Firms
 from .institutions.bank import Bank, LeasingPartner, approval_of, lease_approval_of, lease_rate_of, loan_of
 
@@ -227,38 +227,81 @@ def guaranteed(firms: Firms, idx: np.ndarray, need: np.ndarray, bank: Bank, min_
 
 
 def disburse(firms: Firms, idx: np.ndarray, bank: Bank, leasing: LeasingPartner) -> None:
-    """Implementation starts: loans and leases of firms ``idx`` are paid out and begin to run."""
-    route, amount, rate = firms.proj_route[idx], firms.proj_borrowed[idx], firms.proj_rate[idx]
-    w = firms.weight[idx]
-    loan = (route == LOAN) & (amount > 0)
-    if loan.any():
-        i = idx[loan]
-        firms.debt[i] += amount[loan]
-        # a new loan is merged with any older one: blended rate, a fresh term on the whole balance
-        firms.debt_rate[i] = np.where(firms.debt[i] > 0, (firms.debt_rate[i] * (firms.debt[i] - amount[loan])
-                                                         + rate[loan] * amount[loan]) / firms.debt[i], rate[loan])
-        firms.debt_payment[i] = annuity_payment(firms.debt[i], firms.debt_rate[i], bank.p.loan_years)
-        bank.loans_outstanding += float((amount[loan] * w[loan]).sum())
-        bank.lent_total += float((amount[loan] * w[loan]).sum())
-    for m in LEASES:
-        k = (route == m) & (amount > 0)
-        if not k.any():
+    """Implementation starts: loans and leases of firms ``idx`` are paid out and begin to run, firm by firm in one
+    compiled pass (_disburse_kernel); the lenders' books are kept here, entry by entry in the same order."""
+    k = len(LEASES)
+    financed, moved = np.zeros(k), np.zeros((k, k))
+    has_lease, has_moved = np.zeros(k, np.bool_), np.zeros((k, k), np.bool_)
+    lent, lending = _disburse_kernel(idx, firms.proj_route, firms.proj_borrowed, firms.proj_rate, firms.weight,
+                                     firms.debt, firms.debt_rate, firms.debt_payment, int(bank.p.loan_years),
+                                     firms.lease_liability, firms.lease_rate, firms.lease_model, firms.lease_payment,
+                                     int(leasing.p.lease_years), np.array(LEASES, np.int64), financed, has_lease,
+                                     moved, has_moved)
+    if lending:
+        bank.loans_outstanding += lent
+        bank.lent_total += lent
+    for a, m in enumerate(LEASES):
+        if not has_lease[a]:
             continue
-        i = idx[k]
-        # a firm carries one lease at a time: an older one of another model is refinanced by the new lessor
-        old = firms.lease_liability[i]
-        moved = (old > 0) & (firms.lease_model[i] != m)
-        for prev in LEASES:
-            p = moved & (firms.lease_model[i] == prev)
-            if p.any():
-                total = float((old[p] * w[k][p]).sum())
-                leasing.book(prev, "repaid", total)
-                leasing.book(m, "financed", total)
-        firms.lease_liability[i] += amount[k]
-        firms.lease_rate[i] = rate[k]
-        firms.lease_model[i] = m
-        firms.lease_payment[i] = annuity_payment(firms.lease_liability[i], rate[k], leasing.p.lease_years)
-        leasing.book(m, "financed", float((amount[k] * w[k]).sum()))
+        for b, prev in enumerate(LEASES):  # older leases of other models, refinanced by the new lessor
+            if has_moved[a, b]:
+                leasing.book(prev, "repaid", float(moved[a, b]))
+                leasing.book(m, "financed", float(moved[a, b]))
+        leasing.book(m, "financed", float(financed[a]))
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _disburse_kernel(idx, route, borrowed, proj_rate, weight, debt, debt_rate, debt_payment, loan_years,
+                     liability, lease_rate, lease_model, lease_payment, lease_years, leases, financed, has_lease,
+                     moved, has_moved):
+    """The loans (route LOAN) and leases (each of ``leases``) of firms ``idx`` with something borrowed begin.
+    A new loan is merged with any older one: blended rate, a fresh term on the whole balance. A firm carries one
+    lease at a time: an older one of another model is refinanced by the new lessor (``moved[a, b]``: yuan,
+    real firms, moved from model b to model a). Returns the yuan lent by the bank and whether it lent; each
+    lease model's new financing in ``financed``; totals are numpy's pairwise sums of the firms' amounts in order."""
+    n = idx.size
+    buf = np.empty(n)
+    k = 0
+    for j in range(n):
+        i = idx[j]
+        a = borrowed[i]
+        if route[i] == LOAN and a > 0:
+            d = debt[i] + a
+            debt[i] = d
+            debt_rate[i] = (debt_rate[i] * (d - a) + proj_rate[i] * a) / d if d > 0 else proj_rate[i]
+            debt_payment[i] = payment_of(d, debt_rate[i], loan_years)
+            buf[k] = a * weight[i]
+            k += 1
+    lent = array_sum(buf[:k])
+    for m in range(leases.size):
+        mine = np.empty(n, np.int64)
+        c = 0
+        for j in range(n):
+            if route[idx[j]] == leases[m] and borrowed[idx[j]] > 0:
+                mine[c] = idx[j]
+                c += 1
+        if c == 0:
+            continue
+        mine = mine[:c]
+        has_lease[m] = True
+        for p in range(leases.size):  # the older leases, before the new one is booked
+            q = 0
+            for i in mine:
+                if liability[i] > 0 and lease_model[i] != leases[m] and lease_model[i] == leases[p]:
+                    buf[q] = liability[i] * weight[i]
+                    q += 1
+            if q > 0:
+                moved[m, p] = array_sum(buf[:q])
+                has_moved[m, p] = True
+        for q in range(c):
+            i = mine[q]
+            liability[i] += borrowed[i]
+            lease_rate[i] = proj_rate[i]
+            lease_model[i] = leases[m]
+            lease_payment[i] = payment_of(liability[i], proj_rate[i], lease_years)
+            buf[q] = borrowed[i] * weight[i]
+        financed[m] = array_sum(buf[:c])
+    return lent, k > 0
 
 
 def share_shortfall(firms: Firms, idx: np.ndarray, ratio: np.ndarray, gain_log: np.ndarray,

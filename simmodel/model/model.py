@@ -263,7 +263,8 @@ class TransformationModel(mesa.Model):
             start_pilot_projects(self, pilots, wage, price_index)
         working = bool(self.experts) and t >= self.experts_start
         if working:
-            done = diagnose(f, self.experts, self.sector_draws, t, self.rngs["experts"], self.params["experts.learning"])
+            done = diagnose(f, self.experts, self.sector_draws, t, self.rngs["experts"],
+                            self.params["experts.learning"])
             self.flow("diagnoses", done)
         # the running cost of the instruments that pay no firm (docs/ODD.md 3.4.8-3.4.9): the conferences held
         # and the working expert groups, at their assumed unit costs

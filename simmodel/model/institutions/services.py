@@ -291,7 +291,8 @@ def _visits(exposed, bounds, sectors, capacity, weight, member_bounds, w_min):
     out = np.zeros(sectors.size, np.int64)
     for j in range(sectors.size):
         s = sectors[j]
-        if array_sum(weight[exposed[bounds[s]:bounds[s + 1]]]) < capacity[s] and member_bounds[s + 1] > member_bounds[s]:
+        asked = array_sum(weight[exposed[bounds[s]:bounds[s + 1]]])
+        if asked < capacity[s] and member_bounds[s + 1] > member_bounds[s]:
             out[j] = int(math.ceil(4 * capacity[s] / w_min[s])) + 16
     return out
 
