@@ -87,3 +87,33 @@ def test_each_firms_priority_is_the_splitmix64_finaliser_of_its_key_and_the_even
         assert mix(keys, event).tolist() == want
         assert tie_break(keys, event).tolist() == [(z >> 11) / 2**53 for z in want]
     assert tie_break(keys[:0], 5).shape == (0,) and mix(keys[:0], 5).dtype == np.uint64
+
+
+def test_a_weighted_sample_is_numpys_choice_without_replacement_draw_for_draw():
+    """allocation.weighted_sample (the conferences' cells) must give, from the same generator state, the indices
+    numpy's Generator.choice(n, size, replace=False, p=p) gives and leave the generator where numpy's leaves it:
+    600 cases of 1 to 200 items, weights spread over orders of magnitude, up to four fifths of them zero, samples
+    from one item to every item with a weight (where later rounds redraw the items already found). A numpy whose
+    choice changed its rounds would fail here, not change runs silently."""
+    from simmodel.model.allocation import weighted_sample
+
+    rounds = 0
+    for seed in range(600):
+        g = np.random.default_rng(seed)
+        n = int(g.integers(1, 200))
+        w = g.lognormal(0.0, 2.5, n) * (g.random(n) < g.uniform(0.2, 1.0))
+        nonzero = int((w > 0).sum())
+        if nonzero == 0:
+            continue
+        size = int(g.integers(1, nonzero + 1))
+        p = w / w.sum()
+        a, b = np.random.default_rng(seed + 10**6), np.random.default_rng(seed + 10**6)
+        want = a.choice(n, size=size, replace=False, p=p)
+        got = weighted_sample(b, p, size)
+        assert np.array_equal(got, want) and a.bit_generator.state == b.bit_generator.state, seed
+        one_round = np.random.default_rng(seed + 10**6)
+        one_round.random(size)  # what a single round would have drawn
+        rounds += one_round.bit_generator.state != a.bit_generator.state
+    assert rounds > 100  # cases where an item was drawn twice and a further round drew again
+    with pytest.raises(ValueError, match="Fewer non-zero"):
+        weighted_sample(np.random.default_rng(0), np.array([0.5, 0.5, 0.0]), 3)

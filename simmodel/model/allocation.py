@@ -126,6 +126,47 @@ def take_within(amounts: np.ndarray, available: float, draw: float) -> np.ndarra
     return take
 
 
+def weighted_sample(rng: np.random.Generator, p: np.ndarray, size: int) -> np.ndarray:
+    """``size`` distinct indices drawn with probabilities ``p`` (summing to 1): numpy's
+    ``rng.choice(len(p), size, replace=False, p=p)``, the same indices from the same draws of ``rng`` (its rounds:
+    draw what is missing, zero the indices found, invert the normalised cumulative sum, keep each new index once
+    in the order first drawn; tests/test_allocation.py checks it against numpy's), in a few compiled calls
+    instead of numpy's tens of array calls a round."""
+    p = np.array(p, np.float64)
+    if np.count_nonzero(p > 0) < size:
+        raise ValueError("Fewer non-zero entries in p than size")
+    found = np.empty(size, np.int64)
+    n = 0
+    while n < size:
+        n = _sample_round(p, found, n, rng.random(size - n))
+    return found
+
+
+@njit(cache=True, nogil=True)
+def _sample_round(p, found, n, x):
+    """One round of weighted_sample: the ``n`` indices found so far get probability 0, the draws ``x`` are
+    inverted through the cumulative sum (normalised by its last term, searched on the right), and the indices new
+    to the round, each once in the order first drawn, are added to ``found``; returns how many are found."""
+    for j in range(n):
+        p[found[j]] = 0.0
+    cdf = np.cumsum(p)
+    cdf /= cdf[-1]
+    new = np.empty(x.size, np.int64)
+    for j in range(x.size):
+        new[j] = np.searchsorted(cdf, x[j], side="right")
+    order = np.argsort(new, kind="mergesort")  # stable: a value's first draw leads its run
+    first = np.empty(new.size, np.int64)
+    m = 0
+    for k in range(new.size):
+        if k == 0 or new[order[k]] != new[order[k - 1]]:
+            first[m] = order[k]
+            m += 1
+    first = np.sort(first[:m])
+    for j in range(m):
+        found[n + j] = new[first[j]]
+    return n + m
+
+
 def pay_in_order(claims: np.ndarray, available: float) -> np.ndarray:
     """Pay ``claims`` (yuan, in the order given) from ``available`` yuan: in full until the money runs
     out, then the claim that finds it nearly empty gets what is left, the rest nothing."""
@@ -146,4 +187,4 @@ def pay_in_order_into(claims, available, out):
 
 
 __all__ = ["largest_remainder", "mix", "tie_break", "priority_of", "event_offset", "event_id", "random_order",
-           "take_within", "pay_in_order", "pay_in_order_into"]
+           "take_within", "weighted_sample", "pay_in_order", "pay_in_order_into"]

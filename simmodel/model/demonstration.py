@@ -25,7 +25,7 @@ from numba import njit
 
 from ..params import Params, instrument_start
 from . import beliefs
-from .allocation import event_id, event_offset, priority_of, random_order, take_within
+from .allocation import event_id, event_offset, priority_of, random_order, take_within, weighted_sample
 from .econ import array_sum, fmin
 from .firms import NONE, Firms
 
@@ -102,7 +102,7 @@ class Demonstration:
         if weight.sum() <= 0:
             return np.zeros(0, np.int64)
         k = min(k, int(np.count_nonzero(weight)))
-        cells = self.rng.choice(self.n_cells, size=k, replace=False, p=weight / weight.sum())
+        cells = weighted_sample(self.rng, weight / weight.sum(), k)  # numpy's choice without replacement
         self.held.extend((month, int(c)) for c in cells)
         att = _attendees(self._members_order, self._members_bounds, cells.astype(np.int64), firms.stage,
                          firms.proj_phase, firms.alive, NONE, firms.weight, firms.key,
