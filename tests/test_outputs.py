@@ -173,7 +173,7 @@ def test_months_collected_in_turn_hold_their_own_firms_and_flows_alone():
     for t in range(4):
         assert (rec.stocks[t].tobytes(), rec.flows[t].tobytes()) == want[t], t
         assert rec.flows[t, FLOWS.index("project_investment")].any()
-    assert not rec._scratch.any() and not rec._seen.any()
+    assert not rec._scratch.any()
     assert not rec.month_flows.any() and not rec.flows[4].any()  # the next month's row: nothing added yet
     key, q, (cells, amounts) = months[1]  # month 1 again, over what it held
     rec.add_flow("project_investment", cells, amounts)

@@ -50,9 +50,8 @@ class Recorder:
         self._ones = np.ones(self.k_stock * 4)
         # the month's sums before the flags are folded: zero outside the cells the month's firms occupy (kept zero
         # between months, so a month costs its firms and its occupied cells, not the 26,400 cells of a stock)
-        self._scratch = np.zeros((len(STOCKS), self.k_stock * 4))
-        self._seen = np.zeros(self.k_stock, np.bool_)  # the occupied cells ...
-        self._cells = np.empty(self.k_stock, np.int64)  # ... listed as first met
+        self._scratch = np.zeros((len(STOCKS) + 1, self.k_stock * 4))
+        self._cells = np.empty(self.k_stock, np.int64)  # the occupied cells
 
     def _next_flows(self, t: int) -> np.ndarray:
         """Where month ``t``'s flows add up: its row of ``flows`` (still zero), so collecting it copies nothing."""
@@ -118,23 +117,35 @@ class Recorder:
             raise TypeError(f"stock quantities {odd}: give float64 or bool arrays over the firms, or (indices, values)")
         if self._written[t]:
             self.stocks[t] = 0.0
-        scratch, row = self._scratch, STOCKS.index
-        groups = [g for g in (floats, flags) if g]  # (numba indexes a tuple of arrays of one dtype)
-        if not groups:  # the count alone: a column of zeros carries it (x + 0.0 is x)
-            groups, dense = [["firms"]], {"firms": np.zeros(stock_key.size)}
-        n_cells = 0
-        for g, names in enumerate(groups):  # the count with the first group
-            n_cells = _cube_sums(stock_key, weights, tuple(dense[n] for n in names), _rows(names),
-                                 row("firms") if g == 0 else -1, scratch, self._seen, self._cells, n_cells)
-        done = ["firms", *floats, *flags]
+        # sums into the scratch cube, row by row in the order summed: each group of columns, the first with the
+        # firm count after it, then the sparse quantities
+        scratch, src, dst = self._scratch, [], []
+        groups = [g for g in (floats, flags) if g] or [[]]  # (numba indexes a tuple of arrays of one dtype)
+        base = 0
+        for g, names in enumerate(groups):
+            columns = tuple(dense[n] for n in names) or (np.zeros(stock_key.size),)  # the count alone: x + 0.0 is x
+            _cube_sums(stock_key, weights, columns, base, g == 0, scratch)
+            src += range(base, base + len(names))
+            dst += [STOCKS.index(n) for n in names]
+            if g == 0:
+                count = base + len(columns)
+                src.append(count)
+                dst.append(STOCKS.index("firms"))
+            base += len(columns) + (g == 0)
         for name in STOCKS:
             q = quantities.get(name)
-            if isinstance(q, tuple):  # sparse: (firm indices, values), at cells the pass over the firms has met
+            if isinstance(q, tuple):  # sparse: (firm indices, values), at cells the count shows occupied
                 _sparse_sums(np.asarray(q[0], np.int64), np.asarray(q[1], np.float64), weights, stock_key,
-                             scratch[row(name)])
-                done.append(name)
-        _fold_cells(scratch, _rows(done), self._cells[:n_cells], w, row("va") if "va" in done else -1,
-                    row("va_hightech"), row("va_emerging"), self._seen, self.stocks[t])
+                             scratch[base])
+                src.append(base)
+                dst.append(STOCKS.index(name))
+                base += 1
+        if self._written[t]:
+            self.stocks[t] = 0.0
+        cells = self._cells[:_occupied(scratch[count], self._cells)]  # every firm adds to the count (weights > 0)
+        va = STOCKS.index("va") if "va" in quantities else -1
+        _fold_cells(scratch, np.array(src, np.int64), np.array(dst, np.int64), cells, w, va,
+                    STOCKS.index("va_hightech"), STOCKS.index("va_emerging"), base, self.stocks[t])
         # routine renewal investment this month: the month's renewal share of value added
         va = self.stocks[t, STOCKS.index("va")].reshape(self.k_flow, -1).sum(axis=1)
         self.month_flows[_FLOW_INDEX["renewal_investment"]] += va * renewal_share / 12.0
@@ -164,32 +175,21 @@ def _add_firm_flow(idx, flow_key, weight, amounts, has_amounts, row):
         row[c] += cells[c]
 
 
-def _rows(names) -> np.ndarray:
-    return np.array([STOCKS.index(n) for n in names], np.int64)
-
-
 @njit(cache=True, nogil=True)
-def _cube_sums(key, weights, columns, rows, count_row, cube, seen, cells, n_cells):
-    """One pass over the firms: ``cube[rows[j]]`` += ``columns[j]`` (times ``weights``, if given) at each firm's
-    key, and, if ``count_row`` >= 0, that row += 1 (or the weight): what ``np.bincount(key, weights=...)`` gives
-    for each column, firm by firm in the same order, so the same sums to the bit. Each cell first met (a key's
-    cell: its four flag slots) is listed in ``cells`` after the ``n_cells`` already there; returns the count."""
+def _cube_sums(key, weights, columns, base, count, cube):
+    """One pass over the firms: ``cube[base + j]`` += ``columns[j]`` (times ``weights``, if given) at each firm's
+    key, and, if ``count``, the row after them += 1 (or the weight): what ``np.bincount(key, weights=...)`` gives
+    for each column, firm by firm in the same order, so the same sums to the bit."""
     n_cols = len(columns)
     for i in range(key.size):
         k = key[i]
-        c = k >> 2
-        if not seen[c]:
-            seen[c] = True
-            cells[n_cells] = c
-            n_cells += 1
         for j in range(n_cols):
             if weights is None:
-                cube[rows[j], k] += columns[j][i]
+                cube[base + j, k] += columns[j][i]
             else:
-                cube[rows[j], k] += columns[j][i] * weights[i]
-        if count_row >= 0:
-            cube[count_row, k] += 1.0 if weights is None else weights[i]
-    return n_cells
+                cube[base + j, k] += columns[j][i] * weights[i]
+        if count:
+            cube[base + n_cols, k] += 1.0 if weights is None else weights[i]
 
 
 @njit(cache=True, nogil=True)
@@ -201,25 +201,38 @@ def _sparse_sums(idx, values, weights, key, row):
 
 
 @njit(cache=True, nogil=True)
-def _fold_cells(cube, rows, cells, w, va, hightech, emerging, seen, out):
-    """At each of ``cells``, ``out[r]`` = ``cube[r]`` x ``w`` with the key's two last flags (high-tech, emerging:
-    four slots in a row) summed out, ((c00 + c01) + c10) + c11, for each of ``rows``, and from the value added
-    (row ``va``) the value added of high-tech firms (c10 + c11) and of emerging ones (c01 + c11): numpy's
-    products and sums of the strided slices, cell by cell in the same order, so the same bits. The cube's slots
-    and ``seen`` are left zero again. Every other cell of ``out`` stays 0.0, what the fold of an empty cell gives
-    (0.0 x w summed)."""
+def _occupied(count, cells):
+    """The cells (four flag slots each) where the firm count is not 0, ascending, into ``cells``; returns how
+    many."""
+    n = 0
+    for c in range(count.size // 4):
+        if count[4 * c] != 0.0 or count[4 * c + 1] != 0.0 or count[4 * c + 2] != 0.0 or count[4 * c + 3] != 0.0:
+            cells[n] = c
+            n += 1
+    return n
+
+
+@njit(cache=True, nogil=True)
+def _fold_cells(cube, src, dst, cells, w, va, hightech, emerging, used, out):
+    """At each of ``cells``, ``out[dst[j]]`` = ``cube[src[j]]`` x ``w`` with the key's two last flags (high-tech,
+    emerging: four slots in a row) summed out, ((c00 + c01) + c10) + c11, and from the value added (``dst[j] ==
+    va``) the value added of high-tech firms (c10 + c11) and of emerging ones (c01 + c11): numpy's products and
+    sums of the strided slices, cell by cell in the same order, so the same bits. The cube's first ``used`` rows
+    are left zero again at these cells (and are zero elsewhere). Every other cell of ``out`` stays 0.0, what the
+    fold of an empty cell gives (0.0 x w summed)."""
     for n in range(cells.size):
         c = cells[n]
-        seen[c] = False
-        for r in rows:
-            a, b = cube[r, 4 * c] * w[4 * c], cube[r, 4 * c + 1] * w[4 * c + 1]
-            d, e = cube[r, 4 * c + 2] * w[4 * c + 2], cube[r, 4 * c + 3] * w[4 * c + 3]
+        for j in range(src.size):
+            s, r = src[j], dst[j]
+            a, b = cube[s, 4 * c] * w[4 * c], cube[s, 4 * c + 1] * w[4 * c + 1]
+            d, e = cube[s, 4 * c + 2] * w[4 * c + 2], cube[s, 4 * c + 3] * w[4 * c + 3]
             out[r, c] = ((a + b) + d) + e
             if r == va:
                 out[hightech, c] = d + e
                 out[emerging, c] = b + e
-            for s in range(4):
-                cube[r, 4 * c + s] = 0.0
+        for s in range(used):
+            for k in range(4):
+                cube[s, 4 * c + k] = 0.0
 
 
 def record_month(model, wage: float, owing: np.ndarray) -> None:
