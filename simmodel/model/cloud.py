@@ -55,25 +55,34 @@ def _value_kernel(value_added, gain_share, voucher_year, service_cost, out):
 @njit(cache=True, nogil=True, error_model="numpy")
 def _migrate_kernel(u, bound, table, combo, fit, on_cloud, alive, value_added, beta, gain_share, voucher_year,
                     service_cost, leaving, rate):
-    """One pass over the firms: movers (operating, fit, off the cloud, draw below their probability
-    logistic(table[combo] + beta v)), read only where the draw is below ``bound``, and, if ``leaving``, leavers
-    (operating, on the cloud, draw below the discontinuance ``rate`` in the draw's precision, v without the
-    voucher < 0); both in firm order."""
-    movers = np.empty(u.size, np.int64)
-    leavers = np.empty(u.size, np.int64)
-    n_move = n_leave = 0
-    for i in range(u.size):
-        if not alive[i]:
-            continue
-        if on_cloud[i]:
-            if leaving and u[i] < rate and value_of(gain_share, 0.0, service_cost, value_added[i]) < 0.0:
-                leavers[n_leave] = i
-                n_leave += 1
-        elif u[i] < bound and fit[i]:
-            z = table[combo[i]] + beta * value_of(gain_share, voucher_year, service_cost, value_added[i])
-            if u[i] < logistic_of(z):
-                movers[n_move] = i
-                n_move += 1
+    """Movers (operating, fit, off the cloud, draw below their probability logistic(table[combo] + beta v)),
+    valued only where the draw is below ``bound``, and, if ``leaving``, leavers (operating, on the cloud, draw
+    below the discontinuance ``rate`` in the draw's precision, v without the voucher < 0); both in firm order.
+    The pass over every firm picks the candidates of both without a branch (taken or not at random, a branch
+    cost more than the rest of the pass)."""
+    n = u.size
+    cand = np.empty(n, np.int64)
+    on = np.empty(n, np.int64)
+    n_cand = n_on = 0
+    for i in range(n):
+        live, up = alive[i], on_cloud[i]
+        cand[n_cand] = i
+        n_cand += live & fit[i] & (not up) & (u[i] < bound)
+        on[n_on] = i
+        n_on += live & up & leaving & (u[i] < rate)
+    movers = np.empty(n_cand, np.int64)
+    n_move = 0
+    for j in range(n_cand):
+        i = cand[j]
+        z = table[combo[i]] + beta * value_of(gain_share, voucher_year, service_cost, value_added[i])
+        movers[n_move] = i
+        n_move += u[i] < logistic_of(z)
+    leavers = np.empty(n_on, np.int64)
+    n_leave = 0
+    for j in range(n_on):
+        i = on[j]
+        leavers[n_leave] = i
+        n_leave += value_of(gain_share, 0.0, service_cost, value_added[i]) < 0.0
     return movers[:n_move].copy(), leavers[:n_leave].copy()
 
 
