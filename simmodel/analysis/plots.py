@@ -171,9 +171,9 @@ def cities(summary: pd.DataFrame, path: Path, title: str, over: str | None = Non
     ax.set_xticks(xs, names, rotation=30)
     ax.set_ylabel("%")
     ax.set_ylim(0, 100)
+    seeds = f"{n} seed{'s' * (n != 1)}"
     ax.set_title(f"{title}: the cities in {last} (bars: mean, whiskers: 5-95 % over {over or 'seeds'})"
-                 if has_band(n) else f"{title}: the cities in {last} (bars: mean over {over or f'{n} seeds'}; "
-                 f"{band_note(n)})")
+                 if has_band(n) else f"{title}: the cities in {last} (bars: mean over {over or seeds}; {band_note(n)})")
     ax.legend(frameon=False, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.28))
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()

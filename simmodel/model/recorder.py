@@ -49,7 +49,7 @@ class Recorder:
                                      self.k_flow // N_SIZE)
         self._ones = np.ones(self.k_stock * 4)
         # the month's sums before the flags are folded: zero outside the cells the month's firms occupy (kept zero
-        # between months, so a month costs its firms and its occupied cells, not the 26,400 cells of a stock)
+        # between months, so a month costs its firms and its occupied cells, not every cell of every stock)
         self._scratch = np.zeros((len(STOCKS) + 1, self.k_stock * 4))
         self._cells = np.empty(self.k_stock, np.int64)  # the occupied cells
 
@@ -115,8 +115,6 @@ class Recorder:
         if len(floats) + len(flags) < len(dense) - ("firms" in dense):
             odd = sorted(set(dense) - set(floats) - set(flags) - {"firms"})
             raise TypeError(f"stock quantities {odd}: give float64 or bool arrays over the firms, or (indices, values)")
-        if self._written[t]:
-            self.stocks[t] = 0.0
         # sums into the scratch cube, row by row in the order summed: each group of columns, the first with the
         # firm count after it, then the sparse quantities
         scratch, src, dst = self._scratch, [], []
