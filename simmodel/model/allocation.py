@@ -154,17 +154,23 @@ def _sample_round(p, found, n, x):
     new = np.empty(x.size, np.int64)
     for j in range(x.size):
         new[j] = np.searchsorted(cdf, x[j], side="right")
-    order = np.argsort(new, kind="mergesort")  # stable: a value's first draw leads its run
-    first = np.empty(new.size, np.int64)
-    m = 0
-    for k in range(new.size):
-        if k == 0 or new[order[k]] != new[order[k - 1]]:
-            first[m] = order[k]
-            m += 1
-    first = np.sort(first[:m])
-    for j in range(m):
-        found[n + j] = new[first[j]]
-    return n + m
+    new = first_of_each(new)
+    found[n:n + new.size] = new
+    return n + new.size
+
+
+@njit(cache=True, nogil=True)
+def first_of_each(a):
+    """The distinct values of ``a`` in the order they first occur (numpy's ``a[np.sort(np.unique(a,
+    return_index=True)[1])]``)."""
+    order = np.argsort(a, kind="mergesort")  # stable: a value's first occurrence leads its run
+    first = np.empty(a.size, np.int64)
+    n = 0
+    for k in range(a.size):
+        if k == 0 or a[order[k]] != a[order[k - 1]]:
+            first[n] = order[k]
+            n += 1
+    return a[np.sort(first[:n])]
 
 
 def pay_in_order(claims: np.ndarray, available: float) -> np.ndarray:
@@ -187,4 +193,5 @@ def pay_in_order_into(claims, available, out):
 
 
 __all__ = ["largest_remainder", "mix", "tie_break", "priority_of", "event_offset", "event_id", "random_order",
-           "take_within", "weighted_sample", "pay_in_order", "pay_in_order_into"]
+           "take_within", "weighted_sample", "first_of_each", "pay_in_order",
+           "pay_in_order_into"]

@@ -18,7 +18,7 @@ from numba import njit
 
 from ...params import Params
 from .. import libm
-from ..allocation import largest_remainder, take_within
+from ..allocation import first_of_each, largest_remainder, take_within
 from ..econ import array_sum
 
 
@@ -315,7 +315,7 @@ def _diagnosed(exposed, bounds, sectors, capacity, visits, r, straddle, weight, 
                 at = np.searchsorted(c, r[used + k] * c[-1], side="right")
                 picks[k] = mine[min(at, mine.size - 1)]
             used += visits[j]
-            extra = _open_to_diagnosis(_first_of_each(picks), False, exposure, threshold, False, phase, stage,
+            extra = _open_to_diagnosis(first_of_each(picks), False, exposure, threshold, False, phase, stage,
                                        diagnosed, alive, no_project)
             pool = np.concatenate((pool, extra))
         take = take_within(weight[pool], capacity[s], straddle[s])
@@ -324,19 +324,6 @@ def _diagnosed(exposed, bounds, sectors, capacity, visits, r, straddle, weight, 
                 out[n] = pool[k]
                 n += 1
     return out[:n].copy()
-
-
-@njit(cache=True, nogil=True)
-def _first_of_each(a):
-    """The distinct values of ``a`` in the order they first occur."""
-    order = np.argsort(a, kind="mergesort")  # stable: a value's first occurrence leads its run
-    first = np.empty(a.size, np.int64)
-    n = 0
-    for k in range(a.size):
-        if k == 0 or a[order[k]] != a[order[k - 1]]:
-            first[n] = order[k]
-            n += 1
-    return a[np.sort(first[:n])]
 
 
 RANK_ALL_BELOW = 2_000  # exposed firms: fewer are ranked all together (cheaper than _leading's loop over sectors)
