@@ -25,6 +25,7 @@ import pytest
 from simmodel.analysis.scenarios import load
 from simmodel.model.allocation import event_id, tie_break
 from simmodel.model.indicators import FLOWS
+from simmodel.model.institutions.services import sector_draws
 from simmodel.model.model import TransformationModel
 from simmodel.runs.runner import simulate
 
@@ -86,9 +87,9 @@ def _keyed_run(layout: str, seed: int) -> TransformationModel:
     m.rngs["decisions"] = _KeyedStream(m, "decisions")
     m.cloud.rng = _KeyedStream(m, "cloud")
     f = m.firms  # the expert groups' random visits index the sector's members: list them in key order
-    m.sector_members = [s[np.argsort(f.key[s], kind="stable")] for s in m.sector_members]
-    m.sector_cum_weights = [(np.cumsum(f.weight[s]), float(f.weight[s].min()) if s.size else 1.0)
-                            for s in m.sector_members]
+    by_key = np.argsort(f.key, kind="stable")
+    d = sector_draws(f.sector[by_key], f.weight[by_key], m.tables.n_sectors)
+    m.sector_draws = d._replace(members=by_key[d.members])
     m.run()
     return m
 
