@@ -418,10 +418,65 @@ def choose(x: FirmInputs, q, ctx: DecisionContext, proj: Project | None = None) 
                    proj.gain, npv, plan_cost, wait, plan, value, prob)
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def value_bound_of(pv, net_cost, need, size, gain, ratio, own_mean, mean_var, own_factor, short, output, productivity,
+                   cap, wage, lam, tau, annuity, wage_annuity, learning, price_decline, rate, floor_share):
+    """:func:`value_bound` of one firm: its project's PV, net cost, need and size (capital cost + fee) and nominal
+    gain, its planning, whether it is ``short`` of cash, what the PV of a gain to it needs; ``learning`` =
+    wait_learning / obs_var; ``floor_share`` = floor x min_fraction."""
+    if short:
+        pv_mean = firm_present_value(fmax(own_mean, ratio) * gain, output, productivity, cap, wage, lam, tau, annuity,
+                                     wage_annuity)[0]
+        v = fmax(pv_mean - floor_share * need, 0.0) / size
+    else:
+        npv = pv - net_cost
+        v = (npv - waiting_value(npv, pv, net_cost, ratio, mean_var, own_factor, learning, price_decline, rate)) / size
+        v += 1e-9 * (1.0 + abs(v))
+    return fmax(v, -5.0)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _value_bound_kernel(short, pv, net_cost, capex, fee, subsidy, gain, ratio, own_mean, mean_var, own_factor,
+                        output, productivity, cap, wage, sector, above, labour_saving, tau, annuity, wage_annuity,
+                        learning, price_decline, rate, floor_share, cash, u, cell, stage, exposure, margin, skill,
+                        peer_share, logit, trigger, out):
+    """value_bound firm by firm into ``out``; with draws ``u`` (not empty) and the firms' ``cash`` instead of
+    ``short``, the positions whose draw falls below their probability at that value (the second stage's
+    thinning), returned in order."""
+    thinning = u.size > 0
+    keep = np.empty(pv.size if thinning else 0, np.int64)
+    n = 0
+    for i in range(pv.size):
+        need = capex[i] + fee[i] - subsidy[i]  # Project.need
+        short_i = fmax(cash[i], 0.0) < need if thinning else short[i]
+        v = value_bound_of(pv[i], net_cost[i], need, capex[i] + fee[i], gain[i], ratio[i], own_mean[i], mean_var[i],
+                           own_factor[i], short_i, output[i], productivity[i], cap[i], wage[i],
+                           labour_saving[sector[i]], tau, annuity, wage_annuity[1] if above[i] else wage_annuity[0],
+                           learning, price_decline, rate, floor_share)
+        if not thinning:
+            out[i] = v
+            continue
+        prob = firm_adoption_probability(v, peer_share[cell[i], stage[i] + 1], exposure[i], margin[i], skill[i],
+                                         logit[0], logit[1], logit[2], logit[3], logit[4], logit[5], trigger)
+        keep[n] = i
+        n += u[i] < prob
+    return keep[:n].copy()
+
+
+def _value_bound_call(proj: Project, x: FirmInputs, short, cash, u, ctx: DecisionContext, floor: float,
+                      min_fraction: float, out) -> np.ndarray:
+    return _value_bound_kernel(
+        short, proj.pv, proj.net_cost, proj.capex, proj.fee, proj.subsidy, proj.gain, x.ratio, x.own_mean, x.mean_var,
+        x.own_factor, x.output, x.productivity, x.workforce_cap, x.wage, x.sector, x.above, ctx.labour_saving,
+        float(ctx.other_cost_share), float(ctx.annuity), ctx.wage_annuity, ctx.wait_learning / ctx.obs_var,
+        float(ctx.price_decline), float(ctx.rate), floor * min_fraction, cash, u, x.cell, x.stage, x.exposure,
+        x.margin, x.skill, ctx.peer_share, _logit(ctx), bool(ctx.trigger), out)
+
+
 def value_bound(proj: Project, x: FirmInputs, short: np.ndarray, ctx: DecisionContext, floor: float,
                 min_fraction: float) -> np.ndarray:
     """An upper bound of each firm's value v (:func:`choose`, NPV measure) that needs no finance quote: the
-    second stage of the exact thinning (thinning.Thinning.second_stage).
+    second stage of the exact thinning (thinning.Thinning.second_stage; :func:`value_bound_of`, firm by firm).
 
     A firm whose cash covers the net cost pays cash: its value exactly (nudged up by 1e-9 relative, for
     rounding). One short of cash: every plan's PV is at most the PV at max(own mean, certainty
@@ -430,13 +485,20 @@ def value_bound(proj: Project, x: FirmInputs, short: np.ndarray, ctx: DecisionCo
     floor x min_fraction x the net cost (a loan or lease at least floor per yuan financed, a scaled
     project at least min_fraction of it), the bank plan mixes the loan with a fallback of at least 0
     (giving up), and waiting only lowers v: v <= max(PV_mean - floor x min_fraction x K, 0) / G."""
-    size = proj.capex + proj.fee
-    npv = proj.pv - proj.net_cost
-    exact = (npv - value_of_waiting(npv, proj.pv, proj.net_cost, x, ctx)) / size
-    exact += 1e-9 * (1.0 + np.abs(exact))
-    pv_mean, _ = present_value(np.maximum(x.own_mean, x.ratio) * proj.gain, x, ctx)
-    short_bound = np.maximum(pv_mean - floor * min_fraction * proj.need, 0.0) / size
-    return np.maximum(np.where(short, short_bound, exact), -5.0)
+    out = np.empty(proj.pv.size)
+    none = np.empty(0)
+    _value_bound_call(proj, x, np.asarray(short, np.bool_), none, none.astype(np.float32), ctx, floor, min_fraction,
+                      out)
+    return out
+
+
+def below_value_bound(u: np.ndarray, cash: np.ndarray, proj: Project, x: FirmInputs, ctx: DecisionContext,
+                      floor: float, min_fraction: float) -> np.ndarray:
+    """Positions of the firms (draws ``u``, float32; ``cash``) whose draw falls below their probability of
+    adopting at :func:`value_bound` (:func:`firm_probability`), short of cash where their cash, at least 0, is
+    below the project's need; in one compiled pass."""
+    return _value_bound_call(proj, x, np.empty(0, np.bool_), np.asarray(cash, np.float64), u, ctx, floor,
+                             min_fraction, np.empty(0))
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -471,4 +533,4 @@ def growing_annuity(rate: float, growth: float, years: int) -> float:
 
 __all__ = ["DecisionContext", "FirmInputs", "Project", "Options", "firm_benefit", "firm_present_value", "benefit_parts",
            "present_value", "best_project", "waiting_value", "value_of_waiting", "best_plan", "firm_value", "choose",
-           "value_bound", "firm_adoption_probability", "firm_probability", "adoption_probability", "growing_annuity"]
+           "value_bound_of", "value_bound", "below_value_bound", "firm_adoption_probability", "firm_probability", "adoption_probability", "growing_annuity"]

@@ -307,10 +307,8 @@ class Thinning:
         finance bounded without a quote (exact: a firm it drops cannot adopt this month)."""
         if not self.enabled or ctx.value_measure != "npv" or self.year is None:
             return np.arange(u.size)
-        f = self.model.firms
-        short = np.maximum(f.cash[idx], 0.0) < proj.need
-        v = decision.value_bound(proj, x, short, ctx, self.year.finance_floor, self.year.min_fraction)
-        return (u < decision.firm_probability(v, x, ctx)).nonzero()[0]
+        return decision.below_value_bound(u, self.model.firms.cash[idx], proj, x, ctx, self.year.finance_floor,
+                                          self.year.min_fraction)
 
     def subsidies_rose(self) -> bool:
         """Whether a subsidy line now pays more than the cached terms assumed: a line that starts in the
