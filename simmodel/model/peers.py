@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .econ import fmax
 from .stages import N_STAGES
 
 
@@ -35,15 +36,31 @@ class Peers:
 
     def share(self, month: int) -> np.ndarray:
         """(n_cells, 6): share of each cell's firms at stage >= k, blended with the sector province-wide."""
-        ns = self.n_sectors
-        counts = self.counts(month)
-        at_least = np.zeros((self.n_cells, N_STAGES + 1))
-        at_least[:, :N_STAGES] = counts[:, ::-1].cumsum(axis=1)[:, ::-1]
-        sector_at_least = at_least.reshape(-1, ns, N_STAGES + 1).sum(axis=0)
-        cell_share = at_least / np.maximum(at_least[:, :1], 1e-12)
-        sector_share = sector_at_least / np.maximum(sector_at_least[:, :1], 1e-12)
-        w = self.cross_cell_weight
-        return (1 - w) * cell_share + w * sector_share[np.arange(self.n_cells) % ns]
+        out = np.empty((self.n_cells, N_STAGES + 1))
+        _shares(self.counts(month), self.n_sectors, self.cross_cell_weight, out)
+        return out
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _shares(counts, n_sectors, w, out):
+    """Peers.share in one pass: each cell's real firms at stage >= k (k = 0..4; 0 for k = 5), summed from the
+    top stage down, and the same summed over the cities of each sector, city after city; each over its firms at
+    stage >= 0 (at least 1e-12); (1 - w) x the cell's share + w x its sector's."""
+    n_cells, n_stages = counts.shape
+    at_least = np.zeros((n_cells, n_stages + 1))
+    sector = np.zeros((n_sectors, n_stages + 1))
+    for c in range(n_cells):
+        run = 0.0
+        for k in range(n_stages - 1, -1, -1):
+            run = run + counts[c, k] if k < n_stages - 1 else counts[c, k]
+            at_least[c, k] = run
+        for k in range(n_stages + 1):
+            sector[c % n_sectors, k] = at_least[c, k] if c < n_sectors else sector[c % n_sectors, k] + at_least[c, k]
+    for c in range(n_cells):
+        s = c % n_sectors
+        cell_all, sector_all = fmax(at_least[c, 0], 1e-12), fmax(sector[s, 0], 1e-12)
+        for k in range(n_stages + 1):
+            out[c, k] = (1 - w) * (at_least[c, k] / cell_all) + w * (sector[s, k] / sector_all)
 
 
 @njit(cache=True, nogil=True)
