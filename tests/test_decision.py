@@ -358,6 +358,82 @@ def test_peer_counts_are_the_real_operating_firms_of_each_cell_and_stage_to_the_
     assert got.sum() < 0.9 * f.weight.sum()  # a fifth of the firms closed: they are not counted
 
 
+def test_peer_shares_are_the_old_array_rule_to_the_bit():
+    """Peers.share computes the blended shares in one compiled pass (peers._shares); every share must be, to the
+    bit, what the numpy code it replaced (before 2026-12-05's nineteenth session, written out here) gives: in
+    every month of a run with firms entering and leaving, and on counts with empty cells and an empty sector
+    (the 1e-12 floor), which a run does not have."""
+    from simmodel.model.peers import _shares
+    from simmodel.model.stages import N_STAGES
+
+    def as_it_was(counts, ns, w):
+        n_cells = counts.shape[0]
+        at_least = np.zeros((n_cells, N_STAGES + 1))
+        at_least[:, :N_STAGES] = counts[:, ::-1].cumsum(axis=1)[:, ::-1]
+        sector_at_least = at_least.reshape(-1, ns, N_STAGES + 1).sum(axis=0)
+        cell_share = at_least / np.maximum(at_least[:, :1], 1e-12)
+        sector_share = sector_at_least / np.maximum(sector_at_least[:, :1], 1e-12)
+        return (1 - w) * cell_share + w * sector_share[np.arange(n_cells) % ns]
+
+    m = TransformationModel.from_scenario("baseline", seed=5, scale=0.004, end="2016-12")
+    p = m.peers
+    assert 0 < p.cross_cell_weight < 1
+    while m.running:
+        m.step()
+        got, want = p.share(m.month), as_it_was(p.counts(m.month), p.n_sectors, p.cross_cell_weight)
+        assert got.tobytes() == want.tobytes(), m.month
+    counts = np.random.default_rng(3).gamma(0.5, 40.0, (11 * 7, N_STAGES))
+    counts[::5] = 0.0  # empty cells
+    counts[3::7] = 0.0  # sector 3 empty in every city
+    got = np.empty((counts.shape[0], N_STAGES + 1))
+    _shares(counts, 7, 0.3, got)
+    assert got.tobytes() == as_it_was(counts, 7, 0.3).tobytes()
+    alone = [c for c in range(0, counts.shape[0], 5) if c % 7 != 3]  # empty cells of sectors with firms
+    assert np.all(got[3::7] == 0.0) and np.all(got[alone, 0] == 0.3)
+
+
+def _value_bound_as_it_was(proj, x, short, ctx, floor, min_fraction):
+    """decision.value_bound as it was before the compiled kernel (nineteenth session of 2026-12-05), over arrays
+    in numpy."""
+    from simmodel.model import decision
+
+    size = proj.capex + proj.fee
+    npv = proj.pv - proj.net_cost
+    exact = (npv - decision.value_of_waiting(npv, proj.pv, proj.net_cost, x, ctx)) / size
+    exact += 1e-9 * (1.0 + np.abs(exact))
+    pv_mean, _ = _present_value_as_it_was(np.maximum(x.own_mean, x.ratio) * proj.gain, x, ctx)
+    short_bound = np.maximum(pv_mean - floor * min_fraction * proj.need, 0.0) / size
+    return np.maximum(np.where(short, short_bound, exact), -5.0)
+
+
+@pytest.mark.parametrize("extra", [{}, {"decision.invest_trigger": True}, {"decision.risk_aversion": 2.0}])
+def test_the_second_stage_is_the_old_array_rules_to_the_bit(extra):
+    """The second stage of the thinning values each candidate's bound and compares its draw with the probability at
+    that value in one compiled pass (decision.below_value_bound over value_bound_of and firm_adoption_probability):
+    the bound (decision.value_bound) and the firms kept must be, to the bit, what the numpy code it replaced
+    (_value_bound_as_it_was, then firm_probability and the comparison) gives, on the eligible firms of
+    _random_states, firms short of cash and not, with draws spread so that some firms are kept and others not."""
+    from simmodel.model import decision
+
+    m, ctx, eligible, _ = _random_states(extra)
+    th = m.thinning
+    idx = eligible.nonzero()[0]
+    x = m.adoption.inputs(idx)
+    proj = decision.best_project(x, ctx)
+    cash = m.firms.cash[idx]
+    short = np.maximum(cash, 0.0) < proj.need
+    assert short.sum() > 100 and (~short).sum() > 100
+    floor, low = th.year.finance_floor, th.year.min_fraction
+    want = _value_bound_as_it_was(proj, x, short, ctx, floor, low)
+    got = decision.value_bound(proj, x, short, ctx, floor, low)
+    assert got.tobytes() == want.tobytes()
+    prob = decision.firm_probability(want, x, ctx)
+    u = (np.random.default_rng(7).random(idx.size) * 2.0 * np.median(prob)).astype(np.float32)
+    kept = (u < prob).nonzero()[0]
+    assert 0.1 * idx.size < kept.size < 0.9 * idx.size
+    assert np.array_equal(decision.below_value_bound(u, cash, proj, x, ctx, floor, low), kept)
+
+
 def _present_value_as_it_was(gain, x, ctx):
     """decision.present_value as it was before the compiled kernels (f5b01ba), over arrays in numpy: the present
     value of a project's gain and its first year's benefit (value added plus wages saved)."""
