@@ -160,31 +160,57 @@ def arrange(firms: Firms, idx: np.ndarray, plan: np.ndarray, q: Quote, month: in
     model's limit in a seeded random order; a firm the bank refuses, or whose lease does not fit the
     limit, falls back on its best remaining lease, then on scaling down to its cash, else gives up."""
     n = idx.size
-    route = np.full(n, CASH, np.int8)
-    borrowed, rate, scale = np.zeros(n), np.zeros(n), np.ones(n)
-    applied = plan == LOAN
-    refused = applied & (draws >= q.p_bank)
-    lent = applied & ~refused
-    route[lent], borrowed[lent], rate[lent] = LOAN, q.bank_loan[lent], q.bank_rate[lent]
-    scale[lent] = q.bank_scale[lent]
-    is_lease = (plan >= LEASE_FUNDS) & (plan <= LEASE_ENGINEERING)  # the lease plans' codes are consecutive
-    wants_lease = is_lease | refused
-    done = (plan == CASH) | lent
-    w = firms.weight[idx]
-    order = random_order(firms.key[idx], "lease signing", month)
-    # each firm tries its plan's model first, then the others from the cheapest
-    cost = np.where(q.lease_ok, q.lease_cost, np.inf)
-    planned = np.where(is_lease, plan.astype(np.int64) - LEASE_FUNDS, -1)
-    cost[np.arange(n)[planned >= 0], planned[planned >= 0]] = -np.inf
-    pref = np.argsort(cost, axis=1, kind="stable")
+    route, borrowed, rate, scale = np.empty(n, np.int8), np.empty(n), np.empty(n), np.empty(n)
+    applied, refused = np.empty(n, np.bool_), np.empty(n, np.bool_)
     volume = np.array([leasing.volume_left[m] for m in LEASES])
-    _sign_leases(order, pref, q.lease_ok, q.lease_amount, q.lease_rate, w, np.array(LEASES, np.int8), volume,
-                 wants_lease.copy(), route, borrowed, rate, done)
+    _arrange_kernel(np.asarray(plan, np.int64), draws, q.p_bank, q.bank_loan, q.bank_rate, q.bank_scale, q.lease_ok,
+                    q.lease_cost, q.lease_amount, q.lease_rate, q.scale, firms.weight[idx],
+                    random_order(firms.key[idx], "lease signing", month), np.array(LEASES, np.int8), volume, route,
+                    borrowed, rate, scale, applied, refused)
     for j, m in enumerate(LEASES):
         leasing.volume_left[m] = float(volume[j])
-    rest = ~done
-    scale[rest] = q.scale[rest]
     return Finance(scale, route, borrowed, rate, applied, refused)
+
+
+@njit(cache=True, nogil=True)
+def _arrange_kernel(plan, draws, p_bank, bank_loan, bank_rate, bank_scale, lease_ok, lease_cost, lease_amount,
+                    lease_rate, q_scale, weight, order, models, volume, route, borrowed, rate, scale, applied, refused):
+    """arrange in one pass, then the signing rounds (_sign_leases), then the scaled rest. The bank decides each
+    applicant by its draw; a firm refused or planning a lease waits for one, its preferences the lease models
+    by cost (the planned one first, those it does not qualify for at +inf; numpy's stable argsort: ties in model
+    order, a NaN last)."""
+    n, k = plan.size, models.size
+    waiting, done = np.empty(n, np.bool_), np.empty(n, np.bool_)
+    pref = np.empty((n, k), np.int64)
+    cost = np.empty(k)
+    for i in range(n):
+        applied[i] = plan[i] == LOAN
+        refused[i] = applied[i] and draws[i] >= p_bank[i]
+        lent = applied[i] and not refused[i]
+        route[i] = LOAN if lent else CASH
+        borrowed[i] = bank_loan[i] if lent else 0.0
+        rate[i] = bank_rate[i] if lent else 0.0
+        scale[i] = bank_scale[i] if lent else 1.0
+        is_lease = LEASE_FUNDS <= plan[i] <= LEASE_ENGINEERING  # the lease plans' codes are consecutive
+        waiting[i] = is_lease or refused[i]
+        done[i] = plan[i] == CASH or lent
+        for j in range(k):
+            cost[j] = lease_cost[i, j] if lease_ok[i, j] else np.inf
+            pref[i, j] = j
+        if is_lease:
+            cost[plan[i] - LEASE_FUNDS] = -np.inf
+        for j in range(1, k):  # insertion sort: stable
+            c, m = cost[pref[i, j]], pref[i, j]
+            a = j
+            while a > 0 and (c < cost[pref[i, a - 1]] or (c == c and cost[pref[i, a - 1]] != cost[pref[i, a - 1]])):
+                pref[i, a] = pref[i, a - 1]
+                a -= 1
+            pref[i, a] = m
+    _sign_leases(order, pref, lease_ok, lease_amount, lease_rate, weight, models, volume, waiting, route, borrowed,
+                 rate, done)
+    for i in range(n):
+        if not done[i]:
+            scale[i] = q_scale[i]
 
 
 @njit(cache=True, nogil=True)
