@@ -481,7 +481,9 @@ def _arrange_as_it_was(firms, idx, plan, q, month, leasing, draws):
 def test_the_lease_signing_rounds_are_the_old_array_rules_to_the_bit():
     """finance.arrange signs leases in compiled rounds (finance._sign_leases: the running total in order, as numpy's
     cumsum, and each model's volume falling by econ.array_sum, numpy's pairwise sum): every field of the Finance and
-    the three models' volumes left must be, to the bit, what the numpy code it replaced (_arrange_as_it_was) gives,
+    the three models' volumes left must be, to the bit, what the numpy code it replaced (_arrange_as_it_was) gives
+    (and, since the whole of arrange became one compiled pass on 2026-12-05, its preferences: tied costs and NaN
+    costs planted),
     from copies of the same volumes. Adopters of a run to December 2016, quotes for firms put in states that take
     every branch (as in the quote's test), paying cash, borrowing (approved and refused by their draws), leasing
     with each model, scaling down and giving up; volumes that bind for each model in some round (firms signed, firms
@@ -510,6 +512,14 @@ def test_the_lease_signing_rounds_are_the_old_array_rules_to_the_bit():
     f.margin[idx] = rng.uniform(-0.1, 0.3, n).astype(np.float32)
     f.excluded_until[idx] = np.where(rng.random(n) < 0.1, m.month + 12, 0)
     q = m.adoption.quote(idx, need, benefit)
+    # preferences by cost as numpy's stable argsort orders them: tied costs in model order, a NaN cost last
+    cost = q.lease_cost.copy()
+    both = (q.lease_ok[:, 0] & q.lease_ok[:, 1]).nonzero()[0][::3]
+    cost[both, 1] = cost[both, 0]
+    nan = q.lease_ok[:, 0].nonzero()[0][1::7]
+    cost[nan, 0] = np.nan
+    q = dataclasses.replace(q, lease_cost=cost)
+    assert both.size > 50 and nan.size > 50
     # each firm's plan, among those open to it (a lease plan only where the lessor would sign)
     open_ = np.column_stack([~q.short, q.p_bank > 0, *q.lease_ok.T, q.short & (q.scale > 0), q.short])
     plan = np.array([rng.choice(np.flatnonzero(o)) for o in open_])  # columns in the order of the plans' codes
