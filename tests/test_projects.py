@@ -207,3 +207,30 @@ def test_realised_gains_are_the_old_array_rule_to_the_bit():
     for g, w in zip(got, want):
         assert g.tobytes() == w.tobytes()
     assert floor_binds > 20 and ((target - stage) == 2).sum() > 500
+
+
+def test_providers_fee_shares_are_the_old_array_rule_to_the_bit():
+    """The providers' fee shares after learning and each sector's capacity-weighted expectation of them are one
+    compiled pass (services._fees_kernel over fee_share_of); each must be, to the bit, what the numpy code it
+    replaced (before 2026-12-05's nineteenth session, written out here) gives, month by month in a run where
+    providers learn and enter, and with a sector left without capacity (its default fee)."""
+    from simmodel.model import libm
+
+    def as_it_was(pm):
+        shares = pm.base_fee * libm.power(1.0 + pm.completed / pm.capacity, pm.progress_exponent)
+        num = np.bincount(pm.sector, weights=pm.capacity * shares, minlength=pm.n_sectors)
+        den = np.bincount(pm.sector, weights=pm.capacity, minlength=pm.n_sectors)
+        return shares, np.where(den > 0, num / np.maximum(den, 1e-12), pm.default_fee)
+
+    m = TransformationModel.from_scenario("baseline", seed=4, scale=0.01, end="2016-12")
+    pm = m.providers
+    while m.running:
+        m.step()
+        shares, expected = as_it_was(pm)
+        assert pm.fee_shares().tobytes() == shares.tobytes() and pm.expected_fee_share().tobytes() == expected.tobytes()
+    assert pm.completed.max() > 0 and len(pm.providers) > m.params["providers.initial_count"]
+    assert len(set(np.round(pm.fee_shares(), 12))) > 10  # they learned at different rates
+    pm.capacity[pm.sector == 0] = 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):  # its providers' fee shares: 0 / 0 and x / 0
+        shares, expected = as_it_was(pm)
+    assert pm.expected_fee_share().tobytes() == expected.tobytes() and expected[0] == pm.default_fee

@@ -19,7 +19,7 @@ from numba import njit
 from ...params import Params
 from .. import libm
 from ..allocation import first_of_each, largest_remainder, take_within
-from ..econ import array_sum
+from ..econ import array_sum, fmax
 
 
 class ServiceProvider(mesa.Agent):
@@ -92,14 +92,18 @@ class ProviderMarket:
 
     # --- views used by firms and indicators -------------------------------------------------------
     def fee_shares(self) -> np.ndarray:
-        """Each provider's fee share after learning: progress_ratio per doubling of experience."""
-        return self.base_fee * libm.power(1.0 + self.completed / self.capacity, self.progress_exponent)
+        """Each provider's fee share after learning: progress_ratio per doubling of experience (fee_share_of)."""
+        return self._fees()[0]
 
     def expected_fee_share(self) -> np.ndarray:
         """Capacity-weighted fee share (after learning) per sector: what a firm expects to pay."""
-        num = np.bincount(self.sector, weights=self.capacity * self.fee_shares(), minlength=self.n_sectors)
-        den = self.sector_capacity()
-        return np.where(den > 0, num / np.maximum(den, 1e-12), self.default_fee)
+        return self._fees()[1]
+
+    def _fees(self) -> tuple[np.ndarray, np.ndarray]:
+        shares, expected = np.empty(self.sector.size), np.empty(self.n_sectors)
+        _fees_kernel(self.sector, self.capacity, self.base_fee, self.completed, float(self.progress_exponent),
+                     float(self.default_fee), shares, expected)
+        return shares, expected
 
     def lowest_fee_share(self, horizon_months: int = 12) -> np.ndarray:
         """Per sector, a fee share no provider will go below within ``horizon_months``.
@@ -197,6 +201,27 @@ def _match_sectors(w_queued, by_sector, bounds, net, draws, free_all, member_ord
             if take[j]:
                 slot = np.searchsorted(free, used[j] - w[j], side="right")  # capacity used when it arrives
                 assigned[pos[j]] = members[min(slot, members.size - 1)]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def fee_share_of(base_fee, completed, capacity, exponent):
+    """One provider's fee share after learning: its base fee x (1 + completed / capacity) ^ exponent, the
+    exponent log2 of the progress ratio (the C library's pow, as libm.power)."""
+    return base_fee * (1.0 + completed / capacity) ** exponent
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _fees_kernel(sector, capacity, base_fee, completed, exponent, default_fee, shares, expected):
+    """Every provider's fee share into ``shares``, and each sector's capacity-weighted mean of them into
+    ``expected`` (``default_fee`` where a sector has no capacity): the weighted sums and the capacities added
+    provider by provider from 0, as np.bincount adds them."""
+    num, den = np.zeros(expected.size), np.zeros(expected.size)
+    for p in range(sector.size):
+        shares[p] = fee_share_of(base_fee[p], completed[p], capacity[p], exponent)
+        num[sector[p]] += capacity[p] * shares[p]
+        den[sector[p]] += capacity[p]
+    for s in range(expected.size):
+        expected[s] = num[s] / fmax(den[s], 1e-12) if den[s] > 0 else default_fee
 
 
 class ExpertGroup(mesa.Agent):
