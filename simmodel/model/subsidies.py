@@ -159,26 +159,25 @@ class SubsidySchedule:
 
     def terms(self, expected: bool = True) -> SubsidyTerms:
         """This month's terms; ``expected=False``: every share 1 (what a claim is when it is met). Those depend on
-        the month alone (the rules, the robot price, the fund's start) and are built once a month (read-only);
-        the shares firms expect change with the budgets."""
+        the month alone (the rules, the robot price, the fund's start) and are built once a month (read-only); the
+        expected terms share their purchase subsidies and take the shares firms expect, which change with the
+        budgets, at each call."""
         m = self.model
-        if not expected and self._met is not None and self._met[0] == m.month:
-            return self._met[1]
-        rules = np.array([c.rule(m.month) for c in m.cities])
-        price = self.robot_price * (1.0 - self.price_decline) ** (max(m.month, 0) / 12)
-        gov = m.government
-        terms = SubsidyTerms(
-            robot_subsidy=np.minimum(rules[:, 0] * price, rules[:, 1]),
-            city_share=np.array([c.budget.expected_share for c in m.cities]) if expected else np.ones(len(m.cities)),
-            award_rate=self.award_rate_now(), award_cap=self.award_cap,
-            fund_share=gov.fund.expected_share if expected else 1.0,
-            pilot_rate=self.pilot_rate, pilot_cap=self.pilot_cap,
-        )
-        if not expected:
-            for a in (terms.robot_subsidy, terms.city_share):
+        if self._met is None or self._met[0] != m.month:
+            rules = np.array([c.rule(m.month) for c in m.cities])
+            price = self.robot_price * (1.0 - self.price_decline) ** (max(m.month, 0) / 12)
+            met = SubsidyTerms(robot_subsidy=np.minimum(rules[:, 0] * price, rules[:, 1]),
+                               city_share=np.ones(len(m.cities)), award_rate=self.award_rate_now(),
+                               award_cap=self.award_cap, fund_share=1.0, pilot_rate=self.pilot_rate,
+                               pilot_cap=self.pilot_cap)
+            for a in (met.robot_subsidy, met.city_share):
                 a.setflags(write=False)
-            self._met = (m.month, terms)
-        return terms
+            self._met = (m.month, met)
+        met = self._met[1]
+        if not expected:
+            return met
+        return SubsidyTerms(met.robot_subsidy, np.array([c.budget.expected_share for c in m.cities]), met.award_rate,
+                            met.award_cap, m.government.fund.expected_share, met.pilot_rate, met.pilot_cap)
 
     # --- payments ----------------------------------------------------------------------------------
     def _pay_by_city(self, idx: np.ndarray, claims: np.ndarray) -> np.ndarray:
