@@ -533,4 +533,5 @@ def growing_annuity(rate: float, growth: float, years: int) -> float:
 
 __all__ = ["DecisionContext", "FirmInputs", "Project", "Options", "firm_benefit", "firm_present_value", "benefit_parts",
            "present_value", "best_project", "waiting_value", "value_of_waiting", "best_plan", "firm_value", "choose",
-           "value_bound_of", "value_bound", "below_value_bound", "firm_adoption_probability", "firm_probability", "adoption_probability", "growing_annuity"]
+           "value_bound_of", "value_bound", "below_value_bound", "firm_adoption_probability", "firm_probability",
+           "adoption_probability", "growing_annuity"]
