@@ -9,7 +9,8 @@ by side over 2013-2014 for the decision and project submodels the reference impl
 the whole model; model runs per second at the calibration scale (the calibration's path and the
 `simmodel run` path) and where a month goes there, phase by phase, in ms and in calls (benchmarks/phases.py); sweep runs
 per second on 1 and 2 workers (three sweeps, each between two in-process measurements); and the visual server's
-time per frame. Writes a log-log plot of run time against firms. Times are the best of --repeat runs (the machine is shared and noisy).
+time per frame. Writes a log-log plot of run time against firms. Times are the best of --repeat runs (the
+machine is shared and noisy).
 """
 
 from __future__ import annotations
