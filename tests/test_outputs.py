@@ -61,6 +61,10 @@ def test_a_misspelt_indicator_flow_or_stock_is_an_error_not_zeros(baseline):
         baseline.recorder.add_flow("subsidies_spent", baseline.firms.cell[:1], baseline.firms.weight[:1])
     with pytest.raises(KeyError, match="unknown stock"):
         baseline.recorder.collect(0, baseline.firms.stock_key, {"robot": baseline.firms.robots}, {})
+    with pytest.raises(KeyError, match="unknown scalar"):
+        baseline.recorder.collect(0, baseline.firms.stock_key, {}, {"fund_remainig": 1.0})
+    with pytest.raises(TypeError, match=r"stock quantities \['robots'\]: give float64 or bool"):
+        baseline.recorder.collect(0, baseline.firms.stock_key, {"robots": list(baseline.firms.robots)}, {})
 
 
 def test_every_indicator_has_a_label_a_unit_and_a_definition():
@@ -90,13 +94,17 @@ def test_a_binned_flow_adds_exactly_what_one_flow_per_bin_would(baseline):
     assert one.month_flows.tobytes() == each.month_flows.tobytes()
     with pytest.raises(KeyError, match="consecutive"):
         one.add_binned_flow(("projects_applied", "projects_completed"), bins[:2] % 2, key[:2], amounts[:2])
+    with pytest.raises(IndexError, match="a bin outside"):
+        one.add_binned_flow(PAYBACK_BINS[:3], bins, key, amounts)
 
 
+@pytest.mark.parametrize("given", ["all", "floats", "flags", "sparse"])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_a_months_stocks_are_each_cells_sums_of_its_firms_to_the_bit(baseline, weighted):
+def test_a_months_stocks_are_each_cells_sums_of_its_firms_to_the_bit(baseline, weighted, given):
     """Recorder.collect sums every quantity over the firms of each stock cell (one pass over the firms for all
     of them); each cell must hold what np.bincount of that quantity gives, in firm order, to the bit, and a
-    quantity given sparsely (the firms where it is not zero) the same as given for every firm."""
+    quantity given sparsely (the firms where it is not zero) the same as given for every firm; with every kind
+    of quantity given, or floats, flags or sparse quantities alone (the count still summed)."""
     import copy
 
     import numpy as np
@@ -115,10 +123,16 @@ def test_a_months_stocks_are_each_cells_sums_of_its_firms_to_the_bit(baseline, w
     some = robots.nonzero()[0]
     quantities = {"va": va, "profit": profit, "gap_firms": gap, "robots": robots,
                   "workers_saved": (some, robots[some])}
+    kept = {"all": quantities, "floats": ("va", "profit", "robots"), "flags": ("gap_firms",),
+            "sparse": ("workers_saved",)}[given]
+    quantities = {n: q for n, q in quantities.items() if n in kept}
     rec.collect(0, key, quantities, {}, weights=weights)
     cell_weights = rec._cell_weights if weights is None else 1.0
     for name, q in (("firms", None), ("va", va), ("profit", profit), ("gap_firms", gap), ("robots", robots),
                     ("workers_saved", robots)):
+        if name not in quantities and name != "firms":
+            assert not rec.stocks[0, STOCKS.index(name)].any(), name
+            continue
         w = q if weights is None else (weights if q is None else q * weights)
         cube = np.bincount(key, weights=w, minlength=k4) * cell_weights
         expected = ((cube[0::4] + cube[1::4]) + cube[2::4]) + cube[3::4]

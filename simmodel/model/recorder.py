@@ -10,6 +10,7 @@ of bincounts however many firms there are.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,13 +85,9 @@ class Recorder:
                         amounts: np.ndarray) -> None:
         """Add real-firm amounts to flow ``names[bins]`` (names consecutive in FLOWS) in one bincount: each
         flow's cells add its firms in order, as one :meth:`add_flow` per name would."""
-        i = _FLOW_INDEX[names[0]]
-        if [_FLOW_INDEX.get(n) for n in names] != list(range(i, i + len(names))):
-            raise KeyError(f"flows {names[0]}..{names[-1]} must be consecutive in indicators.FLOWS")
+        i = _first_of_run(names)
         if flow_key.size:
-            k = self.k_flow
-            self.month_flows[i:i + len(names)] += np.bincount(bins * k + flow_key, weights=amounts,
-                                                              minlength=len(names) * k).reshape(len(names), k)
+            _add_binned(bins, flow_key, amounts, self.month_flows[i:i + len(names)])
 
     def collect(self, t: int, stock_key: np.ndarray, quantities: dict[str, np.ndarray],
                 scalars: dict[str, float], renewal_share: float = 0.0, weights: np.ndarray | None = None) -> None:
@@ -102,50 +99,26 @@ class Recorder:
         places; agent weights are applied per size class after summing, or per agent (``weights``)
         once firms have crossed the size threshold (dynamics.py) and weights differ within a class.
         """
-        unknown = (set(quantities) - set(STOCKS)) | (set(scalars) - set(SCALARS))
-        if unknown:
-            raise KeyError(f"unknown stock or scalar {sorted(unknown)}: declare it in indicators.STOCKS / SCALARS")
+        if not _SCALAR_SET.issuperset(scalars):
+            raise KeyError(f"unknown scalar {sorted(set(scalars) - _SCALAR_SET)}: declare it in indicators.SCALARS")
         # uniform within a size class: weigh the sums (x 1.0 changes no bit when weighed per agent)
         w = self._cell_weights if weights is None else self._ones
-        # the firm count and the quantities given for every firm: one pass over the firms per dtype, not a
-        # bincount each (dense bincounts were most of data collection's cost at large scales)
-        dense = {n: q for n, q in quantities.items() if isinstance(q, np.ndarray)}
-        floats = [n for n, q in dense.items() if q.dtype == np.float64 and n != "firms"]  # the count is "firms"
-        flags = [n for n, q in dense.items() if q.dtype == np.bool_ and n != "firms"]
-        if len(floats) + len(flags) < len(dense) - ("firms" in dense):
-            odd = sorted(set(dense) - set(floats) - set(flags) - {"firms"})
-            raise TypeError(f"stock quantities {odd}: give float64 or bool arrays over the firms, or (indices, values)")
-        # sums into the scratch cube, row by row in the order summed: each group of columns, the first with the
-        # firm count after it, then the sparse quantities
-        scratch, src, dst = self._scratch, [], []
-        groups = [g for g in (floats, flags) if g] or [[]]  # (numba indexes a tuple of arrays of one dtype)
-        base = 0
-        for g, names in enumerate(groups):
-            columns = tuple(dense[n] for n in names) or (np.zeros(stock_key.size),)  # the count alone: x + 0.0 is x
-            _cube_sums(stock_key, weights, columns, base, g == 0, scratch)
-            src += range(base, base + len(names))
-            dst += [STOCKS.index(n) for n in names]
-            if g == 0:
-                count = base + len(columns)
-                src.append(count)
-                dst.append(STOCKS.index("firms"))
-            base += len(columns) + (g == 0)
-        for name in STOCKS:
-            q = quantities.get(name)
-            if isinstance(q, tuple):  # sparse: (firm indices, values), at cells the count shows occupied
-                _sparse_sums(np.asarray(q[0], np.int64), np.asarray(q[1], np.float64), weights, stock_key,
-                             scratch[base])
-                src.append(base)
-                dst.append(STOCKS.index(name))
-                base += 1
+        plan = _plan(tuple((n, "sparse" if isinstance(q, tuple) else getattr(q, "dtype", None))
+                           for n, q in quantities.items()))
+        scratch = self._scratch
+        first, second = (tuple(quantities[n] for n in names) for names in plan.groups)
+        _cube_sums(stock_key, weights, first or (np.zeros(stock_key.size),), second or _NO_FLAGS, len(second),
+                   plan.second, scratch)
+        for name, row in plan.sparse:  # (firm indices, values), at cells the count shows occupied
+            q = quantities[name]
+            _sparse_sums(np.asarray(q[0], np.int64), np.asarray(q[1], np.float64), weights, stock_key, scratch[row])
         if self._written[t]:
             self.stocks[t] = 0.0
-        cells = self._cells[:_occupied(scratch[count], self._cells)]  # every firm adds to the count (weights > 0)
-        va = STOCKS.index("va") if "va" in quantities else -1
-        _fold_cells(scratch, np.array(src, np.int64), np.array(dst, np.int64), cells, w, va,
-                    STOCKS.index("va_hightech"), STOCKS.index("va_emerging"), base, self.stocks[t])
+        cells = self._cells[:_occupied(scratch[plan.count], self._cells)]  # every firm adds to the count (weights > 0)
+        _fold_cells(scratch, plan.src, plan.dst, cells, w, _VA if "va" in quantities else -1, _VA_HIGHTECH,
+                    _VA_EMERGING, plan.used, self.stocks[t])
         # routine renewal investment this month: the month's renewal share of value added
-        va = self.stocks[t, STOCKS.index("va")].reshape(self.k_flow, -1).sum(axis=1)
+        va = self.stocks[t, _VA].reshape(self.k_flow, -1).sum(axis=1)
         self.month_flows[_FLOW_INDEX["renewal_investment"]] += va * renewal_share / 12.0
         # labour cost saved this month: workers substituted x the month's wage of their size class
         saved = self.stocks[t, STOCKS.index("workers_saved")].reshape(self.k_flow, -1).sum(axis=1)
@@ -161,6 +134,84 @@ class Recorder:
         self.month_flows = self._next_flows(t + 1)
 
 
+_SCALAR_SET = frozenset(SCALARS)
+_NO_FLAGS = (np.zeros(0, np.bool_),)  # an empty second group (numba types no empty tuple it indexes)
+_VA, _VA_HIGHTECH, _VA_EMERGING = STOCKS.index("va"), STOCKS.index("va_hightech"), STOCKS.index("va_emerging")
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Where Recorder.collect sums each stock quantity: the scratch cube's rows in the order summed. Two groups of
+    dense columns (float64 and bool, numba indexing a tuple of arrays of one dtype; the first group is the one
+    given if only one is), the first from row 0 with the firm count after it (row ``count``), the second from row
+    ``second``, then one row per sparse quantity; ``src`` -> ``dst``: the scratch row of each stock row; ``used``:
+    the rows summed into."""
+
+    groups: tuple[tuple[str, ...], tuple[str, ...]]
+    second: int
+    sparse: tuple[tuple[str, int], ...]
+    count: int
+    used: int
+    src: np.ndarray
+    dst: np.ndarray
+
+
+@functools.cache
+def _plan(kinds: tuple[tuple[str, object], ...]) -> _Plan:
+    """The plan for quantities of ``kinds`` ((name, its array's dtype, "sparse", or None), in the order given); the
+    count is "firms", computed, so a "firms" quantity given over the firms is not read."""
+    unknown = {n for n, _ in kinds} - set(STOCKS)
+    if unknown:
+        raise KeyError(f"unknown stock {sorted(unknown)}: declare it in indicators.STOCKS")
+    floats = tuple(n for n, k in kinds if isinstance(k, np.dtype) and k == np.float64 and n != "firms")
+    flags = tuple(n for n, k in kinds if isinstance(k, np.dtype) and k == np.bool_ and n != "firms")
+    odd = sorted({n for n, k in kinds if k != "sparse"} - set(floats) - set(flags) - {"firms"})
+    if odd:
+        raise TypeError(f"stock quantities {odd}: give float64 or bool arrays over the firms, or (indices, values)")
+    groups = (floats, flags) if floats else (flags, ())
+    src, dst = list(range(len(groups[0]))), [STOCKS.index(n) for n in groups[0]]
+    count = max(len(groups[0]), 1)  # no dense quantity: a column of zeros is summed, and the count after it
+    src.append(count)
+    dst.append(STOCKS.index("firms"))
+    second = base = count + 1
+    src += range(base, base + len(groups[1]))
+    dst += [STOCKS.index(n) for n in groups[1]]
+    base += len(groups[1])
+    sparse = []
+    for name in STOCKS:
+        if (name, "sparse") in kinds:
+            sparse.append((name, base))
+            src.append(base)
+            dst.append(STOCKS.index(name))
+            base += 1
+    return _Plan(groups, second, tuple(sparse), count, base, np.array(src, np.int64), np.array(dst, np.int64))
+
+
+@functools.cache
+def _first_of_run(names: tuple[str, ...]) -> int:
+    """The row in FLOWS of ``names[0]``, once the names are checked to be consecutive there."""
+    i = _FLOW_INDEX.get(names[0], -1)
+    if i < 0 or [_FLOW_INDEX.get(n) for n in names] != list(range(i, i + len(names))):
+        raise KeyError(f"flows {names[0]}..{names[-1]} must be consecutive in indicators.FLOWS")
+    return i
+
+
+@njit(cache=True, nogil=True)
+def _add_binned(bins, flow_key, amounts, rows):
+    """rows += np.bincount(bins * k + flow_key, weights=amounts, minlength=rows.size).reshape(rows.shape), k the
+    rows' length: each cell's firms summed in order from 0, then added to the rows (every cell, as numpy adds the
+    whole bincount)."""
+    cells = np.zeros(rows.shape)
+    for j in range(bins.size):
+        b = bins[j]
+        if b < 0 or b >= rows.shape[0]:
+            raise IndexError("a bin outside the binned flows")
+        cells[b, flow_key[j]] += amounts[j]
+    for b in range(rows.shape[0]):
+        for c in range(rows.shape[1]):
+            rows[b, c] += cells[b, c]
+
+
 @njit(cache=True, nogil=True)
 def _add_firm_flow(idx, flow_key, weight, amounts, has_amounts, row):
     """row += np.bincount(flow_key[idx], weights=(amounts x) weight[idx], minlength=row.size): each cell's firms
@@ -174,20 +225,25 @@ def _add_firm_flow(idx, flow_key, weight, amounts, has_amounts, row):
 
 
 @njit(cache=True, nogil=True)
-def _cube_sums(key, weights, columns, base, count, cube):
-    """One pass over the firms: ``cube[base + j]`` += ``columns[j]`` (times ``weights``, if given) at each firm's
-    key, and, if ``count``, the row after them += 1 (or the weight): what ``np.bincount(key, weights=...)`` gives
-    for each column, firm by firm in the same order, so the same sums to the bit."""
-    n_cols = len(columns)
+def _cube_sums(key, weights, first, second, n_second, base, cube):
+    """One pass over the firms: ``cube[j]`` += ``first[j]`` (times ``weights``, if given) at each firm's key, the
+    row after them += 1 (or the weight), and ``cube[base + j]`` += ``second[j]`` for j < ``n_second`` likewise:
+    what ``np.bincount(key, weights=...)`` gives for each column, firm by firm in the same order, so the same sums
+    to the bit."""
+    n_first = len(first)
     for i in range(key.size):
         k = key[i]
-        for j in range(n_cols):
+        for j in range(n_first):
             if weights is None:
-                cube[base + j, k] += columns[j][i]
+                cube[j, k] += first[j][i]
             else:
-                cube[base + j, k] += columns[j][i] * weights[i]
-        if count:
-            cube[base + n_cols, k] += 1.0 if weights is None else weights[i]
+                cube[j, k] += first[j][i] * weights[i]
+        cube[n_first, k] += 1.0 if weights is None else weights[i]
+        for j in range(n_second):
+            if weights is None:
+                cube[base + j, k] += second[j][i]
+            else:
+                cube[base + j, k] += second[j][i] * weights[i]
 
 
 @njit(cache=True, nogil=True)
