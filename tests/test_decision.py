@@ -434,6 +434,25 @@ def test_the_second_stage_is_the_old_array_rules_to_the_bit(extra):
     assert np.array_equal(decision.below_value_bound(u, cash, proj, x, ctx, floor, low), kept)
 
 
+def test_the_ratio_bound_is_the_old_array_rule_to_the_bit():
+    """beliefs.ratio_bound computes each firm's belief mean and its bound in one compiled pass: every firm's bound
+    must be, to the bit, what the code it replaced gives (the mean of mean_belief, then max(1 + gain_sd E[z], 0)
+    x max(mean, 0) in float32, rounded up, written out here in numpy), on the firms of _random_states: informed
+    and not, of every stage, with own means below zero among them."""
+    from simmodel.model import beliefs
+
+    m, _, _, got = _random_states({})
+    f, b = m.firms, m.params.beliefs
+    gain_sd = np.float32(m.params["technology.gain_sd"])
+    mean, _ = beliefs.mean_belief(f, b.prior_mean, b.prior_sd, variance=False)
+    z = f.z_known[np.arange(f.n), np.minimum(f.stage, 3)]
+    own = np.maximum(np.float32(1.0) + gain_sd * z, np.float32(0.0)) * np.maximum(mean, 0.0).astype(np.float32)
+    want = own * np.float32(1 + 1e-5)
+    assert f.informed.any() and not f.informed.all() and (own == 0).any() and (own > 0).any()
+    assert np.unique(f.stage).size == 4
+    assert got.dtype == np.float32 and got.tobytes() == want.tobytes()
+
+
 def _present_value_as_it_was(gain, x, ctx):
     """decision.present_value as it was before the compiled kernels (f5b01ba), over arrays in numpy: the present
     value of a project's gain and its first year's benefit (value added plus wages saved)."""

@@ -86,9 +86,7 @@ def mean_belief(firms, prior_mean: float, prior_sd: float, idx=None,
     (the variance None unless ``variance``): the prior, the public evidence of the firm's cell and, if it
     is informed, its private evidence, added in precision and precision-weighted sum."""
     f = firms
-    p0 = 1.0 / prior_sd ** 2
-    cell_p = p0 + f.cell_precision
-    cell_w = prior_mean * p0 + f.cell_weighted
+    cell_p, cell_w = _cell_terms(f, prior_mean, prior_sd)
     everyone = idx is None
     rows = np.empty(0, np.int64) if everyone else np.asarray(idx, np.int64)
     n = f.n if everyone else rows.size
@@ -98,18 +96,28 @@ def mean_belief(firms, prior_mean: float, prior_sd: float, idx=None,
     return mean, (var if variance else None)
 
 
+def _cell_terms(f, prior_mean: float, prior_sd: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each cell's precision and precision-weighted sum: the prior's and the cell's public evidence."""
+    p0 = 1.0 / prior_sd ** 2
+    return p0 + f.cell_precision, prior_mean * p0 + f.cell_weighted
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _firm_belief(i, cell_p, cell_w, cell, informed, precision, weighted):
+    """(mean, precision) of firm ``i``'s belief about mu (mean_belief): its cell's terms, plus its own if informed."""
+    c = cell[i]
+    if informed[i]:
+        prec = precision[i] + cell_p[c]
+        return (weighted[i] + cell_w[c]) / prec, prec
+    prec = cell_p[c]
+    return cell_w[c] / prec, prec
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _belief_kernel(cell_p, cell_w, cell, informed, precision, weighted, everyone, rows, mean, var):
     """mean_belief firm by firm (of every firm, or of ``rows``): ``var`` is filled when it has their length."""
     for j in range(mean.size):
-        i = j if everyone else rows[j]
-        c = cell[i]
-        if informed[i]:
-            prec = precision[i] + cell_p[c]
-            mean[j] = (weighted[i] + cell_w[c]) / prec
-        else:
-            prec = cell_p[c]
-            mean[j] = cell_w[c] / prec
+        mean[j], prec = _firm_belief(j if everyone else rows[j], cell_p, cell_w, cell, informed, precision, weighted)
         if var.size:
             var[j] = 1.0 / prec
 
@@ -157,18 +165,20 @@ def ratio_bound(firms, prior_mean: float, prior_sd: float, gain_sd: float) -> np
     """For every firm, max(own mean, 0) (float32, rounded up): at least the certainty equivalent it plans
     with, and the most a lessor carrying all of its shortfall risk can lift it to (thinning.py)."""
     f = firms
-    mean, _ = mean_belief(f, prior_mean, prior_sd, variance=False)
     own = np.empty(f.n, np.float32)
-    _own_mean_bound(mean, f.z_known, f.stage, np.float32(gain_sd), own)
+    _ratio_bound_kernel(*_cell_terms(f, prior_mean, prior_sd), f.cell, f.informed, f.belief_precision,
+                        f.belief_weighted, f.z_known, f.stage, np.float32(gain_sd), own)
     return own
 
 
 @njit(cache=True, nogil=True)
-def _own_mean_bound(mean, z_known, stage, gain_sd, own):
-    """ratio_bound firm by firm: max(1 + gain_sd E[z], 0) x max(mean, 0), in float32, rounded up."""
-    for i in range(mean.size):
+def _ratio_bound_kernel(cell_p, cell_w, cell, informed, precision, weighted, z_known, stage, gain_sd, own):
+    """ratio_bound firm by firm: max(1 + gain_sd E[z], 0) x max(mean, 0), the mean of mean_belief, in float32,
+    rounded up."""
+    for i in range(own.size):
+        mean, _ = _firm_belief(i, cell_p, cell_w, cell, informed, precision, weighted)
         o = np.maximum(np.float32(1.0) + gain_sd * z_known[i, min(stage[i], 3)], np.float32(0.0))
-        o *= np.float32(np.maximum(mean[i], 0.0))
+        o *= np.float32(np.maximum(mean, 0.0))
         own[i] = o * np.float32(1 + 1e-5)  # float32 rounding (relative 1e-7 per operation) stays far below this
 
 
