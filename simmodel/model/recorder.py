@@ -45,6 +45,7 @@ class Recorder:
         self.months_done = 0
         self._written = np.zeros(n_months, np.bool_)  # months collected (a month collected again starts from 0)
         self.month_flows = self._next_flows(0)
+        self._sums = np.zeros((len(FLOWS), self.k_flow))  # a call's sums of flows before they are added (kept zero)
         # each stock cell's agent weight (size is the key's 3rd dimension; 4 = the two flags)
         self._cell_weights = np.tile(np.repeat(self.size_weights, self.k_stock // self.k_flow * 4),
                                      self.k_flow // N_SIZE)
@@ -60,15 +61,15 @@ class Recorder:
             return self.flows[t]
         return np.zeros((len(FLOWS), self.k_flow))
 
-    def _flow_row(self, name: str) -> np.ndarray:
+    def _flow_row(self, name: str) -> int:
         i = _FLOW_INDEX.get(name)
         if i is None:
             raise KeyError(f"unknown flow {name!r}: declare it in indicators.FLOWS")
-        return self.month_flows[i]
+        return i
 
     def add_flow(self, name: str, flow_key: np.ndarray, amounts: np.ndarray) -> None:
         """Add real-firm amounts (already times weight) of flow ``name`` at ``flow_key``."""
-        row = self._flow_row(name)
+        row = self.month_flows[self._flow_row(name)]
         if flow_key.size:
             row += np.bincount(flow_key, weights=amounts, minlength=self.k_flow)
 
@@ -76,10 +77,10 @@ class Recorder:
                       amounts: np.ndarray | None = None) -> None:
         """:meth:`add_flow` of firms ``idx`` (``flow_key`` and ``weight``: every firm's): real firms, or yuan per
         firm (``amounts``, aligned with idx) x weight, in one compiled pass with add_flow's bits."""
-        row = self._flow_row(name)
+        i = self._flow_row(name)
         if idx.size:
-            _add_firm_flow(idx, flow_key, weight, amounts if amounts is not None else weight[:0], amounts is not None,
-                           row)
+            _add_firm_flow(idx, flow_key, weight, _NO_AMOUNTS if amounts is None else amounts, amounts is not None,
+                           self.month_flows[i], self._sums[0])
 
     def add_binned_flow(self, names: tuple[str, ...], bins: np.ndarray, flow_key: np.ndarray,
                         amounts: np.ndarray) -> None:
@@ -87,7 +88,7 @@ class Recorder:
         flow's cells add its firms in order, as one :meth:`add_flow` per name would."""
         i = _first_of_run(names)
         if flow_key.size:
-            _add_binned(bins, flow_key, amounts, self.month_flows[i:i + len(names)])
+            _add_binned(bins, flow_key, amounts, self.month_flows[i:i + len(names)], self._sums[:len(names)])
 
     def collect(self, t: int, stock_key: np.ndarray, quantities: dict[str, np.ndarray],
                 scalars: dict[str, float], renewal_share: float = 0.0, weights: np.ndarray | None = None) -> None:
@@ -135,6 +136,7 @@ class Recorder:
 
 
 _SCALAR_SET = frozenset(SCALARS)
+_NO_AMOUNTS = np.zeros(0)  # add_firm_flow of real firms
 _NO_FLAGS = (np.zeros(0, np.bool_),)  # an empty second group (numba types no empty tuple it indexes)
 _VA, _VA_HIGHTECH, _VA_EMERGING = STOCKS.index("va"), STOCKS.index("va_hightech"), STOCKS.index("va_emerging")
 
@@ -196,32 +198,38 @@ def _first_of_run(names: tuple[str, ...]) -> int:
     return i
 
 
+# A flow's cells start at +0.0 and only have amounts added, so none is ever -0.0 (in IEEE arithmetic x + y is -0.0
+# only if both are), and adding +0.0 to one changes no bit: the kernels below add a call's sums to the cells its
+# firms occupy only, with numpy's bits for ``row += np.bincount(...)``, which adds every cell.
+
+
 @njit(cache=True, nogil=True)
-def _add_binned(bins, flow_key, amounts, rows):
+def _add_binned(bins, flow_key, amounts, rows, sums):
     """rows += np.bincount(bins * k + flow_key, weights=amounts, minlength=rows.size).reshape(rows.shape), k the
-    rows' length: each cell's firms summed in order from 0, then added to the rows (every cell, as numpy adds the
-    whole bincount)."""
-    cells = np.zeros(rows.shape)
+    rows' length: each cell's firms summed in order from 0 (in ``sums``, zero before and after), then added to
+    the rows."""
     for j in range(bins.size):
-        b = bins[j]
-        if b < 0 or b >= rows.shape[0]:
+        if bins[j] < 0 or bins[j] >= rows.shape[0]:
             raise IndexError("a bin outside the binned flows")
-        cells[b, flow_key[j]] += amounts[j]
-    for b in range(rows.shape[0]):
-        for c in range(rows.shape[1]):
-            rows[b, c] += cells[b, c]
+    for j in range(bins.size):
+        sums[bins[j], flow_key[j]] += amounts[j]
+    for j in range(bins.size):
+        b, c = bins[j], flow_key[j]
+        rows[b, c] += sums[b, c]
+        sums[b, c] = 0.0
 
 
 @njit(cache=True, nogil=True)
-def _add_firm_flow(idx, flow_key, weight, amounts, has_amounts, row):
+def _add_firm_flow(idx, flow_key, weight, amounts, has_amounts, row, sums):
     """row += np.bincount(flow_key[idx], weights=(amounts x) weight[idx], minlength=row.size): each cell's firms
-    summed in order from 0, then added to the row (every cell, as numpy adds the whole bincount)."""
-    cells = np.zeros(row.size)
+    summed in order from 0 (in ``sums``, zero before and after), then added to the row."""
     for j in range(idx.size):
         i = idx[j]
-        cells[flow_key[i]] += amounts[j] * weight[i] if has_amounts else weight[i]
-    for c in range(row.size):
-        row[c] += cells[c]
+        sums[flow_key[i]] += amounts[j] * weight[i] if has_amounts else weight[i]
+    for j in range(idx.size):
+        c = flow_key[idx[j]]
+        row[c] += sums[c]
+        sums[c] = 0.0
 
 
 @njit(cache=True, nogil=True)
