@@ -27,6 +27,7 @@ class Adoption:
         self.annuity = annuity_factor(self.rate, self.horizon)  # flat: a yuan a year, not growing
         self._annuities: tuple[int, tuple] = (-1, (0.0, np.zeros(2)))
         self.last: decision.Options | None = None  # the last month's adopters' options (for the records)
+        self._fixed_context = self._context_fixed()
 
     def eligible_mask(self) -> np.ndarray:
         """Firms that may consider a project this month: operating, no project, below stage 4, cooled down."""
@@ -80,15 +81,21 @@ class Adoption:
     def context(self, wage: float, price_index: float) -> decision.DecisionContext:
         """What firms know this month (subsidy expectations follow last year's budgets)."""
         m = self.model
+        annuity, wage_annuity = self.annuities()
+        return decision.DecisionContext(
+            cost_per_worker=m.base_cost * price_index, fee_share=m.providers.expected_fee_share(),
+            subsidy=m.subsidies.terms(expected=True), peer_share=m.peers.share(m.month), annuity=annuity,
+            wage_annuity=wage_annuity, **self._fixed_context)
+
+    def _context_fixed(self) -> dict:
+        """The fields of the month's context that are the same every month (the model's parameters and tables)."""
+        m = self.model
         p = m.params
         d = p.decision
-        return decision.DecisionContext(
-            cost_per_worker=m.base_cost * price_index, nominal_gain=m.nominal_gain,
-            labour_saving=m.tables.sector_labour_saving, fee_share=m.providers.expected_fee_share(),
-            fixed_cost=p["technology.fixed_project_cost"], subsidy=m.subsidies.terms(expected=True),
-            peer_share=m.peers.share(m.month), other_cost_share=p["economy.other_cost_share"],
-            robots_per_worker=p["technology.robots_per_worker_saved"], annuity=self.annuities()[0],
-            wage_annuity=self.annuities()[1], rate=self.rate, horizon=self.horizon,
+        return dict(
+            nominal_gain=m.nominal_gain, labour_saving=m.tables.sector_labour_saving,
+            fixed_cost=p["technology.fixed_project_cost"], other_cost_share=p["economy.other_cost_share"],
+            robots_per_worker=p["technology.robots_per_worker_saved"], rate=self.rate, horizon=self.horizon,
             price_decline=p["economy.robot_price_decline"], wait_learning=d.wait_learning, obs_var=m.obs_var,
             gain_sd=p["technology.gain_sd"], value_measure=d.value_measure, target_payback=d.target_payback_years,
             risk_aversion=d.risk_aversion, skip_allowed=d.skip_allowed, skip_premium=d.skip_cost_premium,
