@@ -289,7 +289,7 @@ class Thinning:
         month = self.model.month
         self.ctx = ctx
         over = eligible & (ratio > self.year.ratio_cap) if self.year is not None else eligible
-        if (self.year is None or month % 12 == 0 or over.sum() > 0.01 * max(eligible.sum(), 1)
+        if (self.year is None or month % 12 == 0 or np.count_nonzero(over) > 0.01 * max(np.count_nonzero(eligible), 1)
                 or self.subsidies_rose()):
             self.year = self.year_ahead(self.choose_cap(ratio, eligible))
             self.refresh(slice(None))
@@ -303,8 +303,8 @@ class Thinning:
 
     def second_stage(self, u: np.ndarray, idx: np.ndarray, x, proj, ctx: DecisionContext) -> np.ndarray:
         """Positions among the first stage's candidates ``idx`` (their inputs ``x``, best projects ``proj``
-        and draws ``u``) whose draw falls below a tighter bound, decision.value_bound: their project valued exactly, their
-        finance bounded without a quote (exact: a firm it drops cannot adopt this month)."""
+        and draws ``u``) whose draw falls below a tighter bound, decision.value_bound: their project valued
+        exactly, their finance bounded without a quote (exact: a firm it drops cannot adopt this month)."""
         if not self.enabled or ctx.value_measure != "npv" or self.year is None:
             return np.arange(u.size)
         return decision.below_value_bound(u, self.model.firms.cash[idx], proj, x, ctx, self.year.finance_floor,
@@ -332,7 +332,7 @@ class Thinning:
     def index(self, ratio: np.ndarray, ctx: DecisionContext) -> np.ndarray:
         """The upper bound of every firm's logit index this month (float32)."""
         f, y = self.model.firms, self.year
-        return upper_bound_index(index_constant(ctx, self.scaled), f.combo, ratio.astype(np.float32), *self.bound,
+        return upper_bound_index(index_constant(ctx, self.scaled), f.combo, np.asarray(ratio, np.float32), *self.bound,
                                  f.exposure, f.margin, self.skill_term, ctx, self.scaled, y.finance_floor,
                                  y.min_fraction, y.kappa)
 
