@@ -50,9 +50,10 @@ class Recorder:
         self._cell_weights = np.tile(np.repeat(self.size_weights, self.k_stock // self.k_flow * 4),
                                      self.k_flow // N_SIZE)
         self._ones = np.ones(self.k_stock * 4)
-        # the month's sums before the flags are folded: zero outside the cells the month's firms occupy (kept zero
-        # between months, so a month costs its firms and its occupied cells, not every cell of every stock)
-        self._scratch = np.zeros((len(STOCKS) + 1, self.k_stock * 4))
+        # the month's sums before the flags are folded, by cell, row and flag slot (a cell's sums side by side):
+        # zero outside the cells the month's firms occupy (kept zero between months, so a month costs its firms and
+        # its occupied cells, not every cell of every stock)
+        self._scratch = np.zeros((self.k_stock, len(STOCKS) + 1, 4))
         self._cells = np.empty(self.k_stock, np.int64)  # the occupied cells
 
     def _next_flows(self, t: int) -> np.ndarray:
@@ -112,10 +113,10 @@ class Recorder:
                    plan.second, scratch)
         for name, row in plan.sparse:  # (firm indices, values), at cells the count shows occupied
             q = quantities[name]
-            _sparse_sums(np.asarray(q[0], np.int64), np.asarray(q[1], np.float64), weights, stock_key, scratch[row])
+            _sparse_sums(np.asarray(q[0], np.int64), np.asarray(q[1], np.float64), weights, stock_key, scratch, row)
         if self._written[t]:
             self.stocks[t] = 0.0
-        cells = self._cells[:_occupied(scratch[plan.count], self._cells)]  # every firm adds to the count (weights > 0)
+        cells = self._cells[:_occupied(scratch, plan.count, self._cells)]  # every firm adds to the count (weights > 0)
         _fold_cells(scratch, plan.src, plan.dst, cells, w, _VA if "va" in quantities else -1, _VA_HIGHTECH,
                     _VA_EMERGING, plan.used, self.stocks[t])
         # routine renewal investment this month: the month's renewal share of value added
@@ -234,41 +235,42 @@ def _add_firm_flow(idx, flow_key, weight, amounts, has_amounts, row, sums):
 
 @njit(cache=True, nogil=True)
 def _cube_sums(key, weights, first, second, n_second, base, cube):
-    """One pass over the firms: ``cube[j]`` += ``first[j]`` (times ``weights``, if given) at each firm's key, the
-    row after them += 1 (or the weight), and ``cube[base + j]`` += ``second[j]`` for j < ``n_second`` likewise:
-    what ``np.bincount(key, weights=...)`` gives for each column, firm by firm in the same order, so the same sums
-    to the bit."""
+    """One pass over the firms: at each firm's key k (cell k // 4, flag slot k % 4), ``cube[cell, j, slot]`` +=
+    ``first[j]`` (times ``weights``, if given), row ``len(first)`` += 1 (or the weight), and ``cube[cell, base + j,
+    slot]`` += ``second[j]`` for j < ``n_second`` likewise: what ``np.bincount(key, weights=...)`` gives for each
+    column, firm by firm in the same order, so the same sums to the bit."""
     n_first = len(first)
     for i in range(key.size):
-        k = key[i]
+        c, slot = key[i] >> 2, key[i] & 3
         for j in range(n_first):
             if weights is None:
-                cube[j, k] += first[j][i]
+                cube[c, j, slot] += first[j][i]
             else:
-                cube[j, k] += first[j][i] * weights[i]
-        cube[n_first, k] += 1.0 if weights is None else weights[i]
+                cube[c, j, slot] += first[j][i] * weights[i]
+        cube[c, n_first, slot] += 1.0 if weights is None else weights[i]
         for j in range(n_second):
             if weights is None:
-                cube[base + j, k] += second[j][i]
+                cube[c, base + j, slot] += second[j][i]
             else:
-                cube[base + j, k] += second[j][i] * weights[i]
+                cube[c, base + j, slot] += second[j][i] * weights[i]
 
 
 @njit(cache=True, nogil=True)
-def _sparse_sums(idx, values, weights, key, row):
-    """``row`` += np.bincount(key[idx], weights=values (x weights[idx])): firm by firm in the order given."""
+def _sparse_sums(idx, values, weights, key, cube, row):
+    """Row ``row`` of ``cube`` += np.bincount(key[idx], weights=values (x weights[idx])): firm by firm in the order
+    given."""
     for j in range(idx.size):
         i = idx[j]
-        row[key[i]] += values[j] if weights is None else values[j] * weights[i]
+        cube[key[i] >> 2, row, key[i] & 3] += values[j] if weights is None else values[j] * weights[i]
 
 
 @njit(cache=True, nogil=True)
-def _occupied(count, cells):
-    """The cells (four flag slots each) where the firm count is not 0, ascending, into ``cells``; returns how
-    many."""
+def _occupied(cube, count, cells):
+    """The cells where the firm count (row ``count``) is not 0 in any flag slot, ascending, into ``cells``;
+    returns how many."""
     n = 0
-    for c in range(count.size // 4):
-        if count[4 * c] != 0.0 or count[4 * c + 1] != 0.0 or count[4 * c + 2] != 0.0 or count[4 * c + 3] != 0.0:
+    for c in range(cube.shape[0]):
+        if cube[c, count, 0] != 0.0 or cube[c, count, 1] != 0.0 or cube[c, count, 2] != 0.0 or cube[c, count, 3] != 0.0:
             cells[n] = c
             n += 1
     return n
@@ -276,25 +278,25 @@ def _occupied(count, cells):
 
 @njit(cache=True, nogil=True)
 def _fold_cells(cube, src, dst, cells, w, va, hightech, emerging, used, out):
-    """At each of ``cells``, ``out[dst[j]]`` = ``cube[src[j]]`` x ``w`` with the key's two last flags (high-tech,
-    emerging: four slots in a row) summed out, ((c00 + c01) + c10) + c11, and from the value added (``dst[j] ==
-    va``) the value added of high-tech firms (c10 + c11) and of emerging ones (c01 + c11): numpy's products and
-    sums of the strided slices, cell by cell in the same order, so the same bits. The cube's first ``used`` rows
-    are left zero again at these cells (and are zero elsewhere). Every other cell of ``out`` stays 0.0, what the
-    fold of an empty cell gives (0.0 x w summed)."""
+    """At each of ``cells``, ``out[dst[j]]`` = row ``src[j]`` of the cube x ``w`` with the key's two last flags
+    (high-tech, emerging: the four slots) summed out, ((c00 + c01) + c10) + c11, and from the value added
+    (``dst[j] == va``) the value added of high-tech firms (c10 + c11) and of emerging ones (c01 + c11): numpy's
+    products and sums of the strided slices, cell by cell in the same order, so the same bits. The cube's first
+    ``used`` rows are left zero again at these cells (and are zero elsewhere). Every other cell of ``out`` stays
+    0.0, what the fold of an empty cell gives (0.0 x w summed)."""
     for n in range(cells.size):
         c = cells[n]
         for j in range(src.size):
             s, r = src[j], dst[j]
-            a, b = cube[s, 4 * c] * w[4 * c], cube[s, 4 * c + 1] * w[4 * c + 1]
-            d, e = cube[s, 4 * c + 2] * w[4 * c + 2], cube[s, 4 * c + 3] * w[4 * c + 3]
+            a, b = cube[c, s, 0] * w[4 * c], cube[c, s, 1] * w[4 * c + 1]
+            d, e = cube[c, s, 2] * w[4 * c + 2], cube[c, s, 3] * w[4 * c + 3]
             out[r, c] = ((a + b) + d) + e
             if r == va:
                 out[hightech, c] = d + e
                 out[emerging, c] = b + e
         for s in range(used):
             for k in range(4):
-                cube[s, 4 * c + k] = 0.0
+                cube[c, s, k] = 0.0
 
 
 def record_month(model, wage: float, owing: np.ndarray) -> None:
