@@ -43,6 +43,8 @@ class Recorder:
         self.flows = np.zeros((n_months, len(FLOWS), self.k_flow))
         self.scalars = np.zeros((n_months, len(SCALARS)))
         self.months_done = 0
+        self.collections = 0  # months collected so far, again or not (tells what was summed before from new sums)
+        self._group_sums: tuple = (None, None)  # (key, sums) of the last _group_sums
         self._written = np.zeros(n_months, np.bool_)  # months collected (a month collected again starts from 0)
         self.month_flows = self._next_flows(0)
         self._sums = np.zeros((len(FLOWS), self.k_flow))  # a call's sums of flows before they are added (kept zero)
@@ -133,6 +135,7 @@ class Recorder:
         self.scalars[t] = [scalars.get(k, 0.0) for k in SCALARS]
         self._written[t] = True
         self.months_done = t + 1
+        self.collections += 1
         self.month_flows = self._next_flows(t + 1)
 
 
@@ -376,10 +379,31 @@ def aggregate(rec: Recorder, level: str, yearly: bool, first: int = 0, last: int
     """Reduce the recorder's cubes (months ``first`` to ``last``, default all done) to periods (months
     or years) and groups (the province, its cities or its sectors)."""
     T = (rec.months_done if last is None else last + 1) - first
+    sc = rec.scalars[first:first + T]
+    g_st, g_fl, eq = _group_sums(rec, level, first, T)
+    if not yearly:  # a month is its own period: its end, mean and sum are the month's values
+        return Agg(g_st, g_st, g_fl, sc, sc, np.ones(T), eq, rec.other_investment_share)
+    periods = _periods(T, yearly)
+    S = np.stack([g_st[p[-1]] for p in periods])
+    M = np.stack([g_st[p].mean(axis=0) for p in periods])
+    F = np.stack([g_fl[p].sum(axis=0) for p in periods])
+    Z = np.stack([sc[p[-1]] for p in periods])
+    Zm = np.stack([sc[p].mean(axis=0) for p in periods])
+    months = np.array([len(p) for p in periods], float)
+    equip_va = np.stack([eq[p].mean(axis=0) for p in periods])
+    return Agg(S, M, F, Z, Zm, months, equip_va, rec.other_investment_share)
+
+
+def _group_sums(rec: Recorder, level: str, first: int, T: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Months ``first`` to ``first + T - 1`` of the stock and flow cubes summed to the groups of ``level``, and the
+    value added of above-size equipment-manufacturing firms by group: (stocks [T,Q,G,2,5,2], flows [T,F,G,2],
+    [T,G]). Kept for the recorder's last collection, so a run's yearly and monthly tables sum its cubes once."""
+    key = (level, first, T, rec.collections)
+    if rec._group_sums[0] == key:
+        return rec._group_sums[1]
     nc, ns = rec.n_cities, rec.n_sectors
     st = rec.stocks[first:first + T].reshape(T, len(STOCKS), nc, ns, N_SIZE, N_STAGES, N_CLOUD)
     fl = rec.flows[first:first + T].reshape(T, len(FLOWS), nc, ns, N_SIZE)
-    sc = rec.scalars[first:first + T]
     # einsum, not .sum(axis=...): numpy's reduction over middle axes runs an inner loop over the short
     # kept axis (size: 2), 7x slower here; einsum adds in the same order (the same bits)
     if level == "province":
@@ -400,17 +424,10 @@ def aggregate(rec: Recorder, level: str, yearly: bool, first: int = 0, last: int
     else:
         eq = np.zeros((T, ns))
         eq[:, equipment] = va_eq.sum(axis=1)
-    if not yearly:  # a month is its own period: its end, mean and sum are the month's values
-        return Agg(g_st, g_st, g_fl, sc, sc, np.ones(T), eq, rec.other_investment_share)
-    periods = _periods(T, yearly)
-    S = np.stack([g_st[p[-1]] for p in periods])
-    M = np.stack([g_st[p].mean(axis=0) for p in periods])
-    F = np.stack([g_fl[p].sum(axis=0) for p in periods])
-    Z = np.stack([sc[p[-1]] for p in periods])
-    Zm = np.stack([sc[p].mean(axis=0) for p in periods])
-    months = np.array([len(p) for p in periods], float)
-    equip_va = np.stack([eq[p].mean(axis=0) for p in periods])
-    return Agg(S, M, F, Z, Zm, months, equip_va, rec.other_investment_share)
+    for a in (g_st, g_fl, eq):
+        a.setflags(write=False)  # shared by the tables made from them
+    rec._group_sums = (key, (g_st, g_fl, eq))
+    return g_st, g_fl, eq
 
 
 def groups(rec: Recorder, level: str) -> list[tuple[str, str]]:
