@@ -28,6 +28,8 @@ class Adoption:
         self._annuities: tuple[int, tuple] = (-1, (0.0, np.zeros(2)))
         self.last: decision.Options | None = None  # the last month's adopters' options (for the records)
         self._fixed_context = self._context_fixed()
+        b = p.beliefs
+        self.prior_mean, self.prior_sd, self.gain_sd = b.prior_mean, b.prior_sd, p["technology.gain_sd"]
 
     def eligible_mask(self) -> np.ndarray:
         """Firms that may consider a project this month: operating, no project, below stage 4, cooled down."""
@@ -39,15 +41,12 @@ class Adoption:
 
     def planning(self, idx: np.ndarray | None = None) -> beliefs.Planning:
         """What firms ``idx`` (default: all) plan their next project with (beliefs.planning), aligned with idx."""
-        p = self.model.params
-        return beliefs.planning(self.model.firms, p["beliefs.prior_mean"], p["beliefs.prior_sd"],
-                                p["decision.risk_aversion"], p["technology.gain_sd"], idx)
+        return beliefs.planning(self.model.firms, self.prior_mean, self.prior_sd, self._fixed_context["risk_aversion"],
+                                self.gain_sd, idx)
 
     def ratio_bound(self) -> np.ndarray:
         """Every firm's upper bound of the gain ratio it can plan with (for the thinning bound)."""
-        p = self.model.params
-        return beliefs.ratio_bound(self.model.firms, p["beliefs.prior_mean"], p["beliefs.prior_sd"],
-                                   p["technology.gain_sd"])
+        return beliefs.ratio_bound(self.model.firms, self.prior_mean, self.prior_sd, self.gain_sd)
 
     def planning_ratio(self) -> np.ndarray:
         """Each firm's certainty-equivalent gain ratio (beliefs.planning)."""
@@ -116,13 +115,12 @@ class Adoption:
 
     def quote(self, idx: np.ndarray, proj_need: np.ndarray, benefit: np.ndarray) -> finance.Quote:
         m = self.model
-        p = m.params
         f = m.firms
         # lessors read the public evidence of the firm's cell, not its private beliefs
-        p0 = 1.0 / p["beliefs.prior_sd"] ** 2
-        cell_mean = (p["beliefs.prior_mean"] * p0 + f.cell_weighted) / (p0 + f.cell_precision)
+        p0 = 1.0 / self.prior_sd ** 2
+        cell_mean = (self.prior_mean * p0 + f.cell_weighted) / (p0 + f.cell_precision)
         return finance.quote(f, idx, proj_need, benefit, m.month, m.bank, m.leasing, cell_mean[f.cell[idx]],
-                             p["technology.gain_sd"], self.rate, p["decision.min_finance_fraction"])
+                             self.gain_sd, self.rate, m.params["decision.min_finance_fraction"])
 
     def options(self, idx: np.ndarray, ctx: decision.DecisionContext, plan: beliefs.Planning | None = None):
         """The best project and finance plan of firms ``idx`` (``plan``: their planning, aligned with idx;

@@ -107,7 +107,7 @@ class FirmInputs:
         return self.output / self.productivity
 
     def subset(self, idx: np.ndarray) -> FirmInputs:
-        return FirmInputs(*(getattr(self, f)[idx] for f in self.__dataclass_fields__))
+        return FirmInputs(*[a[idx] for a in vars(self).values()])  # the fields, in order
 
 
 @dataclass
@@ -130,7 +130,7 @@ class Project:
         return self.capex + self.fee - self.subsidy
 
     def subset(self, idx: np.ndarray) -> Project:
-        return Project(*(getattr(self, f)[idx] for f in self.__dataclass_fields__))
+        return Project(*[a[idx] for a in vars(self).values()])
 
 
 @dataclass
@@ -259,7 +259,7 @@ def best_project(x: FirmInputs, ctx: DecisionContext) -> Project:
     (:func:`firm_project`, firm by firm). ``nominal`` gains compound: (1 + r n1)(1 + r n2) - 1 is carried as
     r x (n1 + n2 + r n1 n2)."""
     n = x.stage.size
-    p = Project(np.empty(n, np.int64), *(np.empty(n) for _ in range(8)))
+    p = Project(np.empty(n, np.int64), *[np.empty(n) for _ in range(8)])
     t = ctx.subsidy
     _best_project_kernel(x.stage, x.sector, x.city, x.output, x.productivity, x.workforce_cap, x.wage, x.above,
                          x.ratio, ctx.cost_per_worker, ctx.nominal_gain, ctx.labour_saving, ctx.fee_share,
@@ -406,7 +406,7 @@ def choose(x: FirmInputs, q, ctx: DecisionContext, proj: Project | None = None) 
     proj = best_project(x, ctx) if proj is None else proj
     n = proj.pv.size
     plan = np.empty(n, np.int64)
-    npv, wait, value, prob, plan_cost = (np.empty(n) for _ in range(5))
+    npv, wait, value, prob, plan_cost = [np.empty(n) for _ in range(5)]
     _choose_kernel(x.output, x.productivity, x.workforce_cap, x.wage, x.sector, x.above, x.ratio, x.own_mean, x.own_sd,
                    x.own_factor, x.mean_var, x.cell, x.stage, x.exposure, x.margin, x.skill, proj.capex, proj.fee,
                    proj.net_cost, proj.benefit, proj.gain, proj.pv, q.short, q.cash, q.scale, q.lease_ok, q.lease_cover,

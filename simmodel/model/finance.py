@@ -76,7 +76,7 @@ class Quote:
     scale: np.ndarray  # share of the project its cash alone pays for (0 if below min_fraction)
 
     def subset(self, k: np.ndarray) -> Quote:
-        return Quote(*(getattr(self, f)[k] for f in self.__dataclass_fields__))
+        return Quote(*[a[k] for a in vars(self).values()])  # the fields, in order
 
 
 def quote(firms: Firms, idx: np.ndarray, need: np.ndarray, benefit: np.ndarray, month: int, bank: Bank,
@@ -379,7 +379,7 @@ def service(firms: Firms, bank: Bank, leasing: LeasingPartner) -> np.ndarray:
     if idx.size == 0:
         return idx
     w = firms.weight[idx]
-    balance, interest, principal = (np.empty(idx.size) for _ in range(3))
+    balance, interest, principal = [np.empty(idx.size) for _ in range(3)]
     for debts, payment, rate, is_bank in ((firms.debt, firms.debt_payment, firms.debt_rate, True),
                                           (firms.lease_liability, firms.lease_payment, firms.lease_rate, False)):
         _pay_down(idx, debts, payment, rate, firms.profit, firms.cash, balance, interest, principal)

@@ -152,6 +152,7 @@ class SubsidySchedule:
         self.voucher = p["cloud.voucher"]
         self.cities_pay_vouchers = p["cloud.voucher_payer"] == "cities"
         self._met: tuple[int, SubsidyTerms] | None = None  # (month, its terms with every share 1)
+        self._rule_table: np.ndarray | None = None
 
     def award_rate_now(self) -> float:
         """The award rate of this month's applications (0 before the fund's start)."""
@@ -164,7 +165,8 @@ class SubsidySchedule:
         budgets, at each call."""
         m = self.model
         if self._met is None or self._met[0] != m.month:
-            rules = np.array([c.rule(m.month) for c in m.cities])
+            in_run = 0 <= m.month <= m.end_month
+            rules = self._rules()[m.month] if in_run else np.array([c.rule(m.month) for c in m.cities])
             price = self.robot_price * (1.0 - self.price_decline) ** (max(m.month, 0) / 12)
             met = SubsidyTerms(robot_subsidy=np.minimum(rules[:, 0] * price, rules[:, 1]),
                                city_share=np.ones(len(m.cities)), award_rate=self.award_rate_now(),
@@ -178,6 +180,14 @@ class SubsidySchedule:
             return met
         return SubsidyTerms(met.robot_subsidy, np.array([c.budget.expected_share for c in m.cities]), met.award_rate,
                             met.award_cap, m.government.fund.expected_share, met.pilot_rate, met.pilot_cap)
+
+    def _rules(self) -> np.ndarray:
+        """(months of the run, cities, 2): each city's (rate, cap per robot) in each month (CityGovernment.rule,
+        which reads only the month and the city's fixed terms), built at the first call."""
+        if self._rule_table is None:
+            m = self.model
+            self._rule_table = np.array([[c.rule(t) for c in m.cities] for t in range(m.end_month + 1)])
+        return self._rule_table
 
     # --- payments ----------------------------------------------------------------------------------
     def _pay_by_city(self, idx: np.ndarray, claims: np.ndarray) -> np.ndarray:
