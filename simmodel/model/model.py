@@ -124,6 +124,7 @@ class TransformationModel(mesa.Model):
         self.impl_months = np.array([0, tech.implementation_months_stage1, tech.implementation_months_stage2,
                                      tech.implementation_months_stage3, tech.implementation_months_stage4])
         self.obs_var = max(tech.gain_sd, 1e-3) ** 2  # observation noise of a realised gain ratio
+        self._bad_wave = (month_index(tech.bad_wave_start), tech.bad_wave_months, tech.bad_wave_multiplier)
         self._flow_key = f.cell * 2 + f.above
         self._evidence: tuple[np.ndarray, ...] | None = None
         self._latest: tuple[int, dict[str, float]] = (-1, {})
@@ -340,9 +341,8 @@ class TransformationModel(mesa.Model):
 
     def _wave(self) -> float:
         """Multiplier of realised gains this month (below 1 during a 'bad wave' of projects)."""
-        t = self.params.technology
-        start = month_index(t.bad_wave_start)
-        return t.bad_wave_multiplier if start <= self.month < start + t.bad_wave_months else 1.0
+        start, months, multiplier = self._bad_wave
+        return multiplier if start <= self.month < start + months else 1.0
 
     # 7. production and accounts -----------------------------------------------------------------------
     def _produce(self, demand_growth: float) -> np.ndarray:

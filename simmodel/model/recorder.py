@@ -21,7 +21,14 @@ from .firms import QUEUED
 from .indicators import ABOVE, FLOWS, INDICATORS, LEVELS, N_CLOUD, N_SIZE, SCALARS, STOCKS, indicator
 from .stages import N_STAGES
 
-_FLOW_INDEX = {name: i for i, name in enumerate(FLOWS)}
+class _FlowIndex(dict):
+    """Each flow's row in the month's flows; an unknown name is an error naming it."""
+
+    def __missing__(self, name):
+        raise KeyError(f"unknown flow {name!r}: declare it in indicators.FLOWS")
+
+
+_FLOW_INDEX = _FlowIndex((name, i) for i, name in enumerate(FLOWS))
 
 
 class Recorder:
@@ -64,15 +71,9 @@ class Recorder:
             return self.flows[t]
         return np.zeros((len(FLOWS), self.k_flow))
 
-    def _flow_row(self, name: str) -> int:
-        i = _FLOW_INDEX.get(name)
-        if i is None:
-            raise KeyError(f"unknown flow {name!r}: declare it in indicators.FLOWS")
-        return i
-
     def add_flow(self, name: str, flow_key: np.ndarray, amounts: np.ndarray) -> None:
         """Add real-firm amounts (already times weight) of flow ``name`` at ``flow_key``."""
-        row = self.month_flows[self._flow_row(name)]
+        row = self.month_flows[_FLOW_INDEX[name]]
         if flow_key.size:
             row += np.bincount(flow_key, weights=amounts, minlength=self.k_flow)
 
@@ -80,10 +81,10 @@ class Recorder:
                       amounts: np.ndarray | None = None) -> None:
         """:meth:`add_flow` of firms ``idx`` (``flow_key`` and ``weight``: every firm's): real firms, or yuan per
         firm (``amounts``, aligned with idx) x weight, in one compiled pass with add_flow's bits."""
-        i = self._flow_row(name)
+        row = self.month_flows[_FLOW_INDEX[name]]
         if idx.size:
             _add_firm_flow(idx, flow_key, weight, _NO_AMOUNTS if amounts is None else amounts, amounts is not None,
-                           self.month_flows[i], self._sums[0])
+                           row, self._sums[0])
 
     def add_binned_flow(self, names: tuple[str, ...], bins: np.ndarray, flow_key: np.ndarray,
                         amounts: np.ndarray) -> None:
@@ -107,10 +108,10 @@ class Recorder:
             raise KeyError(f"unknown scalar {sorted(set(scalars) - _SCALAR_SET)}: declare it in indicators.SCALARS")
         # uniform within a size class: weigh the sums (x 1.0 changes no bit when weighed per agent)
         w = self._cell_weights if weights is None else self._ones
-        plan = _plan(tuple((n, "sparse" if isinstance(q, tuple) else getattr(q, "dtype", None))
-                           for n, q in quantities.items()))
+        plan = _plan(tuple([(n, "sparse" if isinstance(q, tuple) else getattr(q, "dtype", None))
+                            for n, q in quantities.items()]))
         scratch = self._scratch
-        first, second = (tuple(quantities[n] for n in names) for names in plan.groups)
+        first, second = [tuple([quantities[n] for n in names]) for names in plan.groups]
         _cube_sums(stock_key, weights, first or (np.zeros(stock_key.size),), second or _NO_FLAGS, len(second),
                    plan.second, scratch)
         for name, row in plan.sparse:  # (firm indices, values), at cells the count shows occupied
