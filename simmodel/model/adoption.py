@@ -30,6 +30,7 @@ class Adoption:
         self._fixed_context = self._context_fixed()
         b = p.beliefs
         self.prior_mean, self.prior_sd, self.gain_sd = b.prior_mean, b.prior_sd, p["technology.gain_sd"]
+        self.risk_aversion = p["decision.risk_aversion"]
 
     def eligible_mask(self) -> np.ndarray:
         """Firms that may consider a project this month: operating, no project, below stage 4, cooled down."""
@@ -41,8 +42,8 @@ class Adoption:
 
     def planning(self, idx: np.ndarray | None = None) -> beliefs.Planning:
         """What firms ``idx`` (default: all) plan their next project with (beliefs.planning), aligned with idx."""
-        return beliefs.planning(self.model.firms, self.prior_mean, self.prior_sd, self._fixed_context["risk_aversion"],
-                                self.gain_sd, idx)
+        return beliefs.planning(self.model.firms, self.prior_mean, self.prior_sd, self.risk_aversion, self.gain_sd,
+                                idx)
 
     def ratio_bound(self) -> np.ndarray:
         """Every firm's upper bound of the gain ratio it can plan with (for the thinning bound)."""
