@@ -118,8 +118,8 @@ class Adoption:
         m = self.model
         f = m.firms
         # lessors read the public evidence of the firm's cell, not its private beliefs
-        p0 = 1.0 / self.prior_sd ** 2
-        cell_mean = (self.prior_mean * p0 + f.cell_weighted) / (p0 + f.cell_precision)
+        cell_p, cell_w = beliefs.cell_terms(f, self.prior_mean, self.prior_sd)
+        cell_mean = cell_w / cell_p
         return finance.quote(f, idx, proj_need, benefit, m.month, m.bank, m.leasing, cell_mean[f.cell[idx]],
                              self.gain_sd, self.rate, m.params["decision.min_finance_fraction"])
 

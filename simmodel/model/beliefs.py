@@ -86,7 +86,7 @@ def mean_belief(firms, prior_mean: float, prior_sd: float, idx=None,
     (the variance None unless ``variance``): the prior, the public evidence of the firm's cell and, if it
     is informed, its private evidence, added in precision and precision-weighted sum."""
     f = firms
-    cell_p, cell_w = _cell_terms(f, prior_mean, prior_sd)
+    cell_p, cell_w = cell_terms(f, prior_mean, prior_sd)
     everyone = idx is None
     rows = np.empty(0, np.int64) if everyone else np.asarray(idx, np.int64)
     n = f.n if everyone else rows.size
@@ -96,8 +96,9 @@ def mean_belief(firms, prior_mean: float, prior_sd: float, idx=None,
     return mean, (var if variance else None)
 
 
-def _cell_terms(f, prior_mean: float, prior_sd: float) -> tuple[np.ndarray, np.ndarray]:
-    """Each cell's precision and precision-weighted sum: the prior's and the cell's public evidence."""
+def cell_terms(f, prior_mean: float, prior_sd: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each cell's precision and precision-weighted sum: the prior's and the cell's public evidence (what an
+    outsider, such as a lessor, can know of the cell's gains: the mean is their ratio)."""
     p0 = 1.0 / prior_sd ** 2
     return p0 + f.cell_precision, prior_mean * p0 + f.cell_weighted
 
@@ -166,7 +167,7 @@ def ratio_bound(firms, prior_mean: float, prior_sd: float, gain_sd: float) -> np
     with, and the most a lessor carrying all of its shortfall risk can lift it to (thinning.py)."""
     f = firms
     own = np.empty(f.n, np.float32)
-    _ratio_bound_kernel(*_cell_terms(f, prior_mean, prior_sd), f.cell, f.informed, f.belief_precision,
+    _ratio_bound_kernel(*cell_terms(f, prior_mean, prior_sd), f.cell, f.informed, f.belief_precision,
                         f.belief_weighted, f.z_known, f.stage, np.float32(gain_sd), own)
     return own
 

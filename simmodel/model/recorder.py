@@ -88,7 +88,7 @@ class Recorder:
 
     def add_binned_flow(self, names: tuple[str, ...], bins: np.ndarray, flow_key: np.ndarray,
                         amounts: np.ndarray) -> None:
-        """Add real-firm amounts to flow ``names[bins]`` (names consecutive in FLOWS) in one bincount: each
+        """Add real-firm amounts to flow ``names[bins]`` (names consecutive in FLOWS) in one compiled pass: each
         flow's cells add its firms in order, as one :meth:`add_flow` per name would."""
         i = _first_of_run(names)
         if flow_key.size:
