@@ -223,7 +223,7 @@ class Thinning:
         self.bound = tuple(np.zeros(f.n, np.float32) for _ in range(4))
         self.year: YearAhead | None = None
         self.ctx: DecisionContext | None = None
-        self._tables: tuple = (None, None, None)  # (ctx, year, stage_tables of both): see refresh
+        self._tables: tuple = (None, None, None, None)  # (year, nominal gains, skip premium, their stage_tables)
 
     def year_ahead(self, ratio_cap: float) -> YearAhead:
         """Favourable bounds on what may change before December (for the cached terms)."""
@@ -270,12 +270,15 @@ class Thinning:
         if self.year is None or self.ctx is None:
             return
         f, ctx = self.model.firms, self.ctx
-        if self._tables[0] is not ctx or self._tables[1] is not self.year:  # a month's refreshes share them
-            self._tables = (ctx, self.year, stage_tables(ctx, self.year))
+        # the tables read only the year's terms and the context's fixed nominal gains and skip premium: a year's
+        # refreshes share them
+        key = (self.year, ctx.nominal_gain, ctx.skip_premium)
+        if any(a is not b for a, b in zip(key, self._tables)):
+            self._tables = (*key, stage_tables(ctx, self.year))
         rows = np.arange(f.n) if isinstance(idx, slice) else idx
         # the NPV measure folds beta_value x the annuities into a and l
         fold = (ctx.beta_value * ctx.annuity, ctx.beta_value * self.year.wage_annuity) if self.scaled else (1.0, 1.0)
-        bound_terms(rows, f, ctx, self.year, self.bound, fold, self._tables[2])
+        bound_terms(rows, f, ctx, self.year, self.bound, fold, self._tables[3])
 
     def candidates(self, u: np.ndarray, eligible: np.ndarray, ratio: np.ndarray, ctx: DecisionContext) -> np.ndarray:
         """The eligible firms whose draw ``u`` falls below the bound of their adoption probability.
