@@ -357,24 +357,60 @@ def test_expert_groups_diagnose_only_firms_that_can_still_use_it(monkeypatch, se
 
 @pytest.mark.parametrize("seed", [2, 9])
 def test_ranking_only_each_sectors_leading_exposed_firms_diagnoses_the_same_firms(monkeypatch, seed):
-    """Above RANK_ALL_BELOW exposed firms the expert groups rank only each sector's leading ones
-    (services._leading: those within reach of the capacity, ties kept whole). Forced on every month of a
-    run (threshold 0), the run must be the one that ranks all of them, to the bit: the same firms diagnosed,
-    the same months' stocks and flows."""
+    """The expert groups rank only each sector's leading exposed firms (services._leading: those within reach of
+    the capacity, ties kept whole). The run must be the one that ranks all of them, to the bit: the same firms
+    diagnosed, the same months' stocks and flows."""
     import simmodel.model.institutions.services as S
     from simmodel.model import TransformationModel
 
+    real, seen = S._leading, {"exposed": 0, "kept": 0}
+
+    def counted(firms, exposed, capacity):
+        out = real(firms, exposed, capacity)
+        seen["exposed"] += exposed.size
+        seen["kept"] += out.size
+        return out
+
     runs = []
-    for threshold in (0, 10**9):
-        monkeypatch.setattr(S, "RANK_ALL_BELOW", threshold)
+    for leading in (counted, lambda firms, exposed, capacity: exposed):
+        monkeypatch.setattr(S, "_leading", leading)
         m = TransformationModel.from_scenario("baseline", seed=seed, scale=0.02, end="2016-12")
         m.run()
         runs.append(m)
     a, b = runs
     assert a.firms.diagnosed.sum() > 200
+    assert seen["kept"] < 0.5 * seen["exposed"]  # most exposed firms are out of reach: the ranking is cut
     assert np.array_equal(a.firms.diagnosed, b.firms.diagnosed)
     assert a.recorder.stocks.tobytes() == b.recorder.stocks.tobytes()
     assert a.recorder.flows.tobytes() == b.recorder.flows.tobytes()
+
+
+
+def test_the_leading_exposed_firms_are_each_sectors_k_most_exposed_with_ties_kept_whole():
+    """services._leading against the rule written out sector by sector: in a sector with capacity, k =
+    int(capacity / its least agent weight) + 2 agents; a sector with more exposed firms than k keeps those at or
+    above the k-th largest exposure (ties with it kept), one with k or fewer keeps them all, one without capacity
+    none; the firms stay in their order. Random firms with many ties in exposure and uneven weights."""
+    from types import SimpleNamespace
+
+    from simmodel.model.institutions.services import _leading
+
+    rng = np.random.default_rng(11)
+    n, n_s = 5_000, 12
+    firms = SimpleNamespace(sector=rng.integers(0, n_s, n), exposure=(rng.integers(0, 20, n) / 20).astype(np.float32),
+                            weight=rng.choice([1.0, 7.5, 40.0], n))
+    for trial in range(20):
+        exposed = np.sort(rng.choice(n, rng.integers(0, 3_000), replace=False))
+        capacity = np.where(rng.random(n_s) < 0.2, 0.0, rng.uniform(0.0, 300.0, n_s))
+        expected = np.zeros(exposed.size, bool)
+        for s in range(n_s):
+            mine = (firms.sector[exposed] == s).nonzero()[0]
+            if capacity[s] <= 0 or mine.size == 0:
+                continue
+            k = int(capacity[s] / firms.weight[exposed[mine]].min()) + 2
+            e = firms.exposure[exposed[mine]]
+            expected[mine] = e >= np.sort(e)[::-1][k - 1] if mine.size > k else True
+        assert np.array_equal(_leading(firms, exposed, capacity), exposed[expected])
 
 
 def test_a_cells_public_evidence_grows_by_peer_contacts_times_the_share_of_its_firms_that_completed():

@@ -280,8 +280,7 @@ def diagnose(firms, groups: list[ExpertGroup], draws: SectorDraws, month: int, r
     straddle = rng.random((n_sectors, 2))[:, 0].copy()  # a fixed number of draws a month: common random numbers
     exposed = _open_to_diagnosis(np.empty(0, np.int64), True, firms.exposure, EXPOSED, True, firms.proj_phase,
                                  firms.stage, firms.diagnosed, firms.alive, NONE)
-    if exposed.size > RANK_ALL_BELOW:
-        exposed = _leading(firms, exposed, capacity)
+    exposed = _leading(firms, exposed, capacity)
     # one ordering for every sector: by sector, then exposure (highest first), then the seeded tie
     tie = tie_break(firms.key[exposed], event_id("diagnoses", month))
     exposed = exposed[np.lexsort((tie, -firms.exposure[exposed], firms.sector[exposed]))]
@@ -351,33 +350,55 @@ def _diagnosed(exposed, bounds, sectors, capacity, visits, r, straddle, weight, 
     return out[:n].copy()
 
 
-RANK_ALL_BELOW = 2_000  # exposed firms: fewer are ranked all together (cheaper than _leading's loop over sectors)
-
-
 def _leading(firms, exposed: np.ndarray, capacity: np.ndarray) -> np.ndarray:
-    """Of the ``exposed`` firms, those that can be reached in their sector's ranking: each sector's k most
-    exposed (with every firm tied with the k-th in exposure), k agents weighing more than its groups' capacity
-    in real firms, so that the diagnoses are those of ranking them all.
+    """Of the ``exposed`` firms (in their order), those that can be reached in their sector's ranking: each
+    sector's k most exposed (with every firm tied with the k-th in exposure), k agents weighing more than its
+    groups' capacity in real firms, so that the diagnoses are those of ranking them all.
 
     take_within serves a head of the ranking up to the agent that straddles the capacity, the k-th at the
     latest, and reads nothing behind it; the first k are ranked the same among these as among all (exposure,
     then the seeded tie, which depends on the firm alone); and a sector with more than k of them has more
-    exposed firms than its capacity either way, so it visits none at random. Ranking 23,000 exposed firms took
-    2.5 ms a month at the province, for 220 diagnoses."""
-    sector, exposure, weight = firms.sector[exposed], firms.exposure[exposed], firms.weight[exposed]
-    keep = np.zeros(exposed.size, bool)
-    for s in (capacity > 0).nonzero()[0]:
-        mine = (sector == s).nonzero()[0]
-        if mine.size == 0:
-            continue
-        # k - 1 agents of the least weight already exceed the capacity; one more keeps the straddler within the k
-        # however the running sum of weights rounds
-        k = int(capacity[s] / weight[mine].min()) + 2
-        if mine.size > k:
-            e = exposure[mine]
-            mine = mine[e >= np.partition(e, mine.size - k)[mine.size - k]]
-        keep[mine] = True
+    exposed firms than its capacity either way, so it visits none at random. At scale 0.02 in mid-2016, 54 of
+    534 exposed firms were within reach; ranking all 534 took 29 us, this selection 5 us."""
+    keep = np.empty(exposed.size, np.bool_)
+    _leading_kernel(exposed, firms.sector, firms.exposure, firms.weight, capacity, keep)
     return exposed[keep]
+
+
+@njit(cache=True, nogil=True)
+def _leading_kernel(exposed, sector, exposure, weight, capacity, keep):
+    """_leading's selection into ``keep``: per sector with capacity, k = int(capacity / its least weight) + 2 (k - 1
+    agents of the least weight already exceed the capacity; one more keeps the straddler within the k however
+    the running sum of weights rounds), and where it has more than k exposed firms, those at or above the k-th
+    largest exposure (found by keeping each such sector's k largest, in descending order)."""
+    n_s = capacity.size
+    count = np.zeros(n_s, np.int64)
+    w_min = np.full(n_s, np.inf)
+    for j in range(exposed.size):
+        s = sector[exposed[j]]
+        count[s] += 1
+        w_min[s] = min(w_min[s], weight[exposed[j]])
+    k = np.zeros(n_s, np.int64)
+    start = np.zeros(n_s + 1, np.int64)  # the k largest of each sector that needs a threshold, sector after sector
+    for s in range(n_s):
+        if capacity[s] > 0 and count[s] > 0:
+            k[s] = int(capacity[s] / w_min[s]) + 2
+        start[s + 1] = start[s] + (k[s] if count[s] > k[s] else 0)
+    top = np.full(start[n_s], -np.inf, exposure.dtype)
+    for j in range(exposed.size):
+        i = exposed[j]
+        a, b = start[sector[i]], start[sector[i] + 1]
+        e = exposure[i]
+        if b > a and e > top[b - 1]:  # insert e among the sector's k largest
+            p = b - 1
+            while p > a and top[p - 1] < e:
+                top[p] = top[p - 1]
+                p -= 1
+            top[p] = e
+    for j in range(exposed.size):
+        i = exposed[j]
+        s = sector[i]
+        keep[j] = k[s] > 0 and (start[s + 1] == start[s] or exposure[i] >= top[start[s + 1] - 1])
 
 
 @njit(cache=True, nogil=True)
