@@ -274,9 +274,8 @@ def diagnose(firms, groups: list[ExpertGroup], draws: SectorDraws, month: int, r
     from ..firms import NONE
 
     n_sectors = draws.w_min.size
-    capacity = np.zeros(n_sectors)
-    for g in groups:
-        capacity[g.sector] += g.capacity
+    sector_of = [g.sector for g in groups]
+    capacity = np.bincount(sector_of, weights=[g.capacity for g in groups], minlength=n_sectors)  # in group order
     straddle = rng.random((n_sectors, 2))[:, 0].copy()  # a fixed number of draws a month: common random numbers
     exposed = _open_to_diagnosis(np.empty(0, np.int64), True, firms.exposure, EXPOSED, True, firms.proj_phase,
                                  firms.stage, firms.diagnosed, firms.alive, NONE)
@@ -298,9 +297,9 @@ def diagnose(firms, groups: list[ExpertGroup], draws: SectorDraws, month: int, r
         firms.exposure[out] = 1.0
         beliefs.diagnose(firms, out, learning)
         done = np.bincount(firms.sector[out], weights=firms.weight[out], minlength=n_sectors)
-        n_groups = np.bincount([g.sector for g in groups], minlength=n_sectors)
+        per_group = (done / np.maximum(np.bincount(sector_of, minlength=n_sectors), 1)).tolist()
         for g in groups:
-            g.diagnosed_total += done[g.sector] / n_groups[g.sector]
+            g.diagnosed_total += per_group[g.sector]
     return out
 
 
