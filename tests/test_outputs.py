@@ -2,6 +2,7 @@
 
 import pytest
 
+from conftest import flow_total
 from simmodel.model.indicators import BY_NAME
 from simmodel.runs.runner import tidy
 
@@ -267,3 +268,19 @@ def test_a_firms_flow_is_add_flow_of_their_keys_and_amounts_times_weights_to_the
         assert one.month_flows.tobytes() == gathered.month_flows.tobytes()
     with pytest.raises(KeyError, match="unknown flow"):
         rec.add_firm_flow("subsidies_spent", idx, key, weight, amounts)
+
+
+def test_every_firms_keys_are_the_documented_layout_of_its_attributes(baseline):
+    """After a run in which firms climbed stages, moved onto and off the cloud and crossed the size threshold:
+    each firm's decision key is cell x 5 + stage, and its stock key the recorder's documented layout (city x
+    sector x size x stage x cloud x high-tech x emerging, cell = city x n_sectors + sector)."""
+    import numpy as np
+
+    f, ns = baseline.firms, baseline.tables.n_sectors
+    assert np.array_equal(f.cell, f.city * ns + f.sector)
+    assert (f.stage > 0).any() and f.on_cloud.any() and f.hightech.any() and f.emerging.any()
+    assert flow_total(baseline, "crossed_up") > 0 and flow_total(baseline, "crossed_down") > 0
+    assert flow_total(baseline, "cloud_migrations") > 0 and flow_total(baseline, "cloud_exits") > 0
+    assert np.array_equal(f.combo, f.cell.astype(np.int64) * 5 + f.stage)
+    key = ((((f.cell.astype(np.int64) * 2 + f.above) * 5 + f.stage) * 2 + f.on_cloud) * 2 + f.hightech) * 2 + f.emerging
+    assert np.array_equal(f.stock_key, key)
