@@ -157,21 +157,23 @@ class CloudMigration:
         push = np.array([c.behind_target() for c in model.cities], float)
         voucher = model.params["cloud.voucher"] if self.action_on(t) else 0.0
         movers, leavers = self.migrate(f, t, push, voucher)
-        gain = model.params["cloud.productivity_gain"]
-        if leavers.size:  # the services stop: their gain goes with them
-            apply_gain(f, leavers, np.full(leavers.size, 1.0 / (1.0 + gain) - 1.0),
-                       model.tables.sector_labour_saving[f.sector[leavers]])
+        if leavers.size:
             model.flow("cloud_exits", leavers)
-            model.thinning.refresh(leavers)  # productivity changed: the decision's cached bound terms
+        if leavers.size + movers.size == 0:
+            return
+        # leavers lose the services' gain, movers gain it (two disjoint sets of firms, each firm on its own)
+        gain = model.params["cloud.productivity_gain"]
+        changed = np.concatenate((leavers, movers))
+        apply_gain(f, changed, np.repeat([1.0 / (1.0 + gain) - 1.0, gain], [leavers.size, movers.size]),
+                   model.tables.sector_labour_saving[f.sector[changed]])
+        model.thinning.refresh(changed)  # productivity changed: the decision's cached bound terms
         if movers.size == 0:
             return
-        apply_gain(f, movers, np.full(movers.size, gain), model.tables.sector_labour_saving[f.sector[movers]])
-        model.thinning.refresh(movers)
         voucher = np.zeros(movers.size)
         if self.action_on(t):
             voucher = model.subsidies.pay_vouchers(movers)
         f.cash[movers] += voucher
-        by_city = np.bincount(f.city[movers], weights=f.weight[movers], minlength=len(model.cities))
+        by_city = np.bincount(f.city[movers], weights=f.weight[movers], minlength=len(model.cities)).tolist()
         for c in model.cities:
             c.cloud_done += by_city[c.city]
         model.flow("cloud_migrations", movers)
