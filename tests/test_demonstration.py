@@ -567,3 +567,26 @@ def test_the_attendees_are_the_old_draw_of_seats_to_the_firm(seats):
     want = pool[tie_break(f.key[pool], event) < p_attend[of_cell]]
     assert np.array_equal(got, want)
     assert 0 < got.size < pool.size if seats < 1e6 else got.size == pool.size
+
+
+def test_the_cases_shown_are_the_windows_sums_with_the_sector_standing_in_for_an_empty_class_to_the_bit():
+    """Demonstration.case_mean against the rule written with numpy: each (sector, size class)'s cases summed over
+    the window, a class without any showing its sector's (both classes), the mean their ratio (0 with none at
+    all). Random ring buffers with empty classes, empty sectors and negative ratios; the same bits."""
+    from simmodel.model import TransformationModel
+
+    demo = TransformationModel.from_scenario("baseline", seed=1, scale=0.004, end="2013-03").demonstration
+    rng = np.random.default_rng(4)
+    for trial in range(30):
+        shape = demo.case_n.shape
+        n = rng.gamma(1.0, 30.0, shape) * (rng.random(shape) < 0.3) * (rng.random(shape[1:]) < 0.6)  # empty classes
+        n[:, rng.random(shape[1]) < 0.3] = 0.0  # sectors without cases
+        demo.case_n[:], demo.case_sum[:] = n, n * rng.normal(0.8, 0.6, shape)
+        total_n, total_s = demo.case_n.sum(axis=0), demo.case_sum.sum(axis=0)
+        empty = total_n <= 0
+        n_shown = np.where(empty, total_n.sum(axis=1, keepdims=True), total_n)
+        s_shown = np.where(empty, total_s.sum(axis=1, keepdims=True), total_s)
+        expected = np.divide(s_shown, n_shown, out=np.zeros_like(s_shown), where=n_shown > 0)
+        mean, shown = demo.case_mean()
+        assert (shown == 0).any() and (empty & (shown > 0)).any()  # both fallbacks exercised
+        assert mean.tobytes() == expected.tobytes() and shown.tobytes() == n_shown.tobytes()

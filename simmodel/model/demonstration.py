@@ -36,6 +36,25 @@ def conferences_in_month(per_year: int, month: int) -> int:
     return round((m + 1) * per_year / 12) - round(m * per_year / 12)
 
 
+@njit(cache=True, nogil=True)
+def _case_mean(case_sum, case_n, mean, n_shown):
+    """Demonstration.case_mean into ``mean`` and ``n_shown``: each (sector, size class)'s cases summed over the
+    window's months in order (as numpy sums over the first axis), a class without any showing its sector's (the
+    two classes added), the mean 0 where nothing is shown."""
+    for s in range(case_n.shape[1]):
+        for c in range(2):
+            n, t = case_n[0, s, c], case_sum[0, s, c]
+            for w in range(1, case_n.shape[0]):
+                n += case_n[w, s, c]
+                t += case_sum[w, s, c]
+            n_shown[s, c], mean[s, c] = n, t
+        n_sector, t_sector = n_shown[s, 0] + n_shown[s, 1], mean[s, 0] + mean[s, 1]
+        for c in range(2):
+            if n_shown[s, c] <= 0:
+                n_shown[s, c], mean[s, c] = n_sector, t_sector
+            mean[s, c] = mean[s, c] / n_shown[s, c] if n_shown[s, c] > 0 else 0.0
+
+
 class Demonstration:
     """The province's conference programme and pilot batches (run by the provincial government)."""
 
@@ -80,13 +99,8 @@ class Demonstration:
     def case_mean(self) -> tuple[np.ndarray, np.ndarray]:
         """(mean gain ratio, real projects) of the cases in the window, by sector and size class
         (n_sectors, 2); a class without cases shows its sector's cases of both classes."""
-        n = self.case_n.sum(axis=0)
-        s = self.case_sum.sum(axis=0)
-        n_sector, s_sector = n.sum(axis=1, keepdims=True), s.sum(axis=1, keepdims=True)
-        use_sector = n <= 0
-        n_shown = np.where(use_sector, n_sector, n)
-        s_shown = np.where(use_sector, s_sector, s)
-        mean = np.divide(s_shown, n_shown, out=np.zeros_like(s_shown), where=n_shown > 0)
+        mean, n_shown = np.empty(self.case_n.shape[1:]), np.empty(self.case_n.shape[1:])
+        _case_mean(self.case_sum, self.case_n, mean, n_shown)
         return mean, n_shown
 
     # --- conferences --------------------------------------------------------------------------
@@ -103,7 +117,7 @@ class Demonstration:
             return np.zeros(0, np.int64)
         k = min(k, int(np.count_nonzero(weight)))
         cells = weighted_sample(self.rng, weight / weight.sum(), k)  # numpy's choice without replacement
-        self.held.extend((month, int(c)) for c in cells)
+        self.held.extend([(month, c) for c in cells.tolist()])
         att = _attendees(self._members_order, self._members_bounds, cells.astype(np.int64), firms.stage,
                          firms.proj_phase, firms.alive, NONE, firms.weight, firms.key,
                          event_offset(event_id("conference seats", month)), float(self.p.attendees_per_conference))
