@@ -450,11 +450,11 @@ def tidy_rows(rec: Recorder, yearly: bool, names: tuple[str, ...] | None = None,
     for level in levels:
         agg = aggregate(rec, level, yearly)
         with np.errstate(invalid="ignore", divide="ignore"):
-            values = {ind.name: ind.fn(agg) for ind in wanted if level in ind.levels}
+            # [period][group] as Python floats: float() of each element, in one call per indicator
+            values = {ind.name: np.asarray(ind.fn(agg), float).tolist() for ind in wanted if level in ind.levels}
         for p, label in enumerate(labels):
             for g, (region, sector) in enumerate(groups(rec, level)):
-                for name, arr in values.items():
-                    rows.append((label, region, sector, name, float(arr[p, g])))
+                rows.extend([(label, region, sector, name, v[p][g]) for name, v in values.items()])
     return rows
 
 
