@@ -155,47 +155,49 @@ class Finance:
 
 
 def arrange(firms: Firms, idx: np.ndarray, plan: np.ndarray, q: Quote, month: int, leasing: LeasingPartner,
-            draws: np.ndarray) -> Finance:
+            draws: np.ndarray, at: np.ndarray | None = None) -> Finance:
     """Adopters ``idx`` take up their plans: the bank decides (``draws``), leases are signed within each
     model's limit in a seeded random order; a firm the bank refuses, or whose lease does not fit the
-    limit, falls back on its best remaining lease, then on scaling down to its cash, else gives up."""
+    limit, falls back on its best remaining lease, then on scaling down to its cash, else gives up.
+    ``at``: where each adopter's quote is in ``q`` (default: q holds theirs, in order)."""
     n = idx.size
     route, borrowed, rate, scale = np.empty(n, np.int8), np.empty(n), np.empty(n), np.empty(n)
     applied, refused = np.empty(n, np.bool_), np.empty(n, np.bool_)
     volume = np.array([leasing.volume_left[m] for m in LEASES])
-    _arrange_kernel(np.asarray(plan, np.int64), draws, q.p_bank, q.bank_loan, q.bank_rate, q.bank_scale, q.lease_ok,
-                    q.lease_cost, q.lease_amount, q.lease_rate, q.scale, firms.weight[idx],
-                    random_order(firms.key[idx], "lease signing", month), np.array(LEASES, np.int8), volume, route,
-                    borrowed, rate, scale, applied, refused)
+    _arrange_kernel(np.asarray(plan, np.int64), draws, np.arange(n) if at is None else at, q.p_bank, q.bank_loan,
+                    q.bank_rate, q.bank_scale, q.lease_ok, q.lease_cost, q.lease_amount, q.lease_rate, q.scale,
+                    firms.weight[idx], random_order(firms.key[idx], "lease signing", month), np.array(LEASES, np.int8),
+                    volume, route, borrowed, rate, scale, applied, refused)
     for j, m in enumerate(LEASES):
         leasing.volume_left[m] = float(volume[j])
     return Finance(scale, route, borrowed, rate, applied, refused)
 
 
 @njit(cache=True, nogil=True)
-def _arrange_kernel(plan, draws, p_bank, bank_loan, bank_rate, bank_scale, lease_ok, lease_cost, lease_amount,
+def _arrange_kernel(plan, draws, at, p_bank, bank_loan, bank_rate, bank_scale, lease_ok, lease_cost, lease_amount,
                     lease_rate, q_scale, weight, order, models, volume, route, borrowed, rate, scale, applied, refused):
-    """arrange in one pass, then the signing rounds (_sign_leases), then the scaled rest. The bank decides each
-    applicant by its draw; a firm refused or planning a lease waits for one, its preferences the lease models
-    by cost (the planned one first, those it does not qualify for at +inf; numpy's stable argsort: ties in model
-    order, a NaN last)."""
+    """arrange in one pass, then the signing rounds (_sign_leases), then the scaled rest; firm i's quote is at
+    ``at[i]``. The bank decides each applicant by its draw; a firm refused or planning a lease waits for one, its
+    preferences the lease models by cost (the planned one first, those it does not qualify for at +inf; numpy's
+    stable argsort: ties in model order, a NaN last)."""
     n, k = plan.size, models.size
     waiting, done = np.empty(n, np.bool_), np.empty(n, np.bool_)
     pref = np.empty((n, k), np.int64)
     cost = np.empty(k)
     for i in range(n):
+        a = at[i]
         applied[i] = plan[i] == LOAN
-        refused[i] = applied[i] and draws[i] >= p_bank[i]
+        refused[i] = applied[i] and draws[i] >= p_bank[a]
         lent = applied[i] and not refused[i]
         route[i] = LOAN if lent else CASH
-        borrowed[i] = bank_loan[i] if lent else 0.0
-        rate[i] = bank_rate[i] if lent else 0.0
-        scale[i] = bank_scale[i] if lent else 1.0
+        borrowed[i] = bank_loan[a] if lent else 0.0
+        rate[i] = bank_rate[a] if lent else 0.0
+        scale[i] = bank_scale[a] if lent else 1.0
         is_lease = LEASE_FUNDS <= plan[i] <= LEASE_ENGINEERING  # the lease plans' codes are consecutive
         waiting[i] = is_lease or refused[i]
         done[i] = plan[i] == CASH or lent
         for j in range(k):
-            cost[j] = lease_cost[i, j] if lease_ok[i, j] else np.inf
+            cost[j] = lease_cost[a, j] if lease_ok[a, j] else np.inf
             pref[i, j] = j
         if is_lease:
             cost[plan[i] - LEASE_FUNDS] = -np.inf
@@ -206,20 +208,21 @@ def _arrange_kernel(plan, draws, p_bank, bank_loan, bank_rate, bank_scale, lease
                 pref[i, a] = pref[i, a - 1]
                 a -= 1
             pref[i, a] = m
-    _sign_leases(order, pref, lease_ok, lease_amount, lease_rate, weight, models, volume, waiting, route, borrowed,
+    _sign_leases(order, at, pref, lease_ok, lease_amount, lease_rate, weight, models, volume, waiting, route, borrowed,
                  rate, done)
     for i in range(n):
         if not done[i]:
-            scale[i] = q_scale[i]
+            scale[i] = q_scale[at[i]]
 
 
 @njit(cache=True, nogil=True)
-def _sign_leases(order, pref, lease_ok, amount, lease_rate, weight, models, volume, waiting, route, borrowed, rate,
-                 done):
+def _sign_leases(order, at, pref, lease_ok, amount, lease_rate, weight, models, volume, waiting, route, borrowed,
+                 rate, done):
     """The signing rounds of arrange, in place: in round r each waiting firm asks for its r-th preferred lease
     model (``pref``), the firms in the signing ``order``; a model signs them while the running total of the
     real firms' leased yuan (numpy's cumsum, in order) is within its ``volume`` left, and none after the first
-    that does not fit; its volume then falls by their sum (numpy's pairwise sum: econ.array_sum)."""
+    that does not fit; its volume then falls by their sum (numpy's pairwise sum: econ.array_sum). Firm i's
+    quote is at ``at[i]``."""
     signed = np.empty(order.size)
     for r in range(pref.shape[1]):
         if not waiting.any():
@@ -227,16 +230,16 @@ def _sign_leases(order, pref, lease_ok, amount, lease_rate, weight, models, volu
         for j in range(models.size):
             total, n, full = 0.0, 0, False
             for i in order:
-                if full or not (waiting[i] and pref[i, r] == j and lease_ok[i, j]):
+                if full or not (waiting[i] and pref[i, r] == j and lease_ok[at[i], j]):
                     continue
-                yuan = amount[i, j] * weight[i]
+                yuan = amount[at[i], j] * weight[i]
                 total += yuan
                 if not total <= volume[j]:
                     full = True  # the running total only grows: no later firm fits
                     continue
                 signed[n] = yuan
                 n += 1
-                route[i], borrowed[i], rate[i] = models[j], amount[i, j], lease_rate[i, j]
+                route[i], borrowed[i], rate[i] = models[j], amount[at[i], j], lease_rate[at[i], j]
                 done[i], waiting[i] = True, False
             volume[j] -= array_sum(signed[:n])
 
