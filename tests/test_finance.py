@@ -638,3 +638,26 @@ def test_loans_and_leases_begin_as_the_old_array_rules_had_them_to_the_bit(route
     assert (m.bank.loans_outstanding, m.bank.lent_total) == (old.bank.loans_outstanding, old.bank.lent_total)
     assert m.leasing.books == old.leasing.books
     assert (m.bank.lent_total > 7e9) == (routes != "no loans")
+
+
+def test_the_lessors_monthly_books_are_numpys_sums_by_lease_model_to_the_bit():
+    """finance.service books each lease model's interest, balances and principal of the month as numpy sums them,
+    (x[model == m] * weight[model == m]).sum() (pairwise), with a model's books left alone when no firm holds one
+    of its leases; the compiled sums (finance._sums_by_model) must be those, to the bit, at sizes where pairwise and
+    in-order sums differ."""
+    from simmodel.model.finance import LEASES, _sums_by_model
+
+    rng = np.random.default_rng(8)
+    models = np.array(LEASES, np.int8)
+    for n in (0, 5, 130, 1_000, 5_000):
+        model = rng.choice(np.array([LEASES[0], LEASES[2]], np.int8), n)  # the second model: no firm
+        w = rng.choice([1.0, 12.5, 40.0], n)
+        cols = [rng.lognormal(8.0, 2.0, n) * rng.choice([1.0, 0.0], n, p=[0.9, 0.1]) for _ in range(3)]
+        sums, count = _sums_by_model(model, w, *cols, models)
+        for j, m in enumerate(LEASES):
+            k = model == m
+            assert count[j] == k.sum()
+            for c in range(3):
+                assert sums[j, c].tobytes() == np.float64((cols[c][k] * w[k]).sum()).tobytes(), (n, m, c)
+        assert n < 1_000 or any((cols[0][model == m] * w[model == m]).cumsum()[-1] != sums[j, 0]
+                                for j, m in enumerate(LEASES) if (model == m).any())  # the order matters here

@@ -392,15 +392,30 @@ def service(firms: Firms, bank: Bank, leasing: LeasingPartner) -> np.ndarray:
             bank.repaid_total += repaid
             bank.loans_outstanding -= repaid
         else:
-            model = firms.lease_model[idx]
-            for m in LEASES:
-                k = (model == m).nonzero()[0]
-                if k.size:
-                    wk = w[k]
-                    leasing.book_interest(m, float((interest[k] * wk).sum()), float((balance[k] * wk).sum()))
-                    leasing.book(m, "repaid", float((principal[k] * wk).sum()))
+            sums, count = _sums_by_model(firms.lease_model[idx], w, interest, balance, principal,
+                                         np.array(LEASES, np.int8))
+            for m, (paid, on, repaid), n in zip(LEASES, sums.tolist(), count):
+                if n:
+                    leasing.book_interest(m, paid, on)
+                    leasing.book(m, "repaid", repaid)
     _margin_of(idx, firms.profit, firms.value_added, firms.margin)
     return idx
+
+
+@njit(cache=True, nogil=True)
+def _sums_by_model(model, w, interest, balance, principal, models):
+    """For each lease model: the real firms' interest, balance and principal, (x[model == m] * w[...]).sum() as
+    numpy sums it (econ.array_sum), and how many firms hold such a lease."""
+    out, count = np.zeros((models.size, 3)), np.zeros(models.size, np.int64)
+    for j in range(models.size):
+        k = np.nonzero(model == models[j])[0]
+        count[j] = k.size
+        if k.size:
+            wk = w[k]
+            out[j, 0] = array_sum(interest[k] * wk)
+            out[j, 1] = array_sum(balance[k] * wk)
+            out[j, 2] = array_sum(principal[k] * wk)
+    return out, count
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
