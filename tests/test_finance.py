@@ -653,7 +653,7 @@ def test_the_lessors_monthly_books_are_numpys_sums_by_lease_model_to_the_bit():
         model = rng.choice(np.array([LEASES[0], LEASES[2]], np.int8), n)  # the second model: no firm
         w = rng.choice([1.0, 12.5, 40.0], n)
         cols = [rng.lognormal(8.0, 2.0, n) * rng.choice([1.0, 0.0], n, p=[0.9, 0.1]) for _ in range(3)]
-        sums, count = _sums_by_model(model, w, *cols, models)
+        sums, count = _sums_by_model(model, w, tuple(cols), models)
         for j, m in enumerate(LEASES):
             k = model == m
             assert count[j] == k.sum()

@@ -342,11 +342,12 @@ def share_shortfall(firms: Firms, idx: np.ndarray, ratio: np.ndarray, gain_log: 
         return
     leased, r = idx[k], ratio[k]
     model = firms.lease_model[leased]
-    share = np.array([leasing.risk_share[int(m)] for m in model])
+    share = np.array([leasing.risk_share[m] for m in LEASES])[model - LEASE_FUNDS]  # the lease codes are consecutive
     cut = 1.0 - (1.0 - share) * clamp(1.0 - r, 0.0, 1.0)
-    relief = firms.lease_liability[leased] * (1 - cut) * firms.weight[leased]
-    for m in LEASES:
-        leasing.book(m, "shortfall", float(relief[model == m].sum()))
+    relief, _ = _sums_by_model(model, firms.weight[leased], (firms.lease_liability[leased] * (1 - cut),),
+                               np.array(LEASES, np.int8))
+    for m, (yuan,) in zip(LEASES, relief.tolist()):
+        leasing.book(m, "shortfall", yuan)
     firms.lease_liability[leased] *= cut
     firms.lease_payment[leased] *= cut
     need = np.maximum(firms.proj_capex[leased] + firms.proj_fee[leased], 1e-9)
@@ -392,7 +393,7 @@ def service(firms: Firms, bank: Bank, leasing: LeasingPartner) -> np.ndarray:
             bank.repaid_total += repaid
             bank.loans_outstanding -= repaid
         else:
-            sums, count = _sums_by_model(firms.lease_model[idx], w, interest, balance, principal,
+            sums, count = _sums_by_model(firms.lease_model[idx], w, (interest, balance, principal),
                                          np.array(LEASES, np.int8))
             for m, (paid, on, repaid), n in zip(LEASES, sums.tolist(), count):
                 if n:
@@ -403,18 +404,17 @@ def service(firms: Firms, bank: Bank, leasing: LeasingPartner) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def _sums_by_model(model, w, interest, balance, principal, models):
-    """For each lease model: the real firms' interest, balance and principal, (x[model == m] * w[...]).sum() as
-    numpy sums it (econ.array_sum), and how many firms hold such a lease."""
-    out, count = np.zeros((models.size, 3)), np.zeros(models.size, np.int64)
+def _sums_by_model(model, w, columns, models):
+    """For each lease model m and each of ``columns`` x: (x[model == m] * w[model == m]).sum() as numpy sums it
+    (econ.array_sum; 0.0 for a model no firm holds), and how many firms hold m."""
+    out, count = np.zeros((models.size, len(columns))), np.zeros(models.size, np.int64)
     for j in range(models.size):
         k = np.nonzero(model == models[j])[0]
         count[j] = k.size
         if k.size:
             wk = w[k]
-            out[j, 0] = array_sum(interest[k] * wk)
-            out[j, 1] = array_sum(balance[k] * wk)
-            out[j, 2] = array_sum(principal[k] * wk)
+            for c in range(len(columns)):
+                out[j, c] = array_sum(columns[c][k] * wk)
     return out, count
 
 
