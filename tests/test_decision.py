@@ -703,3 +703,37 @@ def test_the_best_project_is_the_old_array_rules_to_the_bit():
                     tied = (xs.stage == 0) & (xs.sector == tied_sector)
                     assert tied.sum() > 5 and np.all(got.target[tied] == 1)
     assert paths == {True, False, None}
+
+
+def test_what_firms_plan_with_is_the_numpy_rule_to_the_bit():
+    """beliefs.planning (one compiled pass) against the rule written with numpy: the belief (mean, var) about the
+    sector's ratio, the known part and variance of the firm's own z for its next stage (stage 4 reads stage 3's),
+    own = 1 + gain_sd zk, sd = sqrt(var own^2 + (max(mean, 0) gain_sd)^2 zv), own mean max(mean, 0) own and the
+    certainty equivalent max(own mean - risk_aversion sd, 0). Firms in random states (negative means, informed or
+    not, every stage), all of them and a subset in another order; the same bits."""
+    from simmodel.model import beliefs
+
+    m = TransformationModel.from_scenario("baseline", seed=3, scale=0.01, end="2013-06")
+    m.run()
+    f, rng = m.firms, np.random.default_rng(12)
+    n = f.n
+    f.stage[:] = rng.integers(0, 5, n)
+    f.informed[:] = rng.random(n) < 0.5
+    f.belief_precision[:] = rng.gamma(1.0, 20.0, n)
+    f.belief_weighted[:] = f.belief_precision * rng.normal(0.3, 1.0, n)  # some firms believe in losses
+    f.z_known[:] = rng.normal(0.0, 1.0, (n, 4))
+    f.z_var[:] = rng.uniform(0.0, 1.0, (n, 4))
+    prior_mean, prior_sd, risk, gain_sd = 0.9, 0.4, 0.7, 0.3
+    for idx in (None, rng.permutation(n)[: n // 3]):
+        rows = np.arange(n) if idx is None else idx
+        mean, var = beliefs.mean_belief(f, prior_mean, prior_sd, idx)
+        s = np.minimum(f.stage[rows], 3)
+        zk, zv = f.z_known[rows, s].astype(np.float64), f.z_var[rows, s].astype(np.float64)
+        mp = np.maximum(mean, 0.0)
+        own = 1.0 + gain_sd * zk
+        sd = np.sqrt(var * own ** 2 + (mp * gain_sd) ** 2 * zv)
+        expected = (np.maximum(mp * own - risk * sd, 0.0), mp * own, sd, own, var)
+        got = beliefs.planning(f, prior_mean, prior_sd, risk, gain_sd, idx)
+        assert (mean < 0).mean() > 0.05 and (expected[0] == 0).any() and (expected[0] > 0).mean() > 0.3
+        for name, want in zip(("ratio", "own_mean", "own_sd", "own_factor", "mean_var"), expected):
+            assert getattr(got, name).tobytes() == want.tobytes(), name

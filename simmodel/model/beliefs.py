@@ -123,14 +123,6 @@ def _belief_kernel(cell_p, cell_w, cell, informed, precision, weighted, everyone
             var[j] = 1.0 / prec
 
 
-def _own_next(firms, name: str, idx) -> np.ndarray:
-    """A firm's entry of an (n, 4) per-stage array for its next stage (float64)."""
-    f = firms
-    stage = f.stage if idx is None else f.stage[idx]
-    rows = np.arange(f.n) if idx is None else idx
-    return getattr(f, name).ravel()[rows * 4 + np.minimum(stage, 3)].astype(np.float64)
-
-
 @dataclass
 class Planning:
     """What each firm plans its next project with (arrays over firms): the certainty-equivalent gain
@@ -147,14 +139,39 @@ class Planning:
 def planning(firms, prior_mean: float, prior_sd: float, risk_aversion: float, gain_sd: float,
              idx=None) -> Planning:
     """The certainty equivalent of the next gain ratio of firms ``idx`` (default: all), mean -
-    risk_aversion x sd (floored at 0), and its parts."""
-    mean, var = mean_belief(firms, prior_mean, prior_sd, idx)
-    zk, zv = _own_next(firms, "z_known", idx), _own_next(firms, "z_var", idx)
-    m = np.maximum(mean, 0.0)
-    own = 1.0 + gain_sd * zk
-    sd = np.sqrt(var * own ** 2 + (m * gain_sd) ** 2 * zv)
-    own_mean = m * own
-    return Planning(np.maximum(own_mean - risk_aversion * sd, 0.0), own_mean, sd, own, var)
+    risk_aversion x sd (floored at 0), and its parts: with (mean, var) of its belief about mu (mean_belief) and
+    what it knows of its own z for its next stage (known part zk, variance zv), its own ratio is max(mean, 0) x
+    own, own = 1 + gain_sd zk, with sd = sqrt(var own^2 + (max(mean, 0) gain_sd)^2 zv). Firm by firm in one
+    compiled pass."""
+    f = firms
+    cell_p, cell_w = cell_terms(f, prior_mean, prior_sd)
+    everyone = idx is None
+    rows = np.empty(0, np.int64) if everyone else np.asarray(idx, np.int64)
+    n = f.n if everyone else rows.size
+    out = [np.empty(n) for _ in range(5)]
+    _planning_kernel(cell_p, cell_w, f.cell, f.informed, f.belief_precision, f.belief_weighted, f.stage, f.z_known,
+                     f.z_var, everyone, rows, float(risk_aversion), float(gain_sd), *out)
+    return Planning(*out)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _planning_kernel(cell_p, cell_w, cell, informed, precision, weighted, stage, z_known, z_var, everyone, rows,
+                     risk_aversion, gain_sd, ratio, own_mean, own_sd, own_factor, mean_var):
+    """planning firm by firm (of every firm, or of ``rows``), numpy's operations in numpy's order."""
+    for j in range(ratio.size):
+        i = j if everyone else rows[j]
+        mean, prec = _firm_belief(i, cell_p, cell_w, cell, informed, precision, weighted)
+        var = 1.0 / prec
+        s = min(stage[i], 3)
+        zk, zv = np.float64(z_known[i, s]), np.float64(z_var[i, s])
+        m = mean if not mean < 0.0 else 0.0  # np.maximum(mean, 0.0), NaN kept
+        own = 1.0 + gain_sd * zk
+        mg = m * gain_sd
+        sd = np.sqrt(var * (own * own) + (mg * mg) * zv)
+        om = m * own
+        r = om - risk_aversion * sd
+        ratio[j] = r if not r < 0.0 else 0.0
+        own_mean[j], own_sd[j], own_factor[j], mean_var[j] = om, sd, own, var
 
 
 def planning_ratio(firms, prior_mean: float, prior_sd: float, risk_aversion: float, gain_sd: float) -> np.ndarray:
