@@ -21,7 +21,6 @@ from dataclasses import dataclass, fields
 import numpy as np
 from numba import njit
 
-from . import libm
 from .econ import fmax, fmin
 
 # project phases
@@ -275,10 +274,23 @@ def employment(firms: Firms, idx: np.ndarray) -> np.ndarray:
 
 
 def apply_gain(firms: Firms, idx: np.ndarray, gain: np.ndarray, labour_saving: np.ndarray) -> np.ndarray:
-    """Raise productivity of firms ``idx`` by ``gain``; returns workers no longer needed (>= 0)."""
-    needs_before = firms.output[idx] / firms.productivity[idx]
-    factor = 1.0 + gain
-    firms.productivity[idx] *= factor
-    firms.output[idx] *= libm.power(factor, 1.0 - labour_saving)
-    needs_after = firms.output[idx] / firms.productivity[idx]
-    return np.maximum(needs_before - needs_after, 0.0)
+    """Raise productivity of firms ``idx`` (distinct) by ``gain``, their output by (1 + gain)^(1 - labour_saving)
+    (per firm); returns workers no longer needed (>= 0)."""
+    saved = np.empty(idx.size)
+    _apply_gain(np.asarray(idx, np.int64), np.broadcast_to(np.asarray(gain, np.float64), idx.shape),
+                np.broadcast_to(np.asarray(labour_saving, np.float64), idx.shape), firms.output, firms.productivity,
+                saved)
+    return saved
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _apply_gain(idx, gain, labour_saving, output, productivity, saved):
+    """apply_gain firm by firm: numpy's operations in numpy's order (the power is the C library's, as libm.power)."""
+    for j in range(idx.size):
+        i = idx[j]
+        before = output[i] / productivity[i]
+        factor = 1.0 + gain[j]
+        productivity[i] *= factor
+        output[i] *= factor ** (1.0 - labour_saving[j])
+        v = before - output[i] / productivity[i]
+        saved[j] = v if not v < 0.0 else 0.0  # np.maximum(v, 0.0), NaN kept
