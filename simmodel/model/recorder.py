@@ -81,10 +81,10 @@ class Recorder:
                       amounts: np.ndarray | None = None) -> None:
         """:meth:`add_flow` of firms ``idx`` (``flow_key`` and ``weight``: every firm's): real firms, or yuan per
         firm (``amounts``, aligned with idx) x weight, in one compiled pass with add_flow's bits."""
-        row = self.month_flows[_FLOW_INDEX[name]]
+        row = _FLOW_INDEX[name]
         if idx.size:
             _add_firm_flow(idx, flow_key, weight, _NO_AMOUNTS if amounts is None else amounts, amounts is not None,
-                           row, self._sums[0])
+                           self.month_flows, row, self._sums)
 
     def add_binned_flow(self, names: tuple[str, ...], bins: np.ndarray, flow_key: np.ndarray,
                         amounts: np.ndarray) -> None:
@@ -225,9 +225,10 @@ def _add_binned(bins, flow_key, amounts, rows, sums):
 
 
 @njit(cache=True, nogil=True)
-def _add_firm_flow(idx, flow_key, weight, amounts, has_amounts, row, sums):
-    """row += np.bincount(flow_key[idx], weights=(amounts x) weight[idx], minlength=row.size): each cell's firms
-    summed in order from 0 (in ``sums``, zero before and after), then added to the row."""
+def _add_firm_flow(idx, flow_key, weight, amounts, has_amounts, flows, r, scratch):
+    """flows[r] += np.bincount(flow_key[idx], weights=(amounts x) weight[idx], minlength=flows.shape[1]): each cell's
+    firms summed in order from 0 (in scratch[0], zero before and after), then added to the row."""
+    row, sums = flows[r], scratch[0]
     for j in range(idx.size):
         i = idx[j]
         sums[flow_key[i]] += amounts[j] * weight[i] if has_amounts else weight[i]
