@@ -185,19 +185,19 @@ def _arrange_kernel(plan, draws, at, p_bank, bank_loan, bank_rate, bank_scale, l
     pref = np.empty((n, k), np.int64)
     cost = np.empty(k)
     for i in range(n):
-        a = at[i]
+        qi = at[i]  # where its quote is
         applied[i] = plan[i] == LOAN
-        refused[i] = applied[i] and draws[i] >= p_bank[a]
+        refused[i] = applied[i] and draws[i] >= p_bank[qi]
         lent = applied[i] and not refused[i]
         route[i] = LOAN if lent else CASH
-        borrowed[i] = bank_loan[a] if lent else 0.0
-        rate[i] = bank_rate[a] if lent else 0.0
-        scale[i] = bank_scale[a] if lent else 1.0
+        borrowed[i] = bank_loan[qi] if lent else 0.0
+        rate[i] = bank_rate[qi] if lent else 0.0
+        scale[i] = bank_scale[qi] if lent else 1.0
         is_lease = LEASE_FUNDS <= plan[i] <= LEASE_ENGINEERING  # the lease plans' codes are consecutive
         waiting[i] = is_lease or refused[i]
         done[i] = plan[i] == CASH or lent
         for j in range(k):
-            cost[j] = lease_cost[a, j] if lease_ok[a, j] else np.inf
+            cost[j] = lease_cost[qi, j] if lease_ok[qi, j] else np.inf
             pref[i, j] = j
         if is_lease:
             cost[plan[i] - LEASE_FUNDS] = -np.inf
