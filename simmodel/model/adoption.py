@@ -27,10 +27,10 @@ class Adoption:
         self.annuity = annuity_factor(self.rate, self.horizon)  # flat: a yuan a year, not growing
         self._annuities: tuple[int, tuple] = (-1, (0.0, np.zeros(2)))
         self.last: decision.Options | None = None  # the last month's adopters' options (for the records)
-        self._fixed_context = self._context_fixed()
         b = p.beliefs
         self.prior_mean, self.prior_sd, self.gain_sd = b.prior_mean, b.prior_sd, p["technology.gain_sd"]
         self.risk_aversion = p["decision.risk_aversion"]
+        self._fixed_context = self._context_fixed()
 
     def eligible_mask(self) -> np.ndarray:
         """Firms that may consider a project this month: operating, no project, below stage 4, cooled down."""
@@ -97,8 +97,8 @@ class Adoption:
             fixed_cost=p["technology.fixed_project_cost"], other_cost_share=p["economy.other_cost_share"],
             robots_per_worker=p["technology.robots_per_worker_saved"], rate=self.rate, horizon=self.horizon,
             price_decline=p["economy.robot_price_decline"], wait_learning=d.wait_learning, obs_var=m.obs_var,
-            gain_sd=p["technology.gain_sd"], value_measure=d.value_measure, target_payback=d.target_payback_years,
-            risk_aversion=d.risk_aversion, skip_allowed=d.skip_allowed, skip_premium=d.skip_cost_premium,
+            gain_sd=self.gain_sd, value_measure=d.value_measure, target_payback=d.target_payback_years,
+            risk_aversion=self.risk_aversion, skip_allowed=d.skip_allowed, skip_premium=d.skip_cost_premium,
             intercept=d.intercept, beta_value=d.beta_value, beta_peer=d.beta_peer, beta_exposure=d.beta_exposure,
             beta_profit=d.beta_profit, beta_skill=d.beta_skill, trigger=d.invest_trigger,
         )
