@@ -83,9 +83,15 @@ def _recorder(per_agent: bool = False) -> Recorder:
     return rec
 
 
-@pytest.fixture(scope="module", params=[False, True], ids=["weights_by_size", "weights_by_agent"])
+@pytest.fixture(scope="module", params=[(False, False), (True, False), (False, True)],
+                ids=["weights_by_size", "weights_by_agent", "levels_summed_together"])
 def years(request):
-    rec = _recorder(request.param)
+    """Each level's cubes summed alone (einsum), or all levels in one pass (the recorder's compiled kernel)."""
+    per_agent, together = request.param
+    rec = _recorder(per_agent)
+    if together:
+        return {"province": aggregate(rec, "province", yearly=True, levels=("city", "sector")),
+                "city": aggregate(rec, "city", yearly=True)}  # from the sums kept by the first call
     return {level: aggregate(rec, level, yearly=True) for level in ("province", "city")}
 
 

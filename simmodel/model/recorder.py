@@ -51,7 +51,7 @@ class Recorder:
         self.scalars = np.zeros((n_months, len(SCALARS)))
         self.months_done = 0
         self.collections = 0  # months collected so far, again or not (tells what was summed before from new sums)
-        self._group_sums: tuple = (None, None)  # (key, sums) of the last _group_sums
+        self._group_sums: tuple = (None, {})  # (key, {level: sums}) of the last _group_sums
         self._written = np.zeros(n_months, np.bool_)  # months collected (a month collected again starts from 0)
         self.month_flows = self._next_flows(0)
         self._sums = np.zeros((len(FLOWS), self.k_flow))  # a call's sums of flows before they are added (kept zero)
@@ -377,12 +377,14 @@ def _periods(n_months: int, yearly: bool) -> list[np.ndarray]:
     return [np.arange(y, min(y + 12, n_months)) for y in range(0, n_months, 12)]
 
 
-def aggregate(rec: Recorder, level: str, yearly: bool, first: int = 0, last: int | None = None) -> Agg:
+def aggregate(rec: Recorder, level: str, yearly: bool, first: int = 0, last: int | None = None,
+              levels: tuple[str, ...] = ()) -> Agg:
     """Reduce the recorder's cubes (months ``first`` to ``last``, default all done) to periods (months
-    or years) and groups (the province, its cities or its sectors)."""
+    or years) and groups (the province, its cities or its sectors). ``levels``: the other levels the caller
+    will aggregate next, summed from the cubes in the same pass."""
     T = (rec.months_done if last is None else last + 1) - first
     sc = rec.scalars[first:first + T]
-    g_st, g_fl, eq = _group_sums(rec, level, first, T)
+    g_st, g_fl, eq = _group_sums(rec, (level, *levels), first, T)[level]
     if not yearly:  # a month is its own period: its end, mean and sum are the month's values
         return Agg(g_st, g_st, g_fl, sc, sc, np.ones(T), eq, rec.other_investment_share)
     periods = _periods(T, yearly)
@@ -396,40 +398,69 @@ def aggregate(rec: Recorder, level: str, yearly: bool, first: int = 0, last: int
     return Agg(S, M, F, Z, Zm, months, equip_va, rec.other_investment_share)
 
 
-def _group_sums(rec: Recorder, level: str, first: int, T: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Months ``first`` to ``first + T - 1`` of the stock and flow cubes summed to the groups of ``level``, and the
-    value added of above-size equipment-manufacturing firms by group: (stocks [T,Q,G,2,5,2], flows [T,F,G,2],
-    [T,G]). Kept for the recorder's last collection, so a run's yearly and monthly tables sum its cubes once."""
-    key = (level, first, T, rec.collections)
-    if rec._group_sums[0] == key:
-        return rec._group_sums[1]
-    nc, ns = rec.n_cities, rec.n_sectors
-    st = rec.stocks[first:first + T].reshape(T, len(STOCKS), nc, ns, N_SIZE, N_STAGES, N_CLOUD)
-    fl = rec.flows[first:first + T].reshape(T, len(FLOWS), nc, ns, N_SIZE)
-    # einsum, not .sum(axis=...): numpy's reduction over middle axes runs an inner loop over the short
-    # kept axis (size: 2), 7x slower here; einsum adds in the same order (the same bits)
-    if level == "province":
-        g_st, g_fl = np.einsum("tqcsz->tqz", st.reshape(T, len(STOCKS), nc, ns, -1))[:, :, None], \
-            np.einsum("tfcsz->tfz", fl)[:, :, None]
-    elif level == "city":
-        g_st, g_fl = np.einsum("tqcsz->tqcz", st.reshape(T, len(STOCKS), nc, ns, -1)), np.einsum("tfcsz->tfcz", fl)
-    else:
-        g_st, g_fl = np.einsum("tqcsz->tqsz", st.reshape(T, len(STOCKS), nc, ns, -1)), np.einsum("tfcsz->tfsz", fl)
-    g_st = g_st.reshape(*g_st.shape[:3], N_SIZE, N_STAGES, N_CLOUD)
-    # equipment value added of above-size firms by group: sum over equipment sectors
-    equipment = rec.equipment
-    va_eq = st[:, STOCKS.index("va")][:, :, equipment, ABOVE].sum(axis=(3, 4))  # (T, nc, n_eq)
-    if level == "province":
-        eq = va_eq.sum(axis=(1, 2))[:, None]
-    elif level == "city":
-        eq = va_eq.sum(axis=2)
-    else:
-        eq = np.zeros((T, ns))
-        eq[:, equipment] = va_eq.sum(axis=1)
-    for a in (g_st, g_fl, eq):
-        a.setflags(write=False)  # shared by the tables made from them
-    rec._group_sums = (key, (g_st, g_fl, eq))
-    return g_st, g_fl, eq
+@njit(cache=True, nogil=True)
+def _level_sums(cube, province, city, sector):
+    """A cube [T,K,C,S,Z] (cities C, sectors S) summed to the province [T,K,Z], the cities [T,K,C,Z] and the
+    sectors [T,K,S,Z] (zero before) in one pass. Each sum adds its terms from 0.0 in the order of the cube's
+    cities, then sectors, as ``np.einsum("tkcsz->tkz")``, ``("tkcsz->tkcz")`` and ``("tkcsz->tksz")`` do: the
+    same bits."""
+    T, K, C, S, Z = cube.shape
+    for t in range(T):
+        for c in range(C):
+            for s in range(S):
+                for k in range(K):
+                    for z in range(Z):
+                        v = cube[t, k, c, s, z]
+                        province[t, k, z] += v
+                        city[t, k, c, z] += v
+                        sector[t, k, s, z] += v
+
+
+def _cube_to_levels(cube: np.ndarray, levels: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """A cube [T,K,C,S,Z] summed to each of ``levels``: [T,K,G,Z], G the level's groups (1 for the province).
+    One level: einsum (numpy's reduction over middle axes runs an inner loop over the short kept axis, 7x
+    slower here). More: one compiled pass for all three (two einsum passes cost more than it), the same bits."""
+    T, K, C, S, Z = cube.shape
+    if len(levels) == 1:
+        spec = {"province": "tkcsz->tkz", "city": "tkcsz->tkcz", "sector": "tkcsz->tksz"}[levels[0]]
+        out = np.einsum(spec, cube)
+        return {levels[0]: out[:, :, None] if levels[0] == "province" else out}
+    province, city, sector = np.zeros((T, K, 1, Z)), np.zeros((T, K, C, Z)), np.zeros((T, K, S, Z))
+    _level_sums(cube, province[:, :, 0], city, sector)
+    return {"province": province, "city": city, "sector": sector}
+
+
+def _group_sums(rec: Recorder, levels: tuple[str, ...], first: int, T: int) -> dict[str, tuple]:
+    """Months ``first`` to ``first + T - 1`` of the stock and flow cubes summed to the groups of each of ``levels``,
+    and the value added of above-size equipment-manufacturing firms by group: {level: (stocks [T,Q,G,2,5,2],
+    flows [T,F,G,2], [T,G])}. Kept for the recorder's last collection, so a run's yearly and monthly tables sum
+    its cubes once."""
+    key = (first, T, rec.collections)
+    sums = rec._group_sums[1] if rec._group_sums[0] == key else {}
+    missing = tuple(lv for lv in dict.fromkeys(levels) if lv not in sums)
+    if missing:
+        nc, ns = rec.n_cities, rec.n_sectors
+        st = rec.stocks[first:first + T].reshape(T, len(STOCKS), nc, ns, N_SIZE, N_STAGES, N_CLOUD)
+        fl = rec.flows[first:first + T].reshape(T, len(FLOWS), nc, ns, N_SIZE)
+        g_st = _cube_to_levels(st.reshape(T, len(STOCKS), nc, ns, -1), missing)
+        g_fl = _cube_to_levels(fl, missing)
+        # equipment value added of above-size firms by group: sum over equipment sectors
+        equipment = rec.equipment
+        va_eq = st[:, STOCKS.index("va")][:, :, equipment, ABOVE].sum(axis=(3, 4))  # (T, nc, n_eq)
+        for level in missing:
+            if level == "province":
+                eq = va_eq.sum(axis=(1, 2))[:, None]
+            elif level == "city":
+                eq = va_eq.sum(axis=2)
+            else:
+                eq = np.zeros((T, ns))
+                eq[:, equipment] = va_eq.sum(axis=1)
+            s = g_st[level]
+            sums[level] = (s.reshape(*s.shape[:3], N_SIZE, N_STAGES, N_CLOUD), g_fl[level], eq)
+            for a in sums[level]:
+                a.setflags(write=False)  # shared by the tables made from them
+        rec._group_sums = (key, sums)
+    return sums
 
 
 def groups(rec: Recorder, level: str) -> list[tuple[str, str]]:
@@ -448,8 +479,8 @@ def tidy_rows(rec: Recorder, yearly: bool, names: tuple[str, ...] | None = None,
     levels = tuple(lv for lv in (LEVELS if yearly else ("province", "city")) if levels is None or lv in levels)
     rows: list[tuple] = []
     wanted = [indicator(n) for n in names] if names else INDICATORS
-    for level in levels:
-        agg = aggregate(rec, level, yearly)
+    for n, level in enumerate(levels):
+        agg = aggregate(rec, level, yearly, levels=levels[n + 1:])
         with np.errstate(invalid="ignore", divide="ignore"):
             # [period][group] as Python floats: float() of each element, in one call per indicator
             values = {ind.name: np.asarray(ind.fn(agg), float).tolist() for ind in wanted if level in ind.levels}
