@@ -277,10 +277,16 @@ def apply_gain(firms: Firms, idx: np.ndarray, gain: np.ndarray, labour_saving: n
     """Raise productivity of firms ``idx`` (distinct) by ``gain``, their output by (1 + gain)^(1 - labour_saving)
     (per firm); returns workers no longer needed (>= 0)."""
     saved = np.empty(idx.size)
-    _apply_gain(np.asarray(idx, np.int64), np.broadcast_to(np.asarray(gain, np.float64), idx.shape),
-                np.broadcast_to(np.asarray(labour_saving, np.float64), idx.shape), firms.output, firms.productivity,
-                saved)
+    _apply_gain(np.asarray(idx, np.int64), _per_firm(gain, idx.shape), _per_firm(labour_saving, idx.shape),
+                firms.output, firms.productivity, saved)
     return saved
+
+
+def _per_firm(a, shape: tuple[int, ...]) -> np.ndarray:
+    """``a`` (a number or an array that broadcasts to ``shape``) as float64 of that shape; an array already of it
+    as it is (np.broadcast_to costs a few us even then, more than the kernel for a month's completions)."""
+    a = np.asarray(a, np.float64)
+    return a if a.shape == shape else np.full(shape, a)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
