@@ -41,11 +41,31 @@ def begin(firms: Firms, idx: np.ndarray, target: np.ndarray, capex: np.ndarray, 
 
 def advance_approval(firms: Firms, active: np.ndarray, month: int) -> None:
     """Approval clocks of the ``active`` projects tick; approved projects join the provider queue."""
-    idx = active[(firms.proj_phase[active] == APPROVAL) & (firms.proj_since[active] < month)]
-    firms.proj_months[idx] -= 1
-    done = idx[firms.proj_months[idx] <= 0]
-    firms.proj_phase[done] = QUEUED
-    firms.proj_since[done] = month
+    _tick(firms, active, month, APPROVAL, QUEUED)
+
+
+def _tick(firms: Firms, active: np.ndarray, month: int, phase: int, then: int) -> np.ndarray:
+    """The clocks of the ``active`` projects in ``phase`` that began before ``month`` tick one month; those that
+    reach zero move to phase ``then`` from this month (-1: they stay) and are returned, in the order of
+    ``active``."""
+    done = np.empty(active.size, np.int64)
+    return done[:_tick_kernel(active, firms.proj_phase, firms.proj_since, firms.proj_months, month, phase, then, done)]
+
+
+@njit(cache=True, nogil=True)
+def _tick_kernel(active, proj_phase, proj_since, proj_months, month, phase, then, done):
+    n = 0
+    for j in range(active.size):
+        i = active[j]
+        if proj_phase[i] == phase and proj_since[i] < month:
+            proj_months[i] -= 1
+            if proj_months[i] <= 0:
+                done[n] = i
+                n += 1
+                if then >= 0:
+                    proj_phase[i] = then
+                    proj_since[i] = month
+    return n
 
 
 def queue_order(firms: Firms, active: np.ndarray) -> np.ndarray:
@@ -79,9 +99,7 @@ def implementation_months(stage: np.ndarray, target: np.ndarray, months_by_stage
 
 def advance_implementation(firms: Firms, active: np.ndarray, month: int) -> np.ndarray:
     """Implementation clocks of the ``active`` projects tick; returns those completing this month."""
-    idx = active[(firms.proj_phase[active] == IMPLEMENTING) & (firms.proj_since[active] < month)]
-    firms.proj_months[idx] -= 1
-    return idx[firms.proj_months[idx] <= 0]
+    return _tick(firms, active, month, IMPLEMENTING, -1)
 
 
 def realised_gain(firms: Firms, idx: np.ndarray, nominal_gain: np.ndarray, true_multiplier: float,
