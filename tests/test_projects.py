@@ -89,6 +89,26 @@ def test_pilot_firms_go_first_in_the_providers_queue_whatever_their_arrival():
         assert np.all(np.diff(f.proj_since[group]) >= 0), f.proj_since[group]
 
 
+def test_projects_arriving_together_queue_in_a_fresh_seeded_random_order_each_month():
+    """Twelve non-pilot projects arrive in the same month: they queue in the order of their firms' tie-break
+    priorities (allocation.tie_break of each firm's key xor the month, the queue's event), and the same twelve
+    arriving a month later queue in another order (a fixed order would favour some firms month after month)."""
+    from simmodel.model import projects
+    from simmodel.model.allocation import event_id, tie_break
+    from simmodel.model.firms import NONE, QUEUED
+    m = TransformationModel(seed=2, scale=0.005)
+    f = m.firms
+    idx = np.flatnonzero(f.alive & (f.proj_phase == NONE))[:12]
+    f.pilot[idx], f.proj_phase[idx] = False, QUEUED
+    orders = []
+    for month in (5, 6):
+        f.proj_since[idx] = month
+        expect = idx[np.argsort(tie_break(f.key[idx] ^ np.uint64(month), event_id("provider queue", 0)), kind="stable")]
+        orders.append(projects.queue_order(f, idx).tolist())
+        assert orders[-1] == expect.tolist(), month
+    assert orders[0] != orders[1]
+
+
 def test_a_project_that_skips_a_stage_takes_the_months_of_both_stages():
     """Implementation of a project climbing two stages takes the two stages' months added up (docs/ODD.md 3.4.4),
     one climbing a single stage that stage's months; the months are read from the parameters, not the model."""

@@ -15,10 +15,12 @@ import math
 import numpy as np
 from numba import njit
 
+from .allocation import event_id, event_offset, priority_of
 from .econ import fmax
 from .firms import APPROVAL, IMPLEMENTING, NONE, QUEUED, Firms
 
 MIN_GAIN = -0.5
+_QUEUE_EVENT = event_offset(event_id("provider queue", 0))  # the queue's tie-breaks (queue_order)
 
 
 def begin(firms: Firms, idx: np.ndarray, target: np.ndarray, capex: np.ndarray, robots: np.ndarray,
@@ -70,13 +72,27 @@ def _tick_kernel(active, proj_phase, proj_since, proj_months, month, phase, then
 
 def queue_order(firms: Firms, active: np.ndarray) -> np.ndarray:
     """Queued projects: pilots first (a documented ranking), then in order of arrival; projects that
-    arrived in the same month in a seeded random order, drawn afresh for each month's arrivals."""
-    from .allocation import event_id, tie_break
+    arrived in the same month in a seeded random order, drawn afresh for each month's arrivals (their firms'
+    tie_break priorities for the event of their month of arrival, one compiled pass gathering them)."""
+    q, arrived, tie, later = (np.empty(active.size, t) for t in (np.int64, np.int64, np.float64, np.bool_))
+    n = _queued_kernel(active, firms.proj_phase, firms.proj_since, firms.key, firms.pilot,
+                       _QUEUE_EVENT, q, arrived, tie, later)
+    return q[:n][np.lexsort((tie[:n], arrived[:n], later[:n]))]
 
-    q = active[firms.proj_phase[active] == QUEUED]
-    arrived = firms.proj_since[q]
-    tie = tie_break(firms.key[q] ^ arrived.astype(np.uint64), event_id("provider queue", 0))
-    return q[np.lexsort((tie, arrived, ~firms.pilot[q]))]
+
+@njit(cache=True, nogil=True)
+def _queued_kernel(active, proj_phase, proj_since, key, pilot, offset, q, arrived, tie, later):
+    """The queued projects among ``active`` (in its order) into ``q``, with the month each arrived, its tie-break
+    (allocation.tie_break of the firm's key xor that month, for the event ``offset``) and whether it comes after
+    the pilots; returns how many."""
+    n = 0
+    for j in range(active.size):
+        i = active[j]
+        if proj_phase[i] == QUEUED:
+            q[n], arrived[n], later[n] = i, proj_since[i], not pilot[i]
+            tie[n] = priority_of(key[i] ^ np.uint64(np.int64(proj_since[i])), offset)
+            n += 1
+    return n
 
 
 def start(firms: Firms, idx: np.ndarray, provider: np.ndarray, fee_share: np.ndarray, fixed_cost: float,
