@@ -146,7 +146,8 @@ def test_each_queued_project_goes_to_the_best_provider_with_room_when_it_arrives
     sector with a queue and room, the projects the capacity serves (the prefix that fits, and the one that
     straddles it if its draw is below the share that fits) go, in queue order, each to the first of the
     sector's providers, best (smallest quality multiplier) first, whose running total of free capacity
-    exceeds the weight queued ahead of it in the sector (the last provider if none does)."""
+    exceeds the weight queued ahead of it in the sector (the last provider if none does); each provider's load
+    grows by the real firms it took."""
     import copy
 
     m = TransformationModel(seed=3, scale=0.02)
@@ -192,6 +193,11 @@ def test_each_queued_project_goes_to_the_best_provider_with_room_when_it_arrives
                     checked += 1
                 ahead += w
         assert got.tolist() == want, trial
+        load = [0.0] * n  # each provider's projects started, real firms added in queue order
+        for i in range(q):
+            if want[i] >= 0:
+                load[want[i]] += weight[queued[i]]
+        assert market.active.tolist() == [b + x for b, x in zip(before.tolist(), load)], trial
     assert checked > 200
 
 

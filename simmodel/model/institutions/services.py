@@ -140,18 +140,9 @@ class ProviderMarket:
         """
         assigned = np.full(queued.size, -1, np.int64)
         draws = self.rng.random(self.n_sectors)  # one per sector per month: stable streams
-        if queued.size == 0:
-            return assigned
-        qsector = sector[queued]
-        free_all = np.maximum(self.capacity - self.active, 0.0)
-        # net of any provider's overfill, so an overfill is worked off before new projects start
-        net = np.bincount(self.sector, weights=self.capacity - self.active, minlength=self.n_sectors)
-        by_sector = np.argsort(qsector, kind="stable")  # queue positions by sector, in queue order within
-        bounds = qsector[by_sector].searchsorted(np.arange(self.n_sectors + 1))
-        _match_sectors(weight[queued], by_sector, bounds, net, draws, free_all, *self.members(), assigned)
-        started = assigned >= 0
-        if started.any():
-            self.active += np.bincount(assigned[started], weights=weight[queued[started]], minlength=self.active.size)
+        if queued.size:
+            _match_kernel(queued, sector, weight, self.sector, self.capacity, self.active, draws, *self.members(),
+                          assigned)
         return assigned
 
     def finish(self, provider: np.ndarray, weight: np.ndarray) -> None:
@@ -181,6 +172,41 @@ class ProviderMarket:
         entered = len(sectors)
         self.entries_total += entered
         return entered
+
+
+@njit(cache=True, nogil=True)
+def _match_kernel(queued, sector, weight, p_sector, capacity, active, draws, member_order, member_bounds, assigned):
+    """ProviderMarket.match in one compiled call: each sector's room net of any provider's overfill (so an
+    overfill is worked off before new projects start; summed provider by provider from 0, as np.bincount), each
+    provider's free capacity (np.maximum(capacity - active, 0.0)), the queue's positions by sector in queue
+    order (a stable counting sort), the matching (_match_sectors), and the projects started added to the
+    providers' loads (summed by provider in queue order from 0, then added, as ``active += np.bincount(...)``)."""
+    n_s, q = draws.size, queued.size
+    net, free_all = np.zeros(n_s), np.empty(capacity.size)
+    for p in range(capacity.size):
+        room = capacity[p] - active[p]
+        net[p_sector[p]] += room
+        free_all[p] = room if room >= 0.0 or room != room else 0.0  # np.maximum's result, NaN and -0.0 kept
+    w_queued, bounds = np.empty(q), np.zeros(n_s + 1, np.int64)
+    for j in range(q):
+        w_queued[j] = weight[queued[j]]
+        bounds[sector[queued[j]] + 1] += 1
+    for s in range(n_s):
+        bounds[s + 1] += bounds[s]
+    by_sector, fill = np.empty(q, np.int64), bounds[:-1].copy()
+    for j in range(q):
+        s = sector[queued[j]]
+        by_sector[fill[s]] = j
+        fill[s] += 1
+    _match_sectors(w_queued, by_sector, bounds, net, draws, free_all, member_order, member_bounds, assigned)
+    started, load = False, np.zeros(active.size)
+    for j in range(q):
+        if assigned[j] >= 0:
+            load[assigned[j]] += w_queued[j]
+            started = True
+    if started:
+        for p in range(active.size):
+            active[p] += load[p]
 
 
 @njit(cache=True, nogil=True)
