@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import flow_total, run
+from simmodel.model.indicators import FLOWS
 from simmodel.runs.runner import tidy
 
 
@@ -153,6 +154,36 @@ def test_every_adopter_either_applies_or_gives_up_for_want_of_finance(baseline):
     assert adopters > 1000
     assert np.isclose(adopters, flow_total(baseline, "projects_applied") + flow_total(baseline, "projects_abandoned"),
                       rtol=1e-12)
+
+
+def test_the_projects_applied_each_month_are_the_adopters_projects_that_began_and_the_leases_theirs(monkeypatch):
+    """Each month's projects_applied flow is the real firms whose projects began when they adopted
+    (projects.begin called from Adoption.apply; the pilots' projects are not applications), and each leasing
+    model's flow those of them it finances; the firms that gave up are the adopters' rest (checked above)."""
+    import sys
+
+    from simmodel.model import TransformationModel, projects
+    from simmodel.model.firms import LEASE_ENGINEERING, LEASE_FUNDS, LEASE_MATERIALS
+    m = TransformationModel(seed=8, scale=0.01, end="2015-12")
+    names = {LEASE_FUNDS: "leases_funds", LEASE_MATERIALS: "leases_materials", LEASE_ENGINEERING: "leases_engineering"}
+    began = np.zeros((m.end_month + 1, 1 + len(names)))
+    real = projects.begin
+
+    def begin(firms, idx, *args):
+        if sys._getframe(1).f_code.co_qualname == "Adoption.apply":
+            route = args[4]  # begin(firms, idx, target, capex, robots, scale, route, ...)
+            began[m.month, 0] += firms.weight[idx].sum()
+            for j, code in enumerate(names, 1):
+                began[m.month, j] += firms.weight[idx][route == code].sum()
+        return real(firms, idx, *args)
+
+    monkeypatch.setattr(projects, "begin", begin)
+    m.run()
+    for j, name in enumerate(["projects_applied", *names.values()]):
+        recorded = m.recorder.flows[:m.end_month + 1, FLOWS.index(name)].sum(axis=1)
+        assert np.allclose(recorded, began[:, j], rtol=1e-12, atol=0), name
+    assert began[:, 0].sum() > 100 and (began[:, 1:].sum(axis=0) > 0).sum() >= 2  # funds and materials leases
+    assert flow_total(m, "projects_abandoned") > 0
 
 
 def _yearly(m, name):

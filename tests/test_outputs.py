@@ -84,8 +84,9 @@ def test_every_indicator_has_a_label_a_unit_and_a_definition():
 
 
 def test_a_binned_flow_adds_exactly_what_one_flow_per_bin_would(baseline):
-    """The payback histogram is recorded in one bincount (Recorder.add_binned_flow); each bin's cells must
-    add its firms in the same order as one add_flow call per bin, to the bit."""
+    """The payback histogram, and the adopters' applications and finance routes, are each recorded in one pass
+    (Recorder.add_binned_flow); each bin's cells must add its firms in the same order as one add_flow call per
+    bin, to the bit."""
     import copy
 
     import numpy as np
@@ -102,10 +103,20 @@ def test_a_binned_flow_adds_exactly_what_one_flow_per_bin_would(baseline):
         if (bins == b).any():
             each.add_flow(PAYBACK_BINS[b], key[bins == b], amounts[bins == b])
     assert one.month_flows.tobytes() == each.month_flows.tobytes()
-    with pytest.raises(KeyError, match="consecutive"):
-        one.add_binned_flow(("projects_applied", "projects_completed"), bins[:2] % 2, key[:2], amounts[:2])
+    # flows anywhere in FLOWS, in any order, and firms in no flow (bin -1)
+    names = ("leases_engineering", "projects_applied", "loans_issued")
+    bins = rng.integers(-1, 3, n)
+    one.add_binned_flow(names, bins, key, amounts)
+    for b in range(len(names)):
+        each.add_flow(names[b], key[bins == b], amounts[bins == b])
+    assert one.month_flows.tobytes() == each.month_flows.tobytes()
+    assert (bins == -1).sum() > 50
+    with pytest.raises(KeyError, match="unknown flow"):
+        one.add_binned_flow(("projects_applied", "project_completed"), bins[:2] % 2, key[:2], amounts[:2])
     with pytest.raises(IndexError, match="a bin outside"):
-        one.add_binned_flow(PAYBACK_BINS[:3], bins, key, amounts)
+        one.add_binned_flow(PAYBACK_BINS[:3], np.array([0, 3]), key[:2], amounts[:2])
+    with pytest.raises(IndexError, match="a bin outside"):
+        one.add_binned_flow(PAYBACK_BINS[:3], np.array([0, -2]), key[:2], amounts[:2])
 
 
 @pytest.mark.parametrize("given", ["all", "floats", "flags", "sparse"])

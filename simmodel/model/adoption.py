@@ -13,8 +13,12 @@ import numpy as np
 from . import beliefs, decision, finance, projects
 from .allocation import event_id, tie_break
 from .econ import annuity_factor, clamp
-from .firms import LOAN, NONE
+from .firms import NONE
 from .indicators import PAYBACK_BINS, PAYBACK_EDGES
+
+
+_APPLIED = ("projects_abandoned", "projects_applied")  # by whether the adopter found finance (False, True)
+_ROUTES = tuple(finance.ROUTE_FLOWS.values())
 
 
 class Adoption:
@@ -163,12 +167,9 @@ class Adoption:
         go = fin.scale > 0
         projects.begin(f, a[go], opts.target[k][go], opts.capex[k][go], opts.robots[k][go], fin.scale[go],
                        fin.route[go], fin.borrowed[go], fin.rate[go], m.government.approval_months(), m.month)
-        m.flow("projects_applied", a[go])
-        m.flow("projects_abandoned", a[~go])
+        m.binned_flow(_APPLIED, go.view(np.int8), a)  # applied or abandoned
+        m.binned_flow(_ROUTES, np.where(go, finance.ROUTE_BIN[fin.route], -1), a)  # the projects' loans and leases
         m.flow("loans_rejected", a[fin.refused])
-        m.flow("loans_issued", a[go & (fin.route == LOAN)])
-        for route, name in finance.LEASE_FLOWS.items():
-            m.flow(name, a[go & (fin.route == route)])
         # every firm that decided, whether or not it found finance; finance and the application change only the
         # firm's project fields, which the decision's inputs do not read: ``x`` still holds the adopters' inputs
         self.record(a, opts, k, x)

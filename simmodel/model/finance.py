@@ -31,8 +31,12 @@ from .econ import array_sum, clamp, elementwise, fmax, fmin, payment_of, payment
 from .firms import CASH, LEASE_ENGINEERING, LEASE_FUNDS, LEASE_MATERIALS, LOAN, Firms
 from .institutions.bank import Bank, LeasingPartner, approval_of, lease_approval_of, lease_rate_of, loan_of
 
-LEASE_FLOWS = {LEASE_FUNDS: "leases_funds", LEASE_MATERIALS: "leases_materials",
+# the flow recording a firm's finance route when its project goes ahead (cash: none), and each route's position
+# among them (-1: cash), for Recorder.add_binned_flow
+ROUTE_FLOWS = {LOAN: "loans_issued", LEASE_FUNDS: "leases_funds", LEASE_MATERIALS: "leases_materials",
                LEASE_ENGINEERING: "leases_engineering"}
+ROUTE_BIN = np.full(max(ROUTE_FLOWS) + 1, -1, np.int64)
+ROUTE_BIN[list(ROUTE_FLOWS)] = np.arange(len(ROUTE_FLOWS))
 LEASES = (LEASE_FUNDS, LEASE_MATERIALS, LEASE_ENGINEERING)
 SCALED, NO_FINANCE = 5, 6  # plans besides the routes of firms.py
 PLANS = ("cash", "loan", "lease_funds", "lease_materials", "lease_engineering", "scaled", "none")

@@ -88,11 +88,11 @@ class Recorder:
 
     def add_binned_flow(self, names: tuple[str, ...], bins: np.ndarray, flow_key: np.ndarray,
                         amounts: np.ndarray) -> None:
-        """Add real-firm amounts to flow ``names[bins]`` (names consecutive in FLOWS) in one compiled pass: each
-        flow's cells add its firms in order, as one :meth:`add_flow` per name would."""
-        i = _first_of_run(names)
+        """Add real-firm amounts to flow ``names[bins]`` (a bin of -1: to none) in one compiled pass: each flow's
+        cells add its firms in order, as one :meth:`add_flow` per name would."""
+        rows = _rows_of(names)
         if flow_key.size:
-            _add_binned(bins, flow_key, amounts, self.month_flows[i:i + len(names)], self._sums[:len(names)])
+            _add_binned(bins, flow_key, amounts, rows, self.month_flows, self._sums)
 
     def collect(self, t: int, stock_key: np.ndarray, quantities: dict[str, np.ndarray],
                 scalars: dict[str, float], renewal_share: float = 0.0, weights: np.ndarray | None = None) -> None:
@@ -195,33 +195,27 @@ def _plan(kinds: tuple[tuple[str, object], ...]) -> _Plan:
 
 
 @functools.cache
-def _first_of_run(names: tuple[str, ...]) -> int:
-    """The row in FLOWS of ``names[0]``, once the names are checked to be consecutive there."""
-    i = _FLOW_INDEX.get(names[0], -1)
-    if i < 0 or [_FLOW_INDEX.get(n) for n in names] != list(range(i, i + len(names))):
-        raise KeyError(f"flows {names[0]}..{names[-1]} must be consecutive in indicators.FLOWS")
-    return i
-
-
-# A flow's cells start at +0.0 and only have amounts added, so none is ever -0.0 (in IEEE arithmetic x + y is -0.0
-# only if both are), and adding +0.0 to one changes no bit: the kernels below add a call's sums to the cells its
-# firms occupy only, with numpy's bits for ``row += np.bincount(...)``, which adds every cell.
+def _rows_of(names: tuple[str, ...]) -> np.ndarray:
+    """The rows in FLOWS of ``names`` (each an error if unknown)."""
+    return np.array([_FLOW_INDEX[n] for n in names], np.int64)
 
 
 @njit(cache=True, nogil=True)
-def _add_binned(bins, flow_key, amounts, rows, sums):
-    """rows += np.bincount(bins * k + flow_key, weights=amounts, minlength=rows.size).reshape(rows.shape), k the
-    rows' length: each cell's firms summed in order from 0 (in ``sums``, zero before and after), then added to
-    the rows."""
+def _add_binned(bins, flow_key, amounts, rows, flows, sums):
+    """flows[rows[b]] += np.bincount(flow_key[bins == b], weights=amounts[bins == b], minlength=flows.shape[1])
+    for each bin b (-1: no flow): each cell's firms summed in order from 0 (in ``sums``, zero before and after),
+    then added to the row."""
     for j in range(bins.size):
-        if bins[j] < 0 or bins[j] >= rows.shape[0]:
+        if bins[j] < -1 or bins[j] >= rows.size:
             raise IndexError("a bin outside the binned flows")
     for j in range(bins.size):
-        sums[bins[j], flow_key[j]] += amounts[j]
+        if bins[j] >= 0:
+            sums[rows[bins[j]], flow_key[j]] += amounts[j]
     for j in range(bins.size):
-        b, c = bins[j], flow_key[j]
-        rows[b, c] += sums[b, c]
-        sums[b, c] = 0.0
+        if bins[j] >= 0:
+            r, c = rows[bins[j]], flow_key[j]
+            flows[r, c] += sums[r, c]
+            sums[r, c] = 0.0
 
 
 @njit(cache=True, nogil=True)
