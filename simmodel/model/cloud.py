@@ -31,7 +31,7 @@ from numba import njit
 from ..params import Params, instrument_start
 from .allocation import event_id, tie_break
 from .econ import clamp, elementwise, logistic_of
-from .firms import Firms
+from .firms import Firms, apply_gain
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -151,8 +151,6 @@ class CloudMigration:
     def step(self, model) -> None:
         """The month's migrations: movers gain productivity, get their city's voucher during the action,
         and count toward their city's target."""
-        from .firms import apply_gain
-
         f, t = model.firms, model.month
         push = np.array([c.behind_target() for c in model.cities], float)
         voucher = model.params["cloud.voucher"] if self.action_on(t) else 0.0

@@ -17,9 +17,10 @@ import numpy as np
 from numba import njit
 
 from ...params import Params
-from .. import libm
-from ..allocation import first_of_each, largest_remainder, take_within
+from .. import beliefs, libm
+from ..allocation import event_id, first_of_each, largest_remainder, take_within, tie_break
 from ..econ import array_sum, fmax
+from ..firms import NONE
 
 
 class ServiceProvider(mesa.Agent):
@@ -295,10 +296,6 @@ def diagnose(firms, groups: list[ExpertGroup], draws: SectorDraws, month: int, r
     expected number of real firms diagnosed equal to the capacity at any scale. A firm is diagnosed
     once; a diagnosis shows it more of its own prospects (beliefs.diagnose).
     """
-    from .. import beliefs
-    from ..allocation import event_id, tie_break
-    from ..firms import NONE
-
     n_sectors = draws.w_min.size
     sector_of = [g.sector for g in groups]
     capacity = np.bincount(sector_of, weights=[g.capacity for g in groups], minlength=n_sectors)  # in group order
