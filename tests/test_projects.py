@@ -111,16 +111,27 @@ def test_projects_arriving_together_queue_in_a_fresh_seeded_random_order_each_mo
 
 def test_a_project_that_skips_a_stage_takes_the_months_of_both_stages():
     """Implementation of a project climbing two stages takes the two stages' months added up (docs/ODD.md 3.4.4),
-    one climbing a single stage that stage's months; the months are read from the parameters, not the model."""
+    one climbing a single stage that stage's months; the months are read from the parameters, not the model. A
+    project starting (projects.start) is then implementing from this month with its provider, for those months,
+    at a fee of the provider's share of its capital cost plus the fixed cost at its scale."""
     from simmodel.model import projects
+    from simmodel.model.firms import IMPLEMENTING
     m = TransformationModel(seed=1, scale=0.005)
     t = m.params.technology
     months = [t.implementation_months_stage1, t.implementation_months_stage2, t.implementation_months_stage3,
               t.implementation_months_stage4]
-    stage, target = np.array([0, 0, 1, 2, 2]), np.array([1, 2, 3, 3, 4])
-    got = projects.implementation_months(stage, target, m.impl_months)
+    f = m.firms
+    idx = np.array([7, 3, 11, 5, 9])
+    f.stage[idx], f.proj_target[idx] = [0, 0, 1, 2, 2], [1, 2, 3, 3, 4]
+    f.proj_capex[idx], f.proj_scale[idx] = [1e5, 2e5, 3e5, 4e5, 5e5], [1.0, 0.5, 1.0, 0.25, 1.0]
+    share, provider = np.array([0.1, 0.2, 0.15, 0.3, 0.05]), np.array([4, 0, 2, 1, 3])
+    fee = projects.start(f, idx, provider, share, 1000.0, m.impl_months, 17)
     expected = [months[0], months[0] + months[1], months[1] + months[2], months[2], months[2] + months[3]]
-    assert got.tolist() == expected
+    assert f.proj_months[idx].tolist() == expected
+    assert (f.proj_phase[idx] == IMPLEMENTING).all() and (f.proj_since[idx] == 17).all()
+    assert f.proj_provider[idx].tolist() == provider.tolist()
+    assert fee.tolist() == [1e4 + 1000.0, 4e4 + 500.0, 4.5e4 + 1000.0, 1.2e5 + 250.0, 2.5e4 + 1000.0]
+    assert f.proj_fee[idx].tolist() == fee.tolist()
 
 
 def test_a_provider_of_quality_zero_delivers_the_true_gain_and_quality_scales_the_spread():

@@ -297,10 +297,8 @@ class TransformationModel(mesa.Model):
     def _start(self, idx: np.ndarray, provider: np.ndarray) -> None:
         """Implementation begins: the firm pays, subsidies are claimed, loans and leases paid out."""
         f = self.firms
-        months = projects.implementation_months(f.stage[idx].astype(np.int64), f.proj_target[idx].astype(np.int64),
-                                                self.impl_months)
         fee = projects.start(f, idx, provider, self.providers.fee_share_of(provider),
-                             self.params["technology.fixed_project_cost"], months, self.month)
+                             self.params["technology.fixed_project_cost"], self.impl_months, self.month)
         capex = f.proj_capex[idx]
         subsidy = self.subsidies.pay_robots(idx)  # in queue order
         f.cash[idx] -= capex + fee - f.proj_borrowed[idx] - subsidy

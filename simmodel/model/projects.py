@@ -96,21 +96,35 @@ def _queued_kernel(active, proj_phase, proj_since, key, pilot, offset, q, arrive
 
 
 def start(firms: Firms, idx: np.ndarray, provider: np.ndarray, fee_share: np.ndarray, fixed_cost: float,
-          months: np.ndarray, month: int) -> np.ndarray:
-    """Providers begin implementing projects ``idx``; returns the fee (yuan, per firm)."""
-    fee = fee_share * firms.proj_capex[idx] + fixed_cost * firms.proj_scale[idx]
-    firms.proj_phase[idx] = IMPLEMENTING
-    firms.proj_provider[idx] = provider
-    firms.proj_fee[idx] = fee
-    firms.proj_months[idx] = months
-    firms.proj_since[idx] = month
+          months_by_stage: np.ndarray, month: int) -> np.ndarray:
+    """Providers begin implementing projects ``idx`` (``provider``: each one's, ``fee_share``: its fee share), for
+    the months of the stages they climb (``months_by_stage``: each stage's; months_between); returns the fee (yuan, per
+    firm): the provider's share of the capital cost plus the fixed cost at the project's scale."""
+    fee = np.empty(idx.size)
+    _start_kernel(idx, provider, np.ascontiguousarray(fee_share, np.float64), float(fixed_cost),
+                  np.cumsum(months_by_stage), month, firms.stage, firms.proj_target, firms.proj_capex, firms.proj_scale,
+                  firms.proj_phase, firms.proj_provider, firms.proj_fee, firms.proj_months, firms.proj_since, fee)
     return fee
 
 
-def implementation_months(stage: np.ndarray, target: np.ndarray, months_by_stage: np.ndarray) -> np.ndarray:
-    """Months to implement climbing from ``stage`` to ``target`` (the stages' months add up)."""
-    cum = np.cumsum(months_by_stage)
-    return cum[target] - cum[stage]
+@njit(cache=True, nogil=True)
+def _start_kernel(idx, provider, fee_share, fixed_cost, cum_months, month, stage, target, capex, scale, proj_phase,
+                  proj_provider, proj_fee, proj_months, proj_since, fee):
+    for j in range(idx.size):
+        i = idx[j]
+        fee[j] = fee_share[j] * capex[i] + fixed_cost * scale[i]
+        proj_phase[i] = IMPLEMENTING
+        proj_provider[i] = provider[j]
+        proj_fee[i] = fee[j]
+        proj_months[i] = months_between(cum_months, stage[i], target[i])
+        proj_since[i] = month
+
+
+@njit(inline="always")
+def months_between(cum_months, stage, target):
+    """Months to implement a project climbing from ``stage`` to ``target``: the stages' months added up
+    (``cum_months``: their running total from stage 0)."""
+    return cum_months[target] - cum_months[stage]
 
 
 def advance_implementation(firms: Firms, active: np.ndarray, month: int) -> np.ndarray:
