@@ -91,9 +91,9 @@ def quote(firms: Firms, idx: np.ndarray, need: np.ndarray, benefit: np.ndarray, 
     price the shortfall with it). Firm by firm in one compiled pass (:func:`_quote_kernel`)."""
     n = idx.size
     offered = set(leasing.offered())
-    q = Quote(need, np.empty(n), np.empty(n, np.bool_), np.empty(n), np.empty(n), np.empty(n), np.empty(n),
-              np.empty(n), *(np.empty((n, len(LEASES)), dt) for dt in (np.bool_, np.float64, np.float64, np.float64,
-                                                                         np.float64)), np.empty(n))
+    rows, leases = np.empty((7, n)), np.empty((4, n, len(LEASES)))  # the quote's arrays: rows of two blocks
+    q = Quote(need, rows[0], np.empty(n, np.bool_), rows[1], rows[2], rows[3], rows[4], rows[5],
+              np.empty((n, len(LEASES)), np.bool_), leases[0], leases[1], leases[2], leases[3], rows[6])
     f = firms
     _quote_kernel(idx, need, benefit, f.cash, f.debt_payment, f.lease_payment, f.profit, f.excluded_until, month,
                   f.value_added, f.margin, f.employed, f.debt, f.lease_liability, sector_mean, float(gain_sd),

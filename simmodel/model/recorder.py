@@ -46,6 +46,7 @@ class Recorder:
         self.k_flow = n_cities * n_sectors * N_SIZE
         self.k_stock = self.k_flow * N_STAGES * N_CLOUD
         self.size_weights = np.asarray(size_weights)
+        self.weights_differ = bool(np.ptp(self.size_weights) > 0)  # firms crossing the threshold take their weight
         self.stocks = np.zeros((n_months, len(STOCKS), self.k_stock))
         self.flows = np.zeros((n_months, len(FLOWS), self.k_flow))
         self.scalars = np.zeros((n_months, len(SCALARS)))
@@ -331,7 +332,7 @@ def record_month(model, wage: float, owing: np.ndarray) -> None:
         "shared_capacity": float(model.shared.capacity.sum()),
         "wage_private": model.tables.wage_private[model.tables.year_row(2013 + t // 12)],
     }, renewal_share=e.renewal_investment_share * (1.0 + e.renewal_share_growth) ** (t / 12),
-        weights=f.weight if model.dynamics.enabled and np.ptp(model.recorder.size_weights) > 0 else None)
+        weights=f.weight if model.dynamics.enabled and model.recorder.weights_differ else None)
 
 
 @dataclass
