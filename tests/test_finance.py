@@ -100,6 +100,45 @@ def test_who_bears_a_shortfall_differs_by_leasing_model():
     assert after[2] == pytest.approx(before[2] * 0.5)  # engineering: paid from the savings
 
 
+def test_a_completion_cuts_shortfall_leases_books_the_relief_and_records_the_leased_share_of_the_gain():
+    """share_shortfall, firm by firm as its docstring has it: each leased firm's liability and payment are cut by
+    1 - (1 - risk share) x clip(1 - ratio, 0, 1); its lessor books the liability forgiven (x weight) as shortfall;
+    the firm's lease gain grows by clip(borrowed / (capex + fee), 0, 1) x the project's log gain (what a lessor
+    owning the equipment takes back on a write-off). A firm without a lease, or with its lease paid off, is left
+    alone."""
+    from simmodel.model.finance import share_shortfall
+    m = TransformationModel(seed=1, scale=0.005)
+    f, lp = m.firms, m.leasing
+    idx = np.array([9, 4, 7, 2, 5, 8])
+    f.lease_model[idx] = [LEASE_FUNDS, LEASE_MATERIALS, LEASE_ENGINEERING, LEASE_MATERIALS, 0, LEASE_ENGINEERING]
+    f.lease_liability[idx] = [1e6, 2e6, 3e6, 4e5, 5e5, 0.0]
+    f.lease_payment[idx] = [2e4, 4e4, 6e4, 8e3, 1e4, 0.0]
+    f.lease_gain[idx] = [0.0, 0.01, 0.0, 0.02, 0.0, 0.0]
+    f.proj_capex[idx], f.proj_fee[idx] = 1e6, 1e5
+    f.proj_borrowed[idx] = [5.5e5, 1.1e6, 2e6, 0.0, 3e5, 1e5]
+    f.weight[idx] = [2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+    ratio, gain_log = np.array([0.5, 0.8, 1.3, 0.25, 0.5, 0.5]), np.log1p([0.1, 0.2, 0.3, 0.05, 0.1, 0.1])
+    before = {a: getattr(f, a)[idx].copy() for a in ("lease_liability", "lease_payment", "lease_gain")}
+    booked = {mm: lp.books[mm]["shortfall"] for mm in (LEASE_FUNDS, LEASE_MATERIALS, LEASE_ENGINEERING)}
+    share_shortfall(f, idx, ratio, gain_log, lp)
+    relief = dict.fromkeys(booked, 0.0)
+    for j, i in enumerate(idx.tolist()):
+        liab, pay, gain = (before[a][j] for a in ("lease_liability", "lease_payment", "lease_gain"))
+        model = int(f.lease_model[i])
+        if model < LEASE_FUNDS or liab <= 0:
+            assert (f.lease_liability[i], f.lease_payment[i], f.lease_gain[i]) == (liab, pay, gain), j
+            continue
+        cut = 1.0 - (1.0 - lp.risk_share[model]) * min(max(1.0 - ratio[j], 0.0), 1.0)
+        assert f.lease_liability[i] == pytest.approx(liab * cut, rel=1e-12), j
+        assert f.lease_payment[i] == pytest.approx(pay * cut, rel=1e-12), j
+        financed = min(max(f.proj_borrowed[i] / (f.proj_capex[i] + f.proj_fee[i]), 0.0), 1.0)
+        assert f.lease_gain[i] == pytest.approx(gain + financed * gain_log[j], rel=1e-12), j
+        relief[model] += liab * (1.0 - cut) * f.weight[i]
+    for mm, yuan in relief.items():
+        assert lp.books[mm]["shortfall"] - booked[mm] == pytest.approx(yuan, rel=1e-12, abs=1e-6), mm
+    assert relief[LEASE_MATERIALS] > 0 and relief[LEASE_FUNDS] == 0  # the funds lessor carries none of it
+
+
 def test_lessors_price_the_risk_they_carry():
     m = TransformationModel(seed=1, scale=0.005)
     lp = m.leasing

@@ -340,23 +340,40 @@ def _disburse_kernel(idx, route, borrowed, proj_rate, weight, debt, debt_rate, d
 def share_shortfall(firms: Firms, idx: np.ndarray, ratio: np.ndarray, gain_log: np.ndarray,
                     leasing: LeasingPartner) -> None:
     """On completion, lessors carrying gain risk cut the payments of leases whose gain fell short; the
-    leased share of the project's gain is what a lessor owning the equipment would take back."""
-    k = (firms.lease_model[idx] >= LEASE_FUNDS) & (firms.lease_liability[idx] > 0)
-    if not k.any():
-        return
-    leased, r = idx[k], ratio[k]
-    model = firms.lease_model[leased]
-    share = np.array([leasing.risk_share[m] for m in LEASES])[model - LEASE_FUNDS]  # the lease codes are consecutive
-    cut = 1.0 - (1.0 - share) * clamp(1.0 - r, 0.0, 1.0)
-    relief, _ = _sums_by_model(model, firms.weight[leased], (firms.lease_liability[leased] * (1 - cut),),
-                               np.array(LEASES, np.int8))
-    for m, (yuan,) in zip(LEASES, relief.tolist()):
-        leasing.book(m, "shortfall", yuan)
-    firms.lease_liability[leased] *= cut
-    firms.lease_payment[leased] *= cut
-    need = np.maximum(firms.proj_capex[leased] + firms.proj_fee[leased], 1e-9)
-    financed = clamp(firms.proj_borrowed[leased] / need, 0.0, 1.0)
-    firms.lease_gain[leased] += financed * gain_log[k]
+    leased share of the project's gain is what a lessor owning the equipment would take back. Firm by firm in
+    one compiled pass (:func:`_shortfall_kernel`), the lessors' relief summed by lease model as numpy sums."""
+    share = np.array([leasing.risk_share[m] for m in LEASES])  # by lease code - LEASE_FUNDS (consecutive codes)
+    relief = np.zeros((len(LEASES), 1))
+    if _shortfall_kernel(idx, ratio, gain_log, share, firms.lease_model, firms.lease_liability, firms.lease_payment,
+                         firms.lease_gain, firms.proj_capex, firms.proj_fee, firms.proj_borrowed, firms.weight,
+                         np.array(LEASES, np.int8), relief):
+        for m, (yuan,) in zip(LEASES, relief.tolist()):
+            leasing.book(m, "shortfall", yuan)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _shortfall_kernel(idx, ratio, gain_log, share, lease_model, lease_liability, lease_payment, lease_gain, capex, fee,
+                      borrowed, weight, models, relief):
+    """share_shortfall of the completed projects ``idx`` (their evidence ratios and log gains): each leased firm's
+    payments cut by 1 - (1 - its lessor's risk share) x the gain's shortfall clipped to [0, 1], its lease gain
+    raised by the financed share of the project's log gain; ``relief``: the liabilities forgiven x weight, summed
+    by lease model (_sums_by_model). Numpy's operations in numpy's order; returns whether any firm leased."""
+    n = 0
+    held, w, forgiven = np.empty(idx.size, lease_model.dtype), np.empty(idx.size), np.empty(idx.size)
+    for j in range(idx.size):
+        i = idx[j]
+        if not (lease_model[i] >= LEASE_FUNDS and lease_liability[i] > 0):
+            continue
+        cut = 1.0 - (1.0 - share[lease_model[i] - LEASE_FUNDS]) * fmin(fmax(1.0 - ratio[j], 0.0), 1.0)
+        held[n], w[n], forgiven[n] = lease_model[i], weight[i], lease_liability[i] * (1 - cut)
+        n += 1
+        lease_liability[i] *= cut
+        lease_payment[i] *= cut
+        financed = fmin(fmax(borrowed[i] / fmax(capex[i] + fee[i], 1e-9), 0.0), 1.0)
+        lease_gain[i] += financed * gain_log[j]
+    if n:
+        relief[:] = _sums_by_model(held[:n], w[:n], (forgiven[:n],), models)[0]
+    return n > 0
 
 
 def owing(firms: Firms, among: np.ndarray | None = None) -> np.ndarray:
