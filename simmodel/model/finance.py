@@ -27,7 +27,7 @@ from numba import njit
 
 from . import libm
 from .allocation import random_order
-from .econ import array_sum, clamp, elementwise, fmax, fmin, payment_of, payments_pv_of, shortfall_of
+from .econ import array_sum, elementwise, fmax, fmin, payment_of, payments_pv_of, shortfall_of
 from .firms import CASH, LEASE_ENGINEERING, LEASE_FUNDS, LEASE_MATERIALS, LOAN, Firms
 from .institutions.bank import Bank, LeasingPartner, approval_of, lease_approval_of, lease_rate_of, loan_of
 
