@@ -62,6 +62,7 @@ class Demonstration:
                  pilot_industries: np.ndarray, rng: np.random.Generator, pilot_rng: np.random.Generator):
         d = params.demonstration
         self.p, self.rng, self.pilot_rng, self.n_cells, self.n_sectors = d, rng, pilot_rng, n_cells, n_sectors
+        self._cell_sector = np.arange(n_cells) % n_sectors  # each cell's sector (cell = city x sectors + sector)
         self.window = d.case_window_months
         self.case_sum = np.zeros((self.window, n_sectors, 2))  # ring buffer by month, sector, size class
         self.case_n = np.zeros((self.window, n_sectors, 2))
@@ -112,7 +113,7 @@ class Demonstration:
         if k == 0:
             return np.zeros(0, np.int64)
         mean, n_cases = self.case_mean()
-        weight = stage0 * (n_cases.sum(axis=1)[np.arange(self.n_cells) % self.n_sectors] > 0)
+        weight = stage0 * (n_cases.sum(axis=1)[self._cell_sector] > 0)
         if weight.sum() <= 0:
             return np.zeros(0, np.int64)
         k = min(k, int(np.count_nonzero(weight)))
