@@ -7,7 +7,7 @@ time per model month and peak memory (each run in a fresh process); the speed-up
 model over the per-firm reference (simmodel/reference.py) at 5,000 and 50,000 firms, measured side
 by side over 2013-2014 for the decision and project submodels the reference implements and for
 the whole model; model runs per second at the calibration scale (the calibration's path and the
-`simmodel run` path) and where a month goes there, phase by phase, in ms and in calls (benchmarks/phases.py); sweep runs
+`simmodel run` path, in alternating batches in one process) and where a month goes there, phase by phase, in ms and in calls (benchmarks/phases.py); sweep runs
 per second on 1 and 2 workers (three sweeps, each between two in-process measurements); and the visual server's
 time per frame. Writes a log-log plot of run time against firms. Times are the best of --repeat runs (the
 machine is shared and noisy).
@@ -228,7 +228,7 @@ def main(argv=None) -> int:
           f"{rate['run'] / rate['calibration']:.2f})")
     yard.append((f"runs/s per core at scale {args.calibration_scale}, calibration outputs", f"{rate['calibration']:.2f}",
                  ">= 10", rate["calibration"] >= 10))
-    yard.append((f"simmodel run's rate / the calibration path's (median of {n_pairs} pairs)", f"{ratio:.2f}",
+    yard.append((f"simmodel run's rate / calibration path's (median, {n_pairs} pairs)", f"{ratio:.2f}",
                  ">= 0.9", ratio >= 0.9))
     r = child(PHASES, args.calibration_scale, 1 if args.quick else 3)
     print(f"  where a month goes at this scale ({r['agents']:,} agents, ms, fastest of the runs): "
