@@ -9,6 +9,7 @@ together for the model's firms.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from . import beliefs, decision, finance, projects
 from .allocation import event_id, tie_break
@@ -19,6 +20,13 @@ from .indicators import PAYBACK_BINS, PAYBACK_EDGES
 
 _APPLIED = ("projects_abandoned", "projects_applied")  # by whether the adopter found finance (False, True)
 _ROUTES = tuple(finance.ROUTE_FLOWS.values())
+
+
+@njit(cache=True, nogil=True)
+def _eligible_kernel(proj_phase, stage, cooldown_until, alive, month, out):
+    """Adoption.eligible_mask firm by firm, in one pass over the firms (numpy's four comparisons took seven)."""
+    for i in range(out.size):
+        out[i] = proj_phase[i] == NONE and stage[i] < 4 and cooldown_until[i] <= month and alive[i]
 
 
 class Adoption:
@@ -39,7 +47,9 @@ class Adoption:
     def eligible_mask(self) -> np.ndarray:
         """Firms that may consider a project this month: operating, no project, below stage 4, cooled down."""
         f = self.model.firms
-        return (f.proj_phase == NONE) & (f.stage < 4) & (f.cooldown_until <= max(self.model.month, 0)) & f.alive
+        out = np.empty(f.n, np.bool_)
+        _eligible_kernel(f.proj_phase, f.stage, f.cooldown_until, f.alive, max(self.model.month, 0), out)
+        return out
 
     def eligible(self) -> np.ndarray:
         return self.eligible_mask().nonzero()[0]
