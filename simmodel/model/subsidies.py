@@ -78,12 +78,15 @@ def _expected_kernel(robot_subsidy, city_share, capex, robots, award_rate, award
 
 
 @njit(cache=True, nogil=True)
-def _pay_cities(city, claims, weight, remaining, paid, claimed, total):
-    """Each city with a positive claim pays its claims x ``weight`` in the order given from ``remaining[c]``
-    (pay_in_order_into); ``paid`` gets the yuan per firm, ``claimed[c]`` and ``total[c]`` the claims and the
-    payments (numpy's pairwise sums, as Budget.pay takes them). Returns which cities paid."""
+def _pay_cities(idx, city_of, claims, weight_of, remaining, paid, claimed, total):
+    """Each city with a positive claim among firms ``idx`` (their claims ``claims``; ``city_of`` and ``weight_of``:
+    every firm's) pays its claims x weight in the order given from ``remaining[c]`` (pay_in_order_into); ``paid``
+    gets the yuan per firm, ``claimed[c]`` and ``total[c]`` the claims and the payments (numpy's pairwise sums, as
+    Budget.pay takes them). Returns which cities paid."""
+    city, weight = np.empty(idx.size, np.int64), np.empty(idx.size)
     paying = np.zeros(remaining.size, np.bool_)
-    for j in range(city.size):
+    for j in range(idx.size):
+        city[j], weight[j] = city_of[idx[j]], weight_of[idx[j]]
         if claims[j] > 0:
             paying[city[j]] = True
     for c in range(remaining.size):
@@ -113,7 +116,9 @@ class SubsidyTerms:
 
     def robot_claim(self, city, capex, robots):
         """:func:`robot_claim_of` of projects in cities ``city``."""
-        return elementwise(_robot_claim_kernel, self.robot_subsidy[city], robots)
+        out = np.empty(len(robots))
+        _robot_claim_kernel(self.robot_subsidy[city], np.asarray(robots, np.float64), out)
+        return out
 
     def award_claim(self, capex):
         """:func:`award_claim_of` of projects of capital cost ``capex``."""
@@ -195,7 +200,7 @@ class SubsidySchedule:
         city with a claim pays its firms' claims (x weight) in order, as Budget.pay, in one compiled pass."""
         f, budgets = self.model.firms, [c.budget for c in self.model.cities]
         paid, claimed, total = np.zeros(idx.size), np.zeros(len(budgets)), np.zeros(len(budgets))
-        paying = _pay_cities(f.city[idx].astype(np.int64), np.asarray(claims, np.float64), f.weight[idx],
+        paying = _pay_cities(np.asarray(idx, np.int64), f.city, np.asarray(claims, np.float64), f.weight,
                              np.array([b.remaining for b in budgets]), paid, claimed, total)
         for c in paying.nonzero()[0]:
             budgets[c].book(float(claimed[c]), float(total[c]))
