@@ -52,9 +52,15 @@ def test_a_killed_sweep_is_finished_by_resume_byte_for_byte(tmp_path):
     spec = tmp_path / "small.toml"
     spec.write_text(SMALL_SWEEP)
     ref = tmp_path / "ref"
+    t0 = time.perf_counter()
     assert _run(["sweep", str(spec), "--workers", "1", "--out", str(ref), "--quiet"]).returncode == 0
+    took = time.perf_counter() - t0
+    # kills spread over the set-up and the runs (fractions of the reference's own time, so the windows follow the
+    # host's speed: fixed delays missed the final window on a slow host), then over the slowed final writes
+    # (0.4 s a file, about ten files)
+    delays = [f * took for f in (0.05, 0.25, 0.45, 0.65, 0.85)] + [took + 0.6 * j for j in range(7)]
     killed_in = set()
-    for k, delay in enumerate((0.3, 1.2, 1.8, 2.4, 3.0, 3.6, 4.5, 5.5, 7.0, 9.0)):
+    for k, delay in enumerate(delays):
         out = tmp_path / f"k{k}"
         done = _kill_after(["sweep", str(spec), "--workers", "1", "--out", str(out), "--quiet"], delay, SLOW)
         if done is None:
