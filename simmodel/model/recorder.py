@@ -201,6 +201,11 @@ def _rows_of(names: tuple[str, ...]) -> np.ndarray:
     return np.array([_FLOW_INDEX[n] for n in names], np.int64)
 
 
+# A flow's cells start at +0.0 and only have amounts added, so none is ever -0.0 (in IEEE arithmetic x + y is -0.0
+# only if both are), and adding +0.0 to one changes no bit: the kernels below add a call's sums to the cells its
+# firms occupy only, with numpy's bits for ``row += np.bincount(...)``, which adds every cell.
+
+
 @njit(cache=True, nogil=True)
 def _add_binned(bins, flow_key, amounts, rows, flows, sums):
     """flows[rows[b]] += np.bincount(flow_key[bins == b], weights=amounts[bins == b], minlength=flows.shape[1])

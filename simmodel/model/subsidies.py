@@ -116,9 +116,7 @@ class SubsidyTerms:
 
     def robot_claim(self, city, capex, robots):
         """:func:`robot_claim_of` of projects in cities ``city``."""
-        out = np.empty(len(robots))
-        _robot_claim_kernel(self.robot_subsidy[city], np.asarray(robots, np.float64), out)
-        return out
+        return elementwise(_robot_claim_kernel, self.robot_subsidy[city], robots)
 
     def award_claim(self, capex):
         """:func:`award_claim_of` of projects of capital cost ``capex``."""
