@@ -231,7 +231,7 @@ def test_the_recorded_stocks_are_the_firms_own_numbers_weighted(baseline):
 def test_a_month_of_production_and_cash_follows_the_formulas_firm_by_firm_to_the_bit(seed):
     """firms.produce and firms.book_cash run as one compiled pass each; every firm's numbers must be the
     module's formulas written out over arrays: growth, E = min(Y / p, E_max), a gap where E_max < Y / p, value
-    added p E, profit before interest (firms.annual_profit), margin profit / value added within [-1, 1]
+    added p E, profit before interest ((1 - tau) p - w) E, margin profit / value added within [-1, 1]
     (float32); then cash + profit / 12 less the paid-out share of a positive month, and the year's sums."""
     import copy
 
@@ -253,7 +253,7 @@ def test_a_month_of_production_and_cash_follows_the_formulas_firm_by_firm_to_the
     needs = want.output / want.productivity
     employed = np.minimum(needs, want.workforce_cap)
     va = want.productivity * employed
-    profit = firmlib.annual_profit(want.output, want.productivity, want.workforce_cap, want.wage, ocs)
+    profit = ((1.0 - ocs) * want.productivity - want.wage) * employed
     margin = np.clip((profit / va).astype(np.float32), -1.0, 1.0)
     month = profit / 12.0
     cash = want.cash + month - np.maximum(month, 0.0) * (1.0 - retained)

@@ -38,9 +38,9 @@ import numpy as np
 from numba import njit
 
 from . import libm
-from .econ import elementwise, fmax, fmin, logistic_of, partial_expectation
+from .econ import elementwise, fmax, logistic_of, partial_expectation
 from .finance import NO_FINANCE, SCALED
-from .firms import LEASE_FUNDS, LOAN
+from .firms import LEASE_FUNDS, LOAN, workers
 from .projects import robots_of
 from .subsidies import SubsidyTerms, expected_subsidy_of
 
@@ -160,8 +160,8 @@ def firm_benefit(gain, output, productivity, cap, wage, lam, tau):
     labour saving, ``cap`` its workforce cap."""
     out_after = output * math.exp((1.0 - lam) * math.log1p(gain))
     prod_after = productivity * (1.0 + gain)
-    emp_now = fmin(output / productivity, cap)
-    emp_after = fmin(out_after / prod_after, cap)
+    emp_now = workers(output, productivity, cap)
+    emp_after = workers(out_after, prod_after, cap)
     return (1.0 - tau) * (prod_after * emp_after - productivity * emp_now), wage * (emp_now - emp_after)
 
 

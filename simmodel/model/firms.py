@@ -118,8 +118,8 @@ class Firms:
 
     @property
     def employees(self) -> np.ndarray:
-        """Workers employed: needs, unless recruitment caps them."""
-        return np.minimum(self.output / self.productivity, self.workforce_cap)
+        """Workers employed: needs, unless recruitment caps them (:func:`workers`)."""
+        return employment(self, np.arange(self.n))
 
     @property
     def labour_gap(self) -> np.ndarray:
@@ -196,16 +196,11 @@ class FirmView:
 # --- submodel: production, labour and accounts ---------------------------------------------------
 
 
-def annual_profit(
-    output: np.ndarray,
-    productivity: np.ndarray,
-    workforce_cap: np.ndarray,
-    wage: float | np.ndarray,
-    other_cost_share: float,
-) -> np.ndarray:
-    """Operating profit, yuan/yr, before interest: (1 - tau) p E - w E with E = min(Y/p, E_max)."""
-    employees = np.minimum(output / productivity, workforce_cap)
-    return ((1.0 - other_cost_share) * productivity - wage) * employees
+@njit(inline="always", error_model="numpy")
+def workers(output, productivity, workforce_cap):
+    """The employment rule, one firm: its labour needs Y / p, unless recruitment caps them at E_max
+    (np.minimum's bits: a NaN is kept)."""
+    return fmin(output / productivity, workforce_cap)
 
 
 def monthly_growth(demand_growth: float, productivity_trend: float, labour_supply_growth: float) -> tuple:
@@ -237,9 +232,8 @@ def _produce(output, productivity, workforce_cap, wage, grow_output, grow_produc
         p = productivity[i] * grow_productivity
         cap = workforce_cap[i] * grow_workforce
         output[i], productivity[i], workforce_cap[i] = y, p, cap
-        e = y / p  # labour needs
-        has_gap[i] = cap < e
-        e = fmin(e, cap)
+        has_gap[i] = cap < y / p  # labour needs above the cap
+        e = workers(y, p, cap)
         employed[i] = e
         va = p * e
         value_added[i] = va
@@ -269,8 +263,17 @@ def _book_cash(profit, value_added, cash, paid_out, year_sums, va_year, profit_y
 
 
 def employment(firms: Firms, idx: np.ndarray) -> np.ndarray:
-    """Workers firms ``idx`` employ at their current needs and recruitment cap: min(Y / p, E_max)."""
-    return np.minimum(firms.output[idx] / firms.productivity[idx], firms.workforce_cap[idx])
+    """Workers firms ``idx`` employ at their current needs and recruitment cap (:func:`workers`)."""
+    out = np.empty(len(idx))
+    _employment(np.asarray(idx, np.int64), firms.output, firms.productivity, firms.workforce_cap, out)
+    return out
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _employment(idx, output, productivity, workforce_cap, out):
+    for j in range(idx.size):
+        i = idx[j]
+        out[j] = workers(output[i], productivity[i], workforce_cap[i])
 
 
 def apply_gain(firms: Firms, idx: np.ndarray, gain: np.ndarray, labour_saving: np.ndarray) -> np.ndarray:
@@ -291,12 +294,45 @@ def _per_firm(a, shape: tuple[int, ...]) -> np.ndarray:
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _apply_gain(idx, gain, labour_saving, output, productivity, saved):
-    """apply_gain firm by firm: numpy's operations in numpy's order (the power is the C library's, as libm.power)."""
+    """apply_gain firm by firm."""
+    for j in range(idx.size):
+        saved[j] = _gain_of(idx[j], gain[j], labour_saving[j], output, productivity)
+
+
+@njit(inline="always", error_model="numpy")
+def _gain_of(i, gain, labour_saving, output, productivity):
+    """Firm ``i``'s gain (apply_gain's rule) in place; returns its workers no longer needed: numpy's operations in
+    numpy's order (the power is the C library's, as libm.power)."""
+    before = output[i] / productivity[i]
+    factor = 1.0 + gain
+    productivity[i] *= factor
+    output[i] *= factor ** (1.0 - labour_saving)
+    v = before - output[i] / productivity[i]
+    return v if not v < 0.0 else 0.0  # np.maximum(v, 0.0), NaN kept
+
+
+def complete_gain(firms: Firms, idx: np.ndarray, gain: np.ndarray, labour_saving: np.ndarray,
+                  robots_per_worker: float) -> np.ndarray:
+    """Completed projects' gains on firms ``idx`` (distinct; ``labour_saving`` per sector): productivity and output
+    raised as :func:`apply_gain` does; a project climbing from stage 0 (machine substitution) installs
+    ``robots_per_worker`` robots a worker no longer needed; the workers released are the fall in employment
+    (:func:`workers`: a gap absorbs part of the saving), added to ``workers_saved``. Returns them."""
+    f = firms
+    released = np.empty(idx.size)
+    _complete_gain(idx, _per_firm(gain, idx.shape), labour_saving, float(robots_per_worker), f.sector, f.stage,
+                   f.proj_target, f.output, f.productivity, f.workforce_cap, f.robots, f.workers_saved, released)
+    return released
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _complete_gain(idx, gain, labour_saving, robots_per_worker, sector, stage, target, output, productivity,
+                   workforce_cap, robots, workers_saved, released):
+    """complete_gain firm by firm."""
     for j in range(idx.size):
         i = idx[j]
-        before = output[i] / productivity[i]
-        factor = 1.0 + gain[j]
-        productivity[i] *= factor
-        output[i] *= factor ** (1.0 - labour_saving[j])
-        v = before - output[i] / productivity[i]
-        saved[j] = v if not v < 0.0 else 0.0  # np.maximum(v, 0.0), NaN kept
+        before = workers(output[i], productivity[i], workforce_cap[i])
+        saved = _gain_of(i, gain[j], labour_saving[sector[i]], output, productivity)
+        robots[i] += saved * robots_per_worker if stage[i] < 1 and target[i] >= 1 else 0.0
+        r = fmax(before - workers(output[i], productivity[i], workforce_cap[i]), 0.0)
+        workers_saved[i] += r
+        released[j] = r

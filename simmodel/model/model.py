@@ -313,12 +313,8 @@ class TransformationModel(mesa.Model):
         gain, ratio = projects.realised_gain(f, idx, self.nominal_gain, self.true_multiplier * self._wave(),
                                              self.params["technology.gain_sd"], self.providers.quality_of(provider))
         sector = f.sector[idx]
-        employed = firmlib.employment(f, idx)
-        saved = firmlib.apply_gain(f, idx, gain, self.tables.sector_labour_saving[sector])
-        climbs1 = (f.stage[idx] < 1) & (f.proj_target[idx] >= 1)
-        f.robots[idx] += np.where(climbs1, saved * self.params["technology.robots_per_worker_saved"], 0.0)
-        released = np.maximum(employed - firmlib.employment(f, idx), 0.0)  # a gap absorbs part of the saving
-        f.workers_saved[idx] += released
+        released = firmlib.complete_gain(f, idx, gain, self.tables.sector_labour_saving,
+                                         self.params["technology.robots_per_worker_saved"])
         self.flow("workers_substituted", idx, released)
         self.labour.release(f.city[idx], released * w)
         if self.subsidies.award_basis == "completion":
