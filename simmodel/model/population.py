@@ -67,16 +67,13 @@ def build_population(params: Params, tables: Tables, rng: np.random.Generator) -
     # cities: above-size firms follow output shares; the rest make up each city's firm share
     real_above_c = p.n_above_size * tables.city_output_share
     real_small_c = np.maximum(p.n_firms * tables.city_firm_share - real_above_c, 0.05 * real_above_c)
-    strata = []
+    strata = []  # (above, agents per city and sector): above-size firms first, then by city, then by sector
     for above, n_agents, by_city in ((True, n_above, real_above_c), (False, n_small, real_small_c)):
         expected = np.outer(by_city / by_city.sum(), tables.sector_firm_share) * n_agents
-        counts = largest_remainder(expected, n_agents, rng)
-        for (c, s), k in np.ndenumerate(counts):
-            if k:
-                strata.append((above, c, s, k))
-    above = np.concatenate([np.full(k, a) for a, _, _, k in strata])
-    city = np.concatenate([np.full(k, c, np.int16) for _, c, _, k in strata])
-    sector = np.concatenate([np.full(k, s, np.int16) for _, _, s, k in strata])
+        strata.append((above, largest_remainder(expected, n_agents, rng)))
+    above = np.concatenate([np.full(counts.sum(), a) for a, counts in strata])
+    cells = np.concatenate([np.repeat(np.arange(counts.size), counts.ravel()) for _, counts in strata])
+    city, sector = [x.astype(np.int16) for x in np.divmod(cells, tables.sector_firm_share.size)]
     n = len(city)
     weight = np.where(above, w_above, w_small)
 
@@ -111,9 +108,9 @@ def draw_attributes(above: np.ndarray, sector: np.ndarray, params: Params, table
     employees = np.maximum(1.0, med * libm.exp(sig * draw.standard_normal(n)))
 
     # stage
-    shares = np.array([p.stage_shares_above, p.stage_shares_small])
-    cum = np.cumsum(shares, axis=1)[np.where(above, 0, 1)]
-    stage = (draw.random(n)[:, None] >= cum[:, :-1]).sum(axis=1).astype(np.int8)
+    u = draw.random(n)  # the stage: how many of its class's cumulative shares (below the last) u reaches
+    stage = np.where(above, np.searchsorted(np.cumsum(p.stage_shares_above)[:-1], u, side="right"),
+                     np.searchsorted(np.cumsum(p.stage_shares_small)[:-1], u, side="right")).astype(np.int8)
 
     # productivity: sector level, size ratio, firm noise, and the gains of stages already reached
     gains = nominal_gains(params, tables) * params["technology.true_gain_multiplier"]
