@@ -273,6 +273,31 @@ def test_a_diagnosis_moves_what_a_firm_knows_of_its_own_gain_toward_the_truth():
     assert np.corrcoef(after, truth)[0, 1] > np.corrcoef(known, truth)[0, 1]
 
 
+def test_a_diagnosis_is_about_the_next_stage_and_shrinks_its_unknown_variance():
+    """The slot a diagnosis informs is the firm's next stage's (stage 4 firms: the last, 3): what it knows moves
+    by k / (1 + k) of the way to the truth and the variance it does not know shrinks by 1 + k there (float32
+    storage: relative 1e-6), the other slots and the other firms unchanged."""
+    from simmodel.model import TransformationModel
+    from simmodel.model.beliefs import diagnose
+    m = TransformationModel(seed=5, scale=0.01)
+    f = m.firms
+    rng = np.random.default_rng(5)
+    idx = rng.choice(f.n, 600, replace=False)
+    f.stage[idx] = rng.integers(0, 5, idx.size)
+    f.z_var[:] = rng.uniform(0.1, 1.0, f.z_var.shape).astype(np.float32)
+    k = 2.5
+    known, var = f.z_known.astype(float), f.z_var.astype(float)
+    diagnose(f, idx, k)
+    slot = np.zeros(f.z_known.shape, bool)
+    slot[idx, np.minimum(f.stage[idx], 3)] = True
+    want_known = np.where(slot, known + k / (1.0 + k) * (f.gain_z - known), known)
+    want_var = np.where(slot, var / (1.0 + k), var)
+    assert np.allclose(f.z_known, want_known, rtol=1e-6, atol=1e-6)
+    assert np.allclose(f.z_var, want_var, rtol=1e-6, atol=0)
+    assert np.array_equal(f.z_known[~slot], known[~slot].astype(np.float32))
+    assert (f.stage[idx] == 4).sum() > 50 and (np.abs(f.z_known - known) > 1e-3)[slot].mean() > 0.9
+
+
 def test_a_firms_own_project_pulls_its_belief_to_the_ratio_it_realised():
     """Evidence adds in precision and precision-weighted sum (docs/ODD.md 3.4.3): a firm of a province with no
     public evidence yet that observes its own project's ratio, 0.3, with weight 4 believes the prior and the

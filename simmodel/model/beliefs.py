@@ -204,12 +204,19 @@ def diagnose(firms, idx: np.ndarray, observations: float) -> None:
     """An expert diagnosis: firms ``idx`` learn more of their own z for their next stage, as if they saw
     ``observations`` noisy measurements of it (variance shrinks by 1 + observations)."""
     f = firms
-    s = np.minimum(f.stage[idx], 3).astype(np.int64)
-    k = observations
-    known, var = f.z_known[idx, s].astype(np.float64), f.z_var[idx, s].astype(np.float64)
-    truth = f.gain_z[idx, s]
-    f.z_known[idx, s] = known + k / (1.0 + k) * (truth - known)
-    f.z_var[idx, s] = var / (1.0 + k)
+    k = float(observations)
+    _diagnose_kernel(np.asarray(idx, np.int64), f.stage, f.gain_z, k / (1.0 + k), 1.0 + k, f.z_known, f.z_var)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _diagnose_kernel(idx, stage, gain_z, pull, shrink, z_known, z_var):
+    """diagnose firm by firm at the slot of its next stage (min(stage, 3)): known + pull x (truth - known) and
+    var / shrink in float64, stored in float32."""
+    for i in idx:
+        s = min(stage[i], 3)
+        known = np.float64(z_known[i, s])
+        z_known[i, s] = np.float32(known + pull * (gain_z[i, s] - known))
+        z_var[i, s] = np.float32(np.float64(z_var[i, s]) / shrink)
 
 
 def learn_from_peers(firms, evidence, params, n_cells: int, n_sectors: int, obs_var: float,
