@@ -13,8 +13,8 @@ tree's measuring code:
 - ``--what runs``: the calibration path's runs a second (``benchmarks.suite.RUNS_PER_SECOND``: ``--runs`` runs
   after three warm-up runs, set-up and tables included).
 
-It prints each pair and, per quantity, the median of the pairs' ratios (this tree over REF: below 1 is faster)
-with the fastest of each side. The median of paired ratios is the figure to quote; the spread of the pairs says
+It prints each pair and, per quantity, the median of the pairs' ratios (this tree over REF: for a month's time
+below 1 is faster, for runs a second above 1) with the best of each side. The median of paired ratios is the figure to quote; the spread of the pairs says
 how far to trust it. The worktree is removed at the end.
 """
 
@@ -89,7 +89,7 @@ def main(argv=None) -> int:
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(ref_tree)], cwd=ROOT, check=False)
             subprocess.run(["git", "worktree", "prune"], cwd=ROOT, check=False)
-    unit = "ms a month" if args.what == "month" else ""
+    unit = "ms a month (ratio < 1: this tree faster)" if args.what == "month" else "(ratio > 1: this tree faster)"
     print(f"\n{'':<42} {'median ratio':>12} {'lowest':>8} {'highest':>8} {'best ref':>9} {'best this':>9}  {unit}")
     for k in rows[0][0]:
         ratios = [new[k] / ref[k] for ref, new in rows if ref[k] > 0]
