@@ -167,11 +167,7 @@ class ProviderMarket:
         """Providers enter sectors whose queue (real firms) exceeds entry_ratio x capacity: a Poisson
         number with mean entry_rate x the excess backlog in units of a provider's capacity."""
         excess = np.maximum(queue_by_sector - self.entry_ratio * self.sector_capacity(), 0.0)
-        mean = self.entry_rate * excess / self.default_capacity
-        n = np.zeros(mean.size, np.int64)
-        on = mean > 0  # a sector of mean 0 gets none, and numpy draws nothing for it: the stream is the same
-        if on.any():
-            n[on] = self.rng.poisson(mean[on])  # one draw per sector, in sector order
+        n = self.rng.poisson(self.entry_rate * excess / self.default_capacity)  # one draw per sector
         sectors = np.repeat(np.arange(n.size), n)[:max(self.max_count - len(self.providers), 0)]  # by sector
         self._enter(sectors)
         entered = len(sectors)
