@@ -33,19 +33,23 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 
-def _child(tree: Path, what: str, scale: float, runs: int) -> dict[str, float]:
-    """One measurement of ``tree``'s model in a fresh process: {quantity: value}."""
+def _env(tree: Path) -> dict[str, str]:
+    """The environment of a child that imports ``tree``'s simmodel (checked: not the installed one)."""
     env = dict(os.environ, PYTHONPATH=str(tree))
+    where = subprocess.run([sys.executable, "-c", "import simmodel; print(simmodel.__file__)"], env=env,
+                           cwd=tree, capture_output=True, text=True, check=True).stdout.strip()
+    if not Path(where).resolve().is_relative_to(tree.resolve()):
+        raise SystemExit(f"paired: the child imported {where}, not the tree at {tree}")
+    return env
+
+
+def _child(tree: Path, env: dict[str, str], what: str, scale: float, runs: int) -> dict[str, float]:
+    """One measurement of ``tree``'s model in a fresh process: {quantity: value}."""
     if what == "month":
         cmd = [sys.executable, str(HERE / "phases.py"), "--scale", str(scale), "--runs", str(runs), "--json"]
     else:
         from benchmarks.suite import RUNS_PER_SECOND
         cmd = [sys.executable, "-c", RUNS_PER_SECOND, str(scale), str(runs), "calibration"]
-    # a check that the child imports this tree's simmodel, not the installed one
-    where = subprocess.run([sys.executable, "-c", "import simmodel; print(simmodel.__file__)"], env=env,
-                           cwd=tree, capture_output=True, text=True, check=True).stdout.strip()
-    if not Path(where).resolve().is_relative_to(tree.resolve()):
-        raise SystemExit(f"paired: the child imported {where}, not the tree at {tree}")
     out = subprocess.run(cmd, env=env, cwd=tree, capture_output=True, text=True)
     if out.returncode:
         raise SystemExit(f"paired: measuring {tree} failed:\n{out.stderr.strip()[-2000:]}")
@@ -75,12 +79,12 @@ def main(argv=None) -> int:
         ref_tree = Path(tmp) / "ref"
         subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(ref_tree), commit], cwd=ROOT, check=True)
         try:
-            rows = []
+            rows, envs = [], {tree: _env(tree) for tree in (ref_tree, ROOT)}
             print(f"this tree against {args.ref} ({commit[:10]}), {args.what}, scale {args.scale}, {runs} run(s) "
                   f"a measurement, {args.pairs} pairs", flush=True)
             for i in range(args.pairs):
                 order = (ref_tree, ROOT) if i % 2 == 0 else (ROOT, ref_tree)
-                got = {tree: _child(tree, args.what, args.scale, runs) for tree in order}
+                got = {tree: _child(tree, envs[tree], args.what, args.scale, runs) for tree in order}
                 ref, new = got[ref_tree], got[ROOT]
                 rows.append((ref, new))
                 key = "TOTAL" if args.what == "month" else "runs a second"
