@@ -55,6 +55,21 @@ def test_one_levels_tables_are_its_rows_of_the_full_tables(baseline, yearly, lev
     assert 0 < len(alone) < len(full)
 
 
+@pytest.mark.parametrize("yearly", [True, False])
+def test_a_few_indicators_alone_are_their_rows_of_the_full_tables(baseline, yearly):
+    """The calibration's indicators, province-wide (the one level summed by einsum, the indicators read from it),
+    give the same bits as the full tables (every level summed in one compiled pass)."""
+    from simmodel.analysis.calibrate import load_targets
+    names = tuple(dict.fromkeys(t.indicator for t in load_targets()))
+    baseline.recorder._group_sums = (None, {})
+    full = tidy(baseline, yearly)
+    baseline.recorder._group_sums = (None, {})
+    few = tidy(baseline, yearly, names, levels=("province",))
+    expected = [r for r in full if r[3] in names and LEVEL_OF["province"](r[1], r[2])]
+    assert repr(sorted(few)) == repr(sorted(expected))  # ordered by period and indicator; repr: NaN != NaN
+    assert {r[3] for r in few} == set(names)
+
+
 def test_the_indicator_dictionary_is_in_step_with_the_definitions():
     from simmodel.docgen import INDICATORS, indicators_document
     assert INDICATORS.read_text(encoding="utf-8") == indicators_document(), "run `python -m simmodel.docgen`"
