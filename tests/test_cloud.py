@@ -167,3 +167,103 @@ def test_a_months_movers_and_leavers_are_exactly_those_a_firm_by_firm_evaluation
     assert np.array_equal(movers, want_move) and np.array_equal(leavers, want_leave)
     assert movers.size > 20 and leavers.size > 5, (movers.size, leavers.size)
     assert losing[::3].size > 5 and not np.isin(losing[::3], leavers).any()
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_a_cells_cloud_count_and_every_firms_potential_follow_its_firms(seed):
+    """Through 2025 (leavers, firms closing on the cloud, entrants, firms crossing the size threshold) each cell's
+    cloud count, which the peer term reads, is the weight of its firms on the cloud, and each firm's potential is
+    its size class's in its city's IT tier."""
+    m = run(seed, run__end="2025-12")
+    f, cloud = m.firms, m.cloud
+    assert flow_total(m, "cloud_exits") > 0 and flow_total(m, "firm_exits") > 0 and flow_total(m, "crossed_up") > 0
+    have = np.bincount(f.cell, weights=f.weight * f.on_cloud, minlength=cloud.n_cells)
+    assert np.allclose(cloud.cell_cloud, have, rtol=1e-9, atol=1e-6)  # sums kept up month by month: rounding only
+    tier = m.tables.city_it_tier[f.city]
+    assert np.array_equal(cloud.potential, cloud.potential_share(f.above, tier))
+
+
+JUNE_2017 = 53  # the end of 2017 H1: the action ramping up, cities behind their targets
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_peers_on_the_cloud_pull_their_cell_onto_it(seed):
+    """The peer term of the migration logit set to 0 against the calibrated baseline (common random numbers): at
+    least a tenth fewer firms are on the cloud at the end of 2017 H1 (0.87 of the baseline at these seeds; a tenth
+    is a floor for the effect, not a fit)."""
+    base = _cloud(run(seed))[JUNE_2017]
+    assert _cloud(run(seed, cloud__beta_cloud_peers=0.0))[JUNE_2017] < 0.9 * base
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_a_city_behind_its_target_pushes_its_firms_onto_the_cloud(seed):
+    """The cities' push set to 0 against the calibrated baseline (common random numbers): at the end of 2017 H1 at
+    most three quarters as many firms are on the cloud (0.43-0.44 of the baseline at these seeds; three quarters is
+    a floor for the effect, not a fit)."""
+    assert _cloud(run(seed, cloud__beta_push=0.0))[JUNE_2017] < 0.75 * _cloud(run(seed))[JUNE_2017]
+
+
+def test_a_city_pushes_only_while_behind_its_target_to_date():
+    from simmodel.model import TransformationModel
+    m = TransformationModel.from_scenario("baseline", seed=3, scale=0.01, end="2017-03")
+    m.run()
+    city = m.cities[0]
+    assert m.month % 12 == 2 and city.cloud_target > 0  # March 2017: a quarter of the year's target is due
+    due = city.cloud_target * 3 / 12
+    city.cloud_done = 0.99 * due
+    assert city.behind_target()
+    city.cloud_done = due
+    assert not city.behind_target()
+
+
+def test_the_digital_bonus_is_for_firms_at_stage_2_or_more_and_each_it_tier_up_adds_beta_tier():
+    """The migration index of a (cell, stage): firms at stage 2 or more (digitized) get beta_digital, automated
+    ones (stage 1) do not; with no firm on the cloud anywhere, cells differ only by their city's IT tier, by
+    beta_tier a step."""
+    m = run()
+    cloud, c = m.cloud, m.cloud.p
+    z = cloud.index_table(60, np.zeros(len(m.cities))).reshape(-1, 5)
+    assert c.beta_digital > 0 and c.beta_tier > 0
+    assert np.array_equal(z[:, 1], z[:, 0])
+    assert np.allclose(z[:, 2:] - z[:, [1]], c.beta_digital, rtol=0, atol=1e-12)
+    saved = cloud.cell_cloud.copy()
+    try:
+        cloud.cell_cloud[:] = 0.0
+        z0 = cloud.index_table(60, np.zeros(len(m.cities))).reshape(-1, 5)[:, 0]
+    finally:
+        cloud.cell_cloud[:] = saved
+    tier = m.tables.city_it_tier[cloud.city_of_cell]
+    assert set(tier.tolist()) == {1, 2, 3}
+    assert np.allclose(z0 - z0[tier == 3][0], (3 - tier) * c.beta_tier, rtol=0, atol=1e-12)
+
+
+def test_a_firm_leaving_the_cloud_loses_the_gain_a_mover_gets():
+    from simmodel.model import TransformationModel
+    m = TransformationModel.from_scenario("baseline", seed=7, scale=0.02, end="2019-12")
+    m.run()
+    f, gain = m.firms, m.params["cloud.productivity_gain"]
+    on = f.on_cloud.copy()
+    before = f.productivity.copy()
+
+    class Zeros:  # every draw 0: every fit firm off the cloud moves, every firm on it that loses by it leaves
+        def random(self, n, dtype):
+            return np.zeros(n, dtype)
+
+    m.cloud.rng = Zeros()
+    m.cloud.step(m)
+    left, came = np.flatnonzero(on & ~f.on_cloud), np.flatnonzero(~on & f.on_cloud)
+    assert left.size > 0 and came.size > 0
+    assert np.allclose(f.productivity[left], before[left] / (1.0 + gain), rtol=1e-12)
+    assert np.allclose(f.productivity[came], before[came] * (1.0 + gain), rtol=1e-12)
+    rest = np.flatnonzero(on == f.on_cloud)
+    assert np.array_equal(f.productivity[rest], before[rest])
+
+
+def test_the_actions_strength_builds_up_over_its_ramp():
+    m = run()
+    cloud, ramp = m.cloud, m.cloud.p.ramp_months
+    start = cloud.start
+    assert ramp > 1 and start == 48  # January 2017
+    assert cloud.action_strength(start - 1) == 0.0
+    assert [cloud.action_strength(start + k) for k in range(ramp + 2)] == pytest.approx(
+        [(k + 1) / ramp for k in range(ramp)] + [1.0, 1.0], rel=1e-15)
