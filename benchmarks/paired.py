@@ -14,8 +14,8 @@ tree's measuring code:
   after three warm-up runs, set-up and tables included).
 
 It prints each pair and, per quantity, the median of the pairs' ratios (this tree over REF: for a month's time
-below 1 is faster, for runs a second above 1) with the best of each side. The median of paired ratios is the figure to quote; the spread of the pairs says
-how far to trust it. The worktree is removed at the end.
+below 1 is faster, for runs a second above 1) with the best of each side. The median of paired ratios is the
+figure to quote; the spread of the pairs says how far to trust it. The worktree is removed at the end.
 """
 
 from __future__ import annotations

@@ -7,6 +7,13 @@ from conftest import flow_total, run
 from simmodel.model.indicators import STOCKS
 
 
+class Zeros:
+    """A random stream whose every draw is 0: every firm whose probability is positive acts this month."""
+
+    def random(self, n, dtype):
+        return np.zeros(n, dtype)
+
+
 def _cloud(m):
     st = m.recorder.stocks[: m.recorder.months_done, STOCKS.index("firms")]
     return st.reshape(st.shape[0], -1, 5, 2)[:, :, :, 1].sum(axis=(1, 2))
@@ -58,10 +65,6 @@ def test_firms_leave_the_cloud_only_when_it_costs_more_than_it_brings():
     f = m.firms
     on = np.flatnonzero(f.on_cloud)
     v = m.cloud.value(f, on, 0.0)
-
-    class Zeros:
-        def random(self, n, dtype):
-            return np.zeros(n, dtype)
 
     m.cloud.rng = Zeros()
     _, leavers = m.cloud.migrate(f, m.month, np.zeros(len(m.cities)))
@@ -245,11 +248,7 @@ def test_a_firm_leaving_the_cloud_loses_the_gain_a_mover_gets():
     on = f.on_cloud.copy()
     before = f.productivity.copy()
 
-    class Zeros:  # every draw 0: every fit firm off the cloud moves, every firm on it that loses by it leaves
-        def random(self, n, dtype):
-            return np.zeros(n, dtype)
-
-    m.cloud.rng = Zeros()
+    m.cloud.rng = Zeros()  # every fit firm off the cloud moves, every firm on it that loses by it leaves
     m.cloud.step(m)
     left, came = np.flatnonzero(on & ~f.on_cloud), np.flatnonzero(~on & f.on_cloud)
     assert left.size > 0 and came.size > 0

@@ -319,8 +319,8 @@ def complete_gain(firms: Firms, idx: np.ndarray, gain: np.ndarray, labour_saving
     (:func:`workers`: a gap absorbs part of the saving), added to ``workers_saved``. Returns them."""
     f = firms
     released = np.empty(idx.size)
-    _complete_gain(np.asarray(idx, np.int64), _per_firm(gain, idx.shape), labour_saving, float(robots_per_worker), f.sector, f.stage,
-                   f.proj_target, f.output, f.productivity, f.workforce_cap, f.robots, f.workers_saved, released)
+    _complete_gain(np.asarray(idx, np.int64), _per_firm(gain, idx.shape), labour_saving, float(robots_per_worker),
+                   f.sector, f.stage, f.proj_target, f.output, f.productivity, f.workforce_cap, f.robots, f.workers_saved, released)
     return released
 
 
