@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from .model.indicators import dictionary_markdown
-from .params import table_rows
+from .params import PARAMS, table_rows
 
 START, END = "<!-- params:start -->", "<!-- params:end -->"
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -29,9 +29,24 @@ end; labour productivity is yuan per worker per year.
 
 
 def params_markdown() -> str:
-    lines = ["| key | default | unit | allowed | source | meaning |", "|---|---|---|---|---|---|"]
-    for r in table_rows():
-        lines.append(f"| `{r.key}` | {r.default} | {r.unit} | {r.allowed} | {r.source} | {r.doc} |")
+    """The parameter table: each key's default, the value the calibrated baseline runs where it differs (from
+    calibration/fitted.toml or experiments/scenarios/baseline.toml), and, for the parameters `simmodel calibrate`
+    fits, their prior range (calibration/priors.toml, the one list of what is calibrated)."""
+    from .analysis.calibrate import load_priors
+    from .analysis.scenarios import baseline
+
+    base = baseline().params
+    priors = {p.key: p for p in load_priors().parameters}
+    lines = ["| key | default | calibrated baseline | unit | allowed | source | meaning |",
+             "|---|---|---|---|---|---|---|"]
+    for r, p in zip(table_rows(), PARAMS):
+        v = base[p.key]
+        runs = "" if v == p.default else f"{v:.6g}" if isinstance(v, float) else str(v)
+        source = r.source
+        if p.key in priors:
+            lo, hi = priors[p.key].low, priors[p.key].high
+            source += f"; calibrated (prior {lo:g} to {hi:g}, calibration/priors.toml)"
+        lines.append(f"| `{r.key}` | {r.default} | {runs} | {r.unit} | {r.allowed} | {source} | {r.doc} |")
     return "\n".join(lines)
 
 

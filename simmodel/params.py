@@ -151,7 +151,7 @@ def _fmt(x: Any) -> str:
 A = "assumption"
 SURVEY = (
     "derived: EIC survey of 500+ firms (72 % raised productivity >= 10 %, 27 % > 30 %) "
-    "fitted by a normal distribution, mean 0.20, sd 0.17 (DATA.md B)"
+    "fitted by a normal distribution, mean 0.20, sd 0.17 (the design notes' survey; its outlet is not named, DATA.md B)"
 )
 
 # fmt: off
@@ -170,9 +170,9 @@ PARAMS: tuple[Param, ...] = (
           "for docking against the analytic Bass curve", "MODEL.md section 5; Bass (1969)",
           choices=("logit", "bass")),
     Param("run.bass_p", 0.03, "float", "1/yr", "Bass innovation coefficient (decision_rule = bass)",
-          "Bass (1969); typical values 0.01-0.03", lo=0.0, hi=1.0),
+          A + " (Bass 1969's model; a value in the range usually reported for it)", lo=0.0, hi=1.0),
     Param("run.bass_q", 0.38, "float", "1/yr", "Bass imitation coefficient (decision_rule = bass)",
-          "Bass (1969); typical values 0.3-0.5", lo=0.0, hi=3.0),
+          A + " (Bass 1969's model; a value in the range usually reported for it)", lo=0.0, hi=3.0),
     Param("run.layout", "strata", "choice", "-", "order of the firm arrays: by size class, city "
           "and sector (as drawn), reversed, or shuffled. The same firms either way; nothing scarce may depend "
           "on it (a check of the allocation rules, not a model choice)", "not a model quantity",
@@ -180,9 +180,11 @@ PARAMS: tuple[Param, ...] = (
 
     # --- population: the synthetic firms of January 2013 ----------------------------------------
     Param("population.n_firms", 562_000, "int", "firms", "manufacturers of all sizes represented "
-          "at scale 1", "en.hangzhou.com.cn 2021-08-23 (about 562,000 in 2020)", lo=1_000, hi=3_000_000),
+          "at scale 1", "en.hangzhou.com.cn 2021-08-23 (about 562,000 in 2020; taken for 2013: an assumption)",
+          lo=1_000, hi=3_000_000),
     Param("population.n_above_size", 38_235, "int", "firms", "of which above designated size "
-          "(revenue >= 20 m yuan)", "38,235 in May 2014, 10.7 % of national (DATA.md C)",
+          "(revenue >= 20 m yuan)",
+          "38,235 in May 2014, 10.7 % of national: the design notes' figure, no source named (DATA.md C)",
           lo=100, hi=500_000),
     Param("population.employees_above_median", 120.0, "float", "workers", "median employees of an "
           "above-size firm (log-normal)", A, lo=20.0, hi=5_000.0),
@@ -201,7 +203,9 @@ PARAMS: tuple[Param, ...] = (
     Param("population.productivity_sigma", 0.25, "float", "log sd", "firm-level log-sd of labour "
           "productivity within a sector and size class", A, lo=0.0, hi=2.0),
     Param("population.labour_gap_share_2012", 0.77, "float", "share", "share of firms with an "
-          "employment gap at the start", "seed 000 (77 % of manufacturing firms, ~2012)", lo=0.0, hi=1.0),
+          "employment gap at the start",
+          "seed 000 ('in the past', up to 77 % of manufacturing firms; the seed gives no year: ~2012 an assumption)",
+          lo=0.0, hi=1.0),
     Param("population.labour_gap_mean", 0.12, "float", "share", "mean unfilled share of labour "
           "needs among firms with a gap", A, lo=0.0, hi=0.9),
     Param("population.cash_to_value_added", 0.25, "float", "yr", "initial cash holdings as a share "
@@ -213,7 +217,7 @@ PARAMS: tuple[Param, ...] = (
 
     # --- economy: exogenous trends and accounting ------------------------------------------------
     Param("economy.productivity_trend", 0.055, "float", "1/yr", "exogenous growth of labour "
-          "productivity without transformation", A + " (calibrated)", lo=-0.1, hi=0.2),
+          "productivity without transformation", A, lo=-0.1, hi=0.2),
     Param("economy.labour_supply_growth", 0.03, "float", "1/yr", "growth of the workforce a firm "
           "can recruit (below the growth of labour needs, gaps widen)", A, lo=-0.2, hi=0.2),
     Param("economy.other_cost_share", 0.45, "float", "share", "non-wage costs (depreciation, "
@@ -222,18 +226,20 @@ PARAMS: tuple[Param, ...] = (
           "(the rest is paid out)", A, lo=0.0, hi=1.0),
     Param("economy.renewal_investment_share", 0.25, "float", "share/yr", "routine technological "
           "renewal investment outside the stage ladder, as a share of value added",
-          A + " (calibrated)", lo=0.0, hi=2.0),
+          A, lo=0.0, hi=2.0),
     Param("economy.renewal_share_growth", 0.0, "float", "1/yr", "yearly growth of the renewal investment "
-          "share (firms reinvesting more of their value added in technology over time)", A + " (calibrated)",
+          "share (firms reinvesting more of their value added in technology over time)", A,
           lo=-0.2, hi=0.5),
     Param("economy.other_investment_share", 0.07, "float", "share/yr", "non-technological "
           "industrial investment (new capacity) as a share of value added", A, lo=0.0, hi=2.0),
     Param("economy.robot_price_decline", 0.05, "float", "1/yr", "yearly decline of the price of "
-          "robots and automation equipment", "global estimates 4-6 %/yr (DATA.md C)", lo=0.0, hi=0.3),
+          "robots and automation equipment",
+          A + " (no price series for China; GlobalSpec: -25 % since 2014, DATA.md C)", lo=0.0, hi=0.3),
     Param("economy.deflate", False, "bool", "-", "industrial producer prices (series.csv, ppi) move every firm's "
           "nominal productivity and output each January, so value added, productivity and profit are nominal "
           "(at the year's prices, like wages) and their real series (2013 prices) are the nominal ones over the "
-          "price level; off: prices held at 2013's", "issue #15; the baseline switches it on"),
+          "price level; off: prices held at 2013's", "issue #15; off at the calibrated baseline (its productivity "
+          "trend is nominal)"),
     Param("economy.discount_rate", 0.08, "float", "1/yr", "firms' discount rate", A, lo=0.0, hi=0.5),
 
     # --- technology: the stage ladder -------------------------------------------------------------
@@ -250,12 +256,13 @@ PARAMS: tuple[Param, ...] = (
     Param("technology.true_gain_multiplier", 1.0, "float", "ratio", "true gains relative to the "
           "nominal gains firms hear of (a scenario lever, 1 = as nominal)", A, lo=0.0, hi=5.0),
     Param("technology.bad_wave_start", "2015-01", "month", "month", "first month of a 'bad wave': "
-          "projects completing in it realise only bad_wave_multiplier of their gain", "scenario lever",
+          "projects completing in it realise only bad_wave_multiplier of their gain",
+          A + " (a scenario lever, off by default)",
           lo=START_MONTH, hi=LAST_MONTH),
     Param("technology.bad_wave_months", 0, "int", "months", "length of the bad wave (0: none)",
-          "scenario lever", lo=0, hi=156),
+          A + " (a scenario lever: none by default)", lo=0, hi=156),
     Param("technology.bad_wave_multiplier", 0.3, "float", "ratio", "share of their gain that projects "
-          "completing in the bad wave realise", "scenario lever", lo=0.0, hi=1.0),
+          "completing in the bad wave realise", A + " (a scenario lever)", lo=0.0, hi=1.0),
     Param("technology.cost_per_worker_stage1", 40_000.0, "float", "yuan/worker",
           "capital cost of stage 1 per worker of the firm (2013 prices)", A, lo=0.0, hi=1e6),
     Param("technology.cost_per_worker_stage2", 20_000.0, "float", "yuan/worker",
@@ -274,7 +281,7 @@ PARAMS: tuple[Param, ...] = (
           "of a stage-4 project", A, lo=1, hi=60),
     Param("technology.robots_per_worker_saved", 0.05, "float", "robots/worker", "industrial robots "
           "installed per worker substituted by a stage-1 project (most automation is not robots)",
-          A + " (set so that the 2013 stock is near the ~31,000 implied for 2015 by DATA.md A)",
+          A,
           lo=0.0, hi=5.0),
     Param("technology.robot_price", 190_000.0, "float", "yuan/robot", "price of an industrial robot in 2013 "
           "(it falls with economy.robot_price_decline); the base of the cities' robot purchase subsidies",
@@ -282,15 +289,15 @@ PARAMS: tuple[Param, ...] = (
           lo=1_000.0, hi=5e6),
     Param("technology.initial_robot_ratio", 1.0, "float", "ratio", "robots per worker substituted before 2013, "
           "relative to robots_per_worker_saved (robots were rarer then: Chinese robot sales rose from 36,560 in "
-          "2013 to 137,920 in 2017, DATA.md C)", A + " (calibrated)", lo=0.0, hi=5.0),
+          "2013 to 137,920 in 2017, DATA.md C)", A, lo=0.0, hi=5.0),
     Param("technology.fixed_project_cost", 200_000.0, "float", "yuan", "fixed cost of any project "
           "(diagnosis, design, integration)", A, lo=0.0, hi=1e8),
 
     # --- decision: the firm's investment choice (MODEL.md section 5) ------------------------------
     Param("decision.intercept", -8.0, "float", "logit", "intercept of the monthly adoption logit",
-          A + " (calibrated)", lo=-20.0, hi=5.0),
+          A, lo=-20.0, hi=5.0),
     Param("decision.beta_value", 2.0, "float", "logit", "weight of the project's value "
-          "(NPV / cost, or payback margin)", A + " (calibrated)", lo=0.0, hi=20.0),
+          "(NPV / cost, or payback margin)", A, lo=0.0, hi=20.0),
     Param("decision.beta_peer", 3.0, "float", "logit", "weight of the adopted share of the "
           "firm's city x sector cell", A + "; Wang et al. 2019: demonstration effects significant",
           lo=0.0, hi=20.0),
@@ -318,7 +325,7 @@ PARAMS: tuple[Param, ...] = (
           "horizon, or payback against the target payback", "MODEL.md section 5",
           choices=("npv", "payback")),
     Param("decision.target_payback_years", 2.5, "float", "yr", "payback firms accept",
-          "surveys: firms accept 2-3 years (DATA.md B)", lo=0.1, hi=20.0),
+          A + " (the design notes: firms accept 2-3 years by surveys they do not name, DATA.md B)", lo=0.1, hi=20.0),
     Param("decision.skip_allowed", True, "bool", "-", "firms may jump two stages at once",
           "MODEL.md section 5"),
     Param("decision.skip_cost_premium", 0.25, "float", "share", "extra cost of skipping a stage",
@@ -330,11 +337,11 @@ PARAMS: tuple[Param, ...] = (
 
     # --- beliefs: learning about gains ---------------------------------------------------------
     Param("beliefs.prior_mean", 0.6, "float", "ratio", "firms' prior belief of the gain "
-          "relative to the nominal gain", A + " (calibrated)", lo=0.0, hi=3.0),
+          "relative to the nominal gain", A, lo=0.0, hi=3.0),
     Param("beliefs.prior_sd", 0.5, "float", "ratio", "sd of that prior belief", A, lo=0.01, hi=5.0),
     Param("beliefs.peer_contacts", 100.0, "float", "firms", "firms of its city x sector cell whose project "
           "outcomes a firm hears of (each completed project of a contact is one observation)",
-          A + " (range for calibration 10-1000)", lo=0.0, hi=10_000.0),
+          A, lo=0.0, hi=10_000.0),
     Param("beliefs.cross_cell_weight", 0.1, "float", "share", "weight of the firm's sector "
           "province-wide (vs. its own cell) in peer influence and learning", A, lo=0.0, hi=1.0),
     Param("beliefs.own_learning", 5.0, "float", "obs", "observation weight of a firm's own "
@@ -375,7 +382,7 @@ PARAMS: tuple[Param, ...] = (
           "equipment was bought in the year", "seed 000 section 4 (comprehensive grants as post-project "
           "subsidies)", choices=("completion", "purchase")),
     Param("government.award_rate", 0.10, "float", "share", "award as a share of the project's capital cost",
-          A + " (range for calibration 0.05-0.2)", lo=0.0, hi=1.0),
+          A, lo=0.0, hi=1.0),
     Param("government.award_cap", 2_000_000.0, "float", "yuan/project", "largest award to one project", A,
           lo=0.0, hi=1e10),
     Param("government.award_ranking", "gain", "choice", "-", "the order in which the round approves "
@@ -517,17 +524,20 @@ PARAMS: tuple[Param, ...] = (
     # --- cloud: the 'enterprises on the cloud' action ---------------------------------------------
     Param("cloud.action_enabled", True, "bool", "-", "the 'enterprises on the cloud' action", "seed 000",
           lever=True, label="'Enterprises on the cloud' action"),
-    Param("cloud.action_start", "2017-01", "month", "month", "start of the action", "seed 000 (2017)",
+    Param("cloud.action_start", "2017-01", "month", "month", "start of the action",
+          "the EIC's first progress report is of 2017 H1 (calibration/targets.toml); "
+          "seed 000 names the action, not its year",
           lo=START_MONTH, hi=LAST_MONTH, lever=True, label="Cloud action starts (year)", ui=(2013, 2020, 1)),
     Param("cloud.target_per_year", 100_000.0, "float", "firms/yr", "provincial target of firms newly on "
           "the cloud a year, split across the cities by their share of firms",
-          "seed 000 / EIC: 100,000 in 2017 (later years: assumption, the same)", lo=0.0, hi=1e7),
+          A + " (the 100,000 of the action's name in seed 000, read as 2017's target; later years the same)",
+          lo=0.0, hi=1e7),
     Param("cloud.ramp_months", 12, "int", "months", "the action's publicity builds up over this many months "
           "from its start (a notice, a provincial meeting, then city plans and training: seed 000 section 3.3.3)",
           A, lo=1, hi=60),
     Param("cloud.migration_intercept", -8.0, "float", "logit", "intercept of the monthly cloud-migration logit "
-          "(without the action)", A + " (calibrated)", lo=-20.0, hi=5.0),
-    Param("cloud.beta_action", 3.0, "float", "logit", "publicity and training of the action", A + " (calibrated)",
+          "(without the action)", A, lo=-20.0, hi=5.0),
+    Param("cloud.beta_action", 3.0, "float", "logit", "publicity and training of the action", A,
           lo=0.0, hi=20.0),
     Param("cloud.beta_push", 1.0, "float", "logit", "a city government pushing while behind its target",
           A, lo=0.0, hi=20.0),
@@ -593,10 +603,12 @@ PARAMS: tuple[Param, ...] = (
 
     # --- cities: the 11 city governments ------------------------------------------------------
     Param("cities.purchase_enabled", True, "bool", "-", "cities subsidise the robots machine-substitution "
-          "projects buy (a share of each robot's price, capped per robot) from their own budgets", "seed 000 section 3.1; DATA.md B (Quzhou, "
-          "Lishui)", lever=True, label="City robot purchase subsidies"),
+          "projects buy (a share of each robot's price, capped per robot) from their own budgets",
+          "seed 000 section 3.1 (10-20 %; the seed does not say who pays: the cities paying is an assumption); "
+          "DATA.md B (Quzhou, Lishui)",
+          lever=True, label="City robot purchase subsidies"),
     Param("cities.purchase_rate", 0.15, "float", "share", "robot purchase subsidy (share of a robot's price) in "
-          "cities without a sourced rule of their own (cities.csv)",
+          "cities without a rule of their own (cities.csv)",
           "seed 000 (10-20 %; the midpoint; assumption for the cities it does not name)", lo=0.0, hi=0.6,
           lever=True, label="Robot purchase subsidy rate", ui=(0.0, 0.4, 0.01)),
     Param("cities.purchase_end", LAST_MONTH, "month", "month", "last month in which the cities subsidise robot "
@@ -605,23 +617,25 @@ PARAMS: tuple[Param, ...] = (
     Param("cities.cap_per_robot", 50_000.0, "float", "yuan/robot", "cap of the purchase subsidy per robot "
           "in cities without a rule of their own", A + " (Quzhou's 50,000, DATA.md B, taken for the others)",
           lo=0.0, hi=1e8),
-    Param("cities.use_city_rules", True, "bool", "-", "apply the sourced city rules of cities.csv (Quzhou 15 % "
+    Param("cities.use_city_rules", True, "bool", "-", "apply the city rules of cities.csv (Quzhou 15 % "
           "capped at 50,000 yuan a robot; Lishui 20 % capped at 60,000 from 2019-07); false: every city uses "
-          "cities.purchase_rate and cities.cap_per_robot", "DATA.md B"),
+          "cities.purchase_rate and cities.cap_per_robot", "DATA.md B (the design notes' figures, no source named)"),
     Param("cities.budget_total", 1e9, "float", "yuan/yr", "yearly budget of all 11 cities for robot purchase "
-          "subsidies, split by output share", A + " (no source; range for calibration 0.2-2 bn)", lo=0.0, hi=1e12),
+          "subsidies, split by output share",
+          A + " (no source; not calibrated: no target informs it, since no city runs out)", lo=0.0, hi=1e12),
     Param("cities.expected_share_2013", 0.8, "float", "share", "share of its claim a firm expects its city to pay "
           "before the first year (later: the share of last year's claims it paid)", A, lo=0.0, hi=1.0),
     Param("cities.rewards_enabled", True, "bool", "-", "the province rewards the best-performing cities",
           "seed 000"),
-    Param("cities.reward_pool", 30e6, "float", "yuan/yr", "yearly reward pool", "seed 000 (30 m yuan)",
+    Param("cities.reward_pool", 30e6, "float", "yuan/yr", "yearly reward pool",
+          "seed 000 (30 m yuan; the seed gives no period: a year is an assumption)",
           lo=0.0, hi=1e11),
     Param("cities.reward_winners", 3, "int", "cities", "cities sharing the pool each year", A, lo=1, hi=11),
 
     # --- providers: engineering-service companies ----------------------------------------------
     Param("providers.initial_count", 30, "int", "firms", "engineering-service providers and integrators in "
-          "2013", A + " (the seed's 54 of 2016 are the government-promoted ones; ~600 in Hangzhou alone by 2020, "
-          "DATA.md B)", lo=1, hi=5_000),
+          "2013", A + " (the seed's 54, no year given, are the government-promoted ones; the design notes' ~600 in "
+          "Hangzhou alone by 2020 has no source named, DATA.md B)", lo=1, hi=5_000),
     Param("providers.capacity", 60.0, "float", "projects", "concurrent projects one provider can "
           "implement", A, lo=0.1, hi=10_000.0),
     Param("providers.fee_share", 0.15, "float", "share", "provider fee as a share of the capital "
