@@ -72,6 +72,27 @@ def test_odd_parameter_table_is_generated_from_the_definitions():
     assert text == with_table(text), "run `python -m simmodel.docgen` to update docs/ODD.md"
 
 
+
+def test_the_parameter_table_says_what_the_calibrated_baseline_runs_and_what_is_calibrated():
+    """Which parameters are calibrated has one home, calibration/priors.toml: no source claims it by hand (an audit
+    found such labels on a parameter that is not calibrated and missing on five that are), and the table marks
+    exactly the priors' keys. The table's baseline column is filled exactly where the baseline scenario runs
+    another value than the default (an audit found the ODD quoting defaults the baseline does not run)."""
+    from simmodel.analysis.calibrate import load_priors
+    from simmodel.analysis.scenarios import baseline
+    from simmodel.docgen import params_markdown
+    for p in PARAMS:
+        assert "(calibrated)" not in p.source and "range for calibration" not in p.source, p.key
+    calibrated = set(load_priors().keys)
+    base = baseline().params
+    rows = {r.split(" | ")[0].strip("| `"): r.split(" | ") for r in params_markdown().splitlines()[2:]}
+    assert set(rows) == {p.key for p in PARAMS}
+    for p in PARAMS:
+        cells = rows[p.key]
+        assert ("calibrated (prior" in cells[5]) == (p.key in calibrated), p.key
+        assert (cells[2] != "") == (base[p.key] != p.default), p.key
+    assert calibrated and any(base[p.key] != p.default for p in PARAMS if p.key not in calibrated)  # e.g. ramp_months
+
 def test_a_parameter_error_survives_a_process_boundary():
     """A worker of a process pool sends its exception back pickled: the one-line message must arrive intact."""
     import pickle
