@@ -80,15 +80,18 @@ def test_a_killed_calibration_is_finished_by_rerunning_it(tmp_path):
         return ["calibrate", "--quick", "--budget", "24", "--workers", "1", "--work", str(work), "--quiet"]
 
     ref = tmp_path / "ref"
+    t0 = time.perf_counter()
     assert _run(cal(ref)).returncode == 0
+    took = time.perf_counter() - t0
     work = tmp_path / "killed"
-    t0 = time.monotonic()
     kills = 0
-    for delay in (1.0, 2.5, 4.0, 6.0, 8.0, 10.0, 12.0):
-        kills += _kill_after(cal(work), delay, SLOW) is None
+    # kills at fractions of the reference's own time (as the sweep's test: the windows follow the host's speed),
+    # each rerun picking up what the killed ones left
+    for f in (0.05, 0.15, 0.25, 0.4, 0.55, 0.7, 0.85):
+        kills += _kill_after(cal(work), f * took, SLOW) is None
     cp = _run(cal(work))
     assert cp.returncode == 0, cp.stderr
-    assert kills >= 3 and time.monotonic() - t0 < 600
+    assert kills >= 3  # most reruns were killed before they finished: the resumption was exercised
 
     def comparable(path: Path) -> list[str]:  # the fitted values and intervals; not the clock
         return [line for line in path.read_text().splitlines() if not line.startswith(("date", "minutes", "commit", "refine_minutes"))]
