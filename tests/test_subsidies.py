@@ -5,6 +5,7 @@ import pytest
 
 from conftest import flow_total, run
 from simmodel.model import TransformationModel
+from simmodel.params import month_index
 
 
 @pytest.fixture(scope="module")
@@ -16,19 +17,29 @@ def model():
 
 def test_the_claim_a_firm_expects_is_what_it_is_paid_for_every_size_and_city(model):
     """Expected = the claim times the share of claims the budget met last year; when the claim is met,
-    the payment is exactly the claim the firm valued."""
+    the payment is exactly the claim the firm valued. The claims are computed here from the parameters and the
+    cities' table: robots x min(the city's rate x this month's robot price, its cap per robot), the city's own
+    rule from its month where it has one; the award min(award_rate x capital cost, award_cap), the cap binding
+    for the larger projects. rel=1e-12: the same products and sums in another order."""
     m = model
+    p, t = m.params, m.tables
     capex = np.geomspace(1e4, 1e9, 40)  # from a few machines to the largest lines
     robots = capex / 1e6  # a robot per million yuan of capital cost
     k = np.arange(capex.size)
+    price = p["technology.robot_price"] * (1 - p["economy.robot_price_decline"]) ** (m.month / 12)
+    award = np.minimum(p["government.award_rate"] * capex, p["government.award_cap"])
+    assert award[0] < p["government.award_cap"] == award[-1]  # both sides of the cap
     for city in range(len(m.cities)):
         cities = np.full(capex.size, city)
-        met = m.subsidies.terms(expected=False)
+        own = (p["cities.use_city_rules"] and not np.isnan(t.city_robot_rate[city])
+               and month_index(t.city_robot_rule_from[city]) <= m.month)
+        rate, cap = ((t.city_robot_rate[city], t.city_robot_cap[city]) if own
+                     else (p["cities.purchase_rate"], p["cities.cap_per_robot"]))
+        claim = robots * min(rate * price, cap)
         expected = m.subsidies.terms(expected=True)
-        claim = met.robot_claim(cities, capex, robots)
         share = expected.city_share[city]
         assert expected.expected(cities, capex, robots) == pytest.approx(
-            share * claim + expected.fund_share * met.award_claim(capex), rel=1e-12)
+            share * claim + expected.fund_share * award, rel=1e-12)
         f = m.firms
         idx = np.flatnonzero(f.city == city)[: capex.size]
         f.proj_capex[idx], f.proj_robots[idx] = capex[k[: idx.size]], robots[k[: idx.size]]
