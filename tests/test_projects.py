@@ -62,8 +62,11 @@ def test_realised_gains_average_the_true_gain():
     f.proj_scale[idx] = 1.0
     gain, ratio = projects.realised_gain(f, idx, m.nominal_gain, 1.0, 0.85, np.ones(idx.size))
     expected = m.nominal_gain[f.sector[idx], 1]
-    assert abs(np.mean(ratio) - 1.0) < 0.02  # draws are centred on the true gain
-    assert np.mean(gain) < np.mean(expected) + 0.01  # the -50 % floor and compounding only lower it
+    # two-sided, within 4 standard errors of the mean over the firms (a false alarm about once in 16,000 draws):
+    # one stage at full scale does not compound, and its -50 % floor binds only below z = -4 (at sd 0.85), so the
+    # mean realised gain is the mean true gain
+    assert abs(np.mean(ratio) - 1.0) < 4 * np.std(ratio) / np.sqrt(idx.size)  # draws are centred on the true gain
+    assert abs(np.mean(gain - expected)) < 4 * np.std(gain - expected) / np.sqrt(idx.size)
 
 
 def test_pilot_firms_go_first_in_the_providers_queue_whatever_their_arrival():
