@@ -700,3 +700,32 @@ def test_the_lessors_monthly_books_are_numpys_sums_by_lease_model_to_the_bit():
                 assert sums[j, c].tobytes() == np.float64((cols[c][k] * w[k]).sum()).tobytes(), (n, m, c)
         assert n < 1_000 or any((cols[0][model == m] * w[model == m]).cumsum()[-1] != sums[j, 0]
                                 for j, m in enumerate(LEASES) if (model == m).any())  # the order matters here
+
+
+def test_a_lease_model_never_signs_more_than_its_yearly_volume(monkeypatch):
+    """The two capped lease models, with volumes small enough to bind in 2015 at the baseline (1 bn yuan for
+    'financing funds', the default 5 bn for 'financing materials'): the yuan each signs in a year (each signed
+    firm's leased amount x the real firms it stands for), summed here from what every month's signing returned,
+    stay within the volume, and come within 10 % of it, so the cap is what stops them (measured 98.7 % and
+    99.96 % on seed 7; without the cap 'financing funds' signed 1.47 bn that year)."""
+    from collections import defaultdict
+
+    from simmodel.model import finance
+    signed = defaultdict(float)
+    arrange = finance.arrange
+
+    def counted(firms, idx, plan, q, month, leasing, draws, at=None):
+        fin = arrange(firms, idx, plan, q, month, leasing, draws, at=at)
+        for model in (LEASE_FUNDS, LEASE_MATERIALS):
+            k = fin.route == model
+            signed[2013 + month // 12, model] += float((fin.borrowed[k] * firms.weight[idx[k]]).sum())
+        return fin
+
+    monkeypatch.setattr(finance, "arrange", counted)
+    p = baseline_params().replace({"run.scale": 0.02, "run.end": "2015-12", "leasing.funds_volume": 1e9})
+    TransformationModel(seed=7, params=p).run()
+    volume = {LEASE_FUNDS: p["leasing.funds_volume"], LEASE_MATERIALS: p["leasing.materials_volume"]}
+    for (year, model), yuan in signed.items():
+        assert yuan <= volume[model], (year, model, yuan)
+    for model, v in volume.items():
+        assert signed[2015, model] > 0.9 * v, (model, signed[2015, model])
