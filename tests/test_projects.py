@@ -274,3 +274,22 @@ def test_providers_fee_shares_are_the_old_array_rule_to_the_bit():
     with np.errstate(divide="ignore", invalid="ignore"):  # its providers' fee shares: 0 / 0 and x / 0
         shares, expected = as_it_was(pm)
     assert pm.expected_fee_share().tobytes() == expected.tobytes() and expected[0] == pm.default_fee
+
+
+def test_a_provider_s_fee_falls_by_the_progress_ratio_with_each_doubling_of_its_experience():
+    """Learning by doing as ODD 3.4.6 states it: a provider's fee share is its base fee times
+    providers.progress_ratio for each doubling of (1 + projects completed / capacity). Across the providers of a
+    run, more experience never means a higher fee for the same base fee; then, set on that market: unlearned, one
+    doubling (completed = capacity) and two (completed = 3 x capacity). rel=1e-12: a power computed in another
+    order."""
+    import pytest
+
+    m = TransformationModel.from_scenario("baseline", seed=4, scale=0.01, end="2016-12")
+    m.run()
+    pm, ratio = m.providers, m.params["providers.progress_ratio"]
+    same = pm.base_fee == pm.base_fee[0]
+    order = np.argsort(pm.completed[same] / pm.capacity[same], kind="stable")
+    assert np.all(np.diff(pm.fee_shares()[same][order]) <= 0) and pm.completed[same].max() > 0
+    for doublings, completed in ((0, 0.0), (1, 1.0), (2, 3.0)):
+        pm.completed[0] = completed * pm.capacity[0]
+        assert pm.fee_shares()[0] == pytest.approx(pm.base_fee[0] * ratio ** doublings, rel=1e-12)
