@@ -99,3 +99,33 @@ def test_a_killed_calibration_is_finished_by_rerunning_it(tmp_path):
     assert comparable(work / "fitted.toml") == comparable(ref / "fitted.toml")
     for run in (ref / "wave-1" / "runs").glob("*.json"):
         assert (work / "wave-1" / "runs" / run.name).read_bytes() == run.read_bytes()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_ends_a_run_like_ctrl_c(tmp_path, workers):
+    """SIGTERM (what `timeout`, `kill` and batch schedulers send) to the command alone, in process or with a local
+    Dask cluster: one line, exit 143, no temporary result folder left (before, a 315 MB hidden folder stayed) and
+    no worker process left behind. The signal goes when the run's temporary folder exists, so it lands mid-run."""
+    cmd, env = _simmodel(["run", "--seeds", "40", "--scale", "0.004", "--end", "2014-12", "--workers", workers,
+                          "--quiet"])
+    p = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    results = tmp_path / "results"
+    deadline = time.monotonic() + 300
+    while not (results.is_dir() and any(results.iterdir())) and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert p.poll() is None, "the run ended before it could be signalled"
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 143, err
+    assert err.strip() == "simmodel: terminated; no result folder was written", err
+    assert not results.exists() or list(results.iterdir()) == []
+    gone = time.monotonic() + 30  # the cluster's processes were told to stop; they may take a few seconds
+    while time.monotonic() < gone:
+        try:
+            os.killpg(p.pid, 0)  # anyone left in the command's session, workers included?
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(p.pid, 0)

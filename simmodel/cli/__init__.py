@@ -5,18 +5,29 @@ unwritable output folder, a scheduler that does not answer, a job too big for th
 reported in one line naming the key, the value and what is allowed, with exit code 2 and nothing
 written. A job in which some runs failed exits 3 unless ``--allow-failures`` (its header and
 manifest say how many runs it rests on). Ctrl-C ends every command with one line (exit 130): no
-half-written result folder, and the workers shut down quietly.
+half-written result folder, and the workers shut down quietly; so does SIGTERM, what `timeout`, `kill` and batch
+schedulers send (exit 143).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from ..params import PARAMS, ParamError
 from . import batch, info, run
 from .common import EXIT_RUNS_FAILED, UserError
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so that it unwinds as Ctrl-C does (temporary folders removed)."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
 
 
 class Parser(argparse.ArgumentParser):
@@ -42,6 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ..analysis.experiments import RunsFailed
 
     args = None
+    on_term = signal.signal(signal.SIGTERM, _terminate) if threading.current_thread() is threading.main_thread() \
+        else None
     try:
         args = build_parser().parse_args(argv)
         if getattr(args, "format", ()):  # figures also as SVG / PDF
@@ -58,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_RUNS_FAILED
     except BrokenPipeError:  # output piped into `head` and the like
         return 0
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         func = getattr(args, "func", None)
         kept = {batch.cmd_sweep: " (finished runs are kept: rerun with --resume)",
                 batch.cmd_sensitivity: " (finished runs are kept: rerun with --resume)",
@@ -67,8 +80,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 batch.cmd_calibrate: " (finished runs are kept: rerun the same command to resume)"}.get(
             func, "; no result folder was written")
         lead = "\n" if sys.stderr.isatty() else ""  # end the progress line
-        print(f"{lead}simmodel: interrupted{kept}", file=sys.stderr)
-        return 130
+        print(f"{lead}simmodel: {'terminated' if isinstance(e, Terminated) else 'interrupted'}{kept}", file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
+    finally:
+        if on_term is not None:
+            signal.signal(signal.SIGTERM, on_term)
 
 
 __all__ = ["main", "build_parser", "PARAMS"]

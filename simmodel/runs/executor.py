@@ -176,10 +176,14 @@ class DaskExecutor(Executor):
                                  f"({type(e).__name__})") from None
         else:
             n = workers or os.cpu_count() or 1
-            with _workers_ignore_ctrl_c():
-                self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                            dashboard_address=":8787" if dashboard else "127.0.0.1:0",
-                                            silence_logs=logging.ERROR)
+            try:
+                with _workers_ignore_ctrl_c():
+                    self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                                dashboard_address=":8787" if dashboard else "127.0.0.1:0",
+                                                silence_logs=logging.ERROR)
+            except BaseException:  # Ctrl-C or SIGTERM while the cluster starts: shut its half quietly
+                _close_half_started_clusters()
+                raise
             self.client = Client(self.cluster)
         self.dashboard = self.client.dashboard_link if dashboard else None
         self.workers = max(1, len(self.client.scheduler_info().get("workers", {})) or (workers or 1))
@@ -224,11 +228,34 @@ class DaskExecutor(Executor):
         """Shut the client and any local cluster down, quietly (also after Ctrl-C)."""
         for log in ("distributed", "tornado", "asyncio"):
             logging.getLogger(log).setLevel(logging.CRITICAL)
+        if self.cluster is not None:  # the local workers too: a worker whose scheduler has gone logs its heartbeat
+            with contextlib.suppress(Exception):
+                self.client.run(_quiet_logs, wait=True)
         with contextlib.suppress(Exception):
             self.client.close()
         if self.cluster is not None:
             with contextlib.suppress(Exception):
                 self.cluster.close()
+
+
+def _quiet_logs() -> None:
+    """On a worker, before its cluster shuts down: nothing of the shutdown on stderr."""
+    for log in ("distributed", "tornado", "asyncio"):
+        logging.getLogger(log).setLevel(logging.CRITICAL)
+
+
+def _close_half_started_clusters() -> None:
+    """Close, quietly, a local cluster interrupted while it started (it never reached ``self.cluster``), and keep
+    dask's exit hook (distributed.deploy.spec.close_clusters, which walks SpecCluster._instances in
+    distributed 2026.8.0, the pinned version) from closing it again with a traceback."""
+    from distributed.deploy.spec import SpecCluster
+
+    for log in ("distributed", "tornado", "asyncio"):
+        logging.getLogger(log).setLevel(logging.CRITICAL)
+    for cluster in list(SpecCluster._instances):
+        with contextlib.suppress(BaseException):
+            cluster.close(timeout=10)
+        cluster.shutdown_on_close = False
 
 
 def _take(it: Iterator[Task], n: int) -> list[Task]:
