@@ -72,6 +72,7 @@ class Param:
     lever: bool = False  # offered as a control in the visual server
     label: str = ""  # short label of the control (levers)
     ui: tuple = ()  # (min, max, step) of the control when the allowed range is too wide for a slider
+    year_month: str = "01"  # kind == "month": the month a bare year means (a start: January; an end: December)
 
     @property
     def group(self) -> str:
@@ -88,7 +89,8 @@ class Param:
         if self.kind == "choice":
             return "must be one of " + ", ".join(map(str, self.choices))
         if self.kind == "month":
-            return f"must be a month YYYY-MM (or a year) between {self.lo} and {self.hi}"
+            month = "December" if self.year_month == "12" else "January"
+            return f"must be a month YYYY-MM (or a year: its {month}) between {self.lo} and {self.hi}"
         if self.kind == "shares":
             return f"must be a list of {self.length} shares in [0, 1] summing to 1"
         what = "an integer" if self.kind == "int" else "a number"
@@ -106,8 +108,9 @@ class Param:
                 return value
             raise bad
         if self.kind == "month":
-            if isinstance(value, int) and not isinstance(value, bool):  # a year means its January
-                value = f"{value}-01"
+            if isinstance(value, int) and not isinstance(value, bool) or isinstance(value, str) and \
+                    re.fullmatch(r"\d{4}", value.strip()):  # a bare year: its January (a start) or December (an end)
+                value = f"{int(value)}-{self.year_month}"
             if not isinstance(value, str):
                 raise bad
             try:
@@ -161,7 +164,7 @@ PARAMS: tuple[Param, ...] = (
           "(1.0 is about 562,000 firms); weights keep totals province-level", "design choice",
           lo=0.0005, hi=1.0, lever=True, label="Scale (share of all firms)", ui=(0.005, 1.0, 0.005)),
     Param("run.end", "2020-12", "month", "month", "last simulated month", "MODEL.md section 2",
-          lo=START_MONTH, hi=LAST_MONTH),
+          lo=START_MONTH, hi=LAST_MONTH, year_month="12"),
     Param("run.above_size_oversample", 4.0, "float", "ratio", "above-size firms are sampled this "
           "many times more densely than small ones (their weights are smaller, totals unchanged)",
           "design choice (precision of above-size indicators at small scale)", lo=1.0, hi=100.0),
@@ -851,6 +854,8 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ParamError("file", str(path), "is a directory, expected a TOML file") from None
     except tomllib.TOMLDecodeError as e:
         raise ParamError("file", str(path), f"not valid TOML ({e})") from None
+    except UnicodeDecodeError:
+        raise ParamError("file", str(path), "not UTF-8 text: TOML files are UTF-8") from None
 
 
 @dataclass

@@ -100,6 +100,52 @@ def test_more_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, 
     assert list(tmp_path.iterdir()) == []
 
 
+# inputs written into a folder of their own (the name is the file, bytes its content); an audit of 2026-12-06 found
+# each of these started work, wrote files or ended in a traceback
+FILES = {"empty.toml": b"", "binary.toml": b"\xff\xfeab", "docdir/keep": b"",
+         "y2012.toml": b'[t]\nindicator = "firms_stage_1plus"\nkind = "level"\nyear = 2012\nvalue = 1.0\n'
+                       b'sd_obs = 1.0\nsd_model = 1.0\nrole = "fit"\n',
+         "logfalse.toml": b'base = "baseline"\ndesign = "grid"\nscale = 0.004\nend = "2014-12"\n'
+                          b'[factors.rate]\nkeys = ["cities.purchase_rate"]\nrange = [0.1, 0.4]\nsteps = 3\n'
+                          b'log = "false"\n',
+         "plot2050.toml": b'base = "baseline"\ndesign = "grid"\nscale = 0.004\nend = "2014-12"\nplot_year = 2050\n'
+                          b'[factors.rate]\nkeys = ["cities.purchase_rate"]\nvalues = [0.1, 0.2]\n'}
+FILE_BAD = [
+    (["calibrate", "--budget", "0", "--workers", "1"], "--budget = 0"),
+    (["calibrate", "--quick", "--targets", "{in}/empty.toml"], "names no target"),
+    (["validate", "--targets", "{in}/empty.toml"], "names no target"),
+    (["validate", "--targets", "{in}/y2012.toml"], "t.year = 2012"),
+    (["run", "--scenario", "{in}/binary.toml"], "not UTF-8"),
+    (["contributions", "--file", "{in}/binary.toml"], "UTF-8"),
+    (["contributions", "--doc", "{in}/docdir", "--seeds", "2", "--scale", "0.004"], "is a directory"),
+    (["sweep", "{in}/logfalse.toml", "--workers", "1"], "factors.rate.log = 'false'"),
+    (["sweep", "{in}/plot2050.toml", "--workers", "1"], "plot_year = 2050"),
+    (["serve", "--host", "999.1.1.1"], "--host"),
+]
+
+
+@pytest.mark.parametrize("args,fragment", FILE_BAD)
+def test_bad_input_files_are_one_line_exit_2_and_start_nothing(tmp_path, capsys, monkeypatch, args, fragment):
+    inputs, work = tmp_path / "in", tmp_path / "work"
+    for name, content in FILES.items():
+        (inputs / name).parent.mkdir(parents=True, exist_ok=True)
+        (inputs / name).write_bytes(content)
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert main([a.format(**{"in": inputs}) for a in args]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and err.count("\n") == 1 and "Traceback" not in err, err
+    assert list(work.iterdir()) == [] and sorted(p.name for p in (inputs / "docdir").iterdir()) == ["keep"]
+
+
+def test_a_bare_year_ends_a_run_in_its_december(tmp_path, capsys):
+    """`--end 2014` is the whole of 2014 (as a year in a scenario file's end), not its January."""
+    out = tmp_path / "r"
+    assert main(["run", "--end", "2014", "--scale", "0.004", "--workers", "1", "--quiet", "--out", str(out)]) == 0
+    months = {line.split(",")[1] for line in (out / "monthly.csv").read_text().splitlines()[1:]}
+    assert len(months) == 24 and "2014-12" in months
+
+
 def test_a_job_that_cannot_fit_in_memory_is_refused_unless_forced(tmp_path, capsys, monkeypatch):
     from simmodel.runs import memory
     monkeypatch.setattr(memory, "available_mb", lambda: 100.0)

@@ -72,6 +72,10 @@ def load(path: Path | None = None) -> Spec:
         raise ParamError("--file", str(path), "must be an existing instruments file (TOML)") from None
     except tomllib.TOMLDecodeError as e:
         raise ParamError("--file", str(path), f"must be valid TOML ({e})") from None
+    except UnicodeDecodeError:
+        raise ParamError("--file", str(path), "must be UTF-8 text (a TOML file)") from None
+    except IsADirectoryError:
+        raise ParamError("--file", str(path), "is a directory: must be an instruments file (TOML)") from None
     unknown = set(data) - {"reference", "instrument"}
     if unknown:
         raise ParamError(f"{path.name}: key", sorted(unknown)[0], "allowed: reference, [[instrument]]")

@@ -106,6 +106,8 @@ def load_spec(path_like: str | Path) -> DiscoverySpec:
     sides = [s for s in ("below", "above") if s in interest]
     if len(sides) != 1 or not isinstance(interest[sides[0]], (int, float)) or isinstance(interest[sides[0]], bool):
         raise spec_error(path, "interest", interest, "needs exactly one of below = <number> or above = <number>")
+    if not math.isfinite(interest[sides[0]]):
+        raise spec_error(path, f"interest.{sides[0]}", interest[sides[0]], "must be a finite number")
     prim_doc = doc.get("prim", {})
     if not isinstance(prim_doc, dict):
         raise spec_error(path, "prim", prim_doc, "must be a table (threshold, peel_alpha, paste_alpha, mass_min)")

@@ -112,7 +112,7 @@ def load_spec(path_like: str | Path) -> OptimisationSpec:
     levers_doc = doc.get("levers")
     if not isinstance(levers_doc, dict) or not levers_doc:
         raise spec_error(path, "levers", levers_doc, "must be a table of at least one [levers.<name>]")
-    levers = tuple(_factor(path, name, body, "lhs") for name, body in levers_doc.items())
+    levers = tuple(_factor(path, name, body, "lhs", section="levers") for name, body in levers_doc.items())
     outputs = parse_outputs(doc.get("outputs"), str(path))
     names = [o.name for o in outputs]
     objectives_doc = doc.get("objectives")
@@ -130,8 +130,9 @@ def load_spec(path_like: str | Path) -> OptimisationSpec:
             raise spec_error(path, "budget", b, "must be a table with output and at_most")
         if b["output"] not in names:
             raise spec_error(path, "budget.output", b["output"], "must name one of the [outputs]: " + ", ".join(names))
-        if not isinstance(b["at_most"], (int, float)) or isinstance(b["at_most"], bool):
-            raise spec_error(path, "budget.at_most", b["at_most"], "must be a number")
+        if not isinstance(b["at_most"], (int, float)) or isinstance(b["at_most"], bool) or \
+                not math.isfinite(b["at_most"]):
+            raise spec_error(path, "budget.at_most", b["at_most"], "must be a finite number")
         budget = (b["output"], float(b["at_most"]))
     overrides = run_overrides(doc)
     seeds = tuple(range(ints["first_seed"], ints["first_seed"] + ints["seeds"]))

@@ -322,9 +322,10 @@ def _responses(at: pd.DataFrame, factors: list[str], indicators: list[str], year
             if c == 0:
                 ax.set_ylabel(_axis_label(ind), fontsize=8)
             ax.grid(alpha=0.3)
-    how = ("dots: runs; line: smoothed mean response (local-linear),\nband: its 90 % bootstrap interval"
-           if sampled else "mean over the other factors and runs,\n5-95 % band of runs")
-    fig.suptitle(f"Sweep responses in {year} over {over or 'seeds'}: {how}", fontsize=10)
+    how = ("dots: runs; line: smoothed mean response (local-linear), band: its 90 % bootstrap interval"
+           if sampled else "mean over the other factors and runs, 5-95 % band of runs")
+    title = f"Sweep responses in {year} over {over or 'seeds'}: {how}"  # wrapped to the figure (one factor: narrow)
+    fig.suptitle("\n".join(textwrap.wrap(title, int(11 * fig.get_figwidth()))), fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
 

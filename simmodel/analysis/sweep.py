@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from ..model.indicators import BY_NAME as INDICATORS
+from ..model.indicators import unknown as unknown_indicator
 from ..params import BY_KEY, GROUPS, ParamError, Params, read_toml
 from ..runs import store
 from ..runs.executor import Executor, Outcome, Task
@@ -199,7 +200,7 @@ def load_spec(path_like: str | Path) -> SweepSpec:
         raise spec_error(path, "indicators", indicators, "must be a non-empty list of indicator names")
     for name in indicators:
         if name not in INDICATORS:
-            raise spec_error(path, "indicators", name, "unknown indicator; see the names in MODEL.md section 6")
+            raise spec_error(path, "indicators", name, unknown_indicator(name))
     overrides = run_overrides(doc)
     plot_year = doc.get("plot_year")
     spec = SweepSpec(path, scenarios.question(path), base, design, factors, points, doc.get("design_seed", 1), seeds,
@@ -207,12 +208,15 @@ def load_spec(path_like: str | Path) -> SweepSpec:
                      hashlib.sha256(path.read_bytes()).hexdigest()[:16])
     base_params = scenarios.load(base).params  # the base must exist and every point must validate
     for point in spec.design_points():
-        spec.point_params(base_params, point)
+        last = int(spec.point_params(base_params, point)["run.end"][:4])
+        if plot_year is not None and (isinstance(plot_year, bool) or not isinstance(plot_year, int)
+                                      or not 2013 <= plot_year <= last):
+            raise spec_error(path, "plot_year", plot_year, f"must be a year of the runs, 2013-{last}")
     return spec
 
 
-def _factor(path: Path, name: str, body: Any, design: str) -> Factor:
-    where = f"factors.{name}"
+def _factor(path: Path, name: str, body: Any, design: str, section: str = "factors") -> Factor:
+    where = f"{section}.{name}"  # the table the file names it in: [factors.x] (sweeps, sensitivity), [levers.x]
     if not isinstance(body, dict):
         raise spec_error(path, where, body, "must be a table with keys and values, or range (+ steps)")
     unknown = set(body) - FACTOR_KEYS
@@ -247,7 +251,9 @@ def _factor(path: Path, name: str, body: Any, design: str) -> Factor:
     for k in keys:
         for v in rng:
             BY_KEY[k].validate(int(v) if integer else float(v), str(path))
-    log = bool(body.get("log", False))
+    log = body.get("log", False)
+    if not isinstance(log, bool):
+        raise spec_error(path, f"{where}.log", log, "must be true or false")
     if log and rng[0] <= 0:
         raise spec_error(path, f"{where}.log", True, "a log range needs low > 0")
     steps = body.get("steps")
@@ -340,7 +346,8 @@ def prepare(spec: SweepSpec, folder: Path, how: str, plan=None) -> tuple[store.R
             factors=[{"name": f.name, "keys": list(f.keys), "values": list(f.values) if f.values else None,
                       "range": [f.low, f.high] if f.values is None else None, "steps": f.steps, "log": f.log}
                      for f in spec.factors],
-            indicators=list(spec.indicators), overrides=spec.overrides, **spec.manifest_extra(),
+            indicators=list(spec.indicators), overrides=spec.overrides, plot_year=spec.plot_year,
+            **spec.manifest_extra(),
             **({"posterior": {**plan.manifest(), "drawn_keys": plan.drawn_keys(
                 scenarios.load(spec.base).params, spec.point_updates(points[0]))}} if plan is not None else {}),
         ))
@@ -369,9 +376,12 @@ def require_complete(folder: Path) -> dict:
     if not (folder / "manifest.json").is_file():
         raise ParamError("DIR", str(folder), "is not a sweep folder (no manifest.json)")
     manifest = store.read_json(folder / "manifest.json", "manifest")
+    if manifest.get("kind") not in ("sweep", "sensitivity"):
+        raise ParamError("DIR", str(folder), f"holds a {manifest.get('kind', 'different')} result, not a sweep's "
+                         "(a folder written by simmodel sweep or sensitivity)")
     if not manifest.get("complete"):
-        raise ParamError("DIR", str(folder), "holds an unfinished sweep; finish it with `simmodel sweep FILE --out "
-                         f"{folder} --resume`")
+        raise ParamError("DIR", str(folder), f"holds an unfinished {manifest['kind']}; finish it with `simmodel "
+                         f"{manifest['kind']} FILE --out {folder} --resume`")
     return manifest
 
 

@@ -13,7 +13,8 @@ import numpy as np
 
 from .. import resources
 from ..model.indicators import BY_NAME as INDICATORS
-from ..params import ParamError, month_index, month_label, read_toml
+from ..model.indicators import unknown as unknown_indicator
+from ..params import LAST_MONTH, START_MONTH, ParamError, month_index, month_label, read_toml
 
 KINDS = ("level", "growth", "cagr", "difference", "month_sum", "month")
 ROLES = ("fit", "check", "excluded")
@@ -109,7 +110,7 @@ def load_targets(path: Path | None = None) -> list[Target]:
             if key not in t:
                 raise ParamError(f"{name}.{key}", None, "missing", str(path))
         if t["indicator"] not in INDICATORS:
-            raise ParamError(f"{name}.indicator", t["indicator"], "unknown indicator", str(path))
+            raise ParamError(f"{name}.indicator", t["indicator"], unknown_indicator(t["indicator"]), str(path))
         if t["kind"] not in KINDS:
             raise ParamError(f"{name}.kind", t["kind"], "must be one of " + ", ".join(KINDS), str(path))
         if t["role"] not in ROLES:
@@ -125,11 +126,32 @@ def load_targets(path: Path | None = None) -> list[Target]:
                 raise ParamError(f"{name}.{key}", None, f"needed for kind = {t['kind']}", where)
         if t.get("bound") is not None and t["bound"] not in BOUNDS:
             raise ParamError(f"{name}.bound", t["bound"], "must be one of " + ", ".join(BOUNDS), str(path))
+        for key in needs:  # the years and months a run can have
+            _check_when(f"{name}.{key}", t[key], monthly=t["kind"] in ("month", "month_sum"), where=str(path))
+        if t["kind"] != "level" and t["kind"] != "month" and str(t["from"]) >= str(t["to"]):
+            raise ParamError(f"{name}.to", t["to"], f"must come after from = {t['from']}", str(path))
         out.append(Target(name, t["indicator"], t["kind"], float(t["value"]), float(t["sd_obs"]),
                           float(t["sd_model"]), t["role"], t.get("unit", ""), t.get("source", ""),
                           t.get("reason", ""), t.get("year"), t.get("from"), t.get("to"), t.get("month"),
                           t.get("bound")))
+    if not out:
+        raise ParamError("file", str(path), "names no target: each target is a [name] table with indicator, kind, "
+                         "value, sd_obs, sd_model and role")
     return out
+
+
+def _check_when(key: str, value, monthly: bool, where: str) -> None:
+    """A target's year (2013-2030), or its month YYYY-MM within the same years (monthly kinds)."""
+    last = int(LAST_MONTH[:4])
+    if monthly:
+        try:
+            ok = isinstance(value, str) and 0 <= month_index(value) <= month_index(LAST_MONTH)
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ParamError(key, value, f"must be a month YYYY-MM between {START_MONTH} and {LAST_MONTH}", where)
+    elif isinstance(value, bool) or not isinstance(value, int) or not 2013 <= value <= last:
+        raise ParamError(key, value, f"must be a year between 2013 and {last}", where)
 
 
 def misses(values: np.ndarray, targets: list[Target]) -> np.ndarray:

@@ -187,9 +187,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.refine:
         if args.quick:
             raise ParamError("--refine", "with --quick", "refines a finished calibration's point; leave out --quick")
-        budget = args.budget or REFINE_BUDGET
+        budget = REFINE_BUDGET if args.budget is None else args.budget
     else:
-        budget = args.budget or (80 if args.quick else FULL_BUDGET)
+        budget = (80 if args.quick else FULL_BUDGET) if args.budget is None else args.budget
     if budget < 8:
         raise ParamError("--budget", budget, "must be at least 8 runs")
     common.workers_for(args, budget)

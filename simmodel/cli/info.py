@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import ipaddress
 import os
 import socket
@@ -72,6 +73,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             s.bind((args.host, args.port))
     except (OSError, OverflowError) as e:
         why = getattr(e, "strerror", None) or str(e)
+        if isinstance(e, socket.gaierror) or getattr(e, "errno", None) == errno.EADDRNOTAVAIL:
+            raise ParamError("--host", args.host, f"not an address of this machine ({why})") from None
         raise ParamError("--port", args.port, f"cannot listen on {args.host}:{args.port} ({why})") from None
     if not _is_loopback(args.host):
         print(f"simmodel: warning: --host {args.host} makes the page reachable from other machines, and it has no "

@@ -177,6 +177,10 @@ def cmd_contributions(args: argparse.Namespace) -> int:
     doc = Path(args.doc) if args.doc else None
     if doc is not None:
         common.probe_parent(doc.parent, "--doc")
+        if doc.is_dir():
+            raise ParamError("--doc", str(doc), "is a directory: must be the markdown file to write")
+        if (doc.parent / "img").exists() and not (doc.parent / "img").is_dir():
+            raise ParamError("--doc", str(doc), f"its figure goes to {doc.parent / 'img'}, which is a file")
     command = "simmodel contributions" + "".join(
         f" {flag} {value}" for flag, value in (("--seeds", args.seeds), ("--scale", args.scale),
                                                ("--posterior", args.posterior),

@@ -398,16 +398,21 @@ MONITORED = ("share_transformed_above", "share_automated_above", "share_digitize
              *(f"share_stage_{s.value}" for s in Stage))
 
 
+def unknown(name: str) -> str:
+    """What an error says of a name that is no indicator: the near misses, and where the names are listed."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), list(BY_NAME), n=3)
+    return "unknown indicator" + (f"; did you mean {', '.join(close)}?" if close else "") + \
+        " (every name: `simmodel indicators`)"
+
+
 def indicator(name: str) -> Indicator:
     """The indicator called ``name``; KeyError naming the near misses if there is none."""
     try:
         return BY_NAME[name]
     except KeyError:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(BY_NAME), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else "; see `simmodel indicators`"
-        raise KeyError(f"unknown indicator {name!r}{hint}") from None
+        raise KeyError(f"{name!r}: {unknown(name)}") from None
 
 
 def dictionary_markdown() -> str:
