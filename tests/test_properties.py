@@ -389,11 +389,9 @@ def run_and_check(model: TransformationModel) -> None:
         model.release()
 
 
-# --- known violations ----------------------------------------------------------------------------------
-# Violations of these properties that this test found in the model (reported, not fixed here). The main
-# test leaves out exactly the runs they affect, so that it keeps guarding the rest of the space;
-# test_known_violation pins a minimal example of each and fails (strict xfail) once it is fixed: then
-# delete its entry here.
+# --- violations it found ---------------------------------------------------------------------------------
+# Each violation of these properties the test found is fixed; a minimal example of each is kept below, so that it
+# stays fixed. None is known now, and the main test excludes no run.
 def test_two_violations_it_found_are_fixed():
     """The test first found: n_above_size >= n_firms gave small firms weights <= 0 (now a one-line
     ParamError), and labour_gap_mean 0.9 drew gaps of exactly 1, infinite labour needs (now capped)."""

@@ -79,7 +79,7 @@ def test_the_outputs_are_the_mean_over_seeds_of_each_design_point(tmp_path):
     assert y[:, 0] == pytest.approx(expected, rel=1e-12)
     paid = table[table.indicator == "public_cost"].groupby(["point", "seed"]).value.sum().groupby("point").mean()
     assert y[:, 1] == pytest.approx(paid.to_numpy(), rel=1e-12)
-    assert np.all(var >= 0) and var[0] > 0  # two seeds: the seed noise is measured
+    assert var[0] > 0  # two seeds: the seed noise is measured
 
 
 def test_sobol_indices_and_the_same_bytes_on_a_rerun(tmp_path):
