@@ -81,12 +81,12 @@ def test_the_decision_values_projects_with_the_schedule(model):
 def test_firms_expect_what_the_budget_met_last_year_not_a_january_switch():
     """After the first year each budget's expected share is its claims met last year; the application
     flow shows no January rush (the first months of a year are not busier than the rest)."""
-    m = run()
-    city = m.cities[0].budget
-    assert 0 < city.expected_share <= 1
+    m = run()  # the share itself, budget by budget and year by year: the counted test below
     applied = m.recorder.flows[12:96, list(__import__("simmodel.model.indicators", fromlist=["x"]).FLOWS).index(
         "projects_applied")].sum(axis=1).reshape(7, 12)
     january, rest = applied[:, 0].mean(), applied[:, 1:].mean()
+    # 1.3: the lower end of the January rush issue #14 measured when expectations switched on with the fund's money
+    # (1.3-1.6 times the other months); now 1.09 (seed 7), within the months' own spread
     assert january < 1.3 * rest
 
 
