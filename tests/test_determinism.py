@@ -71,6 +71,8 @@ def test_the_bits_do_not_depend_on_the_cpus_vector_instructions():
         return out[-2], out[-1]
 
     (wide, a), (narrow, b) = bits({}), bits({"NPY_DISABLE_CPU_FEATURES": "AVX512_SPR AVX512_ICL X86_V4"})
+    if wide == narrow:
+        pytest.skip(f"numpy takes the same path ({wide}) with and without AVX-512 on this CPU: nothing to compare")
     assert narrow != "X86_V4"  # the switch took effect
     assert a == b, f"numpy's exp dispatched to {wide} and to {narrow}: other bits"
 
