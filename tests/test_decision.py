@@ -45,7 +45,10 @@ def test_a_robot_subsidy_raises_machine_substitution_candidates_probability(fres
     low = _options(fresh, _context(fresh, subsidy=_robot_subsidy(fresh, 0.0)))
     high = _options(fresh, _context(fresh, subsidy=_robot_subsidy(fresh, 50_000.0)))
     robots = (high.robots > 0) & np.isfinite(low.npv)  # financed machine-substitution projects
+    # 1e-15 is a few roundings of a probability (one ulp at 1 is 2.2e-16) where the subsidy changes nothing;
+    # measured: no firm's probability falls at all (smallest difference 0.0)
     assert robots.sum() > 20 and np.all(high.prob >= low.prob - 1e-15)
+    # measured 1.0 (all 1,742 robot projects at seed 11); 0.9 leaves room for values held at the -5 floor
     assert np.mean(high.prob[robots] > low.prob[robots]) > 0.9
 
 
@@ -68,6 +71,8 @@ def test_expected_wage_growth_raises_the_value_of_labour_saving(fresh):
     rising = _options(fresh, _context(fresh, wage_annuity=np.full(2, 1.4 * fresh.adoption.annuity)))
     ok = np.isfinite(flat.npv) & np.isfinite(rising.npv)
     saves_wages = ok & (rising.value != flat.value)  # firms whose project saves workers (no binding gap)
+    # measured: 0.157 of the candidates save wages (1,062 of 6,767, seed 11) and every one of them gains; 0.02 (135
+    # firms) keeps the comparison off a handful, and 0.99 is the direction with room
     assert saves_wages.mean() > 0.02 and np.mean(rising.value[saves_wages] > flat.value[saves_wages]) > 0.99
 
 
@@ -87,6 +92,7 @@ def test_a_firm_with_a_labour_gap_values_transformation_more(january):
     finally:
         f.workforce_cap[:] = saved
     both = np.isfinite(full.npv) & np.isfinite(gap.npv)
+    # measured 0.84 of 4,300 firms (seed 11; 0.83 on seed 12): 7 % adopt less with the gap, 9 % alike
     assert both.sum() > 100 and np.mean(gap.prob[both] > full.prob[both]) > 0.8
 
 
@@ -108,6 +114,8 @@ def test_payback_rule_ranks_cheaper_projects_higher(fresh):
     payback = o.net_cost / np.maximum(o.benefit, 1e-9)
     ok = (o.benefit > 0) & np.isfinite(o.npv)
     order = np.argsort(payback[ok])
+    # correctly rounded division and subtraction are monotone, so the value falls with the payback to the bit
+    # (measured: largest step 0.0 over 2,319 firms); 1e-12 only guards a last-bit difference, none measured
     assert np.all(np.diff(o.value[ok][order]) <= 1e-12)
 
 

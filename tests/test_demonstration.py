@@ -84,6 +84,7 @@ def test_pilots_are_chosen_in_three_batches_and_start_projects_first():
     assert pilots[-1] == pilots[3]  # three batches only
     f = m.firms
     assert np.all(f.above[f.pilot])
+    # measured 1.0 (all 25 pilots by 2020, seed 7) against 0.74 of the other above-size firms: 0.9 lies between
     assert (f.stage[f.pilot] >= 1).mean() > 0.9
 
 
@@ -404,7 +405,8 @@ def test_ranking_only_each_sectors_leading_exposed_firms_diagnoses_the_same_firm
         runs.append(m)
     a, b = runs
     assert a.firms.diagnosed.sum() > 200
-    assert seen["kept"] < 0.5 * seen["exposed"]  # most exposed firms are out of reach: the ranking is cut
+    # most exposed firms are out of reach: the ranking is cut (measured 0.17 and 0.15 of them kept, seeds 2 and 9)
+    assert seen["kept"] < 0.5 * seen["exposed"]
     assert np.array_equal(a.firms.diagnosed, b.firms.diagnosed)
     assert a.recorder.stocks.tobytes() == b.recorder.stocks.tobytes()
     assert a.recorder.flows.tobytes() == b.recorder.flows.tobytes()

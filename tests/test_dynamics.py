@@ -151,6 +151,8 @@ def test_growth_shocks_leave_the_provinces_demand_unchanged_on_average():
     before = f.output.copy()
     m.dynamics.grow(f, 3)
     ratio = f.output / before
+    # a mean-1 lognormal factor of log sd s has sd sqrt(exp(s^2) - 1), 0.1003 at s = 0.1 (measured 0.1006 over
+    # 13,534 firms): half of it says the shocks are drawn, at their scale
     assert ratio.std() > 0.5 * m.params["dynamics.growth_sd"]
     se = ratio.std() / np.sqrt(ratio.size)
     assert abs(ratio.mean() - 1.0) < 4 * se  # mean factor 1 (4 standard errors: a 1-in-15,000 false alarm)

@@ -27,6 +27,8 @@ def test_the_smoothed_response_follows_a_known_curve_and_its_band_covers_it():
     assert np.max(np.abs(mean - truth)[inner]) < 0.15  # half the noise sd
     line = 3.0 * grid  # for a straight line local-linear smoothing is unbiased: the band is about the noise
     _, mean_l, lo_l, hi_l = smooth_response(x, 3.0 * x + rng.normal(0, 0.3, x.size))
+    # the smoother's own noise: the 90 % band's half-width is 0.04 inside (a standard error of 0.025) and up to 0.12
+    # at the edges; measured at most 0.045, at the left edge
     assert np.max(np.abs(mean_l - line)) < 0.1
     # a pointwise 90 % band; neighbouring grid points share their runs, so the share covered varies a lot
     assert np.mean((lo_l <= line) & (line <= hi_l)) > 0.6

@@ -17,12 +17,15 @@ def test_halving_provider_capacity_lengthens_queues_and_delays_adoption():
     q_base, q_half = stock_series(base, "queued"), stock_series(half, "queued")
     assert q_half.mean() > q_base.mean() and q_half[-1] > q_base[-1]
     lag = share_adopted(base) - share_adopted(half)
+    # measured 0.0156 in 2020 and never below 0 (seed 7); 0.005 is the claim's direction with room, and -1e-4 is about
+    # one small agent (50 real firms of 562,000: 8.9e-5): one agent adopting earlier in the halved run is no alarm
     assert lag[-1] > 0.005 and np.all(lag >= -1e-4)
 
 
 def test_entry_of_providers_eases_a_capacity_shortage():
     half_fixed = run(providers__capacity=30.0, providers__entry_rate=0.0)
     half_entry = run(providers__capacity=30.0)
+    # measured 0.06 of the queue without entry (seed 7; 930 providers against 30): 0.8 is the direction with room
     assert stock_series(half_entry, "queued").mean() < 0.8 * stock_series(half_fixed, "queued").mean()
     assert len(half_entry.providers.providers) > len(half_fixed.providers.providers)
 
@@ -45,6 +48,8 @@ def test_providers_exceed_capacity_by_less_than_one_agent_per_sector_and_not_on_
         load.append(m.providers.total_active)
         cap.append(m.providers.total_capacity)
     assert worst < m.firms.weight.max()
+    # measured 0.59 of the capacity on average (no month above 0.87); the 1 % is room for the overfill of up to one
+    # agent a sector checked above, which the mean does not come near
     assert np.mean(load) <= np.mean(cap) * 1.01
 
 
@@ -150,6 +155,7 @@ def test_a_provider_of_quality_zero_delivers_the_true_gain_and_quality_scales_th
     ratio = {q: projects.realised_gain(f, idx, m.nominal_gain, 1.1, 0.85, np.full(idx.size, q))[1]
              for q in (0.0, 0.5, 1.0)}
     assert np.allclose(ratio[0.0], 1.1)
+    # 1.1 x 0.85 x the sd of z (about 1): 0.935, measured 0.933 over 11,521 firms; 0.5 is above quality 0.5's 0.47
     assert np.std(ratio[1.0]) > 0.5
     assert np.allclose(ratio[1.0] - 1.1, 2.0 * (ratio[0.5] - 1.1))
 

@@ -80,7 +80,9 @@ def test_a_partly_redrawn_frame_shows_what_a_full_redraw_shows(draw, cache):
     full = pixels(getattr(app, draw)(m))
     differs = lambda png: np.mean(np.any(pixels(png) != full, axis=2))  # noqa: E731
     assert differs(frames[-1]) == 0  # nothing stale in the stored background
-    assert differs(frames[-13]) > 0.01  # while a frame a year old is visibly different
+    # while a frame a year old is visibly different (measured 3.8 % of the pixels for the series, 6.7 % for the map,
+    # seed 3): the comparison can see a year's change
+    assert differs(frames[-13]) > 0.01
 
 
 def test_the_page_starts_on_the_calibrated_baseline():
