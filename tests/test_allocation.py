@@ -54,6 +54,23 @@ def test_a_capacity_serves_the_queue_in_order_and_the_straddler_by_its_share(see
     assert not take_within(amounts, 0.0, 0.0).any() and take_within(amounts, float(amounts.sum()) + 1, 0.999).all()
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_a_capacity_serves_on_average_exactly_its_real_firms_whatever_the_agents_weights(seed):
+    """The promise of take_within (docs/ODD.md 3.4.9: capacities in real firms, the same at every scale): over the
+    draws, the real firms served average the capacity, whichever agent straddles it. With N draws evenly spread over
+    [0, 1) the straddler is served for a share of them within 1/N of its fitting share, so the mean is the capacity
+    within the straddler's weight / N."""
+    amounts = _queue(seed)
+    n = 1000
+    draws = (np.arange(n) + 0.5) / n
+    for available in _capacities(amounts, seed)[3:-1]:  # part of the queue: somebody straddles
+        served = np.array([amounts[take_within(amounts, available, d)].sum() for d in draws])
+        assert abs(served.mean() - available) <= amounts.max() / n, available
+        # served or not, the straddler is all that differs between draws (its amount, up to the sums' rounding)
+        assert served.min() <= available <= served.max()
+        assert served.max() - served.min() <= amounts.max() * (1 + 1e-12)
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_a_budget_pays_the_queue_in_order_until_it_is_empty(seed):
     amounts = _queue(seed)
