@@ -88,6 +88,9 @@ MORE_BAD = [
     (["serve", "--port", "-1"], "--port"),
     (["serve", "--scenario", "nonesuch"], "unknown scenario"),
     (["calibrate", "--quick", "--workers", "0"], "--workers"),
+    (["run", "--out", ""], "--out = ''"),  # an empty path had meant the default folder
+    (["validate", "--targets", ""], "--targets = ''"),
+    (["contributions", "--file", ""], "is a directory"),
 ]
 
 

@@ -65,7 +65,7 @@ def default_path() -> Path:
 
 def load(path: Path | None = None) -> Spec:
     """The instruments file; a one-line error (ParamError) for anything malformed."""
-    path = Path(path) if path else default_path()
+    path = Path(path) if path is not None else default_path()
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -22,6 +22,9 @@ from . import batch, info, run
 from .common import EXIT_RUNS_FAILED, UserError
 
 
+PATH_OPTIONS = ("out", "work", "targets", "doc", "fitted", "priors", "report", "posterior_file")
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where the process is, so that it unwinds as Ctrl-C does (temporary folders removed)."""
 
@@ -57,6 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         else None
     try:
         args = build_parser().parse_args(argv)
+        for name in PATH_OPTIONS:  # an empty path would silently mean the default folder or file
+            if getattr(args, name, None) == "":
+                raise ParamError(f"--{name.replace('_', '-')}", "", "must be a path; leave the option out for "
+                                 "the default")
         if getattr(args, "format", ()):  # figures also as SVG / PDF
             from ..analysis import plots
 
