@@ -91,6 +91,12 @@ MORE_BAD = [
     (["run", "--out", ""], "--out = ''"),  # an empty path had meant the default folder
     (["validate", "--targets", ""], "--targets = ''"),
     (["contributions", "--file", ""], "is a directory"),
+    # a parameter given twice: the second value had silently won
+    (["run", "--set", "cities.purchase_rate=0.2", "--set", "purchase_rate=0.3"],
+     "cities.purchase_rate is also given by --set cities.purchase_rate=0.2"),
+    (["compare", "baseline", "no_fund", "--scale", "0.01", "--set", "run.scale=0.02"],
+     "run.scale is also given by --scale"),
+    (["contributions", "--end", "2014-12", "--set", "run.end=2013-12"], "run.end is also given by --end"),
 ]
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis import scenarios
-from ..params import ParamError, Params, parse_override
+from ..params import ParamError, Params, parse_override, resolve_key
 from ..runs import memory, store
 
 DEFAULT_SEED = 1
@@ -38,8 +38,13 @@ def overrides(args: argparse.Namespace) -> dict:
         updates["run.scale"] = args.scale
     if getattr(args, "end", None) is not None:
         updates["run.end"] = args.end
+    by = {k: "--" + k[4:] for k in updates}  # who gave each parameter (full key) so far: --scale, --end
     for text in getattr(args, "set", None) or []:
         key, value = parse_override(text)
+        full = resolve_key(key, value, "--set").key
+        if full in by:  # a second value would silently win
+            raise ParamError(key, value, f"{full} is also given by {by[full]}: give each parameter once", "--set")
+        by[full] = f"--set {text.strip()}"
         updates[key] = value
     return updates
 
