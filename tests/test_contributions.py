@@ -132,3 +132,21 @@ def test_the_instruments_file_names_existing_scenarios():
     ("+", -50.0, -1.0, "opposite"), ("-", -50.0, -1.0, "as claimed"), ("none", 1.0, 2.0, "no claim")])
 def test_the_verdict_reads_the_interval_of_the_mean(claim, lo, hi, expected):
     assert contributions.verdict(claim, lo, hi) == expected
+
+
+def test_the_bars_are_labelled_by_instrument_and_carry_the_interval_the_verdict_reads():
+    """A bar is what an instrument adds: it is labelled by the instrument, not by the scenario that switches it
+    off (whose effect has the other sign), and carries the 95 % interval of the mean that the verdict reads
+    beside the 5-95 % spread of single runs (the review found only the spread drawn, crossing zero where the
+    verdict said "as claimed")."""
+    import pandas as pd
+
+    from simmodel.analysis import contributions
+
+    spec = contributions.load()
+    t = pd.DataFrame({"scenario": ["no_subsidy"], "metric": ["firms_stage_1plus"], "contribution_mean": [5.0],
+                      "contribution_p05": [-1.0], "contribution_p95": [11.0], "contribution_mean_lo95": [3.0],
+                      "contribution_mean_hi95": [7.0]})
+    b = contributions.bars(spec, t)
+    assert b.row.tolist() == ["Robot purchase subsidies"]
+    assert b[["mean", "p05", "p95", "lo95", "hi95"]].iloc[0].tolist() == [5.0, -1.0, 11.0, 3.0, 7.0]

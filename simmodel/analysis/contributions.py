@@ -160,11 +160,14 @@ def _cell(r, div: float) -> str:
     return _fmt(r["mean"] / div)
 
 
-def bars(contributions: pd.DataFrame) -> pd.DataFrame:
-    """The rows of plots.effect_bars: one bar per instrument's scenario, its contribution."""
-    return pd.DataFrame({"row": contributions.scenario, "metric": contributions.metric,
-                         "mean": contributions.contribution_mean, "p05": contributions.contribution_p05,
-                         "p95": contributions.contribution_p95})
+def bars(spec: Spec, contributions: pd.DataFrame) -> pd.DataFrame:
+    """The rows of plots.effect_bars: one bar per instrument, its contribution, labelled by the instrument (its
+    name before any parenthesis), not by the scenario that switches it off (whose effect has the other sign)."""
+    label = {inst.scenario: inst.name.split(" (")[0] for inst in spec.instruments}
+    c = contributions
+    return pd.DataFrame({"row": c.scenario.map(label), "metric": c.metric, "mean": c.contribution_mean,
+                         "p05": c.contribution_p05, "p95": c.contribution_p95, "lo95": c.contribution_mean_lo95,
+                         "hi95": c.contribution_mean_hi95})
 
 
 def markdown(spec: Spec, contributions: pd.DataFrame, seeds: list[int], scale: float, year: int,

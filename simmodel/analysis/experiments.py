@@ -382,7 +382,9 @@ def bar_rows(effects: pd.DataFrame, sign: float = 1.0, by_year: bool = False) ->
     out = pd.DataFrame({"row": effects.scenario + (" " + effects.year.astype(str) if by_year else ""),
                         "metric": effects.metric, "mean": sign * effects[p + "mean"],
                         "p05": sign * effects[p + ("p05" if sign > 0 else "p95")],
-                        "p95": sign * effects[p + ("p95" if sign > 0 else "p05")]})
+                        "p95": sign * effects[p + ("p95" if sign > 0 else "p05")],
+                        "lo95": sign * effects[p + ("mean_lo95" if sign > 0 else "mean_hi95")],
+                        "hi95": sign * effects[p + ("mean_hi95" if sign > 0 else "mean_lo95")]})
     return out
 
 

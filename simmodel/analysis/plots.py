@@ -60,7 +60,6 @@ def _factor_label(key: str) -> str:
     if p is None:
         return key
     text = p.label or p.doc.split(";")[0].split(" (")[0]
-    text = text if len(text) <= 48 else text[:45].rsplit(" ", 1)[0] + "..."
     return f"{text} ({p.unit})" if p.unit and p.unit != "-" else text
 
 
@@ -191,8 +190,10 @@ CONTRIBUTION_METRICS = tuple((n, indicator(n).label + (", from 2013" if n in CUM
 
 def effect_bars(table: pd.DataFrame, path: Path, title: str, runs: int, over: str | None = None) -> Path:
     """Bars, one panel per metric of CONTRIBUTION_METRICS: a row per bar (column ``row``, in order) with
-    the ``mean`` and, from stats.MIN_BAND_RUNS runs on, whiskers from ``p05`` to ``p95``. ``title`` says
-    what the bars are (an effect, scenario minus reference, or an instrument's contribution)."""
+    the ``mean`` and, from stats.MIN_BAND_RUNS runs on, whiskers from ``p05`` to ``p95`` (the spread of single
+    runs) and a thick black segment from ``lo95`` to ``hi95`` (the 95 % interval of the mean, which tells an
+    effect from zero). ``title`` says what the bars are (an effect, scenario minus reference, or an instrument's
+    contribution)."""
     metrics = [m for m in CONTRIBUTION_METRICS if m[0] in set(table.metric)]
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.5 * len(metrics), 4.8), sharey=True, squeeze=False)
     axes = axes[0]
@@ -202,8 +203,10 @@ def effect_bars(table: pd.DataFrame, path: Path, title: str, runs: int, over: st
     for ax, (metric, label, div, unit) in zip(axes, metrics):
         v = table[table.metric == metric].set_index("row").reindex(rows)
         err = np.clip(np.vstack([v["mean"] - v.p05, v.p95 - v["mean"]]), 0, None) / div if banded else None
-        colors = ["tab:blue" if m >= 0 else "tab:red" for m in v["mean"].fillna(0)]
-        ax.barh(ys, v["mean"] / div, xerr=err, capsize=3, color=colors)
+        # one colour: a sign is neither good nor bad (less public cost is a negative bar)
+        ax.barh(ys, v["mean"] / div, xerr=err, capsize=3, color="tab:blue", error_kw={"lw": 0.8, "ecolor": "0.35"})
+        if banded:
+            ax.hlines(ys, v.lo95 / div, v.hi95 / div, color="k", lw=3.5)
         if not np.nanmax(np.abs(np.r_[v["mean"].to_numpy(float), 0.0] / div)) > 0:
             ax.set_xlim(-1, 1)  # no difference at all: a plain zero axis, not one of 1e-16
         ax.axvline(0, color="k", lw=0.8)
@@ -214,7 +217,8 @@ def effect_bars(table: pd.DataFrame, path: Path, title: str, runs: int, over: st
     axes[0].set_yticks(ys, rows)
     axes[0].invert_yaxis()
     what = over or f"{runs} seed{'s' * (runs != 1)}"
-    spread = f"whiskers 5-95 % over {what}" if banded else f"means over {what}; {band_note(runs)}"
+    spread = (f"thin whiskers: 5-95 % of single runs, thick: 95 % interval of the mean, over {what}" if banded
+              else f"means over {what}; {band_note(runs)}")
     import textwrap
 
     fig.suptitle("\n".join(textwrap.wrap(f"{title}; {spread}; common random numbers", 24 * len(metrics) + 40)),
@@ -268,11 +272,31 @@ def sweep_figures(folder: Path, spec=None) -> list[Path]:
     at = table[table.period == year]
     post = man.get("posterior")  # runs over posterior draws: say so
     over = f"{post['draws']} posterior draws x {post['seeds_per_draw']} seeds" if post else None
-    out = [_responses(at, factors, indicators, year, folder / "figures" / "response.png", over, labels)]
+    out = [_responses(at, factors, indicators, year, folder / "figures" / "response.png", over, labels,
+                      _base_values(man))]
     if len(factors) == 2:
         for ind in indicators:
             out.append(_heatmap(at[at.indicator == ind], factors, ind, year,
                                 folder / "figures" / f"heatmap_{ind}.png", man["design"], over, labels))
+    return out
+
+
+def _base_values(man: dict) -> dict:
+    """The base scenario's value of each single-key numeric factor (what the sweep varies it around), or {} when
+    the base scenario cannot be loaded here (a file of one's own, moved since)."""
+    from ..params import ParamError
+    from . import scenarios
+
+    try:
+        base = scenarios.load(man["base"]).params
+    except (ParamError, OSError, KeyError):
+        return {}
+    out = {}
+    for f in man["factors"]:
+        keys = f.get("keys") or []
+        if len(keys) == 1 and keys[0] in base and isinstance(base[keys[0]], (int, float)) \
+                and not isinstance(base[keys[0]], bool):
+            out[f["name"]] = float(base[keys[0]])
     return out
 
 
@@ -287,43 +311,52 @@ def _groups(values: pd.Series) -> tuple[pd.Series, list]:
 
 
 def _responses(at: pd.DataFrame, factors: list[str], indicators: list[str], year: str, path: Path,
-               over: str | None = None, labels: dict[str, str] | None = None) -> Path:
+               over: str | None = None, labels: dict[str, str] | None = None, base: dict | None = None) -> Path:
     """One panel per indicator x factor: for a factor with a few values, the mean at each value and the
     5-95 % band of runs; for a sampled factor (many values), every run as a dot and a smoothed response
     (local-linear, Gaussian kernel) with its 90 % bootstrap band, never joined bin means."""
     fig, axes = plt.subplots(len(indicators), len(factors), figsize=(4.2 * len(factors), 3.1 * len(indicators)),
                              squeeze=False)
-    sampled = False
+    sampled = marked = False
     for r, ind in enumerate(indicators):
         d = at[at.indicator == ind]
         div = indicator(ind).scale
         for c, fac in enumerate(factors):
             ax = axes[r, c]
             values = d[fac]
+            div_x, xlabel = _factor_scale(d, fac, labels)
             numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
             if numeric and values.nunique() > 12:
                 sampled = True
-                x, y = values.to_numpy(float), d["value"].to_numpy(float) / div
+                x, y = values.to_numpy(float) / div_x, d["value"].to_numpy(float) / div
                 ax.plot(x, y, ".", ms=2, alpha=0.3, color="0.4")
                 grid, mean, lo, hi = smooth_response(x, y)
                 ax.fill_between(grid, lo, hi, alpha=0.3, lw=0)
                 ax.plot(grid, mean, lw=2)
             else:
                 keys, order = _groups(values)
-                g = d.groupby(keys)["value"]
-                stats = pd.DataFrame({"mean": g.mean(), "p05": g.quantile(0.05),
-                                      "p95": g.quantile(0.95)}).reindex(order) / div
-                x = np.arange(len(order)) if not _is_number(order) else np.array(order, float)
-                ax.fill_between(x, stats.p05, stats.p95, alpha=0.25, lw=0)
-                ax.plot(x, stats["mean"], "o-", lw=1.8, ms=4)
-                if not _is_number(order):
-                    ax.set_xticks(x, [str(o) for o in order])
-            ax.set_xlabel((labels or {}).get(fac, fac), fontsize=8)
+                stats = _level_means(d, keys).reindex(order) / div
+                categorical = not _is_number(order)
+                x = np.arange(len(order)) if categorical else np.array(order, float) / div_x
+                if stats.lo.notna().any():
+                    ax.errorbar(x, stats["mean"], yerr=[stats["mean"] - stats.lo, stats.hi - stats["mean"]],
+                                fmt="o" if categorical else "o-", lw=1.8, ms=4, capsize=3)
+                else:
+                    ax.plot(x, stats["mean"], "o" if categorical else "o-", lw=1.8, ms=4)
+                if categorical:  # levels without an order (e.g. false/true) are not joined by a line
+                    ax.set_xticks(x, [_label(o) for o in order])
+                    ax.set_xlim(-0.5, len(order) - 0.5)
+            ax.set_xlabel(xlabel, fontsize=8)
+            if fac in (base or {}):  # where the base scenario sits, inside or outside the range swept
+                ax.axvline(base[fac] / div_x, color="0.3", ls=":", lw=1.2)
+                marked = True
             if c == 0:
                 ax.set_ylabel(_axis_label(ind), fontsize=8)
             ax.grid(alpha=0.3)
     how = ("dots: runs; line: smoothed mean response (local-linear), band: its 90 % bootstrap interval"
-           if sampled else "mean over the other factors and runs, 5-95 % band of runs")
+           if sampled else "mean over the other factors and runs; bars: its 95 % interval from the runs' spread "
+           "within each design point (the other factors, balanced over the levels, left out)")
+    how += "; dotted: the base scenario's value" if marked else ""
     title = f"Sweep responses in {year} over {over or 'seeds'}: {how}"  # wrapped to the figure (one factor: narrow)
     fig.suptitle("\n".join(textwrap.wrap(title, int(11 * fig.get_figwidth()))), fontsize=10)
     fig.tight_layout()
@@ -356,6 +389,35 @@ def smooth_response(x: np.ndarray, y: np.ndarray, points: int = 60, boot: int = 
     return grid, fit(x, y), lo, hi
 
 
+def _level_means(d: pd.DataFrame, keys: pd.Series) -> pd.DataFrame:
+    """Per level of a factor (``keys``, aligned with the runs ``d``: columns point, value): the mean over the runs
+    at that level and its 95 % interval (Student t) from the spread of runs within their design point (seeds, and
+    posterior draws if any): in a balanced design every level meets the other factors alike, so their effects
+    are not the level mean's uncertainty; the spread of all runs at a level would mix them in. No interval
+    (NaN) where no design point has two runs."""
+    from scipy import stats as st
+
+    resid = d["value"] - d.groupby("point")["value"].transform("mean")
+    g = pd.DataFrame({"key": keys.to_numpy(), "value": d["value"].to_numpy(), "r2": (resid ** 2).to_numpy(),
+                      "point": d["point"].to_numpy()}).groupby("key")
+    n, points = g.size(), g["point"].nunique()
+    dof = n - points
+    se = np.sqrt(g["r2"].sum() / dof.where(dof > 0) / n)
+    half = se * st.t.ppf(0.975, dof.where(dof > 0))
+    mean = g["value"].mean()
+    return pd.DataFrame({"mean": mean, "lo": mean - half, "hi": mean + half})
+
+
+def _factor_scale(d: pd.DataFrame, fac: str, labels: dict[str, str] | None = None) -> tuple[float, str]:
+    """(divisor, axis label) of a factor's axis: yuan amounts of a million or more in m yuan."""
+    label = (labels or {}).get(fac, fac)
+    values = pd.to_numeric(d[fac], errors="coerce")
+    div = 1.0
+    if "(yuan" in label and np.nanmax(np.abs(values.to_numpy(float))) >= 1e6:
+        div, label = 1e6, label.replace(", yuan a year", "").replace("(yuan", "(m yuan")
+    return div, "\n".join(textwrap.wrap(label, 52))  # a long label on two lines, not cut off at the edge
+
+
 def _is_number(order: list) -> bool:
     return all(isinstance(o, (int, float, np.integer, np.floating)) and not isinstance(o, (bool, np.bool_))
                for o in order)
@@ -366,20 +428,34 @@ def _heatmap(d: pd.DataFrame, factors: list[str], ind: str, year: str, path: Pat
     a, b = factors
     ka, oa = _groups(d[a])
     kb, ob = _groups(d[b])
-    grid = d.groupby([ka.rename(a), kb.rename(b)])["value"].mean().unstack(b).reindex(index=oa, columns=ob)
-    grid = grid / indicator(ind).scale
+    div = indicator(ind).scale
+    grid = d.groupby([ka.rename(a), kb.rename(b)])["value"].mean().unstack(b).reindex(index=oa, columns=ob) / div
+    values = grid.to_numpy(float)
     fig, ax = plt.subplots(figsize=(6.5, 5))
-    im = ax.imshow(grid.to_numpy(float), origin="lower", aspect="auto", cmap="viridis")
-    ax.set_xticks(range(len(ob)), [_label(v) for v in ob], rotation=30, fontsize=8)
-    ax.set_yticks(range(len(oa)), [_label(v) for v in oa], fontsize=8)
-    ax.set_xlabel((labels or {}).get(b, b), fontsize=9)
-    ax.set_ylabel((labels or {}).get(a, a), fontsize=9)
-    for (i, j), v in np.ndenumerate(grid.to_numpy(float)):
-        if np.isfinite(v):
-            ax.text(j, i, _label(v), ha="center", va="center", fontsize=7, color="w")
+    im = ax.imshow(values, origin="lower", aspect="auto", cmap="viridis")
+    (sa, la), (sb, lb) = _factor_scale(d, a, labels), _factor_scale(d, b, labels)
+    ax.set_xticks(range(len(ob)), [_label(v / sb if _is_number([v]) else v) for v in ob], rotation=30, fontsize=8)
+    ax.set_yticks(range(len(oa)), [_label(v / sa if _is_number([v]) else v) for v in oa], fontsize=8)
+    ax.set_xlabel(lb, fontsize=9)
+    ax.set_ylabel(la, fontsize=9)
+    finite = values[np.isfinite(values)]
+    span = float(finite.max() - finite.min()) if finite.size else 0.0
+    decimals = int(min(max(np.ceil(-np.log10(span)) + 1, 0), 4)) if span > 0 else 0  # enough to tell cells apart
+    for (i, j), v in np.ndenumerate(values):
+        if np.isfinite(v):  # dark text on the light (high) end of viridis
+            ax.text(j, i, f"{v:,.{decimals}f}", ha="center", va="center", fontsize=7,
+                    color="k" if im.norm(v) > 0.6 else "w")
     fig.colorbar(im, ax=ax, label=_axis_label(ind))
-    ax.set_title(f"{indicator(ind).label} in {year} (mean over {over or 'seeds'}{'; binned' if design != 'grid' else ''})",
-                 fontsize=10)
+    runs = d.groupby("point").size()
+    noise = ""
+    if design == "grid" and runs.min() > 1:  # the seeds' standard error of a cell's mean, pooled over the cells
+        resid = d["value"] - d.groupby("point")["value"].transform("mean")
+        se = float(np.sqrt((resid ** 2).sum() / (len(d) - runs.size) / runs.mean())) / div
+        noise = f"; a cell's standard error from its runs' spread: {se:,.{decimals}f}"
+    each = f"{runs.min()}" if runs.min() == runs.max() else f"{runs.min()}-{runs.max()}"
+    title = (f"{indicator(ind).label} in {year}: mean of {each} runs a cell (over {over or 'seeds'})"
+             f"{'; binned' if design != 'grid' else ''}{noise}")
+    ax.set_title("\n".join(textwrap.wrap(title, 70)), fontsize=9)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -398,6 +474,22 @@ def _label(v) -> str:
 
 
 # --- calibration -------------------------------------------------------------------------------------------
+def _short(v: float, _pos=None) -> str:
+    """A tick label: 167,800 -> 168k, 7.2e11 -> 720bn; small numbers as they are."""
+    a = abs(v)
+    for above, size, suffix in ((1e9, 1e9, "bn"), (1e6, 1e6, "m"), (1e4, 1e3, "k")):  # 5,000 stays 5000
+        if a >= above:
+            return f"{v / size:.4g}{suffix}"
+    return f"{v:.4g}"
+
+
+def _few_short_ticks(ax) -> None:
+    """Four x ticks at most, written short (no 1e11 offset, no run-together labels in a small panel)."""
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=4))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_short))
+    ax.tick_params(labelsize=7)
+
+
 def calibration_figures(cal, post: dict, rows: list[dict], folder: Path) -> dict[str, Path]:
     """Targets against the posterior predictive, marginal posteriors, correlated pairs, distance by wave."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -421,7 +513,7 @@ def calibration_figures(cal, post: dict, rows: list[dict], folder: Path) -> dict
         ax.axvspan(lo, hi, color="k", alpha=0.08)
         ax.set_title(f"{t.name} ({t.role})", fontsize=8)
         ax.set_xlabel(t.unit, fontsize=7)
-        ax.tick_params(labelsize=7)
+        _few_short_ticks(ax)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     fig.suptitle("Targets (black line; grey: where the target is met) against the posterior's runs (weighted "
@@ -439,7 +531,7 @@ def calibration_figures(cal, post: dict, rows: list[dict], folder: Path) -> dict
             ax.axvline(r["point"], color="tab:red", ls="--")
         ax.set_xlim(r["low"], r["high"])
         ax.set_title(r["key"], fontsize=8)
-        ax.tick_params(labelsize=7)
+        _few_short_ticks(ax)
     for ax in list(axes.flat)[d:]:
         ax.axis("off")
     fig.suptitle("Marginal posteriors over the prior ranges (weighted; black: median, red dashed: the baseline point)", fontsize=10)

@@ -195,7 +195,7 @@ def cmd_contributions(args: argparse.Namespace) -> int:
         table = contributions.table(spec, tables["effects"], year)
         experiments.write_summary(table, tmp / "contributions.csv")
         ref = spec.reference
-        plots.effect_bars(contributions.bars(table), tmp / "figures" / "contributions.png",
+        plots.effect_bars(contributions.bars(spec, table), tmp / "figures" / "contributions.png",
                           f"Contribution of each instrument to {year} outcomes, what it adds: {ref} minus the "
                           f"scenario without it (for an instrument added to {ref}: the scenario minus {ref})",
                           tables["runs"], over=f"{args.posterior} posterior draws x {args.seeds} seeds"

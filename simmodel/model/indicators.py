@@ -166,7 +166,7 @@ INDICATORS: tuple[Indicator, ...] = (
     _i("maturity_level_4plus", "share", "Maturity levels 4-5", "share at levels 4-5 (stage 4)", _stage_share(4), **PCT),
     _i("firms_stage_1plus", "firms", "Firms at stage >= 1", "firms of all sizes at stage >= 1 (automated or beyond)",
        lambda a: a.s("firms", stage=slice(1, None)), **K),
-    _i("share_transformed_above", "share", "Above-size firms transformed",
+    _i("share_transformed_above", "share", "Above-size firms transformed (stage >= 1 or on the cloud)",
        "above-size firms with stage >= 1 or on the cloud", lambda a: _div(_transformed(a), a.s("firms", ABOVE)),
        short="transf%", **PCT),
     _i("share_automated_above", "share", "Above-size firms automated (stage >= 1)",
