@@ -24,6 +24,7 @@ from ..params import ParamError
 
 FIRST_YEAR, LAST_YEAR = 2013, 2030
 OUTPUT_KEYS = {"indicator", "year", "sum", "over", "over_sum"}
+COUNT_UNITS = {"firms", "projects", "workers", "robots"}  # plural counts: "per firm", not "per firms"
 
 
 @dataclass(frozen=True)
@@ -47,13 +48,16 @@ class Output:
         text = f"{ind.label}, {FIRST_YEAR}-{self.year} summed" if self.sum else f"{ind.label}, {self.year}"
         if self.over:
             per = BY_NAME[self.over].label.lower()
-            text += f", per unit of {per}" + (f" ({FIRST_YEAR}-{self.year} summed)" if self.over_sum else f" ({self.year})")
+            text += f", divided by {per}" + (f" ({FIRST_YEAR}-{self.year} summed)" if self.over_sum else f" ({self.year})")
         return text
 
     @property
     def unit(self) -> str:
         ind = BY_NAME[self.indicator]
-        return f"{ind.unit} per {BY_NAME[self.over].unit}" if self.over else ind.unit
+        if not self.over:
+            return ind.unit
+        per = BY_NAME[self.over].unit
+        return f"{ind.unit} per {per.removesuffix('s') if per in COUNT_UNITS else per}"  # yuan per firm
 
     def _take(self, values: Mapping[tuple[str, str], float], name: str, summed: bool) -> float:
         if summed:

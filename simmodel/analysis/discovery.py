@@ -232,9 +232,11 @@ def write_report(spec: DiscoverySpec, folder: Path, cases: pd.DataFrame, box: Bo
     lines = [f"# Scenario discovery: {spec.path.stem}", ""]
     if spec.question:
         lines += [f"Question: {spec.question}", ""]
+    seeds = (f"seeds {spec.seeds[0]}-{spec.seeds[-1]} (the same at every point; an output is their mean)"
+             if len(spec.seeds) > 1 else f"seed {spec.seeds[0]}")
     lines += [f"Base scenario `{spec.base}`; a {spec.design} design of {spec.points} points over {len(spec.factors)} "
-              f"factors, each on seeds {spec.seeds[0]}-{spec.seeds[-1]} (the same at every point; an output is their "
-              f"mean). Cases of interest: {spec.interest_text()}: **{k} of {n} points ({k / n:.0%})**.", ""]
+              f"factors, each on {seeds}. Cases of interest: {spec.interest_text()}: **{k} of {n} points "
+              f"({k / n:.0%})**.", ""]
     lines += ["| factor | parameters | range | role |", "|---|---|---|---|"]
     for f, role in zip(spec.factors, spec.roles):
         rng = (", ".join(map(str, f.values)) if f.values is not None else f"{f.low:g} to {f.high:g}")
@@ -266,10 +268,11 @@ def write_report(spec: DiscoverySpec, folder: Path, cases: pd.DataFrame, box: Bo
             + (f"Restrictions significant at 5 % (quasi-p): {', '.join(f'`{s}`' for s in sig)}." if sig else
                "No restriction is significant at 5 % (quasi-p): read the box with caution.")
             if len(box.limits) else "In words: PRIM found no restriction that raises the density.")]
-    lines += ["", "![trade-off](figures/tradeoff.png)", "", "![box](figures/box.png)", "",
-              "Files: `cases.csv` (each point's factors, outputs and whether it is a case of interest), "
-              "`trajectory.csv` (coverage, density, mass and restricted dimensions at each peeling step), "
-              "`box.csv` (the chosen box), `table.csv` (every run), `design.csv`, `manifest.json`."]
+    lines += ["", "![trade-off](figures/tradeoff.png)"] + (["", "![box](figures/box.png)"] if box is not None else [])
+    lines += ["", "Files: `cases.csv` (each point's factors, outputs and whether it is a case of interest), "
+              + ("`trajectory.csv` (coverage, density, mass and restricted dimensions at each peeling step), "
+                 "`box.csv` (the chosen box), " if box is not None else "")
+              + "`table.csv` (every run), `design.csv`, `manifest.json`."]
     return store.write_text(folder / "report.md", "\n".join(lines) + "\n")
 
 

@@ -616,8 +616,10 @@ def sensitivity_figures(spec, table: pd.DataFrame, convergence: pd.DataFrame, no
             for fac, r in t.sort_values("mu_star", ascending=False).iterrows():
                 marker, color, _ = ROLE_STYLE[roles[fac]]
                 ax.errorbar(r.mu_star, r.sigma, xerr=half[fac], fmt=marker, color=color, ms=6, capsize=2)
-                if r.mu_star > level:
-                    ax.annotate(fac, (r.mu_star, r.sigma), fontsize=7, xytext=(4, 3), textcoords="offset points")
+                if r.mu_star > level:  # the right-most name is written to the left of its point, inside the axes
+                    right = r.mu_star >= 0.8 * t.mu_star.max()
+                    ax.annotate(fac, (r.mu_star, r.sigma), fontsize=7, xytext=(-4 if right else 4, 3),
+                                textcoords="offset points", ha="right" if right else "left")
                 else:
                     small.append(fac)
             if small:
@@ -631,8 +633,10 @@ def sensitivity_figures(spec, table: pd.DataFrame, convergence: pd.DataFrame, no
             ax.set_ylabel(f"sigma ({o.unit})", fontsize=8)
             ax.set_title(textwrap.fill(o.describe(), 60), fontsize=9)
         handles = [plt.Line2D([], [], marker=m, color=c, ls="", label=lab) for m, c, lab in ROLE_STYLE.values()]
+        handles.append(plt.Line2D([], [], marker="|", ms=8, color="0.3", ls="-", lw=1,
+                                  label="bar: 95 % bootstrap interval of mu*"))
         handles.append(plt.Rectangle((0, 0), 1, 1, color="0.85", label="within twice the seed noise"))
-        fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False, fontsize=8)
+        fig.legend(handles=handles, loc="lower center", ncol=4, frameon=False, fontsize=8)
         fig.suptitle(f"Morris screening: {spec.samples} trajectories x {len(spec.seeds)} seeds", fontsize=10)
         fig.tight_layout(rect=(0, 0.06, 1, 1))
         paths.append(_save(fig, folder / "morris.png"))
@@ -663,10 +667,14 @@ def sensitivity_figures(spec, table: pd.DataFrame, convergence: pd.DataFrame, no
             marker, color, _ = ROLE_STYLE[roles[fac]]
             ax.plot(g.samples, g.value, marker=marker, ms=4, lw=1, label=fac)
         ax.set_xlabel("trajectories" if spec.method == "morris" else "base samples", fontsize=8)
+        ax.set_xticks(sorted(c.samples.unique()))  # the sample sizes measured, not 2.25 trajectories
         ax.set_ylabel(("mu* (" + o.unit + ")") if spec.method == "morris" else "ST", fontsize=8)
         ax.set_title(textwrap.fill(o.describe(), 60), fontsize=9)
     fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=4, frameon=False, fontsize=7)
-    fig.suptitle("Convergence: the main index on a quarter, half and all of the sample", fontsize=10)
+    sizes = sorted(convergence.samples.unique())
+    fig.suptitle("Convergence: the main index on " + ", ".join(f"{int(n)}" for n in sizes)
+                 + (" trajectories" if spec.method == "morris" else " base samples")
+                 + " (about a quarter, a half and all of the sample)", fontsize=10)
     fig.tight_layout(rect=(0, 0.1, 1, 1))
     paths.append(_save(fig, folder / "convergence.png"))
     return paths
@@ -743,7 +751,7 @@ def optimisation_figures(spec, table: pd.DataFrame, front: pd.DataFrame, folder:
     fig, axes = plt.subplots(1, len(pairs), figsize=(5.2 * len(pairs), 4.6), squeeze=False)
     cand = table[table.generation >= 0]
     hist = table[table.generation == -1].iloc[0]
-    units = {o.name: o.unit for o in spec.outputs}
+    outputs = {o.name: o for o in spec.outputs}
     for ax, (a, b) in zip(axes.flat, pairs):
         ok, bad = cand[cand.feasible], cand[~cand.feasible]
         ax.scatter(ok[a], ok[b], s=14, color="0.6", label="candidates")
@@ -754,12 +762,18 @@ def optimisation_figures(spec, table: pd.DataFrame, front: pd.DataFrame, folder:
             ax.plot(f[a], f[b], "o-", color="tab:red", ms=5, lw=1, label="front")
         ax.scatter([hist[a]], [hist[b]], marker="*", s=220, color="black", zorder=5, label="historical mix")
         sense = dict(spec.objectives)
-        ax.set_xlabel(f"{a} ({units[a]}; {sense[a]})", fontsize=8)
-        ax.set_ylabel(f"{b} ({units[b]}; {sense[b]})", fontsize=8)
+        ax.set_xlabel(textwrap.fill(f"{outputs[a].describe()} ({outputs[a].unit}; {sense[a]})", 60), fontsize=8)
+        ax.set_ylabel(textwrap.fill(f"{outputs[b].describe()} ({outputs[b].unit}; {sense[b]})", 45), fontsize=8)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_short))
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_short))
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=4, frameon=False, fontsize=8)
-    budget = f"; budget: {spec.budget[0]} at most {spec.budget[1]:,.0f}" if spec.budget else ""
-    fig.suptitle(textwrap.fill(f"NSGA-II: {spec.population} candidates x {spec.generations} generations{budget}",
-                               55 * len(pairs)), fontsize=10)
+    budget = ""
+    if spec.budget:
+        o = outputs[spec.budget[0]]
+        budget = f"; budget: {o.describe().lower()} at most {_short(spec.budget[1])} {o.unit}"
+    seeds = f"{len(spec.seeds)} seed{'s' * (len(spec.seeds) != 1)}"
+    fig.suptitle(textwrap.fill(f"NSGA-II: {spec.population} candidates x {spec.generations} generations{budget}; "
+                               f"each point the mean of {seeds}; axes not from zero, seed spread not drawn", 55 * len(pairs)), fontsize=10)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     return [_save(fig, folder / "front.png")]
