@@ -295,13 +295,14 @@ def yearly_table(summary) -> str:
 def add_run_options(sp: argparse.ArgumentParser, seeds_default: int = 1, posterior: bool = True) -> None:
     """The options of every command that runs the model (``posterior``: with --posterior N)."""
     sp.add_argument("--seeds", type=int, default=seeds_default,
-                    help=f"replications on independent seeds (default {seeds_default}; per draw with --posterior)")
+                    help=f"replications on independent seeds (default {seeds_default}"
+                    + ("; per draw with --posterior)" if posterior else ")"))
     sp.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"first seed (default {DEFAULT_SEED})")
     sp.add_argument("--scale", type=float, help="fraction of the firm population (default 0.05)")
     sp.add_argument("--set", action="append", metavar="KEY=VALUE",
                     help="override a parameter, e.g. cities.purchase_rate=0.2 (repeatable)")
     if posterior:
-        add_posterior_options(sp)
+        add_posterior_options(sp, seeds="--seeds")
     add_executor_options(sp)
 
 
@@ -320,9 +321,10 @@ def add_figure_options(sp: argparse.ArgumentParser) -> None:
                     help="also write every figure in these formats beside its 300 dpi PNG, e.g. svg,pdf")
 
 
-def add_posterior_options(sp: argparse.ArgumentParser) -> None:
+def add_posterior_options(sp: argparse.ArgumentParser, seeds: str = "the file's seeds") -> None:
+    """--posterior N and --posterior-file; ``seeds``: what sets the seeds each draw runs on, in this command."""
     sp.add_argument("--posterior", type=int, metavar="N",
-                    help="N parameter draws from the calibration posterior, each on its own seeds (--seeds per "
+                    help=f"N parameter draws from the calibration posterior, each on its own seeds ({seeds} per "
                     "draw): bands over parameter and seed uncertainty together (default: the calibrated point)")
     sp.add_argument("--posterior-file", metavar="PATH",
                     help="the posterior's weighted particles (default: the shipped calibration/posterior.csv)")

@@ -1,4 +1,4 @@
-"""Firm dynamics (docs/ODD.md 3.4.10): growth and decline, exit, entry, and the above-size threshold.
+"""Firm dynamics (docs/ODD.md 3.4.13): growth and decline, exit, entry, and the above-size threshold.
 
 Once a year, at the start of January and before anything else that month (``dynamics.firm_dynamics``):
   1. exit: a firm whose last ``exit_loss_years`` calendar years each closed with a loss (profit after
