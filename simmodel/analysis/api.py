@@ -48,7 +48,8 @@ class Output:
         text = f"{ind.label}, {FIRST_YEAR}-{self.year} summed" if self.sum else f"{ind.label}, {self.year}"
         if self.over:
             per = BY_NAME[self.over].label.lower()
-            text += f", divided by {per}" + (f" ({FIRST_YEAR}-{self.year} summed)" if self.over_sum else f" ({self.year})")
+            text += f", divided by {per}" + (f" ({FIRST_YEAR}-{self.year} summed)" if self.over_sum
+                                              else f" ({self.year})")
         return text
 
     @property

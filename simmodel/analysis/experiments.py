@@ -145,7 +145,8 @@ def replicate(name: str, params: Params | list[Params], seeds: list[int], execut
         m = read_seeded(folder / "monthly.csv")
         m = m[m.indicator.str.startswith("share_stage_") & (m.region == "Zhejiang")]
         mean = m.groupby(["period", "region", "sector", "indicator"], sort=False)["value"].mean().reset_index()
-        plots.stage_shares(mean, figures / "stages.png", name)
+        plots.stage_shares(mean, figures / "stages.png", name,
+                           over=over or f"{len(seeds)} seed{'s' * (len(seeds) != 1)}")
     return batch, summary
 
 

@@ -126,8 +126,9 @@ def headline(summary: pd.DataFrame, path: Path, title: str, over: str | None = N
     return _save(fig, path)
 
 
-def stage_shares(monthly_mean: pd.DataFrame, path: Path, title: str) -> Path:
-    """Stacked shares of firms at each stage over time (province, mean over seeds)."""
+def stage_shares(monthly_mean: pd.DataFrame, path: Path, title: str, over: str = "") -> Path:
+    """Stacked shares of firms at each stage over time (province, mean over seeds; ``over``: what the mean is
+    over, for the title)."""
     prov = monthly_mean[(monthly_mean.region == "Zhejiang") & (monthly_mean.sector == "all")]
     wide = prov[prov.indicator.str.startswith("share_stage_")].pivot(index="period", columns="indicator",
                                                                        values="value").sort_index()
@@ -136,7 +137,7 @@ def stage_shares(monthly_mean: pd.DataFrame, path: Path, title: str) -> Path:
     ax.stackplot(x, *[100 * wide[f"share_stage_{k}"] for k in range(5)], labels=STAGE_LABELS, alpha=0.85)
     ax.set_ylim(0, 100)
     ax.set_ylabel("% of all manufacturers")
-    ax.set_title(f"{title}: firms by stage (all sizes)")
+    ax.set_title(f"{title}: firms by stage (all sizes)" + (f", mean over {over}" if over else ""))
     ax.set_xlabel("month")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     ax.grid(alpha=0.3)
@@ -575,7 +576,7 @@ def calibration_figures(cal, post: dict, rows: list[dict], folder: Path) -> dict
                   "posterior: the posterior draws' runs; red: threshold", fontsize=8)
     ax.set_ylabel("distance to the targets (worst scaled miss)")
     ax.set_yscale("log")
-    ax.set_title("The search closes in on the targets", fontsize=10)
+    ax.set_title("The search closes in on the targets (history matching's distances drawn up to 100)", fontsize=10)
     fig.tight_layout()
     out["waves"] = _save(fig, folder / "waves.png")
     return out
@@ -774,6 +775,7 @@ def optimisation_figures(spec, table: pd.DataFrame, front: pd.DataFrame, folder:
         budget = f"; budget: {o.describe().lower()} at most {_short(spec.budget[1])} {o.unit}"
     seeds = f"{len(spec.seeds)} seed{'s' * (len(spec.seeds) != 1)}"
     fig.suptitle(textwrap.fill(f"NSGA-II: {spec.population} candidates x {spec.generations} generations{budget}; "
-                               f"each point the mean of {seeds}; axes not from zero, seed spread not drawn", 55 * len(pairs)), fontsize=10)
+                               f"each point the mean of {seeds}; axes not from zero, seed spread not drawn",
+                               55 * len(pairs)), fontsize=10)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     return [_save(fig, folder / "front.png")]

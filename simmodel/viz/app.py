@@ -193,6 +193,11 @@ def _series_figure(model: TransformationModel) -> dict:
     return {"frames": Frames(fig), "axes": axes, "lines": lines, "stack": [], "waiting": waiting, "legends": legends}
 
 
+def _number(v: float) -> str:
+    """A headline number: 4,915 firms, not 4,915.0; 35.3 %, 2.7 thousand."""
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:,.1f}"
+
+
 def DateAndHeadline(model: TransformationModel):
     """The month shown as a date, and the headline figures of that month (plain HTML: no CDN assets)."""
     if model.month < 0:
@@ -203,7 +208,7 @@ def DateAndHeadline(model: TransformationModel):
     shown = ("share_transformed_above", "share_automated_above", "share_digitized_above", "share_cloud_above",
              "cloud_firms", "labour_productivity_above",
              "fund_remaining", "queue_length")
-    items = [f"{indicator(n).label}: <b>{indicator(n).shown(model.latest(n)):,.1f} {indicator(n).display_unit}</b>"
+    items = [f"{indicator(n).label}: <b>{_number(indicator(n).shown(model.latest(n)))} {indicator(n).display_unit}</b>"
              for n in shown]
     items += [
         f"{model.firms.n:,} firm agents for {model.params['population.n_firms']:,} firms "
