@@ -239,7 +239,7 @@ def differences(comparison: pd.DataFrame, path: Path, first: str, runs: int, ove
         for name, g in d.groupby("scenario", sort=False):
             g = g.sort_values("period")
             x = g.period.astype(int)
-            ax.plot(x, g["scen_minus_ref_mean"] / div, lw=1.8, label=name)
+            ax.plot(x, g["scen_minus_ref_mean"] / div, lw=1.8, label=name, zorder=3)  # above the zero line
             if banded:
                 ax.fill_between(x, g.scen_minus_ref_p05 / div, g.scen_minus_ref_p95 / div, alpha=0.15, lw=0)
         ax.axhline(0, color="k", lw=0.8)
