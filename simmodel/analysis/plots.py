@@ -398,8 +398,7 @@ def _level_means(d: pd.DataFrame, keys: pd.Series) -> pd.DataFrame:
     (NaN) where no design point has two runs."""
     from scipy import stats as st
 
-    resid = d["value"] - d.groupby("point")["value"].transform("mean")
-    g = pd.DataFrame({"key": keys.to_numpy(), "value": d["value"].to_numpy(), "r2": (resid ** 2).to_numpy(),
+    g = pd.DataFrame({"key": keys.to_numpy(), "value": d["value"].to_numpy(), "r2": _within_point(d) ** 2,
                       "point": d["point"].to_numpy()}).groupby("key")
     n, points = g.size(), g["point"].nunique()
     dof = n - points
@@ -407,6 +406,11 @@ def _level_means(d: pd.DataFrame, keys: pd.Series) -> pd.DataFrame:
     half = se * st.t.ppf(0.975, dof.where(dof > 0))
     mean = g["value"].mean()
     return pd.DataFrame({"mean": mean, "lo": mean - half, "hi": mean + half})
+
+
+def _within_point(d: pd.DataFrame) -> np.ndarray:
+    """Each run's value less the mean of its design point (column ``point``): the seeds' (and draws') noise."""
+    return (d["value"] - d.groupby("point")["value"].transform("mean")).to_numpy()
 
 
 def _factor_scale(d: pd.DataFrame, fac: str, labels: dict[str, str] | None = None) -> tuple[float, str]:
@@ -430,7 +434,8 @@ def _heatmap(d: pd.DataFrame, factors: list[str], ind: str, year: str, path: Pat
     ka, oa = _groups(d[a])
     kb, ob = _groups(d[b])
     div = indicator(ind).scale
-    grid = d.groupby([ka.rename(a), kb.rename(b)])["value"].mean().unstack(b).reindex(index=oa, columns=ob) / div
+    cells = d.groupby([ka.rename(a), kb.rename(b)])["value"]
+    grid = cells.mean().unstack(b).reindex(index=oa, columns=ob) / div
     values = grid.to_numpy(float)
     fig, ax = plt.subplots(figsize=(6.5, 5))
     im = ax.imshow(values, origin="lower", aspect="auto", cmap="viridis")
@@ -447,11 +452,11 @@ def _heatmap(d: pd.DataFrame, factors: list[str], ind: str, year: str, path: Pat
             ax.text(j, i, f"{v:,.{decimals}f}", ha="center", va="center", fontsize=7,
                     color="k" if im.norm(v) > 0.6 else "w")
     fig.colorbar(im, ax=ax, label=_axis_label(ind))
-    runs = d.groupby("point").size()
+    runs = cells.size()  # a grid's cell is one design point; a binned design's holds several
     noise = ""
-    if design == "grid" and runs.min() > 1:  # the seeds' standard error of a cell's mean, pooled over the cells
-        resid = d["value"] - d.groupby("point")["value"].transform("mean")
-        se = float(np.sqrt((resid ** 2).sum() / (len(d) - runs.size) / runs.mean())) / div
+    points = d["point"].nunique()
+    if design == "grid" and len(d) > points:  # the seeds' standard error of a cell's mean, pooled over the cells
+        se = float(np.sqrt((_within_point(d) ** 2).sum() / (len(d) - points) / runs.mean())) / div
         noise = f"; a cell's standard error from its runs' spread: {se:,.{decimals}f}"
     each = f"{runs.min()}" if runs.min() == runs.max() else f"{runs.min()}-{runs.max()}"
     title = (f"{indicator(ind).label} in {year}: mean of {each} runs a cell (over {over or 'seeds'})"
@@ -476,7 +481,7 @@ def _label(v) -> str:
 
 # --- calibration -------------------------------------------------------------------------------------------
 def _short(v: float, _pos=None) -> str:
-    """A tick label: 167,800 -> 168k, 7.2e11 -> 720bn; small numbers as they are."""
+    """A tick label: 167,800 -> 167.8k, 7.2e11 -> 720bn; below 10,000 as they are."""
     a = abs(v)
     for above, size, suffix in ((1e9, 1e9, "bn"), (1e6, 1e6, "m"), (1e4, 1e3, "k")):  # 5,000 stays 5000
         if a >= above:
