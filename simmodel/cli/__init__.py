@@ -18,6 +18,7 @@ import threading
 from collections.abc import Sequence
 
 from ..params import PARAMS, ParamError
+from ..runs import stop
 from . import batch, info, run
 from .common import EXIT_RUNS_FAILED, UserError
 
@@ -30,7 +31,13 @@ class Terminated(KeyboardInterrupt):
 
 
 def _terminate(signum, frame):
+    stop.request(Terminated())  # raised again between runs if this raise is lost (runs/stop.py)
     raise Terminated()
+
+
+def _interrupt(signum, frame):
+    stop.request(KeyboardInterrupt())
+    raise KeyboardInterrupt()
 
 
 class Parser(argparse.ArgumentParser):
@@ -56,8 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ..analysis.experiments import RunsFailed
 
     args = None
-    on_term = signal.signal(signal.SIGTERM, _terminate) if threading.current_thread() is threading.main_thread() \
-        else None
+    main_thread = threading.current_thread() is threading.main_thread()
+    on_term = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+    on_int = signal.signal(signal.SIGINT, _interrupt) if main_thread else None
     try:
         args = build_parser().parse_args(argv)
         for name in PATH_OPTIONS:  # an empty path would silently mean the default folder or file
@@ -90,8 +98,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{lead}simmodel: {'terminated' if isinstance(e, Terminated) else 'interrupted'}{kept}", file=sys.stderr)
         return 143 if isinstance(e, Terminated) else 130
     finally:
+        stop.clear()
         if on_term is not None:
             signal.signal(signal.SIGTERM, on_term)
+        if on_int is not None:
+            signal.signal(signal.SIGINT, on_int)
 
 
 __all__ = ["main", "build_parser", "PARAMS"]

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from ..params import ParamError, Params
+from . import stop
 from .runner import RunResult, run
 
 
@@ -111,7 +112,9 @@ class SerialExecutor(Executor):
 
     def map(self, tasks: Iterable[Task]) -> Iterator[Outcome]:
         for t in tasks:
-            yield execute(t)
+            outcome = execute(t)
+            stop.check()  # a signal whose exception was lost inside the run (runs/stop.py)
+            yield outcome
 
 
 SCHEDULER_RE = re.compile(r"^(?:(tcp|tls|ws|wss|inproc|ucx)://)?\[?[A-Za-z0-9_.:-]+\]?:\d{1,5}$")
@@ -217,6 +220,7 @@ class DaskExecutor(Executor):
         done = as_completed(submit(self.window))
         for fut in done:
             outcomes = fut.result()  # execute() never raises; a lost worker's batch is recomputed
+            stop.check()
             fut.release()
             spent += sum(o.seconds for o in outcomes)
             done_runs += len(outcomes)
