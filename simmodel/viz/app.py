@@ -194,8 +194,8 @@ def _series_figure(model: TransformationModel) -> dict:
 
 
 def _number(v: float) -> str:
-    """A headline number: 4,915 firms, not 4,915.0; 35.3 %, 2.7 thousand."""
-    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:,.1f}"
+    """A headline number: 4,915 firms, not 4,915.0; 182.9 k yuan/worker, 35.3 %."""
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:,.1f}"
 
 
 def DateAndHeadline(model: TransformationModel):
