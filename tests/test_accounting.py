@@ -267,3 +267,20 @@ def test_a_month_of_production_and_cash_follows_the_formulas_firm_by_firm_to_the
     # the model books profit x (1 / 12), the formula here profit / 12: one rounding apart, so a relative 1e-12
     assert np.allclose(f.cash, cash, rtol=1e-12, atol=1e-6)
     assert f.has_gap.mean() > 0.1 and (margin == -1.0).sum() > 10  # gaps, and losses beyond the value added
+
+
+def test_a_scenario_paying_platform_support_counts_it_in_the_public_cost_and_its_breakdown():
+    """Public cost = every line the cost tables list (experiments.COSTED), platform support included: with
+    platforms open from 2014 and paid per use, the support is positive and the lines add up to the indicator
+    year by year (a probe dropped the support from the indicator, then from the breakdown, and no test noticed:
+    every other test runs with the support at 0)."""
+    from simmodel.analysis.experiments import COSTED
+
+    m = run(shared__platforms_enabled=True, shared__platforms_start="2014-01", shared__support_per_use=200.0,
+            shared__support_budget=5e7, run__end="2015-12")
+    support = _yearly(m, "shared_support")
+    assert support.sum() > 0
+    lines = sum(_yearly(m, flow) for flow, _ in COSTED)
+    assert _yearly(m, "public_cost") == pytest.approx(lines, rel=1e-12)
+    assert _yearly(m, "public_cost") == pytest.approx(_yearly(m, "subsidy_spent") + support
+                                                       + _yearly(m, "running_cost"), rel=1e-12)

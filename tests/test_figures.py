@@ -42,17 +42,17 @@ def test_a_sweeps_level_means_carry_seed_noise_not_the_other_factors_range():
     drawn around the subsidy rate's response)."""
     import pandas as pd
 
-    from simmodel.analysis.plots import _level_means
+    from simmodel.analysis.stats import level_means
 
     rng = np.random.default_rng(3)
     rows = [(p, s, a, b) for p, (a, b) in enumerate([(a, b) for a in (0, 1, 2) for b in (0, 100)]) for s in range(4)]
     d = pd.DataFrame(rows, columns=["point", "seed", "a", "b"])
     d["value"] = d.a + d.b + rng.normal(0, 0.1, len(d))
-    m = _level_means(d, d.a)
+    m = level_means(d, d.a)
     assert np.allclose(m["mean"], [50, 51, 52], atol=0.2)
     half = (m.hi - m.lo) / 2  # t(0.975, 6 dof) x 0.1 / sqrt(8) = 0.087 expected; the draw's own sd estimate varies
     assert (half > 0.02).all() and (half < 0.3).all()
-    assert _level_means(d[d.seed == 0], d.a[d.seed == 0]).lo.isna().all()  # one run a point: no interval
+    assert level_means(d[d.seed == 0], d.a[d.seed == 0]).lo.isna().all()  # one run a point: no interval
 
 
 def test_tick_labels_are_short():

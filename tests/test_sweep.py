@@ -236,3 +236,18 @@ def test_every_shipped_sweep_loads_and_says_what_it_answers():
     for f in files:
         spec = load_spec(f)
         assert spec.question and spec.points > 1, f.name
+
+
+def test_a_factor_with_several_keys_sets_every_one_of_them_at_every_point():
+    """The shipped leasing factor switches the three leasing models together: each point's run parameters carry
+    the point's value in all three (a probe that set only a factor's first key survived every test)."""
+    spec = sweep.load_spec("experiments/sweeps/conferences_x_leasing.toml")
+    leasing = next(f for f in spec.factors if len(f.keys) > 1)
+    assert len(leasing.keys) == 3
+    from simmodel.analysis.scenarios import load
+
+    base = load(spec.base).params
+    for value in (False, True):
+        point = {f.name: (value if f is leasing else f.values[0]) for f in spec.factors}
+        params = spec.point_params(base, point)
+        assert [params[k] for k in leasing.keys] == [value] * 3

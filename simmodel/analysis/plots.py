@@ -21,7 +21,7 @@ from ..model.indicators import headline_for, indicator  # noqa: E402
 from ..model.stages import STAGE_LABELS  # noqa: E402
 from ..runs import store  # noqa: E402
 from .stats import MIN_BAND_RUNS as _MIN_BAND_RUNS  # noqa: E402
-from .stats import band_note, has_band  # noqa: E402
+from .stats import band_note, has_band, level_means, within_point  # noqa: E402
 
 
 _extra_formats: ContextVar[tuple[str, ...]] = ContextVar("extra_formats", default=())
@@ -336,7 +336,7 @@ def _responses(at: pd.DataFrame, factors: list[str], indicators: list[str], year
                 ax.plot(grid, mean, lw=2)
             else:
                 keys, order = _groups(values)
-                stats = _level_means(d, keys).reindex(order) / div
+                stats = level_means(d, keys).reindex(order) / div
                 categorical = not _is_number(order)
                 x = np.arange(len(order)) if categorical else np.array(order, float) / div_x
                 if stats.lo.notna().any():
@@ -390,29 +390,6 @@ def smooth_response(x: np.ndarray, y: np.ndarray, points: int = 60, boot: int = 
     return grid, fit(x, y), lo, hi
 
 
-def _level_means(d: pd.DataFrame, keys: pd.Series) -> pd.DataFrame:
-    """Per level of a factor (``keys``, aligned with the runs ``d``: columns point, value): the mean over the runs
-    at that level and its 95 % interval (Student t) from the spread of runs within their design point (seeds, and
-    posterior draws if any): in a balanced design every level meets the other factors alike, so their effects
-    are not the level mean's uncertainty; the spread of all runs at a level would mix them in. No interval
-    (NaN) where no design point has two runs."""
-    from scipy import stats as st
-
-    g = pd.DataFrame({"key": keys.to_numpy(), "value": d["value"].to_numpy(), "r2": _within_point(d) ** 2,
-                      "point": d["point"].to_numpy()}).groupby("key")
-    n, points = g.size(), g["point"].nunique()
-    dof = n - points
-    se = np.sqrt(g["r2"].sum() / dof.where(dof > 0) / n)
-    half = se * st.t.ppf(0.975, dof.where(dof > 0))
-    mean = g["value"].mean()
-    return pd.DataFrame({"mean": mean, "lo": mean - half, "hi": mean + half})
-
-
-def _within_point(d: pd.DataFrame) -> np.ndarray:
-    """Each run's value less the mean of its design point (column ``point``): the seeds' (and draws') noise."""
-    return (d["value"] - d.groupby("point")["value"].transform("mean")).to_numpy()
-
-
 def _factor_scale(d: pd.DataFrame, fac: str, labels: dict[str, str] | None = None) -> tuple[float, str]:
     """(divisor, axis label) of a factor's axis: yuan amounts of a million or more in m yuan."""
     label = (labels or {}).get(fac, fac)
@@ -456,7 +433,7 @@ def _heatmap(d: pd.DataFrame, factors: list[str], ind: str, year: str, path: Pat
     noise = ""
     points = d["point"].nunique()
     if design == "grid" and len(d) > points:  # the seeds' standard error of a cell's mean, pooled over the cells
-        se = float(np.sqrt((_within_point(d) ** 2).sum() / (len(d) - points) / runs.mean())) / div
+        se = float(np.sqrt((within_point(d) ** 2).sum() / (len(d) - points) / runs.mean())) / div
         noise = f"; a cell's standard error from its runs' spread: {se:,.{decimals}f}"
     each = f"{runs.min()}" if runs.min() == runs.max() else f"{runs.min()}-{runs.max()}"
     title = (f"{indicator(ind).label} in {year}: mean of {each} runs a cell (over {over or 'seeds'})"

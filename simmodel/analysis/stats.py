@@ -108,5 +108,29 @@ def weighted_quantile(x: np.ndarray, q, w: np.ndarray) -> np.ndarray:
     return np.interp(q, cw / np.sum(w), x[order])
 
 
+def within_point(d) -> np.ndarray:
+    """Each run's value less the mean of its design point (column ``point``): the seeds' (and draws') noise."""
+    return (d["value"] - d.groupby("point")["value"].transform("mean")).to_numpy()
+
+
+def level_means(d, keys):
+    """Per level of a factor (``keys``, aligned with the runs ``d``: columns point, value): the mean over the runs
+    at that level and its 95 % interval (Student t) from the spread of runs within their design point (seeds, and
+    posterior draws if any): in a balanced design every level meets the other factors alike, so their effects
+    are not the level mean's uncertainty; the spread of all runs at a level would mix them in. No interval
+    (NaN) where no design point has two runs."""
+    import pandas as pd
+    from scipy import stats as st
+
+    g = pd.DataFrame({"key": keys.to_numpy(), "value": d["value"].to_numpy(), "r2": within_point(d) ** 2,
+                      "point": d["point"].to_numpy()}).groupby("key")
+    n, points = g.size(), g["point"].nunique()
+    dof = n - points
+    se = np.sqrt(g["r2"].sum() / dof.where(dof > 0) / n)
+    half = se * st.t.ppf(0.975, dof.where(dof > 0))
+    mean = g["value"].mean()
+    return pd.DataFrame({"mean": mean, "lo": mean - half, "hi": mean + half})
+
+
 __all__ = ["band", "band_rows", "weighted_quantile", "bootstrap_ratio", "covers_zero", "has_band", "band_note",
-           "QUANTILES", "MIN_BAND_RUNS"]
+           "mean_interval", "level_means", "within_point", "QUANTILES", "MIN_BAND_RUNS"]

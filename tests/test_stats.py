@@ -1,0 +1,42 @@
+"""The summaries every table and verdict reads (analysis/stats.py), stated as a modeller would."""
+
+import numpy as np
+
+from simmodel.analysis import contributions, stats
+
+
+def test_a_mean_two_standard_errors_from_zero_on_five_seeds_is_not_distinguishable_from_zero():
+    """Seeds are few: the interval of a mean over 5 seeds is Student t's, about 2.78 standard errors each side, so
+    a contribution 2.2 standard errors above zero is not yet "as claimed" (a normal 1.96 would call it; a probe
+    that used it survived every test)."""
+    x = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
+    se = x.std(ddof=1) / np.sqrt(x.size)
+    x = x + 2.2 * se  # the mean is 2.2 standard errors above zero
+    lo, hi = stats.mean_interval(x)
+    assert lo < 0 < hi
+    assert contributions.verdict("+", lo, hi) == "not distinguishable from zero"
+    lo, hi = stats.mean_interval(x + 0.7 * se)  # 2.9 standard errors: beyond t(0.975, 4) = 2.776
+    assert lo > 0 and contributions.verdict("+", lo, hi) == "as claimed"
+
+
+def test_a_comparison_on_its_default_ten_seeds_draws_a_band_and_nine_do_not():
+    """Ten runs are the fewest a 5-95 % band is drawn from, and `simmodel compare` runs ten seeds by default, so its
+    tables and figures carry the band (a probe that asked for more than ten survived every test)."""
+    from simmodel.cli.run import COMPARE_SEEDS
+
+    assert stats.has_band(COMPARE_SEEDS) and COMPARE_SEEDS == 10
+    assert stats.has_band(10) and not stats.has_band(9)
+
+
+def test_validate_judges_a_figure_by_the_median_over_seeds_so_one_wild_run_does_not_miss_it():
+    """`simmodel validate` reads each target off the median over seeds (docs/ODD.md 3.6): four runs on the reported
+    figure and one three tolerances away leave the target met, and a majority off misses it (a probe that took
+    the mean survived every test)."""
+    from simmodel.analysis.targets import load_targets
+    from simmodel.analysis.validation import table
+
+    t = next(t for t in load_targets() if t.bound is None and t.role == "fit")
+    wild = t.value + 3 * 5 * t.tolerance  # five runs: the mean would move by three tolerances
+    values = np.array([[t.value]] * 4 + [[wild]])
+    assert table([t], values)[0].met
+    assert not table([t], np.array([[t.value]] * 2 + [[wild]] * 3))[0].met
