@@ -550,7 +550,7 @@ PARAMS: tuple[Param, ...] = (
     Param("cloud.beta_tier", 0.3, "float", "logit", "per step up the city's IT-integration tier", A,
           lo=0.0, hi=20.0),
     Param("cloud.voucher", 3_000.0, "float", "yuan/firm", "cloud-service voucher paid to a migrating firm "
-          "during the action", A, lo=0.0, hi=1e7),
+          "during the action, once per firm", A, lo=0.0, hi=1e7),
     Param("cloud.voucher_budget", 3e8, "float", "yuan/yr", "the action's own yearly budget for vouchers "
           "(voucher_payer = action)", A + " (the 2017 target of 100,000 firms x the voucher)", lo=0.0, hi=1e12),
     Param("cloud.voucher_payer", "action", "choice", "-", "who pays the vouchers: the action's own budget, or "

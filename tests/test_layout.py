@@ -106,7 +106,8 @@ def test_with_draws_keyed_by_firm_the_layout_changes_nothing(layout):
     np.testing.assert_allclose(ra.flows[: ra.months_done], rb.flows[: rb.months_done], rtol=1e-9, atol=1e-6)
     fa, fb = a.firms, b.firms
     oa, ob = np.argsort(fa.key), np.argsort(fb.key)
-    for name in ("stage", "proj_phase", "lease_model", "cash", "debt", "lease_liability", "on_cloud", "diagnosed"):
+    for name in ("stage", "proj_phase", "lease_model", "cash", "debt", "lease_liability", "on_cloud", "voucher_used",
+                 "diagnosed"):
         np.testing.assert_allclose(getattr(fa, name)[oa], getattr(fb, name)[ob], rtol=1e-9, atol=1e-6,
                                    err_msg=name)
     a.release()

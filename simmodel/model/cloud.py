@@ -12,7 +12,9 @@ v = log((productivity_gain x (1 - other_cost_share) x value added + voucher / va
     / service_cost), capped at +-5: what the services bring a year against what they cost. A city
 behind its target presses its firms (beta_push); the target does not set the flow. A firm on the
 cloud whose services cost more than they bring (v < 0 without the voucher) leaves with monthly
-probability ``discontinue_rate`` and loses the productivity gain.
+probability ``discontinue_rate`` and loses the productivity gain. A firm has the action's voucher once, on
+its first migration during the action: one that left the cloud and comes back is not paid again, and its v
+counts no voucher.
 The action (from ``cloud.action_start`` moved with ``programme.start``, params.instrument_start; its
 publicity and training build up over ``ramp_months``)
 adds publicity and training, vouchers (paid by the payer cloud.voucher_payer names),
@@ -53,10 +55,10 @@ def _value_kernel(value_added, gain_share, voucher_year, service_cost, out):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _migrate_kernel(u, bound, table, combo, fit, on_cloud, alive, value_added, beta, gain_share, voucher_year,
-                    service_cost, leaving, rate):
-    """Movers (operating, fit, off the cloud, draw below their probability logistic(table[combo] + beta v)),
-    valued only where the draw is below ``bound``, and, if ``leaving``, leavers (operating, on the cloud, draw
+def _migrate_kernel(u, bound, table, combo, fit, on_cloud, alive, value_added, voucher_used, beta, gain_share,
+                    voucher_year, service_cost, leaving, rate):
+    """Movers (operating, fit, off the cloud, draw below their probability logistic(table[combo] + beta v), v
+    with the voucher unless the firm has had it), valued only where the draw is below ``bound``, and, if ``leaving``, leavers (operating, on the cloud, draw
     below the discontinuance ``rate`` in the draw's precision, v without the voucher < 0); both in firm order.
     The pass over every firm picks the candidates of both without a branch (taken or not at random, a branch
     cost more than the rest of the pass)."""
@@ -74,7 +76,8 @@ def _migrate_kernel(u, bound, table, combo, fit, on_cloud, alive, value_added, b
     n_move = 0
     for j in range(n_cand):
         i = cand[j]
-        z = table[combo[i]] + beta * value_of(gain_share, voucher_year, service_cost, value_added[i])
+        voucher = 0.0 if voucher_used[i] else voucher_year
+        z = table[combo[i]] + beta * value_of(gain_share, voucher, service_cost, value_added[i])
         movers[n_move] = i
         n_move += u[i] < logistic_of(z)
     leavers = np.empty(n_on, np.int64)
@@ -149,8 +152,8 @@ class CloudMigration:
         return z.ravel()
 
     def step(self, model) -> None:
-        """The month's migrations: movers gain productivity, get their city's voucher during the action,
-        and count toward their city's target."""
+        """The month's migrations: movers gain productivity, get the voucher during the action if they have not
+        had it, and count toward their city's target."""
         f, t = model.firms, model.month
         push = np.array([c.behind_target() for c in model.cities], float)
         voucher = model.params["cloud.voucher"] if self.action_on(t) else 0.0
@@ -167,10 +170,11 @@ class CloudMigration:
         model.thinning.refresh(changed)  # productivity changed: the decision's cached bound terms
         if movers.size == 0:
             return
-        voucher = np.zeros(movers.size)
-        if self.action_on(t):
-            voucher = model.subsidies.pay_vouchers(movers)
-        f.cash[movers] += voucher
+        if self.action_on(t):  # the voucher, once per firm: to the movers that have not had it
+            first = movers[~f.voucher_used[movers]]
+            if first.size:
+                f.cash[first] += model.subsidies.pay_vouchers(first)
+                f.voucher_used[first] = True
         by_city = np.bincount(f.city[movers], weights=f.weight[movers], minlength=len(model.cities)).tolist()
         for c in model.cities:
             c.cloud_done += by_city[c.city]
@@ -178,7 +182,8 @@ class CloudMigration:
 
     def migrate(self, firms: Firms, month: int, push: np.ndarray,
                 voucher: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-        """(firms moving onto the cloud, firms leaving it) this month; flags and keys are updated.
+        """(firms moving onto the cloud, firms leaving it) this month; flags and keys are updated. ``voucher``:
+        what a firm that has not had the voucher counts on (0 outside the action).
 
         One draw per firm per month (common random numbers): it decides a migration for a firm off the
         cloud and a discontinuance for one on it."""
@@ -189,7 +194,8 @@ class CloudMigration:
         # draw is compared with it before anything else of the firm is read
         bound = logistic_of(table.max() + 5.0 * c.beta_net_value)
         movers, leavers = _migrate_kernel(u, bound, table, firms.combo, self.fit, firms.on_cloud, firms.alive,
-                                          firms.value_added, c.beta_net_value, *self._value_terms(voucher),
+                                          firms.value_added, firms.voucher_used, c.beta_net_value,
+                                          *self._value_terms(voucher),
                                           c.discontinue_rate > 0, u.dtype.type(c.discontinue_rate))  # as numpy's <
         for idx, flag, sign in ((movers, True, 1.0), (leavers, False, -1.0)):
             if idx.size:

@@ -80,6 +80,7 @@ class Firms:
     robots: np.ndarray  # robots installed
     workers_saved: np.ndarray  # workers substituted by projects (labour cost saved = x wage)
     on_cloud: np.ndarray  # bool
+    voucher_used: np.ndarray  # bool: has had the cloud action's voucher (once per firm: cloud.py)
     pilot: np.ndarray  # bool
     diagnosed: np.ndarray  # bool: had an expert diagnosis
     # beliefs about the mean gain of a stage, as a multiple of its nominal gain (beliefs.py): private
@@ -183,6 +184,7 @@ class FirmView:
     lease_liability: float
     robots: float
     on_cloud: bool
+    voucher_used: bool
     pilot: bool
     alive: bool
     exposure: float

@@ -216,6 +216,7 @@ def make_firms(city: np.ndarray, sector: np.ndarray, above: np.ndarray, weight: 
         robots=a["robots"],
         workers_saved=a["workers_saved"],
         on_cloud=np.zeros(n, bool),
+        voucher_used=np.zeros(n, bool),
         pilot=np.zeros(n, bool),
         diagnosed=np.zeros(n, bool),
         belief_precision=zeros.copy(),
