@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ..model.indicators import headline_for, indicator  # noqa: E402
-from ..model.stages import STAGE_LABELS  # noqa: E402
+from ..model.stages import STAGE_COLOURS, STAGE_LABELS  # noqa: E402
 from ..runs import store  # noqa: E402
 from .stats import MIN_BAND_RUNS as _MIN_BAND_RUNS  # noqa: E402
 from .stats import band_note, has_band, level_means, within_point  # noqa: E402
@@ -134,12 +134,14 @@ def stage_shares(monthly_mean: pd.DataFrame, path: Path, title: str, over: str =
                                                                        values="value").sort_index()
     x = pd.to_datetime(wide.index)
     fig, ax = plt.subplots(figsize=(9, 4.5))
-    ax.stackplot(x, *[100 * wide[f"share_stage_{k}"] for k in range(5)], labels=STAGE_LABELS, alpha=0.85)
+    ax.stackplot(x, *[100 * wide[f"share_stage_{k}"] for k in range(5)], labels=STAGE_LABELS,
+                 colors=STAGE_COLOURS)
     ax.set_ylim(0, 100)
     ax.set_ylabel("% of all manufacturers")
     ax.set_title(f"{title}: firms by stage (all sizes)" + (f", mean over {over}" if over else ""))
     ax.set_xlabel("month")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    handles, labels = ax.get_legend_handles_labels()  # listed as stacked: the top stage first
+    ax.legend(handles[::-1], labels[::-1], loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)

@@ -31,5 +31,8 @@ _MATURITY = {Stage.MANUAL: "level 1 or below", Stage.AUTOMATED: "level 1 or belo
              Stage.NETWORKED: "level 3", Stage.INTELLIGENT: "levels 4-5"}
 N_STAGES = len(Stage)
 STAGE_LABELS = tuple(s.label for s in Stage)
+# one colour a stage in every figure and the visual server: grey for the manual stage, then warm to cool as a
+# firm climbs the ladder
+STAGE_COLOURS = ("#c7c7c7", "#f4a259", "#5b8e7d", "#2e5e8c", "#7b2d8b")
 
-__all__ = ["Stage", "N_STAGES", "STAGE_LABELS"]
+__all__ = ["Stage", "N_STAGES", "STAGE_LABELS", "STAGE_COLOURS"]

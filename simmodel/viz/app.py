@@ -32,11 +32,10 @@ from simmodel.analysis.targets import reported
 from simmodel.model import TransformationModel
 from simmodel.model.indicators import indicator
 from simmodel.model.recorder import values_at
-from simmodel.model.stages import STAGE_LABELS
+from simmodel.model.stages import STAGE_COLOURS, STAGE_LABELS
 from simmodel.params import PARAMS, Params, month_index, month_label  # noqa: F401
 
 TITLE = "SME intelligent transformation in Zhejiang (simmodel)"
-STAGE_COLOURS = ("#c7c7c7", "#f4a259", "#5b8e7d", "#2e5e8c", "#7b2d8b")
 STAGE_NAMES = STAGE_LABELS
 SAMPLE_PER_CELL = 12
 
