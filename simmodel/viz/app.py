@@ -178,8 +178,8 @@ def _series_figure(model: TransformationModel) -> dict:
         ax.grid(alpha=0.3)
     for ax in axes[:2]:
         ax.set_ylim(0, 100)
-    axes[0].legend(handles=[Patch(color=c, label=n) for c, n in zip(STAGE_COLOURS, STAGE_NAMES)], fontsize=6,
-                   loc="lower left")
+    stages = [Patch(color=c, label=n) for c, n in zip(STAGE_COLOURS, STAGE_NAMES)]
+    axes[0].legend(handles=stages[::-1], fontsize=6, loc="lower left")  # as stacked: the top stage first
     lines = [axes[k].plot([], [], color=c, label=label)[0] for k, _, label, c in SERIES]
     rep = reported_productivity()
     axes[3].plot(rep.year + 0.5, rep.value / 1e3, "ko", ms=5, label="reported")
