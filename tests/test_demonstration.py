@@ -88,6 +88,33 @@ def test_pilots_are_chosen_in_three_batches_and_start_projects_first():
     assert (f.stage[f.pilot] >= 1).mean() > 0.9
 
 
+def test_only_a_pilots_pilot_project_counts_more_as_a_case():
+    """A pilot's pilot project is shown pilot_showcase_weight times at conferences; the firm's later projects are
+    cases like anyone's (before this rule every later project of a pilot firm counted three times and went first in
+    the providers' queue: 40 % as many later projects as pilot projects, seed 1, scale 0.05). Followed by firm key
+    over the baseline to 2020: no firm completes more than one project counted as a pilot's, and pilot firms did
+    complete later projects."""
+    from simmodel.model import TransformationModel
+    m = TransformationModel.from_scenario("baseline", seed=3, scale=0.02)
+    shown, done = [], []
+    record, complete = m.demonstration.record_cases, m._complete
+
+    def completing(idx):
+        done.append(m.firms.key[idx[m.firms.pilot[idx]]].copy())  # completions of pilot firms
+        return complete(idx)
+
+    def recording(month, sector, above, weight, ratio, pilot):
+        shown.append(pilot.sum())
+        return record(month, sector, above, weight, ratio, pilot)
+
+    m._complete, m.demonstration.record_cases = completing, recording
+    m.run()
+    _, times = np.unique(np.concatenate(done), return_counts=True)
+    pilots = int(m.firms.pilot.sum())
+    assert (times > 1).sum() >= 3, times  # pilot firms that completed a later project (measured: 7 of 20)
+    assert sum(shown) <= pilots  # counted more: the pilot projects only, at most one a pilot
+
+
 def test_no_pilots_when_switched_off():
     m = run(demonstration__pilots_enabled=False)
     assert not m.firms.pilot.any() and m.demonstration.pilots_total == 0

@@ -74,25 +74,27 @@ def test_realised_gains_average_the_true_gain():
     assert abs(np.mean(gain - expected)) < 4 * np.std(gain - expected) / np.sqrt(idx.size)
 
 
-def test_pilot_firms_go_first_in_the_providers_queue_whatever_their_arrival():
-    """Twelve firms of a real province queue for providers; the three pilots arrived after every other firm. The
-    queue holds exactly the queued projects (not the one still in approval), every pilot before every non-pilot,
-    and within each group earlier arrivals first."""
+def test_pilot_projects_go_first_in_the_providers_queue_whatever_their_arrival():
+    """Twelve firms of a real province queue for providers; the three pilot projects arrived after every other
+    project. The queue holds exactly the queued projects (not the one still in approval), every pilot project before
+    every other, and within each group earlier arrivals first. Two other pilot firms queue with a later project of
+    their own: that one waits its turn like anyone's (the head of the queue comes with the pilot project, ODD 3.4.8)."""
     from simmodel.model import projects
     from simmodel.model.firms import APPROVAL, NONE, QUEUED
     m = TransformationModel(seed=2, scale=0.005)
     f = m.firms
     idx = np.flatnonzero(f.alive & (f.proj_phase == NONE))[:13]
     queued, approving = idx[:12], idx[12]
-    f.pilot[idx] = False
-    f.pilot[queued[[2, 6, 9]]] = True
+    f.pilot[idx] = f.proj_pilot[idx] = False
+    f.pilot[queued[[2, 6, 9, 1, 10]]] = True  # five pilot firms, of which three with their pilot project
+    f.proj_pilot[queued[[2, 6, 9]]] = True
     f.proj_phase[queued], f.proj_phase[approving] = QUEUED, APPROVAL
-    f.proj_since[queued] = [3, 3, 20, 4, 7, 7, 22, 7, 8, 20, 10, 11]  # the pilots arrived in months 20-22
+    f.proj_since[queued] = [3, 3, 20, 4, 7, 7, 22, 7, 8, 20, 10, 11]  # the pilot projects arrived in months 20-22
     f.proj_since[approving] = 1
     q = projects.queue_order(f, np.flatnonzero(f.proj_phase != NONE))
     assert sorted(q) == sorted(queued)
-    pilot = f.pilot[q]
-    assert pilot.tolist() == [True] * 3 + [False] * 9, f"pilots (True) in queue order: {pilot.tolist()}"
+    pilot = f.proj_pilot[q]
+    assert pilot.tolist() == [True] * 3 + [False] * 9, f"pilot projects (True) in queue order: {pilot.tolist()}"
     for group in (q[pilot], q[~pilot]):
         assert np.all(np.diff(f.proj_since[group]) >= 0), f.proj_since[group]
 
@@ -107,7 +109,7 @@ def test_projects_arriving_together_queue_in_a_fresh_seeded_random_order_each_mo
     m = TransformationModel(seed=2, scale=0.005)
     f = m.firms
     idx = np.flatnonzero(f.alive & (f.proj_phase == NONE))[:12]
-    f.pilot[idx], f.proj_phase[idx] = False, QUEUED
+    f.proj_pilot[idx], f.proj_phase[idx] = False, QUEUED
     orders = []
     for month in (5, 6):
         f.proj_since[idx] = month

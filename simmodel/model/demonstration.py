@@ -5,7 +5,7 @@ one city x sector cell, chosen with probability proportional to the cell's firms
 among sectors that have cases to show. Non-adopters of the cell (stage 0, no project) attend, about
 ``attendees_per_conference`` real firms; each attendee's exposure becomes 1 and it learns what firms
 like it got: the cases of its sector and size class of the last ``case_window_months`` (projects
-completed there; pilots counted ``pilot_showcase_weight`` times; its sector's cases of both sizes if
+completed there; pilot projects counted ``pilot_showcase_weight`` times; its sector's cases of both sizes if
 its own class has none), with weight ``conference_learning``. A bad wave of projects shown at
 conferences lowers the next candidates' beliefs.
 
@@ -13,7 +13,7 @@ Pilots: the 30 pilot industries (sectors.csv) are shuffled into three batches; a
 ``pilot_firms_per_industry`` real above-size firms of the industry's sector (not in a project, below
 stage 3), drawn at random, become pilots: exposure 1, an expert diagnosis, and a project started at
 once with the fund's pilot support, guaranteed finance and the first place in the providers' queue.
-Their realised gains are the cases conferences show first. Conferences and pilots draw from their
+Their realised gains are the cases conferences show first. A pilot firm's later projects are like anyone's. Conferences and pilots draw from their
 own random streams. Both start with the programme (params.instrument_start: conferences from its
 start, each batch at its date moved with programme.start).
 """
@@ -84,7 +84,8 @@ class Demonstration:
     # --- cases ------------------------------------------------------------------------------
     def record_cases(self, month: int, sector: np.ndarray, above: np.ndarray, weight: np.ndarray,
                      ratio: np.ndarray, pilot: np.ndarray) -> None:
-        """Projects completed this month become cases of their sector and size class (pilots count more)."""
+        """Projects completed this month become cases of their sector and size class (``pilot``: pilot projects,
+        which count more)."""
         w = weight * np.where(pilot, self.p.pilot_showcase_weight, 1.0)
         slot = month % self.window
         key = sector.astype(np.int64) * 2 + above
@@ -168,7 +169,7 @@ def start_pilot_projects(model, idx: np.ndarray, wage: float, price_index: float
     fin = finance.guaranteed(f, idx, need, model.bank, p["decision.min_finance_fraction"])
     go = fin.scale > 0
     projects.begin(f, idx[go], opts.target[go], opts.capex[go], opts.robots[go], fin.scale[go], fin.route[go],
-                   fin.borrowed[go], fin.rate[go], model.government.approval_months(), model.month)
+                   fin.borrowed[go], fin.rate[go], model.government.approval_months(), model.month, pilot=True)
     model.flow("loans_issued", idx[go & fin.applied])
 
 

@@ -105,6 +105,7 @@ class Firms:
     proj_borrowed: np.ndarray  # yuan financed by a loan or lease
     proj_rate: np.ndarray  # 1/yr of that loan or lease
     proj_since: np.ndarray  # month the current phase began
+    proj_pilot: np.ndarray  # bool: the current project is a pilot's pilot project (first in the providers' queue)
     cooldown_until: np.ndarray  # month before which no new project is considered
     level: np.float64 = np.float64(1.0)  # productivity level of January 2013 (yuan/worker/yr per unit of relative productivity)
 

@@ -312,7 +312,7 @@ INDICATORS: tuple[Indicator, ...] = (
     _i("conference_attendees", "firms", "Conference attendees", "firms attending conferences",
        _flow("conference_attendees")),
     _i("diagnoses", "firms", "Expert diagnoses", "firms given a free expert diagnosis", _flow("diagnoses")),
-    _i("pilots", "firms", "Pilot firms", "pilot demonstration firms (period end)", lambda a: a.z("pilots"), PROVINCE),
+    _i("pilots", "firms", "Pilot firms", "pilot demonstration firms chosen so far (cumulative: closed ones stay counted)", lambda a: a.z("pilots"), PROVINCE),
     _i("cloud_migrations", "firms", "Firms moving onto the cloud", "firms moving onto the cloud in the period",
        _flow("cloud_migrations"), **K),
     _i("cloud_exits", "firms", "Firms leaving the cloud", "firms on the cloud that left it in the period (their "

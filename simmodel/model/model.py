@@ -327,7 +327,7 @@ class TransformationModel(mesa.Model):
         iot = (f.stage[idx] < 3) & (f.proj_target[idx] >= 3)
         self.flow("projects_completed", idx)
         self.flow("iot_projects_completed", idx[iot])
-        self.demonstration.record_cases(self.month, sector, f.above[idx], w, ratio, f.pilot[idx])
+        self.demonstration.record_cases(self.month, sector, f.above[idx], w, ratio, f.proj_pilot[idx])
         projects.finish(f, idx, self.month, self.params["decision.cooldown_months"])
         self.peers.stages_changed()
         self._evidence = (f.cell[idx], sector, w, ratio)

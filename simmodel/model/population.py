@@ -238,6 +238,7 @@ def make_firms(city: np.ndarray, sector: np.ndarray, above: np.ndarray, weight: 
         proj_borrowed=zeros.copy(),
         proj_rate=zeros.copy(),
         proj_since=np.zeros(n, np.int16),
+        proj_pilot=np.zeros(n, bool),
         cooldown_until=np.zeros(n, np.int16),
         level=np.float64(a["level"]),
     )

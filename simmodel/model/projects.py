@@ -25,8 +25,10 @@ _QUEUE_EVENT = event_offset(event_id("provider queue", 0))  # the queue's tie-br
 
 def begin(firms: Firms, idx: np.ndarray, target: np.ndarray, capex: np.ndarray, robots: np.ndarray,
           scale: np.ndarray, route: np.ndarray, borrowed: np.ndarray, rate: np.ndarray, approval_months: int,
-          month: int) -> None:
-    """Firms ``idx`` commit to a project: it enters approval (or the queue if approval is instant)."""
+          month: int, pilot: bool = False) -> None:
+    """Firms ``idx`` commit to a project: it enters approval (or the queue if approval is instant). ``pilot``: these
+    are pilots' pilot projects (docs/ODD.md 3.4.8), which go first in the providers' queue and count more as cases;
+    a pilot firm's later projects are like anyone's."""
     firms.proj_phase[idx] = APPROVAL if approval_months > 0 else QUEUED
     firms.proj_months[idx] = approval_months
     firms.proj_target[idx] = target
@@ -39,6 +41,7 @@ def begin(firms: Firms, idx: np.ndarray, target: np.ndarray, capex: np.ndarray, 
     firms.proj_rate[idx] = rate
     firms.proj_since[idx] = month
     firms.proj_provider[idx] = -1
+    firms.proj_pilot[idx] = pilot
 
 
 def advance_approval(firms: Firms, active: np.ndarray, month: int) -> None:
@@ -71,11 +74,11 @@ def _tick_kernel(active, proj_phase, proj_since, proj_months, month, phase, then
 
 
 def queue_order(firms: Firms, active: np.ndarray) -> np.ndarray:
-    """Queued projects: pilots first (a documented ranking), then in order of arrival; projects that
+    """Queued projects: pilot projects first (a documented ranking), then in order of arrival; projects that
     arrived in the same month in a seeded random order, drawn afresh for each month's arrivals (their firms'
     tie_break priorities for the event of their month of arrival, one compiled pass gathering them)."""
     q, arrived, tie, later = (np.empty(active.size, t) for t in (np.int64, np.int64, np.float64, np.bool_))
-    n = _queued_kernel(active, firms.proj_phase, firms.proj_since, firms.key, firms.pilot,
+    n = _queued_kernel(active, firms.proj_phase, firms.proj_since, firms.key, firms.proj_pilot,
                        _QUEUE_EVENT, q, arrived, tie, later)
     return q[:n][np.lexsort((tie[:n], arrived[:n], later[:n]))]
 
@@ -84,7 +87,7 @@ def queue_order(firms: Firms, active: np.ndarray) -> np.ndarray:
 def _queued_kernel(active, proj_phase, proj_since, key, pilot, offset, q, arrived, tie, later):
     """The queued projects among ``active`` (in its order) into ``q``, with the month each arrived, its tie-break
     (allocation.tie_break of the firm's key xor that month, for the event ``offset``) and whether it comes after
-    the pilots; returns how many."""
+    the pilot projects (``pilot``: per firm, its current project is one); returns how many."""
     n = 0
     for j in range(active.size):
         i = active[j]
@@ -172,6 +175,7 @@ def finish(firms: Firms, idx: np.ndarray, month: int, cooldown: int) -> None:
     firms.update_keys(idx)
     firms.proj_phase[idx] = NONE
     firms.proj_provider[idx] = -1
+    firms.proj_pilot[idx] = False
     firms.proj_months[idx] = 0
     firms.cooldown_until[idx] = month + cooldown
 
