@@ -260,6 +260,30 @@ def test_a_lessor_owning_the_equipment_takes_back_the_leased_part_of_the_gain_wh
     assert np.all(f.lease_liability[idx] == 0) and np.all(f.lease_gain[idx] == 0)
 
 
+def test_equipment_taken_back_during_implementation_leaves_the_project_at_the_firms_own_share():
+    """A firm that defaults while its leased project is being implemented loses the leased equipment too: the
+    project carries on at the share the firm paid itself, so its scale (which its realised gain follows) and capital
+    cost fall by the lease's share (400,000 of 1,000,000 yuan of capital and fees here). Before, only completed
+    projects' gains were taken back, so such a firm kept the whole gain of equipment its lessor had already
+    recovered (60-100 real firms and 9-14 m yuan booked as recovered to 2020, seed 1, scale 0.05). The engineering lessor owns
+    nothing to take back; a project financed otherwise, or one not yet implementing, is untouched."""
+    from simmodel.model.finance import write_off
+    from simmodel.model.firms import APPROVAL, IMPLEMENTING, LOAN
+    m = TransformationModel(seed=1, scale=0.005)
+    f = m.firms
+    idx = np.arange(5)
+    routes = [LEASE_FUNDS, LEASE_MATERIALS, LEASE_ENGINEERING, LOAN, LEASE_FUNDS]
+    f.lease_model[idx] = [LEASE_FUNDS, LEASE_MATERIALS, LEASE_ENGINEERING, LEASE_FUNDS, LEASE_FUNDS]
+    f.lease_liability[idx] = 4e5
+    f.proj_phase[idx] = [IMPLEMENTING] * 4 + [APPROVAL]
+    f.proj_route[idx] = routes
+    f.proj_capex[idx], f.proj_fee[idx], f.proj_borrowed[idx], f.proj_scale[idx] = 9e5, 1e5, 4e5, 0.8
+    write_off(f, idx, m.bank, m.leasing, m.tables.sector_labour_saving)
+    assert f.proj_scale[idx].tolist() == pytest.approx([0.48, 0.48, 0.8, 0.8, 0.8], rel=1e-12)
+    assert f.proj_capex[idx].tolist() == pytest.approx([5.4e5, 5.4e5, 9e5, 9e5, 9e5], rel=1e-12)
+    assert f.proj_phase[idx].tolist() == [IMPLEMENTING] * 4 + [APPROVAL]  # the firm's own share carries on
+
+
 def test_a_months_service_pays_each_firms_annuity_as_the_rule_says_to_the_bit():
     # finance.service pays loans and leases firm by firm in one compiled pass; every firm's balance, payment,
     # profit, cash and margin, and the bank's books, must be what the rule gives written out over arrays:

@@ -28,7 +28,7 @@ from numba import njit
 from . import libm
 from .allocation import random_order
 from .econ import array_sum, elementwise, fmax, fmin, payment_of, payments_pv_of, shortfall_of
-from .firms import CASH, LEASE_ENGINEERING, LEASE_FUNDS, LEASE_MATERIALS, LOAN, Firms
+from .firms import CASH, IMPLEMENTING, LEASE_ENGINEERING, LEASE_FUNDS, LEASE_MATERIALS, LOAN, Firms
 from .institutions.bank import Bank, LeasingPartner, approval_of, lease_approval_of, lease_rate_of, loan_of
 
 # the flow recording a firm's finance route when its project goes ahead (cash: none), and each route's position
@@ -351,6 +351,13 @@ def share_shortfall(firms: Firms, idx: np.ndarray, ratio: np.ndarray, gain_log: 
             leasing.book(m, "shortfall", yuan)
 
 
+@njit(inline="always", error_model="numpy")
+def leased_share(borrowed, capex, fee):
+    """The share of a project its lease financed (within [0, 1]): what a lessor that owns the equipment would take
+    back of it."""
+    return fmin(fmax(borrowed / fmax(capex + fee, 1e-9), 0.0), 1.0)
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _shortfall_kernel(idx, ratio, gain_log, share, lease_model, lease_liability, lease_payment, lease_gain, capex, fee,
                       borrowed, weight, models, relief):
@@ -369,11 +376,21 @@ def _shortfall_kernel(idx, ratio, gain_log, share, lease_model, lease_liability,
         n += 1
         lease_liability[i] *= cut
         lease_payment[i] *= cut
-        financed = fmin(fmax(borrowed[i] / fmax(capex[i] + fee[i], 1e-9), 0.0), 1.0)
-        lease_gain[i] += financed * gain_log[j]
+        lease_gain[i] += leased_share(borrowed[i], capex[i], fee[i]) * gain_log[j]
     if n:
         relief[:] = _sums_by_model(held[:n], w[:n], (forgiven[:n],), models)[0]
     return n > 0
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _take_back(idx, model, implementing, phase, route, borrowed, capex, fee, scale):
+    """Of firms ``idx``, those implementing a project leased from lease ``model`` lose its leased share: the
+    project's scale and capital cost fall by :func:`leased_share` (its gain follows its scale)."""
+    for i in idx:
+        if phase[i] == implementing and route[i] == model:
+            kept = 1.0 - leased_share(borrowed[i], capex[i], fee[i])
+            scale[i] *= kept
+            capex[i] *= kept
 
 
 def owing(firms: Firms, among: np.ndarray | None = None) -> np.ndarray:
@@ -488,7 +505,9 @@ def defaults(firms: Firms, owing: np.ndarray, month: int, bank: Bank, leasing: L
 
 def write_off(firms: Firms, d: np.ndarray, bank: Bank, leasing: LeasingPartner, labour_saving: np.ndarray) -> None:
     """Close the loans and leases of firms ``d`` (a default, or a firm that closes): the bank writes its
-    loans off; each lessor recovers its share by taking back the equipment it owns and writes off the rest."""
+    loans off; each lessor recovers its share by taking back the equipment it owns and writes off the rest. The
+    equipment taken back is that of completed projects (their leased gain, ``lease_gain``) and that of a project
+    still being implemented on the lease: the project carries on at the firm's own share only."""
     w = firms.weight[d]
     bank.written_off_total += float((firms.debt[d] * w).sum())
     bank.loans_outstanding -= float((firms.debt[d] * w).sum())
@@ -506,6 +525,8 @@ def write_off(firms: Firms, d: np.ndarray, bank: Bank, leasing: LeasingPartner, 
             lam = labour_saving[firms.sector[i]]
             firms.productivity[i] *= libm.exp(-firms.lease_gain[i])
             firms.output[i] *= libm.exp(-(1.0 - lam) * firms.lease_gain[i])
+            _take_back(i, m, IMPLEMENTING, firms.proj_phase, firms.proj_route, firms.proj_borrowed, firms.proj_capex,
+                       firms.proj_fee, firms.proj_scale)
     for arr in (firms.debt, firms.debt_payment, firms.lease_liability, firms.lease_payment, firms.lease_gain):
         arr[d] = 0.0
     firms.lease_model[d] = 0
