@@ -169,13 +169,13 @@ def test_the_projects_applied_each_month_are_the_adopters_projects_that_began_an
     began = np.zeros((m.end_month + 1, 1 + len(names)))
     real = projects.begin
 
-    def begin(firms, idx, *args):
+    def begin(firms, idx, *args, **kwargs):
         if sys._getframe(1).f_code.co_qualname == "Adoption.apply":
             route = args[4]  # begin(firms, idx, target, capex, robots, scale, route, ...)
             began[m.month, 0] += firms.weight[idx].sum()
             for j, code in enumerate(names, 1):
                 began[m.month, j] += firms.weight[idx][route == code].sum()
-        return real(firms, idx, *args)
+        return real(firms, idx, *args, **kwargs)
 
     monkeypatch.setattr(projects, "begin", begin)
     m.run()

@@ -116,8 +116,9 @@ TRUTH_RANGE = 0.2  # the truth is drawn from the middle 60 % of each prior range
 
 
 def test_calibration_recovers_parameters_it_generated_the_targets_from(tmp_path):
-    """Identification: targets simulated at a truth the test draws are fitted back: the truth lies inside
-    each 5-95 % interval, and the targets pin the parameters down (intervals narrower than the prior)."""
+    """Identification: targets simulated at a truth the test draws are fitted back: the truth lies within three
+    posterior standard deviations of each posterior mean, and the targets pin the parameters down (intervals
+    narrower than the prior)."""
     priors_path = tmp_path / "priors.toml"
     priors_path.write_text(RECOVER)
     priors = calibrate.load_priors(priors_path)
@@ -146,12 +147,15 @@ def test_calibration_recovers_parameters_it_generated_the_targets_from(tmp_path)
     assert all(np.all(p.distance <= p.epsilon) for p in pops)
     assert all(b.epsilon < a.epsilon for a, b in zip(pops, pops[1:]))  # ... and the thresholds fall
     rows = {r["key"]: r for r in out["rows"]}
-    # the truth inside each 1-99 % interval: with five parameters, each 5-95 % interval of a posterior that is
-    # exactly right misses its truth one time in ten, so all five hold only six times in ten (0.9^5)
-    theta = out["posterior"]["theta"]
+    # the truth within three (weighted) posterior standard deviations of the posterior mean: for a posterior that is
+    # exactly right and near normal, each parameter misses that one time in 370, all five one time in 75. (The test
+    # read the 1-99 % quantiles until 2026-12-06; of the 21 particles kept here those are the sample's extremes, which
+    # a truth 1.7 standard deviations off lies beyond about one time in three: a model change elsewhere did that.)
+    theta, weights = out["posterior"]["theta"], out["posterior"]["weights"]
     for j, (key, value) in enumerate(truth.items()):
-        lo, hi = np.quantile(theta[:, j], [0.01, 0.99])
-        assert lo <= value <= hi, (key, value, lo, hi)
+        mean = np.average(theta[:, j], weights=weights)
+        sd = np.sqrt(np.average((theta[:, j] - mean) ** 2, weights=weights))
+        assert abs(value - mean) <= 3 * sd, (key, value, mean, sd)
     assert np.mean([r["interval_share"] for r in rows.values()]) < 0.5  # and the targets pin them down
     assert (tmp_path / "posterior.csv").read_text().splitlines()[0].split(",") == ["weight", *priors.keys]
 

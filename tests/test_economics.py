@@ -1,8 +1,8 @@
 """The firm's investment decision as a modeller would check it (issue #15), at the baseline on common
 random numbers: economics decides who adopts, with the directions the seed paper and the surveys give.
 
-Each claim holds on every one of three seeds (same seed, one parameter changed; dose-responses: see
-_dose_response), so a mechanism that stopped working or worked the wrong way fails; none of the
+Each claim holds on every one of three seeds (same seed, one parameter changed), or for a dose-response the mean
+over seeds (see _dose_response), so a mechanism that stopped working or worked the wrong way fails; none of the
 expected values comes from the model.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from conftest import flow_total, run
+from simmodel.analysis.stats import mean_interval
 from simmodel.model.indicators import FLOWS, PAYBACK_BINS, PAYBACK_EDGES
 
 SEEDS = (7, 8, 9)
@@ -44,12 +45,12 @@ def test_above_size_adopters_pay_back_in_the_years_surveys_report():
 
 
 def _dose_response(started: list[list[float]]) -> None:
-    """Projects started by seed (rows) and dose (columns, increasing): on every seed the largest dose
-    beats the smallest, and over the seeds together each step raises the total. (With firm dynamics,
-    closures differ between scenarios and add path noise of about 1 % of projects started, as large as
-    one step's effect at a single seed; the largest step is several times that.)"""
+    """Projects started by seed (rows) and dose (columns, increasing): the largest dose beats the smallest, the 95 %
+    interval of the mean difference over seeds (Student t) above zero, and over the seeds together each step
+    raises the total. Not on every seed: with firm dynamics, closures differ between scenarios and add path noise of
+    up to about 1 % of projects started at a seed, which can exceed a weak instrument's effect there."""
     x = np.array(started)
-    assert (x[:, -1] > x[:, 0]).all(), x
+    assert mean_interval(x[:, -1] - x[:, 0])[0] > 0, x
     assert (np.diff(x.sum(axis=0)) > 0).all(), x.sum(axis=0)
 
 
@@ -61,8 +62,11 @@ def test_higher_expected_wage_growth_brings_more_machine_substitution():
 
 
 def test_a_larger_purchase_subsidy_brings_more_adopters_while_the_money_is_there():
+    # a weak instrument (its robots follow the workers a project saves: docs/contributions.md): from 5 % to 30 % of
+    # the robots' price, +856 projects started on average over seeds 7-14 (95 % interval 154 to 1,559; 3 of the 8
+    # seeds below zero, by at most 112), measured 2026-12-06; three seeds cannot tell it from the path noise
     _dose_response([[flow_total(run(seed, cities__purchase_rate=r), "projects_started") for r in (0.05, 0.15, 0.30)]
-                    for seed in SEEDS])
+                    for seed in range(7, 15)])
 
 
 def test_a_cheaper_lease_brings_more_leases_and_more_projects():
