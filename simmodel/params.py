@@ -55,6 +55,26 @@ def month_label(index: int) -> str:
     return f"{2013 + index // 12}-{index % 12 + 1:02d}"
 
 
+def last_complete_year(end: str) -> int:
+    """The last calendar year a run ending in month ``end`` ('YYYY-MM') covers whole: that year if the run ends in
+    a December, else the year before. A yearly table's row for a year cut short holds only the months run: its
+    flows are of those months, and a growth rate compares them with a whole year."""
+    return int(end[:4]) - (end[5:7] != "12")
+
+
+def part_year_note(end: str) -> str:
+    """'' for a run ending in a December; otherwise a note that its last year is cut short."""
+    if end[5:7] == "12":
+        return ""
+    months = "January" if end[5:7] == "01" else f"January-{_MONTH_NAMES[int(end[5:7]) - 1]}"
+    return (f"the run ends in {end}: {end[:4]} is {months} only (its flows, and growth rates over them, are of those "
+            f"months)")
+
+
+_MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+                "November", "December")
+
+
 @dataclass(frozen=True)
 class Param:
     """One parameter: its key, type, default, unit, allowed values and source."""

@@ -205,6 +205,22 @@ def test_a_year_outside_the_run_is_one_line_exit_2_and_writes_nothing(tmp_path, 
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
+def test_a_run_ending_before_december_compares_its_last_complete_year_and_says_why(tmp_path, capsys):
+    """A run to 2015-06 holds half of 2015: its flows are of six months, and a growth rate compares them with the
+    whole of 2014 (the labour productivity and tech investment of half a year read as a fall). By default the
+    tables are of 2014, the last complete year; --year 2015 is refused; the cut year is named on stderr."""
+    out = tmp_path / "c"
+    half = ["--scale", "0.004", "--end", "2015-06", "--workers", "1", "--seeds", "1"]
+    assert main(["compare", "baseline", "no_fund", "--out", str(out), *half]) == 0
+    printed = capsys.readouterr()
+    assert set(pd.read_csv(out / "effects.csv").year) == {2014}
+    assert "(the last complete year of the run; --year for others)" in printed.out
+    assert "2015 is January-June only" in printed.err
+    assert main(["compare", "baseline", "no_fund", "--year", "2015", "--out", str(tmp_path / "d"), *half]) == 2
+    err = capsys.readouterr().err
+    assert "must be a complete year of the run, 2013-2014" in err and err.count("\n") == 1
+
+
 def test_compare_defaults_to_enough_seeds_for_its_band():
     from simmodel.cli import build_parser
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-from simmodel.params import BY_NAME, PARAMS, ParamError, Params, month_index, month_label, parse_override
+from simmodel.params import (BY_NAME, PARAMS, ParamError, Params, last_complete_year, month_index, month_label,
+                             parse_override, part_year_note)
 
 
 def test_every_parameter_has_unit_source_and_valid_default():
@@ -59,6 +60,13 @@ def test_override_values_are_read_as_toml_literals():
 def test_month_labels_round_trip():
     assert month_index("2013-01") == 0 and month_index("2020-12") == 95
     assert all(month_index(month_label(i)) == i for i in range(0, 156))
+
+
+def test_a_year_cut_short_is_named_and_not_counted_complete():
+    assert [last_complete_year(e) for e in ("2020-12", "2020-11", "2013-01", "2013-12")] == [2020, 2019, 2012, 2013]
+    assert part_year_note("2020-12") == ""
+    assert "2020 is January-November only" in part_year_note("2020-11")
+    assert "2013 is January only" in part_year_note("2013-01")
 
 
 def test_digest_changes_with_any_value():

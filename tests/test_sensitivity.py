@@ -113,6 +113,7 @@ def test_resume_runs_only_what_is_missing_and_gives_the_same_indices(tmp_path):
     (('keys = ["cities.purchase_rate"]\nrange = [0.0, 0.3]', 'keys = ["cities.purchase_rate"]\nrange = "posterior"'),
      "is not calibrated"),
     (("year = 2014\n[outputs.cost]", "year = 2016\n[outputs.cost]"), "outputs.firms.year"),
+    (('end = "2014-12"', 'end = "2014-06"'), "outputs.firms.year"),  # 2014 cut short: not a complete year
     (('indicator = "firms_stage_1plus"', 'indicator = "firms_transformed"'), "outputs.firms.indicator"),
 ])
 def test_bad_sensitivity_files_are_one_line_and_exit_2_and_write_nothing(tmp_path, capsys, change, fragment):

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..model.indicators import BY_NAME
-from ..params import ParamError
+from ..params import ParamError, last_complete_year
 
 FIRST_YEAR, LAST_YEAR = 2013, 2030
 OUTPUT_KEYS = {"indicator", "year", "sum", "over", "over_sum"}
@@ -126,11 +126,14 @@ def run_overrides(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def check_output_years(outputs: Iterable[Output], params, where: str) -> None:
-    """Every output's year within the run (``params`` with the file's overrides); a ParamError otherwise."""
-    end_year = int(str(params["run.end"])[:4])
+    """Every output's year a complete year of the run (``params`` with the file's overrides); a ParamError
+    otherwise (a year cut short holds only some months: params.last_complete_year)."""
+    end = str(params["run.end"])
+    last = last_complete_year(end)
     for o in outputs:
-        if o.year > end_year:
-            raise ParamError(f"outputs.{o.name}.year", o.year, f"must be at most the run's last year, {end_year}", where)
+        if o.year > last:
+            raise ParamError(f"outputs.{o.name}.year", o.year, f"must be a complete year of the run, at most {last} "
+                             f"(run.end is {end})", where)
 
 
 def province_values(rows: Iterable[tuple]) -> dict[tuple[str, str], float]:

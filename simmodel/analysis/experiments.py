@@ -393,7 +393,7 @@ def report(folder: Path, scenarios: list[tuple[str, str]], seeds: list[int], tab
            draws: int | None = None, years_chosen: bool = False, sets: dict | None = None) -> Path:
     """report.md: the question of each scenario, the effect and cost tables, the figures. ``draws``: the
     number of posterior draws the ``seeds`` are shared among (None: runs at the calibrated point);
-    ``years_chosen``: the years were given with --year (else: the last year of the run); ``sets``: the
+    ``years_chosen``: the years were given with --year (else: the last complete year of the run); ``sets``: the
     --set overrides every scenario ran with."""
     first = scenarios[0][0]
     years = tables["years"]
@@ -410,7 +410,7 @@ def report(folder: Path, scenarios: list[tuple[str, str]], seeds: list[int], tab
         runs = (f"{len(seeds)} seeds ({seeds[0]}-{seeds[-1]}), the same for every scenario (common random numbers); "
                 + ("bands are the 5-95 % range over seeds of the per-seed difference." if banded else
                    "differences are per seed."))
-    which = "chosen with --year" if years_chosen else "the last year of the run; --year chooses others"
+    which = "chosen with --year" if years_chosen else "the last complete year of the run; --year chooses others"
     lines = [f"# Scenario comparison against `{first}`", "",
              f"**Sign convention.** Every effect is **scenario minus reference** (`{first}`, the first scenario), "
              "per run on common random numbers, then the mean and the 5-95 % band over runs: a positive effect "
@@ -470,7 +470,7 @@ def summary_lines(tables: dict, first: str, years_chosen: bool = False) -> list[
     """The printed summary of a comparison: the effects table (rows: outcomes; columns: scenario and year)
     and the cost-effectiveness table, each with its sign convention and years in its header."""
     years, n = tables["years"], tables["runs"]
-    which = "chosen with --year" if years_chosen else "the last year of the run; --year for others"
+    which = "chosen with --year" if years_chosen else "the last complete year of the run; --year for others"
     e, c = tables["effects"], tables["cost"]
     cols = [(name, y) for name in dict.fromkeys(e.scenario) for y in years]
     spread = " [5 %, 95 % of runs]" if has_band(n) else f" ({band_note(n)})"

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..analysis import scenarios
 from ..params import ParamError, Params, parse_override, resolve_key
+from ..params import part_year_note as _part_year
 from ..runs import memory, store
 
 DEFAULT_SEED = 1
@@ -181,6 +182,13 @@ def posterior_note(args: argparse.Namespace, name: str, plan, keys: list[str]) -
     if kept and not getattr(args, "quiet", False):
         print(f"simmodel: note: {name} sets {', '.join(kept)} itself (scenario file or --set/--scale/--end), so "
               f"the posterior draws do not change {'it' if len(kept) == 1 else 'them'}", file=sys.stderr)
+
+
+def part_year_note(params: Params) -> None:
+    """A run ending before a December: say on stderr that its last year is cut short (params.part_year_note)."""
+    note = _part_year(str(params["run.end"]))
+    if note:
+        print(f"simmodel: note: {note}", file=sys.stderr)
 
 
 def bands_line(plan, seeds_per_draw: int, checked: bool = False) -> str:

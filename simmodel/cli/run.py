@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..params import START_MONTH, ParamError, resolve_key
+from ..params import START_MONTH, ParamError, last_complete_year, part_year_note, resolve_key
 from ..runs import store
 from . import common
 
@@ -56,6 +56,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         ))
     ok = len(seeds) - len(batch.failures)
     if not args.quiet:
+        common.part_year_note(params)
         if 1 < len(seeds) and not has_band(len(seeds)):
             print(f"simmodel: note: {band_note(len(seeds))}; the figures show means only", file=sys.stderr)
         if lo.describe():
@@ -76,15 +77,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def check_years(years: list[int] | None, loaded) -> list[int] | None:
-    """--year: years of the run (2013 to the year of run.end of every scenario), sorted, once each; a
-    one-line ParamError otherwise (before anything is written). None: the last year of the run."""
-    if not years:
-        return None
+    """--year: complete years of the run (2013 to the last year every scenario's run.end covers whole,
+    params.last_complete_year), sorted, once each; a one-line ParamError otherwise (before anything is written).
+    None: the last year of the run, or the last complete one if the run ends before a December (None as well if it
+    covers no complete year: then its one year is cut short, and the caller says so)."""
     first = int(START_MONTH[:4])
-    last = min(int(lo.params["run.end"][:4]) for lo in loaded)
+    last = min(last_complete_year(lo.params["run.end"]) for lo in loaded)
+    if not years:
+        cut = any(part_year_note(lo.params["run.end"]) for lo in loaded)
+        return [last] if cut and last >= first else None
     for y in years:
         if not first <= y <= last:
-            raise ParamError("--year", y, f"must be a year of the run, {first}-{last} (--end sets the last)")
+            raise ParamError("--year", y, f"must be a complete year of the run, {first}-{last} (--end sets the last)")
     return sorted(set(years))
 
 
@@ -102,6 +106,7 @@ def _compare(args: argparse.Namespace, refs: list[str], label: str, extra=None):
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
         raise ParamError("scenarios", dup, "each scenario may appear once")
+    chosen = bool(getattr(args, "year", None))
     years = check_years(getattr(args, "year", None), loaded)
     seeds, plan = common.run_seeds(args)  # with --posterior N: the same N draws x --seeds seeds for every scenario
     drawn = [common.drawn(ref, args, plan) for ref in refs] if plan else None
@@ -121,6 +126,7 @@ def _compare(args: argparse.Namespace, refs: list[str], label: str, extra=None):
             common.posterior_note(args, lo.name, plan, keys)
         extra_manifest["posterior"] = plan.manifest()
     if not args.quiet:
+        common.part_year_note(loaded[0].params)
         if sets:
             print("every scenario runs with --set " + ", ".join(f"{k}={v!r}" for k, v in sets.items()))
         for lo in loaded:
@@ -136,7 +142,7 @@ def _compare(args: argparse.Namespace, refs: list[str], label: str, extra=None):
                                             years=years)
         bar.close()
         experiments.report(tmp, [(lo.name, lo.question) for lo in loaded], seeds, tables, batch,
-                           draws=plan.n if plan else None, years_chosen=years is not None, sets=sets)
+                           draws=plan.n if plan else None, years_chosen=chosen, sets=sets)
         if extra:
             extra(tmp, loaded, seeds, tables)
         store.write_json(tmp / "manifest.json", store.manifest(
@@ -164,7 +170,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     label = "compare-" + "-".join(re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(n).stem) for n in names)[:60]
     out, loaded, seeds, tables, batch = _compare(args, names, label)
     if not args.quiet:
-        print("\n".join(experiments.summary_lines(tables, loaded[0].name, args.year is not None)))
+        print("\n".join(experiments.summary_lines(tables, loaded[0].name, bool(args.year))))
     print(f"results: {out}")
     return common.failures_exit(args, batch.failures, len(loaded) * len(seeds), "the comparison")
 
