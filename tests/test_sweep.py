@@ -85,6 +85,7 @@ def test_sobol_needs_a_power_of_two_and_stays_in_bounds(tmp_path):
     (('base = "baseline"', 'base = "nowhere"'), "unknown scenario"),
     (('seeds = 2', 'seeds = 2\ncolour = "red"'), "unknown sweep key"),
     (('[factors.rate]', '[factors.rate\n'), "not valid TOML"),
+    (('end = "2014-12"', 'end = "2014-06"\nplot_year = 2014'), "must be a complete year of the runs, 2013-2013"),
 ])
 def test_malformed_sweep_files_are_one_line_and_exit_2(tmp_path, capsys, change, fragment):
     f = tmp_path / "bad.toml"
@@ -94,6 +95,14 @@ def test_malformed_sweep_files_are_one_line_and_exit_2(tmp_path, capsys, change,
     err = capsys.readouterr().err
     assert fragment in err and err.count("\n") == 1
     assert not out.exists()
+
+
+def test_a_sweep_ending_before_december_plots_its_last_complete_year(tmp_path):
+    f = tmp_path / "half.toml"
+    f.write_text(SMALL.replace('end = "2014-12"', 'end = "2014-06"'))
+    assert sweep.load_spec(f).plot_year == 2013  # 2014 holds January-June only
+    f.write_text(SMALL)
+    assert sweep.load_spec(f).plot_year is None  # the last year of the runs, whole
 
 
 def test_a_sweep_writes_one_file_per_run_a_table_a_summary_and_figures(tmp_path, small):

@@ -38,7 +38,7 @@ import json
 import math
 import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ import numpy as np
 
 from ..model.indicators import BY_NAME as INDICATORS
 from ..model.indicators import unknown as unknown_indicator
-from ..params import BY_KEY, GROUPS, ParamError, Params, read_toml
+from ..params import BY_KEY, GROUPS, ParamError, Params, last_complete_year, part_year_note, read_toml
 from ..runs import store
 from ..runs.executor import Executor, Outcome, Task
 from . import posterior, scenarios
@@ -207,11 +207,13 @@ def load_spec(path_like: str | Path) -> SweepSpec:
                      tuple(indicators), overrides, plot_year,
                      hashlib.sha256(path.read_bytes()).hexdigest()[:16])
     base_params = scenarios.load(base).params  # the base must exist and every point must validate
-    for point in spec.design_points():
-        last = int(spec.point_params(base_params, point)["run.end"][:4])
-        if plot_year is not None and (isinstance(plot_year, bool) or not isinstance(plot_year, int)
-                                      or not 2013 <= plot_year <= last):
-            raise spec_error(path, "plot_year", plot_year, f"must be a year of the runs, 2013-{last}")
+    ends = [str(spec.point_params(base_params, point)["run.end"]) for point in spec.design_points()]
+    last = min(last_complete_year(e) for e in ends)
+    if plot_year is not None and (isinstance(plot_year, bool) or not isinstance(plot_year, int)
+                                  or not 2013 <= plot_year <= last):
+        raise spec_error(path, "plot_year", plot_year, f"must be a complete year of the runs, 2013-{last}")
+    if plot_year is None and last >= 2013 and any(part_year_note(e) for e in ends):
+        spec = replace(spec, plot_year=last)  # the runs' last year is cut short: plot the last whole one
     return spec
 
 
