@@ -46,7 +46,9 @@ class Firms:
     emerging: np.ndarray  # bool, counted in the strategic-emerging aggregate
     staff_quality: np.ndarray  # 0-1
     key: np.ndarray  # uint64, the firm's fixed random key: fresh tie-breaks per allocation (allocation.py)
-    alive: np.ndarray  # bool: operating (firms that closed keep their slot until an entrant takes it)
+    alive: np.ndarray  # bool: operating. A firm that closes is replaced by an entrant in the same January step
+    # (dynamics.py), so every agent operates in every recorded month; the submodels' filters on it would keep a slot
+    # left empty out of every decision and count
     gain_z: np.ndarray  # (n, 4) standard normal draw of the realised gain of each stage
     z_known: np.ndarray  # (n, 4) float32: what the firm expects of its own z (beliefs.own_knowledge, diagnoses)
     z_var: np.ndarray  # (n, 4) float32: the variance of its own z it does not know

@@ -176,7 +176,7 @@ INDICATORS: tuple[Indicator, ...] = (
        lambda a: _div(a.s("firms", ABOVE, cloud=1), a.s("firms", ABOVE)), short="cloud%", **PCT),
     _i("share_digitized_above", "share", "Above-size firms digitized (stage >= 2)", "above-size firms with stage >= 2",
        lambda a: _div(a.s("firms", ABOVE, slice(2, None)), a.s("firms", ABOVE)), short="digit%", **PCT),
-    _i("cloud_firms", "firms", "Firms on the cloud", "firms on the cloud (all sizes; migrations less exits)",
+    _i("cloud_firms", "firms", "Firms on the cloud", "firms on the cloud (all sizes; migrations less exits and the closures of firms on the cloud)",
        lambda a: a.s("firms", cloud=1), short="cloud k", **K),
     _i("robots_in_service", "robots", "Industrial robots in service", "industrial robots installed",
        lambda a: a.s("robots"), short="robots k", scale=1e3, shown_unit="thousand"),
@@ -197,9 +197,12 @@ INDICATORS: tuple[Indicator, ...] = (
        "value added per worker, above-size firms",
        lambda a: _div(a.s("va", ABOVE, mean=True), a.s("employees", ABOVE, mean=True)), short="LP k/wkr", **KLP),
     _i("value_added_real", "yuan (2013 prices)", "Value added, 2013 prices", "value added of all firms in the "
-       "period over the price level (price_index)", lambda a: a.va_amount() / a.z("price_index", mean=True), **BN),
+       "period over the price level (price_index; with economy.deflate off, as at the calibrated baseline, prices "
+       "stay at 2013's and this is the nominal series)",
+       lambda a: a.va_amount() / a.z("price_index", mean=True), **BN),
     _i("labour_productivity_above_real", "yuan/worker/yr (2013 prices)", "Labour productivity, above size, 2013 "
-       "prices", "labour_productivity_above over the price level (price_index)",
+       "prices", "labour_productivity_above over the price level (price_index; the nominal series with "
+       "economy.deflate off, as at the calibrated baseline)",
        lambda a: _div(a.s("va", ABOVE, mean=True), a.s("employees", ABOVE, mean=True)) / a.z("price_index", mean=True),
        **KLP),
     _i("price_index", "index", "Producer prices", "industrial producer prices relative to 2013 (economy.deflate; "
@@ -240,8 +243,8 @@ INDICATORS: tuple[Indicator, ...] = (
        "tech_investment as a share of industrial investment",
        lambda a: _div(_tech_investment(a), _tech_investment(a) + a.other_investment_share * a.va_amount()), **PCT),
     _i("labour_cost_saved", "yuan", "Labour cost saved", "wages no longer paid, in the period, for the workers "
-       "that projects completed since January 2013 released (employment that fell; a firm short of labour "
-       "releases fewer than its needs fall), at the period's wage of the firm's size class (nominal)",
+       "that projects completed since January 2013 released in firms still operating (employment that fell; a firm "
+       "short of labour releases fewer than its needs fall), at the period's wage of the firm's size class (nominal)",
        _flow("labour_cost_saved"), **BN),
     _i("workers_substituted", "workers", "Workers substituted", "workers released by projects completed in the "
        "period (the fall in employment they brought)", _flow("workers_substituted"), scale=1e3,
