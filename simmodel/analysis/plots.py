@@ -583,6 +583,34 @@ def _panels(n: int, width: float = 5.0, height: float = 4.0):
     return fig, axes.flat
 
 
+def _name_points(ax, named: list[tuple[str, float, float]], x_max: float, y_max: float) -> None:
+    """Write each (name, x, y) next to its point, largest x first: in the first of eight places around it (near,
+    then farther, right before left; the right-most names start on the left, inside the axes) whose text overlaps no
+    point and no name already written and keeps right of and above the origin (its size estimated for 7-point type
+    in a panel of about 300 x 220 points); a name set away from its point gets a thin line to it."""
+    span = np.array([max(x_max, 1e-12), max(y_max, 1e-12)])
+    boxes = [(x / span[0] - 3 / 300, y / span[1] - 3 / 220, x / span[0] + 3 / 300, y / span[1] + 3 / 220)
+             for _, x, y in named]  # the points themselves
+    for name, x, y in named:
+        at, width = np.array([x, y]) / span, 3.9 * len(name) / 300
+        sides = [(4, 3), (4, -9), (-4, 3), (-4, -9), (14, 12), (14, -18), (-14, 12), (-14, -18)]
+        if x >= 0.8 * x_max:
+            sides = [(-dx, dy) for dx, dy in sides]
+
+        def box_of(dx, dy):
+            left = at[0] + dx / 300 - (width if dx < 0 else 0.0)
+            return left, at[1] + dy / 220, left + width, at[1] + (dy + 7) / 220
+
+        free = [d for d in sides if not any(b[0] < c[2] and c[0] < b[2] and b[1] < c[3] and c[1] < b[3]
+                                            for b in [box_of(*d)] for c in boxes) and box_of(*d)[0] > 0
+                and box_of(*d)[1] > 0]
+        dx, dy = (free or sides)[0]
+        boxes.append(box_of(dx, dy))
+        line = dict(arrowstyle="-", lw=0.5, color="0.5", shrinkA=0, shrinkB=3) if abs(dx) > 4 else None
+        ax.annotate(name, (x, y), fontsize=7, xytext=(dx, dy), textcoords="offset points",
+                    ha="right" if dx < 0 else "left", arrowprops=line)
+
+
 def sensitivity_figures(spec, table: pd.DataFrame, convergence: pd.DataFrame, noise: dict, folder: Path) -> list[Path]:
     """Morris: mu* against sigma per output (markers by role, mu*'s 95 % interval as a bar, seed noise
     shaded); Sobol: S1 and ST bars with 95 % intervals per output; both: the main index against sample size."""
@@ -597,16 +625,15 @@ def sensitivity_figures(spec, table: pd.DataFrame, convergence: pd.DataFrame, no
             # name the factors that stand out; those within twice the seed noise (or, with the noise unknown,
             # under 5 % of the largest mu*) huddle at the origin, so they are listed in a corner instead
             level = 2 * noise[o.name] if np.isfinite(noise.get(o.name, np.nan)) else 0.05 * t.mu_star.max()
-            small = []
+            small, named = [], []
             for fac, r in t.sort_values("mu_star", ascending=False).iterrows():
                 marker, color, _ = ROLE_STYLE[roles[fac]]
                 ax.errorbar(r.mu_star, r.sigma, xerr=half[fac], fmt=marker, color=color, ms=6, capsize=2)
-                if r.mu_star > level:  # the right-most name is written to the left of its point, inside the axes
-                    right = r.mu_star >= 0.8 * t.mu_star.max()
-                    ax.annotate(fac, (r.mu_star, r.sigma), fontsize=7, xytext=(-4 if right else 4, 3),
-                                textcoords="offset points", ha="right" if right else "left")
+                if r.mu_star > level:
+                    named.append((fac, r.mu_star, r.sigma))
                 else:
                     small.append(fac)
+            _name_points(ax, named, t.mu_star.max(), t.sigma.max())
             if small:
                 ax.text(0.98, 0.04, textwrap.fill("near the origin: " + ", ".join(small), 45), transform=ax.transAxes,
                         ha="right", va="bottom", fontsize=6.5, color="0.3")
