@@ -12,9 +12,9 @@ v = log((productivity_gain x (1 - other_cost_share) x value added + voucher / va
     / service_cost), capped at +-5: what the services bring a year against what they cost. A city
 behind its target presses its firms (beta_push); the target does not set the flow. A firm on the
 cloud whose services cost more than they bring (v < 0 without the voucher) leaves with monthly
-probability ``discontinue_rate`` and loses the productivity gain. A firm has the action's voucher once, on
-its first migration during the action: one that left the cloud and comes back is not paid again, and its v
-counts no voucher.
+probability ``discontinue_rate`` and loses the productivity gain. A firm is paid the action's voucher once:
+one that was paid, left the cloud and comes back is not paid again, and its v counts no voucher (a mover the
+budget could not pay, once the year's money is spent, may be paid on a later migration).
 The action (from ``cloud.action_start`` moved with ``programme.start``, params.instrument_start; its
 publicity and training build up over ``ramp_months``)
 adds publicity and training, vouchers (paid by the payer cloud.voucher_payer names),
@@ -173,8 +173,9 @@ class CloudMigration:
         if self.action_on(t):  # the voucher, once per firm: to the movers that have not had it
             first = movers[~f.voucher_used[movers]]
             if first.size:
-                f.cash[first] += model.subsidies.pay_vouchers(first)
-                f.voucher_used[first] = True
+                paid = model.subsidies.pay_vouchers(first)
+                f.cash[first] += paid
+                f.voucher_used[first[paid > 0]] = True  # a mover the budget could not pay may claim it another time
         by_city = np.bincount(f.city[movers], weights=f.weight[movers], minlength=len(model.cities)).tolist()
         for c in model.cities:
             c.cloud_done += by_city[c.city]
