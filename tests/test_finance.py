@@ -265,8 +265,8 @@ def test_equipment_taken_back_during_implementation_leaves_the_project_at_the_fi
     project carries on at the share the firm paid itself, so its scale (which its realised gain follows) and capital
     cost fall by the lease's share (400,000 of 1,000,000 yuan of capital and fees here). Before, only completed
     projects' gains were taken back, so such a firm kept the whole gain of equipment its lessor had already
-    recovered (60-100 real firms and 9-14 m yuan booked as recovered to 2020, seed 1, scale 0.05). The engineering lessor owns
-    nothing to take back; a project financed otherwise, or one not yet implementing, is untouched."""
+    recovered (60-100 real firms and 9-14 m yuan booked as recovered to 2020, seed 1, scale 0.05). The engineering
+    lessor owns nothing to take back; a project financed otherwise, or one not yet implementing, is untouched."""
     from simmodel.model.finance import write_off
     from simmodel.model.firms import APPROVAL, IMPLEMENTING, LOAN
     m = TransformationModel(seed=1, scale=0.005)

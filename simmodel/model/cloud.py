@@ -58,8 +58,9 @@ def _value_kernel(value_added, gain_share, voucher_year, service_cost, out):
 def _migrate_kernel(u, bound, table, combo, fit, on_cloud, alive, value_added, voucher_used, beta, gain_share,
                     voucher_year, service_cost, leaving, rate):
     """Movers (operating, fit, off the cloud, draw below their probability logistic(table[combo] + beta v), v
-    with the voucher unless the firm has had it), valued only where the draw is below ``bound``, and, if ``leaving``, leavers (operating, on the cloud, draw
-    below the discontinuance ``rate`` in the draw's precision, v without the voucher < 0); both in firm order.
+    with the voucher unless the firm has had it), valued only where the draw is below ``bound``, and, if
+    ``leaving``, leavers (operating, on the cloud, draw below the discontinuance ``rate`` in the draw's precision,
+    v without the voucher < 0); both in firm order.
     The pass over every firm picks the candidates of both without a branch (taken or not at random, a branch
     cost more than the rest of the pass)."""
     n = u.size

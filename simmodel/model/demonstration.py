@@ -13,9 +13,9 @@ Pilots: the 30 pilot industries (sectors.csv) are shuffled into three batches; a
 ``pilot_firms_per_industry`` real above-size firms of the industry's sector (not in a project, below
 stage 3), drawn at random, become pilots: exposure 1, an expert diagnosis, and a project started at
 once with the fund's pilot support, guaranteed finance and the first place in the providers' queue.
-Their realised gains are the cases conferences show first. A pilot firm's later projects are like anyone's. Conferences and pilots draw from their
-own random streams. Both start with the programme (params.instrument_start: conferences from its
-start, each batch at its date moved with programme.start).
+Their realised gains are the cases conferences show first. A pilot firm's later projects are like anyone's.
+Conferences and pilots draw from their own random streams. Both start with the programme
+(params.instrument_start: conferences from its start, each batch at its date moved with programme.start).
 """
 
 from __future__ import annotations
