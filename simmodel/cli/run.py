@@ -287,7 +287,7 @@ def add_parsers(sub) -> None:
     c.add_argument("--out", help="result folder (default results/<run-id>)")
     c.add_argument("--year", type=int, nargs="+", metavar="YEAR",
                    help="the years of the tables and the printed summary, e.g. --year 2016 2020 (default: the last "
-                   "year of the run)")
+                   "complete year of the run)")
     common.add_run_options(c, seeds_default=COMPARE_SEEDS)
     common.add_figure_options(c)
     c.set_defaults(func=cmd_compare)
