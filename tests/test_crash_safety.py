@@ -165,12 +165,11 @@ def test_a_signal_whose_exception_is_lost_in_a_c_callback_still_ends_the_run(tmp
     """CI caught SIGTERM landing while numba compiled a kernel: the handler's exception, raised inside llvmlite's
     ctypes callback, was printed as "Exception ignored" and lost, and the run went on to exit 0 with its results.
     The stop is kept (runs/stop.py) and raised at the end of the run it interrupted (no further run starts) or, lost
-    after the last run, before the result folder is put in place: exit 143, one line after Python's own report of
-    the ignored exception, no result folder."""
+    after the last run, before the result folder is put in place: exit 143, one line, no result folder. Python's own
+    report of the ignored exception (a traceback, which CI then saw as the command's output) is dropped."""
     p = subprocess.run([sys.executable, "-c", SWALLOWED, during], cwd=tmp_path, capture_output=True, text=True,
                        timeout=300)
-    assert "Exception ignored" in p.stderr  # the exception was lost where it was raised, as in CI
     assert p.returncode == 143, p.stderr
-    assert p.stderr.strip().splitlines()[-1] == "simmodel: terminated; no result folder was written"
+    assert p.stderr.strip() == "simmodel: terminated; no result folder was written", p.stderr
     assert not (tmp_path / "results").exists() or list((tmp_path / "results").iterdir()) == []
     assert (tmp_path / "runs_started").read_text() == ("2" if during == "run" else "4")  # of 4

@@ -31,13 +31,24 @@ class Terminated(KeyboardInterrupt):
 
 
 def _terminate(signum, frame):
-    stop.request(Terminated())  # raised again between runs if this raise is lost (runs/stop.py)
-    raise Terminated()
+    stop.request(e := Terminated())  # raised again between runs if this raise is lost (runs/stop.py)
+    raise e
 
 
 def _interrupt(signum, frame):
-    stop.request(KeyboardInterrupt())
-    raise KeyboardInterrupt()
+    stop.request(e := KeyboardInterrupt())
+    raise e
+
+
+def _quiet_lost_stop(report):
+    """sys.unraisablehook around a command: drops Python's "Exception ignored" report (a traceback) of a stop the
+    handlers raised inside a callback from C, which runs/stop.py keeps and raises again; any other report goes to
+    ``report``."""
+    def hook(unraisable):
+        if unraisable.exc_value is not None and unraisable.exc_value is stop.pending():
+            return
+        report(unraisable)
+    return hook
 
 
 class Parser(argparse.ArgumentParser):
@@ -66,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     main_thread = threading.current_thread() is threading.main_thread()
     on_term = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     on_int = signal.signal(signal.SIGINT, _interrupt) if main_thread else None
+    report = sys.unraisablehook
+    sys.unraisablehook = _quiet_lost_stop(report)
     try:
         args = build_parser().parse_args(argv)
         for name in PATH_OPTIONS:  # an empty path would silently mean the default folder or file
@@ -99,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 143 if isinstance(e, Terminated) else 130
     finally:
         stop.clear()
+        sys.unraisablehook = report
         if on_term is not None:
             signal.signal(signal.SIGTERM, on_term)
         if on_int is not None:

@@ -4,7 +4,8 @@ The command's signal handlers raise their exception where the process happens to
 callback from C (numba writing a compiled kernel to its cache, through llvmlite's ctypes callback), it is
 printed as "Exception ignored" and lost: the job would then run to its end and exit 0. So a handler also
 ``request``s the stop, and the loops that hand out runs and the commit of a result folder ``check`` it,
-raising it again there.
+raising it again there. Python's own report of the lost exception (a traceback, through ``sys.unraisablehook``)
+is dropped by the command while the stop is kept (:func:`pending`), so the user sees one line.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ def request(exc: BaseException) -> None:
     _pending = exc
 
 
+def pending() -> BaseException | None:
+    """The stop asked for and not yet honoured, if any."""
+    return _pending
+
+
 def check() -> None:
     """Raise the stop asked for, if any: between runs, and before a result folder is put in place."""
     if _pending is not None:
@@ -29,4 +35,4 @@ def clear() -> None:
     _pending = None
 
 
-__all__ = ["request", "check", "clear"]
+__all__ = ["request", "pending", "check", "clear"]
