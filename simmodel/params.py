@@ -64,7 +64,7 @@ def last_complete_year(end: str) -> int:
 
 def part_year_note(end: str) -> str:
     """'' for a run ending in a December; otherwise a note that its last year is cut short."""
-    if end[5:7] == "12":
+    if last_complete_year(end) == int(end[:4]):
         return ""
     months = "January" if end[5:7] == "01" else f"January-{_MONTH_NAMES[int(end[5:7]) - 1]}"
     return (f"the run ends in {end}: {end[:4]} is {months} only (its flows, and growth rates over them, are of those "

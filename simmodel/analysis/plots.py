@@ -601,11 +601,11 @@ def _name_points(ax, named: list[tuple[str, float, float]], x_max: float, y_max:
             left = at[0] + dx / 300 - (width if dx < 0 else 0.0)
             return left, at[1] + dy / 220, left + width, at[1] + (dy + 7) / 220
 
-        free = [d for d in sides if not any(b[0] < c[2] and c[0] < b[2] and b[1] < c[3] and c[1] < b[3]
-                                            for b in [box_of(*d)] for c in boxes) and box_of(*d)[0] > 0
-                and box_of(*d)[1] > 0]
-        dx, dy = (free or sides)[0]
-        boxes.append(box_of(dx, dy))
+        placed = [(d, box_of(*d)) for d in sides]
+        free = [(d, b) for d, b in placed if b[0] > 0 and b[1] > 0
+                and not any(b[0] < c[2] and c[0] < b[2] and b[1] < c[3] and c[1] < b[3] for c in boxes)]
+        (dx, dy), box = (free or placed)[0]
+        boxes.append(box)
         line = dict(arrowstyle="-", lw=0.5, color="0.5", shrinkA=0, shrinkB=3) if abs(dx) > 4 else None
         ax.annotate(name, (x, y), fontsize=7, xytext=(dx, dy), textcoords="offset points",
                     ha="right" if dx < 0 else "left", arrowprops=line)
