@@ -587,10 +587,10 @@ PARAMS: tuple[Param, ...] = (
     Param("cloud.service_cost", 10_000.0, "float", "yuan/yr", "yearly cost of the cloud services a firm "
           "takes up (subscriptions, data migration spread over the years)", A, lo=0.0, hi=1e7),
     Param("cloud.beta_net_value", 0.5, "float", "logit", "weight of the value of cloud services to a firm: the log "
-          "of what they bring a year (productivity gain x (1 - other costs) x value added + the voucher spread "
-          "over cloud.value_years) over their yearly cost, capped at +-5", A, lo=0.0, hi=20.0),
-    Param("cloud.value_years", 3, "int", "yr", "years over which a firm spreads the voucher when it weighs the "
-          "service", A, lo=1, hi=30),
+          "of what they bring a year (productivity gain x (1 - other costs) x value added + the voucher it "
+          "expects spread over cloud.value_years) over their yearly cost, capped at +-5", A, lo=0.0, hi=20.0),
+    Param("cloud.value_years", 3, "int", "yr", "years over which a firm spreads the voucher it expects when it "
+          "weighs the service", A, lo=1, hi=30),
     Param("cloud.discontinue_rate", 0.02, "float", "1/month", "monthly probability that a firm on the cloud "
           "whose services cost more than they bring (net value < 0) leaves, losing the productivity gain", A,
           lo=0.0, hi=1.0),

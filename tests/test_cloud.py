@@ -164,13 +164,47 @@ def test_a_firm_is_paid_the_cloud_voucher_once_however_often_it_comes_back():
     assert (claims > 1).sum() > 200, (claims > 1).sum()  # unpaid movers claiming again: 1,026 of 9,176 agents here
 
 
+@pytest.mark.parametrize("payer", ["action", "cities"])
+def test_a_mover_counts_on_the_share_of_the_voucher_its_payer_paid_last_year(payer):
+    """As firms weigh the purchase subsidies and the fund's awards by the share of a claim paid last year, a mover
+    that has not had the voucher counts on the voucher times its payer's share: all of it in the action's first
+    year, less once a year's claims exceeded the budget. In 2017 the action's 300 m yuan ran out (measured share
+    paid 0.36-0.37 on seeds 1-3 at scale 0.05); when the cities pay, each city's own budget sets it (their budgets
+    cut to 150 m yuan a year here so that they run out)."""
+    from simmodel.model import TransformationModel
+
+    extra = {"cloud.voucher_payer": payer} if payer == "action" else {"cloud.voucher_payer": payer,
+                                                                      "cities.budget_total": 1.5e8}
+    m = TransformationModel.from_scenario("baseline", seed=3, scale=0.02, end="2018-02", **extra)
+    counted, shares = {}, {}
+    migrate = m.cloud.migrate
+
+    def migrating(firms, month, push, voucher=0.0):
+        counted[month] = np.zeros(len(m.cities)) + voucher
+        shares[month] = np.array([c.budget.expected_share for c in m.cities]) if payer == "cities" \
+            else np.full(len(m.cities), m.government.vouchers.expected_share)
+        return migrate(firms, month, push, voucher)
+
+    m.cloud.migrate = migrating
+    m.run()
+    start, yuan = m.cloud.start, m.params["cloud.voucher"]
+    assert all(not counted[t].any() for t in range(start))
+    assert all(np.array_equal(counted[t], yuan * shares[t]) for t in range(start, 62))
+    if payer == "action":
+        assert all((shares[t] == 1).all() for t in range(start, 60))  # the action's first year
+    assert shares[60].max() < 0.9 and shares[60].min() > 0  # 2017's claims exceeded the payer's money
+    if payer == "cities":
+        assert np.ptp(shares[60]) > 0.05  # cities ran short by different amounts
+
+
 @pytest.mark.parametrize("seed, voucher, had", [(7, 0.0, False), (8, 0.0, False), (7, 3000.0, False),
-                                                (8, 3000.0, True)])
+                                                (8, 3000.0, True), (7, "per city", True)])
 def test_a_months_movers_and_leavers_are_exactly_those_a_firm_by_firm_evaluation_gives(seed, voucher, had):
     """migrate filters the month's draws in one pass before valuing anyone (a bound on every firm's
     probability); the movers must be exactly the operating firms off the cloud and fit for it whose draw is
     below their own probability (the voucher in what the services bring, unless the firm has had it: ``had``
-    gives a random half of the firms the voucher already), and the leavers the operating firms
+    gives a random half of the firms the voucher already; "per city": each city's movers expect their own
+    voucher), and the leavers the operating firms
     on it with a draw below the discontinuance rate (compared in the draw's float32, as numpy compares a float32
     array with a Python float: a draw of exactly float32(0.02), below 0.02 in float64, is not below it) whose
     services cost more than they bring without the voucher. Here a tenth of the firms are closed."""
@@ -187,7 +221,15 @@ def test_a_months_movers_and_leavers_are_exactly_those_a_firm_by_firm_evaluation
         f.voucher_used[:] = rng.random(f.n) < 0.5
     push = np.array([c.behind_target() for c in m.cities], float)
     table, everyone = cloud.index_table(m.month, push), np.arange(f.n)
-    v = np.where(f.voucher_used, cloud.value(f, everyone, 0.0), cloud.value(f, everyone, voucher))
+    if voucher == "per city":
+        voucher = np.random.default_rng(seed + 100).uniform(0.0, 20_000.0, len(m.cities))
+        expected = np.zeros(f.n)
+        for city, yuan in enumerate(voucher):
+            mine = everyone[f.city == city]
+            expected[mine] = cloud.value(f, mine, yuan)
+    else:
+        expected = cloud.value(f, everyone, voucher)
+    v = np.where(f.voucher_used, cloud.value(f, everyone, 0.0), expected)
     p = logistic(table[f.combo] + cloud.p.beta_net_value * v)
     # draws near each firm's own probability (off the cloud) or the discontinuance rate (on it), so that a
     # filter or a bound that is off by a little changes who moves or leaves

@@ -8,8 +8,9 @@ Each month a firm of the potential not yet on the cloud migrates with probabilit
     logistic(migration_intercept + beta_action x the action's strength + beta_push [its city is behind
              its target] + beta_cloud_peers x share of its cell on the cloud
              + beta_digital [stage >= 2] + beta_tier x (3 - the city's IT tier) + beta_net_value x v),
-v = log((productivity_gain x (1 - other_cost_share) x value added + voucher / value_years)
-    / service_cost), capped at +-5: what the services bring a year against what they cost. A city
+v = log((productivity_gain x (1 - other_cost_share) x value added + expected voucher / value_years)
+    / service_cost), capped at +-5: what the services bring a year against what they cost (the expected
+voucher: the voucher times the share of a claim its payer paid last year, as for the purchase subsidies). A city
 behind its target presses its firms (beta_push); the target does not set the flow. A firm on the
 cloud whose services cost more than they bring (v < 0 without the voucher) leaves with monthly
 probability ``discontinue_rate`` and loses the productivity gain. A firm is paid the action's voucher once:
@@ -55,10 +56,11 @@ def _value_kernel(value_added, gain_share, voucher_year, service_cost, out):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _migrate_kernel(u, bound, table, combo, fit, on_cloud, alive, value_added, voucher_used, beta, gain_share,
+def _migrate_kernel(u, bound, table, combo, city, fit, on_cloud, alive, value_added, voucher_used, beta, gain_share,
                     voucher_year, service_cost, leaving, rate):
     """Movers (operating, fit, off the cloud, draw below their probability logistic(table[combo] + beta v), v
-    with the voucher unless the firm has had it), valued only where the draw is below ``bound``, and, if
+    with the voucher a year their city's mover expects, ``voucher_year[city]``, unless the firm has had it),
+    valued only where the draw is below ``bound``, and, if
     ``leaving``, leavers (operating, on the cloud, draw below the discontinuance ``rate`` in the draw's precision,
     v without the voucher < 0); both in firm order.
     The pass over every firm picks the candidates of both without a branch (taken or not at random, a branch
@@ -77,7 +79,7 @@ def _migrate_kernel(u, bound, table, combo, fit, on_cloud, alive, value_added, v
     n_move = 0
     for j in range(n_cand):
         i = cand[j]
-        voucher = 0.0 if voucher_used[i] else voucher_year
+        voucher = 0.0 if voucher_used[i] else voucher_year[city[i]]
         z = table[combo[i]] + beta * value_of(gain_share, voucher, service_cost, value_added[i])
         movers[n_move] = i
         n_move += u[i] < logistic_of(z)
@@ -157,7 +159,7 @@ class CloudMigration:
         had it, and count toward their city's target."""
         f, t = model.firms, model.month
         push = np.array([c.behind_target() for c in model.cities], float)
-        voucher = model.params["cloud.voucher"] if self.action_on(t) else 0.0
+        voucher = model.subsidies.expected_voucher() if self.action_on(t) else 0.0
         movers, leavers = self.migrate(f, t, push, voucher)
         if leavers.size:
             model.flow("cloud_exits", leavers)
@@ -183,9 +185,10 @@ class CloudMigration:
         model.flow("cloud_migrations", movers)
 
     def migrate(self, firms: Firms, month: int, push: np.ndarray,
-                voucher: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+                voucher: float | np.ndarray = 0.0) -> tuple[np.ndarray, np.ndarray]:
         """(firms moving onto the cloud, firms leaving it) this month; flags and keys are updated. ``voucher``:
-        what a firm that has not had the voucher counts on (0 outside the action).
+        what a firm that has not had the voucher counts on, in yuan, one for all or one per city (0 outside the
+        action; SubsidySchedule.expected_voucher during it).
 
         One draw per firm per month (common random numbers): it decides a migration for a firm off the
         cloud and a discontinuance for one on it."""
@@ -195,9 +198,11 @@ class CloudMigration:
         # exact thinning: v <= 5, so no firm's probability exceeds logistic(max index + 5 beta_net_value); the
         # draw is compared with it before anything else of the firm is read
         bound = logistic_of(table.max() + 5.0 * c.beta_net_value)
-        movers, leavers = _migrate_kernel(u, bound, table, firms.combo, self.fit, firms.on_cloud, firms.alive,
-                                          firms.value_added, firms.voucher_used, c.beta_net_value,
-                                          *self._value_terms(voucher),
+        gain_share, _, service_cost = self._value_terms(0.0)
+        voucher_year = np.zeros(self.it_tier.size) + np.asarray(voucher, float) / c.value_years  # per city
+        movers, leavers = _migrate_kernel(u, bound, table, firms.combo, firms.city, self.fit, firms.on_cloud,
+                                          firms.alive, firms.value_added, firms.voucher_used, c.beta_net_value,
+                                          gain_share, voucher_year, service_cost,
                                           c.discontinue_rate > 0, u.dtype.type(c.discontinue_rate))  # as numpy's <
         for idx, flag, sign in ((movers, True, 1.0), (leavers, False, -1.0)):
             if idx.size:

@@ -181,8 +181,21 @@ class SubsidySchedule:
         met = self._met[1]
         if not expected:
             return met
-        return SubsidyTerms(met.robot_subsidy, np.array([c.budget.expected_share for c in m.cities]), met.award_rate,
-                            met.award_cap, m.government.fund.expected_share, met.pilot_rate, met.pilot_cap)
+        return SubsidyTerms(met.robot_subsidy, self._city_shares(), met.award_rate, met.award_cap,
+                            m.government.fund.expected_share, met.pilot_rate, met.pilot_cap)
+
+    def _city_shares(self) -> np.ndarray:
+        """The share of a claim firms expect each city's budget to pay (Budget.expected_share)."""
+        return np.array([c.budget.expected_share for c in self.model.cities])
+
+    def expected_voucher(self) -> np.ndarray:
+        """Per city, the yuan a mover onto the cloud that has not had the voucher counts on: the voucher times
+        the share of a claim its payer's budget paid last year (Budget.expected_share: 1 in the action's first
+        year), as firms weigh the purchase subsidies and the fund's awards."""
+        m = self.model
+        if self.cities_pay_vouchers:
+            return self.voucher * self._city_shares()
+        return np.full(len(m.cities), self.voucher * m.government.vouchers.expected_share)
 
     def _rules(self) -> np.ndarray:
         """(months of the run, cities, 2): each city's (rate, cap per robot) in each month (CityGovernment.rule,
