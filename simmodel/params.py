@@ -672,7 +672,7 @@ PARAMS: tuple[Param, ...] = (
     Param("providers.entry_rate", 0.15, "float", "1/month", "share of a sector's excess backlog (queue beyond "
           "the threshold, in providers' capacities) that new entrants take on each month (Poisson)", A,
           lo=0.0, hi=1.0),
-    Param("providers.max_count", 2_000, "int", "firms", "ceiling on providers", A, lo=1, hi=100_000),
+    Param("providers.max_count", 2_000, "int", "providers", "ceiling on the number of providers", A, lo=1, hi=100_000),
 
     # --- shared: shared-manufacturing platforms (seed 003; docs/ODD.md 3.4.14) ---------------------
     Param("shared.platforms_enabled", False, "bool", "-", "shared-manufacturing platforms sell production capacity "

@@ -100,7 +100,7 @@ class FirmDynamics:
         finance.write_off(f, d, m.bank, m.leasing, m.tables.sector_labour_saving)
         impl = d[(f.proj_phase[d] == IMPLEMENTING) & (f.proj_provider[d] >= 0)]
         if impl.size:
-            m.providers.release(f.proj_provider[impl], f.weight[impl])
+            m.providers.release(impl)
         gov = m.government
         gov.applications = [tuple(x[keep] for x in a) for a in gov.applications
                             for keep in [~np.isin(a[0], d)] if keep.any()]

@@ -98,7 +98,7 @@ class Firms:
     proj_phase: np.ndarray  # NONE / APPROVAL / QUEUED / IMPLEMENTING
     proj_target: np.ndarray  # target stage
     proj_months: np.ndarray  # months left in the current phase
-    proj_provider: np.ndarray  # provider index, -1 if none
+    proj_provider: np.ndarray  # the first of the providers implementing it (ProviderMarket's ledger), -1 if none
     proj_capex: np.ndarray  # capital cost, yuan (after scaling)
     proj_robots: np.ndarray  # robots the project plans to install (machine substitution), per firm
     proj_fee: np.ndarray  # provider fee, yuan

@@ -297,7 +297,7 @@ class TransformationModel(mesa.Model):
     def _start(self, idx: np.ndarray, provider: np.ndarray) -> None:
         """Implementation begins: the firm pays, subsidies are claimed, loans and leases paid out."""
         f = self.firms
-        fee = projects.start(f, idx, provider, self.providers.fee_share_of(provider),
+        fee = projects.start(f, idx, provider, self.providers.fee_share_for(idx),
                              self.params["technology.fixed_project_cost"], self.impl_months, self.month)
         capex = f.proj_capex[idx]
         subsidy = self.subsidies.pay_robots(idx)  # in queue order
@@ -309,9 +309,8 @@ class TransformationModel(mesa.Model):
     def _complete(self, idx: np.ndarray) -> None:
         """Projects complete: realised gain, new stage, robots, labour saved, post-project subsidy."""
         f, w = self.firms, self.firms.weight[idx]
-        provider = f.proj_provider[idx]
         gain, ratio = projects.realised_gain(f, idx, self.nominal_gain, self.true_multiplier * self._wave(),
-                                             self.params["technology.gain_sd"], self.providers.quality_of(provider))
+                                             self.params["technology.gain_sd"], self.providers.quality_for(idx))
         sector = f.sector[idx]
         released = firmlib.complete_gain(f, idx, gain, self.tables.sector_labour_saving,
                                          self.params["technology.robots_per_worker_saved"])
@@ -320,7 +319,7 @@ class TransformationModel(mesa.Model):
         if self.subsidies.award_basis == "completion":
             self.subsidies.apply(idx, ratio)  # to this year's round of the fund
         finance.share_shortfall(f, idx, ratio, libm.log1p(gain), self.leasing)
-        self.providers.finish(provider, w)
+        self.providers.finish(idx)
         beliefs.observe(f.belief_precision, f.belief_weighted, idx, ratio, self.params["beliefs.own_learning"],
                         self.obs_var)
         f.informed[idx] = True

@@ -3,8 +3,11 @@
 docs/ODD.md, submodel "Engineering-service providers". Each provider works in one sector group and
 implements at most ``capacity`` projects (real firms) at once. Queued projects are taken in order
 of arrival (ties by a fixed random priority); the best providers (smallest spread of realised gains)
-fill first. The fee falls with a provider's completed projects (an experience curve). When a
-sector's queue is long, new providers enter in proportion to the backlog.
+fill first. An agent stands for ``weight`` real firms: its project's firms are spread over the providers
+whose free capacity they fill (a ledger of (firm, provider, real firms)), and it pays their mean fee and gets
+their mean quality, so that no provider's load, fee or quality depends on the sample's scale. The fee falls
+with a provider's completed projects (an experience curve). When a sector's queue is long, new providers enter
+in proportion to the backlog.
 """
 
 from __future__ import annotations
@@ -62,6 +65,9 @@ class ProviderMarket:
         self.active = np.zeros(0)
         self.completed = np.zeros(0)
         self.providers: list[ServiceProvider] = []
+        # the ledger: each implementing project's real firms at each of its providers, one row a (firm, provider)
+        self.led_firm, self.led_provider, self.led_amount = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+        self._slot = np.zeros(0, np.int64)  # scratch: a firm's position among the firms asked about, else -1
         self._members: tuple | None = None  # providers by sector, best first, and each sector's bounds (cached)
         counts = largest_remainder(sector_share, pr.initial_count)
         self._enter(np.repeat(np.arange(len(counts)), counts))
@@ -132,43 +138,83 @@ class ProviderMarket:
 
     # --- the monthly matching ------------------------------------------------------------------------
     def match(self, queued: np.ndarray, sector: np.ndarray, weight: np.ndarray) -> np.ndarray:
-        """Assign queued projects (indices, already in queue order) to providers with free capacity.
+        """Assign queued projects (firm indices, already in queue order) to providers with free capacity.
 
-        Returns the provider index per queued project (-1 = still waiting). Projects that fit in
-        their sector's free capacity are taken; the one that straddles the limit (an agent stands
-        for ``weight`` firms) is taken with probability equal to the share of it that fits, so the
-        load is unbiased and exceeds capacity by less than one agent per sector at most.
+        Returns, per queued project, the first provider implementing it (-1 = still waiting). Projects that fit in
+        their sector's free capacity are taken; the one that straddles the limit (an agent stands for ``weight``
+        firms) is taken with probability equal to the share of it that fits, so the load is unbiased and exceeds
+        capacity by less than one agent per sector at most. A project taken covers its weight of the sector's free
+        capacity laid out best provider first, from the weight queued ahead of it: each provider it covers takes
+        that part of its firms (the ledger). The straddling project may reach beyond all free capacity; its
+        providers then take its firms in proportion to the parts they cover.
         """
         assigned = np.full(queued.size, -1, np.int64)
         draws = self.rng.random(self.n_sectors)  # one per sector per month: stable streams
         if queued.size:
-            _match_kernel(queued, sector, weight, self.sector, self.capacity, self.active, draws, *self.members(),
-                          assigned)
+            rows = queued.size + self.sector.size + self.n_sectors  # each provider boundary splits a project once
+            project, provider, amount = np.empty(rows, np.int64), np.empty(rows, np.int64), np.empty(rows)
+            n = _match_kernel(queued, sector, weight, self.sector, self.capacity, self.active, draws, *self.members(),
+                              assigned, project, provider, amount)
+            if n:
+                self.led_firm = np.concatenate((self.led_firm, queued[project[:n]]))
+                self.led_provider = np.concatenate((self.led_provider, provider[:n]))
+                self.led_amount = np.concatenate((self.led_amount, amount[:n]))
         return assigned
 
-    def finish(self, provider: np.ndarray, weight: np.ndarray) -> None:
-        """Projects implemented by ``provider`` (indices) finished: free capacity, add experience."""
-        self.completed += self.release(provider, weight)
+    def _rows(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(the ledger's rows of the projects of firms ``idx``, each row's position in ``idx``)."""
+        if self._slot.size != self.model.firms.n:  # the population's slots are fixed (entrants take closed ones')
+            self._slot = np.full(self.model.firms.n, -1, np.int64)
+        self._slot[idx] = np.arange(idx.size)
+        at = self._slot[self.led_firm]
+        self._slot[idx] = -1
+        rows = np.flatnonzero(at >= 0)
+        return rows, at[rows]
 
-    def release(self, provider: np.ndarray, weight: np.ndarray) -> np.ndarray:
-        """Projects of ``provider`` (indices) end (finished, or the firm closed): their capacity is free.
-        Returns the projects ended per provider (real firms)."""
-        sums = np.bincount(provider, weights=weight, minlength=self.active.size)
+    def _mean_over_providers(self, idx: np.ndarray, per_provider: np.ndarray) -> np.ndarray:
+        """Per project of firms ``idx``, the mean of ``per_provider`` over its providers, weighted by the real
+        firms each implements."""
+        rows, at = self._rows(idx)
+        amount = self.led_amount[rows]
+        total = np.bincount(at, weights=amount * per_provider[self.led_provider[rows]], minlength=idx.size)
+        return total / np.bincount(at, weights=amount, minlength=idx.size)
+
+    def fee_share_for(self, idx: np.ndarray) -> np.ndarray:
+        """The fee share the projects of firms ``idx`` pay: their providers' fee shares (after learning), by the
+        real firms each implements."""
+        return self._mean_over_providers(idx, self.fee_shares())
+
+    def quality_for(self, idx: np.ndarray) -> np.ndarray:
+        """The quality multiplier of the projects of firms ``idx``: their providers', by the real firms each
+        implements."""
+        return self._mean_over_providers(idx, self.quality)
+
+    def finish(self, idx: np.ndarray) -> None:
+        """The projects of firms ``idx`` finished: their providers' capacity is free and they gain experience."""
+        self.completed += self.release(idx)
+
+    def release(self, idx: np.ndarray) -> np.ndarray:
+        """The projects of firms ``idx`` end (finished, or the firm closed): their capacity is free and they leave
+        the ledger. Returns the projects ended per provider (real firms)."""
+        rows, _ = self._rows(idx)
+        sums = np.bincount(self.led_provider[rows], weights=self.led_amount[rows], minlength=self.active.size)
         self.active = np.maximum(self.active - sums, 0.0)
+        keep = np.ones(self.led_firm.size, bool)
+        keep[rows] = False
+        self.led_firm, self.led_provider, self.led_amount = self.led_firm[keep], self.led_provider[keep], \
+            self.led_amount[keep]
         return sums
-
-    def quality_of(self, provider: np.ndarray) -> np.ndarray:
-        return self.quality[provider]
-
-    def fee_share_of(self, provider: np.ndarray) -> np.ndarray:
-        return self.fee_shares()[provider]
 
     def entry(self, queue_by_sector: np.ndarray) -> int:
         """Providers enter sectors whose queue (real firms) exceeds entry_ratio x capacity: a Poisson
-        number with mean entry_rate x the excess backlog in units of a provider's capacity."""
+        number with mean entry_rate x the excess backlog in units of a provider's capacity, up to max_count
+        providers in all (the entrants then drawn at random from those of every sector)."""
         excess = np.maximum(queue_by_sector - self.entry_ratio * self.sector_capacity(), 0.0)
         n = self.rng.poisson(self.entry_rate * excess / self.default_capacity)  # one draw per sector
-        sectors = np.repeat(np.arange(n.size), n)[:max(self.max_count - len(self.providers), 0)]  # by sector
+        sectors = np.repeat(np.arange(n.size), n)
+        room = max(self.max_count - len(self.providers), 0)
+        if sectors.size > room:  # max_count binds: a random draw of the would-be entrants, not the first sectors
+            sectors = sectors[np.sort(self.rng.choice(sectors.size, room, replace=False))]
         self._enter(sectors)
         entered = len(sectors)
         self.entries_total += entered
@@ -176,12 +222,14 @@ class ProviderMarket:
 
 
 @njit(cache=True, nogil=True)
-def _match_kernel(queued, sector, weight, p_sector, capacity, active, draws, member_order, member_bounds, assigned):
+def _match_kernel(queued, sector, weight, p_sector, capacity, active, draws, member_order, member_bounds, assigned,
+                  project, provider, amount):
     """ProviderMarket.match in one compiled call: each sector's room net of any provider's overfill (so an
     overfill is worked off before new projects start; summed provider by provider from 0, as np.bincount), each
     provider's free capacity (np.maximum(capacity - active, 0.0)), the queue's positions by sector in queue
-    order (a stable counting sort), the matching (_match_sectors), and the projects started added to the
-    providers' loads (summed by provider in queue order from 0, then added, as ``active += np.bincount(...)``)."""
+    order (a stable counting sort), the matching (_match_sectors: the ledger's rows into ``project`` (position in
+    the queue), ``provider``, ``amount``; returns their number), and the real firms each provider took added to its
+    load (summed by provider in the rows' order from 0, then added)."""
     n_s, q = draws.size, queued.size
     net, free_all = np.zeros(n_s), np.empty(capacity.size)
     for p in range(capacity.size):
@@ -199,22 +247,26 @@ def _match_kernel(queued, sector, weight, p_sector, capacity, active, draws, mem
         s = sector[queued[j]]
         by_sector[fill[s]] = j
         fill[s] += 1
-    _match_sectors(w_queued, by_sector, bounds, net, draws, free_all, member_order, member_bounds, assigned)
-    started, load = False, np.zeros(active.size)
-    for j in range(q):
-        if assigned[j] >= 0:
-            load[assigned[j]] += w_queued[j]
-            started = True
-    if started:
+    n = _match_sectors(w_queued, by_sector, bounds, net, draws, free_all, member_order, member_bounds, assigned,
+                       project, provider, amount)
+    if n:
+        load = np.zeros(active.size)
+        for r in range(n):
+            load[provider[r]] += amount[r]
         for p in range(active.size):
             active[p] += load[p]
+    return n
 
 
 @njit(cache=True, nogil=True)
-def _match_sectors(w_queued, by_sector, bounds, net, draws, free_all, member_order, member_bounds, assigned):
+def _match_sectors(w_queued, by_sector, bounds, net, draws, free_all, member_order, member_bounds, assigned,
+                   project, provider, amount):
     """ProviderMarket.match sector by sector, in one compiled loop: in each sector with a queue and free
-    capacity, the projects take_within serves (in queue order) go to the sector's providers best first,
-    each to the provider whose free capacity holds the capacity already used when it arrives."""
+    capacity, the projects take_within serves (in queue order) cover the sector's free capacity laid out best
+    provider first, each from the weight queued ahead of it (its span [a, a + weight)); each provider takes the
+    part of the span its free capacity holds (all of the span's firms in those proportions if it reaches beyond
+    the sector's free capacity: the straddler). Returns the rows written."""
+    n = 0
     for s in range(bounds.size - 1):
         if bounds[s + 1] <= bounds[s] or not net[s] > 0:
             continue
@@ -222,12 +274,30 @@ def _match_sectors(w_queued, by_sector, bounds, net, draws, free_all, member_ord
         members = member_order[member_bounds[s]:member_bounds[s + 1]]
         w = w_queued[pos]
         take = take_within(w, net[s], draws[s])
-        used = np.cumsum(w)
-        free = np.cumsum(free_all[members])
+        free = np.cumsum(free_all[members])  # where each provider's free capacity ends
+        last, k, a = members.size - 1, 0, 0.0
         for j in range(pos.size):
+            b = a + w[j]
             if take[j]:
-                slot = np.searchsorted(free, used[j] - w[j], side="right")  # capacity used when it arrives
-                assigned[pos[j]] = members[min(slot, members.size - 1)]
+                while k < last and not free[k] > a:  # the first provider whose free capacity ends beyond a
+                    k += 1
+                end = min(b, free[last])
+                stretch = w[j] / (end - a)  # > 1 only for a straddler reaching beyond all free capacity
+                lo, kk = a, k
+                while True:
+                    hi = min(end, free[kk])
+                    if hi > lo:
+                        if assigned[pos[j]] < 0:
+                            assigned[pos[j]] = members[kk]
+                        project[n], provider[n] = pos[j], members[kk]
+                        amount[n] = (hi - lo) * stretch if stretch != 1.0 else hi - lo
+                        n += 1
+                        lo = hi
+                    if kk == last or not free[kk] < end:
+                        break
+                    kk += 1
+            a = b
+    return n
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
