@@ -644,3 +644,23 @@ def test_the_cases_shown_are_the_windows_sums_with_the_sector_standing_in_for_an
         mean, shown = demo.case_mean()
         assert (shown == 0).any() and (empty & (shown > 0)).any()  # both fallbacks exercised
         assert mean.tobytes() == expected.tobytes() and shown.tobytes() == n_shown.tobytes()
+
+
+def test_a_conference_shows_the_cases_of_the_last_window_of_complete_months():
+    """Conferences are held before the month's projects complete, so the cases they show are those of the last
+    ``case_window_months`` (12) months before this one: a case of 12 months ago is shown, one of 13 months ago is
+    not, nor one of this month until next month. Until 2026-12-06 the ring had 12 slots, one of them this month's
+    (still empty at the conference): conferences showed 11 months of cases."""
+    from simmodel.model import TransformationModel
+
+    m = TransformationModel.from_scenario("baseline", seed=1, scale=0.004, end="2013-03")
+    demo, window = m.demonstration, m.params["demonstration.case_window_months"]
+    assert window == 12
+    one = np.array([True])
+    for month in range(40):  # one real case a month, of sector 0, small, with its month as the ratio
+        demo.new_month(month)
+        if month >= 14:  # a conference in this month: before its cases
+            mean, n = demo.case_mean()
+            assert n[0, 0] == window, month
+            assert mean[0, 0] == np.mean(np.arange(month - window, month)), month
+        demo.record_cases(month, np.array([0]), ~one, np.ones(1), np.array([float(month)]), ~one)

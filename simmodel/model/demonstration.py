@@ -64,8 +64,10 @@ class Demonstration:
         self.p, self.rng, self.pilot_rng, self.n_cells, self.n_sectors = d, rng, pilot_rng, n_cells, n_sectors
         self._cell_sector = np.arange(n_cells) % n_sectors  # each cell's sector (cell = city x sectors + sector)
         self.window = d.case_window_months
-        self.case_sum = np.zeros((self.window, n_sectors, 2))  # ring buffer by month, sector, size class
-        self.case_n = np.zeros((self.window, n_sectors, 2))
+        # ring buffer by month, sector, size class: the window's months and this month's, whose cases come after
+        # the month's conferences (so a conference shows the last ``window`` complete months)
+        self.case_sum = np.zeros((self.window + 1, n_sectors, 2))
+        self.case_n = np.zeros((self.window + 1, n_sectors, 2))
         order = np.argsort(firms.cell, kind="stable")
         bounds = np.searchsorted(firms.cell[order], np.arange(n_cells + 1))
         self._members_order, self._members_bounds = order, bounds  # cell c's firms: order[bounds[c]:bounds[c + 1]]
@@ -87,14 +89,14 @@ class Demonstration:
         """Projects completed this month become cases of their sector and size class (``pilot``: pilot projects,
         which count more)."""
         w = weight * np.where(pilot, self.p.pilot_showcase_weight, 1.0)
-        slot = month % self.window
+        slot = month % (self.window + 1)
         key = sector.astype(np.int64) * 2 + above
         self.case_sum[slot] += np.bincount(key, weights=w * ratio, minlength=self.n_sectors * 2).reshape(-1, 2)
         self.case_n[slot] += np.bincount(key, weights=w, minlength=self.n_sectors * 2).reshape(-1, 2)
 
     def new_month(self, month: int) -> None:
-        """Forget the cases that leave the window."""
-        slot = month % self.window
+        """Forget the cases that leave the window (those of ``window`` + 1 months ago)."""
+        slot = month % (self.window + 1)
         self.case_sum[slot] = 0.0
         self.case_n[slot] = 0.0
 
