@@ -309,8 +309,10 @@ class TransformationModel(mesa.Model):
     def _complete(self, idx: np.ndarray) -> None:
         """Projects complete: realised gain, new stage, robots, labour saved, post-project subsidy."""
         f, w = self.firms, self.firms.weight[idx]
-        gain, ratio = projects.realised_gain(f, idx, self.nominal_gain, self.true_multiplier * self._wave(),
-                                             self.params["technology.gain_sd"], self.providers.quality_for(idx))
+        multiplier = self.true_multiplier * self._wave()
+        gain, ratio = projects.realised_gain(f, idx, self.nominal_gain, multiplier, self.params["technology.gain_sd"],
+                                             self.providers.quality_for(idx))
+        shown = projects.public_ratio(ratio, w, multiplier)  # what the agent's real firms show others
         sector = f.sector[idx]
         released = firmlib.complete_gain(f, idx, gain, self.tables.sector_labour_saving,
                                          self.params["technology.robots_per_worker_saved"])
@@ -326,10 +328,10 @@ class TransformationModel(mesa.Model):
         iot = (f.stage[idx] < 3) & (f.proj_target[idx] >= 3)
         self.flow("projects_completed", idx)
         self.flow("iot_projects_completed", idx[iot])
-        self.demonstration.record_cases(self.month, sector, f.above[idx], w, ratio, f.proj_pilot[idx])
+        self.demonstration.record_cases(self.month, sector, f.above[idx], w, shown, f.proj_pilot[idx])
         projects.finish(f, idx, self.month, self.params["decision.cooldown_months"])
         self.peers.stages_changed()
-        self._evidence = (f.cell[idx], sector, w, ratio)
+        self._evidence = (f.cell[idx], sector, w, shown)
         self.thinning.refresh(idx)  # new stage and productivity: new bound terms
 
     def _wave(self) -> float:

@@ -160,6 +160,16 @@ def realised_gain_of(stage, target, scale, z, quality, nominal, true_multiplier,
     return math.expm1(scale * log_gain), ratio_sum / max(target - stage, 1)
 
 
+def public_ratio(ratio: np.ndarray, weight: np.ndarray, expected: float) -> np.ndarray:
+    """What the completed projects of the real firms an agent stands for show other firms (its cell's peers, the
+    conferences' cases): the mean of their ratios, each firm with its own draw, deviates from the ``expected``
+    ratio (that of a draw of 0) by the agent's deviation / sqrt(weight). An agent's one draw would otherwise count
+    as ``weight`` independent ones, and public evidence would be noisier the coarser the sample (the spread of the
+    cells' evidence fell as 1 / sqrt(scale) until 2026-12-06). The agent's own belief, award and money keep its own
+    ratio. An agent standing for one firm or less shows its own."""
+    return np.where(weight > 1.0, expected + (ratio - expected) / np.sqrt(np.maximum(weight, 1.0)), ratio)
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _realised_kernel(idx, stage, target, sector, scale, gain_z, quality, nominal_gain, true_multiplier, gain_sd,
                      gain, ratio):
