@@ -153,10 +153,14 @@ def test_the_first_stage_bound_is_above_every_eligible_firms_probability_every_m
     full valuation gives it. Seed 8 has firms short of cash whose loan would lose money and whose bank plan is
     still worth nearly 0 (approval unlikely, giving up otherwise): until 2026-12-04 the bound left that out, and
     656 firm-months in 2013-2020 (this seed, scale 0.01) were below their probability, two of them adopters the
-    thinning dropped. The bound holds up to the year's ratio cap: the firms above it must all be candidates (in
-    this run 19 firm-months are above it; dropping them would show in a whole-run comparison only if one adopted)."""
+    thinning dropped. The bound holds up to the year's ratio cap: the firms above it must all be candidates
+    (dropping them would show in a whole-run comparison only if one adopted). Since public evidence is as noisy as
+    that of the real firms (projects.public_ratio, 2026-12-06) no firm of this run reaches the cap's 1.25 times the
+    99.9th percentile of the ratios, so the cap is set here at their 99.5th percentile (under the 1 % that rebuilds
+    the year's terms): some firms are above it every time it is chosen, and the bound must hold below it."""
     m = TransformationModel.from_scenario("baseline", seed=8, scale=0.01, end="2017-12")
     th, ad = m.thinning, m.adoption
+    th.choose_cap = lambda ratio, eligible: float(np.quantile(ratio[eligible], 0.995))
     first_stage, worst, above_cap, adopting = th.candidates, [], [], []
 
     def checked(u, eligible, ratio, ctx):

@@ -181,6 +181,7 @@ def test_each_queued_projects_firms_go_to_the_best_providers_with_room_as_writte
     for trial in range(30):
         n = market.active.size
         market.active = market.capacity * rng.choice([0.0, 0.5, 1.0, 1.2], n) * rng.random(n)
+        market.completed = market.capacity * rng.choice([0.0, 1.0, 5.0, 30.0], n)  # fees that differ
         q = int(rng.integers(1, 60))
         queued = rng.choice(m.firms.n, q, replace=False)
         sector = m.firms.sector.copy()
@@ -356,6 +357,32 @@ def test_a_provider_s_fee_falls_by_the_progress_ratio_with_each_doubling_of_its_
     for doublings, completed in ((0, 0.0), (1, 1.0), (2, 3.0)):
         pm.completed[0] = completed * pm.capacity[0]
         assert pm.fee_shares()[0] == pytest.approx(pm.base_fee[0] * ratio ** doublings, rel=1e-12)
+
+
+def test_a_completed_project_realises_its_gain_with_its_providers_mean_quality():
+    """At completion the spread of a project's realised gain is its providers' quality, weighted by the real firms
+    each implements (ProviderMarket.quality_for), read before the project leaves the ledger: at scale 0.01 (agents
+    of up to 100 firms against providers of 60) many projects are split between providers."""
+    import simmodel.model.model as model_module
+    from simmodel.model import projects
+
+    m = TransformationModel.from_scenario("baseline", seed=2, scale=0.01, end="2016-12")
+    realised, seen = projects.realised_gain, {"projects": 0, "split": 0}
+
+    def realising(firms, idx, nominal, multiplier, gain_sd, quality):
+        market = m.providers
+        assert np.array_equal(quality, market.quality_for(idx))
+        rows = np.isin(market.led_firm, idx)
+        seen["projects"] += idx.size
+        seen["split"] += int((np.bincount(market.led_firm[rows]) > 1).sum())  # projects with several providers
+        return realised(firms, idx, nominal, multiplier, gain_sd, quality)
+
+    model_module.projects.realised_gain = realising
+    try:
+        m.run()
+    finally:
+        model_module.projects.realised_gain = realised
+    assert seen["projects"] > 500 and seen["split"] > 50, seen
 
 
 def test_when_the_providers_ceiling_binds_entrants_are_drawn_from_every_sector():
