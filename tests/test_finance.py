@@ -78,8 +78,9 @@ def test_lending_standards_tighten_after_defaults():
 def test_a_borrower_that_closes_owing_the_bank_counts_as_a_default_in_its_standards():
     """A firm that closes with a loan outstanding has the loan written off (finance.write_off): to the bank that is
     a default, and its lending standards count it with the borrowers whose cash fell too far. Until 2026-12-06
-    they did not, though closures are most of its write-offs (64-73 % to 2020, seeds 1-2, scale 0.02). Each January of a run with firm dynamics, the month's defaults in the bank's window are the cash
-    defaults plus the real firms that closed owing the bank."""
+    they did not, though closures are most of its write-offs (64-73 % to 2020, seeds 1-2, scale 0.02). Each January
+    of a run with firm dynamics, the month's defaults in the bank's window are the cash defaults plus the real firms
+    that closed owing the bank."""
     m = TransformationModel.from_scenario("baseline", seed=2, scale=0.02, end="2017-01")
     assert m.dynamics.enabled
     closing, recorded = {}, {}
