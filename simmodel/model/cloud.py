@@ -60,9 +60,8 @@ def _migrate_kernel(u, bound, table, combo, city, fit, on_cloud, alive, value_ad
                     voucher_year, service_cost, leaving, rate):
     """Movers (operating, fit, off the cloud, draw below their probability logistic(table[combo] + beta v), v
     with the voucher a year their city's mover expects, ``voucher_year[city]``, unless the firm has had it),
-    valued only where the draw is below ``bound``, and, if
-    ``leaving``, leavers (operating, on the cloud, draw below the discontinuance ``rate`` in the draw's precision,
-    v without the voucher < 0); both in firm order.
+    valued only where the draw is below ``bound``, and, if ``leaving``, leavers (operating, on the cloud, draw below
+    the discontinuance ``rate`` in the draw's precision, v without the voucher < 0); both in firm order.
     The pass over every firm picks the candidates of both without a branch (taken or not at random, a branch
     cost more than the rest of the pass)."""
     n = u.size
@@ -131,7 +130,8 @@ class CloudMigration:
         """:func:`value_of` of firms ``idx``."""
         return elementwise(_value_kernel, firms.value_added[idx], extra=self._value_terms(voucher))
 
-    def _value_terms(self, voucher: float) -> tuple[float, float, float]:
+    def _value_terms(self, voucher):
+        """(gain share of value added, ``voucher`` (yuan, a number or an array) a year, the service's cost)."""
         c = self.p
         return c.productivity_gain * (1.0 - self.other_cost_share), voucher / c.value_years, max(c.service_cost, 1e-9)
 
@@ -198,8 +198,7 @@ class CloudMigration:
         # exact thinning: v <= 5, so no firm's probability exceeds logistic(max index + 5 beta_net_value); the
         # draw is compared with it before anything else of the firm is read
         bound = logistic_of(table.max() + 5.0 * c.beta_net_value)
-        gain_share, _, service_cost = self._value_terms(0.0)
-        voucher_year = np.zeros(self.it_tier.size) + np.asarray(voucher, float) / c.value_years  # per city
+        gain_share, voucher_year, service_cost = self._value_terms(np.zeros(self.it_tier.size) + voucher)  # per city
         movers, leavers = _migrate_kernel(u, bound, table, firms.combo, firms.city, self.fit, firms.on_cloud,
                                           firms.alive, firms.value_added, firms.voucher_used, c.beta_net_value,
                                           gain_share, voucher_year, service_cost,

@@ -167,7 +167,7 @@ def public_ratio(ratio: np.ndarray, weight: np.ndarray, expected: float) -> np.n
     as ``weight`` independent ones, and public evidence would be noisier the coarser the sample (the spread of the
     cells' evidence fell as 1 / sqrt(scale) until 2026-12-06). The agent's own belief, award and money keep its own
     ratio. An agent standing for one firm or less shows its own."""
-    return np.where(weight > 1.0, expected + (ratio - expected) / np.sqrt(np.maximum(weight, 1.0)), ratio)
+    return np.where(weight > 1.0, expected + (ratio - expected) / np.sqrt(weight), ratio)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
