@@ -218,8 +218,8 @@ PARAMS: tuple[Param, ...] = (
     Param("population.employees_small_sigma", 0.8, "float", "log sd", "log-sd of employees of "
           "small firms", A, lo=0.05, hi=3.0),
     Param("population.productivity_above_2013", 167_800.0, "float", "yuan/worker/yr",
-          "labour productivity of above-size firms in 2013 (the year's mean; January is set a half-year "
-          "of trend below)",
+          "labour productivity of above-size firms in 2013 (the year's mean; the built population is "
+          "6.5 months of trend below it: each recorded month takes its month of trend first)",
           "China Daily 2019-07-24 quoting the governor (DATA.md A)", lo=10_000.0, hi=1_000_000.0),
     Param("population.productivity_small_ratio", 0.6, "float", "ratio", "labour productivity of "
           "small firms relative to above-size firms of the same sector", A, lo=0.1, hi=1.5),

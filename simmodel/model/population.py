@@ -132,9 +132,10 @@ def draw_attributes(above: np.ndarray, sector: np.ndarray, params: Params, table
     needs = employees / (1.0 - gap)
     workforce_cap = np.where(has_gap, employees, needs * (1.0 + 0.2 * draw.random(n)))
 
-    if level is None:  # the reported 2013 figure is a yearly mean; January is 5.5 months of trend below it
+    if level is None:  # the reported 2013 figure is a yearly mean of the recorded months, each of which has taken its
+        # month of trend before it is recorded (January too): the mean is 6.5 months of trend above the level built here
         wa = weight * employees * above
-        january = p.productivity_above_2013 / (1.0 + params["economy.productivity_trend"]) ** (5.5 / 12)
+        january = p.productivity_above_2013 / (1.0 + params["economy.productivity_trend"]) ** (6.5 / 12)
         level = january / (np.sum(wa * prod) / np.sum(wa))
     prod *= level
     if va_threshold is not None:  # the size classes agree with the threshold: sizes on the wrong side are
