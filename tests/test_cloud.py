@@ -157,11 +157,13 @@ def test_a_firm_is_paid_the_cloud_voucher_once_however_often_it_comes_back():
     m.run()
     claimed, paid, moved = np.concatenate(claimed), np.concatenate(paid), np.concatenate(moved)
     _, times = np.unique(moved, return_counts=True)
-    assert (times > 1).sum() > 500  # firms did come back during the action (2,168 of the 9,177 agents here)
+    assert (times > 1).sum() > 500  # firms did come back during the action
     assert np.unique(paid).size == paid.size  # none was paid a second time
     assert np.isin(moved, claimed).all()  # every firm that migrated during the action claimed the voucher
     _, claims = np.unique(claimed, return_counts=True)  # a firm claims again only if it was not paid before
-    assert (claims > 1).sum() > 200, (claims > 1).sum()  # unpaid movers claiming again: 1,026 of 9,176 agents here
+    # unpaid movers claiming again: 93 of 8,083 agents here at the sixth calibration's point (1,026 of 9,176 at the
+    # fifth's); a rule that never let an unpaid mover claim again gives none
+    assert (claims > 1).sum() > 20, (claims > 1).sum()
 
 
 @pytest.mark.parametrize("payer", ["action", "cities"])

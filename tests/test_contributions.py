@@ -4,10 +4,9 @@ Each instrument's contribution is baseline minus the scenario without it, per se
 1-8 at scale 0.05 (the scale of docs/contributions.md). Where the effect is large against the seed
 noise (leasing, conferences, the approval reform, the cloud action's cloud firms) the test asks the 95 %
 interval of the mean to exclude zero. Where it is small (robot subsidies: a project's robots are a small
-share of its cost; the expert groups' diagnoses; a fund twice as large at the fifth calibration's point)
-eight seeds cannot exclude zero (docs/contributions.md uses 20 and does): the test asks the mean to have
-the claimed sign. The fund's claim does
-not hold at the calibrated point; its test states the mechanisms that reverse it. With the instrument removed the difference is exactly zero on
+share of its cost; the expert groups' diagnoses) eight seeds cannot exclude zero (docs/contributions.md uses 20
+and does): the test asks the mean to have the claimed sign. The fund's claim does not hold at the calibrated
+point, nor does a fund twice as large add firms distinguishably; their tests state the mechanism behind both. With the instrument removed the difference is exactly zero on
 every seed, so an instrument that stopped working fails, as does one that works the wrong way by
 more than the noise of eight seeds.
 
@@ -61,28 +60,27 @@ def test_a_small_instrument_adds_firms_on_average(scenario):
 
 
 def test_the_fund_raises_productivity_and_pulls_firms_toward_skipping_a_stage():
-    """The seed paper's claim for the fund (it added firms) does not hold at the calibrated point of 2026-12-03:
-    the fund moves firms up the ladder (stages 2-4) and raises above-size productivity, while firms at stage >= 1
-    are fewer (docs/contributions.md: -870, standard error 250, on seeds 1-8, 2026-12-06). Its award is a share of
-    capital cost, worth most on the largest project, so more stage-0 firms skip to stage 2, which fewer finance
-    and complete: with skipping disallowed the fund adds firms (measured +2,030, standard error 160, on seeds 1-8).
-    The bank adds to it: its borrowers default and the bank tightens on the default rate; with that tightening off
-    the fund's contribution is higher on the same seeds (-290 against -870)."""
+    """The seed paper's claim for the fund (it added firms) does not hold at the calibrated point: the fund moves
+    firms up the ladder (stages 2-4) and raises above-size productivity, while firms at stage >= 1 are fewer
+    (docs/contributions.md; -2,950, standard error 400, on seeds 1-8 at the sixth calibration's point). Its award
+    is a share of capital cost, worth most on the largest project, so more stage-0 firms skip to stage 2, which
+    fewer finance and complete: with skipping disallowed the fund adds firms (measured +2,070, standard error 420,
+    on seeds 1-8). At the fifth calibration's point the bank's tightening on its borrowers' defaults added to the
+    loss measurably; at the sixth's it does not (tightening off minus on: +165, 95 % interval -248 to 577, on
+    seeds 1-20), so that is not asserted."""
     lo, _ = mean_interval(contribution("no_fund", "labour_productivity_above"))
     assert lo > 0
     no_skipping = (("decision.skip_allowed", False),)
     lo, hi = mean_interval(contribution("no_fund", extra=no_skipping))
-    assert lo > 0, (lo, hi)
-    loose = (("bank.tightening_per_default_rate", 0.0),)
-    lo, hi = mean_interval(contribution("no_fund", extra=loose) - contribution("no_fund"))
     assert lo > 0, (lo, hi)
 
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_pilots_move_their_own_firms_up_the_ladder(seed):
     """About 300 real pilot firms (30 industries x 10) add little public evidence in cells of hundreds of firms:
-    at the calibrated point neither firms at stage >= 1 nor above-size productivity differ distinguishably from
-    zero over 20 seeds (docs/contributions.md; at the hand-set point of 2026-12-02 productivity did). What pilots
+    at the sixth calibration's point they add +303 firms at stage >= 1, a 95 % interval over 20 seeds of 23 to 582
+    (docs/contributions.md; at the fifth's it covered zero), and above-size productivity does not move
+    distinguishably (at the hand-set point of 2026-12-02 it did). What pilots
     do is their own projects, started at once with support, finance and the first place in the queue: the same
     firms (common random numbers) stand higher on the ladder in 2020 with the programme than without it (by 0.6-0.8
     of a stage on seeds 1-3 at scale 0.02; the test asks 0.2)."""
@@ -101,13 +99,19 @@ def test_pilots_move_their_own_firms_up_the_ladder(seed):
     assert np.average(b.stage[pilots], weights=w) > np.average(n.stage[pilots], weights=w) + 0.2
 
 
-def test_a_bigger_fund_adds_firms_while_the_fund_binds():
-    for s in SEEDS:  # the fund binds: from 2016 its awards and the pilots' support take all of it
+def test_a_bigger_fund_adds_firms_while_it_binds_once_skipping_is_disallowed():
+    """While the fund binds, more of it pays more awards, which lower the cost of more projects: a fund twice as
+    large adds firms at stage >= 1 once the award's pull toward skipping a stage is removed (measured +384, 95 %
+    interval of the mean 120 to 647, seeds 1-8). With skipping allowed the two cancel at the sixth calibration's
+    point: +11 (-610 to 632) on seeds 1-8, and docs/contributions.md's interval on 20 seeds covers zero; against
+    no fund, funds of 100, 200, 300 and 400 m yuan a year give -3,900, -2,950, -2,940 and -2,960 firms (standard
+    errors 220-400, seeds 1-8, 2026-12-06)."""
+    for s in SEEDS:  # the fund binds: from 2014 its awards and the pilots' support take all of it
         o = outcome("baseline", s)
-        assert np.allclose((o["subsidy_awards"] + o["subsidy_pilots"])[3:], 200e6, rtol=1e-6)
-    # baseline minus a bigger fund: the bigger fund has more firms (-310 on seeds 1-8, 95 % interval of the mean
-    # [-640, 14]; over 20 seeds docs/contributions.md's interval [193, 530] of the opposite difference excludes 0)
-    assert contribution("double_fund").mean() < 0
+        assert np.allclose((o["subsidy_awards"] + o["subsidy_pilots"])[1:], 200e6, rtol=1e-6)
+    no_skipping = (("decision.skip_allowed", False),)
+    lo, hi = mean_interval(contribution("double_fund", extra=no_skipping))  # baseline minus a bigger fund
+    assert hi < 0, (lo, hi)
 
 
 def test_conferences_do_not_lower_productivity():

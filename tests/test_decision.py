@@ -45,9 +45,12 @@ def test_a_robot_subsidy_raises_machine_substitution_candidates_probability(fres
     low = _options(fresh, _context(fresh, subsidy=_robot_subsidy(fresh, 0.0)))
     high = _options(fresh, _context(fresh, subsidy=_robot_subsidy(fresh, 50_000.0)))
     robots = (high.robots > 0) & np.isfinite(low.npv)  # financed machine-substitution projects
-    # 1e-15 is a few roundings of a probability (one ulp at 1 is 2.2e-16) where the subsidy changes nothing;
-    # measured: no firm's probability falls at all (smallest difference 0.0)
-    assert robots.sum() > 20 and np.all(high.prob >= low.prob - 1e-15)
+    # 1e-15 is a few roundings of a probability (one ulp at 1 is 2.2e-16) where the subsidy changes nothing. A firm
+    # whose project is scaled down to its cash (finance plan "scaled") gets a slightly larger project from a
+    # subsidy, and the value of waiting grows with the project: where its NPV is deeply negative, W can rise more
+    # than the NPV. Measured at the sixth calibration's point (seed 11): one firm of 6,767, NPV -12.2 m yuan, NPV
+    # +0.30 and W +0.83 yuan, its probability lower by 2.3e-10 (8e-8 of it); the relative 1e-6 allows that
+    assert robots.sum() > 20 and np.all(high.prob >= low.prob * (1.0 - 1e-6) - 1e-15)
     # measured 1.0 (all 1,742 robot projects at seed 11); 0.9 leaves room for values held at the -5 floor
     assert np.mean(high.prob[robots] > low.prob[robots]) > 0.9
 

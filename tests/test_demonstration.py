@@ -96,8 +96,13 @@ def test_only_a_pilots_pilot_project_counts_more_as_a_case():
     complete later projects."""
     from simmodel.model import TransformationModel
     m = TransformationModel.from_scenario("baseline", seed=3, scale=0.02)
-    shown, done = [], []
-    record, complete = m.demonstration.record_cases, m._complete
+    shown, done, picked = [], [], []
+    record, complete, pick = m.demonstration.record_cases, m._complete, m.demonstration.pick_pilots
+
+    def picking(firms, month):
+        out = pick(firms, month)
+        picked.append(out.size)  # pilot agents as chosen (one that closes later is no longer flagged at the end)
+        return out
 
     def completing(idx):
         done.append(m.firms.key[idx[m.firms.pilot[idx]]].copy())  # completions of pilot firms
@@ -107,10 +112,10 @@ def test_only_a_pilots_pilot_project_counts_more_as_a_case():
         shown.append(pilot.sum())
         return record(month, sector, above, weight, ratio, pilot)
 
-    m._complete, m.demonstration.record_cases = completing, recording
+    m._complete, m.demonstration.record_cases, m.demonstration.pick_pilots = completing, recording, picking
     m.run()
     _, times = np.unique(np.concatenate(done), return_counts=True)
-    pilots = int(m.firms.pilot.sum())
+    pilots = sum(picked)
     assert (times > 1).sum() >= 3, times  # pilot firms that completed a later project (measured: 7 of 20)
     assert sum(shown) <= pilots  # counted more: the pilot projects only, at most one a pilot
 
