@@ -6,9 +6,9 @@ noise (leasing, conferences, the approval reform, the cloud action's cloud firms
 interval of the mean to exclude zero. Where it is small (robot subsidies: a project's robots are a small
 share of its cost; the expert groups' diagnoses) eight seeds cannot exclude zero (docs/contributions.md uses 20
 and does): the test asks the mean to have the claimed sign. The fund's claim does not hold at the calibrated
-point, nor does a fund twice as large add firms distinguishably; their tests state the mechanism behind both. With the instrument removed the difference is exactly zero on
-every seed, so an instrument that stopped working fails, as does one that works the wrong way by
-more than the noise of eight seeds.
+point, nor does a fund twice as large add firms distinguishably; their tests state the mechanism behind both.
+With the instrument removed the difference is exactly zero on every seed, so an instrument that stopped working
+fails, as does one that works the wrong way by more than the noise of eight seeds.
 
 The instruments file and the table are tested too: every scenario it names exists, and the verdict
 logic reads the interval of the mean.
