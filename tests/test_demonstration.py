@@ -116,7 +116,7 @@ def test_only_a_pilots_pilot_project_counts_more_as_a_case():
     m.run()
     _, times = np.unique(np.concatenate(done), return_counts=True)
     pilots = sum(picked)
-    assert (times > 1).sum() >= 3, times  # pilot firms that completed a later project (measured: 7 of 20)
+    assert (times > 1).sum() >= 3, times  # pilot firms that completed a later project (measured: 6 of 20, 2026-12-06)
     assert sum(shown) <= pilots  # counted more: the pilot projects only, at most one a pilot
 
 
