@@ -1,6 +1,6 @@
 """This code against another commit's, measured in alternating pairs so that the host's drift cancels.
 
-    python -m benchmarks.paired REF [--pairs 12] [--scale 0.02] [--runs 1] [--what month|runs]
+    python -m benchmarks.paired REF [--pairs 12] [--scale 0.02] [--runs 1] [--what month|runs|run-path]
 
 On a shared machine a model month's time drifts 10-15 % within minutes (docs/performance.md), more than most
 changes are worth, so two timings taken minutes apart compare the host, not the code. This script checks REF
@@ -11,7 +11,9 @@ tree's measuring code:
 - ``--what month`` (default): ``benchmarks.phases`` (a month's time by phase, the fastest of ``--runs`` runs
   after a warm-up run);
 - ``--what runs``: the calibration path's runs a second (``benchmarks.suite.RUNS_PER_SECOND``: ``--runs`` runs
-  after three warm-up runs, set-up and tables included).
+  after three warm-up runs, set-up and tables included);
+- ``--what run-path``: the same for ``simmodel run``'s path (every indicator by year, province, cities and
+  sectors).
 
 It prints each pair and, per quantity, the median of the pairs' ratios (this tree over REF: for a month's time
 below 1 is faster, for runs a second above 1) with the best of each side. The median of paired ratios is the
@@ -49,7 +51,8 @@ def _child(tree: Path, env: dict[str, str], what: str, scale: float, runs: int) 
         cmd = [sys.executable, str(HERE / "phases.py"), "--scale", str(scale), "--runs", str(runs), "--json"]
     else:
         from benchmarks.suite import RUNS_PER_SECOND
-        cmd = [sys.executable, "-c", RUNS_PER_SECOND, str(scale), str(runs), "calibration"]
+        path = "run" if what == "run-path" else "calibration"
+        cmd = [sys.executable, "-c", RUNS_PER_SECOND, str(scale), str(runs), path]
     out = subprocess.run(cmd, env=env, cwd=tree, capture_output=True, text=True)
     if out.returncode:
         raise SystemExit(f"paired: measuring {tree} failed:\n{out.stderr.strip()[-2000:]}")
@@ -63,7 +66,7 @@ def main(argv=None) -> int:
     ap.add_argument("--pairs", type=int, default=12)
     ap.add_argument("--scale", type=float, default=0.02)
     ap.add_argument("--runs", type=int, default=None, help="runs per measurement (month: 1; runs: 10)")
-    ap.add_argument("--what", choices=("month", "runs"), default="month")
+    ap.add_argument("--what", choices=("month", "runs", "run-path"), default="month")
     args = ap.parse_args(argv)
     if args.pairs < 1:
         print(f"paired: --pairs {args.pairs}: must be at least 1", file=sys.stderr)

@@ -213,3 +213,23 @@ def test_the_compiled_array_sum_of_negative_zeros_is_numpys():
     for n in (8, 9, 128, 129, 300):
         a = np.full(n, -0.0)
         assert np.float64(array_sum(a)).tobytes() == a.sum().tobytes(), n
+
+
+def test_the_heap_is_settled_after_a_run_and_later_runs_are_still_collected():
+    """runner._settle_heap: after a process's first run the objects alive are frozen out of the cyclic collector's
+    view; a later run's model (its agents refer to it: a cycle) must still be freed, or a sweep's memory grows."""
+    import gc
+    import weakref
+
+    from simmodel.analysis.scenarios import baseline
+    from simmodel.runs import runner
+
+    params = baseline().params.replace({"run.scale": 0.002, "run.end": "2013-06"})
+    runner.run(params, 1, monthly=False)
+    assert gc.get_freeze_count() > 0
+    model = runner.simulate(params, 2)
+    alive = weakref.ref(model)
+    model.release()
+    del model
+    gc.collect()
+    assert alive() is None
