@@ -783,3 +783,24 @@ def test_a_lease_model_never_signs_more_than_its_yearly_volume(monkeypatch):
         assert yuan <= volume[model], (year, model, yuan)
     for model, v in volume.items():
         assert signed[2015, model] > 0.9 * v, (model, signed[2015, model])
+
+
+def test_lending_standards_tighten_by_the_past_years_default_rate_among_borrowers():
+    """Bank.step: the tightening is tightening_per_default_rate x the year's default rate, the real firms that
+    defaulted in the last 12 months (cash defaults, and borrowers that closed owing the bank) over the mean number of
+    borrowers in those months (docs/ODD.md 3.4.7). Thirteen months recorded by hand: the first month's 500
+    defaults have left the window, and 12 months of 6 defaults among 1,000 to 1,220 borrowers (mean 1,110), with
+    12 real firms closing owing the bank in one of them, give a rate of 84 / 1,110 (a tightening of 2.27 at the
+    calibrated 30). A monthly rate would be a twelfth of it; rel 1e-12: the same sums in another order."""
+    m = TransformationModel(seed=1, scale=0.005)
+    b = m.bank
+    b.record_month(defaults=500.0, borrowers=1000.0)
+    borrowers = 1000.0 + 20.0 * np.arange(12)
+    for k in range(12):
+        if k == 5:
+            b.closed_owing(12.0)
+        b.record_month(defaults=6.0, borrowers=float(borrowers[k]))
+    b.step()
+    per_rate = m.params["bank.tightening_per_default_rate"]
+    assert b.tightening == pytest.approx(per_rate * (12 * 6.0 + 12.0) / 1110.0, rel=1e-12)
+    assert per_rate == 30.0 and b.tightening == pytest.approx(2.27, abs=0.005)
