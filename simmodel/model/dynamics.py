@@ -97,7 +97,6 @@ class FirmDynamics:
         m.flow("firm_exits", d)
         m.flow("exit_written_off", d, f.debt[d] + f.lease_liability[d])
         m.flow("exit_unpaid", d, np.maximum(-f.cash[d], 0.0))
-        m.bank.closed_owing(float(f.weight[d][f.debt[d] > 0].sum()))  # the bank's standards count them
         finance.write_off(f, d, m.bank, m.leasing, m.tables.sector_labour_saving)
         impl = d[(f.proj_phase[d] == IMPLEMENTING) & (f.proj_provider[d] >= 0)]
         if impl.size:

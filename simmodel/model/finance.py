@@ -509,6 +509,7 @@ def write_off(firms: Firms, d: np.ndarray, bank: Bank, leasing: LeasingPartner, 
     equipment taken back is that of completed projects (their leased gain, ``lease_gain``) and that of a project
     still being implemented on the lease: the project carries on at the firm's own share only."""
     w = firms.weight[d]
+    bank.wrote_off(float(w[firms.debt[d] > 0].sum()))  # its lending standards count them as defaults
     bank.written_off_total += float((firms.debt[d] * w).sum())
     bank.loans_outstanding -= float((firms.debt[d] * w).sum())
     model = firms.lease_model[d]

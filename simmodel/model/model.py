@@ -351,7 +351,7 @@ class TransformationModel(mesa.Model):
         defaulted = finance.defaults(f, owing, self.month, self.bank, self.leasing, self.tables.sector_labour_saving)
         self.flow("defaults", defaulted)
         borrowers = float(f.weight[owing][f.debt[owing] > 0].sum()) if owing.size else 0.0
-        self.bank.record_month(float(f.weight[defaulted].sum()), borrowers)
+        self.bank.record_month(borrowers)  # its defaults: finance.write_off told it
         # nothing lends between the service and here, so those still owing are among the firms that owed
         return finance.owing(f, owing)
 

@@ -141,25 +141,27 @@ class Bank(mesa.Agent):
         self.loans_outstanding = 0.0
         self.lent_total = self.repaid_total = self.written_off_total = self.interest_total = 0.0
         self.tightening = 0.0
-        self._defaults = np.zeros(12)  # real firms defaulting on a loan, last 12 months
+        self._defaults = np.zeros(12)  # real firms whose loan the bank wrote off (defaults to it), last 12 months
         self._borrowers = np.zeros(12)  # real firms with a loan, last 12 months
-        self._closed = 0.0  # real firms that closed owing the bank this month (written off: a default to it)
+        self._written_off = 0.0  # real firms whose loan it has written off this month
 
     def step(self) -> None:
         """Lending standards follow the past year's default rate among borrowers."""
         rate = self._defaults.sum() / max(self._borrowers.mean(), 1.0)
         self.tightening = self.p.tightening_per_default_rate * rate
 
-    def closed_owing(self, real_firms: float) -> None:
-        """Borrowers that close this month with a loan the bank writes off: defaults to the bank."""
-        self._closed += real_firms
+    def wrote_off(self, real_firms: float) -> None:
+        """Real firms whose loan the bank writes off this month (finance.write_off: their cash fell too far, or
+        they closed): defaults to the bank. Firms that owed only a lease default to their lessor, not to it."""
+        self._written_off += real_firms
 
-    def record_month(self, defaults: float, borrowers: float) -> None:
-        """The month's defaults (real firms whose cash fell too far, and borrowers that closed) and borrowers."""
+    def record_month(self, borrowers: float) -> None:
+        """Closes the month: its defaults (wrote_off) and its ``borrowers`` (real firms with a loan) enter the
+        year's window."""
         self._defaults[1:] = self._defaults[:-1]  # a month older (numpy copies overlapping slices safely)
         self._borrowers[1:] = self._borrowers[:-1]
-        self._defaults[0], self._borrowers[0] = defaults + self._closed, borrowers
-        self._closed = 0.0
+        self._defaults[0], self._borrowers[0] = self._written_off, borrowers
+        self._written_off = 0.0
 
     def loan_terms(self) -> LoanTerms:
         p = self.p
