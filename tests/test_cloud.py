@@ -170,13 +170,15 @@ def test_a_firm_is_paid_the_cloud_voucher_once_however_often_it_comes_back():
 def test_a_mover_counts_on_the_share_of_the_voucher_its_payer_paid_last_year(payer):
     """As firms weigh the purchase subsidies and the fund's awards by the share of a claim paid last year, a mover
     that has not had the voucher counts on the voucher times its payer's share: all of it in the action's first
-    year, less once a year's claims exceeded the budget. In 2017 the action's 300 m yuan ran out (measured share
-    paid 0.36-0.37 on seeds 1-3 at scale 0.05); when the cities pay, each city's own budget sets it (their budgets
-    cut to 150 m yuan a year here so that they run out)."""
+    year, less once a year's claims exceeded the budget. The budgets are cut here so that 2017's claims exceed them:
+    the action's to 150 m yuan a year (its 300 m ran out in 2017 at the sixth calibration's point, share paid
+    0.36-0.37 on seeds 1-3 at scale 0.05, but not at the seventh's on seed 3 at scale 0.02); when the cities pay,
+    each city's own budget sets its share (their budgets cut to 150 m yuan a year: at the seventh calibration's
+    point ten of eleven cities ran short in 2017, the eleventh did not)."""
     from simmodel.model import TransformationModel
 
-    extra = {"cloud.voucher_payer": payer} if payer == "action" else {"cloud.voucher_payer": payer,
-                                                                      "cities.budget_total": 1.5e8}
+    extra = {"cloud.voucher_payer": payer, "cloud.voucher_budget": 1.5e8} if payer == "action" else {
+        "cloud.voucher_payer": payer, "cities.budget_total": 1.5e8}
     m = TransformationModel.from_scenario("baseline", seed=3, scale=0.02, end="2018-02", **extra)
     counted, shares = {}, {}
     migrate = m.cloud.migrate
@@ -194,7 +196,7 @@ def test_a_mover_counts_on_the_share_of_the_voucher_its_payer_paid_last_year(pay
     assert all(np.array_equal(counted[t], yuan * shares[t]) for t in range(start, 62))
     if payer == "action":
         assert all((shares[t] == 1).all() for t in range(start, 60))  # the action's first year
-    assert shares[60].max() < 0.9 and shares[60].min() > 0  # 2017's claims exceeded the payer's money
+    assert np.median(shares[60]) < 0.9 and shares[60].min() > 0  # 2017's claims exceeded the payer's money
     if payer == "cities":
         assert np.ptp(shares[60]) > 0.05  # cities ran short by different amounts
 

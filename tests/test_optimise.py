@@ -10,7 +10,7 @@ from simmodel.cli import main
 
 TINY = """# Question: does the search learn that paying more per conference buys nothing?
 population = 8
-generations = 3
+generations = 6
 seeds = 1
 end = "2014-12"
 scale = 0.004
@@ -49,7 +49,7 @@ def test_the_front_is_feasible_non_dominated_and_avoids_a_lever_that_only_costs(
     assert code == 0
     cand = pd.read_csv(out / "candidates.csv")
     front = pd.read_csv(out / "front.csv")
-    assert (cand.generation == -1).sum() == 1 and len(cand) == 1 + 8 * 3  # the historical mix, then 3 generations
+    assert (cand.generation == -1).sum() == 1 and len(cand) == 1 + 8 * 6  # the historical mix, then 6 generations
     hist = cand[cand.generation == -1].iloc[0]
     assert hist.subsidy == 0.15 and hist.conference_cost == 100_000.0  # the baseline's own values
     assert len(front) >= 1 and front.feasible.all() and (front.cost <= 2e9).all()
@@ -59,8 +59,10 @@ def test_the_front_is_feasible_non_dominated_and_avoids_a_lever_that_only_costs(
     # the unit cost of a conference changes what is paid, never what firms do: the front keeps it low, and
     # the search learns it (the last generation's candidates pay less per conference than the first's)
     assert front.conference_cost.max() <= cand[cand.generation >= 0].conference_cost.median()
+    # (measured at the seventh calibration's point: 1.02, 0.90, 0.78, 0.63 and 0.48 of the first generation's mean in
+    # generations 1-5; three generations, enough at the sixth's point with 0.55, reached only 0.90)
     by_gen = cand.groupby("generation").conference_cost.mean()
-    assert by_gen[2] < 0.75 * by_gen[0]  # 0.55 measured at the calibrated point; a lever ignored stays near 1
+    assert by_gen[5] < 0.75 * by_gen[0]  # a lever ignored stays near 1
     man = json.loads((out / "manifest.json").read_text())
     assert man["kind"] == "optimisation" and man["complete"] and "pymoo" in man["versions"]
     assert (out / "figures" / "front.png").stat().st_size > 10_000
@@ -87,7 +89,7 @@ def test_posterior_draws_make_each_candidate_robust_and_a_resume_must_keep_them(
     code, out = optimise(tmp_path, "p", extra=["--posterior", "2"])
     assert code == 0
     runs = sorted(p.name for p in (out / "runs").glob("*.csv"))
-    assert len(runs) == 2 * (1 + 8 * 3)  # every candidate (and the historical mix) on 2 draws x 1 seed
+    assert len(runs) == 2 * (1 + 8 * 6)  # every candidate (and the historical mix) on 2 draws x 1 seed
     man = json.loads((out / "manifest.json").read_text())
     assert man["posterior"]["draws"] == 2
     assert "2 posterior draws" in (out / "report.md").read_text()
