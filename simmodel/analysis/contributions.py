@@ -11,9 +11,12 @@ scenario that switches it off (kind "removes", the default), or, for a scenario 
 to the reference (kind "adds", e.g. a bigger fund), the scenario minus the reference. So a contribution
 is minus the effect of a "removes" scenario and the effect of an "adds" one, per seed (common random
 numbers), then the mean and the 5-95 % band over seeds (the spread of single runs). The verdict on a
-claimed sign reads the 95 % interval of the mean (Student t over seeds, stats.mean_interval): "as
-claimed" when it lies on the claimed side of zero, "opposite" when it lies on the other, "not
-distinguishable from zero" when it straddles zero.
+claimed sign reads the interval of the mean (Student t over seeds, stats.t_interval): "as claimed" when it
+lies on the claimed side of zero, "opposite" when it lies on the other, "not distinguishable from zero" when
+it straddles zero. The table reads one verdict per claimed instrument, so its intervals are simultaneous:
+each at stats.simultaneous_level(k) for the k instruments with a claim, so that all of them hold together at
+95 %. Read at 95 % each, eight verdicts would call a sign for some instrument without any effect about a
+third of the time; an instrument as small as the pilots changed sign between calibrations that way.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import pandas as pd
 
 from ..params import ParamError
 from . import plots
+from .stats import simultaneous_level, t_interval
 
 CLAIMS = ("+", "-", "none")
 KINDS = ("removes", "adds")
@@ -112,28 +116,52 @@ def verdict(claim: str, lo: float, hi: float) -> str:
     return "not distinguishable from zero"
 
 
+def level(spec: Spec) -> float:
+    """The level of each interval of the table: all the claimed instruments' intervals hold together at 95 %."""
+    return simultaneous_level(sum(inst.claim != "none" for inst in spec.instruments))
+
+
+def interval_phrase(spec: Spec) -> str:
+    """What the table's intervals are, in one sentence."""
+    k = sum(inst.claim != "none" for inst in spec.instruments)
+    if k < 2:
+        return ""
+    return (f"With {k} claims read off one table the intervals are simultaneous: each at {percent(level(spec))} "
+            f"(Bonferroni, 1 - 0.05 / {k}), so that all {k} hold together at 95 % and an instrument without any "
+            f"effect is called a sign in at most 5 % of tables (read at 95 % each, {k} verdicts would call some "
+            f"sign about {percent(1 - 0.95 ** k, 2)} of the time).")
+
+
+def percent(x: float, digits: int = 6) -> str:
+    """0.99375 as '99.375 %'."""
+    return f"{100 * x:.{digits}g} %"
+
+
 def table(spec: Spec, effects: pd.DataFrame, year: int | None = None) -> pd.DataFrame:
     """Each instrument's contribution to each metric in ``year`` (default: the last of the effects table),
     from the comparison's effects (experiments.EFFECT, scenario minus reference): minus the effect of a
     scenario that removes the instrument, the effect of one that adds it. Columns: instrument, scenario,
     (scenario,) kind, definition ('baseline minus no_fund'), year, period, metric, reference_mean, contribution_mean,
-    _p05, _p50, _p95, _mean_lo95, _mean_hi95, contribution_pct_mean (% of the reference), runs (the
-    instruments' names, which hold commas, are in the instruments file)."""
+    _p05, _p50, _p95, _pct_mean (% of the reference), contribution_mean_lo and _hi (the interval of the mean at
+    ``level``: :func:`level`, simultaneous over the claims), level, runs (the instruments' names, which hold commas,
+    are in the instruments file)."""
     from .experiments import EFFECT
 
     year = int(effects.year.max()) if year is None else int(year)
     e = effects[effects.year == year]
+    at = level(spec)
     out = []
     for inst in spec.instruments:
         sign = inst.sign
-        swap = {"p05": "p95", "p95": "p05", "mean_lo95": "mean_hi95", "mean_hi95": "mean_lo95"} if sign < 0 else {}
+        swap = {"p05": "p95", "p95": "p05"} if sign < 0 else {}
         for _, r in e[e.scenario == inst.scenario].iterrows():
             row = {"scenario": inst.scenario, "kind": inst.kind,
                    "definition": inst.definition(spec.reference), "year": year, "period": r.period,
                    "metric": r.metric, "reference_mean": r.reference_mean}
-            for k in ("mean", "p05", "p50", "p95", "mean_lo95", "mean_hi95", "pct_mean"):
+            for k in ("mean", "p05", "p50", "p95", "pct_mean"):
                 row[f"contribution_{k}"] = sign * r[f"{EFFECT}_{swap.get(k, k)}"]
-            row["runs"] = r.runs
+            lo, hi = t_interval(row["contribution_mean"], r[f"{EFFECT}_sd"], int(r.runs), at)
+            row.update({"contribution_mean_lo": lo, "contribution_mean_hi": hi, "level": at, "runs": r.runs})
             out.append(row)
     return pd.DataFrame(out)
 
@@ -147,8 +175,8 @@ def rows(spec: Spec, contributions: pd.DataFrame) -> list[dict]:
         c = c.rename(columns=lambda k: k.removeprefix("contribution_"))
         firms = c.loc["firms_stage_1plus"]
         out.append({"instrument": inst, "bands": {m: c.loc[m] for m in c.index},
-                    "interval": (float(firms.mean_lo95), float(firms.mean_hi95)),
-                    "verdict": verdict(inst.claim, float(firms.mean_lo95), float(firms.mean_hi95))})
+                    "interval": (float(firms.mean_lo), float(firms.mean_hi)),
+                    "verdict": verdict(inst.claim, float(firms.mean_lo), float(firms.mean_hi))})
     return out
 
 
@@ -166,8 +194,8 @@ def bars(spec: Spec, contributions: pd.DataFrame) -> pd.DataFrame:
     label = {inst.scenario: inst.name.split(" (")[0] for inst in spec.instruments}
     c = contributions
     return pd.DataFrame({"row": c.scenario.map(label), "metric": c.metric, "mean": c.contribution_mean,
-                         "p05": c.contribution_p05, "p95": c.contribution_p95, "lo95": c.contribution_mean_lo95,
-                         "hi95": c.contribution_mean_hi95})
+                         "p05": c.contribution_p05, "p95": c.contribution_p95, "lo": c.contribution_mean_lo,
+                         "hi": c.contribution_mean_hi})
 
 
 def markdown(spec: Spec, contributions: pd.DataFrame, seeds: list[int], scale: float, year: int,
@@ -205,13 +233,14 @@ def markdown(spec: Spec, contributions: pd.DataFrame, seeds: list[int], scale: f
         f"instrument off: its effect, scenario minus `{spec.reference}`.)",
         "",
         "The claim is the sign the seed paper reports for firms at stage >= 1 (\"+\": the instrument added firms). "
-        "The verdict reads the 95 % interval of the mean over seeds (Student t; given in the last column, in "
-        "firms): as claimed, opposite, or not distinguishable from zero."
+        f"The verdict reads the interval of the mean over {'runs' if draws else 'seeds'} (Student t; given in the last "
+        "column, in firms): as claimed, opposite, or not distinguishable from zero. "
+        + interval_phrase(spec)
         + (" The 5-95 % band is the spread of single runs, wider by about the square root of the number of seeds."
            if banded else ""),
         "",
         "| instrument (scenario) | claim | " + " | ".join(f"{label} ({unit})" for _, label, _, unit in metrics)
-        + " | verdict: mean firms at stage >= 1, 95 % interval |",
+        + f" | verdict: mean firms at stage >= 1, {percent(level(spec))} interval |",
         "|---|---|" + "---|" * len(metrics) + "---|",
     ]
     for row in table:
@@ -236,5 +265,5 @@ def markdown(spec: Spec, contributions: pd.DataFrame, seeds: list[int], scale: f
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["Instrument", "Spec", "load", "verdict", "table", "rows", "bars", "markdown", "default_path", "CLAIMS",
+__all__ = ["Instrument", "Spec", "load", "verdict", "level", "interval_phrase", "table", "rows", "bars", "markdown", "default_path", "CLAIMS",
            "KINDS"]

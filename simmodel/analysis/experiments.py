@@ -22,7 +22,8 @@ from ..runs import store
 from ..runs.executor import Executor, Outcome, Task
 from . import plots
 from .posterior import bands_phrase
-from .stats import BOOTSTRAP_DRAWS, band_note, band_rows, bootstrap_ratio, covers_zero, has_band, mean_interval
+from .stats import (BOOTSTRAP_DRAWS, band_note, band_rows, bootstrap_ratio, covers_zero, has_band, mean_sd,
+                    t_interval)
 
 Progress = Callable[[int, int, str], None]
 
@@ -299,12 +300,14 @@ def comparison_tables(frames: dict[str, pd.DataFrame], order: list[str], years: 
                 x = (upto if cum else at)[metric].to_numpy()
                 r = (ref_upto if cum else ref_at)[metric].to_numpy()
                 cols = _effect_columns(x[None, :], np.array([np.nanmean(r)]), banded)
-                lo, hi = mean_interval(x)
+                mean, sd, finite = mean_sd(x)
+                lo, hi = t_interval(mean, sd, finite)  # stats.mean_interval(x), keeping the sd for other levels
                 effects.append({"scenario": name, "reference": first, "year": y, "metric": metric,
                                 "period": f"{FIRST_YEAR}-{y}" if cum else str(y),
                                 "reference_mean": float(np.nanmean(r)),
                                 **{k: float(v[0]) for k, v in cols.items()},
-                                f"{EFFECT}_mean_lo95": lo, f"{EFFECT}_mean_hi95": hi, "runs": n})
+                                f"{EFFECT}_mean_lo95": lo, f"{EFFECT}_mean_hi95": hi, f"{EFFECT}_sd": sd,
+                                "runs": n})
             cost.append(_cost_row(name, first, y, at.reindex(upto.index), upto, n))
     comparison = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     return {"comparison": comparison, "effects": pd.DataFrame(effects), "cost": pd.DataFrame(cost),
@@ -384,8 +387,8 @@ def bar_rows(effects: pd.DataFrame, sign: float = 1.0, by_year: bool = False) ->
                         "metric": effects.metric, "mean": sign * effects[p + "mean"],
                         "p05": sign * effects[p + ("p05" if sign > 0 else "p95")],
                         "p95": sign * effects[p + ("p95" if sign > 0 else "p05")],
-                        "lo95": sign * effects[p + ("mean_lo95" if sign > 0 else "mean_hi95")],
-                        "hi95": sign * effects[p + ("mean_hi95" if sign > 0 else "mean_lo95")]})
+                        "lo": sign * effects[p + ("mean_lo95" if sign > 0 else "mean_hi95")],
+                        "hi": sign * effects[p + ("mean_hi95" if sign > 0 else "mean_lo95")]})
     return out
 
 

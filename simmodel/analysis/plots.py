@@ -191,12 +191,13 @@ CONTRIBUTION_METRICS = tuple((n, indicator(n).label + (", from 2013" if n in CUM
                               "public_cost"))
 
 
-def effect_bars(table: pd.DataFrame, path: Path, title: str, runs: int, over: str | None = None) -> Path:
+def effect_bars(table: pd.DataFrame, path: Path, title: str, runs: int, over: str | None = None,
+                interval: str = "95 % interval of the mean") -> Path:
     """Bars, one panel per metric of CONTRIBUTION_METRICS: a row per bar (column ``row``, in order) with
     the ``mean`` and, from stats.MIN_BAND_RUNS runs on, whiskers from ``p05`` to ``p95`` (the spread of single
-    runs) and a thick black segment from ``lo95`` to ``hi95`` (the 95 % interval of the mean, which tells an
-    effect from zero). ``title`` says what the bars are (an effect, scenario minus reference, or an instrument's
-    contribution)."""
+    runs) and a thick black segment from ``lo`` to ``hi`` (the interval of the mean, which tells an effect from
+    zero; ``interval`` names it). ``title`` says what the bars are (an effect, scenario minus reference, or an
+    instrument's contribution)."""
     metrics = [m for m in CONTRIBUTION_METRICS if m[0] in set(table.metric)]
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.5 * len(metrics), 4.8), sharey=True, squeeze=False)
     axes = axes[0]
@@ -209,7 +210,7 @@ def effect_bars(table: pd.DataFrame, path: Path, title: str, runs: int, over: st
         # one colour: a sign is neither good nor bad (less public cost is a negative bar)
         ax.barh(ys, v["mean"] / div, xerr=err, capsize=3, color="tab:blue", error_kw={"lw": 0.8, "ecolor": "0.35"})
         if banded:
-            ax.hlines(ys, v.lo95 / div, v.hi95 / div, color="k", lw=3.5)
+            ax.hlines(ys, v.lo / div, v.hi / div, color="k", lw=3.5)
         if not np.nanmax(np.abs(np.r_[v["mean"].to_numpy(float), 0.0] / div)) > 0:
             ax.set_xlim(-1, 1)  # no difference at all: a plain zero axis, not one of 1e-16
         ax.axvline(0, color="k", lw=0.8)
@@ -220,7 +221,7 @@ def effect_bars(table: pd.DataFrame, path: Path, title: str, runs: int, over: st
     axes[0].set_yticks(ys, rows)
     axes[0].invert_yaxis()
     what = over or f"{runs} seed{'s' * (runs != 1)}"
-    spread = (f"thin whiskers: 5-95 % of single runs, thick: 95 % interval of the mean, over {what}" if banded
+    spread = (f"thin whiskers: 5-95 % of single runs, thick: {interval}, over {what}" if banded
               else f"means over {what}; {band_note(runs)}")
     import textwrap
 

@@ -205,7 +205,9 @@ def cmd_contributions(args: argparse.Namespace) -> int:
                           f"Contribution of each instrument to {year} outcomes, what it adds: {ref} minus the "
                           f"scenario without it (for an instrument added to {ref}: the scenario minus {ref})",
                           tables["runs"], over=f"{args.posterior} posterior draws x {args.seeds} seeds"
-                          if args.posterior else None)
+                          if args.posterior else None,
+                          interval=f"{contributions.percent(contributions.level(spec))} interval of the mean "
+                          "(simultaneous over the claims)")
 
         def text(figure):
             return contributions.markdown(spec, table, seeds, loaded[0].params["run.scale"], year, command, commit,
@@ -216,10 +218,11 @@ def cmd_contributions(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"contribution of each instrument to firms at stage >= 1 in {year}: what it adds ({ref} minus the "
                   f"scenario without it; for one added to {ref}, that scenario minus {ref}); positive: it added firms")
+            at = contributions.percent(contributions.level(spec))
             for row in contributions.rows(spec, table):
                 r, (lo, hi) = row["bands"]["firms_stage_1plus"], row["interval"]
                 runs = (f"runs 5-95 % [{r.p05:+8,.0f}, {r.p95:+8,.0f}]; " if has_band(tables["runs"]) else "")
-                print(f"  {row['instrument'].scenario:<22} {r['mean']:+8,.0f} ({runs}mean 95 % "
+                print(f"  {row['instrument'].scenario:<22} {r['mean']:+8,.0f} ({runs}mean {at} "
                       f"[{lo:+8,.0f}, {hi:+8,.0f}])  {row['verdict']}")
 
     out, loaded, seeds, tables, batch = _compare(args, [spec.reference, *(i.scenario for i in spec.instruments)],
