@@ -265,5 +265,5 @@ def markdown(spec: Spec, contributions: pd.DataFrame, seeds: list[int], scale: f
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["Instrument", "Spec", "load", "verdict", "level", "interval_phrase", "table", "rows", "bars", "markdown", "default_path", "CLAIMS",
-           "KINDS"]
+__all__ = ["Instrument", "Spec", "load", "verdict", "level", "interval_phrase", "percent", "table", "rows", "bars",
+           "markdown", "default_path", "CLAIMS", "KINDS"]
