@@ -297,3 +297,17 @@ def test_a_posterior_sweep_resumes_to_the_same_table_and_only_with_the_same_draw
         assert main([*changed, *extra, "--resume"]) == 2
         err = capsys.readouterr().err
         assert "holds a sweep run with --posterior 2" in err and err.count("\n") == 1
+
+
+def test_a_result_that_sets_a_calibrated_parameter_does_not_say_it_is_at_the_calibrated_point():
+    """Without --posterior a result says its bands are over seeds only, 'at the calibrated point'. A --set of a
+    parameter the calibration fitted moves the point, and the phrase names it; a --set of any other parameter (a
+    policy lever) leaves the calibrated point as it is. The calibrated parameters are those of the shipped
+    calibration/fitted.toml, which the posterior's draws vary too."""
+    plain = posterior.bands_phrase(None, 20)
+    assert plain.endswith("at the calibrated point")
+    assert posterior.bands_phrase(None, 20, moved={"cities.purchase_rate": 0.2}) == plain
+    moved = posterior.bands_phrase(None, 20, moved={"decision.intercept": -6.0, "cities.purchase_rate": 0.2})
+    assert moved.endswith("at the calibrated point but for decision.intercept (--set)")
+    assert set(Posterior.load().keys) <= posterior.calibrated_keys()
+    assert "run.scale" not in posterior.calibrated_keys()

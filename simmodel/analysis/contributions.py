@@ -199,11 +199,11 @@ def bars(spec: Spec, contributions: pd.DataFrame) -> pd.DataFrame:
 
 
 def markdown(spec: Spec, contributions: pd.DataFrame, seeds: list[int], scale: float, year: int,
-             command: str, commit: str | None, figure: str | None, draws: int | None = None) -> str:
+             command: str, commit: str | None, figure: str | None, draws: int | None = None, moved=()) -> str:
     """docs/contributions.md: the table, the verdicts, the notes and the figure. ``draws``: the number of
-    posterior draws the ``seeds`` are shared among (None: every run at the calibrated point)."""
-    from .posterior import bands_phrase
-
+    posterior draws the ``seeds`` are shared among (None: every run at the calibrated point, but for what
+    ``moved``, the --set keys, changes of it)."""
+    from .posterior import bands_phrase, point_phrase
     from .stats import band_note, has_band
 
     table = rows(spec, contributions)
@@ -214,7 +214,8 @@ def markdown(spec: Spec, contributions: pd.DataFrame, seeds: list[int], scale: f
                 f"{seeds[-1]}; {bands_phrase(draws, len(seeds) // draws, checked=True)})")
         per, each = "per run (draw and seed)", "per-run"
     else:
-        runs, per, each = f"{len(seeds)} seeds ({seeds[0]}-{seeds[-1]})", "per seed", "per-seed"
+        runs = f"{len(seeds)} seeds ({seeds[0]}-{seeds[-1]}) at {point_phrase(moved)}"
+        per, each = "per seed", "per-seed"
     lines = [
         "# What each instrument contributed",
         "",

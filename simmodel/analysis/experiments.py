@@ -421,7 +421,7 @@ def report(folder: Path, scenarios: list[tuple[str, str]], seeds: list[int], tab
              f"(For a scenario that switches an instrument off, the instrument's contribution is minus its effect; "
              "`simmodel contributions` tabulates contributions.)", "",
              f"**Years:** {_years_text(years)} ({which}).", "",
-             f"Uncertainty: {bands_phrase(draws, per_draw, checked=True)}.", "", runs, ""]
+             f"Uncertainty: {bands_phrase(draws, per_draw, checked=True, moved=sets or ())}.", "", runs, ""]
     if sets:
         lines += ["Every scenario ran with --set " + ", ".join(f"`{k}={v!r}`" for k, v in sets.items()) + ".", ""]
     if not banded:

@@ -46,11 +46,31 @@ def shipped_path() -> Path:
     return resources.calibration_dir() / "posterior.csv"
 
 
-def bands_phrase(draws: int | None, seeds: int, checked: bool = False) -> str:
+def calibrated_keys() -> frozenset[str]:
+    """The parameters whose values the calibrated point sets (calibration/fitted.toml, which the baseline
+    inherits; its [calibration] tables record how they were found)."""
+    import tomllib
+
+    doc = tomllib.loads(resources.path("calibration/fitted.toml").read_text(encoding="utf-8"))
+    return frozenset(f"{section}.{key}" for section, table in doc.items() if section != "calibration"
+                     and isinstance(table, dict) for key in table)
+
+
+def point_phrase(moved=()) -> str:
+    """'the calibrated point', or, where ``moved`` (the --set keys) changes some of its values, which."""
+    changed = sorted(set(moved) & calibrated_keys())
+    if not changed:
+        return "the calibrated point"
+    what = ", ".join(changed) if len(changed) <= 3 else f"{len(changed)} of its parameters"
+    return f"the calibrated point but for {what} (--set)"
+
+
+def bands_phrase(draws: int | None, seeds: int, checked: bool = False, moved=()) -> str:
     """What a result's bands are over: 'bands over 4 posterior draws x 5 seeds: parameter and seed
     uncertainty together', or, without --posterior, 'bands over 5 seeds: seed uncertainty only, at the
-    calibrated point'. ``checked``: the result draws bands only from stats.MIN_BAND_RUNS runs on, so with
-    fewer it says 'means over 4 seeds: ...; no 5-95 % band: 4 runs (a band needs at least 10)'."""
+    calibrated point' (:func:`point_phrase`: ``moved``, the --set keys, may change it). ``checked``: the result
+    draws bands only from stats.MIN_BAND_RUNS runs on, so with fewer it says 'means over 4 seeds: ...; no 5-95 %
+    band: 4 runs (a band needs at least 10)'."""
     from .stats import band_note, has_band
 
     s = f"{seeds} seed{'s' * (seeds != 1)}"
@@ -61,7 +81,7 @@ def bands_phrase(draws: int | None, seeds: int, checked: bool = False) -> str:
     if draws:
         return (f"{lead} {draws} posterior draw{'s' * (draws != 1)} x {s}: parameter and seed uncertainty "
                 f"together{tail}")
-    return f"{lead} {s}: seed uncertainty only, at the calibrated point{tail}"
+    return f"{lead} {s}: seed uncertainty only, at {point_phrase(moved)}{tail}"
 
 
 @dataclass(frozen=True)

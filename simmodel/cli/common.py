@@ -191,11 +191,12 @@ def part_year_note(params: Params) -> None:
         print(f"simmodel: note: {note}", file=sys.stderr)
 
 
-def bands_line(plan, seeds_per_draw: int, checked: bool = False) -> str:
-    """What the bands are over (``checked``: and that none are drawn from too few runs)."""
+def bands_line(plan, seeds_per_draw: int, checked: bool = False, moved=()) -> str:
+    """What the bands are over (``checked``: and that none are drawn from too few runs; ``moved``: the --set
+    keys, which may move the point from the calibrated one)."""
     from ..analysis.posterior import bands_phrase
 
-    return plan.phrase(checked) if plan else bands_phrase(None, seeds_per_draw, checked)
+    return plan.phrase(checked) if plan else bands_phrase(None, seeds_per_draw, checked, moved)
 
 
 def workers_for(args: argparse.Namespace, n_tasks: int) -> int | None:

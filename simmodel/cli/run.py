@@ -68,7 +68,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                   f"{batch.seconds:.1f} s{band}")
         else:
             band = "" if len(seeds) == 1 else (f" (means over {common.runs_line(ok, len(seeds))} seeds; "
-                                               f"{common.bands_line(None, len(seeds), checked=True)})")
+                                               f"{common.bands_line(None, len(seeds), checked=True, moved=common.overrides(args))})")
             print(f"{name}: seeds {seeds[0]}..{seeds[-1]}, scale {params['run.scale']}, "
                   f"{common.memory.agents(params):,} firm agents, to {params['run.end']}, {batch.seconds:.1f} s{band}")
         print(common.yearly_table(summary))
@@ -158,7 +158,7 @@ def _compare(args: argparse.Namespace, refs: list[str], label: str, extra=None):
                   f"(--seeds {need} or more for bands)", file=sys.stderr)
         what = f"{plan.n} posterior draws x {args.seeds} seeds" if plan else f"{len(seeds)} seeds"
         print(f"{len(loaded)} scenarios x {what} ({common.runs_line(n_tasks - len(batch.failures), n_tasks)} "
-              f"runs) in {batch.seconds:.1f} s; {common.bands_line(plan, args.seeds, checked=True)}; "
+              f"runs) in {batch.seconds:.1f} s; {common.bands_line(plan, args.seeds, checked=True, moved=sets)}; "
               f"report: {out / 'report.md'}")
     return out, loaded, seeds, tables, batch
 
@@ -211,7 +211,7 @@ def cmd_contributions(args: argparse.Namespace) -> int:
 
         def text(figure):
             return contributions.markdown(spec, table, seeds, loaded[0].params["run.scale"], year, command, commit,
-                                          figure, draws=args.posterior)
+                                          figure, draws=args.posterior, moved=common.overrides(args))
 
         store.write_text(tmp / "contributions.md", text("figures/contributions.png"))
         written["text"] = text("img/contributions.png")
