@@ -67,8 +67,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                   f"{params['run.scale']}, {common.memory.agents(params):,} firm agents, to {params['run.end']}, "
                   f"{batch.seconds:.1f} s{band}")
         else:
-            band = "" if len(seeds) == 1 else (f" (means over {common.runs_line(ok, len(seeds))} seeds; "
-                                               f"{common.bands_line(None, len(seeds), checked=True, moved=common.overrides(args))})")
+            bands = common.bands_line(None, len(seeds), checked=True, moved=common.overrides(args))
+            band = "" if len(seeds) == 1 else f" (means over {common.runs_line(ok, len(seeds))} seeds; {bands})"
             print(f"{name}: seeds {seeds[0]}..{seeds[-1]}, scale {params['run.scale']}, "
                   f"{common.memory.agents(params):,} firm agents, to {params['run.end']}, {batch.seconds:.1f} s{band}")
         print(common.yearly_table(summary))
