@@ -116,14 +116,19 @@ def verdict(claim: str, lo: float, hi: float) -> str:
     return "not distinguishable from zero"
 
 
+def claims(spec: Spec) -> int:
+    """How many verdicts the table reads: its instruments with a claimed sign."""
+    return sum(inst.claim != "none" for inst in spec.instruments)
+
+
 def level(spec: Spec) -> float:
     """The level of each interval of the table: all the claimed instruments' intervals hold together at 95 %."""
-    return simultaneous_level(sum(inst.claim != "none" for inst in spec.instruments))
+    return simultaneous_level(claims(spec))
 
 
 def interval_phrase(spec: Spec) -> str:
     """What the table's intervals are, in one sentence."""
-    k = sum(inst.claim != "none" for inst in spec.instruments)
+    k = claims(spec)
     if k < 2:
         return ""
     return (f"With {k} claims read off one table the intervals are simultaneous: each at {percent(level(spec))} "
@@ -266,5 +271,5 @@ def markdown(spec: Spec, contributions: pd.DataFrame, seeds: list[int], scale: f
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["Instrument", "Spec", "load", "verdict", "level", "interval_phrase", "percent", "table", "rows", "bars",
-           "markdown", "default_path", "CLAIMS", "KINDS"]
+__all__ = ["Instrument", "Spec", "load", "verdict", "claims", "level", "interval_phrase", "percent", "table", "rows",
+           "bars", "markdown", "default_path", "CLAIMS", "KINDS"]
