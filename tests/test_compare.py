@@ -111,6 +111,7 @@ def test_the_sign_is_stated_in_the_report_the_printout_and_every_figure_title(tm
     assert comp[(comp.indicator == "public_cost") & (comp.period == 2015)].scen_minus_ref_mean.iloc[0] > 0
     report = (out / "report.md").read_text()
     assert "**scenario minus reference**" in report and "## Effect on 2015 outcomes (scenario minus baseline)" in report
+    assert "These are 2 readings (scenarios x years x the two outcomes), each at 90 % on its own" in report
     row = next(line for line in report.splitlines() if line.startswith("| `double_fund` | 2015 |"))
     assert row.split(" | ")[-1].startswith("+")  # public cost: a plus sign
     assert "Effect = scenario minus baseline (the reference)" in printed
@@ -308,3 +309,16 @@ def test_a_short_runs_headline_shows_its_own_years_ticked_as_years(tmp_path, mon
         assert ax.get_xlim() == (2012.5, 2014.5)
         ticks = [t for t in ax.get_xticks() if 2012.5 <= t <= 2014.5]
         assert ticks == [2013, 2014], ticks
+
+
+def test_the_report_says_how_many_readings_of_measurable_it_makes():
+    """Several 'no measurable effect' readings at 90 % each: the report says how many, and what that means
+    together (the chance that some effect of zero reads as measurable: 1 - 0.9^k for independent readings)."""
+    assert experiments.readings_note(1) == "This is one reading, at 90 %."
+    six = experiments.readings_note(6)
+    assert "These are 6 readings" in six and "at least one of the 6 does is 47 %" in six  # 1 - 0.9^6 = 0.469
+    rng = np.random.default_rng(4)
+    hits = 0
+    for _ in range(2000):  # six independent zero effects, each read off a 90 % interval (normal, known sd)
+        hits += bool(np.any(np.abs(rng.standard_normal(6)) > 1.6449))
+    assert abs(hits / 2000 - (1 - 0.9**6)) < 0.035  # 3.2 binomial sd of 2,000 tables

@@ -354,6 +354,18 @@ def cost_reading(b: dict) -> str:
     return word if has_band(b["n"]) else f"too_few_runs_{word}"
 
 
+def readings_note(k: int) -> str:
+    """What ``k`` readings of 'measurable or not', each off its own 90 % interval, say together: the chance of
+    reading some effect of zero as measurable grows with k (about 1 - 0.9^k if they were independent);
+    `simmodel contributions` reads its verdicts off simultaneous intervals (stats.simultaneous_level)."""
+    if k <= 1:
+        return "This is one reading, at 90 %."
+    return (f"These are {k} readings (scenarios x years x the two outcomes), each at 90 % on its own: an effect of "
+            f"zero reads as measurable once in ten readings, and the chance that at least one of the {k} does is "
+            f"{100 * (1 - 0.9 ** k):.0f} % if they are independent. `simmodel contributions` reads its verdicts off "
+            "simultaneous intervals.")
+
+
 def cost_text(row, outcome: str = ADOPTERS) -> str:
     """A cost row's reading in words, e.g. 'costs 1.60 m yuan per extra firm at stage >= 1 [90 %: 1.2 m,
     2.3 m]', 'saves 1.60 m yuan per firm at stage >= 1 lost [...]', 'no measurable effect'."""
@@ -449,7 +461,8 @@ def report(folder: Path, scenarios: list[tuple[str, str]], seeds: list[int], tab
               f"{FIRST_YEAR}) are ratios of the mean differences over runs (not means of per-run ratios), with "
               "bootstrap 90 % intervals (runs resampled" + (", as (draw, seed) pairs" if draws else "")
               + f", {BOOTSTRAP_DRAWS} resamples); the same whichever scenario is listed first. Where the 90 % "
-              "interval of the mean difference in the outcome covers 0 the ratio is not given: no measurable effect.",
+              "interval of the mean difference in the outcome covers 0 the ratio is not given: no measurable effect. "
+              + readings_note(len(tables["cost"]) * 2),
               "", "| scenario | year | public cost, m yuan (robots / awards / pilots / vouchers / platforms / running) | "
               "firms at stage >= 1 [90 %] | value added, bn yuan [90 %] | per firm at stage >= 1 | "
               "per yuan of value added |", "|---|---|---|---|---|---|---|"]
