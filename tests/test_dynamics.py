@@ -199,3 +199,30 @@ def test_the_entrants_beta_draws_are_scipys_quantiles(b):
     assert np.array_equal(drawn.beta(2.0, b, keys.size), beta2_quantile(b, uniforms.random(keys.size)))
     with pytest.raises(ValueError, match="Beta"):
         drawn.beta(1.5, b, keys.size)
+
+
+def test_after_2020_wages_follow_the_parameter_and_slower_wages_close_fewer_firms():
+    """The wage series end in 2020 (series.csv); after it both grow by economy.wage_growth_after_2020 a year. The
+    years with data do not depend on it (the same run to 2020, bit for bit, on common random numbers), the wages
+    paid after it do, and since wages are most of a firm's costs, slower wage growth closes fewer firms: the
+    projection's exits are the assumption's (docs/ODD.md 3.3)."""
+    months = (2025 - 2013) * 12 + 12
+    runs = {}
+    for g in (0.0769, 0.03):
+        m = _model(8, **{"run.end": "2025-12", "economy.wage_growth_after_2020": g})
+        m.run()
+        runs[g] = m
+    fast, slow = runs[0.0769], runs[0.03]
+    t = fast.tables
+    y20, y25 = t.year_row(2020), t.year_row(2025)
+    for m, g in ((fast, 0.0769), (slow, 0.03)):
+        assert m.wage[y20] == t.wage[y20] and m.wage_private[y20] == t.wage_private[y20]  # the last year of data
+        assert m.wage[y25] == pytest.approx(t.wage[y20] * (1 + g) ** 5, rel=1e-12)
+        assert m.wage_private[y25] == pytest.approx(t.wage_private[y20] * (1 + g) ** 5, rel=1e-12)
+    upto = 8 * 12  # January 2013 to December 2020
+    for cube in ("stocks", "flows"):
+        assert np.array_equal(getattr(fast.recorder, cube)[:upto], getattr(slow.recorder, cube)[:upto]), cube
+    exits = {g: [flow_total(m, "firm_exits", slice(12 * (y - 2013), 12 * (y - 2013) + 12)) for y in range(2021, 2026)]
+             for g, m in runs.items()}
+    assert sum(exits[0.03]) < 0.8 * sum(exits[0.0769]), exits
+    assert fast.month == slow.month == months - 1

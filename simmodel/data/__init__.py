@@ -39,10 +39,18 @@ class Tables:
     sector_cost_multiplier: np.ndarray
     sector_pilot_industries: np.ndarray  # of the 30 pilot industries (int)
     years: np.ndarray  # int
-    wage: np.ndarray  # yuan/worker/yr, all units (above-size firms)
-    wage_private: np.ndarray  # yuan/worker/yr, private units (small firms)
+    wage: np.ndarray  # yuan/worker/yr, all units (above-size firms); NaN after the last year with wage data
+    wage_private: np.ndarray  # yuan/worker/yr, private units (small firms); NaN likewise
     va_growth: np.ndarray  # real growth of above-size value added, 1/yr
     ppi: np.ndarray  # yearly change of industrial producer prices (the deflator), 1/yr
+
+    def wages(self, growth_after: float) -> tuple[np.ndarray, np.ndarray]:
+        """(all units, private units) wage series of a run: the data, and after the last year with wage data each
+        series' last value grown by ``growth_after`` a year (economy.wage_growth_after_2020)."""
+        last = int(np.flatnonzero(np.isfinite(self.wage))[-1])
+        after = (1.0 + growth_after) ** np.maximum(np.arange(len(self.years)) - last, 0)
+        return tuple(np.where(np.arange(len(self.years)) <= last, w, w[last] * after)
+                     for w in (self.wage, self.wage_private))
 
     def price_level(self, year: int) -> float:
         """Industrial producer prices of ``year`` relative to 2013 (the product of the yearly changes since)."""
@@ -75,6 +83,11 @@ def _col(rows: list[dict[str, str]], key: str, dtype: type = float) -> np.ndarra
     return np.array([dtype(r[key]) for r in rows])
 
 
+def _optional(text: str) -> float:
+    """A number, or NaN for an empty cell (a series' years without data)."""
+    return float(text) if text.strip() else np.nan
+
+
 @cache
 def load_tables() -> Tables:
     """Read the three CSV tables (cached: they never change during a process)."""
@@ -99,11 +112,17 @@ def load_tables() -> Tables:
         sector_cost_multiplier=_col(s, "cost_multiplier"),
         sector_pilot_industries=_col(s, "pilot_industries", int),
         years=_col(y, "year", int),
-        wage=_col(y, "wage"),
-        wage_private=_col(y, "wage_private"),
+        wage=_col(y, "wage", _optional),
+        wage_private=_col(y, "wage_private", _optional),
         va_growth=_col(y, "va_growth"),
         ppi=_col(y, "ppi"),
     )
+    for name in ("wage", "wage_private"):  # data up to a last year, then empty: the extrapolation is Tables.wages
+        known = np.isfinite(getattr(t, name))
+        if not known[0] or np.any(known[1:] & ~known[:-1]):
+            raise ValueError(f"series.csv: {name} must have data from the first year up to a last year, then none")
+    if not np.array_equal(np.isfinite(t.wage), np.isfinite(t.wage_private)):
+        raise ValueError("series.csv: wage and wage_private must end in the same year")
     for name in ("city_output_share", "city_firm_share", "sector_firm_share"):
         total = getattr(t, name).sum()
         if abs(total - 1) > 1e-6:

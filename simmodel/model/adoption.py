@@ -75,8 +75,8 @@ class Adoption:
         year = 2013 + max(m.month, 0) // 12
         now, before = t.year_row(max(year, 2014)), t.year_row(max(year, 2014) - 1)
         p = m.params
-        return np.array([p["decision.wage_growth_weight"] * (t.wage_private[now] / t.wage_private[before] - 1.0),
-                         p["decision.wage_growth_weight"] * (t.wage[now] / t.wage[before] - 1.0),
+        return np.array([p["decision.wage_growth_weight"] * (m.wage_private[now] / m.wage_private[before] - 1.0),
+                         p["decision.wage_growth_weight"] * (m.wage[now] / m.wage[before] - 1.0),
                          p["decision.demand_growth_weight"] * t.va_growth[before]])
 
     def annuities(self) -> tuple[float, np.ndarray]:

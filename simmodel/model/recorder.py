@@ -335,7 +335,7 @@ def record_month(model, wage: float, owing: np.ndarray) -> None:
         "price_index": model.price_level,
         "shared_platforms": len(model.shared.platforms),
         "shared_capacity": float(model.shared.capacity.sum()),
-        "wage_private": model.tables.wage_private[model.tables.year_row(2013 + t // 12)],
+        "wage_private": model.wage_private[model.tables.year_row(2013 + t // 12)],
     }, renewal_share=e.renewal_investment_share * (1.0 + e.renewal_share_growth) ** (t / 12),
         weights=f.weight if model.dynamics.enabled and model.recorder.weights_differ else None)
 
