@@ -243,6 +243,9 @@ PARAMS: tuple[Param, ...] = (
           "productivity without transformation", A, lo=-0.1, hi=0.2),
     Param("economy.labour_supply_growth", 0.03, "float", "1/yr", "growth of the workforce a firm "
           "can recruit (below the growth of labour needs, gaps widen)", A, lo=-0.2, hi=0.2),
+    Param("economy.demand_growth_after_2020", 0.054, "float", "1/yr", "the demand index (real growth of value "
+          "added) in each year after 2020, the last year with data (runs to 2030: docs/ODD.md 3.3)",
+          A + ": 2020's reported 5.4 % held (series.csv)", lo=-0.1, hi=0.3),
     Param("economy.wage_growth_after_2020", 0.0769, "float", "1/yr", "yearly growth of both wage series (all "
           "units, private units) after 2020, the last year with wage data (runs to 2030: docs/ODD.md 3.3)",
           A + ": the all-units wage's 2016-2020 growth held, (75,398 / 56,068)^(1/4) - 1 (series.csv)",

@@ -28,6 +28,8 @@ def test_series_cover_the_longest_horizon_and_wages_rise():
     known = np.isfinite(t.wage)
     assert list(t.years[known]) == list(range(2013, 2021))  # wage data end in 2020: then the parameter's growth
     assert np.all(np.diff(t.wage[known]) > 0) and np.all(np.diff(t.wage_private[known]) > 0)
+    assert list(t.years[np.isfinite(t.va_growth)]) == list(range(2013, 2021))  # the demand index's data too
+    assert np.all(t.demand_growth(0.03)[~np.isfinite(t.va_growth)] == 0.03)
     for w in t.wages(0.02):
         assert np.all(np.isfinite(w)) and np.all(np.diff(w) > 0)
         assert w[-1] == pytest.approx(w[known][-1] * 1.02**10, rel=1e-12)  # 2030: ten years after 2020

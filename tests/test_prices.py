@@ -53,3 +53,18 @@ def test_every_money_indicator_says_which_prices_it_is_at():
     assert money and all(i.prices in ("nominal", "2013 prices") for i in money)
     assert {i.prices for i in money} == {"nominal", "2013 prices"}
     assert "| prices |" in dictionary_markdown()
+
+
+def test_after_2020_the_demand_index_follows_its_parameter():
+    """The demand index ends in 2020 (series.csv); after it each year's is economy.demand_growth_after_2020. Runs
+    that differ only in it are the same bits to December 2020 (common random numbers), and faster demand after 2020
+    makes more value added in 2022 (output follows demand where firms are not short of labour)."""
+    slow, fast = (run(7, run__end="2022-12", economy__demand_growth_after_2020=g) for g in (0.0, 0.1))
+    t = slow.tables
+    assert slow.demand_growth[t.year_row(2022)] == 0.0 and fast.demand_growth[t.year_row(2022)] == 0.1
+    assert np.array_equal(slow.demand_growth[: t.year_row(2020) + 1], t.va_growth[: t.year_row(2020) + 1])
+    upto = 8 * 12
+    for cube in ("stocks", "flows"):
+        assert np.array_equal(getattr(slow.recorder, cube)[:upto], getattr(fast.recorder, cube)[:upto]), cube
+    va = [_yearly(m, "value_added")[-1] for m in (slow, fast)]  # 2022
+    assert va[1] > 1.05 * va[0], va

@@ -41,7 +41,7 @@ class Tables:
     years: np.ndarray  # int
     wage: np.ndarray  # yuan/worker/yr, all units (above-size firms); NaN after the last year with wage data
     wage_private: np.ndarray  # yuan/worker/yr, private units (small firms); NaN likewise
-    va_growth: np.ndarray  # real growth of above-size value added, 1/yr
+    va_growth: np.ndarray  # real growth of above-size value added, 1/yr; NaN after the last year with data
     ppi: np.ndarray  # yearly change of industrial producer prices (the deflator), 1/yr
 
     def wages(self, growth_after: float) -> tuple[np.ndarray, np.ndarray]:
@@ -51,6 +51,11 @@ class Tables:
         after = (1.0 + growth_after) ** np.maximum(np.arange(len(self.years)) - last, 0)
         return tuple(np.where(np.arange(len(self.years)) <= last, w, w[last] * after)
                      for w in (self.wage, self.wage_private))
+
+    def demand_growth(self, after: float) -> np.ndarray:
+        """The demand index of a run: the reported real growth of above-size value added, then ``after`` in each year
+        without data (economy.demand_growth_after_2020)."""
+        return np.where(np.isfinite(self.va_growth), self.va_growth, after)
 
     def price_level(self, year: int) -> float:
         """Industrial producer prices of ``year`` relative to 2013 (the product of the yearly changes since)."""
@@ -114,10 +119,11 @@ def load_tables() -> Tables:
         years=_col(y, "year", int),
         wage=_col(y, "wage", _optional),
         wage_private=_col(y, "wage_private", _optional),
-        va_growth=_col(y, "va_growth"),
+        va_growth=_col(y, "va_growth", _optional),
         ppi=_col(y, "ppi"),
     )
-    for name in ("wage", "wage_private"):  # data up to a last year, then empty: the extrapolation is Tables.wages
+    for name in ("wage", "wage_private", "va_growth"):  # data up to a last year, then empty: the projection is a
+        # run's parameters (Tables.wages, Tables.demand_growth)
         known = np.isfinite(getattr(t, name))
         if not known[0] or np.any(known[1:] & ~known[:-1]):
             raise ValueError(f"series.csv: {name} must have data from the first year up to a last year, then none")

@@ -77,7 +77,7 @@ class Adoption:
         p = m.params
         return np.array([p["decision.wage_growth_weight"] * (m.wage_private[now] / m.wage_private[before] - 1.0),
                          p["decision.wage_growth_weight"] * (m.wage[now] / m.wage[before] - 1.0),
-                         p["decision.demand_growth_weight"] * t.va_growth[before]])
+                         p["decision.demand_growth_weight"] * m.demand_growth[before]])
 
     def annuities(self) -> tuple[float, np.ndarray]:
         """The present value of a yuan a year over the horizon of what a project adds to value added

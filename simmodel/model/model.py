@@ -88,8 +88,10 @@ class TransformationModel(mesa.Model):
         super().__init__(seed=seed)
         self.seed, self.params = int(seed), params
         self.tables = t = load_tables()
-        # the two wage series of this run: the data, then the parameter's growth (Tables.wages)
+        # the exogenous series of this run: the data, then the parameters' projection after 2020 (Tables.wages,
+        # Tables.demand_growth)
         self.wage, self.wage_private = t.wages(params["economy.wage_growth_after_2020"])
+        self.demand_growth = t.demand_growth(params["economy.demand_growth_after_2020"])
         seqs = np.random.SeedSequence(self.seed).spawn(len(STREAMS))
         self.rngs = {name: np.random.default_rng(s) for name, s in zip(STREAMS, seqs)}
 
@@ -210,7 +212,7 @@ class TransformationModel(mesa.Model):
         """One month, in the order of MODEL.md section 3."""
         self.month = t = self.steps - 1
         yr = self.tables.year_row(2013 + t // 12)
-        wage, demand_growth = self.wage[yr], self.tables.va_growth[yr]
+        wage, demand_growth = self.wage[yr], self.demand_growth[yr]
         if t % 12 == 0 and t > 0 and self.params["economy.deflate"]:  # January: the year's producer prices
             self.price_level = self.tables.price_level(2013 + t // 12)
             factor = 1.0 + self.tables.ppi[yr]

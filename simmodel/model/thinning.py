@@ -230,7 +230,7 @@ class Thinning:
         m = self.model
         t, e = m.month, m.params.economy
         left = 11 - t % 12  # decisions later this year see up to this many more months of growth
-        demand = m.tables.va_growth[m.tables.year_row(2013 + t // 12)]
+        demand = m.demand_growth[m.tables.year_row(2013 + t // 12)]
         g_p = (1 + e.productivity_trend) ** (left / 12)
         g_n = ((1 + demand) / (1 + e.productivity_trend)) ** (left / 12)
         g_full = ((1 + e.labour_supply_growth) * (1 + e.productivity_trend) / (1 + demand)) ** (left / 12)
