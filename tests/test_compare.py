@@ -311,6 +311,21 @@ def test_a_short_runs_headline_shows_its_own_years_ticked_as_years(tmp_path, mon
         assert ticks == [2013, 2014], ticks
 
 
+
+def test_a_run_to_2030_ticks_few_enough_years_to_keep_their_labels_apart(tmp_path, monkeypatch):
+    """A run to 2030 (18 years): whole-year ticks, no more than seven on an axis; with a tick every year or two the
+    labels of the panels' year axes ran into each other at the figure's width."""
+    from simmodel.model.indicators import HEADLINE
+    rows = [("Zhejiang", "all", name, str(y), 100.0 + y - 2013, 1) for name in HEADLINE for y in range(2013, 2031)]
+    summary = pd.DataFrame(rows, columns=["region", "sector", "indicator", "period", "mean", "seeds"])
+    figs = []
+    real_save = plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figs.append(fig) or real_save(fig, path))
+    plots.headline(summary, tmp_path / "h.png", "long")
+    for ax in (a for a in figs[0].axes if a.get_visible()):
+        ticks = [t for t in ax.get_xticks() if 2012.5 <= t <= 2030.5]
+        assert all(float(t).is_integer() for t in ticks) and 4 <= len(ticks) <= 7, ticks
+
 def test_the_report_says_how_many_readings_of_measurable_it_makes():
     """Several 'no measurable effect' readings at 90 % each: the report says how many, and what that means
     together (the chance that some effect of zero reads as measurable: 1 - 0.9^k for independent readings)."""

@@ -110,7 +110,9 @@ def headline(summary: pd.DataFrame, path: Path, title: str, over: str | None = N
         ax.grid(alpha=0.3)
     if simulated:  # shared by every panel
         axes.flat[0].set_xlim(min(simulated) - 0.5, max(simulated) + 0.5)
-    axes.flat[0].xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # 2014, not 2013.5
+    span = max(simulated) - min(simulated) if simulated else 0
+    # whole years (2014, not 2013.5), few enough that a run to 2030 keeps its labels apart
+    axes.flat[0].xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, nbins=None if span <= 9 else 6))
     for ax in axes[-1]:
         ax.set_xlabel("year", fontsize=8)
     handles = {}
