@@ -61,6 +61,8 @@ class TransformationModel(mesa.Model):
         shared: shared-manufacturing platforms and their users (off unless shared.platforms_enabled)
         peers: cell x stage counts and peer shares; thinning: the exact speed-up of the decision
         recorder: monthly cubes from which every output indicator is derived
+        wage, wage_private, demand_growth: this run's exogenous series by year (the data, then
+            economy.wage_growth_after_2020 and economy.demand_growth_after_2020 after 2020)
         datacollector: Mesa DataCollector of the MONITORED indicators, province-wide, monthly
     """
 
