@@ -243,12 +243,12 @@ PARAMS: tuple[Param, ...] = (
           "productivity without transformation", A, lo=-0.1, hi=0.2),
     Param("economy.labour_supply_growth", 0.03, "float", "1/yr", "growth of the workforce a firm "
           "can recruit (below the growth of labour needs, gaps widen)", A, lo=-0.2, hi=0.2),
-    Param("economy.demand_growth_after_2020", 0.054, "float", "1/yr", "the demand index (real growth of value "
-          "added) in each year after 2020, the last year with data (runs to 2030: docs/ODD.md 3.3)",
-          A + ": 2020's reported 5.4 % held (series.csv)", lo=-0.1, hi=0.3),
-    Param("economy.wage_growth_after_2020", 0.0769, "float", "1/yr", "yearly growth of both wage series (all "
-          "units, private units) after 2020, the last year with wage data (runs to 2030: docs/ODD.md 3.3)",
-          A + ": the all-units wage's 2016-2020 growth held, (75,398 / 56,068)^(1/4) - 1 (series.csv)",
+    Param("economy.demand_growth_after_data", 0.06, "float", "1/yr", "the demand index (real growth of value "
+          "added) in each year after 2023, the last year with data (runs to 2030: docs/ODD.md 3.3)",
+          A + ": 2023's reported 6 % held (series.csv)", lo=-0.1, hi=0.3),
+    Param("economy.wage_growth_after_data", 0.0391, "float", "1/yr", "yearly growth of both wage series (all "
+          "units, private units) after 2022, the last year with wage data (runs to 2030: docs/ODD.md 3.3)",
+          A + ": 2022's reported private-unit growth held, 71,934 / 69,228 - 1 (series.csv)",
           lo=-0.1, hi=0.3),
     Param("economy.other_cost_share", 0.45, "float", "share", "non-wage costs (depreciation, "
           "taxes, rent) as a share of value added", A, lo=0.0, hi=0.9),

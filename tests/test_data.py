@@ -26,20 +26,24 @@ def test_series_cover_the_longest_horizon_and_wages_rise():
     t = load_tables()
     assert list(t.years) == list(range(2013, 2031))  # scenarios may run to 2030-12
     known = np.isfinite(t.wage)
-    assert list(t.years[known]) == list(range(2013, 2021))  # wage data end in 2020: then the parameter's growth
+    assert list(t.years[known]) == list(range(2013, 2023))  # wage data end in 2022: then the parameter's growth
     assert np.all(np.diff(t.wage[known]) > 0) and np.all(np.diff(t.wage_private[known]) > 0)
-    assert list(t.years[np.isfinite(t.va_growth)]) == list(range(2013, 2021))  # the demand index's data too
+    assert list(t.years[np.isfinite(t.va_growth)]) == list(range(2013, 2024))  # the demand index's end in 2023
     assert np.all(t.demand_growth(0.03)[~np.isfinite(t.va_growth)] == 0.03)
     for w in t.wages(0.02):
         assert np.all(np.isfinite(w)) and np.all(np.diff(w) > 0)
-        assert w[-1] == pytest.approx(w[known][-1] * 1.02**10, rel=1e-12)  # 2030: ten years after 2020
+        assert w[-1] == pytest.approx(w[known][-1] * 1.02**8, rel=1e-12)  # 2030: eight years after 2022
     assert t.sector_pilot_industries.sum() == 30  # 30 pilot industries (seed 000)
 
 
-def test_the_default_wage_growth_after_2020_is_the_data_s_last_four_years():
-    """economy.wage_growth_after_2020 defaults to the all-units wage's 2016-2020 growth (the assumption the
-    extrapolated series held before it was a parameter): within the rounding of its stated 7.69 %."""
+def test_the_projection_s_defaults_hold_the_last_reported_year_s_growth():
+    """After the data (wages to 2022, the demand index to 2023), both parameters default to the last reported year's
+    growth held: the private-unit wage's 2022 growth (the all-units series is the private one times a fixed ratio
+    from 2020, so it grows alike), within the rounding of the stated 3.91 %, and 2023's demand index."""
     tab = load_tables()
-    r16, r20 = tab.year_row(2016), tab.year_row(2020)
-    growth = (tab.wage[r20] / tab.wage[r16]) ** 0.25 - 1.0
-    assert Params()["economy.wage_growth_after_2020"] == pytest.approx(growth, abs=5e-5)
+    last = int(np.flatnonzero(np.isfinite(tab.wage))[-1])
+    growth = tab.wage_private[last] / tab.wage_private[last - 1] - 1.0
+    assert tab.wage[last] / tab.wage[last - 1] - 1.0 == pytest.approx(growth, abs=5e-5)
+    assert Params()["economy.wage_growth_after_data"] == pytest.approx(growth, abs=5e-5)
+    last_va = int(np.flatnonzero(np.isfinite(tab.va_growth))[-1])
+    assert Params()["economy.demand_growth_after_data"] == tab.va_growth[last_va]

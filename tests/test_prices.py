@@ -55,16 +55,17 @@ def test_every_money_indicator_says_which_prices_it_is_at():
     assert "| prices |" in dictionary_markdown()
 
 
-def test_after_2020_the_demand_index_follows_its_parameter():
-    """The demand index ends in 2020 (series.csv); after it each year's is economy.demand_growth_after_2020. Runs
-    that differ only in it are the same bits to December 2020 (common random numbers), and faster demand after 2020
-    makes more value added in 2022 (output follows demand where firms are not short of labour)."""
-    slow, fast = (run(7, run__end="2022-12", economy__demand_growth_after_2020=g) for g in (0.0, 0.1))
+def test_after_the_data_the_demand_index_follows_its_parameter():
+    """The demand index ends in 2023 (series.csv); after it each year's is economy.demand_growth_after_data. Runs
+    that differ only in it are the same bits to December 2023 (common random numbers), and faster demand after 2023
+    makes more value added in 2024 (output follows demand where firms are not short of labour)."""
+    slow, fast = (run(7, run__end="2024-12", economy__demand_growth_after_data=g) for g in (0.0, 0.1))
     t = slow.tables
-    assert slow.demand_growth[t.year_row(2022)] == 0.0 and fast.demand_growth[t.year_row(2022)] == 0.1
-    assert np.array_equal(slow.demand_growth[: t.year_row(2020) + 1], t.va_growth[: t.year_row(2020) + 1])
-    upto = 8 * 12
+    assert slow.demand_growth[t.year_row(2024)] == 0.0 and fast.demand_growth[t.year_row(2024)] == 0.1
+    assert np.array_equal(slow.demand_growth[: t.year_row(2023) + 1], t.va_growth[: t.year_row(2023) + 1])
+    upto = 11 * 12
     for cube in ("stocks", "flows"):
         assert np.array_equal(getattr(slow.recorder, cube)[:upto], getattr(fast.recorder, cube)[:upto]), cube
-    va = [_yearly(m, "value_added")[-1] for m in (slow, fast)]  # 2022
-    assert va[1] > 1.05 * va[0], va
+    va = [_yearly(m, "value_added")[-1] for m in (slow, fast)]  # 2024
+    # one year of a 10-point faster index: 2.4 % more on seed 7, as most firms are short of labour (ignored: 0)
+    assert va[1] > 1.015 * va[0], va

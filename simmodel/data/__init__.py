@@ -46,7 +46,7 @@ class Tables:
 
     def wages(self, growth_after: float) -> tuple[np.ndarray, np.ndarray]:
         """(all units, private units) wage series of a run: the data, and after the last year with wage data each
-        series' last value grown by ``growth_after`` a year (economy.wage_growth_after_2020)."""
+        series' last value grown by ``growth_after`` a year (economy.wage_growth_after_data)."""
         last = int(np.flatnonzero(np.isfinite(self.wage))[-1])
         after = (1.0 + growth_after) ** np.maximum(np.arange(len(self.years)) - last, 0)
         return tuple(np.where(np.arange(len(self.years)) <= last, w, w[last] * after)
@@ -54,7 +54,7 @@ class Tables:
 
     def demand_growth(self, after: float) -> np.ndarray:
         """The demand index of a run: the reported real growth of above-size value added, then ``after`` in each year
-        without data (economy.demand_growth_after_2020)."""
+        without data (economy.demand_growth_after_data)."""
         return np.where(np.isfinite(self.va_growth), self.va_growth, after)
 
     def price_level(self, year: int) -> float:

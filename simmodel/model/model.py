@@ -62,7 +62,7 @@ class TransformationModel(mesa.Model):
         peers: cell x stage counts and peer shares; thinning: the exact speed-up of the decision
         recorder: monthly cubes from which every output indicator is derived
         wage, wage_private, demand_growth: this run's exogenous series by year (the data, then
-            economy.wage_growth_after_2020 and economy.demand_growth_after_2020 after 2020)
+            economy.wage_growth_after_data after 2022 and economy.demand_growth_after_data after 2023)
         datacollector: Mesa DataCollector of the MONITORED indicators, province-wide, monthly
     """
 
@@ -90,10 +90,10 @@ class TransformationModel(mesa.Model):
         super().__init__(seed=seed)
         self.seed, self.params = int(seed), params
         self.tables = t = load_tables()
-        # the exogenous series of this run: the data, then the parameters' projection after 2020 (Tables.wages,
+        # the exogenous series of this run: the data, then the parameters' projection after it (Tables.wages,
         # Tables.demand_growth)
-        self.wage, self.wage_private = t.wages(params["economy.wage_growth_after_2020"])
-        self.demand_growth = t.demand_growth(params["economy.demand_growth_after_2020"])
+        self.wage, self.wage_private = t.wages(params["economy.wage_growth_after_data"])
+        self.demand_growth = t.demand_growth(params["economy.demand_growth_after_data"])
         seqs = np.random.SeedSequence(self.seed).spawn(len(STREAMS))
         self.rngs = {name: np.random.default_rng(s) for name, s in zip(STREAMS, seqs)}
 
