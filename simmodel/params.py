@@ -260,6 +260,11 @@ PARAMS: tuple[Param, ...] = (
     Param("economy.renewal_share_growth", 0.0, "float", "1/yr", "yearly growth of the renewal investment "
           "share (firms reinvesting more of their value added in technology over time)", A,
           lo=-0.2, hi=0.5),
+    Param("economy.renewal_share_growth_end", "2020-12", "month", "month", "last month in which the renewal "
+          "investment share grows; it is held after it (runs to 2030: docs/ODD.md 3.7)",
+          A + ": the end of the historical run; the growth is fitted to 2013-2016 tech-transformation investment, "
+          "and compounded to 2030 it would make renewal investment 89 % of value added", lo=START_MONTH,
+          hi=LAST_MONTH, year_month="12"),
     Param("economy.other_investment_share", 0.07, "float", "share/yr", "non-technological "
           "industrial investment (new capacity) as a share of value added", A, lo=0.0, hi=2.0),
     Param("economy.robot_price_decline", 0.05, "float", "1/yr", "yearly decline of the price of "

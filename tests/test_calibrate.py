@@ -248,6 +248,32 @@ def test_the_accounting_parameters_of_tech_investment_change_that_output_and_not
     assert rows(after) == rows(before)  # firms, banks and governments never read these parameters
 
 
+def test_the_renewal_share_grows_until_its_end_month_and_is_held_after():
+    """docs/ODD.md 3.7: renewal investment is the month's renewal share of value added; the share grows by
+    economy.renewal_share_growth a year until economy.renewal_share_growth_end and is held after it (compounded to
+    2030 it would pass 80 % of value added). Ended in 2015-12, the share of every later month is December 2015's;
+    by default (2020-12) it still grows in 2016-2018; the end month changes nothing else."""
+    from simmodel.runs.runner import run
+
+    names = ("renewal_investment", "value_added", "tech_investment", "firms_stage_1plus", "labour_productivity_above")
+    p = Params().replace({"run.scale": 0.005, "run.end": "2018-12", "economy.renewal_share_growth": 0.08})
+    late, early = (run(p.replace({"economy.renewal_share_growth_end": e}), 3, monthly=True, names=names)
+                   for e in ("2020-12", "2015-12"))
+
+    def share(r):  # the monthly renewal investment over the month's value added, a year's share / 12
+        got = {(row[0], row[3]): row[4] for row in r.monthly if row[1] == "Zhejiang" and row[2] == "all"}
+        months = sorted({m for m, _ in got})
+        return np.array([12 * got[m, "renewal_investment"] / got[m, "value_added"] for m in months])
+
+    held, grown = share(early), share(late)
+    assert held[36:] == pytest.approx(held[35], rel=1e-12)  # 2016-01 on: December 2015's share
+    assert np.array_equal(held[:36], grown[:36])
+    assert grown[47] == pytest.approx(grown[35] * 1.08, rel=1e-12)  # still growing in 2016 by default
+    accounting = {"tech_investment", "renewal_investment"}
+    rows = lambda r: [row for row in r.yearly + r.monthly if row[3] not in accounting]  # noqa
+    assert rows(early) == rows(late)
+
+
 def test_the_calibrated_baseline_meets_every_fitted_target():
     """`validate`'s rule on the real targets, at a small scale (the medians move by less than a fifth of any
     tolerance between scales 0.01 and 0.1: docs/ODD.md 3.6) on 4 seeds."""

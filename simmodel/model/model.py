@@ -102,6 +102,7 @@ class TransformationModel(mesa.Model):
         self.month = -1
         self.price_level = 1.0  # industrial producer prices relative to 2013 (economy.deflate)
         self.end_month = month_index(params["run.end"])
+        self.renewal_end = month_index(params["economy.renewal_share_growth_end"])  # the renewal share is held after
 
         self.government = ProvincialGovernment(self, params)
         self.cloud = CloudMigration(params, f, self.n_cells, t.n_sectors, t.city_it_tier, self.rngs["cloud"])

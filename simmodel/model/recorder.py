@@ -336,7 +336,7 @@ def record_month(model, wage: float, owing: np.ndarray) -> None:
         "shared_platforms": len(model.shared.platforms),
         "shared_capacity": float(model.shared.capacity.sum()),
         "wage_private": model.wage_private[model.tables.year_row(2013 + t // 12)],
-    }, renewal_share=e.renewal_investment_share * (1.0 + e.renewal_share_growth) ** (t / 12),
+    }, renewal_share=e.renewal_investment_share * (1.0 + e.renewal_share_growth) ** (min(t, model.renewal_end) / 12),
         weights=f.weight if model.dynamics.enabled and model.recorder.weights_differ else None)
 
 
