@@ -273,8 +273,13 @@ PARAMS: tuple[Param, ...] = (
     Param("economy.deflate", False, "bool", "-", "industrial producer prices (series.csv, ppi) move every firm's "
           "nominal productivity and output each January, so value added, productivity and profit are nominal "
           "(at the year's prices, like wages) and their real series (2013 prices) are the nominal ones over the "
-          "price level; off: prices held at 2013's", "issue #15; off at the calibrated baseline (its productivity "
-          "trend is nominal)"),
+          "price level; off: prices held at 2013's", "issue #15; at the calibrated baseline on from 2021 only "
+          "(economy.deflate_from: its productivity trend is the nominal growth of 2013-2020)"),
+    Param("economy.deflate_from", 2014, "int", "year", "first year whose producer-price change moves nominal "
+          "productivity and output when economy.deflate is on; prices stay at 2013's before it",
+          "design choice: 2014, every year (the deflator of issue #15); the calibrated baseline sets 2021, the "
+          "first year after the 2013-2020 window its nominal productivity trend is fitted to (docs/ODD.md 3.4.1)",
+          lo=2014, hi=2030),
     Param("economy.discount_rate", 0.08, "float", "1/yr", "firms' discount rate", A, lo=0.0, hi=0.5),
 
     # --- technology: the stage ladder -------------------------------------------------------------

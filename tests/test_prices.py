@@ -22,7 +22,7 @@ def _ppi() -> dict[int, float]:
 
 
 def test_the_price_index_is_the_producer_price_series_and_real_is_nominal_over_it():
-    m = run(7, economy__deflate=True)
+    m = run(7, economy__deflate=True, economy__deflate_from=2014)
     ppi = _ppi()
     expected = np.cumprod([1.0] + [1.0 + ppi[y] for y in range(2014, 2021)])  # 2013 = 1
     assert _yearly(m, "price_index") == pytest.approx(expected, rel=1e-12)
@@ -31,16 +31,35 @@ def test_the_price_index_is_the_producer_price_series_and_real_is_nominal_over_i
 
 
 def test_without_the_deflator_prices_stay_at_2013s():
-    m = run(7)
-    assert not m.params["economy.deflate"]
+    m = run(7, economy__deflate=False)
     assert np.all(_yearly(m, "price_index") == 1.0)
     assert np.array_equal(_yearly(m, "value_added_real"), _yearly(m, "value_added"))
+
+
+def test_at_the_baseline_prices_move_from_2021_only():
+    """docs/ODD.md 3.4.1: the calibrated baseline's productivity trend is the nominal growth of 2013-2020, so prices
+    stay at 2013's to 2020 (the run is the deflator-off run's, bit for bit, on common random numbers) and from 2021
+    the reported changes move nominal productivity: the price index is their product from 2021 on, and nominal
+    above-size productivity in 2021 is higher than with the deflator off by about 2021's change."""
+    on, off = run(7, run__end="2022-12"), run(7, run__end="2022-12", economy__deflate=False)
+    assert on.params["economy.deflate"] and on.params["economy.deflate_from"] == 2021
+    ppi = _ppi()
+    expected = [1.0] * 8 + [1.0 + ppi[2021], (1.0 + ppi[2021]) * (1.0 + ppi[2022])]  # 2013-2022
+    assert _yearly(on, "price_index") == pytest.approx(expected, rel=1e-12)
+    upto = 8 * 12
+    for cube in ("stocks", "flows"):
+        assert np.array_equal(getattr(on.recorder, cube)[:upto], getattr(off.recorder, cube)[:upto]), cube
+    ratio = _yearly(on, "labour_productivity_above")[8] / _yearly(off, "labour_productivity_above")[8]
+    # firms decide and exit alike in 2021 up to the prices' effect on them: within 3 points of the change
+    assert abs(ratio - (1.0 + ppi[2021])) < 0.03, ratio
+    real = _yearly(on, "labour_productivity_above_real")
+    assert real == pytest.approx(_yearly(on, "labour_productivity_above") / np.array(expected), rel=1e-12)
 
 
 def test_falling_producer_prices_squeeze_margins_and_close_more_firms():
     # 2014-2016: producer prices fell 1.8 %, 5.2 % and 1.4 % while wages rose 7-9 % a year
     for seed in (7, 8, 9):
-        on, off = run(seed, economy__deflate=True), run(seed)
+        on, off = run(seed, economy__deflate=True, economy__deflate_from=2014), run(seed, economy__deflate=False)
         months = slice(24, 48)  # the exits of January 2015 and 2016
         assert flow_total(on, "firm_exits", months) > flow_total(off, "firm_exits", months), seed
         assert _yearly(on, "profit_above")[3] < _yearly(off, "profit_above")[3], seed

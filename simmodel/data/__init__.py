@@ -57,9 +57,10 @@ class Tables:
         without data (economy.demand_growth_after_data)."""
         return np.where(np.isfinite(self.va_growth), self.va_growth, after)
 
-    def price_level(self, year: int) -> float:
-        """Industrial producer prices of ``year`` relative to 2013 (the product of the yearly changes since)."""
-        rows = [self.year_row(y) for y in range(2014, year + 1)]
+    def price_level(self, year: int, since: int = 2014) -> float:
+        """Industrial producer prices of ``year`` relative to 2013: the product of the yearly changes from ``since``
+        (economy.deflate_from) on, prices being held at 2013's before it."""
+        rows = [self.year_row(y) for y in range(max(since, 2014), year + 1)]
         return float(np.prod(1.0 + self.ppi[rows])) if rows else 1.0
 
     @property

@@ -198,16 +198,16 @@ INDICATORS: tuple[Indicator, ...] = (
        "value added per worker, above-size firms",
        lambda a: _div(a.s("va", ABOVE, mean=True), a.s("employees", ABOVE, mean=True)), short="LP k/wkr", **KLP),
     _i("value_added_real", "yuan (2013 prices)", "Value added, 2013 prices", "value added of all firms in the "
-       "period over the price level (price_index; with economy.deflate off, as at the calibrated baseline, prices "
-       "stay at 2013's and this is the nominal series)",
+       "period over the price level (price_index; with economy.deflate off, and at the calibrated baseline until 2020, "
+       "prices stay at 2013's and this is the nominal series)",
        lambda a: a.va_amount() / a.z("price_index", mean=True), **BN),
     _i("labour_productivity_above_real", "yuan/worker/yr (2013 prices)", "Labour productivity, above size, 2013 "
        "prices", "labour_productivity_above over the price level (price_index; the nominal series with "
-       "economy.deflate off, as at the calibrated baseline)",
+       "economy.deflate off, and at the calibrated baseline until 2020)",
        lambda a: _div(a.s("va", ABOVE, mean=True), a.s("employees", ABOVE, mean=True)) / a.z("price_index", mean=True),
        **KLP),
-    _i("price_index", "index", "Producer prices", "industrial producer prices relative to 2013 (economy.deflate; "
-       "1 when off)", lambda a: a.z("price_index", mean=True), PROVINCE),
+    _i("price_index", "index", "Producer prices", "industrial producer prices relative to 2013 (economy.deflate, "
+       "from economy.deflate_from; 1 when off, and at the calibrated baseline until 2020)", lambda a: a.z("price_index", mean=True), PROVINCE),
     _i("labour_productivity_transformed_above", "yuan/worker/yr", "Labour productivity, transformed above-size firms",
        "value added per worker, above-size firms with stage >= 1 or on the cloud",
        lambda a: _div(*_va_transformed(a, True)), **KLP),

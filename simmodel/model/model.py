@@ -101,6 +101,8 @@ class TransformationModel(mesa.Model):
         self.n_cells = t.n_cities * t.n_sectors
         self.month = -1
         self.price_level = 1.0  # industrial producer prices relative to 2013 (economy.deflate)
+        # the first year whose producer prices move firms (never, with the deflator off)
+        self._deflate_from = params["economy.deflate_from"] if params["economy.deflate"] else 10_000
         self.end_month = month_index(params["run.end"])
         self.renewal_end = month_index(params["economy.renewal_share_growth_end"])  # the renewal share is held after
 
@@ -216,8 +218,8 @@ class TransformationModel(mesa.Model):
         self.month = t = self.steps - 1
         yr = self.tables.year_row(2013 + t // 12)
         wage, demand_growth = self.wage[yr], self.demand_growth[yr]
-        if t % 12 == 0 and t > 0 and self.params["economy.deflate"]:  # January: the year's producer prices
-            self.price_level = self.tables.price_level(2013 + t // 12)
+        if t % 12 == 0 and self._deflate_from <= 2013 + t // 12:  # January: the year's producer prices
+            self.price_level = self.tables.price_level(2013 + t // 12, self._deflate_from)
             factor = 1.0 + self.tables.ppi[yr]
             self.firms.productivity *= factor
             self.firms.output *= factor
