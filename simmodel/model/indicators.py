@@ -207,7 +207,8 @@ INDICATORS: tuple[Indicator, ...] = (
        lambda a: _div(a.s("va", ABOVE, mean=True), a.s("employees", ABOVE, mean=True)) / a.z("price_index", mean=True),
        **KLP),
     _i("price_index", "index", "Producer prices", "industrial producer prices relative to 2013 (economy.deflate, "
-       "from economy.deflate_from; 1 when off, and at the calibrated baseline until 2020)", lambda a: a.z("price_index", mean=True), PROVINCE),
+       "from economy.deflate_from; 1 when off, and at the calibrated baseline until 2020)",
+       lambda a: a.z("price_index", mean=True), PROVINCE),
     _i("labour_productivity_transformed_above", "yuan/worker/yr", "Labour productivity, transformed above-size firms",
        "value added per worker, above-size firms with stage >= 1 or on the cloud",
        lambda a: _div(*_va_transformed(a, True)), **KLP),
