@@ -244,8 +244,9 @@ PARAMS: tuple[Param, ...] = (
     Param("economy.labour_supply_growth", 0.03, "float", "1/yr", "growth of the workforce a firm "
           "can recruit (below the growth of labour needs, gaps widen)", A, lo=-0.2, hi=0.2),
     Param("economy.demand_growth_after_data", 0.06, "float", "1/yr", "the demand index (real growth of value "
-          "added) in each year after 2023, the last year with data (runs to 2030: docs/ODD.md 3.3)",
-          A + ": 2023's reported 6 % held (series.csv)", lo=-0.1, hi=0.3),
+          "added) in each year after 2024, the last year with data (runs to 2030: docs/ODD.md 3.3)",
+          A + ": the 2025 government work report's target for above-size industry, 6 % or more (series.csv)",
+          lo=-0.1, hi=0.3),
     Param("economy.wage_growth_after_data", 0.0391, "float", "1/yr", "yearly growth of both wage series (all "
           "units, private units) after 2022, the last year with wage data (runs to 2030: docs/ODD.md 3.3)",
           A + ": 2022's reported private-unit growth held, 71,934 / 69,228 - 1 (series.csv)",

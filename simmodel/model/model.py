@@ -62,7 +62,7 @@ class TransformationModel(mesa.Model):
         peers: cell x stage counts and peer shares; thinning: the exact speed-up of the decision
         recorder: monthly cubes from which every output indicator is derived
         wage, wage_private, demand_growth: this run's exogenous series by year (the data, then
-            economy.wage_growth_after_data after 2022 and economy.demand_growth_after_data after 2023)
+            economy.wage_growth_after_data after 2022 and economy.demand_growth_after_data after 2024)
         datacollector: Mesa DataCollector of the MONITORED indicators, province-wide, monthly
     """
 
