@@ -40,7 +40,7 @@ def test_the_projection_s_defaults_rest_on_the_last_reported_figures():
     """After the data (wages to 2022, the demand index to 2024), the wage parameter defaults to the last reported
     year's growth held: the private-unit wage's 2022 growth (the all-units series is the private one times a fixed
     ratio from 2020, so it grows alike), within the rounding of the stated 3.91 %; the demand parameter to the 2025
-    government work report's target, 6 % (2024's 7.5 % was a rebound the target does not expect: series.csv)."""
+    government work report's aim for 2025, 6 % or more (2024's 7.5 % is not held: series.csv)."""
     tab = load_tables()
     last = int(np.flatnonzero(np.isfinite(tab.wage))[-1])
     growth = tab.wage_private[last] / tab.wage_private[last - 1] - 1.0
