@@ -234,3 +234,34 @@ def _wages_after_the_data_on(seed: int) -> None:
     assert exits[0.03][0] == exits[0.08][0], (seed, exits)
     assert sum(exits[0.03][1:]) < 0.85 * sum(exits[0.08][1:]), (seed, exits)  # seed 7: 0.77 (a parameter ignored: 1)
     assert fast.month == slow.month == months - 1
+
+
+def test_new_firms_are_paid_and_judge_their_margin_at_the_wages_of_their_year():
+    """A firm's margin is (1 - other cost share) - wage / productivity; decisions read it in a firm's first month,
+    before the firm first produces. The firms of January 2013 are paid 2013's wages and entrants the wages of the
+    January they enter (all-units above size, private-unit below), so an entrant of 2016 judges a project on 2016's
+    wages, not on 2013's (which left its first month's margin too high by (wage - wage_2013) / productivity)."""
+    m = _model(7)
+    f, t = m.firms, m.tables
+    kept = 1.0 - m.params["economy.other_cost_share"]
+
+    def margins(wage, productivity):
+        return np.clip(kept - wage / productivity, -1.0, 1.0).astype(np.float32)
+
+    assert np.array_equal(f.wage, np.where(f.above, t.wage[0], t.wage_private[0]))
+    assert np.array_equal(f.margin, margins(f.wage, f.productivity))
+    entered = {}
+    enter = m.dynamics.enter
+
+    def recorded(d):
+        enter(d)
+        entered[2013 + m.month // 12] = (d, f.above[d].copy(), f.wage[d].copy(), f.margin[d].copy(),
+                                         f.productivity[d].copy())
+    m.dynamics.enter = recorded
+    _to_december(m, 2016)
+    assert sorted(entered) == [2015, 2016]  # the first closures are in January 2015
+    for year, (d, above, wage, margin, productivity) in entered.items():
+        private = m.wage_private[t.year_row(year)]
+        assert d.size > 0 and not above.any()  # entrants are small: the private-unit wage of their year
+        assert np.all(wage == private) and private > t.wage_private[0]
+        assert np.array_equal(margin, margins(private, productivity)), year

@@ -165,7 +165,9 @@ class FirmDynamics:
         attrs = draw_attributes(small, f.sector[d], m.params, m.tables, KeyedDraws(keys), level=level,
                                 va_threshold=va_threshold(m.params))
         attrs["key"] = keys
-        new = make_firms(f.city[d], f.sector[d], small, f.weight[d], attrs, m.params, m.tables)
+        yr = m.tables.year_row(2013 + t // 12)  # this year's wages: decisions read the margin before it produces
+        new = make_firms(f.city[d], f.sector[d], small, f.weight[d], attrs, m.params, m.tables,
+                         (m.wage[yr], m.wage_private[yr]))
         new.va_year[:] = new.value_added  # an entrant is classified on its first month's rate
         for name in PER_FIRM:
             getattr(f, name)[d] = getattr(new, name)

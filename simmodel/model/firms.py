@@ -214,9 +214,14 @@ def monthly_growth(demand_growth: float, productivity_trend: float, labour_suppl
             (1.0 + labour_supply_growth) ** (1 / 12))
 
 
+def size_wages(above: np.ndarray, wage_all: float, wage_private: float) -> np.ndarray:
+    """A year's wage of each firm: the all-units average above size, the private-unit average below."""
+    return np.where(above, wage_all, wage_private)
+
+
 def set_wages(firms: Firms, wage_all: float, wage_private: float) -> None:
-    """The year's wages: all-units average above size, private-unit average below."""
-    firms.wage = np.where(firms.above, wage_all, wage_private)
+    """The year's wages (:func:`size_wages`)."""
+    firms.wage = size_wages(firms.above, wage_all, wage_private)
 
 
 def produce(firms: Firms, other_cost_share: float, growth: tuple = (1.0, 1.0, 1.0)) -> None:

@@ -15,7 +15,7 @@ from ..data import Tables
 from ..params import Params
 from . import libm
 from .allocation import largest_remainder
-from .firms import NONE, Firms
+from .firms import NONE, Firms, size_wages
 
 _N_STAGES = 5
 MAX_GAP = 0.95  # a firm fills at least 5 % of its labour needs (assumption; the mean gap is at most 0.9)
@@ -78,7 +78,7 @@ def build_population(params: Params, tables: Tables, rng: np.random.Generator) -
     weight = np.where(above, w_above, w_small)
 
     attrs = draw_attributes(above, sector, params, tables, rng, weight=weight, va_threshold=va_threshold(params))
-    firms = make_firms(city, sector, above, weight, attrs, params, tables)
+    firms = make_firms(city, sector, above, weight, attrs, params, tables, (tables.wage[0], tables.wage_private[0]))
     layout = params["run.layout"]
     if layout == "reversed":
         firms.permute(np.arange(n)[::-1])
@@ -171,11 +171,13 @@ def draw_attributes(above: np.ndarray, sector: np.ndarray, params: Params, table
 
 
 def make_firms(city: np.ndarray, sector: np.ndarray, above: np.ndarray, weight: np.ndarray, a: dict,
-               params: Params, tables: Tables) -> Firms:
-    """A Firms of new firms (no project, no debt, no evidence beyond the prior) from drawn attributes."""
+               params: Params, tables: Tables, wages: tuple[float, float]) -> Firms:
+    """A Firms of new firms (no project, no debt, no evidence beyond the prior) from drawn attributes, paying
+    ``wages`` (the year's all-units and private-unit averages: :func:`firms.size_wages`), which also set their
+    margin until they first produce."""
     n, n_c, n_s = city.size, tables.n_cities, tables.n_sectors
     zeros = np.zeros(n)
-    wage = np.where(above, tables.wage[0], tables.wage_private[0])
+    wage = size_wages(above, *wages)
     firms = Firms(
         city=city,
         sector=sector,
