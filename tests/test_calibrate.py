@@ -485,3 +485,17 @@ def test_smc_proposals_follow_the_mixture_of_the_particles_kernels():
     np.testing.assert_allclose(draws.mean(axis=0), mean, atol=0.003)  # se ~ 0.1 / sqrt(40,000) = 0.0005
     np.testing.assert_allclose(np.cov(draws.T), second - np.outer(mean, mean), atol=0.0008)
     assert np.all((draws >= 0) & (draws <= 1))
+
+
+def test_fitted_toml_stays_valid_toml_when_a_score_is_infinite(tmp_path):
+    """A refinement's score is inf where a run gives a fitted target no value (a quick calibration's start point with
+    no above-size adopter in 2015 has no payback); fitted.toml writes it as TOML's inf, not JSON's Infinity, which no
+    TOML reader accepts."""
+    import tomllib
+    from simmodel.analysis.calibration_report import write_fitted
+    row = {"key": "decision.intercept", "p05": -9.0, "median": -7.0, "p95": -4.0, "point": -6.5, "integer": False}
+    path = tmp_path / "fitted.toml"
+    write_fitted(path, [row], {"refine_check_start": float("inf"), "refine_check": 7.7245, "quick": True})
+    doc = tomllib.loads(path.read_text())
+    assert doc["calibration"]["refine_check_start"] == float("inf") and doc["calibration"]["refine_check"] == 7.7245
+    assert doc["decision"]["intercept"] == -6.5

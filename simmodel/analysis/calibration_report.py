@@ -33,8 +33,8 @@ def write_fitted(path: Path, rows: list[dict], meta: dict) -> None:
              "# fresh seeds, the closest, then refined by a local search on validate's rule (report.md, 'The",
              "# baseline's point'). [calibration] records how they were found.",
              "", "[calibration]"]
-    for k, v in meta.items():
-        lines.append(f"{k} = {json.dumps(v)}")
+    for k, v in meta.items():  # TOML's inf and nan (a score is inf where a run gives a fitted target no value)
+        lines.append(f"{k} = {_num(v) if isinstance(v, float) and not math.isfinite(v) else json.dumps(v)}")
     lines += ["", "[calibration.intervals]  # [5 %, median, 95 %] of the posterior sample (posterior.csv)"]
     for r in rows:
         lines.append(f'"{r["key"]}" = [{_num(r["p05"])}, {_num(r["median"])}, {_num(r["p95"])}]')
