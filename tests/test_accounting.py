@@ -109,16 +109,31 @@ def test_city_values_add_up_to_the_province(baseline):
             assert sectors[p] == pytest.approx(prov[p], rel=1e-9, abs=1e-6), (name, p)
 
 
-def test_stage_shares_sum_to_one_and_stages_never_fall(baseline):
+def test_stage_shares_sum_to_one_and_no_firm_s_stage_falls(baseline):
+    """The stage shares sum to one every month, and a firm never loses a stage it reached: from one month to the
+    next, every firm still there (the same key in its slot) is at the same stage or higher. The province's share of
+    firms at stage >= 1 can fall in a January, when closing adopters' slots go to entrants (firm dynamics), so it
+    is not asserted to rise (it did on this seed; a planted change of the keyed draws' months made it fall in
+    January 2020 while no firm's stage fell in the whole run: the eighth mutation probe, docs/testing.md)."""
     rows = tidy(baseline, False)
     by_month = {}
     for p, r, s, n, v in rows:
         if r == "Zhejiang" and n.startswith("share_stage_"):
             by_month[p] = by_month.get(p, 0.0) + v
     assert all(v == pytest.approx(1.0) for v in by_month.values())
-    adopted = [sum(v for p2, r, s, n, v in rows if p2 == p and r == "Zhejiang" and n in
-                   ("share_stage_1", "share_stage_2", "share_stage_3", "share_stage_4")) for p in sorted(by_month)]
-    assert np.all(np.diff(adopted) >= -1e-12)
+    from simmodel.model import TransformationModel
+    from conftest import baseline_params
+    m = TransformationModel(seed=7, params=baseline_params().replace({"run.scale": 0.02, "run.end": "2016-12"}))
+    f = m.firms
+    replaced = rose = 0
+    while m.running:
+        key, stage = f.key.copy(), f.stage.copy()
+        m.step()
+        same = f.key == key
+        assert np.all(f.stage[same] >= stage[same]), m.month
+        replaced += np.count_nonzero(~same)
+        rose += np.count_nonzero(f.stage[same] > stage[same])
+    assert replaced > 0 and rose > 0  # the run has entrants (2015-2016) and adopters
 
 
 def test_tech_investment_includes_all_project_spending(baseline):

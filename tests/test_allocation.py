@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simmodel.model.allocation import pay_in_order, take_within
+from simmodel.model.allocation import largest_remainder, pay_in_order, take_within
 
 
 def _queue(seed: int, n: int = 60) -> np.ndarray:
@@ -134,3 +134,22 @@ def test_a_weighted_sample_is_numpys_choice_without_replacement_draw_for_draw():
     assert rounds > 100  # cases where an item was drawn twice and a further round drew again
     with pytest.raises(ValueError, match="Fewer non-zero"):
         weighted_sample(np.random.default_rng(0), np.array([0.5, 0.5, 0.0]), 3)
+
+
+def test_largest_remainder_keeps_the_total_and_breaks_ties_at_random_not_by_position():
+    """Agents per stratum (population.py: cities x sectors, some with equal shares in the tables): each stratum gets
+    the floor of its expected count, and the agents left go to the largest remainders. Equal remainders are a tie
+    the stream breaks, so no stratum is favoured by its row: three equal strata sharing two agents each get one in
+    about two thirds of the draws, the last row as often as the first. Without a stream (fixed tables), by
+    position."""
+    picks = np.zeros(3)
+    for seed in range(300):
+        counts = largest_remainder([1.0, 1.0, 1.0], 2, np.random.default_rng(seed))
+        assert counts.sum() == 2 and counts.max() == 1
+        picks += counts
+    # 200 each expected, binomial(300, 2/3): 170-230 is 3.7 standard deviations (8.2) either side (by position: 300,
+    # 300, 0)
+    assert np.all((picks > 170) & (picks < 230)), picks
+    assert largest_remainder([1.0, 1.0, 1.0], 2).tolist() == [1, 1, 0]
+    counts = largest_remainder([2.6, 0.7, 1.7], 5, np.random.default_rng(1))  # floors 2, 0, 1; remainders 0.6, 0.7, 0.7
+    assert counts.tolist() == [2, 1, 2]  # the two largest remainders, whatever the tie-break

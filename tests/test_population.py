@@ -70,3 +70,21 @@ def test_a_firm_is_readable_as_a_view_of_the_arrays():
     assert v.employees == pytest.approx(m.firms.employees[5])
     with pytest.raises(Exception):
         v.stage = 3  # read-only
+
+
+def test_the_size_classes_agree_with_the_threshold_without_piling_up_at_it():
+    """A firm drawn on the wrong side of the above-size threshold for its class is mirrored across it in logs (as
+    far past it as it fell short), so in January 2013 every above-size firm makes at least the threshold's value
+    added and every small firm less, and the sizes stay smooth across it: the firms within 2 % of the threshold
+    (in logs) on their side are not more than twice the mean of the next four 2 % bands (measured 15-28 against
+    16-25 on seeds 1-2; set to the threshold instead of mirrored, 184-228 against 9-14)."""
+    from conftest import baseline_params
+    from simmodel.model.population import va_threshold
+    for seed in (1, 2):
+        m = TransformationModel(seed=seed, params=baseline_params().replace({"run.scale": 0.02}))
+        f = m.firms
+        r = np.log(f.value_added / va_threshold(m.params))
+        assert np.all(r[f.above] >= 0.0) and np.all(r[~f.above] < 0.0)
+        for side in (r[f.above], -r[~f.above]):
+            bands = np.histogram(side, bins=np.arange(0.0, 0.101, 0.02))[0]
+            assert bands[0] <= 2.0 * bands[1:].mean(), (seed, bands)
