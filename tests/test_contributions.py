@@ -55,9 +55,20 @@ def test_the_instrument_adds_firms_at_stage_1_or_more(scenario):
     assert lo > 0, (scenario, lo, hi)
 
 
-@pytest.mark.parametrize("scenario", ["no_subsidy", "no_expert_groups"])
-def test_a_small_instrument_adds_firms_on_average(scenario):
-    assert contribution(scenario).mean() > 0
+def test_the_expert_groups_add_firms_on_average():
+    assert contribution("no_expert_groups").mean() > 0
+
+
+def test_the_robot_subsidies_contribution_to_adopters_is_small():
+    """The cities' robot purchase subsidies (10-20 % of a robot's price, 851 m yuan over 2013-2020) add firms at stage
+    >= 1 in 2020 by an amount not distinguishable from zero (docs/contributions.md, 20 seeds), so their sign is not
+    asserted here (on seeds 1-8 the mean was +164, 95 % interval -436 to 765, before 2026-12-07's fix of entrants'
+    first-month margin, and -41 after it, from per-seed contributions of -870 to +970). What is asserted is that it is small: the 95 % interval
+    of the mean lies within 1 % of baseline's firms at stage >= 1. Their direction is the dose-response of
+    test_economics.py (a higher purchase rate starts more projects)."""
+    lo, hi = mean_interval(contribution("no_subsidy"))
+    level = np.mean([outcome("baseline", s)["firms_stage_1plus"][-1] for s in SEEDS])
+    assert -0.01 * level < lo < hi < 0.01 * level, (lo, hi, level)
 
 
 def test_the_fund_raises_productivity_and_pulls_firms_toward_skipping_a_stage():
