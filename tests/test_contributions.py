@@ -63,9 +63,9 @@ def test_the_robot_subsidies_contribution_to_adopters_is_small():
     """The cities' robot purchase subsidies (10-20 % of a robot's price, 851 m yuan over 2013-2020) add firms at stage
     >= 1 in 2020 by an amount not distinguishable from zero (docs/contributions.md, 20 seeds), so their sign is not
     asserted here (on seeds 1-8 the mean was +164, 95 % interval -436 to 765, before 2026-12-07's fix of entrants'
-    first-month margin, and -41 after it, from per-seed contributions of -870 to +970). What is asserted is that it is small: the 95 % interval
-    of the mean lies within 1 % of baseline's firms at stage >= 1. Their direction is the dose-response of
-    test_economics.py (a higher purchase rate starts more projects)."""
+    first-month margin, and -41 after it, from per-seed contributions of -870 to +970). What is asserted is that it
+    is small: the 95 % interval of the mean lies within 1 % of baseline's firms at stage >= 1. Their direction is the
+    dose-response of test_economics.py (a higher purchase rate starts more projects)."""
     lo, hi = mean_interval(contribution("no_subsidy"))
     level = np.mean([outcome("baseline", s)["firms_stage_1plus"][-1] for s in SEEDS])
     assert -0.01 * level < lo < hi < 0.01 * level, (lo, hi, level)
