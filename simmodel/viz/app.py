@@ -199,20 +199,19 @@ def _number(v: float) -> str:
 
 def DateAndHeadline(model: TransformationModel):
     """The month shown as a date, and the headline figures of that month (plain HTML: no CDN assets)."""
+    agents = (f"{model.firms.n:,} firm agents for {model.params['population.n_firms']:,} firms "
+              f"(scale {model.params['run.scale']}, seed {model.seed})")
     if model.month < 0:
         solara.HTML(tag="div", unsafe_innerHTML=(
-            f"<h2>{month_label(0)} (start)</h2><p>Press <b>Step</b> or <b>&#9654;</b> to simulate month by month "
-            f"to {model.params['run.end']}.</p>"))
+            f"<h2>{month_label(0)} (start)</h2><p>{agents}. Press <b>Step</b> or <b>&#9654;</b> to simulate month "
+            f"by month to {model.params['run.end']}.</p>"))
         return
     shown = ("share_transformed_above", "share_automated_above", "share_digitized_above", "share_cloud_above",
              "cloud_firms", "labour_productivity_above",
              "fund_remaining", "queue_length")
     items = [f"{indicator(n).label}: <b>{_number(indicator(n).shown(model.latest(n)))} {indicator(n).display_unit}</b>"
              for n in shown]
-    items += [
-        f"{model.firms.n:,} firm agents for {model.params['population.n_firms']:,} firms "
-        f"(scale {model.params['run.scale']}, seed {model.seed})",
-    ]
+    items.append(agents)
     solara.HTML(tag="div", unsafe_innerHTML=f"<h2>{model.date}</h2><ul>" + "".join(f"<li>{i}</li>" for i in items)
                 + "</ul>")
 
