@@ -117,3 +117,73 @@ def test_an_emulated_generation_that_cannot_hold_its_effective_sample_ends_the_s
     with pytest.raises(ValueError, match="effective sample"):
         abc.run(u0, np.full(200, 1 / 200), d0, float(d0.max()), centres=100, proposals=100, quantile=0.5,
                 min_improvement=0.05, max_stages=5, rng=rng, min_ess=10_000)
+
+
+def test_the_emulators_residuals_are_as_wide_as_a_new_run_s_departure_not_narrower_than_the_noise():
+    """With 280 runs of six parameters the emulator is quadratic (28 features, runs ten times the features). On
+    targets of pure noise (sd 1) the fit takes up 28/280 of the noise in the runs it was fitted on (their residuals'
+    sd about 0.95); a new run's departure from the emulated mean is wider (about 1.06). The residuals stand for new
+    runs, so they must not be narrower than the noise (twenty targets: a standard error of 1 % on their sd)."""
+    rng = np.random.default_rng(11)
+    u = rng.random((280, 6))
+    y = rng.standard_normal((280, 20))
+    emu = PolyEmulator.fit(u, y, np.random.default_rng(12))
+    assert emu.degree == 2 and not emu.logged.any()
+    ratio = np.sqrt(np.mean(emu.residuals**2) / np.mean((y - y.mean(axis=0)) ** 2))
+    assert 1.0 < ratio < 1.12, ratio
+
+
+def test_the_proposals_spread_as_the_kernel_whose_density_weighs_them():
+    """The importance weights divide by log_proposal's density of the kernel's covariance, so the proposals must
+    spread with that covariance: from one centre, a correlated kernel (sd 0.063, correlation 0.75; 8 sd inside the
+    cube) gives 50,000 draws of that covariance (standard error about 0.6 %)."""
+    cov = np.array([[4.0, 3.0], [3.0, 4.0]]) * 1e-3
+    draws = EmulatedABC.propose(np.array([[0.5, 0.5]]), cov, 50_000, np.random.default_rng(14))
+    np.testing.assert_allclose(np.cov(draws.T), cov, rtol=0.03)
+
+
+def test_with_one_target_the_search_stops_when_the_fit_stalls_though_the_threshold_still_falls():
+    """One target, two parameters: past a point the threshold keeps halving by selecting lucky residual draws while
+    the emulated means fit no better. The search stops at the first generation whose median distance without seed
+    noise falls by less than 10 %, although its threshold fell by far more (measured: thresholds 5.38, 2.50, 1.24,
+    0.62, 0.31 and fits 2.50, 1.24, 0.84, 0.76, 0.71; a search stopping only when both stall ran all 12 generations)."""
+    fit = [Target("t0", "x", "level", 0.6, 0.05, 0.0, "fit", year=2016)]
+
+    class One:
+        residuals = np.random.default_rng(15).normal(0, 0.05, (400, 1))
+        degree = 0
+
+        @staticmethod
+        def predict(u):
+            return u @ np.array([[1.0], [0.5]])
+
+    rng = np.random.default_rng(3)
+    abc = EmulatedABC(One(), lambda y: distance(y, fit, np.zeros(1), 1), rng, draws=400)
+    u0 = rng.random((800, 2))
+    d0 = abc.distances(u0)[:, 0]
+    post = abc.run(u0, np.full(800, 1 / 800), d0, float(d0.max()), centres=300, proposals=3000, quantile=0.5,
+                   min_improvement=0.1, max_stages=12, rng=rng, min_ess=500)
+    eps, fits = [s.epsilon for s in post.stages], [s.fit for s in post.stages]
+    assert "median distance without seed noise" in post.stop_reason, post.stop_reason
+    assert 1 - fits[-1] / fits[-2] < 0.1 and 1 - eps[-1] / eps[-2] > 0.3  # the fit stalled, the threshold did not
+    assert all(1 - b / a >= 0.1 for a, b in zip(fits[:-1], fits[1:-1])), fits  # it stops at the first stall
+
+
+def test_each_emulated_threshold_is_the_quantile_of_the_distances_the_last_posterior_accepts():
+    """The next threshold is the median of the distances of the runs the ABC posterior at the last threshold accepts:
+    of every (point, residual draw) within it, the point drawn from the prior (uniform). On a fine grid (uniform, so
+    every grid run within the threshold counts alike) that median is computed directly; the emulated search's second
+    threshold, from its importance-weighted proposals, must be it."""
+    truth = np.array([0.45, 0.3])
+    fit = [Target(f"t{i}", "x", "level", float(a @ truth), 0.05, 0.0, "fit", year=2016) for i, a in enumerate(A)]
+    rng = np.random.default_rng(3)
+    abc = EmulatedABC(_Known(rng), lambda y: distance(y, fit, np.zeros(len(A)), 1), rng, draws=1000)
+    u0 = rng.random((800, 2))
+    d0 = abc.distances(u0)[:, 0]
+    post = abc.run(u0, np.full(800, 1 / 800), d0, float(d0.max()), centres=300, proposals=5_000, quantile=0.5,
+                   min_improvement=0.0, max_stages=2, rng=rng, min_ess=1500)
+    eps1, eps2 = post.stages[0].epsilon, post.stages[1].epsilon
+    g = (np.arange(150) + 0.5) / 150
+    grid = np.array(np.meshgrid(g, g, indexing="ij")).reshape(2, -1).T
+    d = abc.distances(grid)
+    assert eps2 == pytest.approx(np.median(d[d <= eps1]), rel=0.02), (eps2, np.median(d[d <= eps1]))

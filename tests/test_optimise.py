@@ -115,3 +115,79 @@ def test_bad_optimisation_files_are_one_line_and_exit_2(tmp_path, capsys, change
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and fragment in err
     assert not (tmp_path / "never").exists()
+
+
+def test_with_posterior_draws_a_candidate_s_outputs_are_the_mean_of_its_draws_runs(tmp_path):
+    """--posterior 2 with one seed: draw d runs on seed 1 + d with the draw's parameter values. The historical mix's
+    outputs must be the mean over the two draws of a run of the baseline at the draw's values on the draw's seed
+    (api.evaluate, the Python entry point, computes each run on its own)."""
+    from simmodel.analysis import api
+    from simmodel.analysis.posterior import Plan
+
+    path = tmp_path / "o.toml"
+    small = TINY.format(budget=2e9).replace("population = 8\ngenerations = 6", "population = 4\ngenerations = 1")
+    path.write_text(small)
+    out = tmp_path / "p"
+    assert main(["optimise", str(path), "--out", str(out), "--workers", "1", "--quiet", "--posterior", "2"]) == 0
+    hist = pd.read_csv(out / "candidates.csv").query("generation == -1").iloc[0]
+    outputs = (api.Output("firms", "firms_stage_1plus", 2014), api.Output("cost", "public_cost", 2014, sum=True))
+    runs = [api.evaluate(d.values, seed=1 + d.number, outputs=outputs, scale=0.004, end="2014-12")
+            for d in Plan.make(2, 1, 1).draws]
+    for name in ("firms", "cost"):
+        assert hist[name] == pytest.approx(np.mean([r[name] for r in runs]), rel=1e-9), name
+    assert runs[0]["firms"] != runs[1]["firms"]  # two different runs: the mean is not either one
+
+
+def test_a_candidate_with_a_failed_run_is_never_on_the_front_and_the_search_leaves_it(tmp_path, monkeypatch, capsys):
+    """Runs of a candidate paying less than 500,000 yuan a conference fail on seed 2 (seed 1 works). Such a candidate
+    has no objectives (a mean over the runs that worked would judge it on part of its runs), is never on the front,
+    and the search, which would otherwise drive the conference cost down, moves away from it; the failures are
+    counted and the command exits 3. Without a budget: with one, a failed candidate is also infeasible (its
+    constraint is set to 1e300), which alone keeps the search away from it."""
+    import simmodel.runs.executor as ex
+
+    real = ex.run
+
+    def flaky(params, seed, **kw):
+        if seed == 2 and params["demonstration.cost_per_conference"] < 5e5:
+            raise RuntimeError("boom in the model")
+        return real(params, seed, **kw)
+
+    monkeypatch.setattr(ex, "run", flaky)
+    path = tmp_path / "o.toml"
+    text = TINY.format(budget=2e9).replace("generations = 6\nseeds = 1", "generations = 4\nseeds = 2")
+    path.write_text(text.replace('[budget]\noutput = "cost"\nat_most = 2000000000.0\n', ""))  # no budget: see above
+    assert "[budget]" not in path.read_text()
+    out = tmp_path / "f"
+    assert main(["optimise", str(path), "--out", str(out), "--workers", "1", "--quiet"]) == 3
+    assert "runs failed" in capsys.readouterr().err
+    cand = pd.read_csv(out / "candidates.csv")
+    front = pd.read_csv(out / "front.csv")
+    failing = cand.conference_cost < 5e5
+    assert failing.any() and cand[failing].firms.isna().all() and not cand[failing].feasible.any()
+    assert len(front) >= 1 and (front.conference_cost >= 5e5).all()
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["result"]["runs_failed"] == len(set(cand[failing].candidate))  # seed 2 of each, the historical mix too
+    # the region is a quarter of the lever's range, and the cheapest: the search left alone would crowd into it
+    share = failing.groupby(cand.generation).mean()
+    assert failing[cand.generation >= 0].any() and share[3] <= 0.25, share  # measured: 1 of 8 in generation 0, 0 in 3
+
+
+def test_the_report_names_each_objective_s_best_mix_and_the_mixes_that_beat_the_historical_one(tmp_path):
+    """Hand-made candidates: three mixes that trade firms for money, two that pay as much as one of them for fewer
+    firms (not on the front), and a historical mix of 150 firms for 250 m yuan. The most firms are mix 1's, the least
+    cost mix 3's, and only mix 2 does at least as well as the historical mix on both."""
+    from simmodel.analysis import optimise as opt
+
+    path = tmp_path / "o.toml"
+    path.write_text(TINY.format(budget=2e9))
+    spec = opt.load_spec(path)
+    mixes = pd.DataFrame({"generation": [-1, 0, 0, 0, 1, 1], "candidate": ["h", "a", "b", "c", "d", "e"],
+                          "subsidy": [0.15, 0.3, 0.2, 0.1, 0.25, 0.05], "conference_cost": [1e5, 0, 0, 0, 2e6, 1e6],
+                          "firms": [150.0, 300.0, 200.0, 100.0, 150.0, 50.0], "cost": [2.5e8, 3e8, 2e8, 1e8, 3e8, 2e8],
+                          "feasible": [True] * 6})
+    front = opt.pareto_front(mixes, spec)
+    assert list(front.candidate) == ["a", "b", "c"]
+    report = opt.write_report(spec, tmp_path, mixes, front, None).read_text()
+    assert "best for `firms`: mix 1, 300 " in report and "best for `cost`: mix 3, " in report
+    assert "1 mix(es) on the front do at least as well as the historical mix on every objective: 2." in report

@@ -157,3 +157,101 @@ def test_the_shipped_example_files_are_valid(folder):
     for f in files:
         spec = module.load_spec(f)
         assert spec.question, f"{f.name}: a '# Question:' line says what it answers"
+
+
+def test_the_report_compares_the_strongest_lever_with_the_strongest_uncertain_parameter(tmp_path):
+    """The sentence a modeller reads first: of the levers the most influential one, of the uncertain parameters the
+    most influential one, their ratio and which matters more. Hand-made indices of two levers and two uncertain
+    parameters: on `firms` a lever leads (6 against 4), on `cost` an uncertain parameter does (8 against 2)."""
+    import numpy as np
+
+    text = TINY.format(method="morris", samples=4).replace(
+        'range = [0.0, 1e6]', 'range = [0.0, 1e6]\nrole = "lever"') + (
+        '[factors.trend]\nkeys = ["economy.productivity_trend"]\nrange = "prior"\n')
+    spec = sensitivity.load_spec(write(tmp_path, text))
+    assert dict(zip([f.name for f in spec.factors], spec.roles)) == {
+        "intercept": "uncertain", "conference_cost": "lever", "subsidy": "lever", "trend": "uncertain"}
+    mu_star = {"firms": {"subsidy": 6.0, "intercept": 4.0, "conference_cost": 1.0, "trend": 0.5},
+               "cost": {"intercept": 8.0, "subsidy": 2.0, "trend": 1.0, "conference_cost": 0.5}}
+    rows, conv = [], []
+    for o, values in mu_star.items():
+        for f, role in zip(spec.factors, spec.roles):
+            for index, v in (("mu_star", values[f.name]), ("mu", values[f.name]), ("sigma", 0.1)):
+                rows.append({"output": o, "factor": f.name, "role": role, "index": index, "value": v, "conf95": 0.1,
+                             "samples": 4})
+            conv += [{"output": o, "factor": f.name, "index": "mu_star", "samples": m, "value": values[f.name],
+                      "conf95": 0.1} for m in (2, 4)]
+    report = sensitivity.write_report(spec, tmp_path, pd.DataFrame(rows), pd.DataFrame(conv),
+                                      {"firms": float("nan"), "cost": float("nan")}, np.ones((spec.points, 2)))
+    firms, cost = report.read_text().split("## firms")[1].split("## cost")
+    assert "`subsidy` (rank 1), has 1.5 times" in firms and "`intercept` (rank 2)" in firms
+    assert "the policy choice matters more than what the evidence leaves open" in firms
+    assert "`subsidy` (rank 2), has 0.25 times" in cost and "`intercept` (rank 1)" in cost
+    assert "what the evidence leaves open matters more than this policy choice" in cost
+
+
+def test_the_morris_noise_level_is_the_mu_star_that_seed_noise_alone_gives(tmp_path):
+    """The report's yardstick: what mu* would pure seed noise show? Each design point's output is the mean over the
+    spec's seeds (two here), so its noise variance is a run's variance over their number. SALib's own Morris analysis
+    of such pure noise (2,000 trajectories: a standard error of under 1 %) must give the level the report states."""
+    import numpy as np
+    from SALib.analyze import morris as analyze
+    from SALib.sample import morris as sample
+
+    spec = sensitivity.load_spec(write(tmp_path))
+    assert len(spec.seeds) == 2 and spec.levels == 4
+    run_var = 9.0  # a single run's seed-to-seed variance (sd 3)
+    problem = spec.problem()
+    x = sample.sample(problem, N=2000, num_levels=spec.levels, seed=1)
+    rng = np.random.default_rng(2)
+    y = rng.normal(0.0, 3.0, (len(x), len(spec.seeds))).mean(axis=1)  # each point: the mean of its seeds' runs
+    mu_star = np.mean(analyze.analyze(problem, x, y, num_levels=spec.levels, seed=1)["mu_star"])
+    noise = sensitivity.noise_levels(spec, np.zeros((spec.points, 2)), np.full(2, run_var))
+    assert noise["firms"] == pytest.approx(mu_star, rel=0.04), (noise, mu_star)
+
+
+def test_a_posterior_range_holds_the_middle_90_percent_of_that_parameter_s_posterior(tmp_path):
+    """range = "posterior" is the 5-95 % interval of the shipped calibration posterior of the factor's own parameter:
+    about 90 % of the posterior's weight lies inside it, and it lies within the parameter's prior."""
+    import numpy as np
+
+    from simmodel.analysis.calibrate import load_priors
+    from simmodel.analysis.posterior import Posterior
+
+    post = Posterior.load()
+    priors = {p.key: p for p in load_priors().parameters}
+    body = {f"f{j}": {"keys": [k], "range": "posterior"} for j, k in enumerate(post.keys)}
+    factors, roles, ranges_from = sensitivity.factors_from(tmp_path / "s.toml", body)
+    assert len(factors) == len(post.keys) >= 2 and set(roles) == {"uncertain"}
+    for j, (f, key) in enumerate(zip(factors, post.keys)):
+        x = post.theta[:, j]  # the column of the file headed by the parameter's key
+        inside = post.weights[(x >= f.low) & (x <= f.high)].sum()
+        assert 0.85 <= inside <= 0.97, (key, f.low, f.high, inside)
+        assert priors[key].low <= f.low < f.high <= priors[key].high, (key, f.low, f.high)
+        assert np.sum(post.weights[x < f.low]) <= 0.07 and np.sum(post.weights[x > f.high]) <= 0.07, key
+
+
+def test_a_design_with_a_failed_run_is_not_analysed_and_exits_3(tmp_path, monkeypatch, capsys):
+    """The indices need every design point on every seed: a failed run leaves the run table but no indices or report
+    (exit 3, the failure said), and --resume retries it and then analyses."""
+    import simmodel.runs.executor as ex
+
+    real, calls = ex.run, []
+
+    def flaky(params, seed, **kw):
+        calls.append(seed)
+        if len(calls) == 3:
+            raise RuntimeError("boom in the model")
+        return real(params, seed, **kw)
+
+    text = TINY.format(method="morris", samples=2).replace('end = "2014-12"', 'end = "2013-12"').replace(
+        "year = 2014", "year = 2013")
+    path, out = write(tmp_path, text), tmp_path / "m"
+    monkeypatch.setattr(ex, "run", flaky)
+    assert main(["sensitivity", str(path), "--out", str(out), "--workers", "1", "--quiet"]) == 3
+    assert "1 of 16 runs failed" in capsys.readouterr().err
+    assert (out / "table.csv").is_file() and len(list((out / "runs").glob("*.err"))) == 1
+    assert not (out / "indices.csv").exists() and not (out / "report.md").exists()
+    monkeypatch.setattr(ex, "run", real)
+    assert main(["sensitivity", str(path), "--out", str(out), "--workers", "1", "--quiet", "--resume"]) == 0
+    assert (out / "indices.csv").is_file() and (out / "report.md").is_file()
