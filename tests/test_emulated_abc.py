@@ -45,6 +45,24 @@ class _Known:
         return u @ A.T
 
 
+def _sixteen_targets(min_improvement, max_stages):
+    """The emulated search on the sixteen known linear targets (truth (0.45, 0.3), sd 0.05), from 800 prior points."""
+    truth = np.array([0.45, 0.3])
+    fit = [Target(f"t{i}", "x", "level", float(a @ truth), 0.05, 0.0, "fit", year=2016) for i, a in enumerate(A)]
+    rng = np.random.default_rng(3)
+    abc = EmulatedABC(_Known(rng), lambda y: distance(y, fit, np.zeros(len(A)), 1), rng, draws=1000)
+    u0 = rng.random((800, 2))
+    d0 = abc.distances(u0)[:, 0]
+    return abc, abc.run(u0, np.full(800, 1 / 800), d0, float(d0.max()), centres=300, proposals=5_000, quantile=0.5,
+                        min_improvement=min_improvement, max_stages=max_stages, rng=rng, min_ess=1500)
+
+
+def _grid(n=150):
+    """A fine grid over the unit square (cell centres)."""
+    g = (np.arange(n) + 0.5) / n
+    return np.array(np.meshgrid(g, g, indexing="ij")).reshape(2, -1).T
+
+
 def test_the_emulated_smc_reaches_the_posterior_of_its_final_threshold_on_a_grid():
     """Prior uniform on the unit square; sixteen targets, each a linear combination of the two parameters: a
     point's emulated run is its known mean plus one of the fixed residual draws. The weighted sample of the
@@ -54,21 +72,13 @@ def test_the_emulated_smc_reaches_the_posterior_of_its_final_threshold_on_a_grid
     still smooth over the 1,000 residual draws): with many targets the accepted runs' distances crowd under
     the threshold once the parameters are pinned down and only luck would take it lower. Without the proposal
     density in the weights the sd comes out 12 % too small."""
-    truth = np.array([0.45, 0.3])
-    fit = [Target(f"t{i}", "x", "level", float(a @ truth), 0.05, 0.0, "fit", year=2016) for i, a in enumerate(A)]
-    rng = np.random.default_rng(3)
-    abc = EmulatedABC(_Known(rng), lambda y: distance(y, fit, np.zeros(len(A)), 1), rng, draws=1000)
-    u0 = rng.random((800, 2))
-    d0 = abc.distances(u0)[:, 0]
-    post = abc.run(u0, np.full(800, 1 / 800), d0, float(d0.max()), centres=300, proposals=5_000, quantile=0.5,
-                   min_improvement=0.1, max_stages=30, rng=rng, min_ess=1500)
+    abc, post = _sixteen_targets(min_improvement=0.1, max_stages=30)
     eps, fits = [s.epsilon for s in post.stages], [s.fit for s in post.stages]
     assert all(b < a for a, b in zip(eps, eps[1:])) and len(eps) >= 3
     improved = [min(1 - e1 / e0, 1 - f1 / f0) for e0, e1, f0, f1 in zip(eps, eps[1:], fits, fits[1:])]
     assert improved[-1] < 0.1 and all(i >= 0.1 for i in improved[:-1])
     assert "stopped improving" in post.stop_reason
-    g = (np.arange(150) + 0.5) / 150
-    grid = np.array(np.meshgrid(g, g, indexing="ij")).reshape(2, -1).T
+    grid = _grid()
     lik = (abc.distances(grid) <= post.epsilon).mean(axis=1)
     w = post.weights
     for j in range(2):
@@ -174,16 +184,8 @@ def test_each_emulated_threshold_is_the_quantile_of_the_distances_the_last_poste
     of every (point, residual draw) within it, the point drawn from the prior (uniform). On a fine grid (uniform, so
     every grid run within the threshold counts alike) that median is computed directly; the emulated search's second
     threshold, from its importance-weighted proposals, must be it."""
-    truth = np.array([0.45, 0.3])
-    fit = [Target(f"t{i}", "x", "level", float(a @ truth), 0.05, 0.0, "fit", year=2016) for i, a in enumerate(A)]
-    rng = np.random.default_rng(3)
-    abc = EmulatedABC(_Known(rng), lambda y: distance(y, fit, np.zeros(len(A)), 1), rng, draws=1000)
-    u0 = rng.random((800, 2))
-    d0 = abc.distances(u0)[:, 0]
-    post = abc.run(u0, np.full(800, 1 / 800), d0, float(d0.max()), centres=300, proposals=5_000, quantile=0.5,
-                   min_improvement=0.0, max_stages=2, rng=rng, min_ess=1500)
+    abc, post = _sixteen_targets(min_improvement=0.0, max_stages=2)
     eps1, eps2 = post.stages[0].epsilon, post.stages[1].epsilon
-    g = (np.arange(150) + 0.5) / 150
-    grid = np.array(np.meshgrid(g, g, indexing="ij")).reshape(2, -1).T
+    grid = _grid()
     d = abc.distances(grid)
     assert eps2 == pytest.approx(np.median(d[d <= eps1]), rel=0.02), (eps2, np.median(d[d <= eps1]))
