@@ -1,6 +1,7 @@
 """The visual server, without a browser: render the page, step it, reset it with a changed control."""
 
 import hashlib
+import re
 
 import pytest
 
@@ -58,6 +59,11 @@ def test_reset_builds_a_model_with_the_changed_control(page):
     assert m.month == -1
     assert m.params["cities.purchase_rate"] == 0.3 and m.params["cloud.action_start"] == "2015-01"
     assert m.cities[0].rule(0)[0] == 0.3  # a city without its own rule
+    # the start page says which levers the new model was built with away from the scenario
+    text = " ".join(h.unsafe_innerHTML for h in rc.find(solara.widgets.HTML).widgets)
+    assert "Levers moved from the scenario: " in text, text
+    moved = re.search(r"Levers moved from the scenario: (.*?)</", text).group(1).split("; ")
+    assert "Robot purchase subsidy rate 0.3" in moved and "Cloud action starts (year) 2015-01" in moved
 
 
 @pytest.mark.parametrize("draw,cache", [("series_png", "_viz_series"), ("province_png", "_viz_province")])

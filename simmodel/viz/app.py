@@ -197,6 +197,22 @@ def _number(v: float) -> str:
     return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:,.1f}"
 
 
+def _setting(v) -> str:
+    """A lever's value as the page states it: on/off, 0.3, 2,000,000, 2015-01."""
+    if isinstance(v, bool):
+        return "on" if v else "off"
+    if isinstance(v, (int, float)):
+        return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:g}"
+    return str(v)
+
+
+def moved_levers(model: TransformationModel) -> str:
+    """Which levers the model was built with away from the page's scenario: what Reset took from the controls."""
+    moved = [f"{p.label or p.key} {_setting(model.params[p.key])}" for p in PARAMS
+             if p.lever and model.params[p.key] != BASE[p.key]]
+    return ("Levers moved from the scenario: " + "; ".join(moved)) if moved else "Every lever at the scenario's value"
+
+
 def DateAndHeadline(model: TransformationModel):
     """The month shown as a date, and the headline figures of that month (plain HTML: no CDN assets)."""
     agents = (f"{model.firms.n:,} firm agents for {model.params['population.n_firms']:,} firms "
@@ -204,14 +220,14 @@ def DateAndHeadline(model: TransformationModel):
     if model.month < 0:
         solara.HTML(tag="div", unsafe_innerHTML=(
             f"<h2>{month_label(0)} (start)</h2><p>{agents}. Press <b>Step</b> or <b>&#9654;</b> to simulate month "
-            f"by month to {model.params['run.end']}.</p>"))
+            f"by month to {model.params['run.end']}.</p><p>{moved_levers(model)}</p>"))
         return
     shown = ("share_transformed_above", "share_automated_above", "share_digitized_above", "share_cloud_above",
              "cloud_firms", "labour_productivity_above",
              "fund_remaining", "queue_length")
     items = [f"{indicator(n).label}: <b>{_number(indicator(n).shown(model.latest(n)))} {indicator(n).display_unit}</b>"
              for n in shown]
-    items.append(agents)
+    items += [agents, moved_levers(model)]
     solara.HTML(tag="div", unsafe_innerHTML=f"<h2>{model.date}</h2><ul>" + "".join(f"<li>{i}</li>" for i in items)
                 + "</ul>")
 
@@ -316,7 +332,7 @@ def province_png(model: TransformationModel) -> bytes:
 def _full_width_layout(num_components: int) -> list[dict]:
     """Stack the page's components at full width (Mesa's default puts two side by side, too small
     for these figures). Heights are in grid rows."""
-    heights = [7, 15, 12] + [10] * max(0, num_components - 3)
+    heights = [8, 15, 12] + [10] * max(0, num_components - 3)
     y = [sum(heights[:i]) for i in range(num_components)]
     return [{"i": i, "w": 12, "h": heights[i], "moved": False, "x": 0, "y": y[i]} for i in range(num_components)]
 
