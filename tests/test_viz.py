@@ -119,6 +119,25 @@ def test_every_control_starts_at_the_scenarios_value_not_the_codes_default():
     assert controls["special_fund_enabled"]["value"] is False and controls["purchase_enabled"]["value"] is False
 
 
+@pytest.mark.parametrize("scenario", ["baseline", "shared_factories", "late_programme"])
+def test_a_reset_with_no_control_moved_rebuilds_the_scenario(scenario, monkeypatch):
+    """The page of `simmodel serve --scenario NAME`: Reset with every control where it started builds NAME's
+    parameters exactly. The year controls show a month as its year, and the shared platforms open in 2019-11: an
+    untouched year control must not move them to 2019-01."""
+    from simmodel.analysis import scenarios
+    from simmodel.viz import app
+    base = scenarios.load(scenario).params
+    monkeypatch.setattr(app, "BASE", base)
+    controls = {name: c["value"] for name, c in app.model_params(base).items() if name != "seed"}
+    rebuilt = app.make_model(**controls).params  # what Reset calls with the controls' values
+    for p in PARAMS:
+        if p.lever:
+            assert rebuilt[p.key] == base[p.key], p.key
+    assert base["shared.platforms_start"] == "2019-11"
+    moved = app.make_model(**{**controls, "platforms_start": 2021, "scale": 0.004})  # that year's January
+    assert moved.params["shared.platforms_start"] == "2021-01"
+
+
 def test_the_seed_control_reaches_the_model():
     """Reset builds the model with the page's seed: the firms of seeds 5 and 6 are those the CLI's model draws
     for the same seeds, and differ between them."""

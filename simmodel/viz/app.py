@@ -56,7 +56,7 @@ def model_params(base: Params | None = None) -> dict:
         label = p.label or p.key
         if p.kind == "bool":
             out[p.name] = {"type": "Checkbox", "value": p.default, "label": label}
-        elif p.kind == "month":  # a year slider; the model reads a year as its January
+        elif p.kind == "month":  # a year slider (what Reset makes of it: control_values)
             lo, hi, step = p.ui or (int(p.lo[:4]), int(p.hi[:4]), 1)
             out[p.name] = {"type": "SliderInt", "value": int(p.default[:4]), "min": lo, "max": hi, "step": step,
                            "label": label}
@@ -349,7 +349,18 @@ class ScenarioModel(TransformationModel):
     parameters instead of the code defaults."""
 
     def __init__(self, seed: int = 1, **kwargs):
-        super().__init__(seed=seed, params=BASE.replace(kwargs))
+        super().__init__(seed=seed, params=BASE.replace(control_values(kwargs)))
+
+
+def control_values(controls: dict) -> dict:
+    """The controls' values as parameter values. A month's control is a year slider: moved, it means that year's
+    January; still at the scenario's year, it keeps the scenario's month (the shared platforms' 2019-11, which a
+    Reset would otherwise move to 2019-01)."""
+    out = dict(controls)
+    for p in PARAMS:
+        if p.lever and p.kind == "month" and out.get(p.name) == int(BASE[p.key][:4]):
+            del out[p.name]
+    return out
 
 
 def make_model(**kwargs) -> TransformationModel:
