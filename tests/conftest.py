@@ -15,6 +15,25 @@ from simmodel.runs.runner import simulate
 SMALL = {"run.scale": 0.02}
 
 
+@pytest.fixture
+def fail_runs(monkeypatch):
+    """Make chosen runs fail as a bug in the model would: ``fail_runs(when)`` makes every run for which
+    ``when(params, seed)`` is true raise "boom in the model"; ``fail_runs(None)`` puts the real runs back."""
+    import simmodel.runs.executor as ex
+
+    real = ex.run
+
+    def install(when):
+        def flaky(params, seed, **kw):
+            if when(params, seed):
+                raise RuntimeError("boom in the model")
+            return real(params, seed, **kw)
+
+        monkeypatch.setattr(ex, "run", real if when is None else flaky)
+
+    return install
+
+
 @functools.lru_cache(maxsize=1)
 def baseline_params() -> Params:
     from simmodel.analysis.scenarios import baseline

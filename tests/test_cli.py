@@ -165,15 +165,8 @@ def test_a_job_that_cannot_fit_in_memory_is_refused_unless_forced(tmp_path, caps
                  "--quiet"]) == 0
 
 
-def test_failed_runs_exit_3_unless_allowed_and_the_header_says_how_many(tmp_path, capsys, monkeypatch):
-    import simmodel.runs.executor as ex
-    real = ex.run
-
-    def flaky(params, seed, **kw):
-        if seed == 2:
-            raise RuntimeError("boom")
-        return real(params, seed, **kw)
-    monkeypatch.setattr(ex, "run", flaky)
+def test_failed_runs_exit_3_unless_allowed_and_the_header_says_how_many(tmp_path, capsys, fail_runs):
+    fail_runs(lambda params, seed: seed == 2)
     base = ["run", "--scale", "0.003", "--end", "2013-12", "--seeds", "3", "--workers", "1"]
     assert main([*base, "--out", str(tmp_path / "a")]) == 3
     assert "1 of 3 runs failed" in capsys.readouterr().err

@@ -138,22 +138,13 @@ def test_with_posterior_draws_a_candidate_s_outputs_are_the_mean_of_its_draws_ru
     assert runs[0]["firms"] != runs[1]["firms"]  # two different runs: the mean is not either one
 
 
-def test_a_candidate_with_a_failed_run_is_never_on_the_front_and_the_search_leaves_it(tmp_path, monkeypatch, capsys):
+def test_a_candidate_with_a_failed_run_is_never_on_the_front_and_the_search_leaves_it(tmp_path, fail_runs, capsys):
     """Runs of a candidate paying less than 500,000 yuan a conference fail on seed 2 (seed 1 works). Such a candidate
     has no objectives (a mean over the runs that worked would judge it on part of its runs), is never on the front,
     and the search, which would otherwise drive the conference cost down, moves away from it; the failures are
     counted and the command exits 3. Without a budget: with one, a failed candidate is also infeasible (its
     constraint is set to 1e300), which alone keeps the search away from it."""
-    import simmodel.runs.executor as ex
-
-    real = ex.run
-
-    def flaky(params, seed, **kw):
-        if seed == 2 and params["demonstration.cost_per_conference"] < 5e5:
-            raise RuntimeError("boom in the model")
-        return real(params, seed, **kw)
-
-    monkeypatch.setattr(ex, "run", flaky)
+    fail_runs(lambda params, seed: seed == 2 and params["demonstration.cost_per_conference"] < 5e5)
     path = tmp_path / "o.toml"
     text = TINY.format(budget=2e9).replace("generations = 6\nseeds = 1", "generations = 4\nseeds = 2")
     path.write_text(text.replace('[budget]\noutput = "cost"\nat_most = 2000000000.0\n', ""))  # no budget: see above

@@ -231,27 +231,23 @@ def test_a_posterior_range_holds_the_middle_90_percent_of_that_parameter_s_poste
         assert np.sum(post.weights[x < f.low]) <= 0.07 and np.sum(post.weights[x > f.high]) <= 0.07, key
 
 
-def test_a_design_with_a_failed_run_is_not_analysed_and_exits_3(tmp_path, monkeypatch, capsys):
+def test_a_design_with_a_failed_run_is_not_analysed_and_exits_3(tmp_path, fail_runs, capsys):
     """The indices need every design point on every seed: a failed run leaves the run table but no indices or report
     (exit 3, the failure said), and --resume retries it and then analyses."""
-    import simmodel.runs.executor as ex
+    calls = []
 
-    real, calls = ex.run, []
-
-    def flaky(params, seed, **kw):
+    def third(params, seed):  # the third run of the design fails
         calls.append(seed)
-        if len(calls) == 3:
-            raise RuntimeError("boom in the model")
-        return real(params, seed, **kw)
+        return len(calls) == 3
 
     text = TINY.format(method="morris", samples=2).replace('end = "2014-12"', 'end = "2013-12"').replace(
         "year = 2014", "year = 2013")
     path, out = write(tmp_path, text), tmp_path / "m"
-    monkeypatch.setattr(ex, "run", flaky)
+    fail_runs(third)
     assert main(["sensitivity", str(path), "--out", str(out), "--workers", "1", "--quiet"]) == 3
     assert "1 of 16 runs failed" in capsys.readouterr().err
     assert (out / "table.csv").is_file() and len(list((out / "runs").glob("*.err"))) == 1
     assert not (out / "indices.csv").exists() and not (out / "report.md").exists()
-    monkeypatch.setattr(ex, "run", real)
+    fail_runs(None)
     assert main(["sensitivity", str(path), "--out", str(out), "--workers", "1", "--quiet", "--resume"]) == 0
     assert (out / "indices.csv").is_file() and (out / "report.md").is_file()

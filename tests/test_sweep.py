@@ -170,15 +170,8 @@ def test_sigkill_mid_sweep_loses_no_finished_run_and_leaves_no_corrupt_file(tmp_
     assert not list((part / "runs").glob(".*.tmp"))
 
 
-def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path, small, monkeypatch):
-    import simmodel.runs.executor as ex
-    real = ex.run
-
-    def flaky(params, seed, **kw):
-        if seed == 2 and params["cities.purchase_rate"] == 0.2:
-            raise RuntimeError("boom in the model")
-        return real(params, seed, **kw)
-    monkeypatch.setattr(ex, "run", flaky)
+def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path, small, fail_runs):
+    fail_runs(lambda params, seed: seed == 2 and params["cities.purchase_rate"] == 0.2)
     out = tmp_path / "s"
     assert main(["sweep", str(small), "--workers", "1", "--out", str(out), "--quiet"]) == 3  # some runs failed
     assert main(["sweep", str(small), "--workers", "1", "--out", str(out), "--resume", "--quiet",
@@ -189,7 +182,7 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path, small, monkey
     import json
     man = json.loads((out / "manifest.json").read_text())
     assert man["result"]["runs_ok"] == 6 and man["result"]["runs_failed"] == 2
-    monkeypatch.setattr(ex, "run", real)  # a resume retries the failed runs
+    fail_runs(None)  # a resume retries the failed runs
     assert main(["sweep", str(small), "--workers", "1", "--out", str(out), "--resume", "--quiet"]) == 0
     assert not list((out / "runs").glob("*.err")) and len(list((out / "runs").glob("*.csv"))) == 8
 
