@@ -69,6 +69,17 @@ def model_params(base: Params | None = None) -> dict:
     return out
 
 
+def control_values(controls: dict) -> dict:
+    """The controls' values as parameter values. A month's control is a year slider: moved, it means that year's
+    January; still at the scenario's year, it keeps the scenario's month (the shared platforms' 2019-11, which a
+    Reset would otherwise move to 2019-01)."""
+    out = dict(controls)
+    for p in PARAMS:
+        if p.lever and p.kind == "month" and out.get(p.name) == int(BASE[p.key][:4]):
+            del out[p.name]
+    return out
+
+
 def reported_productivity() -> pd.DataFrame:
     """The reported labour productivity of above-size firms (calibration/targets.toml)."""
     rows = [(year, value) for year, value, _ in reported("labour_productivity_above")]
@@ -350,17 +361,6 @@ class ScenarioModel(TransformationModel):
 
     def __init__(self, seed: int = 1, **kwargs):
         super().__init__(seed=seed, params=BASE.replace(control_values(kwargs)))
-
-
-def control_values(controls: dict) -> dict:
-    """The controls' values as parameter values. A month's control is a year slider: moved, it means that year's
-    January; still at the scenario's year, it keeps the scenario's month (the shared platforms' 2019-11, which a
-    Reset would otherwise move to 2019-01)."""
-    out = dict(controls)
-    for p in PARAMS:
-        if p.lever and p.kind == "month" and out.get(p.name) == int(BASE[p.key][:4]):
-            del out[p.name]
-    return out
 
 
 def make_model(**kwargs) -> TransformationModel:
