@@ -247,6 +247,11 @@ PARAMS: tuple[Param, ...] = (
           "added) in each year after 2024, the last year with data (runs to 2030: docs/ODD.md 3.3)",
           A + ": the 2025 government work report's target for above-size industry, 6 % or more (series.csv)",
           lo=-0.1, hi=0.3),
+    Param("economy.demand_index_offset", 0.0, "float", "1/yr", "growth taken from the demand index in every year: "
+          "the part of the reported growth of above-size value added that transformation itself delivered, which the "
+          "model adds through its projects and the cloud (0: the reported series is demand, the double count of "
+          "docs/ODD.md 3.6)", A + ": 0 at the calibrated baseline, a lever to measure the double count",
+          lo=-0.05, hi=0.1),
     Param("economy.wage_growth_after_data", 0.0391, "float", "1/yr", "yearly growth of both wage series (all "
           "units, private units) after 2022, the last year with wage data (runs to 2030: docs/ODD.md 3.3)",
           A + ": 2022's reported private-unit growth held, 71,934 / 69,228 - 1 (series.csv)",

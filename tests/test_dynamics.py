@@ -265,3 +265,40 @@ def test_new_firms_are_paid_and_judge_their_margin_at_the_wages_of_their_year():
         assert d.size > 0 and not above.any()  # entrants are small: the private-unit wage of their year
         assert np.all(wage == private) and private > t.wage_private[0]
         assert np.array_equal(margin, margins(private, productivity)), year
+
+
+def test_growth_on_comparable_firms_follows_the_same_firms_by_key():
+    # va_growth_same_firms_above (docs/ODD.md 3.6): each December, the year's above-size firms that operated all of the
+    # year before, their value added against their own the year before at this year's prices. Here the firms are
+    # followed by key from their own year sums; producer prices move firms from 2014 (economy.deflate_from), so last
+    # year's value added is carried to this year's prices by the year's reported change (series.csv). Firms that
+    # crossed up count with their own last year (where va_growth_above compares two years' panels); firms below the
+    # threshold, and any without the whole year before, do not.
+    from simmodel.model.indicators import indicator
+    from simmodel.model.recorder import aggregate
+
+    m = _model(7, **{"economy.deflate": True, "economy.deflate_from": 2014, "run.end": "2016-12"})
+    last, last_above, expected, crossed, entrants = None, set(), {}, 0, 0
+    while m.running:
+        m.step()
+        if m.month % 12 == 0 and last is not None:  # January: last year's sums kept, none for this year's entrants
+            f = m.firms
+            kept = np.array([last.get(k, 0.0) for k in f.key.tolist()])
+            entrants += int((kept == 0).sum())
+            assert np.array_equal(f.va_last_year * f.weight, kept)
+        if m.month % 12 == 11:
+            f, year = m.firms, 2013 + m.month // 12
+            alive = f.alive.nonzero()[0]
+            now = dict(zip(f.key[alive].tolist(), (f.va_year[alive] * f.weight[alive]).tolist()))
+            if last is not None:
+                above = f.key[alive[f.above[alive]]].tolist()
+                same = [k for k in above if k in last]
+                crossed += len(set(same) - last_above)
+                price = 1.0 + m.tables.ppi[m.tables.year_row(year)]
+                expected[year] = sum(now[k] for k in same) / sum(last[k] * price for k in same) - 1.0
+            last, last_above = now, set(f.key[alive[f.above[alive]]].tolist())
+    assert crossed > 100 and entrants > 100  # the panels differ, and slots changed hands
+    with np.errstate(invalid="ignore", divide="ignore"):
+        got = indicator("va_growth_same_firms_above").fn(aggregate(m.recorder, "province", yearly=True))[:, 0]
+    assert np.isnan(got[0])  # 2013: no year before
+    np.testing.assert_allclose(got[1:], [expected[y] for y in (2014, 2015, 2016)], rtol=1e-9)

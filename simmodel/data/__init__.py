@@ -52,10 +52,11 @@ class Tables:
         return tuple(np.where(np.arange(len(self.years)) <= last, w, w[last] * after)
                      for w in (self.wage, self.wage_private))
 
-    def demand_growth(self, after: float) -> np.ndarray:
+    def demand_growth(self, after: float, offset: float = 0.0) -> np.ndarray:
         """The demand index of a run: the reported real growth of above-size value added, then ``after`` in each year
-        without data (economy.demand_growth_after_data)."""
-        return np.where(np.isfinite(self.va_growth), self.va_growth, after)
+        without data (economy.demand_growth_after_data), every year less ``offset`` (economy.demand_index_offset: the
+        growth the model's own transformation adds, docs/ODD.md 3.6)."""
+        return np.where(np.isfinite(self.va_growth), self.va_growth, after) - offset
 
     def price_level(self, year: int, since: int = 2014) -> float:
         """Industrial producer prices of ``year`` relative to 2013: the product of the yearly changes from ``since``

@@ -127,6 +127,7 @@ class FirmDynamics:
         if not self.enabled or m.month <= 0 or m.month % 12:
             return
         f = m.firms
+        f.va_last_year[:] = f.va_year  # an entrant's slot gets 0 below (make_firms): it did not operate last year
         f.loss_years[:] = np.where(f.profit_year < 0, np.minimum(f.loss_years.astype(np.int16) + 1, 100), 0)
         closing = ((f.loss_years >= self.p.exit_loss_years) & (f.cash < 0)).nonzero()[0]
         if closing.size:
@@ -137,6 +138,19 @@ class FirmDynamics:
         f.va_year[:] = 0.0
         f.profit_year[:] = 0.0
         m.peers.stages_changed()
+
+    def year_end(self) -> None:
+        """December: the value added of this year's above-size firms that operated all of last year, this year's and
+        their own last year's at this year's prices (flows va_same_firms and va_same_firms_last_year, whose ratio is
+        the indicator va_growth_same_firms_above: growth on comparable firms, docs/ODD.md 3.6)."""
+        m = self.model
+        if not self.enabled or m.month % 12 != 11:
+            return
+        f = m.firms
+        same = (f.above & f.alive & (f.va_last_year > 0)).nonzero()[0]
+        prices = m.price_level / m.tables.price_level(2013 + m.month // 12 - 1, m.deflate_from)
+        m.flow("va_same_firms", same, f.va_year[same])
+        m.flow("va_same_firms_last_year", same, f.va_last_year[same] * prices)
 
     def close(self, d: np.ndarray) -> None:
         """Firms ``d`` close: debts written off, project, application and cloud services end."""

@@ -73,6 +73,7 @@ class Firms:
     value_added: np.ndarray  # yuan/yr, this month's rate
     profit: np.ndarray  # yuan/yr, this month's rate
     va_year: np.ndarray  # yuan: value added so far this calendar year (firm dynamics)
+    va_last_year: np.ndarray  # yuan: value added of the last calendar year, 0 for a firm that did not operate all of it
     profit_year: np.ndarray  # yuan: profit after interest so far this calendar year (firm dynamics)
     loss_years: np.ndarray  # int8: calendar years in a row closed with a loss (firm dynamics)
     # technology

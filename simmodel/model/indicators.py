@@ -36,7 +36,7 @@ FLOWS = ("projects_applied", "projects_started", "projects_completed", "iot_proj
          "subsidy_vouchers", "adopters", "adopters_negative_npv", "firm_exits", "firm_entries", "crossed_up",
          "crossed_down", "exit_written_off", "exit_unpaid", "workers_substituted", "pool_hires",
          "shared_joins", "shared_leaves", "shared_use", "shared_fees", "shared_support", "shared_va",
-         "shared_employees", *PAYBACK_BINS)
+         "shared_employees", "va_same_firms", "va_same_firms_last_year", *PAYBACK_BINS)
 SCALARS = ("fund_remaining", "fund_spent", "running_cost", "providers", "provider_capacity", "provider_active", "conferences_held",
            "pilots", "wage_all", "wage_private", "labour_pool",
            "price_index", "shared_platforms", "shared_capacity")
@@ -221,6 +221,11 @@ INDICATORS: tuple[Indicator, ...] = (
        lambda a: _growth(a.s("profit", ABOVE, mean=True) * a.months[:, None]), **PCT),
     _i("va_growth_above", "share", "Value-added growth, above size",
        "growth of value_added_above over the previous period", lambda a: _growth(a.va_amount(ABOVE)), **PCT),
+    _i("va_growth_same_firms_above", "share", "Value-added growth, same above-size firms",
+       "growth of the value added of the year's above-size firms that operated all of the year before, against their "
+       "own value added that year at this year's prices: growth on comparable firms, where va_growth_above compares "
+       "two years' panels (recorded in December, with firm dynamics on)",
+       lambda a: _div(a.f("va_same_firms", ABOVE), a.f("va_same_firms_last_year", ABOVE)) - 1.0, **PCT),
     _i("va_share_hightech_above", "share", "High-tech share of value added",
        "high-tech share of above-size value added", _group_va_share("va_hightech"), PROV_CITY, **PCT),
     _i("va_share_emerging_above", "share", "Strategic-emerging share of value added",

@@ -93,7 +93,8 @@ class TransformationModel(mesa.Model):
         # the exogenous series of this run: the data, then the parameters' projection after it (Tables.wages,
         # Tables.demand_growth)
         self.wage, self.wage_private = t.wages(params["economy.wage_growth_after_data"])
-        self.demand_growth = t.demand_growth(params["economy.demand_growth_after_data"])
+        self.demand_growth = t.demand_growth(params["economy.demand_growth_after_data"],
+                                             params["economy.demand_index_offset"])
         seqs = np.random.SeedSequence(self.seed).spawn(len(STREAMS))
         self.rngs = {name: np.random.default_rng(s) for name, s in zip(STREAMS, seqs)}
 
@@ -102,7 +103,7 @@ class TransformationModel(mesa.Model):
         self.month = -1
         self.price_level = 1.0  # industrial producer prices relative to 2013 (economy.deflate)
         # the first year whose producer prices move firms (never, with the deflator off)
-        self._deflate_from = params["economy.deflate_from"] if params["economy.deflate"] else 10_000
+        self.deflate_from = params["economy.deflate_from"] if params["economy.deflate"] else 10_000
         self.end_month = month_index(params["run.end"])
         self.renewal_end = month_index(params["economy.renewal_share_growth_end"])  # the renewal share is held after
 
@@ -218,8 +219,8 @@ class TransformationModel(mesa.Model):
         self.month = t = self.steps - 1
         yr = self.tables.year_row(2013 + t // 12)
         wage, demand_growth = self.wage[yr], self.demand_growth[yr]
-        if t % 12 == 0 and self._deflate_from <= 2013 + t // 12:  # January: the year's producer prices
-            self.price_level = self.tables.price_level(2013 + t // 12, self._deflate_from)
+        if t % 12 == 0 and self.deflate_from <= 2013 + t // 12:  # January: the year's producer prices
+            self.price_level = self.tables.price_level(2013 + t // 12, self.deflate_from)
             factor = 1.0 + self.tables.ppi[yr]
             self.firms.productivity *= factor
             self.firms.output *= factor
@@ -357,6 +358,7 @@ class TransformationModel(mesa.Model):
         self.shared.charge()  # users of shared platforms pay for the month's use
         owing = finance.service(f, self.bank, self.leasing)
         firmlib.book_cash(f, e.retained_share, year_sums=self.dynamics.enabled)
+        self.dynamics.year_end()
         defaulted = finance.defaults(f, owing, self.month, self.bank, self.leasing, self.tables.sector_labour_saving)
         self.flow("defaults", defaulted)
         borrowers = float(f.weight[owing][f.debt[owing] > 0].sum()) if owing.size else 0.0

@@ -211,6 +211,7 @@ def make_firms(city: np.ndarray, sector: np.ndarray, above: np.ndarray, weight: 
         value_added=a["value_added"],
         profit=zeros.copy(),
         va_year=zeros.copy(),
+        va_last_year=zeros.copy(),
         profit_year=zeros.copy(),
         loss_years=np.zeros(n, np.int8),
         stage=a["stage"],
