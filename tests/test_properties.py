@@ -219,12 +219,29 @@ GROWTH_BASE = {
     "va_growth_emerging_above": lambda v: v("value_added_above") * v("va_share_emerging_above"),
     "va_growth_equipment_above": lambda v: v("value_added_above") * v("va_share_equipment_above"),
 }
-assert {i.name for i in INDICATORS if "growth" in i.name} == set(GROWTH_BASE), "a new growth indicator"
+# Growth on comparable firms: a December's flows, so defined only for a period holding a December after 2013 with firm
+# dynamics on, and then undefined only if no above-size firm of the group operated all of the year before (none above
+# size, or only the year's entrants, classified in January on their first month).
+SAME_FIRMS = "va_growth_same_firms_above"
+assert {i.name for i in INDICATORS if "growth" in i.name} == {*GROWTH_BASE, SAME_FIRMS}, "a new growth indicator"
+
+
+def _same_firms_undefined(v, period: str, params: Params) -> bool:
+    if params["run.decision_rule"] == "bass" or not params["dynamics.firm_dynamics"]:
+        return True
+    year, end = int(period[:4]), month_index(params["run.end"])
+    december = period.endswith("-12") if len(period) > 4 else end >= month_index(f"{year}-12")
+    if not december or year == 2013:
+        return True
+    entrants = v("firm_entries", f"{year}-01" if len(period) > 4 else period)
+    return _empty(v("above_size_firms")) or v("above_size_firms") <= entrants
 
 
 def nan_is_legitimate(table: dict, periods: list[str], key: tuple, params: Params) -> bool:
     period, region, sector, name = key
     v = lambda n, p=period: table.get((p, region, sector, n), math.nan)
+    if name == SAME_FIRMS:
+        return _same_firms_undefined(v, period, params)
     if name in GROWTH_BASE:
         k = periods.index(period)
         return k == 0 or _empty(GROWTH_BASE[name](lambda n: v(n, periods[k - 1])))
