@@ -91,6 +91,57 @@ def test_the_emulator_is_exact_on_a_quadratic_and_honest_about_noise():
     assert emu.var[0] < 1e-10 and emu.var[1] == pytest.approx(0.01, rel=0.5)
 
 
+def test_an_emulator_unsure_of_a_point_cannot_rule_it_out():
+    """History matching rules a point out when its implausibility passes 3; the emulator's own variance widens the
+    scale as the observation's and the model discrepancy's do, so a miss of 20 (4 sd of 5) is ruled out by a sure
+    emulator and kept by one whose variance is 75: 20 / sqrt(25 + 75) = 2."""
+    fit = [_t()]  # value 100, sd 5
+    assert implausibility(np.array([[120.0]]), fit, np.zeros(1))[0] == pytest.approx(4.0)
+    assert implausibility(np.array([[120.0]]), fit, np.array([75.0]))[0] == pytest.approx(2.0)
+
+
+def test_a_mean_over_n_seeds_carries_an_nth_of_one_runs_seed_variance(tmp_path):
+    """The seed variance is one run's (history matching's two seeds 90 and 110 at every point: 200); the mean of a
+    point's n seeds varies by 200 / n, so a miss of 10 is 10 / sqrt(25 + 200) on one seed (an ABC-SMC particle) and
+    10 / sqrt(25 + 50) on four (the point's re-simulations)."""
+    cal, _ = _refiner(tmp_path, None)
+    cal.waves = [calibrate.WaveData(np.full((3, 2), 0.5), np.array([90.0, 110.0])[None, :, None].repeat(3, axis=0))]
+    assert cal.distances_of(np.full((1, 1, 1), 110.0))[0][0] == pytest.approx(10 / np.sqrt(25 + 200))
+    assert cal.distances_of(np.full((1, 4, 1), 110.0))[0][0] == pytest.approx(10 / np.sqrt(25 + 200 / 4))
+
+
+def test_the_next_wave_samples_what_the_emulators_cannot_rule_out_and_its_share_of_the_prior(tmp_path):
+    """A later wave's candidates fill the last wave's box widened by 0.05 (here [0.15, 0.55]^2, 0.16 of the prior).
+    A figure met all over the box rules nothing out: the plausible share is the box's whole volume and the next wave
+    spreads over it. A steep figure (100 + 300 (u0 - 0.3), sd 5) rules out all but a band about u0 = 0.3: the next
+    wave's points lie in it and the share is a fraction of the box's."""
+    cal, _ = _refiner(tmp_path, None)
+    cal.plan.candidates = 4000
+    grid = lambda lo, hi: np.array([[a, b] for a in np.linspace(lo, hi, 6) for b in np.linspace(lo, hi, 6)])  # noqa
+    wide, narrow = grid(0.0, 1.0), grid(0.2, 0.5)
+
+    def next_wave(slope):
+        runs = lambda u: np.repeat((100 + slope * (u[:, 0] - 0.3))[:, None, None], 2, axis=1)  # noqa: E731
+        cal.waves = [calibrate.WaveData(wide, runs(wide)), calibrate.WaveData(narrow, runs(narrow))]
+        return cal.nroy_sample(40, np.random.default_rng(1))
+
+    u, share = next_wave(10.0)  # within 2.5 of 100 over the box: implausibility below 0.5
+    assert share == pytest.approx(0.4 * 0.4)
+    assert u[:, 0].min() < 0.2 and u[:, 0].max() > 0.5
+    u, share = next_wave(300.0)  # 3 sd of 5 is 0.05 of u0 (more with the emulator's variance)
+    assert np.all(np.abs(u[:, 0] - 0.3) < 0.1)
+    assert 0 < share < 0.4 * 0.4 / 2
+
+
+def test_the_emulators_variance_is_a_new_runs_departure_not_the_fitted_runs_residuals():
+    """Pure noise of sd 1, 40 runs for the quadratic's 10 features (3 parameters): the residuals of the runs fitted
+    are narrower than the noise (about 1 - 10/40 of its variance), a new run departs from the fit by more (about
+    1 + 10/40). Leave-one-out residuals measure the second; 400 targets average the variance."""
+    rng = np.random.default_rng(1)
+    emu = Emulator.fit(rng.random((40, 3)), rng.standard_normal((40, 400)))
+    assert np.mean(emu.var) > 1.0
+
+
 RECOVER = """scale = 0.006
 seeds_per_point = 2
 first_seed = 7
@@ -342,10 +393,13 @@ class _Formula(SerialExecutor):
                                              monthly=[]), None, 0.0)
 
 
+TWO_PRIORS = (RECOVER.split('[parameters."economy.renewal_investment_share"]')[0] +  # trend and other costs
+              '[parameters."economy.other_cost_share"]\nrange = [0.3, 0.6]\nwhy = "test"\n')
+
+
 def _refiner(tmp_path, formula, refine=60):
     priors_path = tmp_path / "priors.toml"
-    priors_path.write_text(RECOVER.split('[parameters."economy.renewal_investment_share"]')[0] +
-                           '[parameters."economy.other_cost_share"]\nrange = [0.3, 0.6]\nwhy = "test"\n')
+    priors_path.write_text(TWO_PRIORS)
     priors = calibrate.load_priors(priors_path)
     plan = calibrate.Plan([], 10, 10_000, select_seeds=4, refine=refine)
     return calibrate.Calibration([_t()], priors, tmp_path / "work", _Formula(formula), plan,
@@ -499,3 +553,163 @@ def test_fitted_toml_stays_valid_toml_when_a_score_is_infinite(tmp_path):
     doc = tomllib.loads(path.read_text())
     assert doc["calibration"]["refine_check_start"] == float("inf") and doc["calibration"]["refine_check"] == 7.7245
     assert doc["decision"]["intercept"] == -6.5
+
+
+def test_the_smc_stops_when_its_threshold_falls_by_less_than_min_improvement_or_it_accepts_too_few(tmp_path,
+                                                                                                   monkeypatch):
+    """Either rule stops the search (Plan.min_improvement 5 %, min_acceptance 1 %), each on its own: a threshold
+    2 % below the last one stops it though half the proposals are accepted; an acceptance of 0.5 % stops it though
+    the threshold halved. Generations are hand-made (their thresholds and proposals given)."""
+    cal, _ = _refiner(tmp_path, None)
+
+    def search(thresholds, proposals):
+        def generation(g, prev):  # ten particles a generation; None: the budget ran out
+            if g >= len(thresholds):
+                return None
+            return calibrate.Population(np.full((10, 2), 0.5), np.full(10, 0.1), np.zeros(10), thresholds[g],
+                                        np.zeros((10, 1)), proposals[g])
+
+        monkeypatch.setattr(cal, "generation", generation)
+        cal.populations = []
+        cal.abc_smc()
+        return [p.epsilon for p in cal.populations], cal.stop_reason
+
+    eps, why = search([10.0, 5.0, 2.5, 2.45, 1.0, 0.5], [20] * 6)
+    assert eps == [10.0, 5.0, 2.5, 2.45] and why.startswith("the threshold fell by 2.00 % in generation 3")
+    eps, why = search([10.0, 5.0, 2.5, 1.25, 0.6], [20, 20, 2000, 20, 20])
+    assert eps == [10.0, 5.0, 2.5] and why == "generation 2 accepted 0.50 % of its proposals"
+
+
+SEARCH_BIAS = 20.0  # what the search's seeds add to the figure in the formula calibration below
+
+
+def _on_search_seeds(seed: int) -> bool:
+    """The search's seeds: history matching's (7, 8) and ABC-SMC's (from 100,000 on); the point's re-simulations,
+    its refinement and the refinement's check run on 1,007-3,008."""
+    return seed < 1000 or seed >= 100_000
+
+
+def _figure(trend: float, cost: float) -> float:
+    return 100 + 1000 * (trend - 0.07) + 100 * (cost - 0.5)
+
+
+@pytest.fixture(scope="module")
+def formula_calibration(tmp_path_factory):
+    """A whole calibration (budget 600, population 30) whose runs are a formula: the figure 100 (sd 5) is met where
+    _figure is 100 on a fresh seed, but the search's seeds add SEARCH_BIAS, so the search ends where it is 80."""
+    tmp = tmp_path_factory.mktemp("formula")
+    (tmp / "priors.toml").write_text(TWO_PRIORS)
+    formula = lambda trend, cost, seed: _figure(trend, cost) + SEARCH_BIAS * _on_search_seeds(seed)  # noqa: E731
+    out = calibrate.run_calibration(None, tmp / "priors.toml", tmp / "work", tmp / "fitted.toml", tmp / "report.md",
+                                    _Formula(formula), 600, quick=False, targets_override=[_t()])
+    return out, tmp
+
+
+def test_a_calibration_keeps_to_its_budget_and_gives_each_run_of_the_search_and_after_it_its_own_seed(
+        formula_calibration):
+    """The budget counts every run: the history-matching waves, ABC-SMC and the runs it keeps back for the
+    posterior's check, the point's re-simulations and its refinement. Every ABC-SMC proposal runs on a seed of its
+    own (also across a generation's batches), and what follows the search runs on seeds it never used, nor
+    `validate`'s 1-20. Seeds are read from the stored runs' names (p<point>-s<seed>)."""
+    out, tmp = formula_calibration
+    runs = list((tmp / "work").rglob("runs/*.json"))
+    assert len(runs) <= 600
+    seeds: dict[str, list[int]] = {}
+    for p in runs:
+        stage = p.relative_to(tmp / "work").parts[0].split("-")[0]
+        seeds.setdefault(stage, []).append(int(p.stem.split("-s")[1]))
+    assert set(seeds) == {"wave", "smc", "posterior", "select", "refine"}
+    assert len(set(seeds["smc"])) == len(seeds["smc"]) > 30  # more than one batch
+    search = set(seeds["wave"]) | set(seeds["smc"])
+    assert not set(seeds["wave"]) & set(seeds["smc"])
+    after = set(seeds["posterior"]) | set(seeds["select"]) | set(seeds["refine"])
+    assert not after & search and not after & set(range(1, 21))
+
+
+def test_the_point_is_judged_on_fresh_seeds_and_fitted_toml_holds_its_refinement(formula_calibration):
+    """The search's seeds flatter its closest points by SEARCH_BIAS: on the fresh seeds the point is re-simulated on,
+    its distance is its own miss (|_figure - 100| / 5, about 4). The refinement, on other fresh seeds, finds a point
+    that meets the figure (within its tolerance, 10) where the search's point misses it by 20; fitted.toml's
+    parameters are the refined point's and its [calibration.search_point] the search's."""
+    import tomllib
+
+    out, tmp = formula_calibration
+    point = out["posterior"]["point"]
+    assert point["distance"] == pytest.approx(abs(_figure(*point["theta"]) - 100) / 5)
+    assert point["distance"] == pytest.approx(SEARCH_BIAS / 5, abs=0.5) and point["search_distance"] < 0.5
+    doc = tomllib.loads((tmp / "fitted.toml").read_text())
+    fitted = doc["economy"]["productivity_trend"], doc["economy"]["other_cost_share"]
+    search = doc["calibration"]["search_point"]
+    start = search["economy.productivity_trend"], search["economy.other_cost_share"]
+    assert abs(_figure(*fitted) - 100) < 10 and abs(_figure(*start) - (100 - SEARCH_BIAS)) < 5
+    assert doc["calibration"]["refine_adopted"]
+
+
+def test_the_parameter_table_reads_the_posterior_weights_and_its_interval_as_a_share_of_the_prior():
+    """A posterior uniform on [0, 0.1] (the particles above 0.1 weigh nothing) of a prior [0, 0.2]: median 0.05,
+    5-95 % from 0.005 to 0.095, an interval spanning 45 % of the prior."""
+    from simmodel.analysis.calibration_report import summary_of
+
+    priors = calibrate.Priors((calibrate.Prior("economy.productivity_trend", 0.0, 0.2, "test"),), 0.01, 2, 1, 1)
+    theta = np.linspace(0.0, 0.2, 1001)[:, None]
+    w = (theta[:, 0] <= 0.1).astype(float)
+    row, = summary_of(theta, priors, w / w.sum())
+    assert row["median"] == pytest.approx(0.05, abs=1e-3)
+    assert row["p05"] == pytest.approx(0.005, abs=1e-3) and row["p95"] == pytest.approx(0.095, abs=1e-3)
+    assert row["interval_share"] == pytest.approx(0.45, abs=0.01)
+
+
+def _point_table(adopted: bool, search: float, point: float, start: float, best: float) -> tuple[str, str]:
+    """The report's section on the point, for a posterior 5-95 % of [0.05, 0.07] and a figure 100 +- 10 whose
+    medians on the check seeds are ``start`` at the search's point and ``best`` at the refined one: (the parameter's
+    'inside the 5-95 %', the target's 'met (baseline)')."""
+    from simmodel.analysis.calibration_report import point_section
+
+    refined = {"seeds": 8, "adopted": adopted, "evaluations": 5, "score_start": 1.2, "score": 0.6, "check_start": 1.1,
+               "check": 0.7, "median_start": np.array([start]), "median_best": np.array([best]),
+               "median": np.array([best if adopted else start])}
+    meta = {"point_candidates": 12, "point_seeds": 8, "point_distance": 1.2, "refine_limit": 150, "refine_runs": 56,
+            "refine_minutes": 0.1}
+    row = {"key": "economy.productivity_trend", "low": 0.03, "high": 0.09, "p05": 0.05, "p95": 0.07, "search": search,
+           "point": point}
+    lines = point_section(refined, meta, [row], [_t()])
+    last = lambda start: next(s for s in lines if s.startswith(start)).strip("| ").split(" | ")[-1]  # noqa: E731
+    return last("| `economy.productivity_trend`"), last("| `x`")
+
+
+def test_the_reports_point_table_says_whether_the_baseline_lies_in_the_posterior_and_meets_each_target():
+    """'inside the 5-95 %' and 'met (baseline)' are of the baseline's point: the refined one where it was adopted,
+    else the search's, whatever the other one does."""
+    assert _point_table(True, search=0.04, point=0.06, start=130.0, best=104.0) == ("yes", "yes")
+    assert _point_table(True, search=0.06, point=0.08, start=104.0, best=130.0) == ("**no**", "**no**")
+    assert _point_table(False, search=0.06, point=0.06, start=104.0, best=130.0) == ("yes", "yes")
+    assert _point_table(False, search=0.08, point=0.08, start=130.0, best=104.0) == ("**no**", "**no**")
+
+
+def test_the_identification_note_names_the_parameters_the_targets_leave_loose():
+    """A parameter whose 5-95 % spans more than 60 % of its prior is named as not pinned down; one spanning 20 % is
+    not; with none loose the note says so. The two are drawn independently (no correlated pair)."""
+    from simmodel.analysis.calibration_report import identification_note
+
+    rows = [{"key": "economy.productivity_trend", "interval_share": 0.8},
+            {"key": "economy.other_cost_share", "interval_share": 0.2}]
+    theta, w = np.random.default_rng(3).random((400, 2)), np.full(400, 1 / 400)
+    assert identification_note(rows, theta, w) == [
+        "- `economy.productivity_trend`: the 5-95 % interval spans 80 % of the prior range: the targets do not pin it "
+        "down."]
+    rows[0]["interval_share"] = 0.3
+    assert identification_note(rows, theta, w) == [
+        "- Every calibrated parameter's 5-95 % interval spans less than 60 % of its prior range."]
+
+
+def test_a_targets_share_met_in_the_prior_is_of_the_first_waves_latin_hypercube(tmp_path):
+    """The report's 'met in the prior' (informative or weak) is the share of the first wave's points, spread over the
+    whole prior, whose mean meets the target: one of four here. A later wave, inside the plausible region, meets it
+    everywhere and says nothing of how informative the target is."""
+    from simmodel.analysis.calibration_report import informative_share
+
+    cal, _ = _refiner(tmp_path, None)
+    u = np.full((4, 2), 0.5)
+    first = np.array([95.0, 120.0, 130.0, 80.0])[:, None, None].repeat(2, axis=1)  # 100 +- 10: the first met
+    cal.waves = [calibrate.WaveData(u, first), calibrate.WaveData(u, np.full((4, 2, 1), 100.0))]
+    assert informative_share(cal).tolist() == [0.25]

@@ -53,6 +53,39 @@ def test_prim_finds_a_planted_box():
     assert lim.loc["a", ["qp_low", "qp_high"]].isna().tolist() == [False, True]  # a is bounded below only
 
 
+def test_the_box_chosen_holds_the_most_cases_at_the_threshold_not_the_densest_few():
+    """Every case of interest lies above a = 0.5: all points above 0.9, five of six between. The box a > 0.5 reaches
+    the threshold (density 87 %, above 80 %) with every case in it, so it is chosen (coverage 100 %), though further
+    peeling finds denser boxes that hold fewer cases."""
+    a = (np.arange(200) + 0.5) / 200
+    x = pd.DataFrame({"a": a, "b": np.random.default_rng(1).permutation(a)})  # b plays no part
+    y = (a > 0.9) | ((a > 0.5) & (np.arange(200) % 6 != 0))
+    box = discovery.find_box(x, y, {"threshold": 0.8, "peel_alpha": 0.05, "paste_alpha": 0.05, "mass_min": 0.05})
+    chosen = box.trajectory.loc[box.chosen]
+    assert chosen.coverage == 1.0 and chosen.density >= 0.8
+    assert box.trajectory.density.max() > chosen.density  # a denser box was there to be taken
+
+
+def test_the_report_says_in_words_where_the_cases_are_and_which_limits_are_significant(tmp_path):
+    """Cases where the intercept is below -7 and a conference costs more than 400,000 (400 hand-made points): the
+    report reads 'intercept is at most' about -7 and 'conference_cost is at least' about 400,000, and names both
+    one-sided restrictions as significant (each has one quasi-p-value, far below 5 %)."""
+    import re
+
+    path = tmp_path / "d.toml"
+    path.write_text(TINY.format(below=1))
+    spec = discovery.load_spec(path)
+    rng = np.random.default_rng(1)
+    x = pd.DataFrame({"intercept": rng.uniform(-10, -4, 400), "conference_cost": rng.uniform(0, 1e6, 400)})
+    y = ((x.intercept < -7) & (x.conference_cost > 4e5)).to_numpy()
+    text = discovery.write_report(spec, tmp_path, x.assign(of_interest=y), discovery.find_box(x, y, spec.prim))
+    text = text.read_text()
+    words = re.search(r"concentrate where `intercept` is at most (-[\d.]+); `conference_cost` is at least ([\d.e+]+)\.",
+                      text)
+    assert words and float(words[1]) == pytest.approx(-7, abs=0.3) and float(words[2]) == pytest.approx(4e5, rel=0.1)
+    assert "Restrictions significant at 5 % (quasi-p): `intercept`, `conference_cost`." in text
+
+
 def test_discover_finds_that_a_low_base_rate_keeps_adoption_low(tmp_path):
     path = tmp_path / "d.toml"
     out = tmp_path / "d"

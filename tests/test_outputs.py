@@ -70,6 +70,21 @@ def test_a_few_indicators_alone_are_their_rows_of_the_full_tables(baseline, year
     assert {r[3] for r in few} == set(names)
 
 
+def test_a_run_returns_only_the_indicators_and_levels_its_caller_asks_for():
+    """runner.run with names and levels (as the calibration, validate and the optimiser ask: a few indicators,
+    province-wide) returns exactly those rows of a full run, yearly and monthly."""
+    from conftest import baseline_params
+    from simmodel.runs import runner
+
+    params = baseline_params().replace({"run.scale": 0.003, "run.end": "2013-12"})
+    names = ("firms_stage_1plus", "cloud_firms")
+    full = runner.run(params, 3, monthly=True)
+    few = runner.run(params, 3, monthly=True, names=names, levels=runner.PROVINCE_ONLY)
+    for got, rows in ((few.yearly, full.yearly), (few.monthly, full.monthly)):
+        assert got == [r for r in rows if r[3] in names and LEVEL_OF["province"](r[1], r[2])]
+        assert {r[3] for r in got} == set(names)
+
+
 def test_the_indicator_dictionary_is_in_step_with_the_definitions():
     from simmodel.docgen import INDICATORS, indicators_document
     assert INDICATORS.read_text(encoding="utf-8") == indicators_document(), "run `python -m simmodel.docgen`"

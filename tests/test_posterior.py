@@ -14,7 +14,7 @@ import pytest
 from simmodel.analysis import posterior, scenarios, sweep
 from simmodel.analysis.posterior import Plan, Posterior
 from simmodel.cli import main
-from simmodel.params import ParamError
+from simmodel.params import ParamError, Params
 from simmodel.runs import runner, store
 
 FAST = ["--scale", "0.003", "--end", "2013-12", "--workers", "1", "--quiet"]
@@ -147,6 +147,17 @@ def test_a_plan_gives_each_draw_its_own_seeds(tmp_path):
     man = plan.manifest()
     assert man["sha256"] == store_sha(tmp_path / "post.csv") and man["draws"] == 3 and man["draw_seed"] == 5
     assert [e["seeds"] for e in man["each"]] == [[5, 6], [7, 8], [9, 10]]
+
+
+def test_the_draws_follow_the_commands_seed_and_not_its_seeds_per_draw(tmp_path):
+    """`--seed K` takes the draws (with seed K): three particles of equal weight, one draw, are each drawn by some of
+    the seeds 1-30 (all 30 would pick the same one with probability 3 x (1/3)^30); the number of seeds a draw runs
+    on (--seeds) changes which seeds each draw runs on, not which particles are drawn."""
+    path = _file(tmp_path, f"{KEYS}\n1,-7.6,0.8,6\n1,-6.9,1.0,9\n1,-7.2,0.9,7\n")
+    base = Params()  # the calibrated point the draws replace plays no part in which are drawn
+    assert {Plan.make(1, k, 2, path, base).draws[0].particle for k in range(1, 31)} == {0, 1, 2}
+    for k in (1, 5, 9):
+        assert Plan.make(4, k, 2, path, base).draws == Plan.make(4, k, 7, path, base).draws
 
 
 def store_sha(path) -> str:
