@@ -233,8 +233,10 @@ def _same_firms_undefined(v, period: str, params: Params) -> bool:
     december = period.endswith("-12") if len(period) > 4 else end >= month_index(f"{year}-12")
     if not december or year == 2013:
         return True
-    entrants = v("firm_entries", f"{year}-01" if len(period) > 4 else period)
-    return _empty(v("above_size_firms")) or v("above_size_firms") <= entrants
+    january = f"{year}-01" if len(period) > 4 else period  # entries and crossings are booked in January
+    # the entrants classified above size are among both the year's entrants and its firms that crossed up
+    new_above = min(v("firm_entries", january), v("above_size_entries", january))
+    return _empty(v("above_size_firms")) or v("above_size_firms") <= new_above
 
 
 def nan_is_legitimate(table: dict, periods: list[str], key: tuple, params: Params) -> bool:
