@@ -250,7 +250,8 @@ PARAMS: tuple[Param, ...] = (
     Param("economy.demand_index_offset", 0.0, "float", "1/yr", "growth taken from the demand index in every year: "
           "the part of the reported growth of above-size value added that transformation itself delivered, which the "
           "model adds through its projects and the cloud (0: the reported series is demand, the double count of "
-          "docs/ODD.md 3.6)", A + ": 0 at the calibrated baseline, a lever to measure the double count",
+          "docs/ODD.md 3.6)", A + ": no source measures the double count; the reported same-firm growth of 2017 and "
+          "2020 informs it",
           lo=-0.05, hi=0.1),
     Param("economy.wage_growth_after_data", 0.0391, "float", "1/yr", "yearly growth of both wage series (all "
           "units, private units) after 2022, the last year with wage data (runs to 2030: docs/ODD.md 3.3)",
