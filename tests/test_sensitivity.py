@@ -212,7 +212,11 @@ def test_the_morris_noise_level_is_the_mu_star_that_seed_noise_alone_gives(tmp_p
 
 def test_a_posterior_range_holds_the_middle_90_percent_of_that_parameter_s_posterior(tmp_path):
     """range = "posterior" is the 5-95 % interval of the shipped calibration posterior of the factor's own parameter:
-    about 90 % of the posterior's weight lies inside it, and it lies within the parameter's prior."""
+    about 90 % of the posterior's weight lies inside it, and it lies within the parameter's prior. How far from 5 %
+    each tail may be is set by the heaviest particle (stats.weighted_quantile interpolates between particles placed
+    at the middle of their weight): at most half of it beyond 5 % in a tail, so at least 90 % less one particle's
+    weight inside. The eighth calibration's posterior is lumpy (effective sample 17, the heaviest particle 0.18 of
+    the weight), where the seventh's (3,009) gave 88-92 % inside every interval."""
     import numpy as np
 
     from simmodel.analysis.calibrate import load_priors
@@ -223,12 +227,19 @@ def test_a_posterior_range_holds_the_middle_90_percent_of_that_parameter_s_poste
     body = {f"f{j}": {"keys": [k], "range": "posterior"} for j, k in enumerate(post.keys)}
     factors, roles, ranges_from = sensitivity.factors_from(tmp_path / "s.toml", body)
     assert len(factors) == len(post.keys) >= 2 and set(roles) == {"uncertain"}
+    w = post.weights / post.weights.sum()
+    tail = 0.05 + 0.5 * w.max() + 1e-12
     for j, (f, key) in enumerate(zip(factors, post.keys)):
         x = post.theta[:, j]  # the column of the file headed by the parameter's key
-        inside = post.weights[(x >= f.low) & (x <= f.high)].sum()
-        assert 0.85 <= inside <= 0.97, (key, f.low, f.high, inside)
+        inside = w[(x >= f.low) & (x <= f.high)].sum()
+        assert inside >= 1.0 - 2.0 * tail, (key, f.low, f.high, inside)
         assert priors[key].low <= f.low < f.high <= priors[key].high, (key, f.low, f.high)
-        assert np.sum(post.weights[x < f.low]) <= 0.07 and np.sum(post.weights[x > f.high]) <= 0.07, key
+        assert np.sum(w[x < f.low]) <= tail and np.sum(w[x > f.high]) <= tail, key
+        # and the ends are the weighted quantiles, each particle at the middle of its weight (written out here), so a
+        # range of the prior or of unweighted particles fails, which the tails above allow when a particle is heavy
+        xs, ws = x[np.argsort(x)], w[np.argsort(x)]
+        middle = np.cumsum(ws) - 0.5 * ws
+        assert (f.low, f.high) == pytest.approx((np.interp(0.05, middle, xs), np.interp(0.95, middle, xs)), rel=1e-9)
 
 
 def test_a_design_with_a_failed_run_is_not_analysed_and_exits_3(tmp_path, fail_runs, capsys):

@@ -121,7 +121,8 @@ def point_section(refined: dict, meta: dict, rows: list[dict], targets: list) ->
                 "saw).") +
              " No parameter is solved to meet a target: every calibrated parameter moves at once within its prior, "
              "and `simmodel validate` checks the baseline on seeds 1-20. The posterior (`--posterior N`) stays the "
-             "sample of the emulated ABC-SMC's posterior; the table says where the baseline's point lies in it.", "",
+             "search's sample (posterior.csv: the emulated ABC-SMC's where it ran, else the last simulated "
+             "generation); the table says where the baseline's point lies in it.", "",
              "| parameter | prior | search's point | baseline | posterior 5-95 % | inside the 5-95 % |",
              "|---|---|---|---|---|---|"]
     for r in rows:
