@@ -129,6 +129,29 @@ def test_an_emulated_generation_that_cannot_hold_its_effective_sample_ends_the_s
                 min_improvement=0.05, max_stages=5, rng=rng, min_ess=10_000)
 
 
+def test_an_emulated_generation_grows_its_proposals_up_to_their_cap_before_it_gives_up():
+    """The proposals double until their effective sample reaches ``min_ess`` or the next doubling would pass
+    ``max_proposals`` (16 x ``proposals`` by default): an effective sample of 2,000 is out of reach of 1,600
+    proposals, within reach of 12,800. (The eighth calibration's first emulated generation held 1,191 in 320,000
+    proposals and 6,108 in 640,000.)"""
+    fit = [Target(f"t{i}", "x", "level", float(a @ np.array([0.45, 0.3])), 0.05, 0.0, "fit", year=2016)
+           for i, a in enumerate(A)]
+
+    def search(max_proposals):
+        rng = np.random.default_rng(8)
+        abc = EmulatedABC(_Known(rng), lambda y: distance(y, fit, np.zeros(len(A)), 1), rng, draws=200)
+        u0 = rng.random((200, 2))
+        d0 = abc.distances(u0)[:, 0]
+        return abc.run(u0, np.full(200, 1 / 200), d0, float(d0.max()), centres=100, proposals=100, quantile=0.5,
+                       min_improvement=0.05, max_stages=1, rng=rng, min_ess=2_000, max_proposals=max_proposals)
+
+    with pytest.raises(ValueError, match="in 1600 proposals"):
+        search(None)
+    post = search(12_800)
+    assert post.stages[0].ess >= 2_000 and 1_600 < post.stages[0].proposals <= 12_800
+    assert post.u.shape == (post.stages[0].proposals, 2)
+
+
 def test_the_emulators_residuals_are_as_wide_as_a_new_run_s_departure_not_narrower_than_the_noise():
     """With 280 runs of six parameters the emulator is quadratic (28 features, runs ten times the features). On
     targets of pure noise (sd 1) the fit takes up 28/280 of the noise in the runs it was fitted on (their residuals'

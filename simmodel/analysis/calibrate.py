@@ -231,15 +231,20 @@ class Plan:
         waves = [max(4, int(points * 0.55)), max(4, points - int(points * 0.55))]
         if quick:
             return cls(waves, population, budget, candidates=2_000, select=3, select_seeds=2, max_generations=3,
-                       refine=4, emulated_proposals=2_000, emulated_ess=200)
+                       refine=4, emulated_proposals=2_000, emulated_ess=200, emulated_max_proposals=32_000)
         if budget < 2000:  # a small search: the point's re-simulations stay a small part of it; a posterior of
             # tens of draws needs no effective sample of thousands
             return cls(waves, population, budget, candidates=5_000, select=3, select_seeds=2, refine=10,
-                       emulated_proposals=5_000, emulated_ess=1_000)
+                       emulated_proposals=5_000, emulated_ess=1_000, emulated_max_proposals=80_000)
         return cls(waves, population, budget)
 
     emulated_proposals: int = 20_000  # an emulated generation's proposals (doubled until their ESS reaches ...
-    emulated_ess: int = 2_000  # ... this, at most 16 times): emulated_abc.EmulatedABC.run
+    emulated_ess: int = 2_000  # ... this, up to ...
+    # ... this many (emulated_abc.EmulatedABC.run): proposals cost the emulator, not the model. At 16 x 20,000 the
+    # eighth calibration's first emulated generation held an effective sample of 1,191, so it had no emulated
+    # posterior; at 640,000 it reached 6,108 (docs/ODD.md 3.6). Peak memory: ~1 GB a 100,000
+    # proposals (their distances to 200 residual draws), counted by memory.emulated_mb
+    emulated_max_proposals: int = 1_280_000
 
     @property
     def select_runs(self) -> int:
@@ -558,7 +563,7 @@ class Calibration:
             post = abc.run(last.u, last.weights, last.distance, last.epsilon, centres=self.plan.population,
                            proposals=self.plan.emulated_proposals, quantile=self.plan.quantile,
                            min_improvement=self.plan.min_improvement, max_stages=self.plan.max_generations,
-                           rng=rng, min_ess=self.plan.emulated_ess)
+                           rng=rng, min_ess=self.plan.emulated_ess, max_proposals=self.plan.emulated_max_proposals)
         except ValueError as e:  # the posterior stays the last simulated generation; the report says why
             self.stop_reason += f"; no emulated posterior ({e})"
             return

@@ -171,15 +171,16 @@ class EmulatedABC:
 
     def run(self, u0: np.ndarray, w0: np.ndarray, d0: np.ndarray, eps0: float, *, centres: int, proposals: int,
             quantile: float, min_improvement: float, max_stages: int, rng: np.random.Generator,
-            min_ess: float) -> EmulatedPosterior:
+            min_ess: float, max_proposals: int | None = None) -> EmulatedPosterior:
         """From the simulated search's last generation (points ``u0``, weights ``w0``, accepted distances
         ``d0`` under threshold ``eps0``), emulated generations until the fit stops improving: the threshold,
         or the posterior's median distance without seed noise (``mean_fit``), falls by less than
         ``min_improvement``. Lower thresholds would select lucky seeds, not better parameters: with few
         targets the threshold itself keeps falling (the accepted runs' distances do not crowd under it) while
         the emulated likelihood rests on fewer and fewer of the residual draws. Each generation's proposals
-        grow (doubling, to 16 x ``proposals``) until their effective sample reaches ``min_ess``; a
-        generation that cannot reach it ends the search, and the one before is the posterior."""
+        grow (doubling, to ``max_proposals``, by default 16 x ``proposals``) until their effective sample reaches
+        ``min_ess``; a generation that cannot reach it ends the search, and the one before is the posterior."""
+        max_proposals = 16 * proposals if max_proposals is None else max_proposals
         eps, acc_d, acc_w = eps0, d0, w0
         u, w = u0, w0 / w0.sum()
         fit = self.mean_fit(u, w)
@@ -202,7 +203,7 @@ class EmulatedABC:
                     cw = np.exp(logw - logw[lik > 0].max())
                     cw /= cw.sum()
                 ess = float(1.0 / np.sum(cw**2)) if cw.any() else 0.0
-                if ess >= min_ess or n >= 16 * proposals:
+                if ess >= min_ess or 2 * n > max_proposals:
                     break
                 n *= 2
             if ess < min_ess:
