@@ -165,6 +165,21 @@ def test_a_job_that_cannot_fit_in_memory_is_refused_unless_forced(tmp_path, caps
                  "--quiet"]) == 0
 
 
+def test_a_calibration_counts_its_emulated_stage_in_its_memory_check(tmp_path, capsys, monkeypatch):
+    """The full search's emulated stage holds up to 1,280,000 proposals' distances in this process (2.4 GB measured,
+    runs/memory.py). With 2 GB free the runs alone (two workers at scale 0.02: about 0.7 GB) would fit; with the
+    emulated stage they do not, and nothing is written."""
+    from simmodel.analysis import calibrate
+    from simmodel.runs import memory
+    monkeypatch.setattr(memory, "available_mb", lambda: 2048.0)
+    monkeypatch.setattr(calibrate, "run_calibration", lambda *a, **k: pytest.fail("the calibration started"))
+    work = tmp_path / "w"
+    assert main(["calibrate", "--work", str(work), "--workers", "2", "--fitted", str(tmp_path / "f.toml"),
+                 "--report", str(tmp_path / "r.md")]) == 2
+    err = capsys.readouterr().err
+    assert "would not fit" in err and "--force" in err and not work.exists()
+
+
 def test_failed_runs_exit_3_unless_allowed_and_the_header_says_how_many(tmp_path, capsys, fail_runs):
     fail_runs(lambda params, seed: seed == 2)
     base = ["run", "--scale", "0.003", "--end", "2013-12", "--seeds", "3", "--workers", "1"]

@@ -24,6 +24,20 @@ def test_the_emulator_recovers_a_cubic_and_a_log_linear_target_and_its_residuals
     assert sd[0] < 0.005 and sd[2] == pytest.approx(0.1, rel=0.1)  # out-of-fold: the noise, not a fitted-away share
 
 
+def test_the_emulators_means_do_not_depend_on_the_chunks_it_predicts_in():
+    """predict builds the features a chunk of points at a time (memory): the means equal those of one chunk, up to
+    the matrix product's rounding, which BLAS may do in another order for another number of rows."""
+    rng = np.random.default_rng(4)
+    u = rng.random((600, 4))
+    emu = PolyEmulator.fit(u, np.column_stack([u @ [1, 2, 3, 4], np.exp(u[:, 0])]) + 0.01 * rng.random((600, 2)),
+                           rng)
+    points = rng.random((5_000, 4))
+    whole = emu.predict(points)
+    emu.CHUNK = 777  # an instance's, not every emulator's
+    assert emu.degree == 3
+    np.testing.assert_allclose(emu.predict(points), whole, rtol=1e-12, atol=0)
+
+
 def test_the_emulators_degree_follows_the_runs():
     assert PolyEmulator.degree_for(5600, 13) == 3 and PolyEmulator.degree_for(5599, 13) == 2
     assert PolyEmulator.degree_for(100, 13) == 1

@@ -242,8 +242,8 @@ class Plan:
     emulated_ess: int = 2_000  # ... this, up to ...
     # ... this many (emulated_abc.EmulatedABC.run): proposals cost the emulator, not the model. At 16 x 20,000 the
     # eighth calibration's first emulated generation held an effective sample of 1,191, so it had no emulated
-    # posterior; at 640,000 it reached 6,108 (docs/ODD.md 3.6). Peak memory: ~1 GB a 100,000
-    # proposals (their distances to 200 residual draws), counted by memory.emulated_mb
+    # posterior; at 640,000 it reached 6,108 (docs/ODD.md 3.6). Peak memory: about 2 kB a proposal in this
+    # process, 2.4 GB at the cap (runs/memory.emulated_mb, which `simmodel calibrate`'s memory check counts)
     emulated_max_proposals: int = 1_280_000
 
     @property

@@ -95,8 +95,18 @@ class PolyEmulator:
     def _back(t: np.ndarray, logged: np.ndarray) -> np.ndarray:
         return np.where(logged, np.exp(np.where(logged, t, 0.0)), t)
 
+    CHUNK = 16_384  # points whose features are built at once: 89 MB for fourteen parameters' 680 cubic monomials
+
     def predict(self, u: np.ndarray) -> np.ndarray:
-        return self._back(poly_features(u, self.degree) @ self.coef * self.scale + self.centre, self.logged)
+        """The emulated means of points ``u`` (rows), a chunk of points at a time: their features in one piece
+        would take 5.4 kB a point (3.5 GB for 640,000 points, twice that while they are stacked). A point's mean
+        does not depend on the other points in its chunk, but BLAS may round the product in another order for
+        another number of rows (the eighth calibration's emulated posterior was the same to the bit either way)."""
+        out = np.empty((len(u), self.coef.shape[1]))
+        for a in range(0, len(u), self.CHUNK):
+            x = poly_features(u[a:a + self.CHUNK], self.degree)
+            out[a:a + len(x)] = self._back(x @ self.coef * self.scale + self.centre, self.logged)
+        return out
 
 
 @dataclass
@@ -189,6 +199,7 @@ class EmulatedABC:
         post = None
         for _ in range(max_stages):
             new_eps = _weighted_quantile(acc_d, acc_w, quantile)
+            del acc_d, acc_w
             c = u[rng.choice(len(u), size=centres, p=w)]
             cov = global_kernel(u, w, jitter=1e-9)
             n = proposals
@@ -205,6 +216,7 @@ class EmulatedABC:
                 ess = float(1.0 / np.sum(cw**2)) if cw.any() else 0.0
                 if ess >= min_ess or 2 * n > max_proposals:
                     break
+                del cand, dist, lik, logq, cw  # before twice as many are drawn
                 n *= 2
             if ess < min_ess:
                 stop = (f"the emulated sample at threshold {new_eps:.3f} held an effective sample of {ess:.0f} "
@@ -214,16 +226,18 @@ class EmulatedABC:
             drop, better = 1.0 - new_eps / eps, 1.0 - new_fit / fit
             stages.append(Stage(new_eps, n, ess, new_fit))
             post = EmulatedPosterior(cand, cw, lik, new_eps, stages, "")
-            # the accepted emulated runs: every (point, residual) within the threshold, weighted 1 / proposal
-            inside = dist <= new_eps
-            acc_d = dist[inside]
-            acc_w = np.broadcast_to(np.exp(-(logq - logq.max()))[:, None], dist.shape)[inside]
             u, w, eps, fit = cand, cw, new_eps, new_fit
             if drop < min_improvement or better < min_improvement:
                 stop = ((f"the threshold fell by {100 * drop:.2f} %" if drop < min_improvement else
                          f"the median distance without seed noise fell by {100 * better:.2f} %")
                         + f" (less than {100 * min_improvement:.0f} %): the fit stopped improving")
                 break
+            # the accepted emulated runs, for the next threshold: every (point, residual) within this one, weighted
+            # 1 / proposal
+            inside = dist <= new_eps
+            acc_d = dist[inside]
+            acc_w = np.broadcast_to(np.exp(-(logq - logq.max()))[:, None], dist.shape)[inside]
+            del inside, dist  # before the next generation's proposals
         if post is None:
             raise ValueError(f"the emulated search could not start: {stop}")
         post.stop_reason = stop

@@ -215,11 +215,12 @@ def executor(args: argparse.Namespace, n_tasks: int):
 
 
 def memory_check(args: argparse.Namespace, params: Params, runs: int, monthly: bool = True,
-                 held: int | None = None) -> None:
-    """Print what a big job needs (more than a GB) and refuse one that cannot fit (unless --force).
-    On a cluster (--scheduler) the workers' memory is theirs: only this process is counted."""
+                 held: int | None = None, extra_mb: float = 0.0) -> None:
+    """Print what a big job needs (more than a GB) and refuse one that cannot fit (unless --force); ``extra_mb``:
+    what this process needs besides (the calibration's emulated stage). On a cluster (--scheduler) the workers'
+    memory is theirs: only this process is counted."""
     workers = 1 if getattr(args, "scheduler", None) else (workers_for(args, runs) or os.cpu_count() or 1)
-    need = memory.job_mb(params, runs, workers, monthly, held)
+    need = memory.job_mb(params, runs, workers, monthly, held) + extra_mb
     line = memory.check(need, getattr(args, "force", False), f"{runs} run{'s' * (runs != 1)} on {workers} "
                         f"process{'es' * (workers != 1)}")
     if need > 1024 and not getattr(args, "quiet", False):

@@ -20,6 +20,11 @@ PER_AGENT_KB = 0.65  # firm arrays and the decision's work arrays while a run st
 RECORDER_MB_PER_YEAR = 2.6  # the monthly cubes of one run (stocks, flows), a year of months
 WORKER_MB = 70.0  # a Dask worker's own overhead beyond the process
 ROWS_MB_PER_RUN = {True: 12.0, False: 1.2}  # the parent's tidy rows per finished run (with / without monthly)
+# the calibration's emulated stage, in the parent: a proposal's distances to the 200 residual draws and what is
+# derived from them (2026-12-07, the eighth calibration's 19,992 runs: 2.38 GB above the process at the cap of
+# 1,280,000 proposals, 1.44 GB at 640,000)
+EMULATED_KB_PER_PROPOSAL = 2.0
+EMULATED_MB = 100.0  # the emulator and its centres
 
 
 def agents(params: Params) -> int:
@@ -48,6 +53,12 @@ def job_mb(params: Params, runs: int, workers: int, monthly: bool = True, held: 
     return PROCESS_MB + rows + min(workers, runs) * (PROCESS_MB + WORKER_MB + per_run)
 
 
+def emulated_mb(max_proposals: int) -> float:
+    """Peak memory the calibration's emulated stage adds to the parent (MB) when its proposals may grow to
+    ``max_proposals`` (calibrate.Plan.emulated_max_proposals)."""
+    return EMULATED_MB + EMULATED_KB_PER_PROPOSAL * max_proposals / 1024
+
+
 def available_mb() -> float:
     return psutil.virtual_memory().available / 2**20
 
@@ -63,4 +74,4 @@ def check(estimate_mb: float, force: bool, what: str = "this job") -> str:
     return line
 
 
-__all__ = ["run_mb", "job_mb", "check", "available_mb", "agents"]
+__all__ = ["run_mb", "job_mb", "emulated_mb", "check", "available_mb", "agents"]
