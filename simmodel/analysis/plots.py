@@ -559,6 +559,7 @@ def calibration_figures(cal, post: dict, rows: list[dict], folder: Path) -> dict
         x = len(data)
         ax.plot([x - 0.4, x + 0.4], [e["posterior"].epsilon] * 2, color="tab:red", lw=1.5)
     ax.boxplot(data, tick_labels=labels, showfliers=False)
+    ax.tick_params(axis="x", labelsize=8, labelrotation=30)  # eleven or more labels side by side
     ax.set_xlabel("hm: history-matching wave (all runs); smc: ABC-SMC generation (its particles);\n"
                   "posterior: the posterior draws' runs; red: threshold", fontsize=8)
     ax.set_ylabel("distance to the targets (worst scaled miss)")
