@@ -696,6 +696,15 @@ def _nanmean(y: np.ndarray, axis: int) -> np.ndarray:
         return np.nanmean(y, axis=axis)
 
 
+def search_plan(priors: Priors, budget: int, quick: bool) -> tuple[Priors, Plan]:
+    """The priors and the plan a search of ``budget`` runs uses (``quick``: every step on a tiny budget, at a tiny
+    scale)."""
+    if quick:
+        priors = Priors(priors.parameters, min(priors.scale, 0.005), 2, priors.first_seed, priors.design_seed,
+                        max(10, min(priors.population, budget // 8)))
+    return priors, Plan.for_budget(budget, priors.seeds_per_point, priors.population, quick)
+
+
 def run_calibration(targets_path: Path, priors_path: Path, work: Path, fitted: Path, report: Path,
                     executor: Executor, budget: int, quick: bool, base: Params | None = None,
                     targets_override: list[Target] | None = None, progress=None) -> dict:
@@ -704,11 +713,7 @@ def run_calibration(targets_path: Path, priors_path: Path, work: Path, fitted: P
 
     t0 = time.perf_counter()
     targets = targets_override or load_targets(targets_path)
-    priors = load_priors(priors_path)
-    if quick:  # every step on a tiny budget
-        priors = Priors(priors.parameters, min(priors.scale, 0.005), 2, priors.first_seed, priors.design_seed,
-                        max(10, min(priors.population, budget // 8)))
-    plan = Plan.for_budget(budget, priors.seeds_per_point, priors.population, quick)
+    priors, plan = search_plan(load_priors(priors_path), budget, quick)
     work.mkdir(parents=True, exist_ok=True)
     for folder in (work, *work.glob("*/"), fitted.parent, report.parent):  # after an interruption
         store.clean_partial(folder)

@@ -224,8 +224,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         if held.get("budget", budget) > budget:
             raise ParamError("--budget", str(budget), f"at least the {held['budget']} runs of the calibration in "
                              f"{work} (a resumed search may only get more)")
-    emulated = 0.0 if args.refine else common.memory.emulated_mb(  # the search's emulated stage, in this process
-        calibrate.Plan.for_budget(budget, priors.seeds_per_point, priors.population, args.quick).emulated_max_proposals)
+    # the search's emulated stage runs in this process
+    emulated = 0.0 if args.refine else common.memory.emulated_mb(
+        calibrate.search_plan(priors, budget, args.quick)[1].emulated_max_proposals)
     common.memory_check(args, calibrate.calibration_params(priors), budget, monthly=True, held=0, extra_mb=emulated)
     with common.executor(args, budget) as ex:  # the executor is up (a scheduler answered) before anything is written
         store.write_json(work / "config.json", config)
