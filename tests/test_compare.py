@@ -156,10 +156,59 @@ def test_the_bootstrap_interval_is_reproducible_and_resamples_runs(tmp_path):
     for name in ("one.csv", "two.csv"):
         experiments.write_summary(tables(frames)["cost"], tmp_path / name)
     assert (tmp_path / "one.csv").read_bytes() == (tmp_path / "two.csv").read_bytes()
-    # over posterior draws a run is a (draw, seed) pair: the pairs are resampled
+    # over posterior draws the ratio is the same; its interval resamples draws (the next test)
     drawn = {n: f.assign(draw=(f.seed - 1) // 4)[["seed", "draw", *f.columns[1:]]] for n, f in frames.items()}
     assert tables(drawn)["cost"].iloc[0].yuan_per_firms_stage_1plus == pytest.approx(
         tables(frames)["cost"].iloc[0].yuan_per_firms_stage_1plus)
+    assert "(indicative: 3 posterior draws, too few for an interval)" in experiments.cost_text(
+        tables(drawn)["cost"].iloc[0])
+
+
+def test_over_posterior_draws_the_bootstrap_resamples_draws_with_their_seeds():
+    """Over the posterior the replications are the draws (stats.mean_se): a draw's runs are resampled together.
+    Twelve draws each run on three seeds that agree give the interval of the twelve draws alone, where resampling
+    the 36 runs one by one would give a narrower one; nine draws give no interval however many seeds each has."""
+    x = np.arange(1.0, 13.0)
+    alone = bootstrap_ratio(3 * x + 1, x + np.sin(x))
+    num, den, draw = np.repeat(3 * x + 1, 3), np.repeat(x + np.sin(x), 3), np.repeat(np.arange(12), 3)
+    b = bootstrap_ratio(num, den, clusters=draw)
+    assert (b["n"], b["units"]) == (36, 12) and b["ratio"] == pytest.approx(alone["ratio"])
+    for k in ("lo", "hi", "den_lo", "den_hi"):
+        assert b[k] == pytest.approx(alone[k]), k
+    runs_alone = bootstrap_ratio(num, den)
+    assert runs_alone["den_hi"] - runs_alone["den_lo"] < 0.8 * (b["den_hi"] - b["den_lo"])
+    few = bootstrap_ratio(num[:27], den[:27], clusters=draw[:27])
+    assert few["units"] == 9 and np.isnan(few["lo"]) and experiments.cost_reading(few).startswith("too_few_runs_")
+
+
+def test_over_posterior_draws_an_effects_interval_is_over_the_draws_means():
+    """The effects table over posterior draws: a scenario whose effect differs by draw (and a little by seed) has
+    the Student-t interval of its ten draws' mean effects, and says it rests on 10 replications, not 40."""
+    from scipy import stats as st
+
+    def draw_of(s):
+        return (s - 1) // 4
+
+    lift = np.random.default_rng(5).normal(500.0, 300.0, 10)
+
+    def more(s, y, ind):
+        return reference(s, y, ind) + (lift[draw_of(s)] + 7 * (s % 4) if ind == "firms_stage_1plus" else 0.0)
+    frames = {n: f.assign(draw=draw_of(f.seed))[["seed", "draw", *f.columns[1:]]]
+              for n, f in {"baseline": runs(reference, range(1, 41)), "more": runs(more, range(1, 41))}.items()}
+    e = tables(frames)["effects"].set_index("metric").loc["firms_stage_1plus"]
+    per_run = np.array([lift[draw_of(s)] + 7 * (s % 4) for s in range(1, 41)])
+    means = per_run.reshape(10, 4).mean(axis=1)
+    half = st.t.ppf(0.975, 9) * means.std(ddof=1) / np.sqrt(10)
+    assert (e.runs, e.units) == (40, 10)
+    assert (e.scen_minus_ref_mean_lo95, e.scen_minus_ref_mean_hi95) == pytest.approx(
+        (per_run.mean() - half, per_run.mean() + half))
+    assert tables(frames)["cost"].iloc[0]["units"] == 10
+    # and the contributions table reads its verdict off the same draws, at its own level
+    spec = contributions.Spec("baseline", (contributions.Instrument("more", "More", "+", "", "", "adds"),), None)
+    c = contributions.table(spec, tables(frames)["effects"]).set_index("metric").loc["firms_stage_1plus"]
+    half = st.t.ppf(0.5 + c.level / 2, 9) * means.std(ddof=1) / np.sqrt(10)
+    assert c.units == 10 and (c.contribution_mean_lo, c.contribution_mean_hi) == pytest.approx(
+        (per_run.mean() - half, per_run.mean() + half))
 
 
 def test_an_effect_on_adopters_that_covers_zero_is_no_measurable_effect():

@@ -200,7 +200,8 @@ def test_the_table_gives_each_contribution_the_simultaneous_interval_of_its_mean
     effects = pd.DataFrame({"scenario": ["no_subsidy"], "year": [2020], "period": ["2020"],
                             "metric": ["firms_stage_1plus"], "reference_mean": [1.0], f"{EFFECT}_mean": [x.mean()],
                             f"{EFFECT}_p05": [0.0], f"{EFFECT}_p50": [0.0], f"{EFFECT}_p95": [0.0],
-                            f"{EFFECT}_pct_mean": [0.0], f"{EFFECT}_sd": [x.std(ddof=1)], "runs": [20]})
+                            f"{EFFECT}_pct_mean": [0.0], f"{EFFECT}_sd": [x.std(ddof=1)],
+                            f"{EFFECT}_se": [x.std(ddof=1) / np.sqrt(20)], "runs": [20], "units": [20]})
     c = contributions.table(spec, effects).iloc[0]
     assert c.contribution_mean == -x.mean()
     assert np.isclose(c.contribution_mean_lo, -mean_interval(x, c.level)[1])

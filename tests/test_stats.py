@@ -1,6 +1,8 @@
 """The summaries every table and verdict reads (analysis/stats.py), stated as a modeller would."""
 
 import numpy as np
+import pytest
+from scipy import stats as st
 
 from simmodel.analysis import contributions, stats
 
@@ -17,6 +19,26 @@ def test_a_mean_two_standard_errors_from_zero_on_five_seeds_is_not_distinguishab
     assert contributions.verdict("+", lo, hi) == "not distinguishable from zero"
     lo, hi = stats.mean_interval(x + 0.7 * se)  # 2.9 standard errors: beyond t(0.975, 4) = 2.776
     assert lo > 0 and contributions.verdict("+", lo, hi) == "as claimed"
+
+
+def test_over_posterior_draws_the_interval_of_a_mean_rests_on_the_draws_not_the_runs():
+    """Over the posterior the seeds of one draw share its parameters, so its runs are not independent replications
+    of the mean over the posterior: ten draws whose contributions differ, each run on four seeds that nearly agree,
+    give the Student-t interval of the ten draws' means (9 degrees of freedom), about twice as wide as one that
+    counted 40 independent runs (what the tables read until 2026-12-07); at the calibrated point the runs are
+    the replications."""
+    rng = np.random.default_rng(7)
+    x = np.repeat(rng.normal(300.0, 400.0, 10), 4) + rng.normal(0.0, 10.0, 40)  # 10 draws x 4 seeds
+    draws = np.repeat(np.arange(10), 4)
+    means = x.reshape(10, 4).mean(axis=1)
+    half = st.t.ppf(0.975, 9) * means.std(ddof=1) / np.sqrt(10)
+    assert stats.mean_interval(x, draws=draws) == pytest.approx((x.mean() - half, x.mean() + half))
+    assert stats.mean_se(x, draws)[2] == 10 and stats.mean_se(x)[2] == 40
+    lo, hi = stats.mean_interval(x)  # every run counted as a replication
+    assert 2 * half > 1.8 * (hi - lo)
+    # the order of the runs does not matter, only which draw each belongs to
+    order = rng.permutation(40)
+    assert stats.mean_interval(x[order], draws=draws[order]) == pytest.approx((x.mean() - half, x.mean() + half))
 
 
 def test_a_comparison_on_its_default_ten_seeds_draws_a_band_and_nine_do_not():

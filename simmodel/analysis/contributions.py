@@ -11,9 +11,9 @@ scenario that switches it off (kind "removes", the default), or, for a scenario 
 to the reference (kind "adds", e.g. a bigger fund), the scenario minus the reference. So a contribution
 is minus the effect of a "removes" scenario and the effect of an "adds" one, per seed (common random
 numbers), then the mean and the 5-95 % band over seeds (the spread of single runs). The verdict on a
-claimed sign reads the interval of the mean (Student t over seeds, stats.t_interval): "as claimed" when it
-lies on the claimed side of zero, "opposite" when it lies on the other, "not distinguishable from zero" when
-it straddles zero. The table reads one verdict per claimed instrument, so its intervals are simultaneous:
+claimed sign reads the interval of the mean (Student t over seeds, or over posterior draws: stats.mean_se
+says why not over every run): "as claimed" when it lies on the claimed side of zero, "opposite" when it lies
+on the other, "not distinguishable from zero" when it straddles zero. The table reads one verdict per claimed instrument, so its intervals are simultaneous:
 each at stats.simultaneous_level(k) for the k instruments with a claim, so that all of them hold together at
 95 %. Read at 95 % each, eight verdicts would call a sign for some instrument without any effect about a
 third of the time; an instrument as small as the pilots changed sign between calibrations that way.
@@ -30,7 +30,7 @@ import pandas as pd
 
 from ..params import ParamError
 from . import plots
-from .stats import simultaneous_level, t_interval
+from .stats import se_interval, simultaneous_level
 
 CLAIMS = ("+", "-", "none")
 KINDS = ("removes", "adds")
@@ -148,8 +148,9 @@ def table(spec: Spec, effects: pd.DataFrame, year: int | None = None) -> pd.Data
     scenario that removes the instrument, the effect of one that adds it. Columns: instrument, scenario,
     (scenario,) kind, definition ('baseline minus no_fund'), year, period, metric, reference_mean, contribution_mean,
     _p05, _p50, _p95, _pct_mean (% of the reference), contribution_mean_lo and _hi (the interval of the mean at
-    ``level``: :func:`level`, simultaneous over the claims), level, runs (the instruments' names, which hold commas,
-    are in the instruments file)."""
+    ``level``: :func:`level`, simultaneous over the claims), level, runs, units (the replications the interval
+    rests on: the runs, or the posterior draws) (the instruments' names, which hold commas, are in the instruments
+    file)."""
     from .experiments import EFFECT
 
     year = int(effects.year.max()) if year is None else int(year)
@@ -165,8 +166,9 @@ def table(spec: Spec, effects: pd.DataFrame, year: int | None = None) -> pd.Data
                    "metric": r.metric, "reference_mean": r.reference_mean}
             for k in ("mean", "p05", "p50", "p95", "pct_mean"):
                 row[f"contribution_{k}"] = sign * r[f"{EFFECT}_{swap.get(k, k)}"]
-            lo, hi = t_interval(row["contribution_mean"], r[f"{EFFECT}_sd"], int(r.runs), at)
-            row.update({"contribution_mean_lo": lo, "contribution_mean_hi": hi, "level": at, "runs": r.runs})
+            lo, hi = se_interval(row["contribution_mean"], r[f"{EFFECT}_se"], int(r.units), at)
+            row.update({"contribution_mean_lo": lo, "contribution_mean_hi": hi, "level": at, "runs": r.runs,
+                        "units": r.units})
             out.append(row)
     return pd.DataFrame(out)
 
@@ -239,8 +241,10 @@ def markdown(spec: Spec, contributions: pd.DataFrame, seeds: list[int], scale: f
         f"instrument off: its effect, scenario minus `{spec.reference}`.)",
         "",
         "The claim is the sign the seed paper reports for firms at stage >= 1 (\"+\": the instrument added firms). "
-        f"The verdict reads the interval of the mean over {'runs' if draws else 'seeds'} (Student t; given in the last "
-        "column, in firms): as claimed, opposite, or not distinguishable from zero. "
+        "The verdict reads the interval of the mean over "
+        + ("posterior draws (Student t over the draws' own means: the seeds of a draw share its parameters, so the "
+           "draws, not the runs, are the independent replications; " if draws else "seeds (Student t; ")
+        + "given in the last column, in firms): as claimed, opposite, or not distinguishable from zero. "
         + interval_phrase(spec)
         + (" The 5-95 % band is the spread of single runs, wider by about the square root of the number of seeds."
            if banded else ""),

@@ -22,8 +22,8 @@ from ..runs import store
 from ..runs.executor import Executor, Outcome, Task
 from . import plots
 from .posterior import bands_phrase
-from .stats import (BOOTSTRAP_DRAWS, band_note, band_rows, bootstrap_ratio, covers_zero, has_band, mean_sd,
-                    t_interval)
+from .stats import (BOOTSTRAP_DRAWS, MIN_BAND_RUNS, band_note, band_rows, bootstrap_ratio, covers_zero, has_band,
+                    mean_sd, mean_se, se_interval, t_interval)
 
 Progress = Callable[[int, int, str], None]
 
@@ -268,7 +268,9 @@ def comparison_tables(frames: dict[str, pd.DataFrame], order: list[str], years: 
     year), and the public cost and what it bought (cost). Also ``years`` and ``runs`` (paired runs).
 
     Over posterior draws (a draw column) a run is a (draw, seed) pair: differences pair the runs of the
-    same draw and seed, and the bootstrap resamples the pairs."""
+    same draw and seed, but the replications of a mean are the draws (stats.mean_se): the interval of a mean
+    effect is over the draws' means, and the bootstrap resamples draws, each with its seeds. Each effect says how
+    many replications its interval rests on (``units``: runs, or draws) and its standard error (``_se``)."""
     first = order[0]
     draws = "draw" in frames[first].columns
     run = ["draw", "seed"] if draws else ["seed"]  # the levels that name a run
@@ -297,30 +299,37 @@ def comparison_tables(frames: dict[str, pd.DataFrame], order: list[str], years: 
             upto, ref_upto = _by_run(diff, run, y_, True), _by_run(ref, run, y_, True)
             for metric, *_ in METRICS:
                 cum = metric in plots.CUMULATIVE
-                x = (upto if cum else at)[metric].to_numpy()
-                r = (ref_upto if cum else ref_at)[metric].to_numpy()
+                x = (upto if cum else at)[metric]
+                draw = x.index.get_level_values("draw").to_numpy() if draws else None  # the replications
+                x, r = x.to_numpy(), (ref_upto if cum else ref_at)[metric].to_numpy()
                 cols = _effect_columns(x[None, :], np.array([np.nanmean(r)]), banded)
                 mean, sd, finite = mean_sd(x)
-                lo, hi = t_interval(mean, sd, finite)  # stats.mean_interval(x), keeping the sd for other levels
+                if draw is None:  # stats.mean_interval(x), keeping the sd for other levels
+                    (lo, hi), se, units = t_interval(mean, sd, finite), sd / np.sqrt(finite), finite
+                else:
+                    _, se, units = mean_se(x, draw)
+                    lo, hi = se_interval(mean, se, units)
                 effects.append({"scenario": name, "reference": first, "year": y, "metric": metric,
                                 "period": f"{FIRST_YEAR}-{y}" if cum else str(y),
                                 "reference_mean": float(np.nanmean(r)),
                                 **{k: float(v[0]) for k, v in cols.items()},
                                 f"{EFFECT}_mean_lo95": lo, f"{EFFECT}_mean_hi95": hi, f"{EFFECT}_sd": sd,
-                                "runs": n})
-            cost.append(_cost_row(name, first, y, at.reindex(upto.index), upto, n))
+                                f"{EFFECT}_se": float(se), "runs": n, "units": int(units)})
+            cost.append(_cost_row(name, first, y, at.reindex(upto.index), upto, n,
+                                  upto.index.get_level_values("draw").to_numpy() if draws else None))
     comparison = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     return {"comparison": comparison, "effects": pd.DataFrame(effects), "cost": pd.DataFrame(cost),
             "years": years, "runs": min(runs) if runs else 0}
 
 
-def _cost_row(name: str, first: str, year: int, at: pd.DataFrame, upto: pd.DataFrame, n: int) -> dict:
+def _cost_row(name: str, first: str, year: int, at: pd.DataFrame, upto: pd.DataFrame, n: int,
+              draw: np.ndarray | None = None) -> dict:
     """Public cost (summed 2013-year) and what it bought (firms at stage >= 1 in the year, value added
     summed 2013-year), scenario minus reference: the ratios of the mean differences with bootstrap 90 %
-    intervals over runs (stats.bootstrap_ratio)."""
+    intervals over runs, or over posterior draws (``draw``: each run's; stats.bootstrap_ratio)."""
     cost = upto[PUBLIC_COST].to_numpy()
-    per_firm = bootstrap_ratio(cost, at[ADOPTERS].to_numpy())
-    per_va = bootstrap_ratio(cost, upto[VALUE_ADDED].to_numpy())
+    per_firm = bootstrap_ratio(cost, at[ADOPTERS].to_numpy(), clusters=draw)
+    per_va = bootstrap_ratio(cost, upto[VALUE_ADDED].to_numpy(), clusters=draw)
     row = {"scenario": name, "reference": first, "from_year": FIRST_YEAR, "year": year}
     for flow, _ in COSTED:
         row[f"{EFFECT}_{flow}"] = float(upto[flow].mean())
@@ -333,7 +342,7 @@ def _cost_row(name: str, first: str, year: int, at: pd.DataFrame, upto: pd.DataF
                 f"{EFFECT}_{VALUE_ADDED}_hi90": per_va["den_hi"],
                 f"yuan_per_yuan_{VALUE_ADDED}": per_va["ratio"], f"yuan_per_yuan_{VALUE_ADDED}_lo90": per_va["lo"],
                 f"yuan_per_yuan_{VALUE_ADDED}_hi90": per_va["hi"],
-                f"reading_per_{VALUE_ADDED}": cost_reading(per_va), "runs": n})
+                f"reading_per_{VALUE_ADDED}": cost_reading(per_va), "runs": n, "units": per_firm["units"]})
     return row
 
 
@@ -341,17 +350,18 @@ def cost_reading(b: dict) -> str:
     """What a ratio of mean differences (stats.bootstrap_ratio: cost over an outcome) says, whatever the
     order of the scenarios: costs_per_extra (more cost, more outcome), saves_per_lost (less cost, less
     outcome), saves_and_adds, costs_and_loses, no_measurable_effect (the outcome's 90 % interval covers 0),
-    no_effect (no difference at all), too_few_runs_<reading> (no interval: fewer than stats.MIN_BAND_RUNS)."""
+    no_effect (no difference at all), too_few_runs_<reading> (no interval: fewer than stats.MIN_BAND_RUNS
+    replications, runs or posterior draws)."""
     num, den = b["num"], b["den"]
     if not np.isfinite(den) or (den == 0 and not (b["den_lo"] < 0 < b["den_hi"])):
         return "no_effect"  # the same outcome on every run (or no runs)
-    if has_band(b["n"]) and covers_zero(b["den_lo"], b["den_hi"]):
+    if has_band(b["units"]) and covers_zero(b["den_lo"], b["den_hi"]):
         return "no_measurable_effect"
     if den > 0:
         word = "costs_per_extra" if num >= 0 else "saves_and_adds"
     else:
         word = "saves_per_lost" if num <= 0 else "costs_and_loses"
-    return word if has_band(b["n"]) else f"too_few_runs_{word}"
+    return word if has_band(b["units"]) else f"too_few_runs_{word}"
 
 
 def readings_note(k: int) -> str:
@@ -387,7 +397,9 @@ def cost_text(row, outcome: str = ADOPTERS) -> str:
         "no_effect": f"no effect on {unit[1]}",
     }[word]
     if few:
-        text += f" (indicative: {int(row['runs'])} runs, too few for an interval)"
+        units, runs = int(row.get("units", row["runs"])), int(row["runs"])
+        what = f"{runs} runs" if units == runs else f"{units} posterior draws"
+        text += f" (indicative: {what}, too few for an interval)"
     return text
 
 
@@ -438,6 +450,9 @@ def report(folder: Path, scenarios: list[tuple[str, str]], seeds: list[int], tab
         lines += ["Every scenario ran with --set " + ", ".join(f"`{k}={v!r}`" for k, v in sets.items()) + ".", ""]
     if not banded:
         lines += [f"**{band_note(n)}**: cells are means only, and the cost ratios have no interval.", ""]
+    elif draws and not has_band(draws):
+        lines += [f"**The cost ratios have no interval: {draws} posterior draws** (their bootstrap resamples draws, "
+                  f"and needs at least {MIN_BAND_RUNS}).", ""]
     lines += ["## Scenarios", ""]
     lines += [f"- `{n_}`: {q or '(no question given)'}" for n_, q in scenarios]
     e = tables["effects"]
@@ -459,7 +474,7 @@ def report(folder: Path, scenarios: list[tuple[str, str]], seeds: list[int], tab
               "pays: " + "; ".join(label for _, label in COSTED) + ". " + NOT_COSTED_TEXT, "",
               "Cost per extra firm at stage >= 1 (in the year) and per extra yuan of value added (summed from "
               f"{FIRST_YEAR}) are ratios of the mean differences over runs (not means of per-run ratios), with "
-              "bootstrap 90 % intervals (runs resampled" + (", as (draw, seed) pairs" if draws else "")
+              "bootstrap 90 % intervals (" + ("posterior draws resampled, each with its seeds" if draws else "runs resampled")
               + f", {BOOTSTRAP_DRAWS} resamples); the same whichever scenario is listed first. Where the 90 % "
               "interval of the mean difference in the outcome covers 0 the ratio is not given: no measurable effect. "
               + readings_note(len(tables["cost"]) * 2),

@@ -1,5 +1,10 @@
 """Summaries over runs: one home for the mean, median and 5-95 % band every table and figure reports,
-when a band is worth drawing, and the bootstrap interval of a ratio of mean differences."""
+when a band is worth drawing, the interval of a mean, and the bootstrap interval of a ratio of mean differences.
+
+The replications an interval of a mean rests on are the runs at the calibrated point (one seed each), but over
+posterior draws they are the draws: the seeds of one draw share its parameters, so they are not independent
+replications of the mean over the posterior, and treating them so narrows its interval (by up to the square root
+of the seeds per draw where the draws differ more than the seeds). ``draws`` (each run's draw) says which."""
 
 from __future__ import annotations
 
@@ -45,6 +50,34 @@ def mean_sd(x) -> tuple[float, float, int]:
     return (float(x.mean()), float(x.std(ddof=1)), int(x.size))
 
 
+def mean_se(x, draws=None) -> tuple[float, float, int]:
+    """The mean of the finite values of ``x``, the standard error of that mean, and the number of independent
+    replications it rests on: the runs, or, with ``draws`` (each run's posterior draw, aligned with ``x``), the
+    draws, the standard error then the spread of the draws' own means over the square root of their number. The
+    mean is the runs' mean either way (the draws' mean where every draw has as many runs, as in every design
+    here). Fewer than two replications: no standard error (NaN)."""
+    x = np.asarray(x, float)
+    ok = np.isfinite(x)
+    mean, sd, n = mean_sd(x)
+    if draws is None:
+        return mean, sd / np.sqrt(n) if n >= 2 else np.nan, n
+    keys, at = np.unique(np.asarray(draws)[ok], return_inverse=True)
+    means = np.bincount(at, x[ok], len(keys)) / np.bincount(at, minlength=len(keys))
+    _, sd_d, d = mean_sd(means)
+    return mean, sd_d / np.sqrt(d) if d >= 2 else np.nan, d
+
+
+def se_interval(mean: float, se: float, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Student-t interval (``n`` - 1 degrees of freedom) of a mean with standard error ``se`` from ``n``
+    independent replications (:func:`mean_se`)."""
+    from scipy import stats
+
+    if not n >= 2:
+        return (np.nan, np.nan)
+    half = stats.t.ppf(0.5 + level / 2, n - 1) * se
+    return (float(mean - half), float(mean + half))
+
+
 def t_interval(mean: float, sd: float, n: int, level: float = 0.95) -> tuple[float, float]:
     """Student-t interval of a mean of ``n`` independent replications with standard deviation ``sd``."""
     from scipy import stats
@@ -55,9 +88,10 @@ def t_interval(mean: float, sd: float, n: int, level: float = 0.95) -> tuple[flo
     return (float(mean - half), float(mean + half))
 
 
-def mean_interval(x, level: float = 0.95) -> tuple[float, float]:
-    """Student-t interval of the mean of the finite values of ``x`` (seeds as independent replications)."""
-    return t_interval(*mean_sd(x), level)
+def mean_interval(x, level: float = 0.95, draws=None) -> tuple[float, float]:
+    """Student-t interval of the mean of the finite values of ``x``: seeds as independent replications, or, with
+    ``draws``, posterior draws (:func:`mean_se`)."""
+    return t_interval(*mean_sd(x), level) if draws is None else se_interval(*mean_se(x, draws), level)
 
 
 def simultaneous_level(k: int, level: float = 0.95) -> float:
@@ -83,31 +117,43 @@ def band_rows(v: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def bootstrap_ratio(num, den, level: float = 0.90, draws: int = BOOTSTRAP_DRAWS,
-                    seed: int = BOOTSTRAP_SEED) -> dict[str, float]:
+                    seed: int = BOOTSTRAP_SEED, clusters=None) -> dict[str, float]:
     """The ratio of the means of paired per-run differences, mean(num) / mean(den) (not the mean of the
-    per-run ratios), with percentile bootstrap intervals at ``level``: runs (seeds, or (draw, seed) pairs)
-    are resampled with replacement, ``num`` and ``den`` together, ``draws`` times, from a generator seeded
-    with ``seed`` (the same runs give the same bytes). Returns the means of num and den and their intervals
-    (``num_lo``..``den_hi``), the ratio and its interval (``lo``, ``hi``; NaN where a resample's mean of
-    ``den`` is 0), and ``n``. With fewer than MIN_BAND_RUNS runs the intervals are NaN. Swapping the sign
-    of both (listing the scenarios the other way round) leaves the ratio and its interval unchanged."""
+    per-run ratios), with percentile bootstrap intervals at ``level``: the replications are resampled with
+    replacement, ``num`` and ``den`` together, ``draws`` times, from a generator seeded with ``seed`` (the same
+    runs give the same bytes). The replications are the runs (seeds), or, with ``clusters`` (each run's posterior
+    draw), the draws, each resampled with all its runs (see the module's note). Returns the means of num and den
+    and their intervals (``num_lo``..``den_hi``), the ratio and its interval (``lo``, ``hi``; NaN where a
+    resample's mean of ``den`` is 0), ``n`` (runs) and ``units`` (replications). With fewer than MIN_BAND_RUNS
+    replications the intervals are NaN. Swapping the sign of both (listing the scenarios the other way round)
+    leaves the ratio and its interval unchanged."""
     num, den = np.asarray(num, float), np.asarray(den, float)
     ok = np.isfinite(num) & np.isfinite(den)
     num, den = num[ok], den[ok]
     n = int(num.size)
+    if clusters is not None:  # per draw: the sums of its runs and their number
+        _, at = np.unique(np.asarray(clusters)[ok], return_inverse=True)
+        units = int(at.max()) + 1 if n else 0
+        sums = (np.bincount(at, num, units), np.bincount(at, den, units), np.bincount(at, minlength=units))
+    else:
+        units = n
     nan = float("nan")
     out = {"num": nan, "num_lo": nan, "num_hi": nan, "den": nan, "den_lo": nan, "den_hi": nan,
-           "ratio": nan, "lo": nan, "hi": nan, "n": n}
+           "ratio": nan, "lo": nan, "hi": nan, "n": n, "units": units}
     if n == 0:
         return out
     out["num"], out["den"] = float(num.mean()), float(den.mean())
     if out["den"] != 0:
         out["ratio"] = out["num"] / out["den"]
-    if not has_band(n):
+    if not has_band(units):
         return out
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(draws, n))
-    mn, md = num[idx].mean(axis=1), den[idx].mean(axis=1)
+    idx = rng.integers(0, units, size=(draws, units))
+    if clusters is None:
+        mn, md = num[idx].mean(axis=1), den[idx].mean(axis=1)
+    else:
+        runs = sums[2][idx].sum(axis=1)
+        mn, md = sums[0][idx].sum(axis=1) / runs, sums[1][idx].sum(axis=1) / runs
     q = ((1 - level) / 2, (1 + level) / 2)
     out["num_lo"], out["num_hi"] = (float(v) for v in np.quantile(mn, q))
     out["den_lo"], out["den_hi"] = (float(v) for v in np.quantile(md, q))
@@ -153,5 +199,5 @@ def level_means(d, keys):
 
 
 __all__ = ["band", "band_rows", "weighted_quantile", "bootstrap_ratio", "covers_zero", "has_band", "band_note",
-           "mean_sd", "t_interval", "mean_interval", "simultaneous_level", "level_means", "within_point", "QUANTILES",
+           "mean_sd", "mean_se", "se_interval", "t_interval", "mean_interval", "simultaneous_level", "level_means", "within_point", "QUANTILES",
            "MIN_BAND_RUNS"]
