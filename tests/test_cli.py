@@ -97,6 +97,9 @@ MORE_BAD = [
     (["compare", "baseline", "no_fund", "--scale", "0.01", "--set", "run.scale=0.02"],
      "run.scale is also given by --scale"),
     (["contributions", "--end", "2014-12", "--set", "run.end=2013-12"], "run.end is also given by --end"),
+    (["contributions", "--also-posterior", "1"], "--also-posterior = 1"),
+    (["contributions", "--also-posterior", "4", "--posterior", "4"], "cannot go with --posterior"),
+    (["contributions", "--also-posterior", "4", "--posterior-file", "nowhere.csv"], "nowhere.csv"),
 ]
 
 
@@ -271,6 +274,44 @@ def test_contributions_writes_the_table_and_its_figure(tmp_path, capsys):
     assert "a note" in text and "![contributions](img/contributions.png)" in text
     assert (doc.parent / "img" / "contributions.png").stat().st_size > 10_000
     assert (tmp_path / "out" / "contributions.md").is_file() and (tmp_path / "out" / "report.md").is_file()
+
+
+def test_contributions_also_read_over_the_posterior_say_where_the_verdicts_differ(tmp_path, capsys):
+    """--also-posterior N runs every scenario on N posterior draws (one seed each) besides the point's seeds, and
+    the document reads each verdict over the draws beside the point's: the cell is the mean over the draws and
+    the Student-t interval of the draws' contributions (computed here from the runs' own rows)."""
+    import pandas as pd
+    from scipy import stats as st
+
+    spec = tmp_path / "instruments.toml"
+    spec.write_text('reference = "baseline"\n[[instrument]]\nscenario = "no_conferences"\nname = "Conferences"\n'
+                    'claim = "+"\n[[instrument]]\nscenario = "no_city_rewards"\nname = "Rewards"\nclaim = "none"\n')
+    doc, out = tmp_path / "docs" / "contributions.md", tmp_path / "out"
+    rc = main(["contributions", "--file", str(spec), "--seeds", "2", "--scale", "0.005", "--end", "2015-12",
+               "--workers", "1", "--also-posterior", "4", "--out", str(out), "--doc", str(doc), "--quiet"])
+    assert rc == 0
+    text = doc.read_text()
+    assert "## The same verdicts over the calibration's posterior" in text and "--also-posterior 4" in text
+
+    def firms(name):
+        f = pd.read_csv(out / "posterior" / "scenarios" / name / "yearly.csv", dtype={"period": str})
+        f = f[(f.region == "Zhejiang") & (f.sector == "all") & (f.period == "2015")
+              & (f.indicator == "firms_stage_1plus")]
+        return f.set_index("draw")["value"]
+    x = firms("baseline") - firms("no_conferences")
+    assert len(x) == 4  # four draws, one seed each
+    half = st.t.ppf(0.975, 3) * x.std(ddof=1) / 2  # one claimed instrument: the level is 95 %
+    section = text.split("## The same verdicts over the calibration's posterior")[1]
+    row = next(line for line in section.splitlines() if line.startswith("| Conferences (`no_conferences`) | + |"))
+    cell = row.split(" | ")[3]
+    assert cell.startswith(f"{x.mean():+,.0f} [{x.mean() - half:,.0f}, {x.mean() + half:,.0f}] ")
+    point = pd.read_csv(out / "contributions.csv").set_index(["scenario", "metric"])
+    over = pd.read_csv(out / "contributions_posterior.csv").set_index(["scenario", "metric"])
+    same = (point.loc[("no_conferences", "firms_stage_1plus"), "contribution_mean_lo"] > 0) == (x.mean() - half > 0)
+    assert row.endswith("| yes |" if same else "| **no** |")
+    assert over.loc[("no_conferences", "firms_stage_1plus"), "units"] == 4
+    man = json.loads((out / "posterior" / "manifest.json").read_text())
+    assert man["posterior"]["draws"] == 4 and man["runs"]["planned"] == 12
 
 
 @pytest.mark.parametrize("content,fragment", [

@@ -206,10 +206,12 @@ def bars(spec: Spec, contributions: pd.DataFrame) -> pd.DataFrame:
 
 
 def markdown(spec: Spec, contributions: pd.DataFrame, seeds: list[int], scale: float, year: int,
-             command: str, commit: str | None, figure: str | None, draws: int | None = None, moved=()) -> str:
+             command: str, commit: str | None, figure: str | None, draws: int | None = None, moved=(),
+             posterior: tuple[pd.DataFrame, int] | None = None) -> str:
     """docs/contributions.md: the table, the verdicts, the notes and the figure. ``draws``: the number of
     posterior draws the ``seeds`` are shared among (None: every run at the calibrated point, but for what
-    ``moved``, the --set keys, changes of it)."""
+    ``moved``, the --set keys, changes of it). ``posterior``: the same contributions over that many posterior
+    draws (:func:`table`), one seed each, read beside the point's (:func:`robustness`)."""
     from .posterior import bands_phrase, point_phrase
     from .stats import band_note, has_band
 
@@ -260,6 +262,8 @@ def markdown(spec: Spec, contributions: pd.DataFrame, seeds: list[int], scale: f
         added = f", added to `{spec.reference}`" if inst.kind == "adds" else ""
         lines.append(f"| {inst.name} (`{inst.scenario}`{added}) | {inst.claim} | " + " | ".join(cells)
                      + f" | {row['verdict']} [{lo:,.0f}, {hi:,.0f}] |")
+    if posterior is not None:
+        lines += robustness(spec, table, *posterior)
     lines += ["", "## Sources of the claims", ""]
     lines += [f"- **{r['instrument'].name}**: {r['instrument'].source or '(none given)'}" for r in table]
     notes = [r for r in table if r["instrument"].note]
@@ -275,5 +279,35 @@ def markdown(spec: Spec, contributions: pd.DataFrame, seeds: list[int], scale: f
     return "\n".join(lines) + "\n"
 
 
+def robustness(spec: Spec, point: list[dict], over: pd.DataFrame, draws: int) -> list[str]:
+    """The section that reads each verdict over the posterior beside the point's: ``point`` the point's
+    :func:`rows`, ``over`` the contributions over ``draws`` posterior draws (:func:`table`)."""
+    post = {r["instrument"].scenario: r for r in rows(spec, over)}
+    lines = ["", "## The same verdicts over the calibration's posterior", "",
+             f"The calibrated point is one of many parameter sets the targets allow. Here every scenario also ran on "
+             f"{draws} draws from the calibration's posterior (one seed each, the same draws and seeds for every "
+             "scenario), and each contribution to firms at stage >= 1 is read again over them: the mean over the "
+             "draws and its interval over the draws' own values (Student t, at the table's simultaneous level). "
+             "Where the two verdicts differ, the point's rests on where the point sits in what the targets leave "
+             "open.", "",
+             "| instrument (scenario) | claim | at the point | over the posterior | the same verdict? |",
+             "|---|---|---|---|---|"]
+    differ = []
+    for row in point:
+        inst = row["instrument"]
+        p = post[inst.scenario]
+        cells = []
+        for r in (row, p):
+            lo, hi = r["interval"]
+            cells.append(f"{r['bands']['firms_stage_1plus']['mean']:+,.0f} [{lo:,.0f}, {hi:,.0f}] {r['verdict']}")
+        same = "yes" if row["verdict"] == p["verdict"] else "**no**"
+        if same != "yes":
+            differ.append(f"{inst.name} ({row['verdict']} at the point, {p['verdict']} over the posterior)")
+        lines.append(f"| {inst.name} (`{inst.scenario}`) | {inst.claim} | {cells[0]} | {cells[1]} | {same} |")
+    lines += ["", ("Every verdict is the same over the posterior." if not differ else
+                   "The verdict differs for: " + "; ".join(differ) + ".")]
+    return lines
+
+
 __all__ = ["Instrument", "Spec", "load", "verdict", "claims", "level", "interval_phrase", "percent", "table", "rows",
-           "bars", "markdown", "default_path", "CLAIMS", "KINDS"]
+           "bars", "markdown", "robustness", "default_path", "CLAIMS", "KINDS"]

@@ -147,7 +147,7 @@ def posterior_plan(args: argparse.Namespace, first_seed: int, seeds_per_draw: in
     is read and checked here, before anything is written."""
     n, path = getattr(args, "posterior", None), getattr(args, "posterior_file", None)
     if n is None:
-        if path is not None:
+        if path is not None and getattr(args, "also_posterior", None) is None:
             raise ParamError("--posterior-file", path, "needs --posterior N, the number of draws from it")
         return None
     from ..analysis.posterior import Plan

@@ -92,9 +92,10 @@ def check_years(years: list[int] | None, loaded) -> list[int] | None:
     return sorted(set(years))
 
 
-def _compare(args: argparse.Namespace, refs: list[str], label: str, extra=None):
+def _compare(args: argparse.Namespace, refs: list[str], label: str, extra=None, extra_runs: int = 0):
     """Run scenarios ``refs`` on common random numbers into the output folder (the first is the
-    reference); ``extra(tmp, loaded, seeds, tables)`` may add files before the folder is complete."""
+    reference); ``extra(tmp, loaded, seeds, tables, executor)`` may add files (and run ``extra_runs`` more runs on
+    the executor) before the folder is complete."""
     from ..analysis import experiments
     from ..analysis.stats import MIN_BAND_RUNS, band_note, has_band
     from ..runs.progress import ProgressLine
@@ -116,7 +117,7 @@ def _compare(args: argparse.Namespace, refs: list[str], label: str, extra=None):
         label += "+set-" + common.label_of("x", sets, False, True).split("-", 1)[1]
     out = common.out_folder(args, store.run_id(label, f"{seeds[0]}-{seeds[-1]}"))
     n_tasks = len(loaded) * len(seeds)
-    common.memory_check(args, loaded[0].params, n_tasks, monthly=False)
+    common.memory_check(args, loaded[0].params, n_tasks + extra_runs, monthly=False)
     scen_manifest = [{"name": lo.name, "question": lo.question, "changed": lo.params.changed(),
                       **{k: v for k, v in lo.manifest().items() if k != "scenario"}} for lo in loaded]
     extra_manifest = {"years": years or "last", "set": sets}
@@ -133,7 +134,7 @@ def _compare(args: argparse.Namespace, refs: list[str], label: str, extra=None):
             if lo.custom_file:
                 print(lo.describe())
     t0 = time.perf_counter()
-    with common.executor(args, n_tasks) as ex, store.atomic_dir(out) as tmp:
+    with common.executor(args, n_tasks + extra_runs) as ex, store.atomic_dir(out) as tmp:
         what = f"{plan.n} draws x {args.seeds} seeds" if plan else f"{len(seeds)} seeds"
         bar = ProgressLine(f"{label}: {len(loaded)} scenarios x {what}", enabled=None if not args.quiet else False)
         runs = [(lo.name, drawn[i][0] if plan else lo.params) for i, lo in enumerate(loaded)]
@@ -144,7 +145,7 @@ def _compare(args: argparse.Namespace, refs: list[str], label: str, extra=None):
         experiments.report(tmp, [(lo.name, lo.question) for lo in loaded], seeds, tables, batch,
                            draws=plan.n if plan else None, years_chosen=chosen, sets=sets)
         if extra:
-            extra(tmp, loaded, seeds, tables)
+            extra(tmp, loaded, seeds, tables, ex)
         store.write_json(tmp / "manifest.json", store.manifest(
             "compare", run_id=out.name, scenarios=scen_manifest,
             seeds=seeds, executor=ex.describe(), runs=_runs_manifest(n_tasks, batch.failures, args.allow_failures),
@@ -187,14 +188,50 @@ def cmd_contributions(args: argparse.Namespace) -> int:
             raise ParamError("--doc", str(doc), "is a directory: must be the markdown file to write")
         if (doc.parent / "img").exists() and not (doc.parent / "img").is_dir():
             raise ParamError("--doc", str(doc), f"its figure goes to {doc.parent / 'img'}, which is a file")
+    also = args.also_posterior
+    if also is not None:
+        if args.posterior is not None:
+            raise ParamError("--also-posterior", also, "cannot go with --posterior: the table is then over the "
+                             "posterior already")
+        if also < 2:
+            raise ParamError("--also-posterior", also, "must be at least 2 (posterior draws, one seed each)")
+        from ..analysis.posterior import Plan
+
+        also = Plan.make(also, args.seed, 1, args.posterior_file)  # read and checked before anything is written
+    names = [spec.reference, *(i.scenario for i in spec.instruments)]
     command = "simmodel contributions" + "".join(
         f" {flag} {value}" for flag, value in (("--seeds", args.seeds), ("--scale", args.scale),
                                                ("--posterior", args.posterior),
+                                               ("--also-posterior", args.also_posterior),
                                                ("--posterior-file", args.posterior_file), ("--doc", args.doc))
         if value is not None)
-    written = {}
+    written = {"failures": []}
 
-    def extra(tmp, loaded, seeds, tables):
+    def over_posterior(tmp, loaded, year, ex):
+        """The same scenarios on the posterior draws (one seed each), into posterior/: the contributions there."""
+        from ..runs.progress import ProgressLine
+
+        bar = ProgressLine(f"contributions over the posterior: {len(loaded)} scenarios x {also.n} draws",
+                           enabled=None if not args.quiet else False)
+        runs = []
+        for name, lo in zip(names, loaded):
+            params, keys = common.drawn(name, args, also)
+            common.posterior_note(args, lo.name, also, keys)
+            runs.append((lo.name, params))
+        batch, tables = experiments.compare(runs, also.all_seeds(), ex, tmp / "posterior", progress=bar.update,
+                                            draw_of=dict((s, d) for d, s in also.runs()), years=[year])
+        bar.close()
+        experiments.report(tmp / "posterior", [(lo.name, lo.question) for lo in loaded], also.all_seeds(), tables,
+                           batch, draws=also.n, years_chosen=True)
+        written["failures"] += batch.failures
+        store.write_json(tmp / "posterior" / "manifest.json", store.manifest(
+            "compare", scenarios=[lo.name for lo in loaded], seeds=also.all_seeds(), posterior=also.manifest(),
+            runs=_runs_manifest(len(loaded) * also.n, batch.failures, args.allow_failures)))
+        table = contributions.table(spec, tables["effects"], year)
+        experiments.write_summary(table, tmp / "contributions_posterior.csv")
+        return table
+
+    def extra(tmp, loaded, seeds, tables, ex):
         git = store.git_commit()
         commit = git["commit"] and git["commit"][:12] + (" with uncommitted changes" if git["dirty"] else "")
         year = int(tables["years"][-1])
@@ -209,9 +246,12 @@ def cmd_contributions(args: argparse.Namespace) -> int:
                           interval=f"{contributions.percent(contributions.level(spec))} interval of the mean "
                           "(simultaneous over the claims)")
 
+        posterior = (over_posterior(tmp, loaded, year, ex), also.n) if also else None
+
         def text(figure):
             return contributions.markdown(spec, table, seeds, loaded[0].params["run.scale"], year, command, commit,
-                                          figure, draws=args.posterior, moved=common.overrides(args))
+                                          figure, draws=args.posterior, moved=common.overrides(args),
+                                          posterior=posterior)
 
         store.write_text(tmp / "contributions.md", text("figures/contributions.png"))
         written["text"] = text("img/contributions.png")
@@ -224,16 +264,23 @@ def cmd_contributions(args: argparse.Namespace) -> int:
                 runs = (f"runs 5-95 % [{r.p05:+8,.0f}, {r.p95:+8,.0f}]; " if has_band(tables["runs"]) else "")
                 print(f"  {row['instrument'].scenario:<22} {r['mean']:+8,.0f} ({runs}mean {at} "
                       f"[{lo:+8,.0f}, {hi:+8,.0f}])  {row['verdict']}")
+            if posterior:
+                print(f"over {also.n} posterior draws (one seed each; the interval over the draws):")
+                for row in contributions.rows(spec, posterior[0]):
+                    r, (lo, hi) = row["bands"]["firms_stage_1plus"], row["interval"]
+                    print(f"  {row['instrument'].scenario:<22} {r['mean']:+8,.0f} (mean {at} "
+                          f"[{lo:+8,.0f}, {hi:+8,.0f}])  {row['verdict']}")
 
-    out, loaded, seeds, tables, batch = _compare(args, [spec.reference, *(i.scenario for i in spec.instruments)],
-                                                 "contributions", extra)
+    out, loaded, seeds, tables, batch = _compare(args, names, "contributions", extra,
+                                                 extra_runs=len(names) * also.n if also else 0)
     if doc is not None:
         store.write_text(doc, written["text"])
         store.write_bytes(doc.parent / "img" / "contributions.png",
                           (out / "figures" / "contributions.png").read_bytes())
         print(f"table: {doc}")
     print(f"results: {out}")
-    return common.failures_exit(args, batch.failures, len(loaded) * len(seeds), "the table")
+    return common.failures_exit(args, batch.failures + written["failures"],
+                                len(loaded) * (len(seeds) + (also.n if also else 0)), "the table")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -303,6 +350,9 @@ def add_parsers(sub) -> None:
     co.add_argument("--end", help="last month, YYYY-MM (default 2020-12)")
     co.add_argument("--out", help="result folder (default results/<run-id>)")
     common.add_run_options(co, seeds_default=20)
+    co.add_argument("--also-posterior", type=int, metavar="N",
+                    help="also read every verdict over N draws from the calibration posterior, one seed each (the "
+                    "table stays the calibrated point's; the document gains a section comparing the two)")
     common.add_figure_options(co)
     co.set_defaults(func=cmd_contributions)
 
