@@ -279,6 +279,11 @@ def markdown(spec: Spec, contributions: pd.DataFrame, seeds: list[int], scale: f
     return "\n".join(lines) + "\n"
 
 
+def _firms(x: float, sign: str = "") -> str:
+    """A count of firms, rounded, without a negative zero ('n/a' where undefined)."""
+    return f"{round(x) + 0:{sign},}" if np.isfinite(x) else "n/a"
+
+
 def robustness(spec: Spec, point: list[dict], over: pd.DataFrame, draws: int) -> list[str]:
     """The section that reads each verdict over the posterior beside the point's: ``point`` the point's
     :func:`rows`, ``over`` the contributions over ``draws`` posterior draws (:func:`table`)."""
@@ -298,8 +303,8 @@ def robustness(spec: Spec, point: list[dict], over: pd.DataFrame, draws: int) ->
         p = post[inst.scenario]
         cells = []
         for r in (row, p):
-            lo, hi = r["interval"]
-            cells.append(f"{r['bands']['firms_stage_1plus']['mean']:+,.0f} [{lo:,.0f}, {hi:,.0f}] {r['verdict']}")
+            mean, (lo, hi) = r["bands"]["firms_stage_1plus"]["mean"], r["interval"]
+            cells.append(f"{_firms(mean, '+')} [{_firms(lo)}, {_firms(hi)}] {r['verdict']}")
         same = "yes" if row["verdict"] == p["verdict"] else "**no**"
         if same != "yes":
             differ.append(f"{inst.name} ({row['verdict']} at the point, {p['verdict']} over the posterior)")
