@@ -13,10 +13,12 @@ is minus the effect of a "removes" scenario and the effect of an "adds" one, per
 numbers), then the mean and the 5-95 % band over seeds (the spread of single runs). The verdict on a
 claimed sign reads the interval of the mean (Student t over seeds, or over posterior draws: stats.mean_se
 says why not over every run): "as claimed" when it lies on the claimed side of zero, "opposite" when it lies
-on the other, "not distinguishable from zero" when it straddles zero. The table reads one verdict per claimed instrument, so its intervals are simultaneous:
-each at stats.simultaneous_level(k) for the k instruments with a claim, so that all of them hold together at
-95 %. Read at 95 % each, eight verdicts would call a sign for some instrument without any effect about a
-third of the time; an instrument as small as the pilots changed sign between calibrations that way.
+on the other, "not distinguishable from zero" when it straddles zero. The table reads one verdict per claimed
+instrument, so its intervals are simultaneous: each at stats.simultaneous_level(k) for the k instruments with a
+claim, so that all of them hold together at 95 %. Read at 95 % each, eight verdicts would call a sign for some
+instrument without any effect about a third of the time; an instrument as small as the pilots changed sign
+between calibrations that way. With --also-posterior the same verdicts are read again over posterior draws
+(:func:`robustness`).
 """
 
 from __future__ import annotations

@@ -474,7 +474,8 @@ def report(folder: Path, scenarios: list[tuple[str, str]], seeds: list[int], tab
               "pays: " + "; ".join(label for _, label in COSTED) + ". " + NOT_COSTED_TEXT, "",
               "Cost per extra firm at stage >= 1 (in the year) and per extra yuan of value added (summed from "
               f"{FIRST_YEAR}) are ratios of the mean differences over runs (not means of per-run ratios), with "
-              "bootstrap 90 % intervals (" + ("posterior draws resampled, each with its seeds" if draws else "runs resampled")
+              "bootstrap 90 % intervals ("
+              + ("posterior draws resampled, each with its seeds" if draws else "runs resampled")
               + f", {BOOTSTRAP_DRAWS} resamples); the same whichever scenario is listed first. Where the 90 % "
               "interval of the mean difference in the outcome covers 0 the ratio is not given: no measurable effect. "
               + readings_note(len(tables["cost"]) * 2),

@@ -199,5 +199,5 @@ def level_means(d, keys):
 
 
 __all__ = ["band", "band_rows", "weighted_quantile", "bootstrap_ratio", "covers_zero", "has_band", "band_note",
-           "mean_sd", "mean_se", "se_interval", "t_interval", "mean_interval", "simultaneous_level", "level_means", "within_point", "QUANTILES",
-           "MIN_BAND_RUNS"]
+           "mean_sd", "mean_se", "se_interval", "t_interval", "mean_interval", "simultaneous_level", "level_means",
+           "within_point", "QUANTILES", "MIN_BAND_RUNS"]
