@@ -222,6 +222,13 @@ def test_a_sweep_factor_wins_over_the_draw(tmp_path, monkeypatch):
 
 
 # --- results --------------------------------------------------------------------------------------------
+def test_a_design_over_the_posterior_is_named_in_one_phrase_with_its_counts():
+    from simmodel.analysis.posterior import design_phrase
+
+    assert design_phrase(40, 1) == "40 posterior draws x 1 seed"  # figures had read "x 1 seeds"
+    assert design_phrase(1, 4) == "1 posterior draw x 4 seeds"
+
+
 def test_compare_over_draws_keeps_common_random_numbers(tmp_path, capsys):
     post = _file(tmp_path, TWO)
     twin = _file(tmp_path, '# Question: the baseline again\ninherits = "baseline"\n', "twin.toml")

@@ -214,14 +214,14 @@ def markdown(spec: Spec, contributions: pd.DataFrame, seeds: list[int], scale: f
     posterior draws the ``seeds`` are shared among (None: every run at the calibrated point, but for what
     ``moved``, the --set keys, changes of it). ``posterior``: the same contributions over that many posterior
     draws (:func:`table`), one seed each, read beside the point's (:func:`robustness`)."""
-    from .posterior import bands_phrase, point_phrase
+    from .posterior import bands_phrase, design_phrase, point_phrase
     from .stats import band_note, has_band
 
     table = rows(spec, contributions)
     metrics = plots.CONTRIBUTION_METRICS
     banded = has_band(len(seeds))
     if draws:
-        runs = (f"{draws} posterior draws x {len(seeds) // draws} seeds ({len(seeds)} runs, seeds {seeds[0]}-"
+        runs = (f"{design_phrase(draws, len(seeds) // draws)} ({len(seeds)} runs, seeds {seeds[0]}-"
                 f"{seeds[-1]}; {bands_phrase(draws, len(seeds) // draws, checked=True)})")
         per, each = "per run (draw and seed)", "per-run"
     else:

@@ -21,7 +21,7 @@ from ..params import Params
 from ..runs import store
 from ..runs.executor import Executor, Outcome, Task
 from . import plots
-from .posterior import bands_phrase
+from .posterior import bands_phrase, design_phrase
 from .stats import (BOOTSTRAP_DRAWS, MIN_BAND_RUNS, band_note, band_rows, bootstrap_ratio, covers_zero, has_band,
                     mean_sd, mean_se, se_interval, t_interval)
 
@@ -103,7 +103,7 @@ def _over(seeds: list[int], draw_of: dict[int, int] | None) -> str | None:
     if not draw_of:
         return None
     n = len(set(draw_of.values()))
-    return f"{n} posterior draws x {len(seeds) // n} seeds"
+    return design_phrase(n, len(seeds) // n)
 
 
 # --- replications ------------------------------------------------------------------------------------
@@ -428,7 +428,7 @@ def report(folder: Path, scenarios: list[tuple[str, str]], seeds: list[int], tab
     banded = has_band(n)
     if draws:
         per_draw = len(seeds) // draws
-        runs = (f"{draws} posterior draws x {per_draw} seeds ({len(seeds)} runs, seeds {seeds[0]}-{seeds[-1]}), the "
+        runs = (f"{design_phrase(draws, per_draw)} ({len(seeds)} runs, seeds {seeds[0]}-{seeds[-1]}), the "
                 f"same draws and seeds for every scenario (common random numbers); "
                 + ("bands are the 5-95 % range over runs of the per-run difference (runs paired by draw and seed)."
                    if banded else "differences are per run (runs paired by draw and seed)."))

@@ -368,7 +368,7 @@ def _fmt(v) -> str:
 
 def write_report(spec: OptimisationSpec, folder: Path, table: pd.DataFrame, front: pd.DataFrame, plan) -> Path:
     hist = table[table.generation == -1].iloc[0]
-    over = (f"{plan.n} posterior draws x {len(spec.seeds)} seeds (parameter and seed uncertainty)" if plan else
+    over = (f"{posterior.design_phrase(plan.n, len(spec.seeds))} (parameter and seed uncertainty)" if plan else
             f"seeds {spec.seeds[0]}-{spec.seeds[-1]} at the calibrated point (seed uncertainty only)")
     lines = [f"# Optimisation: {spec.path.stem}", ""]
     if spec.question:

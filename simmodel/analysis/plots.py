@@ -21,6 +21,7 @@ from ..model.indicators import headline_for, indicator  # noqa: E402
 from ..model.stages import STAGE_COLOURS, STAGE_LABELS  # noqa: E402
 from ..runs import store  # noqa: E402
 from .stats import MIN_BAND_RUNS as _MIN_BAND_RUNS  # noqa: E402
+from .posterior import design_phrase  # noqa: E402
 from .stats import band_note, has_band, level_means, within_point  # noqa: E402
 
 
@@ -277,7 +278,7 @@ def sweep_figures(folder: Path, spec=None) -> list[Path]:
     indicators = [i for i in man["indicators"] if i in set(table.indicator)]
     at = table[table.period == year]
     post = man.get("posterior")  # runs over posterior draws: say so
-    over = f"{post['draws']} posterior draws x {post['seeds_per_draw']} seeds" if post else None
+    over = design_phrase(post["draws"], post["seeds_per_draw"]) if post else None
     out = [_responses(at, factors, indicators, year, folder / "figures" / "response.png", over, labels,
                       _base_values(man))]
     if len(factors) == 2:

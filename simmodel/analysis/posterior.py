@@ -65,6 +65,11 @@ def point_phrase(moved=()) -> str:
     return f"the calibrated point but for {what} (--set)"
 
 
+def design_phrase(draws: int, seeds: int) -> str:
+    """'40 posterior draws x 1 seed': the runs of a design over the posterior (``seeds`` per draw)."""
+    return f"{draws} posterior draw{'s' * (draws != 1)} x {seeds} seed{'s' * (seeds != 1)}"
+
+
 def bands_phrase(draws: int | None, seeds: int, checked: bool = False, moved=()) -> str:
     """What a result's bands are over: 'bands over 4 posterior draws x 5 seeds: parameter and seed
     uncertainty together', or, without --posterior, 'bands over 5 seeds: seed uncertainty only, at the
@@ -79,8 +84,7 @@ def bands_phrase(draws: int | None, seeds: int, checked: bool = False, moved=())
     lead = "bands over" if banded else "means over"
     tail = "" if banded else f"; {band_note(n)}"
     if draws:
-        return (f"{lead} {draws} posterior draw{'s' * (draws != 1)} x {s}: parameter and seed uncertainty "
-                f"together{tail}")
+        return f"{lead} {design_phrase(draws, seeds)}: parameter and seed uncertainty together{tail}"
     return f"{lead} {s}: seed uncertainty only, at {point_phrase(moved)}{tail}"
 
 

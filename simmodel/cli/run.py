@@ -25,6 +25,7 @@ def _runs_manifest(planned: int, failures: list, allow: bool) -> dict:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from ..analysis import experiments
+    from ..analysis.posterior import design_phrase
     from ..analysis.stats import band_note, has_band
     from ..runs.progress import ProgressLine
 
@@ -41,7 +42,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     named.pop("scenario")
     t0 = time.perf_counter()
     with common.executor(args, len(seeds)) as ex, store.atomic_dir(out) as tmp:
-        what = f"{plan.n} draws x {args.seeds} seeds" if plan else f"{len(seeds)} run{'s' if len(seeds) > 1 else ''}"
+        what = design_phrase(plan.n, args.seeds) if plan else f"{len(seeds)} run{'s' if len(seeds) > 1 else ''}"
         bar = ProgressLine(f"{name}: {what}", enabled=None if not args.quiet else False)
         if len(seeds) == 1:  # one run: show its months
             bar.label = f"{name} seed {seeds[0]}"
@@ -63,7 +64,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(lo.describe())
         if plan:
             band = f" (means over {common.runs_line(ok, len(seeds))} runs; {plan.phrase(checked=True)})"
-            print(f"{name}: {plan.n} posterior draws x {args.seeds} seeds (seeds {seeds[0]}..{seeds[-1]}), scale "
+            print(f"{name}: {design_phrase(plan.n, args.seeds)} (seeds {seeds[0]}..{seeds[-1]}), scale "
                   f"{params['run.scale']}, {common.memory.agents(params):,} firm agents, to {params['run.end']}, "
                   f"{batch.seconds:.1f} s{band}")
         else:
@@ -97,6 +98,7 @@ def _compare(args: argparse.Namespace, refs: list[str], label: str, extra=None, 
     reference); ``extra(tmp, loaded, seeds, tables, executor)`` may add files (and run ``extra_runs`` more runs on
     the executor) before the folder is complete."""
     from ..analysis import experiments
+    from ..analysis.posterior import design_phrase
     from ..analysis.stats import MIN_BAND_RUNS, band_note, has_band
     from ..runs.progress import ProgressLine
 
@@ -135,7 +137,7 @@ def _compare(args: argparse.Namespace, refs: list[str], label: str, extra=None, 
                 print(lo.describe())
     t0 = time.perf_counter()
     with common.executor(args, n_tasks + extra_runs) as ex, store.atomic_dir(out) as tmp:
-        what = f"{plan.n} draws x {args.seeds} seeds" if plan else f"{len(seeds)} seeds"
+        what = design_phrase(plan.n, args.seeds) if plan else f"{len(seeds)} seeds"
         bar = ProgressLine(f"{label}: {len(loaded)} scenarios x {what}", enabled=None if not args.quiet else False)
         runs = [(lo.name, drawn[i][0] if plan else lo.params) for i, lo in enumerate(loaded)]
         batch, tables = experiments.compare(runs, seeds, ex, tmp, progress=bar.update,
@@ -157,7 +159,7 @@ def _compare(args: argparse.Namespace, refs: list[str], label: str, extra=None, 
             need = -(-MIN_BAND_RUNS // plan.n) if plan else MIN_BAND_RUNS
             print(f"simmodel: note: {band_note(len(seeds))} per scenario: tables and figures show means only "
                   f"(--seeds {need} or more for bands)", file=sys.stderr)
-        what = f"{plan.n} posterior draws x {args.seeds} seeds" if plan else f"{len(seeds)} seeds"
+        what = design_phrase(plan.n, args.seeds) if plan else f"{len(seeds)} seeds"
         print(f"{len(loaded)} scenarios x {what} ({common.runs_line(n_tasks - len(batch.failures), n_tasks)} "
               f"runs) in {batch.seconds:.1f} s; {common.bands_line(plan, args.seeds, checked=True, moved=sets)}; "
               f"report: {out / 'report.md'}")
@@ -178,6 +180,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_contributions(args: argparse.Namespace) -> int:
     from ..analysis import contributions, experiments, plots
+    from ..analysis.posterior import design_phrase
     from ..analysis.stats import has_band
 
     spec = contributions.load(args.file)
@@ -241,7 +244,7 @@ def cmd_contributions(args: argparse.Namespace) -> int:
         plots.effect_bars(contributions.bars(spec, table), tmp / "figures" / "contributions.png",
                           f"Contribution of each instrument to {year} outcomes, what it adds: {ref} minus the "
                           f"scenario without it (for an instrument added to {ref}: the scenario minus {ref})",
-                          tables["runs"], over=f"{args.posterior} posterior draws x {args.seeds} seeds"
+                          tables["runs"], over=design_phrase(args.posterior, args.seeds)
                           if args.posterior else None,
                           interval=f"{contributions.percent(contributions.level(spec))} interval of the mean "
                           "(simultaneous over the claims)")
