@@ -100,6 +100,7 @@ MORE_BAD = [
     (["contributions", "--also-posterior", "1"], "--also-posterior = 1"),
     (["contributions", "--also-posterior", "4", "--posterior", "4"], "cannot go with --posterior"),
     (["contributions", "--also-posterior", "4", "--posterior-file", "nowhere.csv"], "nowhere.csv"),
+    (["contributions", "--also-posterior", "4", "--seed", "-1"], "--seed = -1"),
 ]
 
 
@@ -276,7 +277,7 @@ def test_contributions_writes_the_table_and_its_figure(tmp_path, capsys):
     assert (tmp_path / "out" / "contributions.md").is_file() and (tmp_path / "out" / "report.md").is_file()
 
 
-def test_contributions_also_read_over_the_posterior_say_where_the_verdicts_differ(tmp_path, capsys):
+def test_contributions_also_read_over_the_posterior_say_where_the_verdicts_differ(tmp_path, capsys, fail_runs):
     """--also-posterior N runs every scenario on N posterior draws (one seed each) besides the point's seeds, and
     the document reads each verdict over the draws beside the point's: the cell is the mean over the draws and
     the Student-t interval of the draws' contributions (computed here from the runs' own rows)."""
@@ -287,8 +288,11 @@ def test_contributions_also_read_over_the_posterior_say_where_the_verdicts_diffe
     spec.write_text('reference = "baseline"\n[[instrument]]\nscenario = "no_conferences"\nname = "Conferences"\n'
                     'claim = "+"\n[[instrument]]\nscenario = "no_city_rewards"\nname = "Rewards"\nclaim = "none"\n')
     doc, out = tmp_path / "docs" / "contributions.md", tmp_path / "out"
-    rc = main(["contributions", "--file", str(spec), "--seeds", "2", "--scale", "0.005", "--end", "2015-12",
-               "--workers", "1", "--also-posterior", "4", "--out", str(out), "--doc", str(doc), "--quiet"])
+    from simmodel.analysis.posterior import Posterior
+    shipped = str(Posterior.load(None).path)  # named, as --posterior-file may be with --also-posterior
+    args = ["contributions", "--file", str(spec), "--seeds", "2", "--scale", "0.005", "--end", "2015-12",
+            "--workers", "1", "--also-posterior", "4", "--posterior-file", shipped, "--quiet"]
+    rc = main([*args, "--out", str(out), "--doc", str(doc)])
     assert rc == 0
     text = doc.read_text()
     assert "## The same verdicts over the calibration's posterior" in text and "--also-posterior 4" in text
@@ -312,6 +316,13 @@ def test_contributions_also_read_over_the_posterior_say_where_the_verdicts_diffe
     assert over.loc[("no_conferences", "firms_stage_1plus"), "units"] == 4
     man = json.loads((out / "posterior" / "manifest.json").read_text())
     assert man["posterior"]["draws"] == 4 and man["runs"]["planned"] == 12
+    also = json.loads((out / "manifest.json").read_text())["also_posterior"]
+    assert also["folder"] == "posterior" and also["draws"] == 4 and also["runs"]["planned"] == 12
+    # a failed run over the posterior (seed 4 is a posterior draw's only) fails the job unless allowed
+    fail_runs(lambda params, seed: seed == 4)
+    capsys.readouterr()
+    assert main([*args, "--out", str(tmp_path / "failed")]) == 3
+    assert "3 of 18 runs failed" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("content,fragment", [

@@ -192,8 +192,10 @@ def test_over_posterior_draws_an_effects_interval_is_over_the_draws_means():
     lift = np.random.default_rng(5).normal(500.0, 300.0, 10)
 
     def more(s, y, ind):
-        return reference(s, y, ind) + (lift[draw_of(s)] + 7 * (s % 4) if ind == "firms_stage_1plus" else 0.0)
-    frames = {n: f.assign(draw=draw_of(f.seed))[["seed", "draw", *f.columns[1:]]]
+        extra = {"firms_stage_1plus": lift[draw_of(s)] + 7 * (s % 4), "public_cost": 1000.0 * lift[draw_of(s)]}
+        return reference(s, y, ind) + extra.get(ind, 0.0)
+    order = np.random.default_rng(6).permutation(40 * len(YEARS) * len(INDICATORS))  # the rows in any order
+    frames = {n: f.assign(draw=draw_of(f.seed))[["seed", "draw", *f.columns[1:]]].iloc[order]
               for n, f in {"baseline": runs(reference, range(1, 41)), "more": runs(more, range(1, 41))}.items()}
     e = tables(frames)["effects"].set_index("metric").loc["firms_stage_1plus"]
     per_run = np.array([lift[draw_of(s)] + 7 * (s % 4) for s in range(1, 41)])
@@ -202,7 +204,14 @@ def test_over_posterior_draws_an_effects_interval_is_over_the_draws_means():
     assert (e.runs, e.units) == (40, 10)
     assert (e.scen_minus_ref_mean_lo95, e.scen_minus_ref_mean_hi95) == pytest.approx(
         (per_run.mean() - half, per_run.mean() + half))
-    assert tables(frames)["cost"].iloc[0]["units"] == 10
+    # a flow summed over the years (public cost, 2013-2015): its draws are its own runs', whatever the rows' order
+    spent = 3 * 1000.0 * lift
+    e = tables(frames)["effects"].set_index("metric").loc["public_cost"]
+    half = st.t.ppf(0.975, 9) * spent.std(ddof=1) / np.sqrt(10)
+    assert (e.scen_minus_ref_mean_lo95, e.scen_minus_ref_mean_hi95) == pytest.approx(
+        (spent.mean() - half, spent.mean() + half))
+    cost = tables(frames)["cost"].iloc[0]
+    assert (cost.replications, cost.units_firms_stage_1plus, cost.units_value_added) == ("draws", 10, 10)
     # and the contributions table reads its verdict off the same draws, at its own level
     spec = contributions.Spec("baseline", (contributions.Instrument("more", "More", "+", "", "", "adds"),), None)
     c = contributions.table(spec, tables(frames)["effects"]).set_index("metric").loc["firms_stage_1plus"]

@@ -41,6 +41,21 @@ def test_over_posterior_draws_the_interval_of_a_mean_rests_on_the_draws_not_the_
     assert stats.mean_interval(x[order], draws=draws[order]) == pytest.approx((x.mean() - half, x.mean() + half))
 
 
+def test_over_uneven_draws_the_interval_is_centred_on_the_runs_mean_with_the_draws_clustered_error():
+    """Failed runs and runs without a value leave draws with different numbers of runs: the interval stays centred
+    on the mean the tables print (over the runs), its standard error the clustered one (each draw's runs together,
+    d / (d - 1) small-sample factor), computed here run by run; a run without a value is left out."""
+    x = np.array([1.0, 2.0, np.nan, 10.0, 11.0, 12.0, 13.0, 5.0])
+    draws = np.array([7, 7, 7, 3, 3, 3, 3, 9])  # labels need not be 0..d-1 nor sorted
+    kept = np.isfinite(x)
+    m = x[kept].mean()
+    terms = [sum(v - m for v, g in zip(x, draws) if g == label and np.isfinite(v)) for label in (3, 7, 9)]
+    se = np.sqrt(3 / 2 * sum(t * t for t in terms)) / kept.sum()
+    half = st.t.ppf(0.975, 2) * se
+    assert stats.mean_se(x, draws) == pytest.approx((m, se, 3))
+    assert stats.mean_interval(x, draws=draws) == pytest.approx((m - half, m + half))
+
+
 def test_a_comparison_on_its_default_ten_seeds_draws_a_band_and_nine_do_not():
     """Ten runs are the fewest a 5-95 % band is drawn from, and `simmodel compare` runs ten seeds by default, so its
     tables and figures carry the band (a probe that asked for more than ten survived every test)."""

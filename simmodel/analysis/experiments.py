@@ -342,7 +342,9 @@ def _cost_row(name: str, first: str, year: int, at: pd.DataFrame, upto: pd.DataF
                 f"{EFFECT}_{VALUE_ADDED}_hi90": per_va["den_hi"],
                 f"yuan_per_yuan_{VALUE_ADDED}": per_va["ratio"], f"yuan_per_yuan_{VALUE_ADDED}_lo90": per_va["lo"],
                 f"yuan_per_yuan_{VALUE_ADDED}_hi90": per_va["hi"],
-                f"reading_per_{VALUE_ADDED}": cost_reading(per_va), "runs": n, "units": per_firm["units"]})
+                f"reading_per_{VALUE_ADDED}": cost_reading(per_va), "runs": n,
+                "replications": "runs" if draw is None else "draws", f"units_{ADOPTERS}": per_firm["units"],
+                f"units_{VALUE_ADDED}": per_va["units"]})
     return row
 
 
@@ -397,8 +399,8 @@ def cost_text(row, outcome: str = ADOPTERS) -> str:
         "no_effect": f"no effect on {unit[1]}",
     }[word]
     if few:
-        units, runs = int(row.get("units", row["runs"])), int(row["runs"])
-        what = f"{runs} runs" if units == runs else f"{units} posterior draws"
+        units = int(row.get(f"units_{outcome}", row["runs"]))
+        what = f"{units} posterior draws" if row.get("replications") == "draws" else f"{units} runs"
         text += f" (indicative: {what}, too few for an interval)"
     return text
 

@@ -53,18 +53,23 @@ def mean_sd(x) -> tuple[float, float, int]:
 def mean_se(x, draws=None) -> tuple[float, float, int]:
     """The mean of the finite values of ``x``, the standard error of that mean, and the number of independent
     replications it rests on: the runs, or, with ``draws`` (each run's posterior draw, aligned with ``x``), the
-    draws, the standard error then the spread of the draws' own means over the square root of their number. The
-    mean is the runs' mean either way (the draws' mean where every draw has as many runs, as in every design
-    here). Fewer than two replications: no standard error (NaN)."""
+    draws. Over draws the standard error is the clustered one of the runs' mean, sqrt(d / (d - 1) x sum over
+    draws of (n_g (m_g - mean))^2) / N for d draws with n_g of the N runs and mean m_g each: where every draw has
+    as many runs (every design here, until runs fail or give no value) it is the spread of the draws' means over
+    the square root of their number, and a Student-t interval on it covers as it says; where they differ it
+    covers less (95 % intervals covered 91 % of the time for five draws of one run and five of eight, 4,000
+    trials), which the reports' count of failed runs flags. Fewer than two replications: no standard error."""
     x = np.asarray(x, float)
     ok = np.isfinite(x)
     mean, sd, n = mean_sd(x)
     if draws is None:
         return mean, sd / np.sqrt(n) if n >= 2 else np.nan, n
-    keys, at = np.unique(np.asarray(draws)[ok], return_inverse=True)
-    means = np.bincount(at, x[ok], len(keys)) / np.bincount(at, minlength=len(keys))
-    _, sd_d, d = mean_sd(means)
-    return mean, sd_d / np.sqrt(d) if d >= 2 else np.nan, d
+    _, at = np.unique(np.asarray(draws)[ok], return_inverse=True)
+    d = int(at.max()) + 1 if n else 0
+    if d < 2:
+        return mean, np.nan, d
+    resid = np.bincount(at, x[ok] - mean, d)  # n_g (m_g - mean) per draw
+    return mean, float(np.sqrt(d / (d - 1) * np.sum(resid**2)) / n), d
 
 
 def se_interval(mean: float, se: float, n: int, level: float = 0.95) -> tuple[float, float]:

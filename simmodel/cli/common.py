@@ -142,19 +142,22 @@ def seeds(args: argparse.Namespace) -> list[int]:
 
 
 # --- parameter uncertainty: --posterior N (analysis/posterior.py) -------------------------------------
-def posterior_plan(args: argparse.Namespace, first_seed: int, seeds_per_draw: int):
-    """The posterior draws of a command (analysis.posterior.Plan) or None without --posterior; the file
-    is read and checked here, before anything is written."""
-    n, path = getattr(args, "posterior", None), getattr(args, "posterior_file", None)
+def posterior_plan(args: argparse.Namespace, first_seed: int, seeds_per_draw: int, n: int | None = None):
+    """The posterior draws of a command (analysis.posterior.Plan) or None without --posterior (``n``: the number
+    of draws when another option gives it, contributions' --also-posterior); the file is read and checked here,
+    before anything is written."""
+    n, path = getattr(args, "posterior", None) if n is None else n, getattr(args, "posterior_file", None)
     if n is None:
         if path is not None and getattr(args, "also_posterior", None) is None:
             raise ParamError("--posterior-file", path, "needs --posterior N, the number of draws from it")
         return None
-    from ..analysis.posterior import Plan
+    from ..analysis.posterior import Plan, design_phrase
 
+    if first_seed < 0:
+        raise ParamError("--seed", first_seed, "must be a non-negative integer")
     plan = Plan.make(n, first_seed, seeds_per_draw, path)
     if first_seed + plan.n * seeds_per_draw > 2**63:
-        raise ParamError("--seed", first_seed, f"leaves no room for {plan.n} draws x {seeds_per_draw} seeds")
+        raise ParamError("--seed", first_seed, f"leaves no room for {design_phrase(plan.n, seeds_per_draw)}")
     return plan
 
 

@@ -96,7 +96,7 @@ def check_years(years: list[int] | None, loaded) -> list[int] | None:
 def _compare(args: argparse.Namespace, refs: list[str], label: str, extra=None, extra_runs: int = 0):
     """Run scenarios ``refs`` on common random numbers into the output folder (the first is the
     reference); ``extra(tmp, loaded, seeds, tables, executor)`` may add files (and run ``extra_runs`` more runs on
-    the executor) before the folder is complete."""
+    the executor) before the folder is complete, and return what the manifest should record of them."""
     from ..analysis import experiments
     from ..analysis.posterior import design_phrase
     from ..analysis.stats import MIN_BAND_RUNS, band_note, has_band
@@ -147,7 +147,7 @@ def _compare(args: argparse.Namespace, refs: list[str], label: str, extra=None, 
         experiments.report(tmp, [(lo.name, lo.question) for lo in loaded], seeds, tables, batch,
                            draws=plan.n if plan else None, years_chosen=chosen, sets=sets)
         if extra:
-            extra(tmp, loaded, seeds, tables, ex)
+            extra_manifest.update(extra(tmp, loaded, seeds, tables, ex) or {})
         store.write_json(tmp / "manifest.json", store.manifest(
             "compare", run_id=out.name, scenarios=scen_manifest,
             seeds=seeds, executor=ex.describe(), runs=_runs_manifest(n_tasks, batch.failures, args.allow_failures),
@@ -198,9 +198,7 @@ def cmd_contributions(args: argparse.Namespace) -> int:
                              "posterior already")
         if also < 2:
             raise ParamError("--also-posterior", also, "must be at least 2 (posterior draws, one seed each)")
-        from ..analysis.posterior import Plan
-
-        also = Plan.make(also, args.seed, 1, args.posterior_file)  # read and checked before anything is written
+        also = common.posterior_plan(args, args.seed, 1, n=also)  # read and checked before anything is written
     names = [spec.reference, *(i.scenario for i in spec.instruments)]
     command = "simmodel contributions" + "".join(
         f" {flag} {value}" for flag, value in (("--seeds", args.seeds), ("--scale", args.scale),
@@ -214,6 +212,7 @@ def cmd_contributions(args: argparse.Namespace) -> int:
         """The same scenarios on the posterior draws (one seed each), into posterior/: the contributions there."""
         from ..runs.progress import ProgressLine
 
+        t0 = time.perf_counter()
         bar = ProgressLine(f"contributions over the posterior: {len(loaded)} scenarios x {also.n} draws",
                            enabled=None if not args.quiet else False)
         runs = []
@@ -227,11 +226,20 @@ def cmd_contributions(args: argparse.Namespace) -> int:
         experiments.report(tmp / "posterior", [(lo.name, lo.question) for lo in loaded], also.all_seeds(), tables,
                            batch, draws=also.n, years_chosen=True)
         written["failures"] += batch.failures
+        planned = len(loaded) * also.n
+        written["also_posterior"] = {"folder": "posterior", **also.manifest(),
+                                     "runs": _runs_manifest(planned, batch.failures, args.allow_failures),
+                                     "timings": {"runs_s": round(batch.seconds, 3),
+                                                 "total_s": round(time.perf_counter() - t0, 3)}}
         store.write_json(tmp / "posterior" / "manifest.json", store.manifest(
             "compare", scenarios=[lo.name for lo in loaded], seeds=also.all_seeds(), posterior=also.manifest(),
-            runs=_runs_manifest(len(loaded) * also.n, batch.failures, args.allow_failures)))
+            runs=written["also_posterior"]["runs"]))
         table = contributions.table(spec, tables["effects"], year)
         experiments.write_summary(table, tmp / "contributions_posterior.csv")
+        if not args.quiet:
+            print(f"{len(loaded)} scenarios x {design_phrase(also.n, 1)} "
+                  f"({common.runs_line(planned - len(batch.failures), planned)} runs) in {batch.seconds:.1f} s: "
+                  "posterior/ in the result folder")
         return table
 
     def extra(tmp, loaded, seeds, tables, ex):
@@ -273,6 +281,7 @@ def cmd_contributions(args: argparse.Namespace) -> int:
                     r, (lo, hi) = row["bands"]["firms_stage_1plus"], row["interval"]
                     print(f"  {row['instrument'].scenario:<22} {r['mean']:+8,.0f} (mean {at} "
                           f"[{lo:+8,.0f}, {hi:+8,.0f}])  {row['verdict']}")
+        return {"also_posterior": written["also_posterior"]} if also else None
 
     out, loaded, seeds, tables, batch = _compare(args, names, "contributions", extra,
                                                  extra_runs=len(names) * also.n if also else 0)
