@@ -224,7 +224,7 @@ def cmd_contributions(args: argparse.Namespace) -> int:
                                             draw_of=dict((s, d) for d, s in also.runs()), years=[year])
         bar.close()
         experiments.report(tmp / "posterior", [(lo.name, lo.question) for lo in loaded], also.all_seeds(), tables,
-                           batch, draws=also.n, years_chosen=True)
+                           batch, draws=also.n)
         written["failures"] += batch.failures
         planned = len(loaded) * also.n
         written["also_posterior"] = {"folder": "posterior", **also.manifest(),
