@@ -270,17 +270,17 @@ def cmd_contributions(args: argparse.Namespace) -> int:
             print(f"contribution of each instrument to firms at stage >= 1 in {year}: what it adds ({ref} minus the "
                   f"scenario without it; for one added to {ref}, that scenario minus {ref}); positive: it added firms")
             at = contributions.percent(contributions.level(spec))
-            for row in contributions.rows(spec, table):
-                r, (lo, hi) = row["bands"]["firms_stage_1plus"], row["interval"]
-                runs = (f"runs 5-95 % [{r.p05:+8,.0f}, {r.p95:+8,.0f}]; " if has_band(tables["runs"]) else "")
-                print(f"  {row['instrument'].scenario:<22} {r['mean']:+8,.0f} ({runs}mean {at} "
-                      f"[{lo:+8,.0f}, {hi:+8,.0f}])  {row['verdict']}")
+
+            def show(contributed, banded):
+                for row in contributions.rows(spec, contributed):
+                    r, (lo, hi) = row["bands"]["firms_stage_1plus"], row["interval"]
+                    runs = f"runs 5-95 % [{r.p05:+8,.0f}, {r.p95:+8,.0f}]; " if banded else ""
+                    print(f"  {row['instrument'].scenario:<22} {r['mean']:+8,.0f} ({runs}mean {at} "
+                          f"[{lo:+8,.0f}, {hi:+8,.0f}])  {row['verdict']}")
+            show(table, has_band(tables["runs"]))
             if posterior:
                 print(f"over {also.n} posterior draws (one seed each; the interval over the draws):")
-                for row in contributions.rows(spec, posterior[0]):
-                    r, (lo, hi) = row["bands"]["firms_stage_1plus"], row["interval"]
-                    print(f"  {row['instrument'].scenario:<22} {r['mean']:+8,.0f} (mean {at} "
-                          f"[{lo:+8,.0f}, {hi:+8,.0f}])  {row['verdict']}")
+                show(posterior[0], False)
         return {"also_posterior": written["also_posterior"]} if also else None
 
     out, loaded, seeds, tables, batch = _compare(args, names, "contributions", extra,
