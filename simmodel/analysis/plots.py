@@ -22,7 +22,7 @@ from ..model.stages import STAGE_COLOURS, STAGE_LABELS  # noqa: E402
 from ..runs import store  # noqa: E402
 from .stats import MIN_BAND_RUNS as _MIN_BAND_RUNS  # noqa: E402
 from .posterior import design_phrase  # noqa: E402
-from .stats import band_note, has_band, level_means, within_point  # noqa: E402
+from .stats import band_note, cell_noise, has_band, level_means  # noqa: E402
 
 
 _extra_formats: ContextVar[tuple[str, ...]] = ContextVar("extra_formats", default=())
@@ -324,7 +324,7 @@ def _responses(at: pd.DataFrame, factors: list[str], indicators: list[str], year
     (local-linear, Gaussian kernel) with its 90 % bootstrap band, never joined bin means."""
     fig, axes = plt.subplots(len(indicators), len(factors), figsize=(4.2 * len(factors), 3.1 * len(indicators)),
                              squeeze=False)
-    sampled = marked = False
+    sampled = marked = banded = False
     for r, ind in enumerate(indicators):
         d = at[at.indicator == ind]
         div = indicator(ind).scale
@@ -342,14 +342,19 @@ def _responses(at: pd.DataFrame, factors: list[str], indicators: list[str], year
                 ax.plot(grid, mean, lw=2)
             else:
                 keys, order = _groups(values)
-                stats = level_means(d, keys).reindex(order) / div
+                lm = {k: v.to_numpy(float) / div for k, v in level_means(d, keys, order).items() if k != "units"}
                 categorical = not _is_number(order)
                 x = np.arange(len(order)) if categorical else np.array(order, float) / div_x
-                if stats.lo.notna().any():
-                    ax.errorbar(x, stats["mean"], yerr=[stats["mean"] - stats.lo, stats.hi - stats["mean"]],
-                                fmt="o" if categorical else "o-", lw=1.8, ms=4, capsize=3)
-                else:
-                    ax.plot(x, stats["mean"], "o" if categorical else "o-", lw=1.8, ms=4)
+                mean = lm["mean"]
+                ax.plot(x, mean, "o" if categorical else "o-", lw=1.8, ms=4, color="tab:blue")
+                if np.isfinite(lm["lo"][0]):  # the first level's own interval: by how much the whole curve may move
+                    ax.set_title(f"first level's mean \u00b1{_short((lm['hi'][0] - lm['lo'][0]) / 2)}", loc="left",
+                                 fontsize=7, color="0.3")
+                    banded = True
+                if np.isfinite(lm["diff_lo"][1:]).any():  # the others' differences from it: how sure the response is
+                    below, above = (lm["diff"] - lm["diff_lo"])[1:], (lm["diff_hi"] - lm["diff"])[1:]
+                    ax.errorbar(x[1:], mean[1:], yerr=[below, above], fmt="none", ecolor="tab:blue", lw=1.8, capsize=3)
+                    banded = True
                 if categorical:  # levels without an order (e.g. false/true) are not joined by a line
                     ax.set_xticks(x, [_label(o) for o in order])
                     ax.set_xlim(-0.5, len(order) - 0.5)
@@ -360,9 +365,13 @@ def _responses(at: pd.DataFrame, factors: list[str], indicators: list[str], year
             if c == 0:
                 ax.set_ylabel(_axis_label(ind), fontsize=8)
             ax.grid(alpha=0.3)
+    units = "posterior draws" if "draw" in at else "seeds"
     how = ("dots: runs; line: smoothed mean response (local-linear), band: its 90 % bootstrap interval"
-           if sampled else "mean over the other factors and runs; bars: its 95 % interval from the runs' spread "
-           "within each design point (the other factors, balanced over the levels, left out)")
+           if sampled else "mean over the other factors and runs")
+    if banded:
+        how += (f"; bars: each level's difference from the first, its 95 % interval paired within the {units}, "
+                "which every design point shares; above a panel: the half-width of the first level's own 95 % interval "
+                f"over the {units}, by which the whole curve may move")
     how += "; dotted: the base scenario's value" if marked else ""
     title = f"Sweep responses in {year} over {over or 'seeds'}: {how}"  # wrapped to the figure (one factor: narrow)
     fig.suptitle("\n".join(textwrap.wrap(title, int(11 * fig.get_figwidth()))), fontsize=10)
@@ -437,10 +446,12 @@ def _heatmap(d: pd.DataFrame, factors: list[str], ind: str, year: str, path: Pat
     fig.colorbar(im, ax=ax, label=_axis_label(ind))
     runs = cells.size()  # a grid's cell is one design point; a binned design's holds several
     noise = ""
-    points = d["point"].nunique()
-    if design == "grid" and len(d) > points:  # the seeds' standard error of a cell's mean, pooled over the cells
-        se = float(np.sqrt((within_point(d) ** 2).sum() / (len(d) - points) / runs.mean())) / div
-        noise = f"; a cell's standard error from its runs' spread: {se:,.{decimals}f}"
+    if design == "grid":  # the standard errors of a cell's mean and of a difference between two cells
+        units = "posterior draws" if "draw" in d else "seeds"
+        se, se_diff = (v / div for v in cell_noise(d, ka.astype(str) + "|" + kb.astype(str)))
+        noise = "".join([f"; standard error of a cell over the {units}: {_short(se)}" if np.isfinite(se) else "",
+                         f", of a difference between two cells, paired within the {units}: {_short(se_diff)}"
+                         if np.isfinite(se_diff) else ""])
     each = f"{runs.min()}" if runs.min() == runs.max() else f"{runs.min()}-{runs.max()}"
     title = (f"{indicator(ind).label} in {year}: mean of {each} runs a cell (over {over or 'seeds'})"
              f"{'; binned' if design != 'grid' else ''}{noise}")
