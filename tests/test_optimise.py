@@ -89,9 +89,14 @@ def test_posterior_draws_make_each_candidate_robust_and_a_resume_must_keep_them(
     code, out = optimise(tmp_path, "p", extra=["--posterior", "2"])
     assert code == 0
     runs = sorted(p.name for p in (out / "runs").glob("*.csv"))
-    assert len(runs) == 2 * (1 + 8 * 6)  # every candidate (and the historical mix) on 2 draws x 1 seed
+    search = [r for r in runs if not r.startswith("check-")]
+    assert len(search) == 2 * (1 + 8 * 6)  # every candidate (and the historical mix) on 2 draws x 1 seed
     man = json.loads((out / "manifest.json").read_text())
     assert man["posterior"]["draws"] == 2
+    # the front is judged on 10 fresh draws, one seed each, after the search's seeds 1-2
+    front = pd.read_csv(out / "front.csv")
+    assert len(runs) - len(search) == 10 * (len(front) + 1)
+    assert man["check"]["runs"] == [[d, 3 + d] for d in range(10)] and man["check"]["posterior"]["draw_seed"] == 3
     assert "2 posterior draws" in (out / "report.md").read_text()
     code, plain = optimise(tmp_path, "plain")
     hist = lambda folder: pd.read_csv(folder / "candidates.csv").query("generation == -1").iloc[0]  # noqa: E731
@@ -164,10 +169,9 @@ def test_a_candidate_with_a_failed_run_is_never_on_the_front_and_the_search_leav
     assert failing[cand.generation >= 0].any() and share[3] <= 0.25, share  # measured: 1 of 8 in generation 0, 0 in 3
 
 
-def test_the_report_names_each_objective_s_best_mix_and_the_mixes_that_beat_the_historical_one(tmp_path):
+def _hand_made(tmp_path):
     """Hand-made candidates: three mixes that trade firms for money, two that pay as much as one of them for fewer
-    firms (not on the front), and a historical mix of 150 firms for 250 m yuan. The most firms are mix 1's, the least
-    cost mix 3's, and only mix 2 does at least as well as the historical mix on both."""
+    firms (not on the front), and a historical mix of 150 firms for 250 m yuan."""
     from simmodel.analysis import optimise as opt
 
     path = tmp_path / "o.toml"
@@ -177,8 +181,67 @@ def test_the_report_names_each_objective_s_best_mix_and_the_mixes_that_beat_the_
                           "subsidy": [0.15, 0.3, 0.2, 0.1, 0.25, 0.05], "conference_cost": [1e5, 0, 0, 0, 2e6, 1e6],
                           "firms": [150.0, 300.0, 200.0, 100.0, 150.0, 50.0], "cost": [2.5e8, 3e8, 2e8, 1e8, 3e8, 2e8],
                           "feasible": [True] * 6})
-    front = opt.pareto_front(mixes, spec)
+    return opt, spec, mixes, opt.pareto_front(mixes, spec)
+
+
+def test_the_report_judges_the_front_on_fresh_runs_with_paired_intervals(tmp_path):
+    """The front of the hand-made candidates is mixes a, b, c. On 10 fresh runs (values made here), mix 1's search
+    gain of 150 firms shrinks to a noisy +5 whose interval covers zero (the best of many noisy means is flattered by
+    the runs that chose it), mix 2 keeps a clear gain in firms at a clearly lower cost, and mix 3 saves money and
+    loses firms. The check table's gain and interval are the paired differences' Student-t interval, computed here
+    with scipy; the report names each objective's best mix on the fresh runs and only mix 2 as shown better on
+    both."""
+    from scipy import stats as st
+
+    opt, spec, mixes, front = _hand_made(tmp_path)
     assert list(front.candidate) == ["a", "b", "c"]
-    report = opt.write_report(spec, tmp_path, mixes, front, None).read_text()
-    assert "best for `firms`: mix 1, 300 " in report and "best for `cost`: mix 3, " in report
-    assert "1 mix(es) on the front do at least as well as the historical mix on every objective: 2." in report
+    rng = np.random.default_rng(0)
+    shared = rng.normal(0, 30, 10)  # a fresh seed's shift, shared by every mix (common random numbers)
+    firms = np.array([150 + shared, 155 + shared + rng.normal(0, 20, 10), 180 + shared + rng.normal(0, 2, 10),
+                      100 + shared + rng.normal(0, 2, 10)])
+    cost = np.array([np.full(10, 2.5e8), np.full(10, 3e8) + rng.normal(0, 1e6, 10), np.full(10, 2e8) +
+                     rng.normal(0, 1e6, 10), np.full(10, 1e8) + rng.normal(0, 1e6, 10)])
+    check = opt.check_table(spec, mixes, front, np.stack([firms, cost], axis=2))
+    diff = firms[1] - firms[0]
+    half = st.t.ppf(0.975, 9) * diff.std(ddof=1) / np.sqrt(10)
+    row = check[(check.mix == 1) & (check.output == "firms")].iloc[0]
+    assert row.search_mean == 300 and row.minus_historical == pytest.approx(diff.mean(), rel=1e-12)
+    assert (row.lo95, row.hi95) == pytest.approx((diff.mean() - half, diff.mean() + half), rel=1e-12)
+    assert row.lo95 < 0 < row.hi95
+    report = opt.write_report(spec, tmp_path, mixes, front, None, check).read_text()
+    assert "best for `firms` on the fresh runs: mix 2, " in report
+    assert "best for `cost` on the fresh runs: mix 3, " in report
+    assert "- shown better than the historical mix on every objective: mix 2." in report
+    assert "over the budget (`cost` at most 2.00 bn) on the fresh runs: none." in report
+
+
+def test_a_mix_that_only_the_search_s_seeds_favour_is_not_called_better(tmp_path):
+    """On the fresh runs every mix does a little better than the historical one on both objectives by its mean (3
+    firms more, 1 m yuan less) but the paired differences swing by 30 firms and 30 m yuan either way, so every
+    interval covers zero: the report calls no mix better, whatever the means say."""
+    opt, spec, mixes, front = _hand_made(tmp_path)
+    swing = np.tile([1.0, -1.0], 5)
+    hist_firms, hist_cost = 150 + np.arange(10.0), 2.5e8 + 1e6 * np.arange(10.0)
+    firms = np.array([hist_firms] + [hist_firms + 3 + 30 * swing] * 3)
+    cost = np.array([hist_cost] + [hist_cost - 1e6 + 3e7 * swing] * 3)
+    check = opt.check_table(spec, mixes, front, np.stack([firms, cost], axis=2))
+    assert (check[check.mix > 0].lo95 < 0).all() and (check[check.mix > 0].hi95 > 0).all()
+    report = opt.write_report(spec, tmp_path, mixes, front, None, check).read_text()
+    assert "shown better than the historical mix on every objective: none" in report
+
+
+def test_the_fresh_runs_are_none_of_the_search_s(tmp_path):
+    """The front is judged on seeds after every seed the search used (a run of the search would bring back the
+    flattered means), with or without posterior draws."""
+    from simmodel.analysis import optimise as opt
+    from simmodel.analysis.posterior import Plan
+
+    path = tmp_path / "o.toml"
+    path.write_text(TINY.format(budget=2e9).replace("seeds = 1", "seeds = 3\nfirst_seed = 5\ncheck_seeds = 4"))
+    spec = opt.load_spec(path)
+    runs, fresh = opt.check_plan(spec, None)
+    assert runs == [(None, s) for s in (8, 9, 10, 11)] and fresh is None
+    plan = Plan.make(2, 5, 3)  # draws on seeds 5-10
+    runs, fresh = opt.check_plan(spec, plan)
+    assert [s for _, s in runs] == [11, 12, 13, 14] and fresh.n == 4 and fresh.seeds_per_draw == 1
+    assert not {s for _, s in runs} & set(plan.all_seeds())

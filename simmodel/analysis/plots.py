@@ -771,15 +771,19 @@ def discovery_figures(spec, cases: pd.DataFrame, box, folder: Path) -> list[Path
 
 
 # --- optimisation (analysis/optimise.py) ------------------------------------------------------------------
-def optimisation_figures(spec, table: pd.DataFrame, front: pd.DataFrame, folder: Path) -> list[Path]:
+def optimisation_figures(spec, table: pd.DataFrame, front: pd.DataFrame, folder: Path, over: str = "",
+                         check: pd.DataFrame | None = None) -> list[Path]:
     """Every pair of objectives: all candidates (grey; infeasible ones as crosses), the front (red), the
-    historical mix (a black star)."""
+    historical mix (a black star), each on the search's runs; and, from ``check`` (optimise.check_table), the
+    front's mixes and the historical mix on the fresh runs (open markers, each joined to its search point)."""
     objs = [n for n, _ in spec.objectives]
     pairs = [(objs[i], objs[j]) for i in range(len(objs)) for j in range(i + 1, len(objs))]
     fig, axes = plt.subplots(1, len(pairs), figsize=(5.2 * len(pairs), 4.6), squeeze=False)
     cand = table[table.generation >= 0]
     hist = table[table.generation == -1].iloc[0]
     outputs = {o.name: o for o in spec.outputs}
+    fresh = (check.pivot(index="mix", columns="output", values="check_mean")
+             if check is not None and not check.empty else None)
     for ax, (a, b) in zip(axes.flat, pairs):
         ok, bad = cand[cand.feasible], cand[~cand.feasible]
         ax.scatter(ok[a], ok[b], s=14, color="0.6", label="candidates")
@@ -789,20 +793,28 @@ def optimisation_figures(spec, table: pd.DataFrame, front: pd.DataFrame, folder:
             f = front.sort_values(a)
             ax.plot(f[a], f[b], "o-", color="tab:red", ms=5, lw=1, label="front")
         ax.scatter([hist[a]], [hist[b]], marker="*", s=220, color="black", zorder=5, label="historical mix")
+        if fresh is not None and len(fresh) > 1:
+            for m, r in fresh.iterrows():
+                search = hist if m == 0 else front.iloc[m - 1]
+                ax.plot([search[a], r[a]], [search[b], r[b]], ":", color="0.35" if m == 0 else "tab:red", lw=0.8)
+            ax.scatter(fresh[a].iloc[1:], fresh[b].iloc[1:], s=30, facecolors="none", edgecolors="tab:red",
+                       zorder=6, label="front, fresh runs")
+            ax.scatter(fresh[a].iloc[:1], fresh[b].iloc[:1], marker="*", s=220, facecolors="none",
+                       edgecolors="black", zorder=6, label="historical, fresh runs")
         sense = dict(spec.objectives)
         ax.set_xlabel(textwrap.fill(f"{outputs[a].describe()} ({outputs[a].unit}; {sense[a]})", 60), fontsize=8)
         ax.set_ylabel(textwrap.fill(f"{outputs[b].describe()} ({outputs[b].unit}; {sense[b]})", 45), fontsize=8)
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_short))
         ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_short))
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=4, frameon=False, fontsize=8)
+    fig.legend(handles, labels, loc="lower center", ncol=3, frameon=False, fontsize=8)
     budget = ""
     if spec.budget:
         o = outputs[spec.budget[0]]
         budget = f"; budget: {o.describe().lower()} at most {_short(spec.budget[1])} {o.unit}"
-    seeds = f"{len(spec.seeds)} seed{'s' * (len(spec.seeds) != 1)}"
     fig.suptitle(textwrap.fill(f"NSGA-II: {spec.population} candidates x {spec.generations} generations{budget}; "
-                               f"each point the mean of {seeds}; axes not from zero, seed spread not drawn",
-                               55 * len(pairs)), fontsize=10)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+                               f"each point the mean over {over or 'the search seeds'}; open markers: the same mixes "
+                               f"on {spec.check_seeds} fresh runs (report.md gives the gains' intervals); axes not "
+                               "from zero", 55 * len(pairs)), fontsize=10)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
     return [_save(fig, folder / "front.png")]

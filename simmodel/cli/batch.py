@@ -126,7 +126,8 @@ def cmd_optimise(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"optimisation {spec.path.name}: {len(spec.levers)} levers, {spec.population} candidates x "
                   f"{spec.generations} generations + the historical mix, {runs_each} runs each = up to {n_runs} runs on "
-                  f"{ex.describe()}; {common.bands_line(plan, len(spec.seeds))}")
+                  f"{ex.describe()}; {common.bands_line(plan, len(spec.seeds))}; then the front and the historical "
+                  f"mix on {spec.check_seeds} fresh {'draws' if plan else 'seeds'}")
         bar = ProgressLine("runs", enabled=None if not args.quiet else False)
         info = optimise.run(spec, out, ex, resume=args.resume, plan=plan, progress=bar.update)
         bar.close()
