@@ -1,5 +1,6 @@
 """Global sensitivity (`simmodel sensitivity`) and the Python entry point (analysis/api.py)."""
 
+import dataclasses
 import json
 
 import pandas as pd
@@ -71,14 +72,15 @@ def test_the_outputs_are_the_mean_over_seeds_of_each_design_point(tmp_path):
     out = tmp_path / "m"
     assert main(["sensitivity", str(write(tmp_path)), "--out", str(out), "--workers", "1", "--quiet"]) == 0
     spec = sensitivity.load_spec(out / "sweep.toml")
-    y, var = sensitivity.output_matrix(spec, out)
+    y, runs = sensitivity.output_matrix(spec, out)
     table = pd.read_csv(out / "table.csv", dtype={"period": str})
     firms = table[(table.indicator == "firms_stage_1plus") & (table.period == "2014")]
     expected = firms.groupby("point").value.mean().to_numpy()
     assert y[:, 0] == pytest.approx(expected, rel=1e-12)
     paid = table[table.indicator == "public_cost"].groupby(["point", "seed"]).value.sum().groupby("point").mean()
     assert y[:, 1] == pytest.approx(paid.to_numpy(), rel=1e-12)
-    assert var[0] > 0  # two seeds: the seed noise is measured
+    by_seed = firms.pivot(index="point", columns="seed", values="value").to_numpy()
+    assert runs.shape == (spec.points, 2, 2) and runs[:, :, 0] == pytest.approx(by_seed, rel=1e-12)
 
 
 def test_sobol_indices_and_the_same_bytes_on_a_rerun(tmp_path):
@@ -182,7 +184,8 @@ def test_the_report_compares_the_strongest_lever_with_the_strongest_uncertain_pa
             conv += [{"output": o, "factor": f.name, "index": "mu_star", "samples": m, "value": values[f.name],
                       "conf95": 0.1} for m in (2, 4)]
     report = sensitivity.write_report(spec, tmp_path, pd.DataFrame(rows), pd.DataFrame(conv),
-                                      {"firms": float("nan"), "cost": float("nan")}, np.ones((spec.points, 2)))
+                                      {"firms": np.full(4, np.nan), "cost": np.full(4, np.nan)},
+                                      np.ones((spec.points, 2)))
     firms, cost = report.read_text().split("## firms")[1].split("## cost")
     assert "`subsidy` (rank 1), has 1.5 times" in firms and "`intercept` (rank 2)" in firms
     assert "the policy choice matters more than what the evidence leaves open" in firms
@@ -190,24 +193,95 @@ def test_the_report_compares_the_strongest_lever_with_the_strongest_uncertain_pa
     assert "what the evidence leaves open matters more than this policy choice" in cost
 
 
-def test_the_morris_noise_level_is_the_mu_star_that_seed_noise_alone_gives(tmp_path):
-    """The report's yardstick: what mu* would pure seed noise show? Each design point's output is the mean over the
-    spec's seeds (two here), so its noise variance is a run's variance over their number. SALib's own Morris analysis
-    of such pure noise (2,000 trajectories: a standard error of under 1 %) must give the level the report states."""
+def _pure_noise_design(spec, trajectories: int, shift_sd: float, seed: int = 2):
+    """A Morris design of ``trajectories`` in the spec's problem, and runs (points x seeds x 1 output) of pure noise:
+    each run a N(0, 3) draw plus its seed's shift (sd ``shift_sd``), which every point shares (common random
+    numbers), and the points' means."""
+    import numpy as np
+    from SALib.sample import morris as sample
+
+    x = sample.sample(spec.problem(), N=trajectories, num_levels=spec.levels, seed=1)
+    rng = np.random.default_rng(seed)
+    runs = rng.normal(0.0, 3.0, (len(x), len(spec.seeds))) + rng.normal(0.0, shift_sd, len(spec.seeds))
+    return x, runs[:, :, None]
+
+
+def test_the_elementary_effects_are_salib_s(tmp_path):
+    """The per-seed elementary effects the noise is measured from: over a design's mean output their mean absolute
+    value is SALib's mu* and their mean SALib's mu, factor by factor."""
     import numpy as np
     from SALib.analyze import morris as analyze
-    from SALib.sample import morris as sample
+
+    spec = sensitivity.load_spec(write(tmp_path))
+    x, runs = _pure_noise_design(spec, 50, 0.0)
+    y = runs[:, :, 0].mean(axis=1) + 40 * x[:, 0] ** 2  # a non-linear effect of the first factor
+    r = analyze.analyze(spec.problem(), x, y, num_levels=spec.levels, seed=1)
+    ee = sensitivity.elementary_effects(spec, x, y)
+    assert np.abs(ee).mean(axis=0) == pytest.approx(np.asarray(r["mu_star"]), rel=1e-12)
+    assert ee.mean(axis=0) == pytest.approx(np.asarray(r["mu"]), rel=1e-12)
+    per_seed = sensitivity.elementary_effects(spec, x, runs[:, :, 0])
+    assert per_seed.mean(axis=2) == pytest.approx(sensitivity.elementary_effects(spec, x, runs[:, :, 0].mean(axis=1)))
+
+
+@pytest.mark.parametrize("shift_sd", [0.0, 30.0])
+def test_the_morris_noise_level_is_the_mu_star_that_seed_noise_alone_gives(tmp_path, shift_sd):
+    """The report's yardstick: what mu* would pure seed noise show? Each design point's output is the mean over the
+    spec's seeds (two here). SALib's own Morris analysis of such pure noise (2,000 trajectories: a standard error of
+    under 1 %) must give each factor's level the report states. A seed's shift shared by every point (sd 30, ten
+    times a run's own noise) moves no elementary effect, so it must not move the level either: the level the report
+    used until 2026-12-07, from the seeds' variance at each point, was about ten times too high with it."""
+    import numpy as np
+    from SALib.analyze import morris as analyze
 
     spec = sensitivity.load_spec(write(tmp_path))
     assert len(spec.seeds) == 2 and spec.levels == 4
-    run_var = 9.0  # a single run's seed-to-seed variance (sd 3)
-    problem = spec.problem()
-    x = sample.sample(problem, N=2000, num_levels=spec.levels, seed=1)
-    rng = np.random.default_rng(2)
-    y = rng.normal(0.0, 3.0, (len(x), len(spec.seeds))).mean(axis=1)  # each point: the mean of its seeds' runs
-    mu_star = np.mean(analyze.analyze(problem, x, y, num_levels=spec.levels, seed=1)["mu_star"])
-    noise = sensitivity.noise_levels(spec, np.zeros((spec.points, 2)), np.full(2, run_var))
-    assert noise["firms"] == pytest.approx(mu_star, rel=0.04), (noise, mu_star)
+    x, runs = _pure_noise_design(spec, 2000, shift_sd)
+    mu_star = np.asarray(analyze.analyze(spec.problem(), x, runs[:, :, 0].mean(axis=1), num_levels=spec.levels,
+                                         seed=1)["mu_star"])
+    spec = dataclasses.replace(spec, outputs=spec.outputs[:1])
+    noise = sensitivity.noise_levels(spec, x, runs)["firms"]
+    assert noise.shape == (3,) and noise == pytest.approx(mu_star, rel=0.06), (noise, mu_star)
+
+
+def test_the_sobol_noise_share_leaves_out_the_shift_every_point_shares(tmp_path):
+    """Sobol: the share of the output's variance that is noise in a point's mean. With a signal of variance 100 and
+    runs' own noise of sd 3 on two seeds, it is 4.5 / 104.5 whatever a seed's shared shift (sd 30) adds to each
+    point's spread over the seeds."""
+    import numpy as np
+
+    spec = sensitivity.load_spec(write(tmp_path, method="sobol", samples=4))
+    spec = dataclasses.replace(spec, outputs=spec.outputs[:1])
+    rng = np.random.default_rng(4)
+    signal = rng.normal(0, 10, 20_000)
+    runs = (signal[:, None] + rng.normal(0, 3, (20_000, 2)) + rng.normal(0, 30, 2))[:, :, None]
+    share = sensitivity.noise_levels(spec, np.zeros((20_000, 3)), runs)["firms"]
+    assert share == pytest.approx(4.5 / 104.5, rel=0.05)
+
+
+def test_the_report_says_when_the_lever_and_the_parameter_cannot_be_told_apart(tmp_path):
+    """A lever at 5 +- 2 and an uncertain parameter at 4 +- 2 (95 % half-widths): their intervals overlap, so the
+    report names no winner; with both at zero it says neither moves the output."""
+    import numpy as np
+
+    text = TINY.format(method="morris", samples=4).replace(
+        'range = [0.0, 1e6]', 'range = [0.0, 1e6]\nrole = "lever"')
+    spec = sensitivity.load_spec(write(tmp_path, text))
+    rows, conv = [], []
+    for o, values in {"firms": {"subsidy": 5.0, "intercept": 4.0, "conference_cost": 1.0},
+                      "cost": {"subsidy": 0.0, "intercept": 0.0, "conference_cost": 0.0}}.items():
+        for f, role in zip(spec.factors, spec.roles):
+            for index, v in (("mu_star", values[f.name]), ("mu", values[f.name]), ("sigma", 0.1)):
+                rows.append({"output": o, "factor": f.name, "role": role, "index": index, "value": v, "conf95": 2.0,
+                             "samples": 4})
+            conv += [{"output": o, "factor": f.name, "index": "mu_star", "samples": m, "value": values[f.name],
+                      "conf95": 2.0} for m in (2, 4)]
+    noise = {"firms": np.full(3, np.nan), "cost": np.full(3, np.nan)}
+    report = sensitivity.write_report(spec, tmp_path, pd.DataFrame(rows), pd.DataFrame(conv), noise,
+                                      np.ones((spec.points, 2))).read_text()
+    firms, cost = report.split("## firms")[1].split("## cost")
+    assert "whose 95 % intervals overlap: at this sample it cannot be told which matters more" in firms
+    assert "matters more than" not in firms
+    assert "neither moves the output" in cost
 
 
 def test_a_posterior_range_holds_the_middle_90_percent_of_that_parameter_s_posterior(tmp_path):

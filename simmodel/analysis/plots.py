@@ -628,8 +628,9 @@ def _name_points(ax, named: list[tuple[str, float, float]], x_max: float, y_max:
 
 
 def sensitivity_figures(spec, table: pd.DataFrame, convergence: pd.DataFrame, noise: dict, folder: Path) -> list[Path]:
-    """Morris: mu* against sigma per output (markers by role, mu*'s 95 % interval as a bar, seed noise
-    shaded); Sobol: S1 and ST bars with 95 % intervals per output; both: the main index against sample size."""
+    """Morris: mu* against sigma per output (markers by role, mu*'s 95 % interval as a bar; a factor within twice
+    its own seed noise, sensitivity.noise_levels, hollow and listed in a corner); Sobol: S1 and ST bars with 95 %
+    intervals per output; both: the main index against sample size."""
     outs = list(spec.outputs)
     roles = dict(zip([f.name for f in spec.factors], spec.roles))
     paths = []
@@ -638,23 +639,26 @@ def sensitivity_figures(spec, table: pd.DataFrame, convergence: pd.DataFrame, no
         for ax, o in zip(axes, outs):
             t = table[table.output == o.name].pivot_table(index="factor", columns="index", values="value")
             half = table[(table.output == o.name) & (table["index"] == "mu_star")].set_index("factor").conf95
-            # name the factors that stand out; those within twice the seed noise (or, with the noise unknown,
-            # under 5 % of the largest mu*) huddle at the origin, so they are listed in a corner instead
-            level = 2 * noise[o.name] if np.isfinite(noise.get(o.name, np.nan)) else 0.05 * t.mu_star.max()
+            # name the factors that stand out; those within twice their own seed noise (or, with the noise unknown,
+            # under 5 % of the largest mu*) are hollow and listed in a corner instead
+            own = np.asarray(noise.get(o.name, np.nan), float) * np.ones(len(spec.factors))
+            known = bool(np.isfinite(own).all())
+            level = dict(zip([f.name for f in spec.factors], 2 * own if known else [0.05 * t.mu_star.max()] * len(own)))
             small, named = [], []
             for fac, r in t.sort_values("mu_star", ascending=False).iterrows():
                 marker, color, _ = ROLE_STYLE[roles[fac]]
-                ax.errorbar(r.mu_star, r.sigma, xerr=half[fac], fmt=marker, color=color, ms=6, capsize=2)
-                if r.mu_star > level:
+                within = known and r.mu_star <= level[fac]
+                ax.errorbar(r.mu_star, r.sigma, xerr=half[fac], fmt=marker, color=color, ms=6, capsize=2,
+                            mfc="none" if within else color)
+                if r.mu_star > level[fac]:
                     named.append((fac, r.mu_star, r.sigma))
                 else:
                     small.append(fac)
             _name_points(ax, named, t.mu_star.max(), t.sigma.max())
             if small:
-                ax.text(0.98, 0.04, textwrap.fill("near the origin: " + ", ".join(small), 45), transform=ax.transAxes,
+                what = "within twice their seed noise" if known else "near the origin"
+                ax.text(0.98, 0.04, textwrap.fill(f"{what}: " + ", ".join(small), 45), transform=ax.transAxes,
                         ha="right", va="bottom", fontsize=6.5, color="0.3")
-            if np.isfinite(noise.get(o.name, np.nan)):
-                ax.axvspan(0, 2 * noise[o.name], color="0.85", zorder=0)
             ax.set_xlim(left=0)
             ax.set_ylim(bottom=0)
             ax.set_xlabel(f"mu* ({o.unit} per full range)", fontsize=8)
@@ -663,7 +667,8 @@ def sensitivity_figures(spec, table: pd.DataFrame, convergence: pd.DataFrame, no
         handles = [plt.Line2D([], [], marker=m, color=c, ls="", label=lab) for m, c, lab in ROLE_STYLE.values()]
         handles.append(plt.Line2D([], [], marker="|", ms=8, color="0.3", ls="-", lw=1,
                                   label="bar: 95 % bootstrap interval of mu*"))
-        handles.append(plt.Rectangle((0, 0), 1, 1, color="0.85", label="within twice the seed noise"))
+        handles.append(plt.Line2D([], [], marker="o", mfc="none", color="0.3", ls="",
+                                  label="hollow: within twice its own seed noise"))
         fig.legend(handles=handles, loc="lower center", ncol=4, frameon=False, fontsize=8)
         fig.suptitle(f"Morris screening: {spec.samples} trajectories x {len(spec.seeds)} seeds", fontsize=10)
         fig.tight_layout(rect=(0, 0.06, 1, 1))

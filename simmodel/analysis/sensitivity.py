@@ -206,25 +206,34 @@ def load_spec(path_like: str | Path) -> SensitivitySpec:
 
 # --- analysis ------------------------------------------------------------------------------------------
 def output_matrix(spec: SensitivitySpec, folder: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Each output at each design point: the mean over the seeds (points x outputs), and the seed-to-seed
-    variance pooled over points (outputs; NaN with one seed)."""
+    """Each output at each design point: the mean over the seeds (points x outputs), and its value on each seed
+    (points x seeds x outputs, the seeds in order)."""
     from .api import province_values
 
     table = pd.read_csv(folder / "table.csv", dtype={"period": str, "indicator": str})
-    n = spec.points
-    mean = np.full((n, len(spec.outputs)), np.nan)
-    var = np.zeros(len(spec.outputs))
+    runs = np.full((spec.points, len(spec.seeds), len(spec.outputs)), np.nan)
     for i, g in table.groupby("point", sort=True):
-        per_seed = []
-        for _, r in g.groupby("seed", sort=True):
+        for k, (_, r) in enumerate(g.groupby("seed", sort=True)):
             values = province_values(zip(r.period, ["Zhejiang"] * len(r), ["all"] * len(r), r.indicator, r.value))
-            per_seed.append([o.value(values) for o in spec.outputs])
-        y = np.array(per_seed)
-        mean[int(i)] = y.mean(axis=0)
-        if len(y) > 1:
-            var += y.var(axis=0, ddof=1)
-    var = var / n if len(spec.seeds) > 1 else np.full(len(spec.outputs), np.nan)
-    return mean, var
+            runs[int(i), k] = [o.value(values) for o in spec.outputs]
+    return runs.mean(axis=1), runs
+
+
+def elementary_effects(spec: SensitivitySpec, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Morris elementary effects of ``y`` (a value per design row, or rows x seeds) over the design ``x`` (rows in
+    the unit cube, trajectories of len(factors) + 1 rows, each step moving one factor): the output's change over
+    the factor's change, per trajectory and factor (trajectories x factors [x seeds]). Their mean absolute value
+    over trajectories is SALib's mu*."""
+    k = len(spec.factors)
+    xs = x.reshape(-1, k + 1, k)
+    ys = y.reshape(len(xs), k + 1, *y.shape[1:])
+    dx = np.diff(xs, axis=1)  # (trajectories, steps, factors): one factor non-zero a step
+    which = np.argmax(np.abs(dx), axis=2)
+    step = np.take_along_axis(dx, which[..., None], axis=2)[..., 0]
+    ee = np.diff(ys, axis=1) / step.reshape(*step.shape, *([1] * (y.ndim - 1)))
+    out = np.empty_like(ee)
+    np.put_along_axis(out, which.reshape(*which.shape, *([1] * (y.ndim - 1))), ee, axis=1)
+    return out
 
 
 def indices(spec: SensitivitySpec, x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
@@ -257,7 +266,7 @@ def main_index(method: str) -> str:
 def analyse(spec: SensitivitySpec, folder: Path) -> dict:
     """indices.csv, convergence.csv, figures and report.md from a finished design."""
     x = spec.unit_design()
-    y, seed_var = output_matrix(spec, folder)
+    y, runs = output_matrix(spec, folder)
     rows, conv = [], []
     results = {}
     for j, o in enumerate(spec.outputs):
@@ -279,7 +288,7 @@ def analyse(spec: SensitivitySpec, folder: Path) -> dict:
     store.write_csv(folder / "indices.csv", list(table.columns), table.astype(str).itertuples(index=False))
     store.write_csv(folder / "convergence.csv", list(convergence.columns),
                     convergence.astype(str).itertuples(index=False))
-    noise = noise_levels(spec, y, seed_var)
+    noise = noise_levels(spec, x, runs)
     from . import plots
 
     figures = plots.sensitivity_figures(spec, table, convergence, noise, folder / "figures")
@@ -287,21 +296,29 @@ def analyse(spec: SensitivitySpec, folder: Path) -> dict:
     return {"indices": str(folder / "indices.csv"), "figures": [str(p) for p in figures], "report": str(report)}
 
 
-def noise_levels(spec: SensitivitySpec, y: np.ndarray, seed_var: np.ndarray) -> dict[str, float]:
-    """What seed noise alone would show, per output: Morris, the mu* of elementary effects of pure noise
-    (E|N(0, s)| with s = sqrt(2 var / seeds) / delta, delta = levels / (2 (levels - 1))); Sobol, the share
-    of the outputs' variance that is seed noise (var / seeds over the variance across points)."""
+def noise_levels(spec: SensitivitySpec, x: np.ndarray, runs: np.ndarray) -> dict:
+    """What seed noise alone would show, per output (``runs``: points x seeds x outputs over the design ``x``).
+    Every point runs on the same seeds, so a seed's shift is shared by every point and cancels from an elementary
+    effect and from the contrasts Sobol's estimators take; the noise is what is left. Morris: per factor, the mu*
+    of elementary effects of pure noise, E|N(0, s)| = s sqrt(2 / pi), with s^2 the variance over seeds of the
+    factor's effects, averaged over trajectories, over the number of seeds (an array, one value per factor). Sobol:
+    the share of the output's variance across the design that is noise in a point's mean, the residual variance
+    of the points x seeds table (stats.residual_variance) over the seeds, over the variance of the points' means.
+    NaN with one seed. (Until 2026-12-07 one level per output came from the seeds' variance at each point,
+    which holds the shared shift: 1.6-3.3 times too high on a review's Morris design.)"""
+    from .stats import residual_variance
+
+    s = runs.shape[1]
     out = {}
     for j, o in enumerate(spec.outputs):
-        v = seed_var[j] / len(spec.seeds)
-        if not np.isfinite(v):
-            out[o.name] = math.nan
+        if s < 2:
+            out[o.name] = np.full(len(spec.factors), np.nan) if spec.method == "morris" else math.nan
         elif spec.method == "morris":
-            delta = spec.levels / (2 * (spec.levels - 1))
-            out[o.name] = math.sqrt(2 * v) / delta * math.sqrt(2 / math.pi)
+            ee = elementary_effects(spec, x, runs[:, :, j])  # trajectories x factors x seeds
+            out[o.name] = np.sqrt(np.mean(np.var(ee, axis=2, ddof=1), axis=0) / s) * math.sqrt(2 / math.pi)
         else:
-            total = np.nanvar(y[:, j], ddof=1)
-            out[o.name] = v / total if total > 0 else math.nan
+            total = np.nanvar(runs[:, :, j].mean(axis=1), ddof=1)
+            out[o.name] = residual_variance(runs[:, :, j]) / s / total if total > 0 else math.nan
     return out
 
 
@@ -313,7 +330,7 @@ def _fmt(v: float) -> str:
 
 
 def write_report(spec: SensitivitySpec, folder: Path, table: pd.DataFrame, convergence: pd.DataFrame,
-                 noise: dict[str, float], y: np.ndarray) -> Path:
+                 noise: dict, y: np.ndarray) -> Path:
     """report.md: the design, then for each output the factors in order, in words."""
     key = main_index(spec.method)
     what = ("Morris elementary effects: mu* (mean absolute effect of moving a factor one grid step, scaled to "
@@ -368,7 +385,7 @@ def write_report(spec: SensitivitySpec, folder: Path, table: pd.DataFrame, conve
     return store.write_text(folder / "report.md", "\n".join(lines) + "\n")
 
 
-def _words(spec: SensitivitySpec, o: Output, t: pd.DataFrame, order: list[str], noise: float,
+def _words(spec: SensitivitySpec, o: Output, t: pd.DataFrame, order: list[str], noise,
            convergence: pd.DataFrame) -> list[str]:
     """The output's paragraph: what drives it, levers against uncertain parameters, noise, convergence."""
     key = main_index(spec.method)
@@ -381,21 +398,32 @@ def _words(spec: SensitivitySpec, o: Output, t: pd.DataFrame, order: list[str], 
     unc = [f for f in order if t.role[f] == "uncertain"]
     if levers and unc:
         lv, un = levers[0], unc[0]
-        ratio = t.value[lv] / t.value[un] if t.value[un] > 0 else math.inf
-        rel = (f"{ratio:.2g} times" if np.isfinite(ratio) else "infinitely more than")
-        out.append(f"The most influential policy lever, `{lv}` (rank {order.index(lv) + 1}), has {rel} the {shown} of "
-                   f"the most influential uncertain parameter, `{un}` (rank {order.index(un) + 1}): "
-                   + ("the policy choice matters more than what the evidence leaves open." if ratio > 1 else
-                      "what the evidence leaves open matters more than this policy choice."))
-    if np.isfinite(noise):
-        if spec.method == "morris":
-            below = [f for f in order if t.value[f] < 2 * noise]
-            out.append(f"Seed noise alone would give mu* of about {_fmt(noise)}; "
-                       + (f"{', '.join(f'`{f}`' for f in below)} stay below twice that and are not distinguishable "
-                          "from noise at these seeds." if below else "every factor is above twice that."))
+        (a, ha), (b, hb) = (t.value[lv], t.conf95[lv]), (t.value[un], t.conf95[un])
+        lever = f"The most influential policy lever, `{lv}` (rank {order.index(lv) + 1})"
+        param = f"the most influential uncertain parameter, `{un}` (rank {order.index(un) + 1})"
+        if a <= 0 and b <= 0:
+            out.append(f"{lever}, and {param} both have {shown} of zero or below: neither moves the output.")
+        elif a - ha > b + hb or b - hb > a + ha:  # their 95 % intervals apart: a direction the sample supports
+            rel = f"{a / b:.2g} times" if b > 0 else "more than"
+            out.append(f"{lever}, has {rel} the {shown} of {param}: "
+                       + ("the policy choice matters more than what the evidence leaves open." if a > b else
+                          "what the evidence leaves open matters more than this policy choice."))
         else:
-            out.append(f"Seed noise is {noise:.1%} of the output's variance across the design (it inflates ST "
-                       "and blurs small indices).")
+            out.append(f"{lever}, and {param} have {shown} of {_fmt(a)} and {_fmt(b)}, whose 95 % intervals overlap: "
+                       "at this sample it cannot be told which matters more.")
+    noise = np.asarray(noise, float)
+    if np.isfinite(noise).all():
+        if spec.method == "morris":
+            level = dict(zip([f.name for f in spec.factors], noise))
+            below = [f for f in order if t.value[f] < 2 * level[f]]
+            out.append(f"Seed noise alone, paired within each seed, would give a factor mu* of {_fmt(noise.min())} to "
+                       f"{_fmt(noise.max())} (each its own); "
+                       + (f"{', '.join(f'`{f}`' for f in below)} stay below twice their own and are not "
+                          "distinguishable from noise at these seeds." if below else
+                          "every factor is above twice its own."))
+        else:
+            out.append(f"Seed noise is {float(noise):.1%} of the output's variance across the design (it inflates "
+                       "ST and blurs small indices).")
     else:
         out.append("With one seed per point the seed noise is not measured: small indices may be noise.")
     c = convergence[convergence.output == o.name]
@@ -422,4 +450,5 @@ def run(spec: SensitivitySpec, folder: Path, executor, resume: bool = False, pro
     return info
 
 
-__all__ = ["SensitivitySpec", "load_spec", "factors_from", "analyse", "run", "indices", "output_matrix", "METHODS"]
+__all__ = ["SensitivitySpec", "load_spec", "factors_from", "analyse", "run", "indices", "output_matrix",
+           "elementary_effects", "noise_levels", "METHODS"]

@@ -235,13 +235,23 @@ def cell_noise(d, cells) -> tuple[float, float]:
     ses = np.array([mean_se(value[at], draws=units[at])[1] for at in (cells == c for c in cells.unique())])
     cell_se = float(np.sqrt(np.mean(np.square(ses[np.isfinite(ses)])))) if np.isfinite(ses).any() else np.nan
     table = value.groupby([cells, units]).mean().unstack("unit").dropna(axis=1).to_numpy(float)
+    u = table.shape[1]
+    return cell_se, float(np.sqrt(2 * residual_variance(table) / u)) if u >= 2 else np.nan
+
+
+def residual_variance(table) -> float:
+    """The noise variance of a (rows x units) table of values, each unit (a seed or a posterior draw) shared by
+    every row: the residual variance once each row's and each unit's mean are taken out (two-way, no interaction;
+    (rows - 1) (units - 1) degrees of freedom). A unit's shift, shared by every row, is not in it, as it is in no
+    difference between rows. NaN with fewer than two rows or units."""
+    table = np.asarray(table, float)
+    if table.ndim != 2 or min(table.shape) < 2:
+        return np.nan
     c, u = table.shape
-    if c < 2 or u < 2:
-        return cell_se, np.nan
     resid = table - table.mean(axis=1, keepdims=True) - table.mean(axis=0, keepdims=True) + table.mean()
-    return cell_se, float(np.sqrt(2 * np.sum(resid**2) / ((c - 1) * (u - 1)) / u))
+    return float(np.sum(resid**2) / ((c - 1) * (u - 1)))
 
 
 __all__ = ["band", "band_rows", "weighted_quantile", "bootstrap_ratio", "covers_zero", "has_band", "band_note",
            "mean_sd", "mean_se", "se_interval", "t_interval", "mean_interval", "simultaneous_level", "level_means",
-           "cell_noise", "replication_units", "QUANTILES", "MIN_BAND_RUNS"]
+           "cell_noise", "residual_variance", "replication_units", "QUANTILES", "MIN_BAND_RUNS"]
