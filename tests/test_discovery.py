@@ -66,6 +66,43 @@ def test_the_box_chosen_holds_the_most_cases_at_the_threshold_not_the_densest_fe
     assert box.trajectory.density.max() > chosen.density  # a denser box was there to be taken
 
 
+def test_the_box_does_not_depend_on_the_order_the_factors_are_listed_in():
+    """Cases of interest lie where f0 < 0.3 (90 % of points there, 10 % elsewhere), four other factors play no part
+    (200 random points). EMA's PRIM breaks ties between equally good peels by column order: here the file's order
+    and its reverse give different boxes (f0 alone against f0 and f2 and f4). Run over seeded orders, the box is the
+    same for both, the best one: f0 alone, the only factor that matters, with the most coverage."""
+    rng = np.random.default_rng(9)
+    x = pd.DataFrame({f"f{i}": rng.uniform(0, 1, 200) for i in range(5)})
+    y = np.where(x.f0 < 0.3, rng.random(200) < 0.9, rng.random(200) < 0.1)
+    settings = {"threshold": 0.8, "peel_alpha": 0.05, "paste_alpha": 0.05, "mass_min": 0.05}
+    backwards = x[x.columns[::-1]]
+    assert set(discovery.prim_box(x, y, settings).limits.factor) != set(discovery.prim_box(backwards, y, settings)
+                                                                           .limits.factor)
+    a, b = discovery.find_box(x, y, settings), discovery.find_box(backwards, y, settings)
+    assert list(a.limits.factor) == ["f0"]
+    assert b.limits.set_index("factor").equals(a.limits.set_index("factor"))
+    assert a.orders == discovery.ORDERS and a.agreement + sum(n for _, n in a.others) == a.orders
+    assert f"{a.agreement} of them restrict these factors" in discovery.order_text(a)
+
+
+def test_among_equally_good_boxes_the_fewest_restrictions_win_over_the_most_frequent(monkeypatch):
+    """Two boxes with the same coverage and density: one restricts a alone (PRIM's box when a comes first), one a and
+    b (otherwise, so twice as often). A restriction that changes neither coverage nor density is not evidence: the
+    box on a alone is chosen, and the report counts the other."""
+    def fake(x, y, settings):
+        factors = ["a"] if x.columns[0] == "a" else ["a", "b"]
+        limits = pd.DataFrame({"factor": factors, "min": 0.0, "max": 0.5, "qp_low": np.nan, "qp_high": 0.01})
+        traj = pd.DataFrame({"coverage": [1.0, 1.0], "density": [0.5, 1.0], "mass": [1.0, 0.5],
+                             "res_dim": [0, len(factors)]})
+        return discovery.Box(traj, 1, limits, 10, 20)
+
+    monkeypatch.setattr(discovery, "prim_box", fake)
+    x = pd.DataFrame({"a": [0.0, 1.0], "b": [0.0, 1.0], "c": [0.0, 1.0]})
+    box = discovery.find_box(x, np.array([True, False]), {"threshold": 0.8})
+    assert list(box.limits.factor) == ["a"]
+    assert box.others == [(["a", "b"], box.orders - box.agreement)] and box.orders - box.agreement > box.agreement
+
+
 def test_the_report_says_in_words_where_the_cases_are_and_which_limits_are_significant(tmp_path):
     """Cases where the intercept is below -7 and a conference costs more than 400,000 (400 hand-made points): the
     report reads 'intercept is at most' about -7 and 'conference_cost is at least' about 400,000, and names both
