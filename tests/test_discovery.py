@@ -103,6 +103,21 @@ def test_among_equally_good_boxes_the_fewest_restrictions_win_over_the_most_freq
     assert box.others == [(["a", "b"], box.orders - box.agreement)] and box.orders - box.agreement > box.agreement
 
 
+def test_a_restriction_that_is_not_significant_is_not_said_to_be_where_the_cases_are(tmp_path):
+    """A box restricting the intercept (quasi-p 0.001) and the conference cost (0.4): the words put the cases where
+    the intercept is low, and name the conference cost's restriction as possibly chance."""
+    path = tmp_path / "d.toml"
+    path.write_text(TINY.format(below=1))
+    spec = discovery.load_spec(path)
+    limits = pd.DataFrame({"factor": ["intercept", "conference_cost"], "min": [-10.0, 1e5], "max": [-7.0, 1e6],
+                           "qp_low": [np.nan, 0.4], "qp_high": [0.001, np.nan]})
+    traj = pd.DataFrame({"coverage": [1.0, 0.9], "density": [0.3, 0.85], "mass": [1.0, 0.3], "res_dim": [0, 2]})
+    cases = pd.DataFrame({"intercept": [-8.0, -5.0], "conference_cost": [5e5, 5e5], "of_interest": [True, False]})
+    text = discovery.write_report(spec, tmp_path, cases, discovery.Box(traj, 1, limits, 1, 2)).read_text()
+    assert "concentrate where `intercept` is at most -7. Restrictions significant at 5 % (quasi-p): `intercept`." in text
+    assert "The box also restricts `conference_cost` (at least 1e+05), not significant at 5 %" in text
+
+
 def test_the_report_says_in_words_where_the_cases_are_and_which_limits_are_significant(tmp_path):
     """Cases where the intercept is below -7 and a conference costs more than 400,000 (400 hand-made points): the
     report reads 'intercept is at most' about -7 and 'conference_cost is at least' about 400,000, and names both

@@ -301,13 +301,22 @@ def write_report(spec: DiscoverySpec, folder: Path, cases: pd.DataFrame, box: Bo
             lim = limit_text(r)
             qp = ", ".join("-" if not np.isfinite(q) else f"{q:.2g}" for q in (r.qp_low, r.qp_high))
             lines.append(f"| `{r.factor}` | {roles.get(r.factor, '')} | {lim} | {qp} |")
-        sig = [r.factor for _, r in box.limits.iterrows() if min(np.nan_to_num(r.qp_low, nan=1.0),
-                                                                 np.nan_to_num(r.qp_high, nan=1.0)) < 0.05]
-        lines += ["", ("In words: the cases of interest concentrate where " + "; ".join(
-            f"`{r.factor}` is {limit_text(r)}" for _, r in box.limits.iterrows()) + ". "
-            + (f"Restrictions significant at 5 % (quasi-p): {', '.join(f'`{s}`' for s in sig)}." if sig else
-               "No restriction is significant at 5 % (quasi-p): read the box with caution.")
-            if len(box.limits) else "In words: PRIM found no restriction that raises the density.")]
+        rows = [r for _, r in box.limits.iterrows()]
+        sig = [r for r in rows if min(np.nan_to_num(r.qp_low, nan=1.0), np.nan_to_num(r.qp_high, nan=1.0)) < 0.05]
+        rest = [r for r in rows if r.factor not in {q.factor for q in sig}]
+        where = lambda rs: "; ".join(f"`{r.factor}` is {limit_text(r)}" for r in rs)  # noqa: E731
+        which = lambda rs: ", ".join(f"`{r.factor}` ({limit_text(r)})" for r in rs)  # noqa: E731
+        if not rows:
+            words = "In words: PRIM found no restriction that raises the density."
+        elif not sig:
+            words = (f"In words: the box restricts {which(rows)}, but no restriction is significant at 5 % (quasi-p): "
+                     "read the box with caution.")
+        else:  # only significant restrictions are said to be where the cases concentrate
+            words = (f"In words: the cases of interest concentrate where {where(sig)}. Restrictions significant at 5 % "
+                     f"(quasi-p): {', '.join(f'`{r.factor}`' for r in sig)}."
+                     + (f" The box also restricts {which(rest)}, not significant at 5 %: that may be chance." if rest
+                        else ""))
+        lines += ["", words]
     lines += ["", "![trade-off](figures/tradeoff.png)"] + (["", "![box](figures/box.png)"] if box is not None else [])
     lines += ["", "Files: `cases.csv` (each point's factors, outputs and whether it is a case of interest), "
               + ("`trajectory.csv` (coverage, density, mass and restricted dimensions at each peeling step), "
