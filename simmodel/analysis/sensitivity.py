@@ -432,7 +432,8 @@ def _words(spec: SensitivitySpec, o: Output, t: pd.DataFrame, order: list[str], 
     if len(sizes) > 1:
         same_top = ranks[sizes[-2]][:3] == ranks[sizes[-1]][:3]
         out.append(f"Convergence: the top three on {sizes[-2]} and on {sizes[-1]} samples are "
-                   + ("the same, in the same order." if same_top else
+                   + ("the same, in the same order (a weak check: the smaller sample is part of the larger)."
+                      if same_top else
                       f"not the same ({', '.join(ranks[sizes[-2]][:3])} against {', '.join(ranks[sizes[-1]][:3])}): "
                       "take more samples before trusting the ranking."))
     return [" ".join(out)]
