@@ -239,6 +239,20 @@ def test_a_scenario_that_saves_money_and_adds_adopters_reads_so():
     assert "no trade-off" in experiments.cost_text(cost)
 
 
+def test_a_cost_difference_that_covers_zero_gives_no_direction_of_cost():
+    """300 more adopters on every seed, and a public cost 1 m yuan lower on average but swinging by 50 m either way
+    from seed to seed: the cost's 90 % interval covers zero, so the reading names no saving (a review found the sign
+    of the mean alone read as 'no trade-off' half the time when the true cost effect was zero)."""
+    def swing(s, y, ind):
+        extra = {"public_cost": -1e6 + (-1) ** s * 5e7, "subsidy_awards": -1e6 + (-1) ** s * 5e7,
+                 "firms_stage_1plus": 300 + s}.get(ind, 0.0)
+        return reference(s, y, ind) + extra
+    cost = tables({"baseline": runs(reference), "swing": runs(swing)})["cost"].iloc[0]
+    assert cost.scen_minus_ref_public_cost < 0 and cost.scen_minus_ref_firms_stage_1plus_lo90 > 0
+    assert cost.reading_per_firms_stage_1plus == "adds_at_no_measurable_cost"
+    assert experiments.cost_text(cost) == "more firms at stage >= 1 at no measurable change in public cost"
+
+
 # --- years, seeds and bands ------------------------------------------------------------------------------
 def test_year_selects_the_years_of_the_tables(tmp_path, capsys):
     t = tables({"baseline": runs(reference), "more": runs(expansion)})

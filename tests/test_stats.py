@@ -77,3 +77,20 @@ def test_validate_judges_a_figure_by_the_median_over_seeds_so_one_wild_run_does_
     values = np.array([[t.value]] * 4 + [[wild]])
     assert table([t], values)[0].met
     assert not table([t], np.array([[t.value]] * 2 + [[wild]] * 3))[0].met
+
+
+def test_validate_draws_no_5_95_band_from_fewer_than_ten_seeds():
+    """`simmodel validate --seeds 4`: the median still judges each target, but the 5 % and 95 % columns are dashes and
+    a note says why (the 5 % and 95 % points of four runs are little more than the smallest and largest); from ten
+    seeds on they are the runs' own quantiles."""
+    from simmodel.analysis.targets import load_targets
+    from simmodel.analysis.validation import lines, table
+
+    t = next(t for t in load_targets() if t.bound is None and t.role == "fit")
+    few = table([t], np.array([[t.value * (1 + k / 100)] for k in range(4)]))[0]
+    assert np.isnan(few.p05) and np.isnan(few.p95) and few.n == 4 and few.met
+    text = lines([few])
+    assert text[1].split()[-3:-1] == ["-", "-"] and text[-1] == f"({stats.band_note(4)})"
+    values = np.array([[t.value * (1 + k / 100)] for k in range(10)])
+    many = table([t], values)[0]
+    assert (many.p05, many.p95) == tuple(np.quantile(values[:, 0], [0.05, 0.95])) and len(lines([many])) == 2

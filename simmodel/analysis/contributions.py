@@ -291,12 +291,14 @@ def robustness(spec: Spec, point: list[dict], over: pd.DataFrame, draws: int) ->
     :func:`rows`, ``over`` the contributions over ``draws`` posterior draws (:func:`table`)."""
     post = {r["instrument"].scenario: r for r in rows(spec, over)}
     lines = ["", "## The same verdicts over the calibration's posterior", "",
-             f"The calibrated point is one of many parameter sets the targets allow. Here every scenario also ran on "
+             f"The calibrated point is one of many parameter sets the calibration's posterior holds (a posterior looser "
+             "than `validate`'s rule: most of its draws miss some fitted target, docs/ODD.md 3.6). Here every "
+             "scenario also ran on "
              f"{draws} draws from the calibration's posterior (one seed each, the same draws and seeds for every "
              "scenario), and each contribution to firms at stage >= 1 is read again over them: the mean over the "
              "draws and its interval over the draws' own values (Student t, at the table's simultaneous level). "
-             "Where the two verdicts differ, the point's rests on where the point sits in what the targets leave "
-             "open.", "",
+             "Where the two verdicts differ, the point's may rest on where the point sits among the draws, or the "
+             "posterior's interval may only be wider; the two means are not tested against each other.", "",
              "| instrument (scenario) | claim | at the point | over the posterior | the same verdict? |",
              "|---|---|---|---|---|"]
     differ = []

@@ -351,14 +351,17 @@ def _cost_row(name: str, first: str, year: int, at: pd.DataFrame, upto: pd.DataF
 def cost_reading(b: dict) -> str:
     """What a ratio of mean differences (stats.bootstrap_ratio: cost over an outcome) says, whatever the
     order of the scenarios: costs_per_extra (more cost, more outcome), saves_per_lost (less cost, less
-    outcome), saves_and_adds, costs_and_loses, no_measurable_effect (the outcome's 90 % interval covers 0),
-    no_effect (no difference at all), too_few_runs_<reading> (no interval: fewer than stats.MIN_BAND_RUNS
-    replications, runs or posterior draws)."""
+    outcome), saves_and_adds, costs_and_loses, adds_at_no_measurable_cost and loses_at_no_measurable_cost (the
+    cost's 90 % interval covers 0: a direction of cost read off its mean alone would be a coin toss where it has
+    none), no_measurable_effect (the outcome's 90 % interval covers 0), no_effect (no difference at all),
+    too_few_runs_<reading> (no interval: fewer than stats.MIN_BAND_RUNS replications, runs or posterior draws)."""
     num, den = b["num"], b["den"]
     if not np.isfinite(den) or (den == 0 and not (b["den_lo"] < 0 < b["den_hi"])):
         return "no_effect"  # the same outcome on every run (or no runs)
     if has_band(b["units"]) and covers_zero(b["den_lo"], b["den_hi"]):
         return "no_measurable_effect"
+    if has_band(b["units"]) and covers_zero(b["num_lo"], b["num_hi"]):
+        return "adds_at_no_measurable_cost" if den > 0 else "loses_at_no_measurable_cost"
     if den > 0:
         word = "costs_per_extra" if num >= 0 else "saves_and_adds"
     else:
@@ -395,6 +398,8 @@ def cost_text(row, outcome: str = ADOPTERS) -> str:
         "saves_per_lost": f"saves {_fmt(ratio)} yuan per {unit[0]} lost{interval}",
         "saves_and_adds": f"more {unit[1]} for {_fmt(-cost)} yuan less public cost: no trade-off",
         "costs_and_loses": f"less {unit[1]} for {_fmt(cost)} yuan more public cost",
+        "adds_at_no_measurable_cost": f"more {unit[1]} at no measurable change in public cost",
+        "loses_at_no_measurable_cost": f"less {unit[1]} at no measurable change in public cost",
         "no_measurable_effect": "no measurable effect",
         "no_effect": f"no effect on {unit[1]}",
     }[word]

@@ -17,6 +17,7 @@ import numpy as np
 from ..params import Params, month_index
 from ..runs.executor import Executor, Task
 from ..runs.runner import PROVINCE_ONLY
+from .stats import band_note, has_band
 from .targets import Target, read_run
 
 DEFAULT_SEEDS = 20  # the median over 20 seeds moves by well under a tolerance between seed sets (docs/ODD.md 3.6)
@@ -28,8 +29,9 @@ class Row:
 
     target: Target
     median: float
-    p05: float
+    p05: float  # NaN with too few seeds for a band (stats.has_band)
     p95: float
+    n: int = 0  # the seeds with a value
 
     @property
     def met(self) -> bool:
@@ -47,14 +49,15 @@ class Row:
 
 
 def table(targets: list[Target], values: np.ndarray) -> list[Row]:
-    """Per target: simulated median and 5-95 % band over seeds (``values``: seeds x targets)."""
+    """Per target: simulated median and 5-95 % band over seeds (``values``: seeds x targets); no band (NaN)
+    from fewer seeds than stats.MIN_BAND_RUNS."""
     rows = []
     for j, t in enumerate(targets):
         col = values[:, j]
         col = col[np.isfinite(col)]
         med = float(np.median(col)) if col.size else math.nan
-        lo, hi = np.quantile(col, [0.05, 0.95]) if col.size else (math.nan, math.nan)
-        rows.append(Row(t, med, float(lo), float(hi)))
+        lo, hi = np.quantile(col, [0.05, 0.95]) if has_band(col.size) else (math.nan, math.nan)
+        rows.append(Row(t, med, float(lo), float(hi), int(col.size)))
     return rows
 
 
@@ -100,8 +103,11 @@ def lines(rows: list[Row]) -> list[str]:
     for r in rows:
         t = r.target
         tol = "bound" if t.bound else f"{t.tolerance:.3g}"
-        out.append(f"{t.name:<36} {t.role:<8} {t.shown:>12} {tol:>10} {r.median:>12.4g} {r.p05:>12.4g} "
-                   f"{r.p95:>12.4g}  {r.verdict}")
+        lo, hi = (f"{v:>12.4g}" if np.isfinite(v) else f"{'-':>12}" for v in (r.p05, r.p95))
+        out.append(f"{t.name:<36} {t.role:<8} {t.shown:>12} {tol:>10} {r.median:>12.4g} {lo} {hi}  {r.verdict}")
+    short = [r.n for r in rows if r.n and not has_band(r.n)]
+    if short:
+        out.append(f"({band_note(min(short))})")
     return out
 
 
