@@ -245,3 +245,14 @@ def test_the_fresh_runs_are_none_of_the_search_s(tmp_path):
     runs, fresh = opt.check_plan(spec, plan)
     assert [s for _, s in runs] == [11, 12, 13, 14] and fresh.n == 4 and fresh.seeds_per_draw == 1
     assert not {s for _, s in runs} & set(plan.all_seeds())
+
+
+def test_a_front_whose_fresh_runs_failed_names_no_best_mix(tmp_path):
+    """Every mix of the front failed a fresh run (NaN in every run, as Evaluator.per_run gives them): the report names
+    no best mix and calls none better, instead of failing."""
+    opt, spec, mixes, front = _hand_made(tmp_path)
+    values = np.full((4, 10, 2), np.nan)
+    values[0] = 1.0  # only the historical mix ran
+    text = "\n".join(opt.check_text(spec, opt.check_table(spec, mixes, front, values)))
+    assert "best for `firms` on the fresh runs: none (no mix ran on every fresh run)." in text
+    assert "shown better than the historical mix on every objective: none" in text

@@ -488,6 +488,10 @@ def check_text(spec: OptimisationSpec, check: pd.DataFrame, fresh=None) -> list[
     shown = {}
     for n, sense in objectives.items():
         rows = check[(check.output == n) & (check.mix > 0)]
+        if rows.check_mean.isna().all():  # every mix had a failed fresh run
+            lines.append(f"- best for `{n}` on the fresh runs: none (no mix ran on every fresh run).")
+            shown[n] = set()
+            continue
         best = rows.loc[rows.check_mean.idxmax() if sense == "max" else rows.check_mean.idxmin()]
         lines.append(f"- best for `{n}` on the fresh runs: mix {int(best.mix)}, {_fmt(best.check_mean)} "
                      f"({_signed(best.minus_historical)} against the historical mix, 95 % interval "
