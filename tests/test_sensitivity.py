@@ -161,12 +161,29 @@ def test_the_shipped_example_files_are_valid(folder):
         assert spec.question, f"{f.name}: a '# Question:' line says what it answers"
 
 
+def _report_of(tmp_path, spec, mu_star: dict, half: float) -> list[str]:
+    """The report's firms and cost sections from hand-made Morris indices (``mu_star``: output -> factor -> value;
+    mu the same, sigma 0.1, every 95 % half-width ``half``), the seed noise unknown."""
+    import numpy as np
+
+    rows, conv = [], []
+    for o, values in mu_star.items():
+        for f, role in zip(spec.factors, spec.roles):
+            for index, v in (("mu_star", values[f.name]), ("mu", values[f.name]), ("sigma", 0.1)):
+                rows.append({"output": o, "factor": f.name, "role": role, "index": index, "value": v,
+                             "conf95": half, "samples": 4})
+            conv += [{"output": o, "factor": f.name, "index": "mu_star", "samples": m, "value": values[f.name],
+                      "conf95": half} for m in (2, 4)]
+    noise = {o: np.full(len(spec.factors), np.nan) for o in mu_star}
+    report = sensitivity.write_report(spec, tmp_path, pd.DataFrame(rows), pd.DataFrame(conv), noise,
+                                      np.ones((spec.points, 2))).read_text()
+    return report.split("## firms")[1].split("## cost")
+
+
 def test_the_report_compares_the_strongest_lever_with_the_strongest_uncertain_parameter(tmp_path):
     """The sentence a modeller reads first: of the levers the most influential one, of the uncertain parameters the
     most influential one, their ratio and which matters more. Hand-made indices of two levers and two uncertain
     parameters: on `firms` a lever leads (6 against 4), on `cost` an uncertain parameter does (8 against 2)."""
-    import numpy as np
-
     text = TINY.format(method="morris", samples=4).replace(
         'range = [0.0, 1e6]', 'range = [0.0, 1e6]\nrole = "lever"') + (
         '[factors.trend]\nkeys = ["economy.productivity_trend"]\nrange = "prior"\n')
@@ -175,18 +192,7 @@ def test_the_report_compares_the_strongest_lever_with_the_strongest_uncertain_pa
         "intercept": "uncertain", "conference_cost": "lever", "subsidy": "lever", "trend": "uncertain"}
     mu_star = {"firms": {"subsidy": 6.0, "intercept": 4.0, "conference_cost": 1.0, "trend": 0.5},
                "cost": {"intercept": 8.0, "subsidy": 2.0, "trend": 1.0, "conference_cost": 0.5}}
-    rows, conv = [], []
-    for o, values in mu_star.items():
-        for f, role in zip(spec.factors, spec.roles):
-            for index, v in (("mu_star", values[f.name]), ("mu", values[f.name]), ("sigma", 0.1)):
-                rows.append({"output": o, "factor": f.name, "role": role, "index": index, "value": v, "conf95": 0.1,
-                             "samples": 4})
-            conv += [{"output": o, "factor": f.name, "index": "mu_star", "samples": m, "value": values[f.name],
-                      "conf95": 0.1} for m in (2, 4)]
-    report = sensitivity.write_report(spec, tmp_path, pd.DataFrame(rows), pd.DataFrame(conv),
-                                      {"firms": np.full(4, np.nan), "cost": np.full(4, np.nan)},
-                                      np.ones((spec.points, 2)))
-    firms, cost = report.read_text().split("## firms")[1].split("## cost")
+    firms, cost = _report_of(tmp_path, spec, mu_star, 0.1)
     assert "`subsidy` (rank 1), has 1.5 times" in firms and "`intercept` (rank 2)" in firms
     assert "the policy choice matters more than what the evidence leaves open" in firms
     assert "`subsidy` (rank 2), has 0.25 times" in cost and "`intercept` (rank 1)" in cost
@@ -261,24 +267,11 @@ def test_the_sobol_noise_share_leaves_out_the_shift_every_point_shares(tmp_path)
 def test_the_report_says_when_the_lever_and_the_parameter_cannot_be_told_apart(tmp_path):
     """A lever at 5 +- 2 and an uncertain parameter at 4 +- 2 (95 % half-widths): their intervals overlap, so the
     report names no winner; with both at zero it says neither moves the output."""
-    import numpy as np
-
     text = TINY.format(method="morris", samples=4).replace(
         'range = [0.0, 1e6]', 'range = [0.0, 1e6]\nrole = "lever"')
     spec = sensitivity.load_spec(write(tmp_path, text))
-    rows, conv = [], []
-    for o, values in {"firms": {"subsidy": 5.0, "intercept": 4.0, "conference_cost": 1.0},
-                      "cost": {"subsidy": 0.0, "intercept": 0.0, "conference_cost": 0.0}}.items():
-        for f, role in zip(spec.factors, spec.roles):
-            for index, v in (("mu_star", values[f.name]), ("mu", values[f.name]), ("sigma", 0.1)):
-                rows.append({"output": o, "factor": f.name, "role": role, "index": index, "value": v, "conf95": 2.0,
-                             "samples": 4})
-            conv += [{"output": o, "factor": f.name, "index": "mu_star", "samples": m, "value": values[f.name],
-                      "conf95": 2.0} for m in (2, 4)]
-    noise = {"firms": np.full(3, np.nan), "cost": np.full(3, np.nan)}
-    report = sensitivity.write_report(spec, tmp_path, pd.DataFrame(rows), pd.DataFrame(conv), noise,
-                                      np.ones((spec.points, 2))).read_text()
-    firms, cost = report.split("## firms")[1].split("## cost")
+    firms, cost = _report_of(tmp_path, spec, {"firms": {"subsidy": 5.0, "intercept": 4.0, "conference_cost": 1.0},
+                                              "cost": {"subsidy": 0.0, "intercept": 0.0, "conference_cost": 0.0}}, 2.0)
     assert "whose 95 % intervals overlap: at this sample it cannot be told which matters more" in firms
     assert "matters more than" not in firms
     assert "neither moves the output" in cost
