@@ -22,7 +22,7 @@ from ..model.stages import STAGE_COLOURS, STAGE_LABELS  # noqa: E402
 from ..runs import store  # noqa: E402
 from .stats import MIN_BAND_RUNS as _MIN_BAND_RUNS  # noqa: E402
 from .posterior import design_phrase  # noqa: E402
-from .stats import band_note, cell_noise, has_band, level_means  # noqa: E402
+from .stats import band_note, cell_noise, has_band, level_means, replication_word  # noqa: E402
 
 
 _extra_formats: ContextVar[tuple[str, ...]] = ContextVar("extra_formats", default=())
@@ -365,7 +365,7 @@ def _responses(at: pd.DataFrame, factors: list[str], indicators: list[str], year
             if c == 0:
                 ax.set_ylabel(_axis_label(ind), fontsize=8)
             ax.grid(alpha=0.3)
-    units = "posterior draws" if "draw" in at else "seeds"
+    units = replication_word(at)
     how = ("dots: runs; line: smoothed mean response (local-linear), band: its 90 % bootstrap interval"
            if sampled else "mean over the other factors and runs")
     if banded:
@@ -447,7 +447,7 @@ def _heatmap(d: pd.DataFrame, factors: list[str], ind: str, year: str, path: Pat
     runs = cells.size()  # a grid's cell is one design point; a binned design's holds several
     noise = ""
     if design == "grid":  # the standard errors of a cell's mean and of a difference between two cells
-        units = "posterior draws" if "draw" in d else "seeds"
+        units = replication_word(d)
         se, se_diff = (v / div for v in cell_noise(d, ka.astype(str) + "|" + kb.astype(str)))
         noise = "".join([f"; standard error of a cell over the {units}: {_short(se)}" if np.isfinite(se) else "",
                          f", of a difference between two cells, paired within the {units}: {_short(se_diff)}"

@@ -188,6 +188,11 @@ def replication_units(d):
     return (d["draw"] if "draw" in d else d["seed"]).to_numpy()
 
 
+def replication_word(d) -> str:
+    """What :func:`replication_units` are, in words: "posterior draws" or "seeds"."""
+    return "posterior draws" if "draw" in d else "seeds"
+
+
 def level_means(d, keys, order=None):
     """Per level of a factor (``keys``, aligned with the runs ``d``, a sweep's table: columns value, seed and, over
     posterior draws, draw): the runs' mean at that level (``mean``) with its 95 % interval (``lo``, ``hi``), and
@@ -254,4 +259,5 @@ def residual_variance(table) -> float:
 
 __all__ = ["band", "band_rows", "weighted_quantile", "bootstrap_ratio", "covers_zero", "has_band", "band_note",
            "mean_sd", "mean_se", "se_interval", "t_interval", "mean_interval", "simultaneous_level", "level_means",
-           "cell_noise", "residual_variance", "replication_units", "QUANTILES", "MIN_BAND_RUNS"]
+           "cell_noise", "residual_variance", "replication_units", "replication_word",
+           "QUANTILES", "MIN_BAND_RUNS"]
